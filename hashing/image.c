@@ -1,0 +1,388 @@
+/*
+ * image.c - libvips decoding to PDQ-ready pixels.
+ *
+ * The image is read once, top to bottom, a strip of rows at a time
+ * (libvips sequential access).  Each strip is checked for colour (to find
+ * images whose every pixel is grey, see image.h) and the rows the 512
+ * pre-shrink picks are copied out, sampled by column.  Nothing larger than
+ * a strip of the source is ever held.
+ */
+#include "image.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vips/vips.h>
+
+/* Rows asked of libvips at a time. */
+#define STRIP_ROWS 16
+
+/* The loaders pdqmatch accepts, by libvips class name, and the format name
+ * reported for each.  Everything else is refused before it runs. */
+static const struct {
+    const char *loader;
+    const char *format;
+} accepted_loaders[] = {
+    { "VipsForeignLoadJpegSource",  "jpeg" },
+    { "VipsForeignLoadPngSource",   "png"  },
+    { "VipsForeignLoadNsgifSource", "gif"  },
+    { "VipsForeignLoadWebpSource",  "webp" },
+    { "VipsForeignLoadTiffSource",  "tiff" },
+    { "VipsForeignLoadPpmSource",   "ppm"  },
+    { "VipsForeignLoadHeifSource",  "heif" },
+};
+#define N_ACCEPTED (sizeof accepted_loaders / sizeof accepted_loaders[0])
+
+void pdqm_image_limits_default(pdqm_image_limits *limits)
+{
+    limits->max_pixels = PDQM_IMAGE_DEFAULT_MAX_PIXELS;
+    limits->max_bytes = PDQM_IMAGE_DEFAULT_MAX_BYTES;
+}
+
+/* libvips reports warnings through GLib logging; the library never prints,
+ * and every failure that matters comes back as an error instead. */
+static void drop_log(const gchar *domain, GLogLevelFlags level,
+                     const gchar *message, gpointer data)
+{
+    (void)domain; (void)level; (void)message; (void)data;
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_failed;
+static int started;
+
+static void start_vips(void)
+{
+    if (VIPS_INIT("pdqmatch") != 0) {
+        init_failed = 1;
+        return;
+    }
+    g_log_set_handler("VIPS", G_LOG_LEVEL_MASK, drop_log, NULL);
+    /* Each decode has its own source; caching operations on them would
+     * only keep freed inputs alive. */
+    vips_cache_set_max(0);
+    started = 1;
+    /* Refuse every loader but the accepted ones, even if a later libvips
+     * call would pick another by itself. */
+    vips_operation_block_set("VipsForeignLoad", TRUE);
+    for (size_t i = 0; i < N_ACCEPTED; i++) {
+        const char *base = accepted_loaders[i].loader;
+        vips_operation_block_set(base, FALSE);
+    }
+}
+
+pdqm_status pdqm_image_init(pdqm_error *err)
+{
+    pthread_once(&init_once, start_vips);
+    if (init_failed)
+        return pdqm_error_set(err, PDQM_ERR_INTERNAL, "libvips failed to start");
+    return PDQM_OK;
+}
+
+void pdqm_image_shutdown(void)
+{
+    if (started)
+        vips_shutdown();
+}
+
+void pdqm_image_free(pdqm_image *img)
+{
+    if (img == NULL)
+        return;
+    free((void *)img->pixels.data);
+    free(img);
+}
+
+/* Record libvips' own account of a failure (first line only) after our
+ * context, and clear its error buffer. */
+static pdqm_status vips_failure(pdqm_error *err, pdqm_status status,
+                                const char *context)
+{
+    char *text = vips_error_buffer_copy();
+    char *line = text ? text : "";
+    line[strcspn(line, "\n")] = '\0';
+    /* libvips prefixes the operation's name ("VipsJpeg: "); keep it, it
+     * tells the user which decoder spoke. */
+    pdqm_status st = line[0]
+        ? pdqm_error_set(err, status, "%s: %s", context, line)
+        : pdqm_error_set(err, status, "%s", context);
+    g_free(text);
+    return st;
+}
+
+/* Turn whatever the loader gives into 8-bit samples with 1 or 3 bands: drop
+ * alpha, bring other colour spaces to sRGB, keep the high byte of 16-bit
+ * samples.  Returns a new reference in *out, or -1 with the vips error set. */
+static int to_pdq_bands(VipsImage *in, VipsImage **out)
+{
+    VipsImage *base = vips_image_new();   /* owns the intermediates */
+    VipsImage **t = (VipsImage **)vips_object_local_array(VIPS_OBJECT(base), 4);
+    VipsImage *x = in;
+    VipsInterpretation interp = vips_image_get_interpretation(x);
+    int ok = 0;
+
+    /* 8-bit CMYK stays CMYK: sample_pixels() converts it the way the
+     * reference's ImageMagick does, not through a colour profile. */
+    if (interp == VIPS_INTERPRETATION_CMYK && x->Bands >= 4 &&
+        x->BandFmt == VIPS_FORMAT_UCHAR) {
+        if (x->Bands == 4) {
+            g_object_ref(x);
+            *out = x;
+        } else if (vips_extract_band(x, out, 0, "n", 4, NULL)) {
+            goto done;
+        }
+        ok = 1;
+        goto done;
+    }
+
+    switch (interp) {
+    case VIPS_INTERPRETATION_CMYK:
+    case VIPS_INTERPRETATION_LAB:
+    case VIPS_INTERPRETATION_LABQ:
+    case VIPS_INTERPRETATION_LABS:
+    case VIPS_INTERPRETATION_LCH:
+    case VIPS_INTERPRETATION_CMC:
+    case VIPS_INTERPRETATION_XYZ:
+    case VIPS_INTERPRETATION_YXY:
+    case VIPS_INTERPRETATION_HSV:
+    case VIPS_INTERPRETATION_scRGB:
+        if (vips_colourspace(x, &t[0], VIPS_INTERPRETATION_sRGB, NULL))
+            goto done;
+        x = t[0];
+        break;
+    default:
+        break;
+    }
+
+    /* Alpha (and any extra band) is dropped, not composited. */
+    int bands = x->Bands >= 3 ? 3 : 1;
+    if (x->Bands != bands) {
+        if (vips_extract_band(x, &t[1], 0, "n", bands, NULL))
+            goto done;
+        x = t[1];
+    }
+    if (x->BandFmt != VIPS_FORMAT_UCHAR) {
+        /* shift: 16-bit samples keep their high byte (8-bit shift);
+         * float samples are clipped to 0..255. */
+        gboolean shift = x->BandFmt == VIPS_FORMAT_USHORT ||
+                         x->BandFmt == VIPS_FORMAT_SHORT;
+        if (vips_cast(x, &t[2], VIPS_FORMAT_UCHAR, "shift", shift, NULL))
+            goto done;
+        x = t[2];
+    }
+    g_object_ref(x);
+    *out = x;
+    ok = 1;
+done:
+    g_object_unref(base);
+    return ok ? 0 : -1;
+}
+
+/* One RGB sample from an ink amount and black, as ImageMagick 6 (Q16)
+ * converts CMYK for its PNM writer, which is what the reference hashes:
+ * in 16-bit quanta, v = Q - (ink * (Q - black) / Q + black), rounded, then
+ * scaled to 8 bits.  A colour-managed conversion is 12 bits away on the
+ * public CMYK.jpg. */
+static uint8_t cmyk_sample(unsigned ink, unsigned black)
+{
+    const double q = 65535.0;
+    const double c = ink * 257.0, k = black * 257.0;
+    double v = q - ((1.0 / q) * c * (q - k) + k);
+    unsigned quantum = v <= 0.0 ? 0u : v >= q ? 65535u : (unsigned)(v + 0.5);
+    return (uint8_t)(((quantum + 128u) - ((quantum + 128u) >> 8)) >> 8);
+}
+
+static void cmyk_row_to_rgb(const uint8_t *in, int n, uint8_t *out)
+{
+    for (int x = 0; x < n; x++, in += 4, out += 3) {
+        out[0] = cmyk_sample(in[0], in[3]);
+        out[1] = cmyk_sample(in[1], in[3]);
+        out[2] = cmyk_sample(in[2], in[3]);
+    }
+}
+
+/* True when the row of n RGB pixels has R = G = B everywhere. */
+static int row_is_grey(const uint8_t *p, int n)
+{
+    for (int x = 0; x < n; x++, p += 3)
+        if (p[0] != p[1] || p[0] != p[2])
+            return 0;
+    return 1;
+}
+
+/* Stream the rows of img (1 or 3 uchar bands, or 4 for CMYK) and copy the
+ * pre-shrink's samples into a new buffer.  With collapse_grey, an image
+ * whose every pixel is grey becomes one channel.  Fills img_out->pixels. */
+static pdqm_status sample_pixels(VipsImage *img, int collapse_grey,
+                                 pdqm_image *img_out, pdqm_error *err)
+{
+    const int width = img->Xsize, height = img->Ysize;
+    const int cmyk = img->Bands == 4;
+    const int bands = cmyk ? 3 : img->Bands;
+    int out_w, out_h;
+    pdqm_pdq_preshrink_dims(width, height, &out_w, &out_h);
+    const int shrink = (out_w != width || out_h != height);
+
+    uint8_t *buf = malloc((size_t)out_w * out_h * bands);
+    int *col_src = malloc(sizeof(int) * (size_t)out_w);
+    uint8_t *rgb_row = cmyk ? malloc((size_t)width * 3) : NULL;
+    VipsRegion *region = vips_region_new(img);
+    pdqm_status st = PDQM_OK;
+    if (!buf || !col_src || !region || (cmyk && !rgb_row)) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory decoding image");
+        goto cleanup;
+    }
+    for (int x = 0; x < out_w; x++)
+        col_src[x] = shrink ? pdqm_pdq_preshrink_source(width, x) : x;
+
+    int grey = collapse_grey && bands == 3;
+    int next_out = 0;   /* next output row to fill */
+    for (int y0 = 0; y0 < height; y0 += STRIP_ROWS) {
+        VipsRect strip = { 0, y0, width, VIPS_MIN(STRIP_ROWS, height - y0) };
+        if (vips_region_prepare(region, &strip)) {
+            st = vips_failure(err, PDQM_ERR_DECODE, "cannot decode image");
+            goto cleanup;
+        }
+        for (int y = y0; y < y0 + strip.height; y++) {
+            const uint8_t *row = (const uint8_t *)VIPS_REGION_ADDR(region, 0, y);
+            if (cmyk) {
+                cmyk_row_to_rgb(row, width, rgb_row);
+                row = rgb_row;
+            }
+            if (grey)
+                grey = row_is_grey(row, width);
+            /* Upsampled sides repeat a source row, so several output rows
+             * may take this one. */
+            while (next_out < out_h &&
+                   (shrink ? pdqm_pdq_preshrink_source(height, next_out)
+                           : next_out) == y) {
+                uint8_t *dst = buf + (size_t)next_out * out_w * bands;
+                if (!shrink)
+                    memcpy(dst, row, (size_t)width * bands);
+                else if (bands == 1)
+                    for (int x = 0; x < out_w; x++)
+                        dst[x] = row[col_src[x]];
+                else
+                    for (int x = 0; x < out_w; x++)
+                        memcpy(dst + 3 * x, row + 3 * (size_t)col_src[x], 3);
+                next_out++;
+            }
+        }
+    }
+
+    int channels = bands;
+    if (grey) {
+        /* Keep R only: the reference hashes such an image as a PGM. */
+        size_t n = (size_t)out_w * out_h;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = buf[3 * i];
+        channels = 1;
+    }
+    img_out->pixels.data = buf;
+    img_out->pixels.width = out_w;
+    img_out->pixels.height = out_h;
+    img_out->pixels.channels = channels;
+    img_out->pixels.stride = (size_t)out_w * channels;
+    buf = NULL;
+
+cleanup:
+    free(buf);
+    free(col_src);
+    free(rgb_row);
+    if (region)
+        g_object_unref(region);
+    return st;
+}
+
+pdqm_status pdqm_image_decode(const void *data, size_t len,
+                              const pdqm_image_limits *limits,
+                              pdqm_image **out, pdqm_error *err)
+{
+    pdqm_image_limits defaults;
+    if (limits == NULL) {
+        pdqm_image_limits_default(&defaults);
+        limits = &defaults;
+    }
+    *out = NULL;
+    if (len == 0)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "empty file (0 bytes)");
+    if (len > limits->max_bytes)
+        return pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
+                              "%zu bytes is over the limit of %zu bytes",
+                              len, limits->max_bytes);
+    pdqm_status st = pdqm_image_init(err);
+    if (st != PDQM_OK)
+        return st;
+
+    VipsSource *source = vips_source_new_from_memory(data, len);
+    VipsImage *loaded = NULL, *ready = NULL;
+    pdqm_image *img = NULL;
+    if (source == NULL) {
+        st = vips_failure(err, PDQM_ERR_NOMEM, "cannot read image bytes");
+        goto cleanup;
+    }
+
+    const char *loader = vips_foreign_find_load_source(source);
+    const char *format = NULL;
+    for (size_t i = 0; loader && i < N_ACCEPTED; i++)
+        if (strcmp(loader, accepted_loaders[i].loader) == 0)
+            format = accepted_loaders[i].format;
+    vips_error_clear();
+    if (format == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_UNSUPPORTED,
+                            "not an image format pdqmatch reads (JPEG, PNG, "
+                            "GIF, WebP, TIFF, PPM/PGM, HEIF/AVIF)");
+        goto cleanup;
+    }
+
+    /* Header only: no pixel is decoded until the region below asks. */
+    loaded = vips_image_new_from_source(source, "",
+                                        "access", VIPS_ACCESS_SEQUENTIAL,
+                                        "fail_on", VIPS_FAIL_ON_ERROR,
+                                        NULL);
+    if (loaded == NULL) {
+        st = vips_failure(err, PDQM_ERR_DECODE, "cannot decode image");
+        goto cleanup;
+    }
+    uint64_t pixels = (uint64_t)loaded->Xsize * (uint64_t)loaded->Ysize;
+    if (pixels > limits->max_pixels) {
+        st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
+                            "%dx%d is %llu pixels, over the limit of %llu pixels",
+                            loaded->Xsize, loaded->Ysize,
+                            (unsigned long long)pixels,
+                            (unsigned long long)limits->max_pixels);
+        goto cleanup;
+    }
+    if (to_pdq_bands(loaded, &ready)) {
+        st = vips_failure(err, PDQM_ERR_DECODE, "cannot convert image pixels");
+        goto cleanup;
+    }
+
+    img = calloc(1, sizeof *img);
+    if (img == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory decoding image");
+        goto cleanup;
+    }
+    img->width = loaded->Xsize;
+    img->height = loaded->Ysize;
+    img->format = format;
+    /* The reference reads PPM/PGM itself, channels as stored; every other
+     * format reaches it through ImageMagick, which writes all-grey images
+     * as one-channel PGM. */
+    st = sample_pixels(ready, strcmp(format, "ppm") != 0, img, err);
+    if (st == PDQM_OK) {
+        *out = img;
+        img = NULL;
+    }
+
+cleanup:
+    pdqm_image_free(img);
+    if (ready)
+        g_object_unref(ready);
+    if (loaded)
+        g_object_unref(loaded);
+    if (source)
+        g_object_unref(source);
+    return st;
+}

@@ -1,0 +1,606 @@
+/*
+ * pdq.c - PDQ from pixels, in the reference's float32 operation order.
+ *
+ * Stages (spec/PDQ.md sections in brackets):
+ *   pixels -> [2] 512 nearest-neighbour pre-shrink -> [3] float luma
+ *          -> [4] Jarosz box blur, 2 passes -> [5] 64x64 point decimation
+ *          -> [8] quality -> [6] 16x64 DCT -> [7] median threshold -> bits
+ *          -> [10] the 8 dihedral hashes from the same DCT.
+ *
+ * Bit-exactness rules, each one measured to matter:
+ *   - float32 everywhere in the image domain, products and sums rounded one
+ *     at a time (this file is built with -ffp-contract=off, no fast-math);
+ *   - every running sum walks the same samples in the same order as the
+ *     reference, never recomputed, never reassociated;
+ *   - the DCT matrix is built once, exactly as the reference builds it.
+ *
+ * Speed comes from layout only: every one-dimensional pass runs down the
+ * columns of a row-major buffer, so the compiler can work on many columns
+ * per instruction while each column keeps its own sequential sum.
+ * Horizontal passes are column passes on the transposed buffer.
+ */
+#include "pdq.h"
+#include "pdq_int.h"
+
+#include <math.h>
+#include <pthread.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF PDQM_PDQ_BUFFER        /* 64 */
+#define DCT_N PDQM_PDQ_DCT_ROWS    /* 16 */
+
+/* The reference's luma weights: float32 roundings of 0.299, 0.587, 0.114. */
+#define LUMA_R 0.299f
+#define LUMA_G 0.587f
+#define LUMA_B 0.114f
+
+/* ------------------------------------------------------------------ */
+/* Constant tables, built once: the DCT matrix [6] and the luma products */
+
+static float dct_matrix[DCT_N][BUF];      /* D[i][j] */
+static float dct_matrix_t[BUF][DCT_N];    /* D transposed, for B = T * D^T */
+/* weight * (float)v for every sample value v: the same float products the
+ * reference computes per pixel, looked up instead of multiplied. */
+static float luma_table[3][256];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static pthread_key_t scratch_key;    /* see scratch_get() */
+static int scratch_key_ok;
+static void scratch_free(void *p);
+
+static void build_tables(void)
+{
+    /* The scale is rounded to float before the double multiply: skipping
+     * that rounding changes 112 of the 1024 entries. */
+    const double pi = 3.14159265358979323846;
+    const float scale = (float)sqrt(2.0 / BUF);
+    for (int i = 0; i < DCT_N; i++) {
+        for (int j = 0; j < BUF; j++) {
+            double arg = ((pi / 2) / BUF) * (double)(i + 1) * (double)(2 * j + 1);
+            float d = (float)((double)scale * cos(arg));
+            dct_matrix[i][j] = d;
+            dct_matrix_t[j][i] = d;
+        }
+    }
+    /* Without a key, scratch_get() falls back to plain malloc. */
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+    for (int v = 0; v < 256; v++) {
+        luma_table[0][v] = LUMA_R * (float)v;
+        luma_table[1][v] = LUMA_G * (float)v;
+        luma_table[2][v] = LUMA_B * (float)v;
+    }
+}
+
+const float *pdqm_pdq_dct_matrix(void)
+{
+    pthread_once(&tables_once, build_tables);
+    return &dct_matrix[0][0];
+}
+
+/* ------------------------------------------------------------------ */
+/* Pre-shrink [2] and luma [3]                                          */
+
+void pdqm_pdq_preshrink_dims(int width, int height, int *out_width,
+                             int *out_height)
+{
+    if (width > PDQM_PDQ_PRESHRINK || height > PDQM_PDQ_PRESHRINK) {
+        *out_width = PDQM_PDQ_PRESHRINK;
+        *out_height = PDQM_PDQ_PRESHRINK;
+    } else {
+        *out_width = width;
+        *out_height = height;
+    }
+}
+
+int pdqm_pdq_preshrink_source(int src_len, int dst)
+{
+    /* The reference computes floor(dst * src / 512) in double; both
+     * operands are small integers and 512 a power of two, so integer
+     * division gives the same index. */
+    return (int)(((int64_t)dst * src_len) / PDQM_PDQ_PRESHRINK);
+}
+
+/* Fill luma (rows x cols) from px, sampling source rows and columns through
+ * the pre-shrink when the sizes differ.  col_src has room for cols ints. */
+static void compute_luma(const pdqm_pixels *px, int rows, int cols,
+                         float *luma, int *col_src)
+{
+    const int shrink = (rows != px->height || cols != px->width);
+    const int step = px->channels;
+    for (int x = 0; x < cols; x++)
+        col_src[x] = step * (shrink ? pdqm_pdq_preshrink_source(px->width, x) : x);
+
+    const float *tr = luma_table[0], *tg = luma_table[1], *tb = luma_table[2];
+    for (int y = 0; y < rows; y++) {
+        int sy = shrink ? pdqm_pdq_preshrink_source(px->height, y) : y;
+        const uint8_t *row = px->data + (size_t)sy * px->stride;
+        float *out = luma + (size_t)y * cols;
+        if (step == 1 && !shrink) {
+            for (int x = 0; x < cols; x++)
+                out[x] = (float)row[x];
+        } else if (step == 1) {
+            for (int x = 0; x < cols; x++)
+                out[x] = (float)row[col_src[x]];
+        } else if (!shrink) {
+            const uint8_t *p = row;
+            for (int x = 0; x < cols; x++, p += 3)
+                out[x] = (tr[p[0]] + tg[p[1]]) + tb[p[2]];
+        } else {
+            for (int x = 0; x < cols; x++) {
+                const uint8_t *p = row + col_src[x];
+                /* (R + G) first, then + B: the reference's order. */
+                out[x] = (tr[p[0]] + tg[p[1]]) + tb[p[2]];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Jarosz box blur [4]                                                  */
+
+int pdqm_pdq_window(int len)
+{
+    return (len + 127) / 128;
+}
+
+/* Box of `window` down every column of in (rows x cols) into out.
+ * sum is scratch for cols floats.  Each column keeps one float running sum
+ * that is added to and subtracted from in the reference's order; columns are
+ * independent, so the inner loops vectorise without changing any result.
+ * When `needed` is not NULL, only rows i with needed[i] are written to out
+ * (the sums still walk every row: each output depends on all before it). */
+static void box_columns(const float *in, float *out, int rows, int cols,
+                        int window, float *sum, const unsigned char *needed)
+{
+    const int half = (window + 2) / 2;  /* reaches half-1 rows down */
+    const int back = window - half;     /* and back rows up, plus itself */
+    int count = 0;
+    int i;
+
+    for (int j = 0; j < cols; j++)
+        sum[j] = 0.0f;
+
+    /* Prime with the first half-1 rows; no output yet. */
+    for (int k = 0; k < half - 1; k++) {
+        const float *enter = in + (size_t)k * cols;
+        for (int j = 0; j < cols; j++)
+            sum[j] += enter[j];
+        count++;
+    }
+    /* The window grows at the top edge. */
+    for (i = 0; i <= back && i < rows; i++) {
+        const float *enter = in + (size_t)(i + half - 1) * cols;
+        for (int j = 0; j < cols; j++)
+            sum[j] += enter[j];
+        count++;
+        if (needed == NULL || needed[i]) {
+            float *dst = out + (size_t)i * cols;
+            const float n = (float)count;
+            for (int j = 0; j < cols; j++)
+                dst[j] = sum[j] / n;
+        }
+    }
+    /* Full window: add the entering row, then subtract the leaving one. */
+    const float full = (float)count;
+    for (; i <= rows - half; i++) {
+        const float *enter = in + (size_t)(i + half - 1) * cols;
+        const float *leave = in + (size_t)(i - back - 1) * cols;
+        if (needed == NULL || needed[i]) {
+            float *dst = out + (size_t)i * cols;
+            for (int j = 0; j < cols; j++) {
+                sum[j] += enter[j];
+                sum[j] -= leave[j];
+                dst[j] = sum[j] / full;
+            }
+        } else {
+            for (int j = 0; j < cols; j++) {
+                sum[j] += enter[j];
+                sum[j] -= leave[j];
+            }
+        }
+    }
+    /* The window shrinks at the bottom edge. */
+    for (; i < rows; i++) {
+        const float *leave = in + (size_t)(i - back - 1) * cols;
+        for (int j = 0; j < cols; j++)
+            sum[j] -= leave[j];
+        count--;
+        if (needed == NULL || needed[i]) {
+            float *dst = out + (size_t)i * cols;
+            const float n = (float)count;
+            for (int j = 0; j < cols; j++)
+                dst[j] = sum[j] / n;
+        }
+    }
+}
+
+void pdqm_pdq_box1d(const float *in, float *out, int n, int window)
+{
+    float sum;
+    box_columns(in, out, n, 1, window, &sum, NULL);
+}
+
+/* out (cols x rows) = transpose of in (rows x cols).  Moves values only, so
+ * the speed-up of 4x4 SSE blocks changes no result. */
+static void transpose(const float *in, float *out, int rows, int cols)
+{
+    enum { TILE = 8 };
+    for (int i0 = 0; i0 < rows; i0 += TILE) {
+        int i1 = i0 + TILE < rows ? i0 + TILE : rows;
+        for (int j0 = 0; j0 < cols; j0 += TILE) {
+            int j1 = j0 + TILE < cols ? j0 + TILE : cols;
+            int i = i0;
+#ifdef __SSE2__
+            for (; i + 4 <= i1; i += 4) {
+                int j = j0;
+                for (; j + 4 <= j1; j += 4) {
+                    const float *src = in + (size_t)i * cols + j;
+                    __m128 r0 = _mm_loadu_ps(src);
+                    __m128 r1 = _mm_loadu_ps(src + cols);
+                    __m128 r2 = _mm_loadu_ps(src + 2 * (size_t)cols);
+                    __m128 r3 = _mm_loadu_ps(src + 3 * (size_t)cols);
+                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                    float *dst = out + (size_t)j * rows + i;
+                    _mm_storeu_ps(dst, r0);
+                    _mm_storeu_ps(dst + rows, r1);
+                    _mm_storeu_ps(dst + 2 * (size_t)rows, r2);
+                    _mm_storeu_ps(dst + 3 * (size_t)rows, r3);
+                }
+                for (; j < j1; j++)
+                    for (int k = i; k < i + 4; k++)
+                        out[(size_t)j * rows + k] = in[(size_t)k * cols + j];
+            }
+#endif
+            for (; i < i1; i++)
+                for (int j = j0; j < j1; j++)
+                    out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
+        }
+    }
+}
+
+/* Blur the luma in a (rows x cols) with two passes of (row box, column box)
+ * and point-sample the 64x64 buffer [5] into out.  a and b each hold
+ * rows * max(cols, 64) floats and are both overwritten; sum and needed hold
+ * max(rows, cols, 64).
+ *
+ * Only 64 rows and 64 columns of the result are sampled, so the second
+ * pass computes just those: its row box writes only the sampled columns
+ * and its column box runs down only those.  Every running sum still walks
+ * its whole row or column, as the reference's does. */
+static void blur_and_decimate(float *a, float *b, float *sum,
+                              unsigned char *needed, int rows, int cols,
+                              float out[BUF * BUF])
+{
+    const int along_rows = pdqm_pdq_window(cols);   /* horizontal window */
+    const int along_cols = pdqm_pdq_window(rows);   /* vertical window */
+    int row_at[BUF], col_at[BUF];
+
+    /* Cell centres: the reference computes (int)(((i + 0.5) * n) / 64) in
+     * double, which is exactly floor((2i + 1) * n / 128) in integers. */
+    for (int i = 0; i < BUF; i++) {
+        row_at[i] = (int)(((int64_t)(2 * i + 1) * rows) / (2 * BUF));
+        col_at[i] = (int)(((int64_t)(2 * i + 1) * cols) / (2 * BUF));
+    }
+
+    /* Pass 1: row box (a column box on the transpose), then column box. */
+    transpose(a, b, rows, cols);                          /* b: cols x rows */
+    box_columns(b, a, cols, rows, along_rows, sum, NULL); /* a: cols x rows */
+    transpose(a, b, cols, rows);                          /* b: rows x cols */
+    box_columns(b, a, rows, cols, along_cols, sum, NULL); /* a: rows x cols */
+
+    /* Pass 2, row box: only the sampled columns are written. */
+    transpose(a, b, rows, cols);                          /* b: cols x rows */
+    memset(needed, 0, (size_t)cols);
+    for (int j = 0; j < BUF; j++)
+        needed[col_at[j]] = 1;
+    box_columns(b, a, cols, rows, along_rows, sum, needed);
+
+    /* Gather the 64 sampled columns as a rows x 64 buffer in a... */
+    for (int j = 0; j < BUF; j++)
+        memcpy(b + (size_t)j * rows, a + (size_t)col_at[j] * rows,
+               (size_t)rows * sizeof(float));
+    transpose(b, a, BUF, rows);
+
+    /* ...and finish with the column box down just those. */
+    memset(needed, 0, (size_t)rows);
+    for (int i = 0; i < BUF; i++)
+        needed[row_at[i]] = 1;
+    box_columns(a, b, rows, BUF, along_cols, sum, needed);
+    for (int i = 0; i < BUF; i++)
+        memcpy(out + i * BUF, b + (size_t)row_at[i] * BUF, BUF * sizeof(float));
+}
+
+/* ------------------------------------------------------------------ */
+/* Quality [8], DCT [6], median and bits [7], dihedrals [10]            */
+
+static int quality_of(const float a[BUF * BUF])
+{
+    int sum = 0;
+    for (int i = 0; i < BUF - 1; i++) {
+        for (int j = 0; j < BUF; j++) {
+            float u = a[i * BUF + j], v = a[(i + 1) * BUF + j];
+            int d = (int)(((u - v) * 100.0f) / 255.0f);
+            sum += abs(d);
+        }
+    }
+    for (int i = 0; i < BUF; i++) {
+        for (int j = 0; j < BUF - 1; j++) {
+            float u = a[i * BUF + j], v = a[i * BUF + j + 1];
+            int d = (int)(((u - v) * 100.0f) / 255.0f);
+            sum += abs(d);
+        }
+    }
+    int q = sum / 90;
+    return q > 100 ? 100 : q;
+}
+
+/* B = D * A * D^T, each sum a float accumulator in increasing index order. */
+static void dct16(const float a[BUF * BUF], float b[DCT_N * DCT_N])
+{
+    float t[DCT_N][BUF];
+    pdqm_pdq_dct_matrix();
+
+    for (int u = 0; u < DCT_N; u++) {
+        for (int x = 0; x < BUF; x++)
+            t[u][x] = 0.0f;
+        for (int y = 0; y < BUF; y++) {
+            const float d = dct_matrix[u][y];
+            const float *row = a + y * BUF;
+            for (int x = 0; x < BUF; x++)
+                t[u][x] += d * row[x];
+        }
+    }
+    for (int u = 0; u < DCT_N; u++) {
+        float acc[DCT_N];
+        for (int v = 0; v < DCT_N; v++)
+            acc[v] = 0.0f;
+        for (int x = 0; x < BUF; x++) {
+            const float tx = t[u][x];
+            const float *dt = dct_matrix_t[x];
+            for (int v = 0; v < DCT_N; v++)
+                acc[v] += tx * dt[v];
+        }
+        for (int v = 0; v < DCT_N; v++)
+            b[u * DCT_N + v] = acc[v];
+    }
+}
+
+/* The k-th smallest of v[0..n-1] (0-based), reordering v: Hoare's
+ * selection.  Any correct selection gives the same value as the
+ * reference's Torben median, so only the speed is ours to choose. */
+static float select_kth(float *v, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = v[(lo + hi) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                float t = v[i]; v[i] = v[j]; v[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return v[k];
+}
+
+/* Bit k is set where coefficient k is strictly above the lower median
+ * (the 128th smallest), as the reference's Torben selection returns. */
+static void threshold(const float b[DCT_N * DCT_N], pdqm_hash256 *h)
+{
+    float scratch[DCT_N * DCT_N];
+    memcpy(scratch, b, sizeof scratch);
+    const float median = select_kth(scratch, DCT_N * DCT_N, DCT_N * DCT_N / 2 - 1);
+
+    memset(h, 0, sizeof *h);
+    for (int k = 0; k < DCT_N * DCT_N; k++)
+        if (b[k] > median)
+            pdqm_hash256_set_bit(h, k);
+}
+
+/* B' for one dihedral transform: sign flips by the parity of the frequency
+ * (index u is frequency u+1, whose basis changes sign under a mirror when
+ * u is even) and, for the four that swap axes, a transpose. */
+static void dihedral_dct(const float b[DCT_N * DCT_N], pdqm_dihedral d,
+                         float out[DCT_N * DCT_N])
+{
+    for (int u = 0; u < DCT_N; u++) {
+        for (int v = 0; v < DCT_N; v++) {
+            float x = b[u * DCT_N + v];
+            int keep = 1, swap = 0;
+            switch (d) {
+            case PDQM_DIH_ORIG:       break;
+            case PDQM_DIH_ROT90:      keep = v & 1; swap = 1; break;
+            case PDQM_DIH_ROT180:     keep = !((u + v) & 1); break;
+            case PDQM_DIH_ROT270:     keep = u & 1; swap = 1; break;
+            case PDQM_DIH_FLIPX:      keep = u & 1; break;
+            case PDQM_DIH_FLIPY:      keep = v & 1; break;
+            case PDQM_DIH_FLIPPLUS1:  swap = 1; break;
+            case PDQM_DIH_FLIPMINUS1: keep = !((u + v) & 1); swap = 1; break;
+            }
+            float y = keep ? x : -x;
+            if (swap)
+                out[v * DCT_N + u] = y;
+            else
+                out[u * DCT_N + v] = y;
+        }
+    }
+}
+
+const char *pdqm_dihedral_name(pdqm_dihedral d)
+{
+    switch (d) {
+    case PDQM_DIH_ORIG:       return "orig";
+    case PDQM_DIH_ROT90:      return "rot90";
+    case PDQM_DIH_ROT180:     return "rot180";
+    case PDQM_DIH_ROT270:     return "rot270";
+    case PDQM_DIH_FLIPX:      return "flipx";
+    case PDQM_DIH_FLIPY:      return "flipy";
+    case PDQM_DIH_FLIPPLUS1:  return "flipplus1";
+    case PDQM_DIH_FLIPMINUS1: return "flipminus1";
+    }
+    return "?";
+}
+
+/* ------------------------------------------------------------------ */
+/* Per-thread scratch                                                   */
+
+/* Each thread keeps its working buffers between hashes: allocating and
+ * faulting in 2 MiB afresh for every image costs as much as the hashing.
+ * Blocks over SCRATCH_KEEP bytes (huge video frames) are not kept. */
+#define SCRATCH_KEEP ((size_t)64 << 20)
+
+typedef struct scratch {
+    unsigned char *mem;
+    size_t size;
+} scratch;
+
+static void scratch_free(void *p)
+{
+    scratch *s = p;
+    if (s) {
+        free(s->mem);
+        free(s);
+    }
+}
+
+/* A block of at least size bytes for this thread, or NULL. */
+static unsigned char *scratch_get(size_t size)
+{
+    if (size > SCRATCH_KEEP || !scratch_key_ok)
+        return malloc(size);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL || pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return malloc(size);
+        }
+    }
+    if (s->size < size) {
+        free(s->mem);
+        s->mem = malloc(size);
+        s->size = s->mem ? size : 0;
+    }
+    return s->mem;
+}
+
+/* Give back a block from scratch_get(). */
+static void scratch_done(unsigned char *block)
+{
+    scratch *s = scratch_key_ok ? pthread_getspecific(scratch_key) : NULL;
+    if (s == NULL || block != s->mem)
+        free(block);
+}
+
+/* ------------------------------------------------------------------ */
+/* The pipeline                                                         */
+
+/* Run stages [2]..[6]: fill luma64 and dct16.  Sets *too_small (and zeroes
+ * both) for images under the minimum size. */
+static pdqm_status run_stages(const pdqm_pixels *px, unsigned flags,
+                              float luma64[BUF * BUF], float b[DCT_N * DCT_N],
+                              int *too_small, pdqm_error *err)
+{
+    if (px == NULL || px->data == NULL)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "no pixels to hash");
+    if (px->channels != 1 && px->channels != 3)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "PDQ takes 1 or 3 channels, not %d", px->channels);
+    if (px->width < 1 || px->height < 1)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "image of %dx%d pixels has no pixels",
+                              px->width, px->height);
+    if (px->stride < (size_t)px->width * (size_t)px->channels)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "row stride %zu is shorter than a row", px->stride);
+
+    int rows = px->height, cols = px->width;
+    if (!(flags & PDQM_PDQ_NO_PRESHRINK))
+        pdqm_pdq_preshrink_dims(px->width, px->height, &cols, &rows);
+    else if ((size_t)rows * (size_t)cols > PDQM_PDQ_MAX_PIXELS_UNSHRUNK)
+        return pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
+                              "frame of %dx%d pixels is over the %zu-pixel limit",
+                              cols, rows, PDQM_PDQ_MAX_PIXELS_UNSHRUNK);
+
+    *too_small = (rows < PDQM_PDQ_MIN_SIZE || cols < PDQM_PDQ_MIN_SIZE);
+    if (*too_small) {
+        memset(luma64, 0, sizeof(float) * BUF * BUF);
+        memset(b, 0, sizeof(float) * DCT_N * DCT_N);
+        return PDQM_OK;
+    }
+
+    /* The blur's last stage holds rows x 64, more than rows x cols when
+     * the image is narrower than 64. */
+    const size_t n = (size_t)rows * (size_t)(cols > BUF ? cols : BUF);
+    size_t longest = (size_t)(rows > cols ? rows : cols);
+    if (longest < BUF)
+        longest = BUF;
+    const size_t bytes = 2 * n * sizeof(float) + longest * sizeof(float) +
+                         (size_t)cols * sizeof(int) + longest;
+    pdqm_pdq_dct_matrix();   /* builds the constant tables once */
+    unsigned char *block = scratch_get(bytes);
+    if (block == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM,
+                              "out of memory hashing %dx%d pixels", cols, rows);
+    float *luma = (float *)block;
+    float *tmp = luma + n;
+    float *sum = tmp + n;
+    int *col_src = (int *)(sum + longest);
+    unsigned char *needed = (unsigned char *)(col_src + cols);
+
+    compute_luma(px, rows, cols, luma, col_src);
+    if (rows == BUF && cols == BUF)
+        memcpy(luma64, luma, sizeof(float) * BUF * BUF);  /* the reference skips the blur */
+    else
+        blur_and_decimate(luma, tmp, sum, needed, rows, cols, luma64);
+    dct16(luma64, b);
+    scratch_done(block);
+    return PDQM_OK;
+}
+
+pdqm_status pdqm_pdq_intermediates(const pdqm_pixels *px, unsigned flags,
+                                   float luma64[BUF * BUF],
+                                   float dct16_out[DCT_N * DCT_N],
+                                   pdqm_error *err)
+{
+    int too_small;
+    return run_stages(px, flags, luma64, dct16_out, &too_small, err);
+}
+
+pdqm_status pdqm_pdq_hash(const pdqm_pixels *px, unsigned flags,
+                          pdqm_pdq *out, pdqm_error *err)
+{
+    float luma64[BUF * BUF];
+    float b[DCT_N * DCT_N];
+    int too_small = 0;
+
+    memset(out, 0, sizeof *out);
+    pdqm_status st = run_stages(px, flags, luma64, b, &too_small, err);
+    if (st != PDQM_OK || too_small)
+        return st;
+
+    out->quality = quality_of(luma64);
+    threshold(b, &out->hash);
+    if (flags & PDQM_PDQ_DIHEDRAL) {
+        out->dihedral[PDQM_DIH_ORIG] = out->hash;
+        for (int d = 1; d < PDQM_DIHEDRAL_COUNT; d++) {
+            float bd[DCT_N * DCT_N];
+            dihedral_dct(b, (pdqm_dihedral)d, bd);
+            threshold(bd, &out->dihedral[d]);
+        }
+    }
+    return PDQM_OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * cli.h - what the pdqmatch subcommands share: messages, option values,
+ * and the subcommand table's entry points.
+ *
+ * Messages follow one shape: `pdqmatch: WHAT: reason` on standard error,
+ * one line each.  A usage error adds `try 'pdqmatch CMD --help'` and the
+ * command exits 2.
+ */
+#ifndef PDQM_CLI_H
+#define PDQM_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#define PDQM_VERSION "0.1.0"
+
+/* Exit statuses shared by every subcommand. */
+#define EXIT_USAGE 2
+
+/* Each subcommand: argv[0] is the subcommand's name. */
+int cmd_hash(int argc, char **argv);
+
+/* Print `pdqmatch: MESSAGE` on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print `pdqmatch: MESSAGE` and the hint for cmd's help; return EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parse a whole decimal number in [min, max] from text; 0 on success. */
+int cli_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
+/* A new JSON string of s; bytes that are not valid UTF-8 (file names may
+ * hold any bytes) become U+FFFD.  NULL when out of memory. */
+json_t *cli_json_text(const char *s);
+
+/* Online processors, at least 1. */
+int cli_cpu_count(void);
+
+#endif

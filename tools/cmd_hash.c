@@ -1,0 +1,307 @@
+/*
+ * cmd_hash.c - `pdqmatch hash`: PDQ hashes of image files.
+ *
+ * Files are hashed by a pool of worker threads (one a core by default) and
+ * printed in the order given.  At most WINDOW files are in flight, so a file
+ * list of any length read from standard input uses bounded memory.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../hashing/media.h"
+
+#define WINDOW 64
+
+static const char usage[] =
+    "usage: pdqmatch hash [--dihedral] [--json] [--threads N]\n"
+    "                     [--max-pixels N] [--max-bytes N] FILE...\n"
+    "\n"
+    "Print the PDQ hash and quality of each image FILE, one line a file, in\n"
+    "the order given.  A FILE of '-' reads file names from standard input,\n"
+    "one a line.  Formats: JPEG, PNG, GIF (first frame), WebP, TIFF,\n"
+    "PPM/PGM, HEIF/AVIF.\n"
+    "\n"
+    "output:\n"
+    "  default      HASH,QUALITY,FILENAME\n"
+    "  --dihedral   ORIG,ROT90,ROT180,ROT270,FLIPX,FLIPY,FLIPPLUS1,FLIPMINUS1,\n"
+    "               QUALITY,FILENAME\n"
+    "  --json       one JSON object a line: file, hash, quality, width, height,\n"
+    "               sha256, md5 (and dihedral, an array of 8, with --dihedral)\n"
+    "\n"
+    "options:\n"
+    "  --threads N      hash N files at a time (default: one per core)\n"
+    "  --max-pixels N   refuse images over N pixels, before decoding\n"
+    "                   (default 250000000)\n"
+    "  --max-bytes N    refuse files over N bytes (default 268435456)\n"
+    "  -h, --help       show this help\n"
+    "\n"
+    "A file that cannot be hashed is reported on standard error as\n"
+    "'pdqmatch: FILE: reason'; the others are still hashed.  Exit status: 0\n"
+    "when every file was hashed, 1 when any failed, 2 on a usage error.\n";
+
+typedef struct slot {
+    char *name;
+    int done;
+    pdqm_status status;
+    pdqm_error error;
+    pdqm_image_hash result;
+} slot;
+
+typedef struct pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work_ready;   /* a name was queued, or input ended */
+    pthread_cond_t slot_done;    /* a worker finished a slot */
+    slot ring[WINDOW];
+    size_t queued;               /* names queued so far */
+    size_t taken;                /* names a worker has taken */
+    size_t printed;              /* results printed */
+    int closed;                  /* no more names will come */
+    pdqm_image_limits limits;
+    unsigned flags;
+    int json;
+    int failures;
+} pool;
+
+static void *worker(void *arg)
+{
+    pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->taken == p->queued && !p->closed)
+            pthread_cond_wait(&p->work_ready, &p->lock);
+        if (p->taken == p->queued)
+            break;
+        slot *s = &p->ring[p->taken++ % WINDOW];
+        pthread_mutex_unlock(&p->lock);
+
+        pdqm_error_clear(&s->error);
+        s->status = pdqm_hash_image_file(s->name, &p->limits, p->flags,
+                                         &s->result, &s->error);
+
+        pthread_mutex_lock(&p->lock);
+        s->done = 1;
+        pthread_cond_broadcast(&p->slot_done);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void print_json(const slot *s, int dihedral)
+{
+    const pdqm_image_hash *r = &s->result;
+    char hex[PDQM_HASH_HEX_LEN + 1];
+    pdqm_hash256_to_hex(&r->pdq.hash, hex);
+    json_t *o = json_object();
+    json_object_set_new(o, "file", cli_json_text(s->name));
+    json_object_set_new(o, "hash", json_string(hex));
+    json_object_set_new(o, "quality", json_integer(r->pdq.quality));
+    json_object_set_new(o, "width", json_integer(r->width));
+    json_object_set_new(o, "height", json_integer(r->height));
+    json_object_set_new(o, "sha256", json_string(r->digests.sha256));
+    json_object_set_new(o, "md5", json_string(r->digests.md5));
+    if (dihedral) {
+        json_t *a = json_array();
+        for (int d = 0; d < PDQM_DIHEDRAL_COUNT; d++) {
+            pdqm_hash256_to_hex(&r->pdq.dihedral[d], hex);
+            json_array_append_new(a, json_string(hex));
+        }
+        json_object_set_new(o, "dihedral", a);
+    }
+    json_dumpf(o, stdout, JSON_COMPACT);
+    fputc('\n', stdout);
+    json_decref(o);
+}
+
+static void print_slot(pool *p, slot *s)
+{
+    if (s->status != PDQM_OK) {
+        cli_error("%s: %s", s->name, pdqm_error_message(&s->error));
+        p->failures++;
+        return;
+    }
+    const pdqm_image_hash *r = &s->result;
+    char hex[PDQM_HASH_HEX_LEN + 1];
+    if (p->json) {
+        print_json(s, (p->flags & PDQM_MEDIA_DIHEDRAL) != 0);
+    } else if (p->flags & PDQM_MEDIA_DIHEDRAL) {
+        for (int d = 0; d < PDQM_DIHEDRAL_COUNT; d++) {
+            pdqm_hash256_to_hex(&r->pdq.dihedral[d], hex);
+            fputs(hex, stdout);
+            fputc(',', stdout);
+        }
+        printf("%d,%s\n", r->pdq.quality, s->name);
+    } else {
+        pdqm_hash256_to_hex(&r->pdq.hash, hex);
+        printf("%s,%d,%s\n", hex, r->pdq.quality, s->name);
+    }
+}
+
+/* Print finished results in order.  With `all`, wait for every queued file;
+ * otherwise wait only while the window is full.  Called with the lock held. */
+static void drain(pool *p, int all)
+{
+    while (p->printed < p->queued) {
+        slot *s = &p->ring[p->printed % WINDOW];
+        int must_wait = all || p->queued - p->printed == WINDOW;
+        if (!s->done) {
+            if (!must_wait)
+                return;
+            pthread_cond_wait(&p->slot_done, &p->lock);
+            continue;
+        }
+        print_slot(p, s);
+        free(s->name);
+        s->name = NULL;
+        s->done = 0;
+        p->printed++;
+    }
+}
+
+/* Queue one file name (taking ownership of name). */
+static void enqueue(pool *p, char *name)
+{
+    pthread_mutex_lock(&p->lock);
+    drain(p, 0);
+    slot *s = &p->ring[p->queued % WINDOW];
+    s->name = name;
+    s->done = 0;
+    p->queued++;
+    pthread_cond_signal(&p->work_ready);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Queue every non-empty line of standard input as a file name.
+ * Returns -1 when standard input cannot be read. */
+static int enqueue_stdin(pool *p)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        if (line[n - 1] == '\n')
+            line[--n] = '\0';
+        if (n > 0 && line[n - 1] == '\r')
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        char *name = strdup(line);
+        if (name == NULL)
+            break;
+        enqueue(p, name);
+    }
+    int bad = ferror(stdin);
+    free(line);
+    return bad ? -1 : 0;
+}
+
+int cmd_hash(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "dihedral",   no_argument,       NULL, 'd' },
+        { "json",       no_argument,       NULL, 'j' },
+        { "threads",    required_argument, NULL, 't' },
+        { "max-pixels", required_argument, NULL, 'p' },
+        { "max-bytes",  required_argument, NULL, 'b' },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    pool p;
+    memset(&p, 0, sizeof p);
+    pdqm_image_limits_default(&p.limits);
+    uint64_t threads = (uint64_t)cli_cpu_count();
+    uint64_t value;
+
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': p.flags |= PDQM_MEDIA_DIHEDRAL; break;
+        case 'j': p.json = 1; p.flags |= PDQM_MEDIA_DIGESTS; break;
+        case 't':
+            if (cli_parse_u64(optarg, 1, 256, &threads))
+                return cli_usage_error("hash", "--threads takes a number from 1 to 256, not '%s'", optarg);
+            break;
+        case 'p':
+            if (cli_parse_u64(optarg, 1, UINT64_MAX, &value))
+                return cli_usage_error("hash", "--max-pixels takes a positive number, not '%s'", optarg);
+            p.limits.max_pixels = value;
+            break;
+        case 'b':
+            if (cli_parse_u64(optarg, 1, SIZE_MAX - 1, &value))
+                return cli_usage_error("hash", "--max-bytes takes a positive number, not '%s'", optarg);
+            p.limits.max_bytes = (size_t)value;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case ':':
+            return cli_usage_error("hash", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("hash", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("hash", "no FILE given");
+
+    pdqm_error err;
+    if (pdqm_image_init(&err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 1;
+    }
+
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.work_ready, NULL);
+    pthread_cond_init(&p.slot_done, NULL);
+    pthread_t tids[256];
+    int started = 0;
+    for (uint64_t i = 0; i < threads; i++) {
+        if (pthread_create(&tids[started], NULL, worker, &p) != 0)
+            break;
+        started++;
+    }
+    if (started == 0) {
+        cli_error("cannot start a worker thread");
+        return 1;
+    }
+
+    int input_failed = 0;
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-") == 0) {
+            if (enqueue_stdin(&p) != 0) {
+                cli_error("-: cannot read file names from standard input");
+                input_failed = 1;
+            }
+            continue;
+        }
+        char *name = strdup(argv[i]);
+        if (name == NULL) {
+            cli_error("out of memory");
+            input_failed = 1;
+            break;
+        }
+        enqueue(&p, name);
+    }
+
+    pthread_mutex_lock(&p.lock);
+    p.closed = 1;
+    pthread_cond_broadcast(&p.work_ready);
+    drain(&p, 1);
+    pthread_mutex_unlock(&p.lock);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    pthread_mutex_destroy(&p.lock);
+    pthread_cond_destroy(&p.work_ready);
+    pthread_cond_destroy(&p.slot_done);
+
+    if (fflush(stdout) != 0) {
+        cli_error("cannot write output");
+        return 1;
+    }
+    return (p.failures || input_failed) ? 1 : 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * main.c - the pdqmatch command: dispatch to a subcommand.
+ *
+ * The subcommand table drives both dispatch and `pdqmatch --help`.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../hashing/image.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    { "hash", cmd_hash, "print PDQ hashes of image files" },
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_help(FILE *f)
+{
+    fputs("usage: pdqmatch COMMAND [OPTIONS] [ARGS...]\n"
+          "       pdqmatch --help | --version\n"
+          "\n"
+          "Perceptual-hash media matching: PDQ hashes of images, bit-exact\n"
+          "with Meta's reference.\n"
+          "\n"
+          "commands:\n", f);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'pdqmatch COMMAND --help' describes one command.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage_error(NULL, "no command given");
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
+        strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        printf("pdqmatch %s\n", PDQM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(name, commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            pdqm_image_shutdown();
+            return rc;
+        }
+    }
+    if (name[0] == '-')
+        return cli_usage_error(NULL, "unknown option '%s'", name);
+    return cli_usage_error(NULL, "unknown command '%s'", name);
+}

@@ -30,6 +30,8 @@ DEB_PACKAGES := gcc make pkg-config \
 # What `make bench` adds: public timing tools and the libvips command line.
 BENCH_PACKAGES := hyperfine libvips-tools
 
+.SECONDARY:
+
 .PHONY: all deps bench-deps build test test-run unit e2e bench bench-run demo clean
 
 all: deps
@@ -112,10 +114,11 @@ $(BUILD)/bench_pdq: $(BUILD)/obj/bench/bench_pdq.o $(LIB)
 # ---------------------------------------------------------------------------
 # Tests
 
-# Under the sanitizers: stop at the first report.  Leak checking is off:
-# GLib and libvips keep process-lifetime allocations (type registries,
-# thread pools) that LeakSanitizer reports as leaks at exit.
-SAN_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Under the sanitizers: stop at the first report, leaks included.
+ifeq ($(SAN),1)
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+endif
 
 test: deps
 	@$(MAKE) --no-print-directory test-run
@@ -139,12 +142,15 @@ bench: bench-deps
 	@$(MAKE) --no-print-directory bench-run
 
 bench-run: build
-	@BUILD=$(BUILD) bench/run.sh
+	@$(PYTHON) bench/bench.py $(BUILD)
 
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@echo "make demo: the HTTP service does not exist yet (not yet)."
-	@echo "What works today: $(BIN) hash samples/*"
+	@echo "== pdqmatch hash samples/*"
+	@$(BIN) hash samples/*.jpg samples/*.png
+	@echo
+	@echo "The index and the HTTP service are not built yet (not yet): for now,"
+	@echo "try '$(BIN) hash --help' and samples/README.md."
 
 clean:
 	rm -rf build build-san

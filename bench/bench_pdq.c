@@ -1,11 +1,15 @@
 /*
- * bench_pdq.c - time the hashing step alone: decoded pixels to PDQ hash.
+ * bench_pdq.c - in-process timings for `make bench`.
  *
  * usage: bench_pdq IMAGE [ROUNDS]
- * Decodes IMAGE once, then hashes its pixels ROUNDS times (default 2000)
- * in batches, and prints the median and best time per hash of the batches,
- * with and without the 8 dihedral hashes.  Output is one line a mode:
- *   pdq <mode> <width>x<height> median_ms=<m> best_ms=<b>
+ *   Decodes IMAGE once, then hashes its pixels ROUNDS times (default 2000)
+ *   in batches, and prints the median and best time per hash of the
+ *   batches, with and without the 8 dihedral hashes, one line a mode:
+ *     pdq <mode> <width>x<height> median_ms=<m> best_ms=<b>
+ * usage: bench_pdq --decode-floor FILE...
+ *   Decodes every FILE with plain libvips (every pixel, one thread, no
+ *   hashing) and prints `decode_floor_s=<seconds> files=<n>`: the least
+ *   any libvips-based hasher must spend on these files.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -15,6 +19,9 @@
 #include "../hashing/fileio.h"
 #include "../hashing/image.h"
 #include "../hashing/pdq.h"
+
+#include <string.h>
+#include <vips/vips.h>
 
 #define BATCHES 21
 
@@ -50,8 +57,30 @@ static void run(const pdqm_pixels *px, unsigned flags, const char *mode, int rou
            px->height, per[BATCHES / 2], per[0], sink & 1);
 }
 
+static int decode_floor(int n, char **files)
+{
+    if (VIPS_INIT("bench_pdq") != 0)
+        return 1;
+    double t0 = now_ms();
+    for (int i = 0; i < n; i++) {
+        VipsImage *img = vips_image_new_from_file(files[i], "access",
+                                                  VIPS_ACCESS_SEQUENTIAL, NULL);
+        double avg;
+        if (img == NULL || vips_avg(img, &avg, NULL) != 0) {
+            fprintf(stderr, "bench_pdq: %s: %s", files[i], vips_error_buffer());
+            return 1;
+        }
+        g_object_unref(img);
+    }
+    printf("decode_floor_s=%.4f files=%d\n", (now_ms() - t0) / 1e3, n);
+    vips_shutdown();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "--decode-floor") == 0)
+        return decode_floor(argc - 2, argv + 2);
     if (argc < 2) {
         fprintf(stderr, "usage: bench_pdq IMAGE [ROUNDS]\n");
         return 2;

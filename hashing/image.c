@@ -94,19 +94,18 @@ void pdqm_image_free(pdqm_image *img)
     free(img);
 }
 
-/* Record libvips' own account of a failure (first line only) after our
- * context, and clear its error buffer. */
+/* Record our context and libvips' own account of a failure (its first
+ * line, which names the decoder that spoke), then clear libvips' error
+ * buffer. */
 static pdqm_status vips_failure(pdqm_error *err, pdqm_status status,
-                                const char *context)
+                                const char *context, const char *format)
 {
     char *text = vips_error_buffer_copy();
     char *line = text ? text : "";
     line[strcspn(line, "\n")] = '\0';
-    /* libvips prefixes the operation's name ("VipsJpeg: "); keep it, it
-     * tells the user which decoder spoke. */
     pdqm_status st = line[0]
-        ? pdqm_error_set(err, status, "%s: %s", context, line)
-        : pdqm_error_set(err, status, "%s", context);
+        ? pdqm_error_set(err, status, "%s %s data (%s)", context, format, line)
+        : pdqm_error_set(err, status, "%s %s data", context, format);
     g_free(text);
     return st;
 }
@@ -241,7 +240,8 @@ static pdqm_status sample_pixels(VipsImage *img, int collapse_grey,
     for (int y0 = 0; y0 < height; y0 += STRIP_ROWS) {
         VipsRect strip = { 0, y0, width, VIPS_MIN(STRIP_ROWS, height - y0) };
         if (vips_region_prepare(region, &strip)) {
-            st = vips_failure(err, PDQM_ERR_DECODE, "cannot decode image");
+            st = vips_failure(err, PDQM_ERR_DECODE, "corrupt or truncated",
+                              img_out->format);
             goto cleanup;
         }
         for (int y = y0; y < y0 + strip.height; y++) {
@@ -319,7 +319,7 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
     VipsImage *loaded = NULL, *ready = NULL;
     pdqm_image *img = NULL;
     if (source == NULL) {
-        st = vips_failure(err, PDQM_ERR_NOMEM, "cannot read image bytes");
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory reading image bytes");
         goto cleanup;
     }
 
@@ -342,7 +342,7 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
                                         "fail_on", VIPS_FAIL_ON_ERROR,
                                         NULL);
     if (loaded == NULL) {
-        st = vips_failure(err, PDQM_ERR_DECODE, "cannot decode image");
+        st = vips_failure(err, PDQM_ERR_DECODE, "corrupt", format);
         goto cleanup;
     }
     uint64_t pixels = (uint64_t)loaded->Xsize * (uint64_t)loaded->Ysize;
@@ -355,7 +355,7 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
         goto cleanup;
     }
     if (to_pdq_bands(loaded, &ready)) {
-        st = vips_failure(err, PDQM_ERR_DECODE, "cannot convert image pixels");
+        st = vips_failure(err, PDQM_ERR_DECODE, "cannot convert the pixels of", format);
         goto cleanup;
     }
 

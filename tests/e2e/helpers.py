@@ -1,0 +1,63 @@
+"""What the end-to-end tests share: the binary, every fixture under
+tests/data by name, and small runners and readers.
+
+Fixtures (tests/data):
+  pdq/                 Meta's PDQ reference outputs and the images they came
+                       from (see pdq/README.md): public-pdq.tsv,
+                       public-pdq-dihedral.tsv, public-pdq-details.tsv,
+                       synthetic-pdq.tsv, synthetic-pdq-dihedral.tsv,
+                       images/, synthetic/, intermediates/.
+  bad/empty.jpg        zero bytes
+  bad/truncated.jpg    the first 20000 bytes of bridge-mods/aaa-orig.jpg
+  bad/truncated.png    the first 4000 bytes of synthetic/noise-rgb-130x70.png
+  bad/text.jpg         a line of text named .jpg
+  bad/image.svg        a valid SVG: a format pdqmatch refuses
+  bad/huge-header.png  a PNG whose header claims 100000x100000 pixels
+"""
+import csv
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+PDQ = DATA / "pdq"
+IMAGES = PDQ / "images"
+BAD = DATA / "bad"
+
+BIN = os.environ.get("PDQMATCH_BIN") or str(ROOT / "build" / "pdqmatch")
+
+FORMATS = ("not an image format pdqmatch reads "
+           "(JPEG, PNG, GIF, WebP, TIFF, PPM/PGM, HEIF/AVIF)")
+
+DIHEDRAL_NAMES = ("orig", "rot90", "rot180", "rot270", "flipx", "flipy",
+                  "flipplus1", "flipminus1")
+
+# Where pdqmatch differs from Meta's reference on purpose (the same table as
+# tests/unit/test_pdq.c): file -> (file whose reference hashes ours equal,
+# our quality or None for the reference's).
+EXCEPTIONS = {
+    # Reference bug: the grey first frame is zero-padded to 3 channels.
+    "synthetic/anim-2frames-100x80.gif": (None, 100),
+    # Reference bug: it keeps the low byte of 16-bit samples.
+    "synthetic/blob-gray16-lowbyte-320x240.png":
+        ("synthetic/blob-gray-320x240.png", None),
+}
+
+
+def run(*args, input=None, cwd=None, timeout=120, env=None):
+    """Run pdqmatch with args; returns the CompletedProcess (text mode)."""
+    return subprocess.run([BIN, *map(str, args)], input=input, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def read_tsv(path):
+    """Rows of a reference TSV as dicts keyed by its header."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def distance(a, b):
+    """Hamming distance between two 64-hex hashes."""
+    return bin(int(a, 16) ^ int(b, 16)).count("1")

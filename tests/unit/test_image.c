@@ -1,0 +1,202 @@
+/*
+ * test_image.c - libvips decoding: formats, the reference's pixel
+ * conventions, limits, and hostile bytes.
+ */
+#include "testutil.h"
+
+#include "../../hashing/image.h"
+
+static pdqm_image *decode_rel(const char *rel)
+{
+    size_t n;
+    uint8_t *bytes = read_data(rel, &n);
+    pdqm_image *img = NULL;
+    pdqm_error err;
+    pdqm_status st = pdqm_image_decode(bytes, n, NULL, &img, &err);
+    free(bytes);
+    if (st != PDQM_OK)
+        fail_msg("%s: %s", rel, pdqm_error_message(&err));
+    return img;
+}
+
+static void expect_failure(const void *bytes, size_t n, const pdqm_image_limits *limits,
+                           pdqm_status want, const char *message)
+{
+    pdqm_image *img = (pdqm_image *)0x1;
+    pdqm_error err;
+    assert_int_equal(pdqm_image_decode(bytes, n, limits, &img, &err), want);
+    assert_null(img);
+    assert_int_equal(err.status, want);
+    if (strcmp(err.message, message) != 0)
+        fail_msg("message '%s', expected '%s'", err.message, message);
+}
+
+static void expect_failure_rel(const char *rel, pdqm_status want, const char *message)
+{
+    size_t n;
+    uint8_t *bytes = read_data(rel, &n);
+    expect_failure(bytes, n, NULL, want, message);
+    free(bytes);
+}
+
+static void test_formats(void **state)
+{
+    (void)state;
+    static const struct { const char *file, *format; int w, h, channels; } cases[] = {
+        { "pdq/images/bridge-mods/square-512x512.jpg", "jpeg", 512, 512, 3 },
+        { "pdq/images/misc-images/modes/RGBA.png", "png", 1600, 1004, 3 },
+        { "pdq/synthetic/static-100x80.gif", "gif", 100, 80, 1 },
+        { "pdq/images/misc-images/modes/PA.webp", "webp", 1600, 1004, 3 },
+        { "pdq/synthetic/blob-rgb-320x240.ppm", "ppm", 320, 240, 3 },
+        { "pdq/synthetic/gray120-64x64.pgm", "ppm", 64, 64, 1 },
+        { "pdq/images/misc-images/modes/CMYK.jpg", "jpeg", 1600, 1004, 3 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pdqm_image *img = decode_rel(cases[i].file);
+        assert_string_equal(img->format, cases[i].format);
+        assert_int_equal(img->width, cases[i].w);
+        assert_int_equal(img->height, cases[i].h);
+        assert_int_equal(img->pixels.channels, cases[i].channels);
+        /* Over 512 on a side: handed over pre-shrunk to 512x512. */
+        int big = cases[i].w > 512 || cases[i].h > 512;
+        assert_int_equal(img->pixels.width, big ? 512 : cases[i].w);
+        assert_int_equal(img->pixels.height, big ? 512 : cases[i].h);
+        pdqm_image_free(img);
+    }
+}
+
+static int same_pixels(const pdqm_image *a, const pdqm_image *b)
+{
+    if (a->pixels.width != b->pixels.width || a->pixels.height != b->pixels.height ||
+        a->pixels.channels != b->pixels.channels)
+        return 0;
+    for (int y = 0; y < a->pixels.height; y++)
+        if (memcmp(a->pixels.data + y * a->pixels.stride, b->pixels.data + y * b->pixels.stride,
+                   (size_t)a->pixels.width * a->pixels.channels) != 0)
+            return 0;
+    return 1;
+}
+
+static void expect_same_pixels(const char *a_rel, const char *b_rel)
+{
+    pdqm_image *a = decode_rel(a_rel), *b = decode_rel(b_rel);
+    if (!same_pixels(a, b))
+        fail_msg("%s and %s decode to different pixels", a_rel, b_rel);
+    pdqm_image_free(a);
+    pdqm_image_free(b);
+}
+
+static void test_pixel_conventions(void **state)
+{
+    (void)state;
+    /* An RGB file whose pixels are all grey is hashed as one channel. */
+    expect_same_pixels("pdq/synthetic/blob-gray-as-rgb-320x240.png", "pdq/synthetic/blob-gray-320x240.png");
+    /* ... but a binary PPM keeps its channels, as the reference reads it itself. */
+    pdqm_image *ppm = decode_rel("pdq/synthetic/gray120-as-rgb-64x64.ppm");
+    assert_int_equal(ppm->pixels.channels, 3);
+    pdqm_image_free(ppm);
+    /* Alpha is dropped, not composited. */
+    expect_same_pixels("pdq/synthetic/blob-rgba-semitransparent-320x240.png",
+                       "pdq/synthetic/blob-rgb-same-planes-320x240.png");
+    /* EXIF orientation is not applied. */
+    expect_same_pixels("pdq/synthetic/exif-orient6-320x240.jpg", "pdq/synthetic/exif-orient1-320x240.jpg");
+    /* 16-bit samples keep their high byte. */
+    expect_same_pixels("pdq/synthetic/blob-gray16-lowbyte-320x240.png", "pdq/synthetic/blob-gray-320x240.png");
+    expect_same_pixels("pdq/synthetic/blob-gray16-320x240.png", "pdq/synthetic/blob-gray-320x240.png");
+    /* A GIF gives its first frame. */
+    expect_same_pixels("pdq/synthetic/anim-2frames-100x80.gif", "pdq/synthetic/anim-frame0-100x80.png");
+}
+
+static void test_bad_bytes(void **state)
+{
+    (void)state;
+    const char *formats = "not an image format pdqmatch reads (JPEG, PNG, GIF, WebP, TIFF, PPM/PGM, HEIF/AVIF)";
+    expect_failure("", 0, NULL, PDQM_ERR_INVALID, "empty file (0 bytes)");
+    expect_failure_rel("bad/text.jpg", PDQM_ERR_UNSUPPORTED, formats);
+    expect_failure_rel("bad/image.svg", PDQM_ERR_UNSUPPORTED, formats);
+    expect_failure_rel("bad/truncated.jpg", PDQM_ERR_DECODE,
+                       "corrupt or truncated jpeg data (VipsJpeg: Premature end of input file)");
+    expect_failure_rel("bad/truncated.png", PDQM_ERR_DECODE,
+                       "corrupt or truncated png data (vipspng: libpng read error)");
+    expect_failure_rel("bad/huge-header.png", PDQM_ERR_TOO_LARGE,
+                       "100000x100000 is 10000000000 pixels, over the limit of 250000000 pixels");
+    /* Magic bytes alone are not an image. */
+    static const uint8_t jpeg_magic[] = { 0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F' };
+    pdqm_image *img = NULL;
+    pdqm_error err;
+    assert_int_equal(pdqm_image_decode(jpeg_magic, sizeof jpeg_magic, NULL, &img, &err), PDQM_ERR_DECODE);
+    assert_null(img);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *bytes = read_data("pdq/synthetic/tiny-5x5.png", &n);
+    pdqm_image_limits limits;
+    pdqm_image_limits_default(&limits);
+    assert_true(limits.max_pixels == 250000000);
+    limits.max_pixels = 24;
+    expect_failure(bytes, n, &limits, PDQM_ERR_TOO_LARGE,
+                   "5x5 is 25 pixels, over the limit of 24 pixels");
+    limits.max_pixels = 25;
+    pdqm_image *img;
+    assert_int_equal(pdqm_image_decode(bytes, n, &limits, &img, NULL), PDQM_OK);
+    pdqm_image_free(img);
+    limits.max_bytes = n - 1;
+    char message[128];
+    snprintf(message, sizeof message, "%zu bytes is over the limit of %zu bytes", n, n - 1);
+    expect_failure(bytes, n, &limits, PDQM_ERR_TOO_LARGE, message);
+    free(bytes);
+}
+
+static void test_every_prefix_of_a_file_fails_cleanly(void **state)
+{
+    (void)state;
+    /* Truncation anywhere is an error, or a success with every pixel of
+     * the whole file (when only trailing bytes were cut): never a crash,
+     * never a half-decoded image. */
+    static const char *const files[] = {
+        "pdq/images/bridge-mods/square-128x128.jpg",
+        "pdq/synthetic/tiny-5x5.png",
+        "pdq/synthetic/static-100x80.gif",
+    };
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        size_t n;
+        uint8_t *bytes = read_data(files[f], &n);
+        pdqm_image *whole = decode_rel(files[f]);
+        size_t step = n / 97 + 1;
+        int failures = 0, tries = 0;
+        for (size_t len = 1; len < n; len += step, tries++) {
+            pdqm_image *img = NULL;
+            pdqm_error err;
+            pdqm_status st = pdqm_image_decode(bytes, len, NULL, &img, &err);
+            if (st == PDQM_OK) {
+                if (!same_pixels(img, whole))
+                    fail_msg("%s cut to %zu bytes decoded to other pixels", files[f], len);
+                pdqm_image_free(img);
+            } else {
+                assert_null(img);
+                failures++;
+            }
+        }
+        /* Only a cut into the trailer (PNG's IEND) may still decode. */
+        assert_true(failures * 10 >= tries * 8);
+        pdqm_image_free(whole);
+        free(bytes);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_pixel_conventions),
+        cmocka_unit_test(test_bad_bytes),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_every_prefix_of_a_file_fails_cleanly),
+    };
+    int failed = cmocka_run_group_tests_name("image", tests, NULL, NULL);
+    pdqm_image_shutdown();
+    return failed;
+}

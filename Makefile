@@ -117,6 +117,7 @@ $(BUILD)/bench_pdq: $(BUILD)/obj/bench/bench_pdq.o $(LIB)
 # Under the sanitizers: stop at the first report, leaks included.
 ifeq ($(SAN),1)
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 endif
 

@@ -73,7 +73,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 endif
 
-LIB_SRCS := $(wildcard hashing/*.c)
+LIB_SRCS := $(wildcard hashing/*.c index/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

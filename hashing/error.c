@@ -22,6 +22,11 @@ const char *pdqm_strerror(pdqm_status status)
     case PDQM_ERR_UNSUPPORTED: return "unsupported media format";
     case PDQM_ERR_DECODE:      return "cannot decode media";
     case PDQM_ERR_INTERNAL:    return "internal error";
+    case PDQM_ERR_NOT_A_STORE: return "not a pdqmatch store";
+    case PDQM_ERR_SCHEMA:      return "store of another schema version";
+    case PDQM_ERR_NOT_FOUND:   return "not found";
+    case PDQM_ERR_EXISTS:      return "already exists";
+    case PDQM_ERR_STORE:       return "store failure";
     }
     return "unknown error";
 }
@@ -37,6 +42,11 @@ const char *pdqm_status_token(pdqm_status status)
     case PDQM_ERR_UNSUPPORTED: return "unsupported_media";
     case PDQM_ERR_DECODE:      return "decode_failed";
     case PDQM_ERR_INTERNAL:    return "internal";
+    case PDQM_ERR_NOT_A_STORE: return "not_a_store";
+    case PDQM_ERR_SCHEMA:      return "schema_mismatch";
+    case PDQM_ERR_NOT_FOUND:   return "not_found";
+    case PDQM_ERR_EXISTS:      return "exists";
+    case PDQM_ERR_STORE:       return "store_failure";
     }
     return "unknown";
 }

@@ -25,9 +25,14 @@ typedef enum pdqm_status {
     PDQM_ERR_TOO_LARGE = 4,   /* the input is over a configured limit */
     PDQM_ERR_UNSUPPORTED = 5, /* not a media format pdqmatch accepts */
     PDQM_ERR_DECODE = 6,      /* a known format, but the data could not be decoded */
-    PDQM_ERR_INTERNAL = 7     /* a library we depend on failed unexpectedly */
+    PDQM_ERR_INTERNAL = 7,    /* a library we depend on failed unexpectedly */
+    PDQM_ERR_NOT_A_STORE = 8, /* the path holds something that is not a store */
+    PDQM_ERR_SCHEMA = 9,      /* a store of another schema version */
+    PDQM_ERR_NOT_FOUND = 10,  /* no such bank, content or store */
+    PDQM_ERR_EXISTS = 11,     /* it exists already */
+    PDQM_ERR_STORE = 12       /* the store failed: disk full, I/O, corruption */
 } pdqm_status;
-#define PDQM_LAST_STATUS PDQM_ERR_INTERNAL
+#define PDQM_LAST_STATUS PDQM_ERR_STORE
 
 /* Room for the specifics of one error; longer messages are truncated. */
 #define PDQM_ERROR_MESSAGE_MAX 256

@@ -1,0 +1,1231 @@
+/*
+ * store.c - opening a store, meta values, banks, content records, and the
+ * administrative walks (stats, verify, compact).
+ *
+ * Writes live in store_write.c, lookups in store_lookup.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INITIAL_MAP ((size_t)1 << 30)   /* 1 GiB of address space to start */
+
+pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what)
+{
+    if (rc == ENOMEM)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "%s: out of memory", what);
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_STORE, "%s: the store is corrupt (%s)",
+                              what, mdb_strerror(rc));
+    return pdqm_error_set(err, PDQM_ERR_STORE, "%s: %s", what, mdb_strerror(rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                        */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
+}
+
+size_t store_content_key(uint8_t *buf, uint32_t bank, const char *content_id, size_t len)
+{
+    put_be32(buf, bank);
+    memcpy(buf + 4, content_id, len);
+    return 4 + len;
+}
+
+int store_content_decode(const MDB_val *v, content_view *out)
+{
+    if (v->mv_size < sizeof(content_head))
+        return -1;
+    const uint8_t *p = v->mv_data;
+    memcpy(&out->head, p, sizeof out->head);
+    const content_head *h = &out->head;
+    size_t need = sizeof *h + (size_t)h->id_len + h->meta_len;
+    if (h->flags & CONTENT_HAS_DIGESTS)
+        need += 48;
+    if (h->flags & CONTENT_HAS_TIMESTAMPS)
+        need += (size_t)h->n_hashes * sizeof(double);
+    if (need != v->mv_size)
+        return -1;
+    p += sizeof *h;
+    out->content_id = (const char *)p;
+    p += h->id_len;
+    out->metadata = h->meta_len ? (const char *)p : NULL;
+    p += h->meta_len;
+    out->sha256 = out->md5 = NULL;
+    if (h->flags & CONTENT_HAS_DIGESTS) {
+        out->sha256 = (h->flags & CONTENT_HAS_SHA256) ? p : NULL;
+        out->md5 = (h->flags & CONTENT_HAS_MD5) ? p + 32 : NULL;
+        p += 48;
+    }
+    out->timestamps = (h->flags & CONTENT_HAS_TIMESTAMPS) ? p : NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions and the map                                             */
+
+int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size.  That needs no
+         * transaction open in this process, so take the resize lock
+         * exclusively, which the caller must not hold. */
+        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_wrlock(&s->resize_lock);
+        rc = mdb_env_set_mapsize(s->env, 0);
+        store_cache_clear(s);
+        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_rdlock(&s->resize_lock);
+        if (rc == 0)
+            rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    }
+    return rc;
+}
+
+pdqm_status store_grow_map(pdqm_store *s, pdqm_error *err)
+{
+    pthread_rwlock_wrlock(&s->resize_lock);
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    size_t next = info.me_mapsize * 2;
+    int rc = mdb_env_set_mapsize(s->env, next);
+    store_cache_clear(s);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot grow the store's map");
+    return PDQM_OK;
+}
+
+void store_cache_clear(pdqm_store *s)
+{
+    pthread_mutex_lock(&s->cache_lock);
+    s->cache_blocks = 0;
+    pthread_mutex_unlock(&s->cache_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Meta                                                                 */
+
+static int meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out)
+{
+    MDB_val k = { strlen(name), (void *)name }, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != 4)
+        return MDB_CORRUPTED;
+    memcpy(out, v.mv_data, 4);
+    return 0;
+}
+
+static int meta_put(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t value)
+{
+    MDB_val k = { strlen(name), (void *)name }, v = { 4, &value };
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
+{
+    int rc;
+    if ((rc = meta_get(s, txn, "next_entry", &m->next_entry)) ||
+        (rc = meta_get(s, txn, "next_content", &m->next_content)) ||
+        (rc = meta_get(s, txn, "next_bank", &m->next_bank)) ||
+        (rc = meta_get(s, txn, "pending_from", &m->pending_from)) ||
+        (rc = meta_get(s, txn, "pending_to", &m->pending_to)))
+        return rc;
+    return 0;
+}
+
+int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
+{
+    int rc;
+    if ((rc = meta_put(s, txn, "next_entry", m->next_entry)) ||
+        (rc = meta_put(s, txn, "next_content", m->next_content)) ||
+        (rc = meta_put(s, txn, "next_bank", m->next_bank)) ||
+        (rc = meta_put(s, txn, "pending_from", m->pending_from)) ||
+        (rc = meta_put(s, txn, "pending_to", m->pending_to)))
+        return rc;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening and closing                                                  */
+
+/* Open every named database; create them (and the schema record) in a
+ * fresh environment when allowed. */
+static pdqm_status open_databases(pdqm_store *s, unsigned flags, pdqm_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the store");
+
+    /* Is this a pdqmatch store?  The unnamed database of an environment
+     * lists its named ones: a new environment has none. */
+    MDB_dbi main_dbi;
+    MDB_stat st;
+    int fresh = 0;
+    rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    if (rc == 0)
+        rc = mdb_stat(txn, main_dbi, &st);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return store_lmdb_error(err, rc, "cannot read the store");
+    }
+    if (st.ms_entries == 0) {
+        if (!(flags & PDQM_STORE_CREATE) || s->read_only) {
+            mdb_txn_abort(txn);
+            return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
+                                  "%s is an empty LMDB file, not a pdqmatch store", s->path);
+        }
+        fresh = 1;
+    }
+
+    static const struct { const char *name; unsigned flags; size_t offset; } dbs[] = {
+        { "meta", 0, offsetof(pdqm_store, meta) },
+        { "banks", 0, offsetof(pdqm_store, banks) },
+        { "content", 0, offsetof(pdqm_store, content) },
+        { "cnum", MDB_INTEGERKEY, offsetof(pdqm_store, cnum) },
+        { "sha256", 0, offsetof(pdqm_store, sha256) },
+        { "md5", 0, offsetof(pdqm_store, md5) },
+        { "postings", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP,
+          offsetof(pdqm_store, postings) },
+        { "records", MDB_INTEGERKEY, offsetof(pdqm_store, records) },
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].offset);
+        rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | (fresh ? MDB_CREATE : 0), dbi);
+        if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+            mdb_txn_abort(txn);
+            return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
+                                  "%s is an LMDB file but not a pdqmatch store", s->path);
+        }
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return store_lmdb_error(err, rc, "cannot open the store's tables");
+        }
+    }
+
+    uint32_t schema = 0;
+    if (fresh) {
+        rc = meta_put(s, txn, "schema", PDQM_STORE_SCHEMA_VERSION);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc != 0)
+            return store_lmdb_error(err, rc, "cannot initialise the store");
+        return PDQM_OK;
+    }
+    rc = meta_get(s, txn, "schema", &schema);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return store_lmdb_error(err, rc, "cannot read the store's schema");
+    }
+    /* Commit, even read-only: database handles opened in a transaction
+     * that is aborted are closed with it. */
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return store_lmdb_error(err, rc, "cannot open the store's tables");
+    if (schema == 0)
+        return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
+                              "%s is an LMDB file but not a pdqmatch store", s->path);
+    if (schema != PDQM_STORE_SCHEMA_VERSION)
+        return pdqm_error_set(err, PDQM_ERR_SCHEMA,
+                              "%s has store schema version %u; this pdqmatch reads "
+                              "version %d only", s->path, schema, PDQM_STORE_SCHEMA_VERSION);
+    return PDQM_OK;
+}
+
+pdqm_status pdqm_store_open(const char *path, unsigned flags,
+                            pdqm_store **out, pdqm_error *err)
+{
+    *out = NULL;
+    if (path == NULL)
+        path = PDQM_STORE_DEFAULT_PATH;
+    struct stat sb;
+    int exists = stat(path, &sb) == 0;
+    if (!exists && errno != ENOENT)
+        return pdqm_error_set(err, PDQM_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!exists && !(flags & PDQM_STORE_CREATE))
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "%s: no store there", path);
+    if (!exists && (flags & PDQM_STORE_READONLY))
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "%s: no store there", path);
+    if (exists && S_ISDIR(sb.st_mode))
+        return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
+                              "%s is a directory, not a pdqmatch store", path);
+    if (exists && !S_ISREG(sb.st_mode))
+        return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
+                              "%s is not a regular file, so not a pdqmatch store", path);
+    /* LMDB would quietly make an empty file into a new store, and a short
+     * one is no store at all: refuse both rather than write to them. */
+    if (exists && sb.st_size < 8192)
+        return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
+                              "%s is not a pdqmatch store (%lld bytes)", path,
+                              (long long)sb.st_size);
+
+    pdqm_store *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a store");
+    }
+    s->read_only = (flags & PDQM_STORE_READONLY) != 0;
+    pthread_rwlock_init(&s->resize_lock, NULL);
+    pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->cache_lock, NULL);
+
+    pdqm_status st = PDQM_OK;
+    int rc = mdb_env_create(&s->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(s->env, 16);
+    size_t map = INITIAL_MAP;
+    while (exists && map < (size_t)sb.st_size * 2)
+        map *= 2;
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, map);
+    if (rc != 0) {
+        st = store_lmdb_error(err, rc, "cannot set up LMDB");
+        goto fail;
+    }
+    unsigned env_flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD;
+    if (s->read_only)
+        env_flags |= MDB_RDONLY;
+    rc = mdb_env_open(s->env, path, env_flags, 0644);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+        st = pdqm_error_set(err, PDQM_ERR_NOT_A_STORE, "%s is not a pdqmatch store (%s)",
+                            path, mdb_strerror(rc));
+        goto fail;
+    }
+    if (rc != 0) {
+        st = pdqm_error_set(err, rc == ENOMEM ? PDQM_ERR_NOMEM : PDQM_ERR_IO,
+                            "%s: %s", path, mdb_strerror(rc));
+        goto fail;
+    }
+    st = open_databases(s, flags, err);
+    if (st != PDQM_OK)
+        goto fail;
+    *out = s;
+    return PDQM_OK;
+
+fail:
+    pdqm_store_close(s);
+    return st;
+}
+
+void pdqm_store_close(pdqm_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->env)
+        mdb_env_close(s->env);
+    for (int i = 0; i < CACHE_DIR; i++)
+        free(s->cache[i]);
+    pthread_rwlock_destroy(&s->resize_lock);
+    pthread_mutex_destroy(&s->write_lock);
+    pthread_mutex_destroy(&s->cache_lock);
+    free(s->path);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Banks                                                                */
+
+pdqm_status pdqm_bank_name_check(const char *name, pdqm_error *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > PDQM_BANK_NAME_MAX)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "a bank name is 1 to %d characters", PDQM_BANK_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return pdqm_error_set(err, PDQM_ERR_INVALID,
+                                  "a bank name holds only letters, digits, '.', '_' and '-'");
+    }
+    return PDQM_OK;
+}
+
+int store_bank_find(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *out)
+{
+    MDB_val k = { strlen(name), (void *)name }, v;
+    int rc = mdb_get(txn, s->banks, &k, &v);
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != sizeof *out)
+        return MDB_CORRUPTED;
+    memcpy(out, v.mv_data, sizeof *out);
+    return 0;
+}
+
+int store_bank_put(pdqm_store *s, MDB_txn *txn, const char *name, const bank_rec *b)
+{
+    MDB_val k = { strlen(name), (void *)name }, v = { sizeof *b, (void *)b };
+    return mdb_put(txn, s->banks, &k, &v, 0);
+}
+
+pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err)
+{
+    memset(t, 0, offsetof(bank_table, by_id));
+    for (size_t i = 0; i <= MAX_BANKS; i++)
+        t->by_id[i] = -1;
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->banks, &st);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the banks");
+    size_t cap = st.ms_entries ? st.ms_entries : 1;
+    t->names = calloc(cap, sizeof *t->names);
+    t->recs = calloc(cap, sizeof *t->recs);
+    if (!t->names || !t->recs) {
+        store_bank_table_free(t);
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory reading banks");
+    }
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->banks, &cur);
+    if (rc != 0) {
+        store_bank_table_free(t);
+        return store_lmdb_error(err, rc, "cannot read the banks");
+    }
+    MDB_val k, v;
+    while (t->count < cap && (rc = mdb_cursor_get(cur, &k, &v, t->count ? MDB_NEXT : MDB_FIRST)) == 0) {
+        if (v.mv_size != sizeof(bank_rec) || k.mv_size > PDQM_BANK_NAME_MAX) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(t->names[t->count], k.mv_data, k.mv_size);
+        t->names[t->count][k.mv_size] = '\0';
+        memcpy(&t->recs[t->count], v.mv_data, sizeof(bank_rec));
+        if (t->recs[t->count].id <= MAX_BANKS)
+            t->by_id[t->recs[t->count].id] = (int32_t)t->count;
+        t->count++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        store_bank_table_free(t);
+        return store_lmdb_error(err, rc, "cannot read the banks");
+    }
+    return PDQM_OK;
+}
+
+void store_bank_table_free(bank_table *t)
+{
+    free(t->names);
+    free(t->recs);
+    t->names = NULL;
+    t->recs = NULL;
+    t->count = 0;
+}
+
+static void bank_info_from(pdqm_bank_info *info, const char *name, const bank_rec *b)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "%s", name);
+    info->id = b->id;
+    info->threshold = b->threshold;
+    info->kind = (pdqm_bank_kind)b->kind;
+    info->created = b->created;
+    info->contents = b->contents;
+    info->hashes = b->hashes;
+}
+
+/* Run fn inside a write transaction, growing the map and retrying when it
+ * fills.  fn returns an LMDB code, or -1 with *err set by itself. */
+typedef int (*write_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
+
+static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
+                                  const char *what, pdqm_error *err)
+{
+    if (s->read_only)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "the store is open read-only");
+    pthread_mutex_lock(&s->write_lock);
+    pdqm_status st = PDQM_OK;
+    for (;;) {
+        MDB_txn *txn;
+        pthread_rwlock_rdlock(&s->resize_lock);
+        int rc = store_txn_begin(s, 0, &txn);
+        if (rc == 0) {
+            rc = fn(s, txn, arg, err);
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+        pthread_rwlock_unlock(&s->resize_lock);
+        if (rc == MDB_MAP_FULL) {
+            st = store_grow_map(s, err);
+            if (st == PDQM_OK)
+                continue;
+        } else if (rc == -1) {
+            st = err ? err->status : PDQM_ERR_INVALID;
+        } else if (rc != 0) {
+            st = store_lmdb_error(err, rc, what);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&s->write_lock);
+    return st;
+}
+
+/* Exposed to store_write.c. */
+pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
+                        pdqm_error *err);
+pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
+                        pdqm_error *err)
+{
+    return with_write_txn(s, fn, arg, what, err);
+}
+
+typedef struct bank_args {
+    const char *name;
+    int threshold;
+    int kind;
+} bank_args;
+
+static int do_bank_create(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    const bank_args *a = arg;
+    bank_rec b;
+    int rc = store_bank_find(s, txn, a->name, &b);
+    if (rc == 0) {
+        pdqm_error_set(err, PDQM_ERR_EXISTS, "bank '%s' exists already", a->name);
+        return -1;
+    }
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    meta_vals m;
+    if ((rc = store_meta_read(s, txn, &m)) != 0)
+        return rc;
+    if (m.next_bank >= MAX_BANKS) {
+        pdqm_error_set(err, PDQM_ERR_INVALID, "a store holds at most %d banks", MAX_BANKS);
+        return -1;
+    }
+    memset(&b, 0, sizeof b);
+    b.id = ++m.next_bank;   /* ids start at 1 */
+    b.threshold = a->threshold;
+    b.kind = (uint32_t)a->kind;
+    b.created = (int64_t)time(NULL);
+    if ((rc = store_bank_put(s, txn, a->name, &b)) != 0)
+        return rc;
+    return store_meta_write(s, txn, &m);
+}
+
+pdqm_status pdqm_store_bank_create(pdqm_store *store, const char *name,
+                                   int threshold, pdqm_bank_kind kind,
+                                   pdqm_error *err)
+{
+    pdqm_status st = pdqm_bank_name_check(name, err);
+    if (st != PDQM_OK)
+        return st;
+    if (threshold < 0 || threshold > PDQM_MAX_DISTANCE)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "a threshold is 0 to 256 bits, not %d", threshold);
+    if (kind != PDQM_BANK_BLOCK && kind != PDQM_BANK_ALLOW)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown bank kind %d", (int)kind);
+    bank_args a = { name, threshold, kind };
+    return with_write_txn(store, do_bank_create, &a, "cannot create the bank", err);
+}
+
+static int do_bank_update(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    const bank_args *a = arg;
+    bank_rec b;
+    int rc = store_bank_find(s, txn, a->name, &b);
+    if (rc == MDB_NOTFOUND) {
+        pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->name);
+        return -1;
+    }
+    if (rc != 0)
+        return rc;
+    if (a->threshold >= 0)
+        b.threshold = a->threshold;
+    if (a->kind >= 0)
+        b.kind = (uint32_t)a->kind;
+    return store_bank_put(s, txn, a->name, &b);
+}
+
+pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
+                                   int threshold, int kind, pdqm_error *err)
+{
+    pdqm_status st = pdqm_bank_name_check(name, err);
+    if (st != PDQM_OK)
+        return st;
+    if (threshold > PDQM_MAX_DISTANCE || threshold < -1)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "a threshold is 0 to 256 bits, not %d", threshold);
+    if (kind != -1 && kind != PDQM_BANK_BLOCK && kind != PDQM_BANK_ALLOW)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown bank kind %d", kind);
+    bank_args a = { name, threshold, kind };
+    return with_write_txn(store, do_bank_update, &a, "cannot update the bank", err);
+}
+
+static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    const bank_args *a = arg;
+    bank_rec b;
+    int rc = store_bank_find(s, txn, a->name, &b);
+    if (rc == MDB_NOTFOUND) {
+        pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->name);
+        return -1;
+    }
+    if (rc != 0)
+        return rc;
+    /* Every content key of the bank starts with its id. */
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->content, &cur)) != 0)
+        return rc;
+    uint8_t prefix[4];
+    put_be32(prefix, b.id);
+    MDB_val k = { 4, prefix }, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, prefix, 4) == 0) {
+        uint32_t number;
+        memcpy(&number, v.mv_data, 4);
+        MDB_val nk = { 4, &number }, cv;
+        rc = mdb_get(txn, s->cnum, &nk, &cv);
+        if (rc != 0)
+            break;
+        content_view c;
+        if (store_content_decode(&cv, &c) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        rc = store_delete_content(s, txn, number, &c, &b);
+        if (rc != 0)
+            break;
+        /* store_delete_content removed the key under the cursor. */
+        k.mv_size = 4;
+        k.mv_data = prefix;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    MDB_val bk = { strlen(a->name), (void *)a->name };
+    return mdb_del(txn, s->banks, &bk, NULL);
+}
+
+pdqm_status pdqm_store_bank_delete(pdqm_store *store, const char *name,
+                                   pdqm_error *err)
+{
+    pdqm_status st = pdqm_bank_name_check(name, err);
+    if (st != PDQM_OK)
+        return st;
+    bank_args a = { name, -1, -1 };
+    return with_write_txn(store, do_bank_delete, &a, "cannot delete the bank", err);
+}
+
+/* Run fn in a read transaction. */
+typedef pdqm_status (*read_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
+
+static pdqm_status with_read_txn(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err)
+{
+    MDB_txn *txn;
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    pdqm_status st;
+    if (rc != 0) {
+        st = store_lmdb_error(err, rc, "cannot read the store");
+    } else {
+        st = fn(s, txn, arg, err);
+        mdb_txn_abort(txn);
+    }
+    pthread_rwlock_unlock(&s->resize_lock);
+    return st;
+}
+
+pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err);
+pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err)
+{
+    return with_read_txn(s, fn, arg, err);
+}
+
+typedef struct bank_get_args {
+    const char *name;
+    pdqm_bank_info *info;
+} bank_get_args;
+
+static pdqm_status do_bank_get(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    bank_get_args *a = arg;
+    bank_rec b;
+    int rc = store_bank_find(s, txn, a->name, &b);
+    if (rc == MDB_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->name);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the bank");
+    bank_info_from(a->info, a->name, &b);
+    return PDQM_OK;
+}
+
+pdqm_status pdqm_store_bank_get(pdqm_store *store, const char *name,
+                                pdqm_bank_info *info, pdqm_error *err)
+{
+    pdqm_status st = pdqm_bank_name_check(name, err);
+    if (st != PDQM_OK)
+        return st;
+    bank_get_args a = { name, info };
+    return with_read_txn(store, do_bank_get, &a, err);
+}
+
+typedef struct bank_list_args {
+    pdqm_bank_info **out;
+    size_t *count;
+} bank_list_args;
+
+static pdqm_status do_bank_list(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    bank_list_args *a = arg;
+    bank_table *t = malloc(sizeof *t);
+    if (t == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory listing banks");
+    pdqm_status st = store_bank_table(s, txn, t, err);
+    if (st == PDQM_OK) {
+        pdqm_bank_info *list = calloc(t->count ? t->count : 1, sizeof *list);
+        if (list == NULL) {
+            st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory listing banks");
+        } else {
+            for (size_t i = 0; i < t->count; i++)
+                bank_info_from(&list[i], t->names[i], &t->recs[i]);
+            *a->out = list;
+            *a->count = t->count;
+        }
+        store_bank_table_free(t);
+    }
+    free(t);
+    return st;
+}
+
+pdqm_status pdqm_store_bank_list(pdqm_store *store, pdqm_bank_info **out,
+                                 size_t *count, pdqm_error *err)
+{
+    *out = NULL;
+    *count = 0;
+    bank_list_args a = { out, count };
+    return with_read_txn(store, do_bank_list, &a, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Content                                                              */
+
+void pdqm_content_info_clear(pdqm_content_info *info)
+{
+    if (info == NULL)
+        return;
+    free(info->content_id);
+    free(info->metadata);
+    memset(info, 0, sizeof *info);
+}
+
+static void hex_of(const uint8_t *raw, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[raw[i] >> 4];
+        out[2 * i + 1] = digits[raw[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static char *dup_n(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+/* Fill info from a decoded record; 0 or -1 when out of memory. */
+static int info_from_view(pdqm_content_info *info, const char *bank, uint32_t number,
+                          const content_view *c)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->bank, sizeof info->bank, "%s", bank);
+    info->content_id = dup_n(c->content_id, c->head.id_len);
+    if (c->metadata)
+        info->metadata = dup_n(c->metadata, c->head.meta_len);
+    if (!info->content_id || (c->metadata && !info->metadata)) {
+        pdqm_content_info_clear(info);
+        return -1;
+    }
+    if (c->sha256)
+        hex_of(c->sha256, 32, info->sha256);
+    if (c->md5)
+        hex_of(c->md5, 16, info->md5);
+    info->kind = (pdqm_content_kind)c->head.kind;
+    info->added = c->head.added;
+    info->number = number;
+    info->first_entry = c->head.first_entry;
+    info->n_hashes = c->head.n_hashes;
+    return 0;
+}
+
+typedef struct content_get_args {
+    const char *bank, *content_id;
+    pdqm_content_info *info;
+} content_get_args;
+
+static pdqm_status do_content_get(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    content_get_args *a = arg;
+    bank_rec b;
+    int rc = store_bank_find(s, txn, a->bank, &b);
+    if (rc == MDB_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->bank);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the bank");
+    size_t len = strlen(a->content_id);
+    if (len == 0 || len > PDQM_CONTENT_ID_MAX)
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
+                              a->content_id, a->bank);
+    uint8_t key[4 + PDQM_CONTENT_ID_MAX];
+    MDB_val k = { store_content_key(key, b.id, a->content_id, len), key }, v;
+    rc = mdb_get(txn, s->content, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
+                              a->content_id, a->bank);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the content");
+    uint32_t number;
+    memcpy(&number, v.mv_data, 4);
+    MDB_val nk = { 4, &number };
+    if ((rc = mdb_get(txn, s->cnum, &nk, &v)) != 0)
+        return store_lmdb_error(err, rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc,
+                                "cannot read the content");
+    content_view c;
+    if (store_content_decode(&v, &c) != 0)
+        return store_lmdb_error(err, MDB_CORRUPTED, "cannot read the content");
+    if (info_from_view(a->info, a->bank, number, &c) != 0)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory reading content");
+    return PDQM_OK;
+}
+
+pdqm_status pdqm_store_content_get(pdqm_store *store, const char *bank,
+                                   const char *content_id,
+                                   pdqm_content_info *info, pdqm_error *err)
+{
+    memset(info, 0, sizeof *info);
+    pdqm_status st = pdqm_bank_name_check(bank, err);
+    if (st != PDQM_OK)
+        return st;
+    content_get_args a = { bank, content_id, info };
+    return with_read_txn(store, do_content_get, &a, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Walk                                                                 */
+
+typedef struct walk_args {
+    const char *bank;
+    pdqm_content_fn fn;
+    void *arg;
+    int *stopped;
+} walk_args;
+
+/* The record of entry id in txn (copied into *out). */
+static int read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
+                       uint32_t *cached_block, MDB_val *cached)
+{
+    uint32_t block = id / RECORDS_PER_BLOCK;
+    if (*cached_block != block || cached->mv_data == NULL) {
+        MDB_val k = { 4, &block };
+        int rc = mdb_get(txn, s->records, &k, cached);
+        if (rc != 0)
+            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        *cached_block = block;
+    }
+    size_t off = (size_t)(id % RECORDS_PER_BLOCK) * RECORD_SIZE;
+    if (off + RECORD_SIZE > cached->mv_size)
+        return MDB_CORRUPTED;
+    memcpy(out, (const uint8_t *)cached->mv_data + off, sizeof *out);
+    return 0;
+}
+
+static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    walk_args *a = arg;
+    bank_table *t = malloc(sizeof *t);
+    if (t == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    pdqm_status st = store_bank_table(s, txn, t, err);
+    if (st != PDQM_OK) {
+        free(t);
+        return st;
+    }
+    uint8_t prefix[4];
+    int limited = 0;
+    if (a->bank) {
+        bank_rec b;
+        int rc = store_bank_find(s, txn, a->bank, &b);
+        if (rc != 0) {
+            st = rc == MDB_NOTFOUND
+                ? pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->bank)
+                : store_lmdb_error(err, rc, "cannot read the bank");
+            goto done;
+        }
+        put_be32(prefix, b.id);
+        limited = 1;
+    }
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->content, &cur);
+    if (rc != 0) {
+        st = store_lmdb_error(err, rc, "cannot read content");
+        goto done;
+    }
+    MDB_val k = { 4, prefix }, v;
+    rc = mdb_cursor_get(cur, &k, &v, limited ? MDB_SET_RANGE : MDB_FIRST);
+    pdqm_stored_hash *hashes = NULL;
+    size_t hcap = 0;
+    uint32_t cached_block = UINT32_MAX;
+    MDB_val cached = { 0, NULL };
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (limited && (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0))
+            break;
+        uint32_t number;
+        memcpy(&number, v.mv_data, 4);
+        MDB_val nk = { 4, &number }, cv;
+        if ((rc = mdb_get(txn, s->cnum, &nk, &cv)) != 0) {
+            rc = rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+            break;
+        }
+        content_view c;
+        if (store_content_decode(&cv, &c) != 0 || c.head.bank > MAX_BANKS ||
+            t->by_id[c.head.bank] < 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        if (c.head.n_hashes > hcap) {
+            pdqm_stored_hash *grown = realloc(hashes, c.head.n_hashes * sizeof *hashes);
+            if (grown == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            hashes = grown;
+            hcap = c.head.n_hashes;
+        }
+        for (uint32_t i = 0; i < c.head.n_hashes && rc == 0; i++) {
+            record r;
+            rc = read_record(s, txn, c.head.first_entry + i, &r, &cached_block, &cached);
+            memcpy(hashes[i].hash.w, r.hash, 32);
+            hashes[i].quality = r.quality;
+            hashes[i].timestamp = 0;
+            if (c.timestamps)
+                memcpy(&hashes[i].timestamp, c.timestamps + 8 * (size_t)i, 8);
+        }
+        if (rc != 0)
+            break;
+        pdqm_content_info info;
+        if (info_from_view(&info, t->names[t->by_id[c.head.bank]], number, &c) != 0) {
+            rc = ENOMEM;
+            break;
+        }
+        int stop = a->fn(a->arg, &info, hashes, c.head.n_hashes);
+        pdqm_content_info_clear(&info);
+        if (stop) {
+            if (a->stopped)
+                *a->stopped = stop;
+            rc = MDB_NOTFOUND;
+            break;
+        }
+    }
+    free(hashes);
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        st = store_lmdb_error(err, rc, "cannot read content");
+done:
+    store_bank_table_free(t);
+    free(t);
+    return st;
+}
+
+pdqm_status pdqm_store_walk(pdqm_store *store, const char *bank,
+                            pdqm_content_fn fn, void *arg, int *stopped,
+                            pdqm_error *err)
+{
+    if (stopped)
+        *stopped = 0;
+    if (bank) {
+        pdqm_status st = pdqm_bank_name_check(bank, err);
+        if (st != PDQM_OK)
+            return st;
+    }
+    walk_args a = { bank, fn, arg, stopped };
+    return with_read_txn(store, do_walk, &a, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stats                                                                */
+
+static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    pdqm_store_stats *out = arg;
+    memset(out, 0, sizeof *out);
+    bank_table *t = malloc(sizeof *t);
+    if (t == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    pdqm_status st = store_bank_table(s, txn, t, err);
+    if (st != PDQM_OK) {
+        free(t);
+        return st;
+    }
+    out->banks = t->count;
+    for (size_t i = 0; i < t->count; i++) {
+        out->contents += t->recs[i].contents;
+        out->hashes += t->recs[i].hashes;
+    }
+    store_bank_table_free(t);
+    free(t);
+    meta_vals m;
+    int rc = store_meta_read(s, txn, &m);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the store");
+    out->entries_ever = m.next_entry;
+    out->pending = m.pending_to - m.pending_from;
+    MDB_envinfo info;
+    MDB_stat es;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &es);
+    out->map_bytes = info.me_mapsize;
+    out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
+    struct stat sb;
+    if (stat(s->path, &sb) == 0)
+        out->file_bytes = (uint64_t)sb.st_size;
+    out->schema = PDQM_STORE_SCHEMA_VERSION;
+    return PDQM_OK;
+}
+
+pdqm_status pdqm_store_stats_get(pdqm_store *store, pdqm_store_stats *stats,
+                                 pdqm_error *err)
+{
+    return with_read_txn(store, do_stats, stats, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Verify                                                               */
+
+typedef struct verify_args {
+    uint64_t problems;
+    pdqm_error *err;
+} verify_args;
+
+static void problem(verify_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(verify_args *a, const char *fmt, ...)
+{
+    if (a->problems++ == 0 && a->err) {
+        char msg[PDQM_ERROR_MESSAGE_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        pdqm_error_set(a->err, PDQM_ERR_STORE, "%s", msg);
+    }
+}
+
+static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    verify_args *a = arg;
+    meta_vals m;
+    int rc = store_meta_read(s, txn, &m);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the store");
+    bank_table *t = malloc(sizeof *t);
+    if (t == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    pdqm_status st = store_bank_table(s, txn, t, err);
+    if (st != PDQM_OK) {
+        free(t);
+        return st;
+    }
+    uint64_t *contents = calloc(t->count ? t->count : 1, sizeof *contents);
+    uint64_t *hashes = calloc(t->count ? t->count : 1, sizeof *hashes);
+    /* Which entry ids are live: one bit an id. */
+    uint8_t *live = calloc((size_t)m.next_entry / 8 + 1, 1);
+    MDB_cursor *cur = NULL;
+    if (!contents || !hashes || !live) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory verifying");
+        goto done;
+    }
+
+    /* 1. Content records: keys, digests, entry ranges, bank counts. */
+    uint32_t cached_block = UINT32_MAX;
+    MDB_val cached = { 0, NULL };
+    if ((rc = mdb_cursor_open(txn, s->cnum, &cur)) != 0)
+        goto lmdb_fail;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t number;
+        memcpy(&number, k.mv_data, 4);
+        content_view c;
+        if (store_content_decode(&v, &c) != 0) {
+            problem(a, "content %u: malformed record", number);
+            continue;
+        }
+        if (number >= m.next_content)
+            problem(a, "content %u: numbered past next_content %u", number, m.next_content);
+        if (c.head.bank > MAX_BANKS || t->by_id[c.head.bank] < 0) {
+            problem(a, "content %u: in bank id %u, which does not exist", number, c.head.bank);
+            continue;
+        }
+        int bi = t->by_id[c.head.bank];
+        contents[bi]++;
+        hashes[bi] += c.head.n_hashes;
+        uint8_t key[4 + PDQM_CONTENT_ID_MAX];
+        if (c.head.id_len == 0 || c.head.id_len > PDQM_CONTENT_ID_MAX) {
+            problem(a, "content %u: content id of %u bytes", number, c.head.id_len);
+            continue;
+        }
+        MDB_val ck = { store_content_key(key, c.head.bank, c.content_id, c.head.id_len), key }, cv;
+        if (mdb_get(txn, s->content, &ck, &cv) != 0 || cv.mv_size != 4 ||
+            memcmp(cv.mv_data, &number, 4) != 0)
+            problem(a, "content %u ('%.*s'): its content id does not lead back to it",
+                    number, (int)c.head.id_len, c.content_id);
+        uint8_t dk[36];
+        if (c.sha256) {
+            memcpy(dk, c.sha256, 32);
+            put_be32(dk + 32, c.head.bank);
+            MDB_val sk = { 36, dk }, sv;
+            if (mdb_get(txn, s->sha256, &sk, &sv) != 0 || memcmp(sv.mv_data, &number, 4) != 0)
+                problem(a, "content %u: its SHA-256 is not indexed", number);
+        }
+        if (c.md5) {
+            memcpy(dk, c.md5, 16);
+            put_be32(dk + 16, c.head.bank);
+            MDB_val mk = { 20, dk }, mv;
+            if (mdb_get(txn, s->md5, &mk, &mv) != 0 || memcmp(mv.mv_data, &number, 4) != 0)
+                problem(a, "content %u: its MD5 is not indexed", number);
+        }
+        uint64_t end = (uint64_t)c.head.first_entry + c.head.n_hashes;
+        if (c.head.n_hashes == 0 || end > m.next_entry) {
+            problem(a, "content %u: entries %u..%llu outside the %u handed out", number,
+                    c.head.first_entry, (unsigned long long)end, m.next_entry);
+            continue;
+        }
+        for (uint32_t id = c.head.first_entry; id < end; id++) {
+            record r;
+            if ((rc = read_record(s, txn, id, &r, &cached_block, &cached)) != 0) {
+                problem(a, "entry %u: no record (%s)", id, mdb_strerror(rc));
+                rc = 0;
+                break;
+            }
+            if (r.content != number || r.bank != c.head.bank)
+                problem(a, "entry %u: its record names content %u, not %u", id, r.content, number);
+            live[id / 8] |= (uint8_t)(1u << (id % 8));
+            /* 2b. Every live, indexed entry is posted in all 16 slots. */
+            if (id >= m.pending_from && id < m.pending_to)
+                continue;
+            MDB_cursor *pc;
+            if (mdb_cursor_open(txn, s->postings, &pc) == 0) {
+                for (int slot = 0; slot < SLOTS; slot++) {
+                    uint32_t key32 = slot_key(r.hash, slot), idv = id;
+                    MDB_val pk = { 4, &key32 }, pv = { 4, &idv };
+                    if (mdb_cursor_get(pc, &pk, &pv, MDB_GET_BOTH) != 0)
+                        problem(a, "entry %u: not posted in slot %d", id, slot);
+                }
+                mdb_cursor_close(pc);
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (rc != MDB_NOTFOUND && rc != 0)
+        goto lmdb_fail;
+
+    /* 2a. Every posting names a live entry whose slot value it is. */
+    if ((rc = mdb_cursor_open(txn, s->postings, &cur)) != 0)
+        goto lmdb_fail;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t key32, id;
+        memcpy(&key32, k.mv_data, 4);
+        memcpy(&id, v.mv_data, 4);
+        if (id >= m.next_entry || !(live[id / 8] & (1u << (id % 8)))) {
+            problem(a, "posting %08x -> entry %u, which is not live", key32, id);
+            continue;
+        }
+        record r;
+        if (read_record(s, txn, id, &r, &cached_block, &cached) != 0 ||
+            slot_key(r.hash, (int)(key32 >> 16)) != key32)
+            problem(a, "posting %08x -> entry %u, whose hash has another value there", key32, id);
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (rc != MDB_NOTFOUND && rc != 0)
+        goto lmdb_fail;
+
+    /* 3. Bank counts. */
+    for (size_t i = 0; i < t->count; i++)
+        if (t->recs[i].contents != contents[i] || t->recs[i].hashes != hashes[i])
+            problem(a, "bank '%s' counts %llu contents and %llu hashes, but holds %llu and %llu",
+                    t->names[i], (unsigned long long)t->recs[i].contents,
+                    (unsigned long long)t->recs[i].hashes, (unsigned long long)contents[i],
+                    (unsigned long long)hashes[i]);
+    if (m.pending_from > m.pending_to || m.pending_to > m.next_entry)
+        problem(a, "pending range %u..%u is outside the %u entries", m.pending_from,
+                m.pending_to, m.next_entry);
+    goto done;
+
+lmdb_fail:
+    st = store_lmdb_error(err, rc, "cannot read the store");
+done:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(contents);
+    free(hashes);
+    free(live);
+    store_bank_table_free(t);
+    free(t);
+    return st;
+}
+
+pdqm_status pdqm_store_verify(pdqm_store *store, uint64_t *problems, pdqm_error *err)
+{
+    verify_args a = { 0, err };
+    pdqm_status st = with_read_txn(store, do_verify, &a, err);
+    if (problems)
+        *problems = a.problems;
+    if (st == PDQM_OK && a.problems > 0)
+        st = PDQM_ERR_STORE;
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Compact                                                              */
+
+pdqm_status pdqm_store_compact(pdqm_store *store, const char *path, pdqm_error *err)
+{
+    /* O_EXCL: never overwrite anything. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return pdqm_error_set(err, PDQM_ERR_IO, "%s: %s", path, strerror(errno));
+    pthread_rwlock_rdlock(&store->resize_lock);
+    int rc = mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
+    pthread_rwlock_unlock(&store->resize_lock);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = errno;
+    close(fd);
+    if (rc != 0) {
+        unlink(path);
+        return pdqm_error_set(err, PDQM_ERR_IO, "cannot write %s: %s", path, mdb_strerror(rc));
+    }
+    return PDQM_OK;
+}

@@ -1,0 +1,272 @@
+/*
+ * store.h - the pdqmatch store: known hashes in LMDB, exact Hamming search.
+ *
+ * A store is one LMDB file (default ./pdqmatch.db, plus its -lock file).
+ * It holds banks (named collections with a match threshold), content items
+ * (a content id unique within its bank, optional JSON metadata, the SHA-256
+ * and MD5 of the media) and each content item's PDQ hashes (one for an
+ * image or a hash-list line, many for a video).
+ *
+ * Lookups are exact for every radius: multi-index hashing splits each hash
+ * into 16 slots of 16 bits, probes every slot value within floor(r/16) bits
+ * of the query's, and verifies each candidate against the full hash; beyond
+ * r = 64 it scans every hash.  Writes are LMDB transactions: a batch of adds
+ * or deletes commits whole or not at all, a crash loses at most the batch
+ * being written, readers never block the writer and always see a committed
+ * snapshot.  One process writes at a time (LMDB's writer lock); any number
+ * read, in any number of processes.
+ *
+ * Handles are safe to share between threads; each call is one transaction.
+ * Every function returns a pdqm_status and fills *err, when given, with the
+ * specifics.  Errors of note:
+ *   PDQM_ERR_NOT_A_STORE  the path holds something that is not a store
+ *   PDQM_ERR_SCHEMA       a store written by another schema version
+ *   PDQM_ERR_NOT_FOUND    no such bank or content
+ *   PDQM_ERR_EXISTS       the bank exists already
+ *   PDQM_ERR_STORE        LMDB failed (disk full, I/O error, corruption)
+ */
+#ifndef PDQM_STORE_H
+#define PDQM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../hashing/error.h"
+#include "../hashing/hash256.h"
+
+#define PDQM_STORE_DEFAULT_PATH "pdqmatch.db"
+#define PDQM_STORE_SCHEMA_VERSION 1
+
+#define PDQM_BANK_NAME_MAX 64          /* bytes, without the terminator */
+#define PDQM_CONTENT_ID_MAX 500        /* bytes (LMDB keys are at most 511) */
+#define PDQM_METADATA_MAX (64 * 1024)  /* bytes of JSON text */
+#define PDQM_DEFAULT_THRESHOLD 31      /* Meta's recommended PDQ match distance */
+#define PDQM_MAX_DISTANCE 256
+
+typedef struct pdqm_store pdqm_store;
+
+/* ------------------------------------------------------------------ */
+/* Opening                                                              */
+
+#define PDQM_STORE_CREATE   0x1u  /* create the store when the path is absent */
+#define PDQM_STORE_READONLY 0x2u  /* open for lookups only */
+
+/* Open the store at path (PDQM_STORE_DEFAULT_PATH when NULL) into *out.
+ * Without PDQM_STORE_CREATE a missing store is PDQM_ERR_NOT_FOUND.
+ * Errors: PDQM_ERR_IO (cannot create or open the file: its reason),
+ * PDQM_ERR_NOT_A_STORE, PDQM_ERR_SCHEMA, PDQM_ERR_STORE, PDQM_ERR_NOMEM. */
+pdqm_status pdqm_store_open(const char *path, unsigned flags,
+                            pdqm_store **out, pdqm_error *err);
+
+/* Close a store; NULL does nothing.  No other call on it may be running. */
+void pdqm_store_close(pdqm_store *store);
+
+/* ------------------------------------------------------------------ */
+/* Banks                                                                */
+
+typedef enum pdqm_bank_kind {
+    PDQM_BANK_BLOCK = 0,   /* known-bad media: matches are reported */
+    PDQM_BANK_ALLOW = 1    /* known-good media: suppresses block matches */
+} pdqm_bank_kind;
+
+typedef struct pdqm_bank_info {
+    char name[PDQM_BANK_NAME_MAX + 1];
+    uint32_t id;            /* small number the store uses internally */
+    int threshold;          /* default max distance of a match, 0..256 */
+    pdqm_bank_kind kind;
+    int64_t created;        /* unix seconds */
+    uint64_t contents;      /* content items now in the bank */
+    uint64_t hashes;        /* hashes now in the bank */
+} pdqm_bank_info;
+
+/* A bank name is 1..64 bytes of [A-Za-z0-9._-]; PDQM_ERR_INVALID if not. */
+pdqm_status pdqm_bank_name_check(const char *name, pdqm_error *err);
+
+/* Create a bank.  PDQM_ERR_EXISTS if a bank of that name exists,
+ * PDQM_ERR_INVALID for a bad name or a threshold outside 0..256. */
+pdqm_status pdqm_store_bank_create(pdqm_store *store, const char *name,
+                                   int threshold, pdqm_bank_kind kind,
+                                   pdqm_error *err);
+
+/* Change a bank's threshold (when threshold >= 0) and kind (when kind >= 0). */
+pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
+                                   int threshold, int kind, pdqm_error *err);
+
+/* Delete a bank and everything in it, in one transaction. */
+pdqm_status pdqm_store_bank_delete(pdqm_store *store, const char *name,
+                                   pdqm_error *err);
+
+/* Fill *info for the bank called name; PDQM_ERR_NOT_FOUND if none. */
+pdqm_status pdqm_store_bank_get(pdqm_store *store, const char *name,
+                                pdqm_bank_info *info, pdqm_error *err);
+
+/* All banks, sorted by name, in a new array *out of *count (free()). */
+pdqm_status pdqm_store_bank_list(pdqm_store *store, pdqm_bank_info **out,
+                                 size_t *count, pdqm_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Adding and deleting                                                  */
+
+typedef enum pdqm_content_kind {
+    PDQM_CONTENT_HASHES = 0,  /* hashes given directly (a hash list) */
+    PDQM_CONTENT_IMAGE = 1,
+    PDQM_CONTENT_VIDEO = 2
+} pdqm_content_kind;
+
+typedef struct pdqm_stored_hash {
+    pdqm_hash256 hash;
+    int quality;              /* 0..100 */
+    double timestamp;         /* seconds into a video; 0 otherwise */
+} pdqm_stored_hash;
+
+/* One content item to add, with its hashes.  Strings are borrowed for the
+ * call.  sha256 and md5, when not NULL, are the hex digests of the media. */
+typedef struct pdqm_add {
+    const char *bank;
+    const char *content_id;
+    const char *metadata;             /* JSON text or NULL */
+    const char *sha256;
+    const char *md5;
+    pdqm_content_kind kind;
+    const pdqm_stored_hash *hashes;
+    size_t n_hashes;                  /* 1 .. PDQM_MAX_HASHES_PER_CONTENT */
+} pdqm_add;
+#define PDQM_MAX_HASHES_PER_CONTENT 1000000
+
+typedef enum pdqm_add_outcome {
+    PDQM_ADDED = 0,          /* stored */
+    PDQM_ADD_EXISTS = 1,     /* the bank already has this content id: skipped */
+    PDQM_ADD_SAME_FILE = 2   /* the bank already has media with this SHA-256: skipped */
+} pdqm_add_outcome;
+
+/* Add n content items in one transaction: all are stored or none is.
+ * outcomes (n entries, may be NULL) tells what happened to each; skipping
+ * a known content id or file is what makes indexing idempotent.
+ * Errors: PDQM_ERR_NOT_FOUND (no such bank), PDQM_ERR_INVALID (an empty or
+ * over-long content id or metadata, no hashes, a quality outside 0..100),
+ * PDQM_ERR_STORE, PDQM_ERR_NOMEM.  The store grows its map as needed. */
+pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
+                           pdqm_add_outcome *outcomes, pdqm_error *err);
+
+/* pdqm_store_add() for bulk loads.  The hashes are stored, committed and
+ * found by lookups at once (by scanning them) but left out of the
+ * multi-index until pdqm_store_index_pending() indexes them all in one
+ * sorted pass, which is many times faster than indexing batch by batch.
+ * A load cut short (a crash) leaves a valid store; the next
+ * pdqm_store_index_pending() finishes the job. */
+pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
+                                    size_t n, pdqm_add_outcome *outcomes,
+                                    pdqm_error *err);
+
+/* Index every hash added with pdqm_store_add_deferred() so far; a no-op
+ * when there is none.  *indexed (when not NULL) tells how many. */
+pdqm_status pdqm_store_index_pending(pdqm_store *store, uint64_t *indexed,
+                                     pdqm_error *err);
+
+/* Delete one content item and its hashes.  PDQM_ERR_NOT_FOUND when the
+ * bank or the content id does not exist. */
+pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
+                              const char *content_id, pdqm_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Lookups                                                              */
+
+typedef struct pdqm_lookup_options {
+    int max_distance;           /* 0..256, or -1 for each bank's threshold */
+    const char *const *banks;   /* limit to these banks; NULL for all */
+    size_t n_banks;
+} pdqm_lookup_options;
+
+typedef struct pdqm_match {
+    size_t query;            /* index of the query hash */
+    int distance;
+    pdqm_hash256 hash;       /* the stored hash */
+    int quality;
+    double timestamp;        /* of a video frame; 0 otherwise */
+    uint32_t entry;          /* the stored hash's id */
+    uint32_t content;        /* the content item's number */
+    pdqm_content_kind kind;
+    pdqm_bank_kind bank_kind;
+    const char *bank;        /* these three point into the match list */
+    const char *content_id;
+    const char *metadata;    /* NULL when none */
+} pdqm_match;
+
+typedef struct pdqm_matches {
+    pdqm_match *items;       /* sorted by query, then distance, then entry */
+    size_t count;
+    void *storage;           /* owned strings; release with pdqm_matches_free() */
+} pdqm_matches;
+
+/* Every stored hash within the distance of each of the n queries, in one
+ * consistent snapshot.  *out is filled even when empty; free it with
+ * pdqm_matches_free().  PDQM_ERR_NOT_FOUND for an unknown bank in the
+ * options, PDQM_ERR_INVALID for a distance outside -1..256. */
+pdqm_status pdqm_store_lookup(pdqm_store *store, const pdqm_hash256 *queries,
+                              size_t n, const pdqm_lookup_options *options,
+                              pdqm_matches *out, pdqm_error *err);
+
+void pdqm_matches_free(pdqm_matches *m);
+
+/* ------------------------------------------------------------------ */
+/* Content, iteration, administration                                   */
+
+typedef struct pdqm_content_info {
+    char bank[PDQM_BANK_NAME_MAX + 1];
+    char *content_id;        /* owned: free with pdqm_content_info_clear() */
+    char *metadata;          /* NULL when none */
+    char sha256[65];         /* empty when unknown */
+    char md5[33];
+    pdqm_content_kind kind;
+    int64_t added;           /* unix seconds */
+    uint32_t number;         /* the content item's number */
+    uint32_t first_entry;    /* its hashes are entries first_entry.. */
+    uint32_t n_hashes;       /* ..first_entry + n_hashes - 1 */
+} pdqm_content_info;
+
+void pdqm_content_info_clear(pdqm_content_info *info);
+
+/* Fill *info for one content item; PDQM_ERR_NOT_FOUND when absent. */
+pdqm_status pdqm_store_content_get(pdqm_store *store, const char *bank,
+                                   const char *content_id,
+                                   pdqm_content_info *info, pdqm_error *err);
+
+/* Call fn for every content item (of one bank, or of all when bank is
+ * NULL), in content id order within a bank, with its hashes.  The info and
+ * hashes are valid during the call only.  fn returns 0 to go on; any other
+ * value stops the walk and is returned in *stopped (when not NULL).  One
+ * snapshot for the whole walk. */
+typedef int (*pdqm_content_fn)(void *arg, const pdqm_content_info *info,
+                               const pdqm_stored_hash *hashes, size_t n);
+pdqm_status pdqm_store_walk(pdqm_store *store, const char *bank,
+                            pdqm_content_fn fn, void *arg, int *stopped,
+                            pdqm_error *err);
+
+typedef struct pdqm_store_stats {
+    uint64_t banks;
+    uint64_t contents;
+    uint64_t hashes;          /* live hashes */
+    uint64_t entries_ever;    /* ids handed out, deleted ones included */
+    uint64_t pending;         /* hashes added deferred, not yet indexed */
+    uint64_t file_bytes;      /* size of the LMDB file */
+    uint64_t used_bytes;      /* pages in use */
+    uint64_t map_bytes;       /* current map size */
+    int schema;
+} pdqm_store_stats;
+
+pdqm_status pdqm_store_stats_get(pdqm_store *store, pdqm_store_stats *stats,
+                                 pdqm_error *err);
+
+/* Check the store's invariants: every posting names a live hash whose slot
+ * value it is, every live hash is posted in all 16 slots, every content
+ * record and its digests agree, the bank counts add up.  Returns
+ * PDQM_ERR_STORE with the first problem found in *err; *problems (when not
+ * NULL) counts them all. */
+pdqm_status pdqm_store_verify(pdqm_store *store, uint64_t *problems,
+                              pdqm_error *err);
+
+/* Write a compacted copy of the store to path, which must not exist. */
+pdqm_status pdqm_store_compact(pdqm_store *store, const char *path,
+                               pdqm_error *err);
+
+#endif

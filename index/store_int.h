@@ -1,0 +1,170 @@
+/*
+ * store_int.h - what the files of index/ share: the LMDB layout, the
+ * record formats, and the store handle.
+ *
+ * Layout (one LMDB environment, named databases):
+ *   meta      "schema", "next_entry", "next_content", "next_bank",
+ *             "pending_from", "pending_to": u32 values
+ *   banks     bank name -> bank_rec
+ *   content   u32 bank id (big-endian) + content id bytes -> u32 number
+ *   cnum      u32 number -> content record (see content_rec below)
+ *   sha256    32 raw bytes + u32 bank id (big-endian) -> u32 number
+ *   md5       16 raw bytes + u32 bank id (big-endian) -> u32 number
+ *   postings  u32 slot << 16 | slot value -> sorted u32 entry ids
+ *             (MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP)
+ *   records   u32 block -> RECORDS_PER_BLOCK records of RECORD_SIZE bytes:
+ *             the contiguous, id-indexed array lookups verify against
+ *
+ * Invariants:
+ *   - entry ids and content numbers only grow; a content item's hashes are
+ *     the entries first_entry .. first_entry + n_hashes - 1;
+ *   - records are written once and never changed: a deleted content item
+ *     loses its postings and content records, and its records become
+ *     unreachable.  So a full records block never moves in the map, which
+ *     is what lets lookups cache a pointer to it;
+ *   - every live entry outside [pending_from, pending_to) has one posting
+ *     in each of the 16 slots; entries inside that range (a bulk load not
+ *     yet indexed) are found by scanning their records.
+ */
+#ifndef PDQM_STORE_INT_H
+#define PDQM_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define SLOTS 16
+#define RECORDS_PER_BLOCK 1024
+#define RECORD_SIZE 40
+#define BLOCK_BYTES (RECORDS_PER_BLOCK * RECORD_SIZE)
+#define MAX_BANKS 65535
+
+/* Block pointer cache: CHUNK pointers a chunk, DIR chunks (4M blocks). */
+#define CACHE_CHUNK 4096
+#define CACHE_DIR 1024
+
+/* One record of the records array. */
+typedef struct record {
+    uint64_t hash[4];     /* pdqm_hash256.w */
+    uint32_t content;     /* content number */
+    uint16_t bank;        /* bank id */
+    uint8_t quality;
+    uint8_t reserved;
+} record;
+
+typedef struct bank_rec {
+    uint32_t id;
+    int32_t threshold;
+    uint32_t kind;
+    uint32_t reserved;
+    int64_t created;
+    uint64_t contents;
+    uint64_t hashes;
+} bank_rec;
+
+/* The fixed head of a content record in cnum; after it come the content
+ * id, the metadata, then (with either digest flag) 48 bytes: the raw
+ * SHA-256 and MD5, zero where absent, then (flags) one double timestamp a
+ * hash. */
+#define CONTENT_HAS_SHA256 0x1u
+#define CONTENT_HAS_TIMESTAMPS 0x2u
+#define CONTENT_HAS_MD5 0x4u
+#define CONTENT_HAS_DIGESTS (CONTENT_HAS_SHA256 | CONTENT_HAS_MD5)
+typedef struct content_head {
+    uint32_t bank;
+    uint32_t first_entry;
+    uint32_t n_hashes;
+    uint32_t kind;
+    int64_t added;
+    uint32_t id_len;
+    uint32_t meta_len;
+    uint32_t flags;
+    uint32_t reserved;
+} content_head;
+
+typedef struct meta_vals {
+    uint32_t next_entry;
+    uint32_t next_content;
+    uint32_t next_bank;
+    uint32_t pending_from;
+    uint32_t pending_to;
+} meta_vals;
+
+struct pdqm_store {
+    MDB_env *env;
+    MDB_dbi meta, banks, content, cnum, sha256, md5, postings, records;
+    int read_only;
+    char *path;
+
+    /* Lookups hold this shared; growing the map holds it exclusive, since
+     * LMDB may move the map and no transaction may be open meanwhile. */
+    pthread_rwlock_t resize_lock;
+    /* One writer in this process (LMDB's own lock serialises processes). */
+    pthread_mutex_t write_lock;
+
+    /* Pointers to full records blocks, valid until the map moves. */
+    pthread_mutex_t cache_lock;
+    const uint8_t **cache[CACHE_DIR];
+    uint32_t cache_blocks;       /* blocks 0 .. cache_blocks-1 are cached */
+};
+
+/* LMDB result to our status, with context. */
+pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what);
+
+/* Begin a transaction, handling a map grown by another process. */
+int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn);
+
+/* Read the meta values in txn. */
+int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m);
+int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m);
+
+/* Find a bank by name in txn; MDB_NOTFOUND when absent. */
+int store_bank_find(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *out);
+int store_bank_put(pdqm_store *s, MDB_txn *txn, const char *name, const bank_rec *b);
+
+/* All banks of txn: names (static size) and records, indexed by position. */
+typedef struct bank_table {
+    size_t count;
+    char (*names)[PDQM_BANK_NAME_MAX + 1];
+    bank_rec *recs;
+    int32_t by_id[MAX_BANKS + 1];   /* position in the table, or -1 */
+} bank_table;
+pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err);
+void store_bank_table_free(bank_table *t);
+
+/* The key of slot k of a hash. */
+static inline uint32_t slot_key(const uint64_t w[4], int k)
+{
+    return ((uint32_t)k << 16) | (uint32_t)((w[k >> 2] >> (16 * (k & 3))) & 0xffff);
+}
+
+/* Content key: bank id big-endian, then the content id. */
+size_t store_content_key(uint8_t *buf, uint32_t bank, const char *content_id, size_t len);
+
+/* Decode a content record from its LMDB value; the pointers point into
+ * the value.  Returns 0, or -1 when the value is malformed. */
+typedef struct content_view {
+    content_head head;
+    const char *content_id;
+    const char *metadata;          /* NULL when meta_len is 0 */
+    const uint8_t *sha256, *md5;   /* NULL when absent */
+    const uint8_t *timestamps;     /* n_hashes doubles, unaligned; NULL when absent */
+} content_view;
+int store_content_decode(const MDB_val *v, content_view *out);
+
+/* Delete one content item (by number) inside a write transaction: its
+ * postings, digests and records of it; adjusts the bank counts in *bank. */
+int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
+                         const content_view *c, bank_rec *bank);
+
+/* Grow the map (double it) after MDB_MAP_FULL; no transaction may be open
+ * in this thread. */
+pdqm_status store_grow_map(pdqm_store *s, pdqm_error *err);
+
+/* Forget cached block pointers (the map moved). Caller holds resize_lock
+ * exclusively. */
+void store_cache_clear(pdqm_store *s);
+
+#endif

@@ -1,0 +1,518 @@
+/*
+ * store_lookup.c - exact Hamming-radius search.
+ *
+ * Multi-index hashing: a stored hash within r bits of the query agrees
+ * with it to within floor(r/16) bits in at least one of the 16 slots
+ * (pigeonhole).  So each slot's value is probed with every variant of up to
+ * floor(r/16) flipped bits; the ids posted under those keys are candidates,
+ * verified against the full hash in the records array.  Candidates are not
+ * deduplicated (most appear once, and a set costs more than verifying
+ * twice): only the matches are.
+ *
+ * Verification reads records through pointers to the full records blocks,
+ * cached across lookups (full blocks never change, see store_int.h), so a
+ * candidate costs one memory access, prefetched ahead.
+ *
+ * Hashes added deferred and not yet indexed, and searches beyond r = 64 or
+ * with too many probes to pay, are answered by scanning records instead.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Above this many probes a query scans every record instead. */
+#define MAX_PROBES 16384
+
+/* ------------------------------------------------------------------ */
+/* Flip masks: every 16-bit mask of popcount <= 4, by popcount          */
+
+static uint16_t flip_masks[1 + 16 + 120 + 560 + 1820];
+static int flip_count[6];   /* masks with popcount < t: flip_count[t] */
+static pthread_once_t masks_once = PTHREAD_ONCE_INIT;
+
+static void build_masks(void)
+{
+    int n = 0;
+    for (int bits = 0; bits <= 4; bits++) {
+        for (uint32_t m = 0; m < 65536; m++)
+            if (__builtin_popcount(m) == bits)
+                flip_masks[n++] = (uint16_t)m;
+        flip_count[bits + 1] = n;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Block pointers                                                       */
+
+/* Make sure blocks 0..full-1 have cached pointers (taken in txn). */
+static int cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->cache_lock);
+    while (s->cache_blocks < full) {
+        uint32_t b = s->cache_blocks;
+        uint32_t dir = b / CACHE_CHUNK;
+        if (dir >= CACHE_DIR) {
+            rc = ENOMEM;
+            break;
+        }
+        if (s->cache[dir] == NULL) {
+            s->cache[dir] = calloc(CACHE_CHUNK, sizeof(const uint8_t *));
+            if (s->cache[dir] == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+        }
+        MDB_val k = { 4, &b }, v;
+        rc = mdb_get(txn, s->records, &k, &v);
+        if (rc == 0 && v.mv_size != BLOCK_BYTES)
+            rc = MDB_CORRUPTED;
+        if (rc != 0)
+            break;
+        s->cache[dir][b % CACHE_CHUNK] = v.mv_data;
+        s->cache_blocks = b + 1;
+    }
+    pthread_mutex_unlock(&s->cache_lock);
+    return rc;
+}
+
+/* Where the records of one lookup transaction are. */
+typedef struct record_view {
+    pdqm_store *s;
+    uint32_t full;            /* blocks below this are cached */
+    uint32_t n_entries;       /* ids below this exist */
+    const uint8_t *tail;      /* the partial last block, or NULL */
+} record_view;
+
+static inline const record *record_at(const record_view *rv, uint32_t id)
+{
+    uint32_t b = id / RECORDS_PER_BLOCK;
+    const uint8_t *base = b < rv->full ? rv->s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK]
+                                       : rv->tail;
+    return (const record *)(base + (size_t)(id % RECORDS_PER_BLOCK) * RECORD_SIZE);
+}
+
+static inline int record_distance(const record *r, const uint64_t q[4])
+{
+    return __builtin_popcountll(r->hash[0] ^ q[0]) + __builtin_popcountll(r->hash[1] ^ q[1]) +
+           __builtin_popcountll(r->hash[2] ^ q[2]) + __builtin_popcountll(r->hash[3] ^ q[3]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Growing arrays                                                       */
+
+typedef struct hit {
+    uint32_t query;
+    uint32_t id;
+    int distance;
+} hit;
+
+typedef struct hits {
+    hit *v;
+    size_t n, cap;
+} hits;
+
+static int hits_push(hits *h, uint32_t query, uint32_t id, int distance)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        hit *grown = realloc(h->v, cap * sizeof *grown);
+        if (grown == NULL)
+            return ENOMEM;
+        h->v = grown;
+        h->cap = cap;
+    }
+    h->v[h->n++] = (hit){ query, id, distance };
+    return 0;
+}
+
+typedef struct id_list {
+    uint32_t *v;
+    size_t n, cap;
+} id_list;
+
+static int ids_reserve(id_list *l, size_t more)
+{
+    if (l->n + more <= l->cap)
+        return 0;
+    size_t cap = l->cap ? l->cap : 4096;
+    while (cap < l->n + more)
+        cap *= 2;
+    uint32_t *grown = realloc(l->v, cap * sizeof *grown);
+    if (grown == NULL)
+        return ENOMEM;
+    l->v = grown;
+    l->cap = cap;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* One query                                                            */
+
+typedef struct search {
+    pdqm_store *s;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    record_view rv;
+    meta_vals meta;
+    const int16_t *radius_of_bank;   /* by bank id: -1 when excluded */
+    int r_max;
+    id_list cand;
+    uint32_t *keys;                  /* probe keys, room for MAX_PROBES */
+    hits *out;
+} search;
+
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Verify candidate ids against the query; push matches. */
+static int verify(search *se, uint32_t qi, const uint64_t q[4], const uint32_t *ids, size_t n)
+{
+    enum { AHEAD = 12 };
+    for (size_t i = 0; i < n && i < AHEAD; i++)
+        __builtin_prefetch(record_at(&se->rv, ids[i]));
+    for (size_t i = 0; i < n; i++) {
+        if (i + AHEAD < n)
+            __builtin_prefetch(record_at(&se->rv, ids[i + AHEAD]));
+        const record *r = record_at(&se->rv, ids[i]);
+        int d = record_distance(r, q);
+        if (d <= se->r_max && d <= se->radius_of_bank[r->bank]) {
+            int rc = hits_push(se->out, qi, ids[i], d);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Scan the records of [from, to); with check_live, skip records whose
+ * content is gone (postings tell liveness elsewhere, but not here). */
+static int scan(search *se, uint32_t qi, const uint64_t q[4], uint32_t from, uint32_t to)
+{
+    uint32_t last_content = UINT32_MAX;
+    int last_live = 0;
+    for (uint32_t id = from; id < to; id++) {
+        const record *r = record_at(&se->rv, id);
+        int d = record_distance(r, q);
+        if (d > se->r_max || d > se->radius_of_bank[r->bank])
+            continue;
+        if (r->content != last_content) {
+            uint32_t c = r->content;
+            MDB_val k = { 4, &c }, v;
+            int rc = mdb_get(se->txn, se->s->cnum, &k, &v);
+            if (rc != 0 && rc != MDB_NOTFOUND)
+                return rc;
+            last_live = rc == 0;
+            last_content = c;
+        }
+        if (last_live) {
+            int rc = hits_push(se->out, qi, id, d);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int compare_hit_id(const void *pa, const void *pb)
+{
+    const hit *a = pa, *b = pb;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
+{
+    const uint64_t *q = query->w;
+    const size_t first_hit = se->out->n;
+    int flips = se->r_max / SLOTS;
+    size_t per_slot = flips <= 4 ? (size_t)flip_count[flips + 1] : 65536;
+    int rc = 0;
+
+    if (se->r_max > 64 || per_slot * SLOTS > MAX_PROBES) {
+        rc = scan(se, qi, q, 0, se->rv.n_entries);
+        goto dedup;
+    }
+
+    /* Probe keys, sorted so the cursor walks the tree forward. */
+    size_t nk = 0;
+    for (int slot = 0; slot < SLOTS; slot++) {
+        uint32_t base = slot_key(q, slot);
+        for (size_t m = 0; m < per_slot; m++)
+            se->keys[nk++] = base ^ flip_masks[m];
+    }
+    qsort(se->keys, nk, sizeof *se->keys, compare_u32);
+
+    se->cand.n = 0;
+    for (size_t i = 0; i < nk; i++) {
+        uint32_t key = se->keys[i];
+        MDB_val k = { 4, &key }, v;
+        rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc != 0)
+            return rc;
+        for (rc = mdb_cursor_get(se->cur, &k, &v, MDB_GET_MULTIPLE); rc == 0;
+             rc = mdb_cursor_get(se->cur, &k, &v, MDB_NEXT_MULTIPLE)) {
+            size_t n = v.mv_size / 4;
+            if ((rc = ids_reserve(&se->cand, n)) != 0)
+                return rc;
+            memcpy(se->cand.v + se->cand.n, v.mv_data, n * 4);
+            se->cand.n += n;
+        }
+        if (rc != MDB_NOTFOUND)
+            return rc;
+        rc = 0;
+    }
+    if ((rc = verify(se, qi, q, se->cand.v, se->cand.n)) != 0)
+        return rc;
+    /* Deferred entries, not in the postings yet. */
+    if (se->meta.pending_to > se->meta.pending_from)
+        rc = scan(se, qi, q, se->meta.pending_from, se->meta.pending_to);
+
+dedup:
+    if (rc != 0)
+        return rc;
+    /* A hash close in several slots is found several times: keep one. */
+    {
+        hit *h = se->out->v + first_hit;
+        size_t n = se->out->n - first_hit, w = 0;
+        if (n > 1) {
+            qsort(h, n, sizeof *h, compare_hit_id);
+            for (size_t i = 0; i < n; i++)
+                if (w == 0 || h[w - 1].id != h[i].id)
+                    h[w++] = h[i];
+            se->out->n = first_hit + w;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Building the answer                                                  */
+
+static int compare_match(const void *pa, const void *pb)
+{
+    const pdqm_match *a = pa, *b = pb;
+    if (a->query != b->query)
+        return a->query < b->query ? -1 : 1;
+    if (a->distance != b->distance)
+        return a->distance < b->distance ? -1 : 1;
+    return (a->entry > b->entry) - (a->entry < b->entry);
+}
+
+static pdqm_status build_matches(search *se, const bank_table *banks, const hits *h,
+                                 pdqm_matches *out, pdqm_error *err)
+{
+    out->items = calloc(h->n ? h->n : 1, sizeof *out->items);
+    if (out->items == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for matches");
+    /* Strings go into one arena, sized in a first pass. */
+    size_t total = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const record *r = record_at(&se->rv, h->v[i].id);
+        uint32_t c = r->content;
+        MDB_val k = { 4, &c }, v;
+        int rc = mdb_get(se->txn, se->s->cnum, &k, &v);
+        content_view cv;
+        if (rc != 0 || store_content_decode(&v, &cv) != 0)
+            return store_lmdb_error(err, rc ? rc : MDB_CORRUPTED, "cannot read a match");
+        total += cv.head.id_len + 1 + (cv.metadata ? cv.head.meta_len + 1 : 0);
+    }
+    char *arena = malloc(total ? total : 1);
+    if (arena == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for matches");
+    out->storage = arena;
+    char *p = arena;
+    for (size_t i = 0; i < h->n; i++) {
+        const hit *x = &h->v[i];
+        const record *r = record_at(&se->rv, x->id);
+        uint32_t c = r->content;
+        MDB_val k = { 4, &c }, v;
+        content_view cv;
+        mdb_get(se->txn, se->s->cnum, &k, &v);
+        store_content_decode(&v, &cv);
+        pdqm_match *m = &out->items[i];
+        m->query = x->query;
+        m->distance = x->distance;
+        memcpy(m->hash.w, r->hash, 32);
+        m->quality = r->quality;
+        m->entry = x->id;
+        m->content = c;
+        m->kind = (pdqm_content_kind)cv.head.kind;
+        int bi = banks->by_id[r->bank];
+        m->bank = bi >= 0 ? banks->names[bi] : "?";
+        m->bank_kind = bi >= 0 ? (pdqm_bank_kind)banks->recs[bi].kind : PDQM_BANK_BLOCK;
+        if (cv.timestamps && x->id >= cv.head.first_entry)
+            memcpy(&m->timestamp, cv.timestamps + 8 * (size_t)(x->id - cv.head.first_entry), 8);
+        memcpy(p, cv.content_id, cv.head.id_len);
+        p[cv.head.id_len] = '\0';
+        m->content_id = p;
+        p += cv.head.id_len + 1;
+        if (cv.metadata) {
+            memcpy(p, cv.metadata, cv.head.meta_len);
+            p[cv.head.meta_len] = '\0';
+            m->metadata = p;
+            p += cv.head.meta_len + 1;
+        }
+    }
+    out->count = h->n;
+    return PDQM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The entry point                                                      */
+
+void pdqm_matches_free(pdqm_matches *m)
+{
+    if (m == NULL)
+        return;
+    /* Bank names point into a table freed with the storage. */
+    free(m->items);
+    if (m->storage) {
+        void **parts = m->storage;
+        free(parts[0]);
+        free(parts[1]);
+        free(parts);
+    }
+    memset(m, 0, sizeof *m);
+}
+
+pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t n,
+                              const pdqm_lookup_options *options, pdqm_matches *out,
+                              pdqm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    pthread_once(&masks_once, build_masks);
+    pdqm_lookup_options defaults = { -1, NULL, 0 };
+    if (options == NULL)
+        options = &defaults;
+    if (options->max_distance < -1 || options->max_distance > PDQM_MAX_DISTANCE)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "a distance is 0 to 256 bits, not %d", options->max_distance);
+    if (n > UINT32_MAX)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "too many queries");
+
+    search se;
+    memset(&se, 0, sizeof se);
+    se.s = s;
+    hits h = { NULL, 0, 0 };
+    se.out = &h;
+    bank_table *banks = malloc(sizeof *banks);
+    int16_t *radius = malloc((MAX_BANKS + 1) * sizeof *radius);
+    se.keys = malloc(MAX_PROBES * sizeof *se.keys);
+    void **parts = calloc(2, sizeof *parts);
+    pdqm_status st = PDQM_OK;
+    int have_banks = 0, locked = 0;
+    if (!banks || !radius || !se.keys || !parts) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
+        goto done;
+    }
+
+    pthread_rwlock_rdlock(&s->resize_lock);
+    locked = 1;
+    int rc = store_txn_begin(s, MDB_RDONLY, &se.txn);
+    if (rc == 0)
+        rc = store_meta_read(s, se.txn, &se.meta);
+    if (rc == 0)
+        rc = mdb_cursor_open(se.txn, s->postings, &se.cur);
+    if (rc != 0) {
+        st = store_lmdb_error(err, rc, "cannot read the store");
+        goto done;
+    }
+    if ((st = store_bank_table(s, se.txn, banks, err)) != PDQM_OK)
+        goto done;
+    have_banks = 1;
+
+    /* Which banks, and each one's radius. */
+    for (size_t i = 0; i <= MAX_BANKS; i++)
+        radius[i] = -1;
+    se.r_max = -1;
+    for (size_t i = 0; i < banks->count; i++) {
+        int wanted = options->banks == NULL;
+        for (size_t j = 0; !wanted && j < options->n_banks; j++)
+            wanted = strcmp(options->banks[j], banks->names[i]) == 0;
+        if (!wanted)
+            continue;
+        int r = options->max_distance >= 0 ? options->max_distance : banks->recs[i].threshold;
+        radius[banks->recs[i].id] = (int16_t)r;
+        if (r > se.r_max)
+            se.r_max = r;
+    }
+    for (size_t j = 0; options->banks && j < options->n_banks; j++) {
+        int known = 0;
+        for (size_t i = 0; i < banks->count && !known; i++)
+            known = strcmp(options->banks[j], banks->names[i]) == 0;
+        if (!known) {
+            st = pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", options->banks[j]);
+            goto done;
+        }
+    }
+    se.radius_of_bank = radius;
+
+    /* Records: cached full blocks, and the tail block of this snapshot. */
+    se.rv.s = s;
+    se.rv.n_entries = se.meta.next_entry;
+    se.rv.full = se.meta.next_entry / RECORDS_PER_BLOCK;
+    if ((rc = cache_fill(s, se.txn, se.rv.full)) != 0) {
+        st = store_lmdb_error(err, rc, "cannot read the store");
+        goto done;
+    }
+    if (se.meta.next_entry % RECORDS_PER_BLOCK) {
+        uint32_t b = se.rv.full;
+        MDB_val k = { 4, &b }, v;
+        rc = mdb_get(se.txn, s->records, &k, &v);
+        if (rc == 0 && v.mv_size != (size_t)(se.meta.next_entry % RECORDS_PER_BLOCK) * RECORD_SIZE)
+            rc = MDB_CORRUPTED;
+        if (rc != 0) {
+            st = store_lmdb_error(err, rc, "cannot read the store");
+            goto done;
+        }
+        se.rv.tail = v.mv_data;
+    }
+
+    if (se.r_max >= 0 && se.meta.next_entry > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if ((rc = search_one(&se, (uint32_t)i, &queries[i])) != 0) {
+                st = store_lmdb_error(err, rc, "cannot search the store");
+                goto done;
+            }
+        }
+    }
+    st = build_matches(&se, banks, &h, out, err);
+    if (st == PDQM_OK) {
+        qsort(out->items, out->count, sizeof *out->items, compare_match);
+        /* The bank names live in the bank table: keep it with the arena. */
+        parts[0] = out->storage;
+        parts[1] = banks->names;
+        out->storage = parts;
+        parts = NULL;
+        banks->names = NULL;
+    } else {
+        free(out->items);
+        free(out->storage);
+        memset(out, 0, sizeof *out);
+    }
+
+done:
+    if (se.cur)
+        mdb_cursor_close(se.cur);
+    if (se.txn)
+        mdb_txn_abort(se.txn);
+    if (locked)
+        pthread_rwlock_unlock(&s->resize_lock);
+    if (have_banks)
+        store_bank_table_free(banks);
+    free(banks);
+    free(radius);
+    free(se.keys);
+    free(se.cand.v);
+    free(h.v);
+    free(parts);
+    return st;
+}

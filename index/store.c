@@ -39,39 +39,289 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
 }
 
-size_t store_content_key(uint8_t *buf, uint32_t bank, const char *content_id, size_t len)
+/* ------------------------------------------------------------------ */
+/* Content records: one flag byte, then varints and the optional parts:
+ *   flags (kind in bits 0-1, then sha256 0x4, md5 0x8, timestamps 0x10,
+ *   metadata 0x20), bank, n_hashes, added, id_len, id bytes,
+ *   [meta_len, metadata], [32-byte SHA-256], [16-byte MD5],
+ *   [n_hashes little-endian doubles]
+ * A content item's number is the id of its first hash, so that is not
+ * stored.  A hash-list item takes about 8 bytes plus its id.            */
+
+#define REC_SHA256 0x04u
+#define REC_MD5 0x08u
+#define REC_TIMESTAMPS 0x10u
+#define REC_METADATA 0x20u
+
+static size_t varint_size(uint64_t v)
 {
-    put_be32(buf, bank);
-    memcpy(buf + 4, content_id, len);
-    return 4 + len;
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
 }
 
-int store_content_decode(const MDB_val *v, content_view *out)
+static uint8_t *varint_put(uint8_t *p, uint64_t v)
 {
-    if (v->mv_size < sizeof(content_head))
-        return -1;
-    const uint8_t *p = v->mv_data;
-    memcpy(&out->head, p, sizeof out->head);
-    const content_head *h = &out->head;
-    size_t need = sizeof *h + (size_t)h->id_len + h->meta_len;
-    if (h->flags & CONTENT_HAS_DIGESTS)
-        need += 48;
-    if (h->flags & CONTENT_HAS_TIMESTAMPS)
-        need += (size_t)h->n_hashes * sizeof(double);
-    if (need != v->mv_size)
-        return -1;
-    p += sizeof *h;
-    out->content_id = (const char *)p;
-    p += h->id_len;
-    out->metadata = h->meta_len ? (const char *)p : NULL;
-    p += h->meta_len;
-    out->sha256 = out->md5 = NULL;
-    if (h->flags & CONTENT_HAS_DIGESTS) {
-        out->sha256 = (h->flags & CONTENT_HAS_SHA256) ? p : NULL;
-        out->md5 = (h->flags & CONTENT_HAS_MD5) ? p + 32 : NULL;
-        p += 48;
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
     }
-    out->timestamps = (h->flags & CONTENT_HAS_TIMESTAMPS) ? p : NULL;
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Read a varint of at most 64 bits from [*p, end); -1 when malformed. */
+static int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+size_t store_content_size(const content_view *c)
+{
+    const content_head *h = &c->head;
+    size_t n = 1 + varint_size(h->bank) + varint_size(h->n_hashes) + varint_size((uint64_t)h->added) +
+               varint_size(h->id_len) + h->id_len;
+    if (c->metadata)
+        n += varint_size(h->meta_len) + h->meta_len;
+    if (c->sha256)
+        n += 32;
+    if (c->md5)
+        n += 16;
+    if (c->timestamps)
+        n += (size_t)h->n_hashes * 8;
+    return n;
+}
+
+size_t store_content_encode(uint8_t *buf, const content_view *c)
+{
+    const content_head *h = &c->head;
+    uint8_t *p = buf;
+    *p++ = (uint8_t)((h->kind & 3) | (c->sha256 ? REC_SHA256 : 0) | (c->md5 ? REC_MD5 : 0) |
+                     (c->timestamps ? REC_TIMESTAMPS : 0) | (c->metadata ? REC_METADATA : 0));
+    p = varint_put(p, h->bank);
+    p = varint_put(p, h->n_hashes);
+    p = varint_put(p, (uint64_t)h->added);
+    p = varint_put(p, h->id_len);
+    memcpy(p, c->content_id, h->id_len);
+    p += h->id_len;
+    if (c->metadata) {
+        p = varint_put(p, h->meta_len);
+        memcpy(p, c->metadata, h->meta_len);
+        p += h->meta_len;
+    }
+    if (c->sha256) {
+        memcpy(p, c->sha256, 32);
+        p += 32;
+    }
+    if (c->md5) {
+        memcpy(p, c->md5, 16);
+        p += 16;
+    }
+    if (c->timestamps) {
+        memcpy(p, c->timestamps, (size_t)h->n_hashes * 8);
+        p += (size_t)h->n_hashes * 8;
+    }
+    return (size_t)(p - buf);
+}
+
+int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    memset(out, 0, sizeof *out);
+    if (p == end)
+        return -1;
+    uint8_t flags = *p++;
+    uint64_t bank, n, added, id_len, meta_len = 0;
+    if (varint_get(&p, end, &bank) || varint_get(&p, end, &n) ||
+        varint_get(&p, end, &added) || varint_get(&p, end, &id_len))
+        return -1;
+    if (bank > UINT32_MAX || n > UINT32_MAX || id_len > (uint64_t)(end - p))
+        return -1;
+    content_head *h = &out->head;
+    h->bank = (uint32_t)bank;
+    h->first_entry = number;
+    h->n_hashes = (uint32_t)n;
+    h->kind = flags & 3u;
+    h->added = (int64_t)added;
+    h->id_len = (uint32_t)id_len;
+    out->content_id = (const char *)p;
+    p += id_len;
+    if (flags & REC_METADATA) {
+        if (varint_get(&p, end, &meta_len) || meta_len > (uint64_t)(end - p))
+            return -1;
+        h->meta_len = (uint32_t)meta_len;
+        h->flags |= CONTENT_HAS_METADATA;
+        out->metadata = (const char *)p;
+        p += meta_len;
+    }
+    if (flags & REC_SHA256) {
+        if (end - p < 32)
+            return -1;
+        out->sha256 = p;
+        h->flags |= CONTENT_HAS_SHA256;
+        p += 32;
+    }
+    if (flags & REC_MD5) {
+        if (end - p < 16)
+            return -1;
+        out->md5 = p;
+        h->flags |= CONTENT_HAS_MD5;
+        p += 16;
+    }
+    if (flags & REC_TIMESTAMPS) {
+        if ((uint64_t)(end - p) != n * 8)
+            return -1;
+        out->timestamps = p;
+        h->flags |= CONTENT_HAS_TIMESTAMPS;
+        p += n * 8;
+    }
+    return p == end ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding content by (bank, content id)                                */
+
+/* FNV-1a, 64 bits, over the bank id and the content id. */
+static uint64_t content_hash(uint32_t bank, const char *id, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < 4; i++) {
+        h ^= (bank >> (8 * i)) & 0xff;
+        h *= 0x100000001b3ull;
+    }
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)id[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+#define CINDEX_BUCKETS 65536u
+
+/* The bucket key and the 6-byte duplicate of a content item. */
+static uint32_t cindex_entry(uint32_t bank, const char *id, size_t len, uint32_t number,
+                             uint8_t dup[6])
+{
+    uint64_t h = content_hash(bank, id, len);
+    dup[0] = (uint8_t)(h >> 40);
+    dup[1] = (uint8_t)(h >> 32);
+    put_be32(dup + 2, number);
+    return (uint32_t)(h >> 48);
+}
+
+int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t *number, MDB_val *value)
+{
+    uint8_t want[6];
+    uint32_t bucket = cindex_entry(bank, id, len, 0, want);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->cindex, &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k = { 4, &bucket }, d = { 6, want };
+    for (rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP)) {
+        const uint8_t *got = d.mv_data;
+        if (got[0] != want[0] || got[1] != want[1]) {
+            rc = MDB_NOTFOUND;
+            break;
+        }
+        /* The same fingerprint: compare the real ids. */
+        uint32_t n = (uint32_t)got[2] << 24 | (uint32_t)got[3] << 16 |
+                     (uint32_t)got[4] << 8 | got[5];
+        MDB_val nk = { 4, &n }, cv;
+        content_view c;
+        rc = mdb_get(txn, s->cnum, &nk, &cv);
+        if (rc != 0 || store_content_decode(n, &cv, &c) != 0) {
+            rc = rc ? rc : MDB_CORRUPTED;
+            break;
+        }
+        if (c.head.bank == bank && c.head.id_len == len && memcmp(c.content_id, id, len) == 0) {
+            *number = n;
+            if (value)
+                *value = cv;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int store_content_link(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t number)
+{
+    uint8_t dup[6];
+    uint32_t bucket = cindex_entry(bank, id, len, number, dup);
+    MDB_val k = { 4, &bucket }, d = { 6, dup };
+    int rc = mdb_put(txn, s->cindex, &k, &d, MDB_NODUPDATA);
+    if (rc != 0)
+        return rc;
+    MDB_val bk = { 4, &bank }, bd = { 4, &number };
+    /* Numbers only grow, so each is appended to its bank's list. */
+    return mdb_put(txn, s->cbank, &bk, &bd, MDB_NODUPDATA);
+}
+
+int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                         size_t len, uint32_t number)
+{
+    uint8_t dup[6];
+    uint32_t bucket = cindex_entry(bank, id, len, number, dup);
+    MDB_val k = { 4, &bucket }, d = { 6, dup };
+    int rc = mdb_del(txn, s->cindex, &k, &d);
+    if (rc != 0)
+        return rc;
+    MDB_val bk = { 4, &bank }, bd = { 4, &number };
+    return mdb_del(txn, s->cbank, &bk, &bd);
+}
+
+int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->cbank, &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k = { 4, &bank }, v;
+    size_t n = 0, cap = 0;
+    uint32_t *list = NULL;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+    if (rc == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_GET_MULTIPLE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_MULTIPLE)) {
+            size_t more = v.mv_size / 4;
+            if (n + more > cap) {
+                cap = (n + more) * 2;
+                uint32_t *grown = realloc(list, cap * sizeof *grown);
+                if (grown == NULL) {
+                    rc = ENOMEM;
+                    break;
+                }
+                list = grown;
+            }
+            memcpy(list + n, v.mv_data, more * 4);
+            n += more;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *count = n;
     return 0;
 }
 
@@ -147,7 +397,6 @@ int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
 {
     int rc;
     if ((rc = meta_get(s, txn, "next_entry", &m->next_entry)) ||
-        (rc = meta_get(s, txn, "next_content", &m->next_content)) ||
         (rc = meta_get(s, txn, "next_bank", &m->next_bank)) ||
         (rc = meta_get(s, txn, "pending_from", &m->pending_from)) ||
         (rc = meta_get(s, txn, "pending_to", &m->pending_to)))
@@ -159,7 +408,6 @@ int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
 {
     int rc;
     if ((rc = meta_put(s, txn, "next_entry", m->next_entry)) ||
-        (rc = meta_put(s, txn, "next_content", m->next_content)) ||
         (rc = meta_put(s, txn, "next_bank", m->next_bank)) ||
         (rc = meta_put(s, txn, "pending_from", m->pending_from)) ||
         (rc = meta_put(s, txn, "pending_to", m->pending_to)))
@@ -203,12 +451,13 @@ static pdqm_status open_databases(pdqm_store *s, unsigned flags, pdqm_error *err
     static const struct { const char *name; unsigned flags; size_t offset; } dbs[] = {
         { "meta", 0, offsetof(pdqm_store, meta) },
         { "banks", 0, offsetof(pdqm_store, banks) },
-        { "content", 0, offsetof(pdqm_store, content) },
         { "cnum", MDB_INTEGERKEY, offsetof(pdqm_store, cnum) },
-        { "sha256", 0, offsetof(pdqm_store, sha256) },
-        { "md5", 0, offsetof(pdqm_store, md5) },
-        { "postings", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP,
-          offsetof(pdqm_store, postings) },
+        { "cindex", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED, offsetof(pdqm_store, cindex) },
+        { "cbank", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP,
+          offsetof(pdqm_store, cbank) },
+        { "sha256", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, offsetof(pdqm_store, sha256) },
+        { "md5", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, offsetof(pdqm_store, md5) },
+        { "postings", MDB_INTEGERKEY, offsetof(pdqm_store, postings) },
         { "records", MDB_INTEGERKEY, offsetof(pdqm_store, records) },
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
@@ -587,37 +836,26 @@ static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
     }
     if (rc != 0)
         return rc;
-    /* Every content key of the bank starts with its id. */
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->content, &cur)) != 0)
+    /* The bank's content numbers, copied first: deleting edits the list. */
+    uint32_t *numbers = NULL;
+    size_t n = 0;
+    if ((rc = store_bank_numbers(s, txn, b.id, &numbers, &n)) != 0)
         return rc;
-    uint8_t prefix[4];
-    put_be32(prefix, b.id);
-    MDB_val k = { 4, prefix }, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, prefix, 4) == 0) {
-        uint32_t number;
-        memcpy(&number, v.mv_data, 4);
-        MDB_val nk = { 4, &number }, cv;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        MDB_val nk = { 4, &numbers[i] }, cv;
         rc = mdb_get(txn, s->cnum, &nk, &cv);
         if (rc != 0)
             break;
         content_view c;
-        if (store_content_decode(&cv, &c) != 0) {
+        if (store_content_decode(numbers[i], &cv, &c) != 0) {
             rc = MDB_CORRUPTED;
             break;
         }
-        rc = store_delete_content(s, txn, number, &c, &b);
-        if (rc != 0)
-            break;
-        /* store_delete_content removed the key under the cursor. */
-        k.mv_size = 4;
-        k.mv_data = prefix;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        rc = store_delete_content(s, txn, numbers[i], &c, &b);
     }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
+    free(numbers);
+    if (rc != 0)
+        return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     MDB_val bk = { strlen(a->name), (void *)a->name };
     return mdb_del(txn, s->banks, &bk, NULL);
 }
@@ -797,22 +1035,16 @@ static pdqm_status do_content_get(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_e
     if (len == 0 || len > PDQM_CONTENT_ID_MAX)
         return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
                               a->content_id, a->bank);
-    uint8_t key[4 + PDQM_CONTENT_ID_MAX];
-    MDB_val k = { store_content_key(key, b.id, a->content_id, len), key }, v;
-    rc = mdb_get(txn, s->content, &k, &v);
+    uint32_t number;
+    MDB_val v;
+    rc = store_content_find(s, txn, b.id, a->content_id, len, &number, &v);
     if (rc == MDB_NOTFOUND)
         return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
                               a->content_id, a->bank);
     if (rc != 0)
         return store_lmdb_error(err, rc, "cannot read the content");
-    uint32_t number;
-    memcpy(&number, v.mv_data, 4);
-    MDB_val nk = { 4, &number };
-    if ((rc = mdb_get(txn, s->cnum, &nk, &v)) != 0)
-        return store_lmdb_error(err, rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc,
-                                "cannot read the content");
     content_view c;
-    if (store_content_decode(&v, &c) != 0)
+    if (store_content_decode(number, &v, &c) != 0)
         return store_lmdb_error(err, MDB_CORRUPTED, "cannot read the content");
     if (info_from_view(a->info, a->bank, number, &c) != 0)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory reading content");
@@ -860,6 +1092,47 @@ static int read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
     return 0;
 }
 
+/* Hand one content item to the walk's callback.  Returns 0 to go on, an
+ * LMDB code, or MDB_NOTFOUND when the callback stopped the walk. */
+static int walk_one(pdqm_store *s, MDB_txn *txn, walk_args *a, const bank_table *t,
+                    uint32_t number, const MDB_val *cv, pdqm_stored_hash **hashes,
+                    size_t *hcap, uint32_t *cached_block, MDB_val *cached)
+{
+    content_view c;
+    if (store_content_decode(number, cv, &c) != 0 || c.head.bank > MAX_BANKS ||
+        t->by_id[c.head.bank] < 0)
+        return MDB_CORRUPTED;
+    if (c.head.n_hashes > *hcap) {
+        pdqm_stored_hash *grown = realloc(*hashes, c.head.n_hashes * sizeof **hashes);
+        if (grown == NULL)
+            return ENOMEM;
+        *hashes = grown;
+        *hcap = c.head.n_hashes;
+    }
+    for (uint32_t i = 0; i < c.head.n_hashes; i++) {
+        record r;
+        int rc = read_record(s, txn, c.head.first_entry + i, &r, cached_block, cached);
+        if (rc != 0)
+            return rc;
+        memcpy((*hashes)[i].hash.w, r.hash, 32);
+        (*hashes)[i].quality = r.quality;
+        (*hashes)[i].timestamp = 0;
+        if (c.timestamps)
+            memcpy(&(*hashes)[i].timestamp, c.timestamps + 8 * (size_t)i, 8);
+    }
+    pdqm_content_info info;
+    if (info_from_view(&info, t->names[t->by_id[c.head.bank]], number, &c) != 0)
+        return ENOMEM;
+    int stop = a->fn(a->arg, &info, *hashes, c.head.n_hashes);
+    pdqm_content_info_clear(&info);
+    if (stop) {
+        if (a->stopped)
+            *a->stopped = stop;
+        return MDB_NOTFOUND;
+    }
+    return 0;
+}
+
 static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     walk_args *a = arg;
@@ -871,87 +1144,53 @@ static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *e
         free(t);
         return st;
     }
-    uint8_t prefix[4];
-    int limited = 0;
-    if (a->bank) {
-        bank_rec b;
-        int rc = store_bank_find(s, txn, a->bank, &b);
-        if (rc != 0) {
-            st = rc == MDB_NOTFOUND
-                ? pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->bank)
-                : store_lmdb_error(err, rc, "cannot read the bank");
-            goto done;
-        }
-        put_be32(prefix, b.id);
-        limited = 1;
-    }
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->content, &cur);
-    if (rc != 0) {
-        st = store_lmdb_error(err, rc, "cannot read content");
-        goto done;
-    }
-    MDB_val k = { 4, prefix }, v;
-    rc = mdb_cursor_get(cur, &k, &v, limited ? MDB_SET_RANGE : MDB_FIRST);
     pdqm_stored_hash *hashes = NULL;
     size_t hcap = 0;
     uint32_t cached_block = UINT32_MAX;
     MDB_val cached = { 0, NULL };
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (limited && (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0))
-            break;
-        uint32_t number;
-        memcpy(&number, v.mv_data, 4);
-        MDB_val nk = { 4, &number }, cv;
-        if ((rc = mdb_get(txn, s->cnum, &nk, &cv)) != 0) {
-            rc = rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-            break;
+    int rc = 0;
+    if (a->bank) {
+        /* One bank: its own list of content numbers. */
+        bank_rec b;
+        rc = store_bank_find(s, txn, a->bank, &b);
+        if (rc == MDB_NOTFOUND) {
+            st = pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->bank);
+            goto done;
         }
-        content_view c;
-        if (store_content_decode(&cv, &c) != 0 || c.head.bank > MAX_BANKS ||
-            t->by_id[c.head.bank] < 0) {
-            rc = MDB_CORRUPTED;
-            break;
+        uint32_t *numbers = NULL;
+        size_t n = 0;
+        if (rc == 0)
+            rc = store_bank_numbers(s, txn, b.id, &numbers, &n);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            MDB_val nk = { 4, &numbers[i] }, cv;
+            rc = mdb_get(txn, s->cnum, &nk, &cv);
+            if (rc == 0)
+                rc = walk_one(s, txn, a, t, numbers[i], &cv, &hashes, &hcap,
+                              &cached_block, &cached);
+            else if (rc == MDB_NOTFOUND)
+                rc = MDB_CORRUPTED;
         }
-        if (c.head.n_hashes > hcap) {
-            pdqm_stored_hash *grown = realloc(hashes, c.head.n_hashes * sizeof *hashes);
-            if (grown == NULL) {
-                rc = ENOMEM;
-                break;
+        free(numbers);
+    } else {
+        MDB_cursor *cur;
+        rc = mdb_cursor_open(txn, s->cnum, &cur);
+        if (rc == 0) {
+            MDB_val k, cv;
+            for (rc = mdb_cursor_get(cur, &k, &cv, MDB_FIRST); rc == 0;
+                 rc = mdb_cursor_get(cur, &k, &cv, MDB_NEXT)) {
+                uint32_t number;
+                memcpy(&number, k.mv_data, 4);
+                if ((rc = walk_one(s, txn, a, t, number, &cv, &hashes, &hcap,
+                                   &cached_block, &cached)) != 0)
+                    break;
             }
-            hashes = grown;
-            hcap = c.head.n_hashes;
-        }
-        for (uint32_t i = 0; i < c.head.n_hashes && rc == 0; i++) {
-            record r;
-            rc = read_record(s, txn, c.head.first_entry + i, &r, &cached_block, &cached);
-            memcpy(hashes[i].hash.w, r.hash, 32);
-            hashes[i].quality = r.quality;
-            hashes[i].timestamp = 0;
-            if (c.timestamps)
-                memcpy(&hashes[i].timestamp, c.timestamps + 8 * (size_t)i, 8);
-        }
-        if (rc != 0)
-            break;
-        pdqm_content_info info;
-        if (info_from_view(&info, t->names[t->by_id[c.head.bank]], number, &c) != 0) {
-            rc = ENOMEM;
-            break;
-        }
-        int stop = a->fn(a->arg, &info, hashes, c.head.n_hashes);
-        pdqm_content_info_clear(&info);
-        if (stop) {
-            if (a->stopped)
-                *a->stopped = stop;
-            rc = MDB_NOTFOUND;
-            break;
+            mdb_cursor_close(cur);
         }
     }
-    free(hashes);
-    mdb_cursor_close(cur);
     if (rc != 0 && rc != MDB_NOTFOUND)
         st = store_lmdb_error(err, rc, "cannot read content");
 done:
+    free(hashes);
     store_bank_table_free(t);
     free(t);
     return st;
@@ -1040,6 +1279,24 @@ static void problem(verify_args *a, const char *fmt, ...)
     }
 }
 
+/* Is id in the posting array v (ascending u32s)? */
+static int posting_has(const MDB_val *v, uint32_t id)
+{
+    size_t lo = 0, hi = v->mv_size / 4;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        uint32_t x;
+        memcpy(&x, (const uint8_t *)v->mv_data + 4 * mid, 4);
+        if (x == id)
+            return 1;
+        if (x < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     verify_args *a = arg;
@@ -1076,12 +1333,10 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
         uint32_t number;
         memcpy(&number, k.mv_data, 4);
         content_view c;
-        if (store_content_decode(&v, &c) != 0) {
+        if (store_content_decode(number, &v, &c) != 0) {
             problem(a, "content %u: malformed record", number);
             continue;
         }
-        if (number >= m.next_content)
-            problem(a, "content %u: numbered past next_content %u", number, m.next_content);
         if (c.head.bank > MAX_BANKS || t->by_id[c.head.bank] < 0) {
             problem(a, "content %u: in bank id %u, which does not exist", number, c.head.bank);
             continue;
@@ -1089,30 +1344,40 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
         int bi = t->by_id[c.head.bank];
         contents[bi]++;
         hashes[bi] += c.head.n_hashes;
-        uint8_t key[4 + PDQM_CONTENT_ID_MAX];
         if (c.head.id_len == 0 || c.head.id_len > PDQM_CONTENT_ID_MAX) {
             problem(a, "content %u: content id of %u bytes", number, c.head.id_len);
             continue;
         }
-        MDB_val ck = { store_content_key(key, c.head.bank, c.content_id, c.head.id_len), key }, cv;
-        if (mdb_get(txn, s->content, &ck, &cv) != 0 || cv.mv_size != 4 ||
-            memcmp(cv.mv_data, &number, 4) != 0)
+        uint32_t found;
+        if (store_content_find(s, txn, c.head.bank, c.content_id, c.head.id_len, &found, NULL) != 0 ||
+            found != number)
             problem(a, "content %u ('%.*s'): its content id does not lead back to it",
                     number, (int)c.head.id_len, c.content_id);
+        uint32_t nv = number, bk = c.head.bank;
+        MDB_val bkey = { 4, &bk }, bval = { 4, &nv };
+        MDB_cursor *bc;
+        if (mdb_cursor_open(txn, s->cbank, &bc) == 0) {
+            if (mdb_cursor_get(bc, &bkey, &bval, MDB_GET_BOTH) != 0)
+                problem(a, "content %u: missing from its bank's list", number);
+            mdb_cursor_close(bc);
+        }
         uint8_t dk[36];
-        if (c.sha256) {
+        MDB_cursor *dc;
+        if (c.sha256 && mdb_cursor_open(txn, s->sha256, &dc) == 0) {
             memcpy(dk, c.sha256, 32);
             put_be32(dk + 32, c.head.bank);
-            MDB_val sk = { 36, dk }, sv;
-            if (mdb_get(txn, s->sha256, &sk, &sv) != 0 || memcmp(sv.mv_data, &number, 4) != 0)
+            MDB_val sk = { 36, dk }, sv = { 4, &nv };
+            if (mdb_cursor_get(dc, &sk, &sv, MDB_GET_BOTH) != 0)
                 problem(a, "content %u: its SHA-256 is not indexed", number);
+            mdb_cursor_close(dc);
         }
-        if (c.md5) {
+        if (c.md5 && mdb_cursor_open(txn, s->md5, &dc) == 0) {
             memcpy(dk, c.md5, 16);
             put_be32(dk + 16, c.head.bank);
-            MDB_val mk = { 20, dk }, mv;
-            if (mdb_get(txn, s->md5, &mk, &mv) != 0 || memcmp(mv.mv_data, &number, 4) != 0)
+            MDB_val mk = { 20, dk }, mv = { 4, &nv };
+            if (mdb_cursor_get(dc, &mk, &mv, MDB_GET_BOTH) != 0)
                 problem(a, "content %u: its MD5 is not indexed", number);
+            mdb_cursor_close(dc);
         }
         uint64_t end = (uint64_t)c.head.first_entry + c.head.n_hashes;
         if (c.head.n_hashes == 0 || end > m.next_entry) {
@@ -1133,15 +1398,11 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
             /* 2b. Every live, indexed entry is posted in all 16 slots. */
             if (id >= m.pending_from && id < m.pending_to)
                 continue;
-            MDB_cursor *pc;
-            if (mdb_cursor_open(txn, s->postings, &pc) == 0) {
-                for (int slot = 0; slot < SLOTS; slot++) {
-                    uint32_t key32 = slot_key(r.hash, slot), idv = id;
-                    MDB_val pk = { 4, &key32 }, pv = { 4, &idv };
-                    if (mdb_cursor_get(pc, &pk, &pv, MDB_GET_BOTH) != 0)
-                        problem(a, "entry %u: not posted in slot %d", id, slot);
-                }
-                mdb_cursor_close(pc);
+            for (int slot = 0; slot < SLOTS; slot++) {
+                uint32_t key32 = slot_key(r.hash, slot);
+                MDB_val pk = { 4, &key32 }, pv;
+                if (mdb_get(txn, s->postings, &pk, &pv) != 0 || !posting_has(&pv, id))
+                    problem(a, "entry %u: not posted in slot %d", id, slot);
             }
         }
     }
@@ -1155,17 +1416,27 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
         goto lmdb_fail;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint32_t key32, id;
+        uint32_t key32, id, prev = 0;
         memcpy(&key32, k.mv_data, 4);
-        memcpy(&id, v.mv_data, 4);
-        if (id >= m.next_entry || !(live[id / 8] & (1u << (id % 8)))) {
-            problem(a, "posting %08x -> entry %u, which is not live", key32, id);
+        if (v.mv_size == 0 || v.mv_size % 4 != 0) {
+            problem(a, "posting %08x: an array of %zu bytes", key32, v.mv_size);
             continue;
         }
-        record r;
-        if (read_record(s, txn, id, &r, &cached_block, &cached) != 0 ||
-            slot_key(r.hash, (int)(key32 >> 16)) != key32)
-            problem(a, "posting %08x -> entry %u, whose hash has another value there", key32, id);
+        for (size_t i = 0; i < v.mv_size / 4; i++) {
+            memcpy(&id, (const uint8_t *)v.mv_data + 4 * i, 4);
+            if (i > 0 && id <= prev)
+                problem(a, "posting %08x: ids out of order at %u", key32, id);
+            prev = id;
+            if (id >= m.next_entry || !(live[id / 8] & (1u << (id % 8)))) {
+                problem(a, "posting %08x -> entry %u, which is not live", key32, id);
+                continue;
+            }
+            record r;
+            if (read_record(s, txn, id, &r, &cached_block, &cached) != 0 ||
+                slot_key(r.hash, (int)(key32 >> 16)) != key32)
+                problem(a, "posting %08x -> entry %u, whose hash has another value there",
+                        key32, id);
+        }
     }
     mdb_cursor_close(cur);
     cur = NULL;

@@ -232,7 +232,7 @@ pdqm_status pdqm_store_content_get(pdqm_store *store, const char *bank,
                                    pdqm_content_info *info, pdqm_error *err);
 
 /* Call fn for every content item (of one bank, or of all when bank is
- * NULL), in content id order within a bank, with its hashes.  The info and
+ * NULL), in the order they were added, with its hashes.  The info and
  * hashes are valid during the call only.  fn returns 0 to go on; any other
  * value stops the walk and is returned in *stopped (when not NULL).  One
  * snapshot for the whole walk. */

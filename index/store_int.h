@@ -3,15 +3,23 @@
  * record formats, and the store handle.
  *
  * Layout (one LMDB environment, named databases):
- *   meta      "schema", "next_entry", "next_content", "next_bank",
+ *   meta      "schema", "next_entry", "next_bank",
  *             "pending_from", "pending_to": u32 values
  *   banks     bank name -> bank_rec
- *   content   u32 bank id (big-endian) + content id bytes -> u32 number
- *   cnum      u32 number -> content record (see content_rec below)
+ *   cnum      u32 content number -> content record (compact, see
+ *             store_content_encode); a content item's number is the id
+ *             of its first hash
+ *   cindex    u32 bucket -> sorted 6-byte (16-bit fingerprint, u32 number),
+ *             both big-endian: finds a content number from (bank, content
+ *             id) by a 64-bit hash of them, 6 bytes a content item instead
+ *             of a copy of every id
+ *   cbank     u32 bank id -> sorted u32 content numbers: a bank's items in
+ *             the order added, for listing and deleting a bank
  *   sha256    32 raw bytes + u32 bank id (big-endian) -> u32 number
  *   md5       16 raw bytes + u32 bank id (big-endian) -> u32 number
- *   postings  u32 slot << 16 | slot value -> sorted u32 entry ids
- *             (MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP)
+ *   postings  u32 slot << 16 | slot value -> a packed, ascending array of
+ *             u32 entry ids (one value a key, read whole by one lookup:
+ *             14 bytes of LMDB overhead a key, against 30 for duplicates)
  *   records   u32 block -> RECORDS_PER_BLOCK records of RECORD_SIZE bytes:
  *             the contiguous, id-indexed array lookups verify against
  *
@@ -36,7 +44,9 @@
 #include "store.h"
 
 #define SLOTS 16
-#define RECORDS_PER_BLOCK 1024
+/* 1023 records of 40 bytes and LMDB's 16-byte header fill exactly 10
+ * pages; 1024 would spill into an eleventh. */
+#define RECORDS_PER_BLOCK 1023
 #define RECORD_SIZE 40
 #define BLOCK_BYTES (RECORDS_PER_BLOCK * RECORD_SIZE)
 #define MAX_BANKS 65535
@@ -64,14 +74,11 @@ typedef struct bank_rec {
     uint64_t hashes;
 } bank_rec;
 
-/* The fixed head of a content record in cnum; after it come the content
- * id, the metadata, then (with either digest flag) 48 bytes: the raw
- * SHA-256 and MD5, zero where absent, then (flags) one double timestamp a
- * hash. */
+/* A content record, decoded.  Flags say which optional parts it has. */
 #define CONTENT_HAS_SHA256 0x1u
 #define CONTENT_HAS_TIMESTAMPS 0x2u
 #define CONTENT_HAS_MD5 0x4u
-#define CONTENT_HAS_DIGESTS (CONTENT_HAS_SHA256 | CONTENT_HAS_MD5)
+#define CONTENT_HAS_METADATA 0x8u
 typedef struct content_head {
     uint32_t bank;
     uint32_t first_entry;
@@ -81,12 +88,10 @@ typedef struct content_head {
     uint32_t id_len;
     uint32_t meta_len;
     uint32_t flags;
-    uint32_t reserved;
 } content_head;
 
 typedef struct meta_vals {
     uint32_t next_entry;
-    uint32_t next_content;
     uint32_t next_bank;
     uint32_t pending_from;
     uint32_t pending_to;
@@ -94,7 +99,7 @@ typedef struct meta_vals {
 
 struct pdqm_store {
     MDB_env *env;
-    MDB_dbi meta, banks, content, cnum, sha256, md5, postings, records;
+    MDB_dbi meta, banks, cnum, cindex, cbank, sha256, md5, postings, records;
     int read_only;
     char *path;
 
@@ -140,19 +145,37 @@ static inline uint32_t slot_key(const uint64_t w[4], int k)
     return ((uint32_t)k << 16) | (uint32_t)((w[k >> 2] >> (16 * (k & 3))) & 0xffff);
 }
 
-/* Content key: bank id big-endian, then the content id. */
-size_t store_content_key(uint8_t *buf, uint32_t bank, const char *content_id, size_t len);
-
-/* Decode a content record from its LMDB value; the pointers point into
- * the value.  Returns 0, or -1 when the value is malformed. */
+/* A content record, decoded from its LMDB value; the pointers point into
+ * the value. */
 typedef struct content_view {
     content_head head;
     const char *content_id;
-    const char *metadata;          /* NULL when meta_len is 0 */
+    const char *metadata;          /* NULL when none */
     const uint8_t *sha256, *md5;   /* NULL when absent */
     const uint8_t *timestamps;     /* n_hashes doubles, unaligned; NULL when absent */
 } content_view;
-int store_content_decode(const MDB_val *v, content_view *out);
+
+/* number is the record's key: the content's number, which is also the id
+ * of its first hash.  Returns 0, or -1 when the value is malformed. */
+int store_content_decode(uint32_t number, const MDB_val *v, content_view *out);
+
+/* Bytes store_content_encode() writes for c; then write them into buf. */
+size_t store_content_size(const content_view *c);
+size_t store_content_encode(uint8_t *buf, const content_view *c);
+
+/* Find the number of content (bank, id) in txn: 0 with *number (and, when
+ * value is not NULL, its record), MDB_NOTFOUND, or an LMDB error. */
+int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t *number, MDB_val *value);
+
+/* A bank's content numbers, ascending, in a new array (free()). */
+int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **out, size_t *count);
+
+/* Add or remove a content item in cindex and cbank. */
+int store_content_link(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t number);
+int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                         size_t len, uint32_t number);
 
 /* Delete one content item (by number) inside a write transaction: its
  * postings, digests and records of it; adjusts the bank counts in *bank. */

@@ -129,26 +129,6 @@ static int hits_push(hits *h, uint32_t query, uint32_t id, int distance)
     return 0;
 }
 
-typedef struct id_list {
-    uint32_t *v;
-    size_t n, cap;
-} id_list;
-
-static int ids_reserve(id_list *l, size_t more)
-{
-    if (l->n + more <= l->cap)
-        return 0;
-    size_t cap = l->cap ? l->cap : 4096;
-    while (cap < l->n + more)
-        cap *= 2;
-    uint32_t *grown = realloc(l->v, cap * sizeof *grown);
-    if (grown == NULL)
-        return ENOMEM;
-    l->v = grown;
-    l->cap = cap;
-    return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* One query                                                            */
 
@@ -160,7 +140,6 @@ typedef struct search {
     meta_vals meta;
     const int16_t *radius_of_bank;   /* by bank id: -1 when excluded */
     int r_max;
-    id_list cand;
     uint32_t *keys;                  /* probe keys, room for MAX_PROBES */
     hits *out;
 } search;
@@ -171,19 +150,27 @@ static int compare_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Verify candidate ids against the query; push matches. */
-static int verify(search *se, uint32_t qi, const uint64_t q[4], const uint32_t *ids, size_t n)
+/* Verify a posting array (u32 ids, possibly unaligned in the map) against
+ * the query; push matches. */
+static int verify(search *se, uint32_t qi, const uint64_t q[4], const void *array, size_t n)
 {
     enum { AHEAD = 12 };
-    for (size_t i = 0; i < n && i < AHEAD; i++)
-        __builtin_prefetch(record_at(&se->rv, ids[i]));
+    const uint8_t *ids = array;
+    uint32_t id;
+    for (size_t i = 0; i < n && i < AHEAD; i++) {
+        memcpy(&id, ids + 4 * i, 4);
+        __builtin_prefetch(record_at(&se->rv, id));
+    }
     for (size_t i = 0; i < n; i++) {
-        if (i + AHEAD < n)
-            __builtin_prefetch(record_at(&se->rv, ids[i + AHEAD]));
-        const record *r = record_at(&se->rv, ids[i]);
+        if (i + AHEAD < n) {
+            memcpy(&id, ids + 4 * (i + AHEAD), 4);
+            __builtin_prefetch(record_at(&se->rv, id));
+        }
+        memcpy(&id, ids + 4 * i, 4);
+        const record *r = record_at(&se->rv, id);
         int d = record_distance(r, q);
         if (d <= se->r_max && d <= se->radius_of_bank[r->bank]) {
-            int rc = hits_push(se->out, qi, ids[i], d);
+            int rc = hits_push(se->out, qi, id, d);
             if (rc != 0)
                 return rc;
         }
@@ -248,29 +235,19 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
     }
     qsort(se->keys, nk, sizeof *se->keys, compare_u32);
 
-    se->cand.n = 0;
+    /* Each probe's posting array is verified where it lies in the map. */
     for (size_t i = 0; i < nk; i++) {
         uint32_t key = se->keys[i];
         MDB_val k = { 4, &key }, v;
-        rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET);
+        rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET_KEY);
         if (rc == MDB_NOTFOUND)
             continue;
         if (rc != 0)
             return rc;
-        for (rc = mdb_cursor_get(se->cur, &k, &v, MDB_GET_MULTIPLE); rc == 0;
-             rc = mdb_cursor_get(se->cur, &k, &v, MDB_NEXT_MULTIPLE)) {
-            size_t n = v.mv_size / 4;
-            if ((rc = ids_reserve(&se->cand, n)) != 0)
-                return rc;
-            memcpy(se->cand.v + se->cand.n, v.mv_data, n * 4);
-            se->cand.n += n;
-        }
-        if (rc != MDB_NOTFOUND)
+        if ((rc = verify(se, qi, q, v.mv_data, v.mv_size / 4)) != 0)
             return rc;
-        rc = 0;
     }
-    if ((rc = verify(se, qi, q, se->cand.v, se->cand.n)) != 0)
-        return rc;
+    rc = 0;
     /* Deferred entries, not in the postings yet. */
     if (se->meta.pending_to > se->meta.pending_from)
         rc = scan(se, qi, q, se->meta.pending_from, se->meta.pending_to);
@@ -320,7 +297,7 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
         MDB_val k = { 4, &c }, v;
         int rc = mdb_get(se->txn, se->s->cnum, &k, &v);
         content_view cv;
-        if (rc != 0 || store_content_decode(&v, &cv) != 0)
+        if (rc != 0 || store_content_decode(c, &v, &cv) != 0)
             return store_lmdb_error(err, rc ? rc : MDB_CORRUPTED, "cannot read a match");
         total += cv.head.id_len + 1 + (cv.metadata ? cv.head.meta_len + 1 : 0);
     }
@@ -336,7 +313,7 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
         MDB_val k = { 4, &c }, v;
         content_view cv;
         mdb_get(se->txn, se->s->cnum, &k, &v);
-        store_content_decode(&v, &cv);
+        store_content_decode(c, &v, &cv);
         pdqm_match *m = &out->items[i];
         m->query = x->query;
         m->distance = x->distance;
@@ -511,7 +488,6 @@ done:
     free(banks);
     free(radius);
     free(se.keys);
-    free(se.cand.v);
     free(h.v);
     free(parts);
     return st;

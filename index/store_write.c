@@ -94,27 +94,140 @@ static int compare_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Merging new ids into the postings: one value a key, a packed ascending
+ * array of u32 ids. */
+typedef struct postings_writer {
+    pdqm_store *s;
+    MDB_txn *txn;
+    uint32_t last_key;     /* the largest key stored before this write */
+    int have_last;
+    uint32_t *scratch;
+    size_t cap;
+} postings_writer;
+
+static int writer_open(postings_writer *w, pdqm_store *s, MDB_txn *txn)
+{
+    memset(w, 0, sizeof *w);
+    w->s = s;
+    w->txn = txn;
+    /* No cursor stays open across the writes below: plain puts only. */
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->postings, &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == 0) {
+        memcpy(&w->last_key, k.mv_data, 4);
+        w->have_last = 1;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static void writer_close(postings_writer *w)
+{
+    free(w->scratch);
+}
+
+static int writer_room(postings_writer *w, size_t n)
+{
+    if (n <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : 1024;
+    while (cap < n)
+        cap *= 2;
+    uint32_t *grown = realloc(w->scratch, cap * sizeof *grown);
+    if (grown == NULL)
+        return ENOMEM;
+    w->scratch = grown;
+    w->cap = cap;
+    return 0;
+}
+
+/* Add n ascending ids to key.  Keys past the last one stored are appended,
+ * which fills LMDB's pages; others are merged into their array. */
+static int writer_add(postings_writer *w, uint32_t key, const uint32_t *ids, size_t n)
+{
+    MDB_val k = { 4, &key }, v;
+    if (!w->have_last || key > w->last_key) {
+        v.mv_size = n * 4;
+        v.mv_data = (void *)ids;
+        return mdb_put(w->txn, w->s->postings, &k, &v, MDB_APPEND);
+    }
+    int rc = mdb_get(w->txn, w->s->postings, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        MDB_val nv = { n * 4, (void *)ids };
+        return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
+    }
+    if (rc != 0)
+        return rc;
+    size_t m = v.mv_size / 4;
+    if ((rc = writer_room(w, m + n)) != 0)
+        return rc;
+    const uint32_t *old = v.mv_data;
+    /* Usually every new id is larger (ids grow): a plain append. */
+    size_t i = 0, j = 0, o = 0;
+    while (i < m && j < n) {
+        uint32_t a, b;
+        memcpy(&a, old + i, 4);
+        b = ids[j];
+        if (a < b) { w->scratch[o++] = a; i++; }
+        else if (b < a) { w->scratch[o++] = b; j++; }
+        else { w->scratch[o++] = a; i++; j++; }
+    }
+    for (; i < m; i++)
+        memcpy(&w->scratch[o++], old + i, 4);
+    for (; j < n; j++)
+        w->scratch[o++] = ids[j];
+    MDB_val nv = { o * 4, w->scratch };
+    return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
+}
+
+/* Remove id from key's array; MDB_CORRUPTED when it is not there. */
+static int writer_remove(postings_writer *w, uint32_t key, uint32_t id)
+{
+    MDB_val k = { 4, &key }, v;
+    int rc = mdb_get(w->txn, w->s->postings, &k, &v);
+    if (rc != 0)
+        return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+    size_t m = v.mv_size / 4, lo = 0, hi = m;
+    const uint8_t *old = v.mv_data;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        uint32_t x;
+        memcpy(&x, old + 4 * mid, 4);
+        if (x < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t at = 0;
+    if (lo < m)
+        memcpy(&at, old + 4 * lo, 4);
+    if (lo == m || at != id)
+        return MDB_CORRUPTED;
+    if (m == 1)
+        return mdb_del(w->txn, w->s->postings, &k, NULL);
+    if ((rc = writer_room(w, m - 1)) != 0)
+        return rc;
+    memcpy(w->scratch, old, 4 * lo);
+    memcpy(w->scratch + lo, old + 4 * (lo + 1), 4 * (m - lo - 1));
+    MDB_val nv = { (m - 1) * 4, w->scratch };
+    return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
+}
+
 /* Put (key << 32 | id) pairs, sorted here, into the postings. */
 static int put_postings(pdqm_store *s, MDB_txn *txn, uint64_t *pairs, size_t n)
 {
     if (n == 0)
         return 0;
     qsort(pairs, n, sizeof *pairs, compare_u64);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->postings, &cur);
-    if (rc != 0)
-        return rc;
-    /* Keys past the last one stored may be appended: far cheaper. */
-    MDB_val lk, lv;
-    uint32_t last_key = 0;
-    int have_last = mdb_cursor_get(cur, &lk, &lv, MDB_LAST) == 0;
-    if (have_last)
-        memcpy(&last_key, lk.mv_data, 4);
-    uint32_t *ids = malloc(n * sizeof *ids);
-    if (ids == NULL) {
-        mdb_cursor_close(cur);
-        return ENOMEM;
-    }
+    postings_writer w;
+    int rc = writer_open(&w, s, txn);
+    uint32_t *ids = rc == 0 ? malloc(n * sizeof *ids) : NULL;
+    if (rc == 0 && ids == NULL)
+        rc = ENOMEM;
     for (size_t i = 0; i < n && rc == 0;) {
         uint32_t key = (uint32_t)(pairs[i] >> 32);
         size_t j = i;
@@ -122,16 +235,11 @@ static int put_postings(pdqm_store *s, MDB_txn *txn, uint64_t *pairs, size_t n)
             ids[j - i] = (uint32_t)pairs[j];
             j++;
         }
-        MDB_val k = { 4, &key };
-        MDB_val data[2] = { { 4, ids }, { j - i, NULL } };
-        unsigned flags = MDB_MULTIPLE;
-        if (!have_last || key > last_key)
-            flags |= MDB_APPEND;
-        rc = mdb_cursor_put(cur, &k, data, flags);
+        rc = writer_add(&w, key, ids, j - i);
         i = j;
     }
     free(ids);
-    mdb_cursor_close(cur);
+    writer_close(&w);
     return rc;
 }
 
@@ -190,22 +298,22 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         return rc;
 
     /* The banks this batch touches, with their running counts. */
-    size_t nb = 0;
-    struct { const char *name; bank_rec rec; } banks[16];
+    size_t nb = 0, nb_cap = 0;
+    struct batch_bank { const char *name; bank_rec rec; } *banks = NULL;
     record *recs = NULL;
     uint64_t *pairs = NULL;
     uint8_t *buf = NULL;
     size_t total = 0;
     for (size_t i = 0; i < a->n; i++)
         total += a->adds[i].n_hashes;
-    if ((uint64_t)m.next_entry + total > UINT32_MAX - 1 ||
-        (uint64_t)m.next_content + a->n > UINT32_MAX - 1) {
+    if ((uint64_t)m.next_entry + total > UINT32_MAX - 1) {
         pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "the store is full (2^32 hashes)");
         return -1;
     }
     recs = malloc((total ? total : 1) * sizeof *recs);
     pairs = a->deferred ? NULL : malloc((total ? total : 1) * SLOTS * sizeof *pairs);
-    size_t buf_cap = 64 * 1024;
+    size_t buf_cap = 64 * 1024, ts_cap = 0;
+    uint8_t *ts = NULL;
     buf = malloc(buf_cap);
     if (!recs || (!a->deferred && !pairs) || !buf) {
         rc = ENOMEM;
@@ -222,10 +330,14 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             if (strcmp(banks[j].name, ad->bank) == 0)
                 bank = &banks[j].rec;
         if (bank == NULL) {
-            if (nb == sizeof banks / sizeof banks[0]) {
-                pdqm_error_set(err, PDQM_ERR_INVALID, "a batch may touch at most 16 banks");
-                rc = -1;
-                goto done;
+            if (nb == nb_cap) {
+                nb_cap = nb_cap ? nb_cap * 2 : 8;
+                struct batch_bank *grown = realloc(banks, nb_cap * sizeof *grown);
+                if (grown == NULL) {
+                    rc = ENOMEM;
+                    goto done;
+                }
+                banks = grown;
             }
             rc = store_bank_find(s, txn, ad->bank, &banks[nb].rec);
             if (rc == MDB_NOTFOUND) {
@@ -239,9 +351,8 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         }
 
         size_t id_len = strlen(ad->content_id);
-        uint8_t key[4 + PDQM_CONTENT_ID_MAX];
-        MDB_val ck = { store_content_key(key, bank->id, ad->content_id, id_len), key }, cv;
-        rc = mdb_get(txn, s->content, &ck, &cv);
+        uint32_t existing;
+        rc = store_content_find(s, txn, bank->id, ad->content_id, id_len, &existing, NULL);
         if (rc == 0) {
             if (a->outcomes)
                 a->outcomes[i] = PDQM_ADD_EXISTS;
@@ -268,11 +379,10 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
                 goto done;
         }
 
-        uint32_t number = m.next_content++;
-        uint32_t first = m.next_entry;
+        uint32_t first = m.next_entry, number = first;
         m.next_entry += (uint32_t)ad->n_hashes;
         MDB_val nv = { 4, &number };
-        if ((rc = mdb_put(txn, s->content, &ck, &nv, MDB_NOOVERWRITE)) != 0)
+        if ((rc = store_content_link(s, txn, bank->id, ad->content_id, id_len, number)) != 0)
             goto done;
 
         /* The content record. */
@@ -280,10 +390,30 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         for (size_t h = 0; h < ad->n_hashes; h++)
             if (ad->hashes[h].timestamp != 0.0)
                 has_ts = 1;
-        size_t meta_len = ad->metadata ? strlen(ad->metadata) : 0;
-        const int digests = ad->sha256 || ad->md5;
-        size_t need = sizeof(content_head) + id_len + meta_len + (digests ? 48 : 0) +
-                      (has_ts ? ad->n_hashes * sizeof(double) : 0);
+        if (has_ts && ad->n_hashes > ts_cap) {
+            uint8_t *grown = realloc(ts, ad->n_hashes * 8);
+            if (grown == NULL) {
+                rc = ENOMEM;
+                goto done;
+            }
+            ts = grown;
+            ts_cap = ad->n_hashes;
+        }
+        if (has_ts)
+            for (size_t k = 0; k < ad->n_hashes; k++)
+                memcpy(ts + 8 * k, &ad->hashes[k].timestamp, 8);
+        content_view cv = {
+            .head = { .bank = bank->id, .first_entry = first,
+                      .n_hashes = (uint32_t)ad->n_hashes, .kind = (uint32_t)ad->kind,
+                      .added = now, .id_len = (uint32_t)id_len,
+                      .meta_len = ad->metadata ? (uint32_t)strlen(ad->metadata) : 0 },
+            .content_id = ad->content_id,
+            .metadata = ad->metadata,
+            .sha256 = ad->sha256 ? sha : NULL,
+            .md5 = ad->md5 ? md5 : NULL,
+            .timestamps = has_ts ? ts : NULL,
+        };
+        size_t need = store_content_size(&cv);
         if (need > buf_cap) {
             uint8_t *grown = realloc(buf, need);
             if (grown == NULL) {
@@ -293,30 +423,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             buf = grown;
             buf_cap = need;
         }
-        content_head h = {
-            .bank = bank->id, .first_entry = first, .n_hashes = (uint32_t)ad->n_hashes,
-            .kind = (uint32_t)ad->kind, .added = now, .id_len = (uint32_t)id_len,
-            .meta_len = (uint32_t)meta_len,
-            .flags = (ad->sha256 ? CONTENT_HAS_SHA256 : 0) | (ad->md5 ? CONTENT_HAS_MD5 : 0) |
-                     (has_ts ? CONTENT_HAS_TIMESTAMPS : 0),
-        };
-        uint8_t *p = buf;
-        memcpy(p, &h, sizeof h);
-        p += sizeof h;
-        memcpy(p, ad->content_id, id_len);
-        p += id_len;
-        if (meta_len) {
-            memcpy(p, ad->metadata, meta_len);
-            p += meta_len;
-        }
-        if (digests) {
-            memcpy(p, sha, 32);
-            memcpy(p + 32, md5, 16);
-            p += 48;
-        }
-        if (has_ts)
-            for (size_t k = 0; k < ad->n_hashes; k++, p += 8)
-                memcpy(p, &ad->hashes[k].timestamp, 8);
+        store_content_encode(buf, &cv);
         MDB_val rk = { 4, &number }, rv = { need, buf };
         if ((rc = mdb_put(txn, s->cnum, &rk, &rv, MDB_APPEND)) != 0)
             goto done;
@@ -371,6 +478,8 @@ done:
     free(recs);
     free(pairs);
     free(buf);
+    free(ts);
+    free(banks);
     return rc;
 }
 
@@ -494,29 +603,19 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             ids[start[slot_key(rr.hash, slot)]++] = id;
     }
     /* start[k] now holds the end of key k; its beginning is start[k-1]. */
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->postings, &cur)) != 0)
+    postings_writer w;
+    if ((rc = writer_open(&w, s, txn)) != 0) {
+        writer_close(&w);
         goto done;
-    MDB_val lk, lv;
-    uint32_t last_key = 0;
-    int have_last = mdb_cursor_get(cur, &lk, &lv, MDB_LAST) == 0;
-    if (have_last)
-        memcpy(&last_key, lk.mv_data, 4);
+    }
     uint32_t begin = 0;
     for (size_t k = 0; k < nkeys && rc == 0; k++) {
         uint32_t end = start[k];
-        if (end > begin) {
-            uint32_t key = (uint32_t)k;
-            MDB_val kv = { 4, &key };
-            MDB_val data[2] = { { 4, ids + begin }, { end - begin, NULL } };
-            unsigned flags = MDB_MULTIPLE;
-            if (!have_last || key > last_key)
-                flags |= MDB_APPEND;
-            rc = mdb_cursor_put(cur, &kv, data, flags);
-        }
+        if (end > begin)
+            rc = writer_add(&w, (uint32_t)k, ids + begin, end - begin);
         begin = end;
     }
-    mdb_cursor_close(cur);
+    writer_close(&w);
     if (rc != 0)
         goto done;
     m.pending_from = m.pending_to = 0;
@@ -556,8 +655,10 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         return rc;
     /* Copy what we need: the record value goes away below. */
     content_head h = c->head;
-    uint8_t key[4 + PDQM_CONTENT_ID_MAX];
-    size_t klen = store_content_key(key, h.bank, c->content_id, h.id_len);
+    char id[PDQM_CONTENT_ID_MAX + 1];
+    if (h.id_len > PDQM_CONTENT_ID_MAX)
+        return MDB_CORRUPTED;
+    memcpy(id, c->content_id, h.id_len);
     uint8_t sha[32], md5[16];
     const int has_sha = c->sha256 != NULL, has_md5 = c->md5 != NULL;
     if (has_sha)
@@ -566,15 +667,17 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         memcpy(md5, c->md5, 16);
 
     /* Postings of every indexed entry. */
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->postings, &cur)) != 0)
+    postings_writer w;
+    if ((rc = writer_open(&w, s, txn)) != 0) {
+        writer_close(&w);
         return rc;
+    }
     MDB_val blockv = { 0, NULL };
     uint32_t block_no = UINT32_MAX;
-    for (uint32_t id = h.first_entry; id < h.first_entry + h.n_hashes && rc == 0; id++) {
-        if (id >= m.pending_from && id < m.pending_to)
+    for (uint32_t e = h.first_entry; e < h.first_entry + h.n_hashes && rc == 0; e++) {
+        if (e >= m.pending_from && e < m.pending_to)
             continue;
-        uint32_t b = id / RECORDS_PER_BLOCK;
+        uint32_t b = e / RECORDS_PER_BLOCK;
         if (b != block_no) {
             MDB_val k = { 4, &b };
             if ((rc = mdb_get(txn, s->records, &k, &blockv)) != 0)
@@ -583,23 +686,18 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         }
         record rr;
         memcpy(&rr, (const uint8_t *)blockv.mv_data +
-                    (size_t)(id % RECORDS_PER_BLOCK) * RECORD_SIZE, sizeof rr);
+                    (size_t)(e % RECORDS_PER_BLOCK) * RECORD_SIZE, sizeof rr);
         for (int slot = 0; slot < SLOTS && rc == 0; slot++) {
-            uint32_t k32 = slot_key(rr.hash, slot), idv = id;
-            MDB_val pk = { 4, &k32 }, pv = { 4, &idv };
-            rc = mdb_cursor_get(cur, &pk, &pv, MDB_GET_BOTH);
-            if (rc == 0)
-                rc = mdb_cursor_del(cur, 0);
-            else if (rc == MDB_NOTFOUND)
-                rc = MDB_CORRUPTED;   /* an indexed entry must be posted */
+            rc = writer_remove(&w, slot_key(rr.hash, slot), e);
+            /* writer_remove may have moved pages: fetch the block again. */
+            block_no = UINT32_MAX;
         }
     }
-    mdb_cursor_close(cur);
+    writer_close(&w);
     if (rc != 0)
         return rc;
 
-    MDB_val ck = { klen, key };
-    if ((rc = mdb_del(txn, s->content, &ck, NULL)) != 0)
+    if ((rc = store_content_unlink(s, txn, h.bank, id, h.id_len, number)) != 0)
         return rc;
     MDB_val nk = { 4, &number };
     if ((rc = mdb_del(txn, s->cnum, &nk, NULL)) != 0)
@@ -608,16 +706,16 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
     if (has_sha) {
         memcpy(dk, sha, 32);
         put_be32(dk + 32, h.bank);
-        MDB_val sk = { 36, dk };
-        rc = mdb_del(txn, s->sha256, &sk, NULL);
+        MDB_val sk = { 36, dk }, sv = { 4, &number };
+        rc = mdb_del(txn, s->sha256, &sk, &sv);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
     }
     if (has_md5) {
         memcpy(dk, md5, 16);
         put_be32(dk + 16, h.bank);
-        MDB_val mk = { 20, dk };
-        rc = mdb_del(txn, s->md5, &mk, NULL);
+        MDB_val mk = { 20, dk }, mv = { 4, &number };
+        rc = mdb_del(txn, s->md5, &mk, &mv);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
     }
@@ -642,9 +740,9 @@ static int do_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     if (rc != 0)
         return rc;
     size_t len = strlen(a->content_id);
-    uint8_t key[4 + PDQM_CONTENT_ID_MAX];
-    MDB_val ck = { store_content_key(key, b.id, a->content_id, len), key }, cv;
-    rc = mdb_get(txn, s->content, &ck, &cv);
+    uint32_t number;
+    MDB_val rv;
+    rc = store_content_find(s, txn, b.id, a->content_id, len, &number, &rv);
     if (rc == MDB_NOTFOUND) {
         pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
                        a->content_id, a->bank);
@@ -652,13 +750,8 @@ static int do_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     }
     if (rc != 0)
         return rc;
-    uint32_t number;
-    memcpy(&number, cv.mv_data, 4);
-    MDB_val nk = { 4, &number }, rv;
-    if ((rc = mdb_get(txn, s->cnum, &nk, &rv)) != 0)
-        return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     content_view c;
-    if (store_content_decode(&rv, &c) != 0)
+    if (store_content_decode(number, &rv, &c) != 0)
         return MDB_CORRUPTED;
     if ((rc = store_delete_content(s, txn, number, &c, &b)) != 0)
         return rc;

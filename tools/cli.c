@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void cli_error(const char *fmt, ...)
@@ -99,4 +100,81 @@ int cli_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
+}
+
+int cli_read_line(FILE *f, char **buf, size_t *cap, size_t max, size_t *len)
+{
+    size_t n = 0;
+    int c, too_long = 0, any = 0;
+    while ((c = getc(f)) != EOF) {
+        any = 1;
+        if (c == '\n')
+            break;
+        if (too_long)
+            continue;
+        if (n >= max) {
+            too_long = 1;
+            continue;
+        }
+        if (n + 1 >= *cap) {
+            size_t grown_cap = *cap ? *cap * 2 : 256;
+            char *grown = realloc(*buf, grown_cap);
+            if (grown == NULL)
+                return -1;
+            *buf = grown;
+            *cap = grown_cap;
+        }
+        (*buf)[n++] = (char)c;
+    }
+    if (ferror(f))
+        return -1;
+    if (!any)
+        return 0;
+    if (*cap == 0) {
+        *buf = malloc(1);
+        if (*buf == NULL)
+            return -1;
+        *cap = 1;
+    }
+    (*buf)[n] = '\0';
+    *len = n;
+    return too_long ? 2 : 1;
+}
+
+char **cli_split_list(const char *text, size_t *count)
+{
+    size_t n = 1;
+    for (const char *p = text; *p; p++)
+        n += *p == ',';
+    char **list = calloc(n, sizeof *list);
+    if (list == NULL)
+        return NULL;
+    const char *start = text;
+    for (size_t i = 0; i < n; i++) {
+        const char *end = strchr(start, ',');
+        size_t len = end ? (size_t)(end - start) : strlen(start);
+        if (len == 0 || (list[i] = strndup(start, len)) == NULL) {
+            cli_free_list(list, n);
+            return NULL;
+        }
+        start = end ? end + 1 : start + len;
+    }
+    *count = n;
+    return list;
+}
+
+void cli_free_list(char **list, size_t count)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        free(list[i]);
+    free(list);
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }

@@ -21,6 +21,14 @@
 
 /* Each subcommand: argv[0] is the subcommand's name. */
 int cmd_hash(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_lookup(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_banks(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 /* Print `pdqmatch: MESSAGE` on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -38,5 +46,18 @@ json_t *cli_json_text(const char *s);
 
 /* Online processors, at least 1. */
 int cli_cpu_count(void);
+
+/* Read one line of f into *buf (grown as needed, NUL-terminated, newline
+ * dropped) of at most max bytes.  Returns 1 for a line, 0 at the end, -1
+ * on a read error, 2 for a line over max (consumed and dropped). */
+int cli_read_line(FILE *f, char **buf, size_t *cap, size_t max, size_t *len);
+
+/* Split a comma-separated list into a new array of new strings (free with
+ * cli_free_list); NULL when out of memory or an item is empty. */
+char **cli_split_list(const char *text, size_t *count);
+void cli_free_list(char **list, size_t count);
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
 
 #endif

@@ -2,20 +2,17 @@
  * cmd_hash.c - `pdqmatch hash`: PDQ hashes of image files.
  *
  * Files are hashed by a pool of worker threads (one a core by default) and
- * printed in the order given.  At most WINDOW files are in flight, so a file
- * list of any length read from standard input uses bounded memory.
+ * printed in the order given (see pool.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "pool.h"
 #include "../hashing/media.h"
-
-#define WINDOW 64
 
 static const char usage[] =
     "usage: pdqmatch hash [--dihedral] [--json] [--threads N]\n"
@@ -44,54 +41,30 @@ static const char usage[] =
     "'pdqmatch: FILE: reason'; the others are still hashed.  Exit status: 0\n"
     "when every file was hashed, 1 when any failed, 2 on a usage error.\n";
 
-typedef struct slot {
+typedef struct job {
     char *name;
-    int done;
     pdqm_status status;
     pdqm_error error;
     pdqm_image_hash result;
-} slot;
+} job;
 
-typedef struct pool {
-    pthread_mutex_t lock;
-    pthread_cond_t work_ready;   /* a name was queued, or input ended */
-    pthread_cond_t slot_done;    /* a worker finished a slot */
-    slot ring[WINDOW];
-    size_t queued;               /* names queued so far */
-    size_t taken;                /* names a worker has taken */
-    size_t printed;              /* results printed */
-    int closed;                  /* no more names will come */
+typedef struct hash_run {
     pdqm_image_limits limits;
     unsigned flags;
     int json;
     int failures;
-} pool;
+} hash_run;
 
-static void *worker(void *arg)
+static void work(void *ctx, void *item)
 {
-    pool *p = arg;
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        while (p->taken == p->queued && !p->closed)
-            pthread_cond_wait(&p->work_ready, &p->lock);
-        if (p->taken == p->queued)
-            break;
-        slot *s = &p->ring[p->taken++ % WINDOW];
-        pthread_mutex_unlock(&p->lock);
-
-        pdqm_error_clear(&s->error);
-        s->status = pdqm_hash_image_file(s->name, &p->limits, p->flags,
-                                         &s->result, &s->error);
-
-        pthread_mutex_lock(&p->lock);
-        s->done = 1;
-        pthread_cond_broadcast(&p->slot_done);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
+    hash_run *run = ctx;
+    job *j = item;
+    pdqm_error_clear(&j->error);
+    j->status = pdqm_hash_image_file(j->name, &run->limits, run->flags, &j->result,
+                                     &j->error);
 }
 
-static void print_json(const slot *s, int dihedral)
+static void print_json(const job *s, int dihedral)
 {
     const pdqm_image_hash *r = &s->result;
     char hex[PDQM_HASH_HEX_LEN + 1];
@@ -117,62 +90,46 @@ static void print_json(const slot *s, int dihedral)
     json_decref(o);
 }
 
-static void print_slot(pool *p, slot *s)
+/* Print one finished job, in input order, and free it. */
+static void done(void *ctx, void *item)
 {
+    hash_run *p = ctx;
+    job *s = item;
     if (s->status != PDQM_OK) {
         cli_error("%s: %s", s->name, pdqm_error_message(&s->error));
         p->failures++;
-        return;
-    }
-    const pdqm_image_hash *r = &s->result;
-    char hex[PDQM_HASH_HEX_LEN + 1];
-    if (p->json) {
+    } else if (p->json) {
         print_json(s, (p->flags & PDQM_MEDIA_DIHEDRAL) != 0);
-    } else if (p->flags & PDQM_MEDIA_DIHEDRAL) {
-        for (int d = 0; d < PDQM_DIHEDRAL_COUNT; d++) {
-            pdqm_hash256_to_hex(&r->pdq.dihedral[d], hex);
-            fputs(hex, stdout);
-            fputc(',', stdout);
-        }
-        printf("%d,%s\n", r->pdq.quality, s->name);
     } else {
-        pdqm_hash256_to_hex(&r->pdq.hash, hex);
-        printf("%s,%d,%s\n", hex, r->pdq.quality, s->name);
-    }
-}
-
-/* Print finished results in order.  With `all`, wait for every queued file;
- * otherwise wait only while the window is full.  Called with the lock held. */
-static void drain(pool *p, int all)
-{
-    while (p->printed < p->queued) {
-        slot *s = &p->ring[p->printed % WINDOW];
-        int must_wait = all || p->queued - p->printed == WINDOW;
-        if (!s->done) {
-            if (!must_wait)
-                return;
-            pthread_cond_wait(&p->slot_done, &p->lock);
-            continue;
+        const pdqm_image_hash *r = &s->result;
+        char hex[PDQM_HASH_HEX_LEN + 1];
+        if (p->flags & PDQM_MEDIA_DIHEDRAL) {
+            for (int d = 0; d < PDQM_DIHEDRAL_COUNT; d++) {
+                pdqm_hash256_to_hex(&r->pdq.dihedral[d], hex);
+                fputs(hex, stdout);
+                fputc(',', stdout);
+            }
+            printf("%d,%s\n", r->pdq.quality, s->name);
+        } else {
+            pdqm_hash256_to_hex(&r->pdq.hash, hex);
+            printf("%s,%d,%s\n", hex, r->pdq.quality, s->name);
         }
-        print_slot(p, s);
-        free(s->name);
-        s->name = NULL;
-        s->done = 0;
-        p->printed++;
     }
+    free(s->name);
+    free(s);
 }
 
-/* Queue one file name (taking ownership of name). */
-static void enqueue(pool *p, char *name)
+/* Queue one file name (taking ownership of name); -1 when out of memory. */
+static int submit(pool *p, char *name)
 {
-    pthread_mutex_lock(&p->lock);
-    drain(p, 0);
-    slot *s = &p->ring[p->queued % WINDOW];
-    s->name = name;
-    s->done = 0;
-    p->queued++;
-    pthread_cond_signal(&p->work_ready);
-    pthread_mutex_unlock(&p->lock);
+    job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        free(name);
+        return -1;
+    }
+    j->name = name;
+    pool_submit(p, j);
+    return 0;
 }
 
 /* Queue every non-empty line of standard input as a file name.
@@ -190,9 +147,10 @@ static int enqueue_stdin(pool *p)
         if (n == 0)
             continue;
         char *name = strdup(line);
-        if (name == NULL)
-            break;
-        enqueue(p, name);
+        if (name == NULL || submit(p, name) != 0) {
+            free(line);
+            return -1;
+        }
     }
     int bad = ferror(stdin);
     free(line);
@@ -210,7 +168,7 @@ int cmd_hash(int argc, char **argv)
         { "help",       no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    pool p;
+    hash_run p;
     memset(&p, 0, sizeof p);
     pdqm_image_limits_default(&p.limits);
     uint64_t threads = (uint64_t)cli_cpu_count();
@@ -255,49 +213,27 @@ int cmd_hash(int argc, char **argv)
         return 1;
     }
 
-    pthread_mutex_init(&p.lock, NULL);
-    pthread_cond_init(&p.work_ready, NULL);
-    pthread_cond_init(&p.slot_done, NULL);
-    pthread_t tids[256];
-    int started = 0;
-    for (uint64_t i = 0; i < threads; i++) {
-        if (pthread_create(&tids[started], NULL, worker, &p) != 0)
-            break;
-        started++;
-    }
-    if (started == 0) {
+    pool *workers = pool_start((int)threads, work, done, &p);
+    if (workers == NULL) {
         cli_error("cannot start a worker thread");
         return 1;
     }
-
     int input_failed = 0;
-    for (int i = optind; i < argc; i++) {
+    for (int i = optind; i < argc && !input_failed; i++) {
         if (strcmp(argv[i], "-") == 0) {
-            if (enqueue_stdin(&p) != 0) {
+            if (enqueue_stdin(workers) != 0) {
                 cli_error("-: cannot read file names from standard input");
                 input_failed = 1;
             }
             continue;
         }
         char *name = strdup(argv[i]);
-        if (name == NULL) {
+        if (name == NULL || submit(workers, name) != 0) {
             cli_error("out of memory");
             input_failed = 1;
-            break;
         }
-        enqueue(&p, name);
     }
-
-    pthread_mutex_lock(&p.lock);
-    p.closed = 1;
-    pthread_cond_broadcast(&p.work_ready);
-    drain(&p, 1);
-    pthread_mutex_unlock(&p.lock);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    pthread_mutex_destroy(&p.lock);
-    pthread_cond_destroy(&p.work_ready);
-    pthread_cond_destroy(&p.slot_done);
+    pool_finish(workers);
 
     if (fflush(stdout) != 0) {
         cli_error("cannot write output");

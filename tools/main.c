@@ -16,7 +16,15 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    { "hash", cmd_hash, "print PDQ hashes of image files" },
+    { "hash",    cmd_hash,    "print PDQ hashes of image files" },
+    { "index",   cmd_index,   "add media files or hash lists to a store" },
+    { "lookup",  cmd_lookup,  "find stored hashes near hashes or media" },
+    { "stats",   cmd_stats,   "print a store's counts and sizes" },
+    { "banks",   cmd_banks,   "list, create, change or delete banks" },
+    { "delete",  cmd_delete,  "delete a content item from a store" },
+    { "export",  cmd_export,  "print a store's hashes as a hash list" },
+    { "verify",  cmd_verify,  "check a store's consistency" },
+    { "compact", cmd_compact, "write a compacted copy of a store" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -26,7 +34,8 @@ static void print_help(FILE *f)
           "       pdqmatch --help | --version\n"
           "\n"
           "Perceptual-hash media matching: PDQ hashes of images, bit-exact\n"
-          "with Meta's reference.\n"
+          "with Meta's reference, and a store of known hashes searched exactly\n"
+          "within a Hamming distance.\n"
           "\n"
           "commands:\n", f);
     for (size_t i = 0; i < N_COMMANDS; i++)

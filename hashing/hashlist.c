@@ -1,0 +1,267 @@
+/*
+ * hashlist.c - the hash-list line parser (see hashlist.h for the forms).
+ *
+ * The first line that is not blank or a comment decides the form: if it
+ * starts with a valid hash it is data (headerless: HASH[,QUALITY[,ID]]);
+ * otherwise it must be a header that names a `hash` column.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "hashlist.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_FIELDS 64
+
+enum form { FORM_UNKNOWN, FORM_PLAIN, FORM_HEADER };
+
+struct pdqm_hashlist {
+    enum form form;
+    char delim;                 /* ',' or '\t' (header form) */
+    int col_hash, col_quality, col_id, col_timestamp, col_meta;   /* -1: absent */
+    char *field_buf;            /* unquoted fields of the current line */
+    size_t field_cap;
+};
+
+pdqm_hashlist *pdqm_hashlist_new(void)
+{
+    pdqm_hashlist *p = calloc(1, sizeof *p);
+    if (p)
+        p->col_hash = p->col_quality = p->col_id = p->col_timestamp = p->col_meta = -1;
+    return p;
+}
+
+void pdqm_hashlist_free(pdqm_hashlist *p)
+{
+    if (p == NULL)
+        return;
+    free(p->field_buf);
+    free(p);
+}
+
+/* Split line into fields on delim, undoing CSV quotes.  Fields point into
+ * p->field_buf, NUL-terminated.  Returns the field count, or -1 with err
+ * set (bad quoting, too many fields, out of memory). */
+static int split(pdqm_hashlist *p, const char *line, size_t len, char delim,
+                 char **fields, pdqm_error *err)
+{
+    if (len + 1 > p->field_cap) {
+        char *grown = realloc(p->field_buf, len + 1);
+        if (grown == NULL) {
+            pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        p->field_buf = grown;
+        p->field_cap = len + 1;
+    }
+    char *out = p->field_buf;
+    int n = 0;
+    size_t i = 0;
+    for (;;) {
+        if (n == MAX_FIELDS) {
+            pdqm_error_set(err, PDQM_ERR_INVALID, "more than %d fields", MAX_FIELDS);
+            return -1;
+        }
+        fields[n++] = out;
+        if (i < len && line[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len) {
+                    pdqm_error_set(err, PDQM_ERR_INVALID, "a quoted field is not closed");
+                    return -1;
+                }
+                if (line[i] == '"') {
+                    if (i + 1 < len && line[i + 1] == '"') {
+                        *out++ = '"';
+                        i += 2;
+                        continue;
+                    }
+                    i++;
+                    break;
+                }
+                *out++ = line[i++];
+            }
+            if (i < len && line[i] != delim) {
+                pdqm_error_set(err, PDQM_ERR_INVALID, "text after a closing quote");
+                return -1;
+            }
+        } else {
+            while (i < len && line[i] != delim)
+                *out++ = line[i++];
+        }
+        *out++ = '\0';
+        if (i >= len)
+            break;
+        i++;   /* the delimiter */
+        if (i == len) {
+            if (n == MAX_FIELDS) {
+                pdqm_error_set(err, PDQM_ERR_INVALID, "more than %d fields", MAX_FIELDS);
+                return -1;
+            }
+            fields[n++] = out;   /* a trailing empty field */
+            *out++ = '\0';
+            break;
+        }
+    }
+    return n;
+}
+
+/* Trim spaces around a field in place. */
+static char *trim(char *s)
+{
+    while (*s == ' ')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == ' ')
+        s[--n] = '\0';
+    return s;
+}
+
+static pdqm_status parse_quality(const char *text, int *out, pdqm_error *err)
+{
+    if (*text == '\0') {
+        *out = -1;
+        return PDQM_OK;
+    }
+    char *end;
+    long q = strtol(text, &end, 10);
+    if (!isdigit((unsigned char)*text) || *end != '\0' || q < 0 || q > 100)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "quality is a whole number from 0 to 100, not '%.40s'", text);
+    *out = (int)q;
+    return PDQM_OK;
+}
+
+static pdqm_status parse_timestamp(const char *text, double *out, pdqm_error *err)
+{
+    if (*text == '\0') {
+        *out = 0;
+        return PDQM_OK;
+    }
+    char *end;
+    double t = strtod(text, &end);
+    if (*end != '\0' || !(t >= 0) || t > 1e9)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "timestamp is seconds from 0, not '%.40s'", text);
+    *out = t;
+    return PDQM_OK;
+}
+
+static pdqm_status parse_hash(const char *text, pdqm_hash256 *out, pdqm_error *err)
+{
+    return pdqm_hash256_from_hex(text, strlen(text), out, err);
+}
+
+/* Make the line a header: find the columns. */
+static pdqm_status read_header(pdqm_hashlist *p, const char *line, size_t len,
+                               pdqm_error *err)
+{
+    char *fields[MAX_FIELDS];
+    p->delim = memchr(line, '\t', len) ? '\t' : ',';
+    int n = split(p, line, len, p->delim, fields, err);
+    if (n < 0)
+        return err ? err->status : PDQM_ERR_INVALID;
+    for (int i = 0; i < n; i++) {
+        const char *name = trim(fields[i]);
+        int *col = NULL;
+        if (strcasecmp(name, "hash") == 0 || strcasecmp(name, "pdq") == 0)
+            col = &p->col_hash;
+        else if (strcasecmp(name, "quality") == 0)
+            col = &p->col_quality;
+        else if (strcasecmp(name, "content_id") == 0)
+            col = &p->col_id;
+        else if (strcasecmp(name, "timestamp") == 0)
+            col = &p->col_timestamp;
+        else if (strcasecmp(name, "metadata") == 0)
+            col = &p->col_meta;
+        if (col && *col >= 0)
+            return pdqm_error_set(err, PDQM_ERR_INVALID, "column '%s' appears twice", name);
+        if (col)
+            *col = i;
+    }
+    if (p->col_hash < 0)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "neither a hash nor a header naming a 'hash' column");
+    p->form = FORM_HEADER;
+    return PDQM_OK;
+}
+
+pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
+                               pdqm_hashlist_row *row, int *got_row,
+                               pdqm_error *err)
+{
+    *got_row = 0;
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len > PDQM_HASHLIST_MAX_LINE)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "line longer than %d bytes",
+                              PDQM_HASHLIST_MAX_LINE);
+    if (memchr(line, '\0', len))
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "a NUL byte in the line");
+    size_t start = 0;
+    while (start < len && (line[start] == ' ' || line[start] == '\t'))
+        start++;
+    if (start == len || line[start] == '#')
+        return PDQM_OK;
+
+    if (p->form == FORM_UNKNOWN) {
+        /* Data if the line starts with a hash, else a header. */
+        size_t hex = 0;
+        while (start + hex < len && isxdigit((unsigned char)line[start + hex]))
+            hex++;
+        int ends = start + hex == len || line[start + hex] == ',' ||
+                   line[start + hex] == '\t' || line[start + hex] == ' ';
+        if (hex == PDQM_HASH_HEX_LEN && ends)
+            p->form = FORM_PLAIN;
+        else
+            return read_header(p, line, len, err);
+    }
+
+    char *fields[MAX_FIELDS];
+    char delim = p->form == FORM_HEADER ? p->delim : (memchr(line, '\t', len) ? '\t' : ',');
+    int n = split(p, line, len, delim, fields, err);
+    if (n < 0)
+        return err ? err->status : PDQM_ERR_INVALID;
+    memset(row, 0, sizeof *row);
+    row->quality = -1;
+    pdqm_status st;
+
+    if (p->form == FORM_PLAIN) {
+        if (n > 3)
+            return pdqm_error_set(err, PDQM_ERR_INVALID,
+                                  "expected HASH[,QUALITY[,CONTENT_ID]], found %d fields", n);
+        if ((st = parse_hash(trim(fields[0]), &row->hash, err)) != PDQM_OK)
+            return st;
+        if (n >= 2 && (st = parse_quality(trim(fields[1]), &row->quality, err)) != PDQM_OK)
+            return st;
+        if (n == 3 && fields[2][0] != '\0')
+            row->content_id = fields[2];
+        *got_row = 1;
+        return PDQM_OK;
+    }
+
+    int want = p->col_hash;
+    if (p->col_quality > want) want = p->col_quality;
+    if (p->col_id > want) want = p->col_id;
+    if (p->col_timestamp > want) want = p->col_timestamp;
+    if (p->col_meta > want) want = p->col_meta;
+    if (n <= want)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "%d fields, but the header names %d", n, want + 1);
+    if ((st = parse_hash(trim(fields[p->col_hash]), &row->hash, err)) != PDQM_OK)
+        return st;
+    if (p->col_quality >= 0 &&
+        (st = parse_quality(trim(fields[p->col_quality]), &row->quality, err)) != PDQM_OK)
+        return st;
+    if (p->col_timestamp >= 0 &&
+        (st = parse_timestamp(trim(fields[p->col_timestamp]), &row->timestamp, err)) != PDQM_OK)
+        return st;
+    if (p->col_id >= 0 && fields[p->col_id][0] != '\0')
+        row->content_id = fields[p->col_id];
+    if (p->col_meta >= 0 && fields[p->col_meta][0] != '\0')
+        row->metadata = fields[p->col_meta];
+    *got_row = 1;
+    return PDQM_OK;
+}

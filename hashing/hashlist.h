@@ -1,0 +1,50 @@
+/*
+ * hashlist.h - parse hash lists, one line at a time.
+ *
+ * Hash lists come from partners and from other tools, so every line is
+ * hostile input.  Accepted forms:
+ *   - one bare hash a line: 64 hex characters (quality unknown);
+ *   - HASH,QUALITY[,CONTENT_ID] (what `pdqmatch hash` and Meta's
+ *     pdq-photo-hasher print: the file name becomes the content id);
+ *   - CSV or TSV whose first line is a header naming the columns; `hash`
+ *     is required, `quality`, `content_id` and `timestamp` are used when
+ *     present, other columns are ignored.  Fields may be double-quoted,
+ *     with "" for a quote inside.
+ * Blank lines and lines starting with '#' are skipped anywhere.
+ */
+#ifndef PDQM_HASHLIST_H
+#define PDQM_HASHLIST_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "hash256.h"
+
+/* Longest line accepted, in bytes; longer ones are an error. */
+#define PDQM_HASHLIST_MAX_LINE 65536
+
+typedef struct pdqm_hashlist pdqm_hashlist;
+
+typedef struct pdqm_hashlist_row {
+    pdqm_hash256 hash;
+    int quality;              /* 0..100, or -1 when the line gives none */
+    const char *content_id;   /* NULL when none; valid until the next line */
+    const char *metadata;     /* NULL when none; valid until the next line */
+    double timestamp;         /* 0 when none */
+} pdqm_hashlist_row;
+
+/* A parser for one list; NULL when out of memory.  Free with
+ * pdqm_hashlist_free() (NULL is a no-op). */
+pdqm_hashlist *pdqm_hashlist_new(void);
+void pdqm_hashlist_free(pdqm_hashlist *p);
+
+/* Parse one line of len bytes (no newline; a trailing '\r' is ignored).
+ * Returns PDQM_OK with *got_row 1 and *row filled for a data line, or
+ * *got_row 0 for a blank, comment or header line; PDQM_ERR_INVALID with
+ * the reason (no line number: the caller knows it) for a bad line, which
+ * leaves the parser ready for the next one. */
+pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
+                               pdqm_hashlist_row *row, int *got_row,
+                               pdqm_error *err);
+
+#endif

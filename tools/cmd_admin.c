@@ -1,0 +1,394 @@
+/*
+ * cmd_admin.c - the store's administrative commands: stats, banks, delete,
+ * export, verify, compact.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../index/store.h"
+
+/* Options every admin command shares. */
+typedef struct admin_opts {
+    const char *db;
+    const char *bank;
+    const char *content_id;
+    int json;
+    int threshold;      /* -1: not given */
+    int kind;           /* -1: not given */
+} admin_opts;
+
+/* Parse the options of cmd; returns -1 when parsed (optind is at the first
+ * operand), or the exit status to return (help or a usage error). */
+static int parse_opts(const char *cmd, const char *usage, int argc, char **argv,
+                      admin_opts *o)
+{
+    static const struct option options[] = {
+        { "db",         required_argument, NULL, 'D' },
+        { "bank",       required_argument, NULL, 'B' },
+        { "content-id", required_argument, NULL, 'C' },
+        { "json",       no_argument,       NULL, 'j' },
+        { "threshold",  required_argument, NULL, 'T' },
+        { "kind",       required_argument, NULL, 'K' },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    memset(o, 0, sizeof *o);
+    o->db = PDQM_STORE_DEFAULT_PATH;
+    o->threshold = o->kind = -1;
+    opterr = 0;
+    optind = 1;
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case 'D': o->db = optarg; break;
+        case 'B': o->bank = optarg; break;
+        case 'C': o->content_id = optarg; break;
+        case 'j': o->json = 1; break;
+        case 'T':
+            if (cli_parse_u64(optarg, 0, PDQM_MAX_DISTANCE, &v))
+                return cli_usage_error(cmd, "--threshold takes a number from 0 to 256, not '%s'", optarg);
+            o->threshold = (int)v;
+            break;
+        case 'K':
+            if (strcmp(optarg, "block") == 0)
+                o->kind = PDQM_BANK_BLOCK;
+            else if (strcmp(optarg, "allow") == 0)
+                o->kind = PDQM_BANK_ALLOW;
+            else
+                return cli_usage_error(cmd, "--kind is 'block' or 'allow', not '%s'", optarg);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case ':':
+            return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    return -1;
+}
+
+static pdqm_store *open_store(const char *db, unsigned flags)
+{
+    pdqm_store *s;
+    pdqm_error err;
+    if (pdqm_store_open(db, flags, &s, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return NULL;
+    }
+    return s;
+}
+
+static const char *kind_name(pdqm_bank_kind k)
+{
+    return k == PDQM_BANK_ALLOW ? "allow" : "block";
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char stats_usage[] =
+    "usage: pdqmatch stats [--db PATH] [--json]\n"
+    "\n"
+    "Print the store's counts and sizes.\n";
+
+int cmd_stats(int argc, char **argv)
+{
+    admin_opts o;
+    int rc = parse_opts("stats", stats_usage, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (optind < argc)
+        return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);
+    pdqm_store *s = open_store(o.db, PDQM_STORE_READONLY);
+    if (s == NULL)
+        return 2;
+    pdqm_store_stats st;
+    pdqm_error err;
+    if (pdqm_store_stats_get(s, &st, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        pdqm_store_close(s);
+        return 2;
+    }
+    pdqm_store_close(s);
+    double per_hash = st.hashes ? (double)st.file_bytes / st.hashes : 0;
+    if (o.json) {
+        json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:i}",
+                              "db", o.db, "banks", (json_int_t)st.banks,
+                              "contents", (json_int_t)st.contents,
+                              "hashes", (json_int_t)st.hashes,
+                              "pending", (json_int_t)st.pending,
+                              "file_bytes", (json_int_t)st.file_bytes,
+                              "used_bytes", (json_int_t)st.used_bytes,
+                              "map_bytes", (json_int_t)st.map_bytes,
+                              "bytes_per_hash", per_hash, "schema", st.schema);
+        json_dumpf(j, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(j);
+    } else {
+        printf("store:      %s (schema %d)\n", o.db, st.schema);
+        printf("banks:      %llu\n", (unsigned long long)st.banks);
+        printf("contents:   %llu\n", (unsigned long long)st.contents);
+        printf("hashes:     %llu\n", (unsigned long long)st.hashes);
+        if (st.pending)
+            printf("pending:    %llu (added, not yet indexed)\n", (unsigned long long)st.pending);
+        printf("file size:  %llu bytes (%.1f a hash)\n", (unsigned long long)st.file_bytes, per_hash);
+        printf("pages used: %llu bytes\n", (unsigned long long)st.used_bytes);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char banks_usage[] =
+    "usage: pdqmatch banks [--db PATH] [--json]\n"
+    "       pdqmatch banks create NAME [--threshold N] [--kind block|allow]\n"
+    "       pdqmatch banks set NAME [--threshold N] [--kind block|allow]\n"
+    "       pdqmatch banks delete NAME\n"
+    "\n"
+    "List, create, change or delete banks.  A bank's threshold (default 31) is\n"
+    "the distance its matches are reported within unless a lookup asks for\n"
+    "another; an 'allow' bank lists known-good media.  Deleting a bank deletes\n"
+    "everything in it.\n";
+
+int cmd_banks(int argc, char **argv)
+{
+    admin_opts o;
+    int rc = parse_opts("banks", banks_usage, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    const char *action = optind < argc ? argv[optind] : "list";
+    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
+    int is_list = strcmp(action, "list") == 0;
+    if (!is_list && strcmp(action, "create") && strcmp(action, "set") && strcmp(action, "delete"))
+        return cli_usage_error("banks", "unknown action '%s'", action);
+    if (!is_list && name == NULL)
+        return cli_usage_error("banks", "'banks %s' needs a NAME", action);
+    if (optind + (is_list ? 1 : 2) < argc)
+        return cli_usage_error("banks", "unexpected argument '%s'", argv[optind + (is_list ? 1 : 2)]);
+    if (strcmp(action, "set") == 0 && o.threshold < 0 && o.kind < 0)
+        return cli_usage_error("banks", "'banks set' needs --threshold or --kind");
+
+    pdqm_store *s = open_store(o.db, is_list ? PDQM_STORE_READONLY : PDQM_STORE_CREATE);
+    if (s == NULL)
+        return 2;
+    pdqm_error err;
+    pdqm_status st = PDQM_OK;
+    if (is_list) {
+        pdqm_bank_info *list;
+        size_t n;
+        st = pdqm_store_bank_list(s, &list, &n, &err);
+        if (st == PDQM_OK) {
+            if (o.json) {
+                json_t *arr = json_array();
+                for (size_t i = 0; i < n; i++)
+                    json_array_append_new(arr, json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}",
+                        "name", list[i].name, "threshold", list[i].threshold,
+                        "kind", kind_name(list[i].kind), "contents", (json_int_t)list[i].contents,
+                        "hashes", (json_int_t)list[i].hashes, "created", (json_int_t)list[i].created));
+                json_dumpf(arr, stdout, JSON_COMPACT);
+                putchar('\n');
+                json_decref(arr);
+            } else {
+                printf("%-24s %9s %-5s %10s %10s\n", "NAME", "THRESHOLD", "KIND", "CONTENTS", "HASHES");
+                for (size_t i = 0; i < n; i++)
+                    printf("%-24s %9d %-5s %10llu %10llu\n", list[i].name, list[i].threshold,
+                           kind_name(list[i].kind), (unsigned long long)list[i].contents,
+                           (unsigned long long)list[i].hashes);
+            }
+            free(list);
+        }
+    } else if (strcmp(action, "create") == 0) {
+        st = pdqm_store_bank_create(s, name, o.threshold >= 0 ? o.threshold : PDQM_DEFAULT_THRESHOLD,
+                                    o.kind >= 0 ? (pdqm_bank_kind)o.kind : PDQM_BANK_BLOCK, &err);
+    } else if (strcmp(action, "set") == 0) {
+        st = pdqm_store_bank_update(s, name, o.threshold, o.kind, &err);
+    } else {
+        st = pdqm_store_bank_delete(s, name, &err);
+    }
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return st == PDQM_ERR_NOT_FOUND || st == PDQM_ERR_EXISTS || st == PDQM_ERR_INVALID ? 1 : 2;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char delete_usage[] =
+    "usage: pdqmatch delete [--db PATH] --bank NAME --content-id ID\n"
+    "\n"
+    "Delete one content item and its hashes; lookups stop finding it at once.\n";
+
+int cmd_delete(int argc, char **argv)
+{
+    admin_opts o;
+    int rc = parse_opts("delete", delete_usage, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.bank == NULL || o.content_id == NULL)
+        return cli_usage_error("delete", "--bank and --content-id are required");
+    if (optind < argc)
+        return cli_usage_error("delete", "unexpected argument '%s'", argv[optind]);
+    pdqm_store *s = open_store(o.db, 0);
+    if (s == NULL)
+        return 2;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_delete(s, o.bank, o.content_id, &err);
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return st == PDQM_ERR_NOT_FOUND ? 1 : 2;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char export_usage[] =
+    "usage: pdqmatch export [--db PATH] [--bank NAME]\n"
+    "\n"
+    "Print the store's hashes as CSV with a header, the form 'pdqmatch index\n"
+    "--hash-list' reads: hash,quality,content_id,timestamp,bank,metadata.  To\n"
+    "move or rebuild a store, export each bank and index it into its bank.\n";
+
+static void csv_out(const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\n\r") == NULL) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static int export_one(void *arg, const pdqm_content_info *info,
+                      const pdqm_stored_hash *hashes, size_t n)
+{
+    (void)arg;
+    for (size_t i = 0; i < n; i++) {
+        char hex[PDQM_HASH_HEX_LEN + 1];
+        pdqm_hash256_to_hex(&hashes[i].hash, hex);
+        printf("%s,%d,", hex, hashes[i].quality);
+        csv_out(info->content_id);
+        if (info->kind == PDQM_CONTENT_VIDEO || hashes[i].timestamp != 0)
+            printf(",%.3f,", hashes[i].timestamp);
+        else
+            fputs(",,", stdout);
+        csv_out(info->bank);
+        putchar(',');
+        csv_out(info->metadata);
+        putchar('\n');
+    }
+    return ferror(stdout) ? 1 : 0;
+}
+
+int cmd_export(int argc, char **argv)
+{
+    admin_opts o;
+    int rc = parse_opts("export", export_usage, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (optind < argc)
+        return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
+    pdqm_store *s = open_store(o.db, PDQM_STORE_READONLY);
+    if (s == NULL)
+        return 2;
+    puts("hash,quality,content_id,timestamp,bank,metadata");
+    pdqm_error err;
+    int stopped = 0;
+    pdqm_status st = pdqm_store_walk(s, o.bank, export_one, NULL, &stopped, &err);
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    if (stopped || fflush(stdout) != 0) {
+        cli_error("cannot write the export");
+        return 2;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char verify_usage[] =
+    "usage: pdqmatch verify [--db PATH]\n"
+    "\n"
+    "Check the store: every posting points to a live hash, every hash is\n"
+    "indexed in every slot, content records, digests and bank counts agree.\n"
+    "Exit status 0 when all holds, 1 when something does not.\n";
+
+int cmd_verify(int argc, char **argv)
+{
+    admin_opts o;
+    int rc = parse_opts("verify", verify_usage, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (optind < argc)
+        return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
+    pdqm_store *s = open_store(o.db, PDQM_STORE_READONLY);
+    if (s == NULL)
+        return 2;
+    uint64_t problems = 0;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_verify(s, &problems, &err);
+    pdqm_store_stats stats;
+    int have_stats = pdqm_store_stats_get(s, &stats, NULL) == PDQM_OK;
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s: %s", o.db, pdqm_error_message(&err));
+        if (problems > 1)
+            cli_error("%s: %llu problems in all", o.db, (unsigned long long)problems);
+        return problems ? 1 : 2;
+    }
+    if (have_stats)
+        printf("%s: ok: %llu banks, %llu contents, %llu hashes\n", o.db,
+               (unsigned long long)stats.banks, (unsigned long long)stats.contents,
+               (unsigned long long)stats.hashes);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char compact_usage[] =
+    "usage: pdqmatch compact [--db PATH] OUTPUT\n"
+    "\n"
+    "Write a compacted copy of the store to OUTPUT, which must not exist.  The\n"
+    "store stays in use meanwhile; swap the files when no process has it open.\n";
+
+int cmd_compact(int argc, char **argv)
+{
+    admin_opts o;
+    int rc = parse_opts("compact", compact_usage, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (optind >= argc)
+        return cli_usage_error("compact", "no OUTPUT given");
+    if (optind + 1 < argc)
+        return cli_usage_error("compact", "unexpected argument '%s'", argv[optind + 1]);
+    pdqm_store *s = open_store(o.db, PDQM_STORE_READONLY);
+    if (s == NULL)
+        return 2;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_compact(s, argv[optind], &err);
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,642 @@
+/*
+ * cmd_index.c - `pdqmatch index`: offline bulk indexing into a store.
+ *
+ * Media files are hashed on all cores (pool.h) and added in batches of
+ * deferred adds, one transaction a batch; hash lists are parsed and added
+ * the same way.  At the end one pass indexes everything added (see
+ * pdqm_store_add_deferred).  Every batch that committed stays: a run cut
+ * short and started again skips what is stored (by content id, and by the
+ * file's SHA-256) and finishes the job.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pool.h"
+#include "../hashing/hashlist.h"
+#include "../hashing/media.h"
+#include "../index/store.h"
+
+#define FILE_BATCH 256       /* media files a transaction */
+#define LIST_BATCH 10000     /* hash-list items a transaction */
+#define DEFAULT_MIN_QUALITY 50
+
+static const char usage[] =
+    "usage: pdqmatch index [--db PATH] --bank NAME [--threads N] [--min-quality Q]\n"
+    "                      [--hash-list FILE]... [INPUT...]\n"
+    "\n"
+    "Add media files, or lists of hashes, to the bank NAME of the store at PATH\n"
+    "(default ./pdqmatch.db; the store and the bank are created when missing).\n"
+    "\n"
+    "  INPUT              an image file, or a directory walked recursively; the\n"
+    "                     content id is the path relative to INPUT (a file's\n"
+    "                     own name for a file INPUT)\n"
+    "  --hash-list FILE   hashes without media, FILE '-' for standard input:\n"
+    "                     one hash a line, or HASH,QUALITY[,CONTENT_ID] lines as\n"
+    "                     'pdqmatch hash' prints them, or CSV/TSV with a header\n"
+    "                     naming the columns hash, quality, content_id (and\n"
+    "                     timestamp); the content id defaults to the line number;\n"
+    "                     consecutive lines with one content id are one item\n"
+    "  --min-quality Q    skip hashes of quality below Q (default 50; a bare\n"
+    "                     hash has no quality and is kept, stored as 100)\n"
+    "  --threads N        files hashed at a time (default: one per core)\n"
+    "  --max-pixels N     refuse images over N pixels (default 250000000)\n"
+    "  --max-bytes N      refuse files over N bytes (default 268435456)\n"
+    "  -q, --quiet        no progress bar and no summary\n"
+    "\n"
+    "Running the same command again stores nothing twice: items whose content id\n"
+    "or file SHA-256 the bank has are skipped.  A bad file or line is reported as\n"
+    "'pdqmatch: FILE: reason' or 'pdqmatch: FILE:LINE: reason' and skipped.\n"
+    "Exit status: 0 when everything was indexed or skipped, 1 when anything\n"
+    "failed, 2 on a usage error or when the store cannot be written.\n";
+
+typedef struct counts {
+    uint64_t indexed, hashes, skipped_known, skipped_quality, skipped_other, failed;
+} counts;
+
+typedef struct run {
+    pdqm_store *store;
+    const char *bank;
+    int min_quality;
+    pdqm_image_limits limits;
+    int quiet, tty;
+    counts n;
+    uint64_t total_files, seen_files;
+    double started, last_progress;
+    int store_failed;
+
+    /* The batch being built. */
+    pdqm_add *adds;
+    pdqm_stored_hash *hashes;       /* one per add for files */
+    char **owned;                   /* strings the batch owns */
+    size_t n_adds, n_owned, n_hashes;
+    size_t cap_adds, cap_owned, cap_hashes;
+    pdqm_add_outcome *outcomes;
+} run;
+
+/* ------------------------------------------------------------------ */
+/* Progress                                                             */
+
+static void progress(run *r, int final)
+{
+    if (r->quiet || !r->tty)
+        return;
+    double now = cli_now();
+    if (!final && now - r->last_progress < 0.25)
+        return;
+    r->last_progress = now;
+    double secs = now - r->started;
+    double rate = secs > 0 ? r->seen_files / secs : 0;
+    double hrate = secs > 0 ? r->n.hashes / secs : 0;
+    if (r->total_files > 0) {
+        double left = rate > 0 ? (r->total_files - r->seen_files) / rate : 0;
+        int width = 24, filled = (int)(width * r->seen_files / r->total_files);
+        fprintf(stderr, "\r[%.*s%*s] %llu/%llu files, %.0f files/s, %.0f hashes/s, ETA %.0fs ",
+                filled, "########################", width - filled, "",
+                (unsigned long long)r->seen_files, (unsigned long long)r->total_files,
+                rate, hrate, left);
+    } else {
+        fprintf(stderr, "\r%llu items, %.0f hashes/s ", (unsigned long long)r->n.indexed, hrate);
+    }
+    if (final)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+/* ------------------------------------------------------------------ */
+/* Batches                                                              */
+
+static int own(run *r, char *s)
+{
+    if (r->n_owned == r->cap_owned) {
+        size_t cap = r->cap_owned ? r->cap_owned * 2 : 1024;
+        char **grown = realloc(r->owned, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        r->owned = grown;
+        r->cap_owned = cap;
+    }
+    r->owned[r->n_owned++] = s;
+    return 0;
+}
+
+static pdqm_add *new_add(run *r)
+{
+    if (r->n_adds == r->cap_adds) {
+        size_t cap = r->cap_adds ? r->cap_adds * 2 : 1024;
+        pdqm_add *grown = realloc(r->adds, cap * sizeof *grown);
+        pdqm_add_outcome *o = realloc(r->outcomes, cap * sizeof *o);
+        if (grown)
+            r->adds = grown;
+        if (o)
+            r->outcomes = o;
+        if (!grown || !o)
+            return NULL;
+        r->cap_adds = cap;
+    }
+    pdqm_add *a = &r->adds[r->n_adds++];
+    memset(a, 0, sizeof *a);
+    a->bank = r->bank;
+    return a;
+}
+
+/* Hashes live in one array; adds point into it by index until the flush
+ * (the array may move while the batch grows). */
+static pdqm_stored_hash *new_hash(run *r)
+{
+    if (r->n_hashes == r->cap_hashes) {
+        size_t cap = r->cap_hashes ? r->cap_hashes * 2 : 4096;
+        pdqm_stored_hash *grown = realloc(r->hashes, cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        r->hashes = grown;
+        r->cap_hashes = cap;
+    }
+    return &r->hashes[r->n_hashes++];
+}
+
+/* Commit the batch.  Returns -1 when the store failed (reported). */
+static int flush(run *r)
+{
+    if (r->n_adds == 0)
+        return 0;
+    /* Turn hash indexes into pointers now that the array stays put. */
+    for (size_t i = 0; i < r->n_adds; i++)
+        r->adds[i].hashes = r->hashes + (size_t)(uintptr_t)r->adds[i].hashes;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_add_deferred(r->store, r->adds, r->n_adds, r->outcomes, &err);
+    int rc = 0;
+    if (st != PDQM_OK) {
+        cli_error("cannot write to the store: %s", pdqm_error_message(&err));
+        r->store_failed = 1;
+        rc = -1;
+    } else {
+        for (size_t i = 0; i < r->n_adds; i++) {
+            if (r->outcomes[i] == PDQM_ADDED) {
+                r->n.indexed++;
+                r->n.hashes += r->adds[i].n_hashes;
+            } else {
+                r->n.skipped_known++;
+            }
+        }
+    }
+    for (size_t i = 0; i < r->n_owned; i++)
+        free(r->owned[i]);
+    r->n_owned = r->n_adds = r->n_hashes = 0;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Media files                                                          */
+
+typedef struct file_job {
+    char *path;          /* to open */
+    char *content_id;    /* relative to its INPUT */
+    int walked;          /* found in a directory, not named by the user */
+    int known;           /* the bank has this content id: not hashed */
+    pdqm_status status;
+    pdqm_error error;
+    pdqm_image_hash result;
+} file_job;
+
+static void file_work(void *ctx, void *item)
+{
+    run *r = ctx;
+    file_job *j = item;
+    pdqm_content_info info;
+    if (pdqm_store_content_get(r->store, r->bank, j->content_id, &info, NULL) == PDQM_OK) {
+        pdqm_content_info_clear(&info);
+        j->known = 1;
+        return;
+    }
+    pdqm_error_clear(&j->error);
+    j->status = pdqm_hash_image_file(j->path, &r->limits, PDQM_MEDIA_DIGESTS, &j->result,
+                                     &j->error);
+}
+
+static void file_done(void *ctx, void *item)
+{
+    run *r = ctx;
+    file_job *j = item;
+    r->seen_files++;
+    if (j->known) {
+        r->n.skipped_known++;
+    } else if (j->status == PDQM_ERR_UNSUPPORTED && j->walked) {
+        /* A directory may hold other files (READMEs, sidecars): not an
+         * error, but counted. */
+        r->n.skipped_other++;
+    } else if (j->status != PDQM_OK) {
+        cli_error("%s: %s", j->path, pdqm_error_message(&j->error));
+        r->n.failed++;
+    } else if (j->result.pdq.quality < r->min_quality) {
+        r->n.skipped_quality++;
+    } else if (!r->store_failed) {
+        pdqm_add *a = new_add(r);
+        pdqm_stored_hash *h = a ? new_hash(r) : NULL;
+        char *sha = strdup(j->result.digests.sha256), *md5 = strdup(j->result.digests.md5);
+        if (!a || !h || !sha || !md5 || own(r, j->content_id) || own(r, sha) || own(r, md5)) {
+            cli_error("out of memory");
+            exit(2);
+        }
+        h->hash = j->result.pdq.hash;
+        h->quality = j->result.pdq.quality;
+        h->timestamp = 0;
+        a->content_id = j->content_id;
+        a->sha256 = sha;
+        a->md5 = md5;
+        a->kind = PDQM_CONTENT_IMAGE;
+        a->hashes = (const pdqm_stored_hash *)(uintptr_t)(r->n_hashes - 1);
+        a->n_hashes = 1;
+        j->content_id = NULL;   /* the batch owns it now */
+        if (r->n_adds >= FILE_BATCH)
+            flush(r);
+    }
+    free(j->path);
+    free(j->content_id);
+    free(j);
+    progress(r, 0);
+}
+
+/* The files of one INPUT, in a sorted, growing list. */
+typedef struct file_list {
+    char **paths;     /* as opened */
+    char **ids;       /* content ids */
+    unsigned char *walked;   /* found in a directory walk */
+    size_t n, cap;
+} file_list;
+
+static int list_add(file_list *l, const char *path, const char *id, int walked)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        char **p = realloc(l->paths, cap * sizeof *p);
+        if (p)
+            l->paths = p;
+        char **q = realloc(l->ids, cap * sizeof *q);
+        if (q)
+            l->ids = q;
+        unsigned char *w = realloc(l->walked, cap);
+        if (w)
+            l->walked = w;
+        if (!p || !q || !w)
+            return -1;
+        l->cap = cap;
+    }
+    l->walked[l->n] = (unsigned char)walked;
+    if ((l->paths[l->n] = strdup(path)) == NULL)
+        return -1;
+    if ((l->ids[l->n] = strdup(id)) == NULL) {
+        free(l->paths[l->n]);
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walk dir (whose content ids start with prefix, "" at the top), adding
+ * regular files; symbolic links to directories are not followed, so a
+ * loop cannot trap the walk.  Returns the number of errors reported. */
+static int walk(file_list *l, const char *dir, const char *prefix, int depth)
+{
+    if (depth > 64) {
+        cli_error("%s: directories nested too deep", dir);
+        return 1;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        cli_error("%s: %s", dir, strerror(errno));
+        return 1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int errors = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(names, cap * sizeof *grown);
+            if (grown == NULL)
+                break;
+            names = grown;
+        }
+        if ((names[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, compare_names);
+    for (size_t i = 0; i < n; i++) {
+        size_t plen = strlen(dir) + strlen(names[i]) + 2;
+        size_t ilen = strlen(prefix) + strlen(names[i]) + 2;
+        char *path = malloc(plen), *id = malloc(ilen);
+        if (!path || !id) {
+            free(path);
+            free(id);
+            errors++;
+            break;
+        }
+        snprintf(path, plen, "%s/%s", dir, names[i]);
+        snprintf(id, ilen, "%s%s%s", prefix, *prefix ? "/" : "", names[i]);
+        struct stat lsb, sb;
+        if (lstat(path, &lsb) != 0) {
+            cli_error("%s: %s", path, strerror(errno));
+            errors++;
+        } else if (S_ISDIR(lsb.st_mode)) {
+            errors += walk(l, path, id, depth + 1);
+        } else if (S_ISREG(lsb.st_mode) ||
+                   (S_ISLNK(lsb.st_mode) && stat(path, &sb) == 0 && S_ISREG(sb.st_mode))) {
+            if (list_add(l, path, id, 1) != 0)
+                errors++;
+        }
+        free(path);
+        free(id);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return errors;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hash lists                                                           */
+
+static int index_list(run *r, const char *name)
+{
+    FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
+    if (f == NULL) {
+        cli_error("%s: %s", name, strerror(errno));
+        r->n.failed++;
+        return -1;
+    }
+    const char *shown = f == stdin ? "-" : name;
+    pdqm_hashlist *parser = pdqm_hashlist_new();
+    char *line = NULL;
+    size_t cap = 0, len, lineno = 0;
+    int rc;
+    int last_explicit = 0;          /* the last item's id came from the list */
+    while (parser && !r->store_failed &&
+           (rc = cli_read_line(f, &line, &cap, PDQM_HASHLIST_MAX_LINE, &len)) != 0) {
+        lineno++;
+        if (rc < 0) {
+            cli_error("%s: %s", shown, strerror(errno));
+            r->n.failed++;
+            break;
+        }
+        if (rc == 2) {
+            cli_error("%s:%zu: line longer than %d bytes", shown, lineno, PDQM_HASHLIST_MAX_LINE);
+            r->n.failed++;
+            continue;
+        }
+        pdqm_hashlist_row row;
+        int got;
+        pdqm_error err;
+        if (pdqm_hashlist_line(parser, line, len, &row, &got, &err) != PDQM_OK) {
+            cli_error("%s:%zu: %s", shown, lineno, pdqm_error_message(&err));
+            r->n.failed++;
+            continue;
+        }
+        if (!got)
+            continue;
+        if (row.quality >= 0 && row.quality < r->min_quality) {
+            r->n.skipped_quality++;
+            continue;
+        }
+        if (row.content_id && strlen(row.content_id) > PDQM_CONTENT_ID_MAX) {
+            cli_error("%s:%zu: a content id is at most %d bytes", shown, lineno,
+                      PDQM_CONTENT_ID_MAX);
+            r->n.failed++;
+            continue;
+        }
+        /* Rows of one content id in a row are one item (video frames);
+         * a batch is flushed only between items, so none is split. */
+        int extend = last_explicit && r->n_adds > 0 && row.content_id &&
+                     strcmp(r->adds[r->n_adds - 1].content_id, row.content_id) == 0;
+        if (!extend) {
+            if (r->n_adds >= LIST_BATCH && flush(r) != 0)
+                break;
+            char idbuf[32];
+            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
+            char *id = strdup(row.content_id ? row.content_id : idbuf);
+            pdqm_add *a = id ? new_add(r) : NULL;
+            if (!a || own(r, id)) {
+                cli_error("out of memory");
+                exit(2);
+            }
+            a->content_id = id;
+            a->kind = PDQM_CONTENT_HASHES;
+            a->hashes = (const pdqm_stored_hash *)(uintptr_t)r->n_hashes;
+            last_explicit = row.content_id != NULL;
+            if (row.metadata) {
+                /* Metadata is JSON: what the service will hand back. */
+                json_t *j = json_loads(row.metadata, JSON_DECODE_ANY, NULL);
+                char *meta = j ? strdup(row.metadata) : NULL;
+                json_decref(j);
+                if (j == NULL) {
+                    r->n_adds--;
+                    cli_error("%s:%zu: metadata is not valid JSON", shown, lineno);
+                    r->n.failed++;
+                    last_explicit = 0;
+                    continue;
+                }
+                if (meta == NULL || own(r, meta)) {
+                    cli_error("out of memory");
+                    exit(2);
+                }
+                a->metadata = meta;
+            }
+        }
+        pdqm_stored_hash *h = new_hash(r);
+        if (h == NULL) {
+            cli_error("out of memory");
+            exit(2);
+        }
+        h->hash = row.hash;
+        h->quality = row.quality >= 0 ? row.quality : 100;
+        h->timestamp = row.timestamp;
+        r->adds[r->n_adds - 1].n_hashes++;
+        progress(r, 0);
+    }
+    free(line);
+    pdqm_hashlist_free(parser);
+    if (f != stdin)
+        fclose(f);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The command                                                          */
+
+int cmd_index(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "db",          required_argument, NULL, 'D' },
+        { "bank",        required_argument, NULL, 'B' },
+        { "threads",     required_argument, NULL, 't' },
+        { "min-quality", required_argument, NULL, 'Q' },
+        { "hash-list",   required_argument, NULL, 'L' },
+        { "max-pixels",  required_argument, NULL, 'p' },
+        { "max-bytes",   required_argument, NULL, 'b' },
+        { "quiet",       no_argument,       NULL, 'q' },
+        { "help",        no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    run r;
+    memset(&r, 0, sizeof r);
+    pdqm_image_limits_default(&r.limits);
+    r.min_quality = DEFAULT_MIN_QUALITY;
+    const char *db = PDQM_STORE_DEFAULT_PATH;
+    uint64_t threads = (uint64_t)cli_cpu_count(), v;
+    const char *lists[64];
+    size_t n_lists = 0;
+
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hq", options, NULL)) != -1) {
+        switch (c) {
+        case 'D': db = optarg; break;
+        case 'B': r.bank = optarg; break;
+        case 'q': r.quiet = 1; break;
+        case 't':
+            if (cli_parse_u64(optarg, 1, 256, &threads))
+                return cli_usage_error("index", "--threads takes a number from 1 to 256, not '%s'", optarg);
+            break;
+        case 'Q':
+            if (cli_parse_u64(optarg, 0, 100, &v))
+                return cli_usage_error("index", "--min-quality takes a number from 0 to 100, not '%s'", optarg);
+            r.min_quality = (int)v;
+            break;
+        case 'L':
+            if (n_lists == sizeof lists / sizeof lists[0])
+                return cli_usage_error("index", "at most 64 --hash-list options");
+            lists[n_lists++] = optarg;
+            break;
+        case 'p':
+            if (cli_parse_u64(optarg, 1, UINT64_MAX, &v))
+                return cli_usage_error("index", "--max-pixels takes a positive number, not '%s'", optarg);
+            r.limits.max_pixels = v;
+            break;
+        case 'b':
+            if (cli_parse_u64(optarg, 1, SIZE_MAX - 1, &v))
+                return cli_usage_error("index", "--max-bytes takes a positive number, not '%s'", optarg);
+            r.limits.max_bytes = (size_t)v;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case ':':
+            return cli_usage_error("index", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("index", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (r.bank == NULL)
+        return cli_usage_error("index", "--bank NAME is required");
+    if (optind >= argc && n_lists == 0)
+        return cli_usage_error("index", "no INPUT and no --hash-list given");
+    pdqm_error err;
+    if (pdqm_bank_name_check(r.bank, &err) != PDQM_OK)
+        return cli_usage_error("index", "--bank '%s': %s", r.bank, pdqm_error_message(&err));
+
+    if (pdqm_store_open(db, PDQM_STORE_CREATE, &r.store, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    pdqm_bank_info info;
+    pdqm_status st = pdqm_store_bank_get(r.store, r.bank, &info, &err);
+    if (st == PDQM_ERR_NOT_FOUND)
+        st = pdqm_store_bank_create(r.store, r.bank, PDQM_DEFAULT_THRESHOLD, PDQM_BANK_BLOCK, &err);
+    if (st != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        pdqm_store_close(r.store);
+        return 2;
+    }
+    r.tty = isatty(STDERR_FILENO);
+    r.started = r.last_progress = cli_now();
+
+    /* Media: gather every file first, for a progress bar with an end. */
+    file_list files = { 0 };
+    for (int i = optind; i < argc; i++) {
+        struct stat sb;
+        if (stat(argv[i], &sb) != 0) {
+            cli_error("%s: %s", argv[i], strerror(errno));
+            r.n.failed++;
+        } else if (S_ISDIR(sb.st_mode)) {
+            r.n.failed += (uint64_t)walk(&files, argv[i], "", 0);
+        } else {
+            const char *base = strrchr(argv[i], '/');
+            base = base && base[1] ? base + 1 : argv[i];
+            if (list_add(&files, argv[i], base, 0) != 0)
+                r.n.failed++;
+        }
+    }
+    r.total_files = files.n;
+    if (files.n > 0) {
+        if (pdqm_image_init(&err) != PDQM_OK) {
+            cli_error("%s", pdqm_error_message(&err));
+            return 2;
+        }
+        pool *workers = pool_start((int)threads, file_work, file_done, &r);
+        if (workers == NULL) {
+            cli_error("cannot start a worker thread");
+            return 2;
+        }
+        for (size_t i = 0; i < files.n; i++) {
+            file_job *j = calloc(1, sizeof *j);
+            if (j == NULL) {
+                cli_error("out of memory");
+                exit(2);
+            }
+            j->path = files.paths[i];
+            j->content_id = files.ids[i];
+            j->walked = files.walked[i];
+            pool_submit(workers, j);
+        }
+        pool_finish(workers);
+        flush(&r);
+    }
+    free(files.paths);
+    free(files.ids);
+    free(files.walked);
+
+    for (size_t i = 0; i < n_lists && !r.store_failed; i++) {
+        index_list(&r, lists[i]);
+        flush(&r);
+    }
+
+    uint64_t indexed = 0;
+    if (!r.store_failed && pdqm_store_index_pending(r.store, &indexed, &err) != PDQM_OK) {
+        cli_error("cannot index the store: %s", pdqm_error_message(&err));
+        r.store_failed = 1;
+    }
+    progress(&r, 1);
+    if (!r.quiet)
+        printf("indexed %llu item%s (%llu hash%s) into bank '%s', skipped %llu already "
+               "stored, %llu below quality %d and %llu not media, failed %llu, in %.2f s\n",
+               (unsigned long long)r.n.indexed, r.n.indexed == 1 ? "" : "s",
+               (unsigned long long)r.n.hashes, r.n.hashes == 1 ? "" : "es", r.bank,
+               (unsigned long long)r.n.skipped_known, (unsigned long long)r.n.skipped_quality,
+               r.min_quality, (unsigned long long)r.n.skipped_other,
+               (unsigned long long)r.n.failed, cli_now() - r.started);
+    free(r.adds);
+    free(r.outcomes);
+    free(r.hashes);
+    free(r.owned);
+    pdqm_store_close(r.store);
+    if (r.store_failed)
+        return 2;
+    return r.n.failed ? 1 : 0;
+}

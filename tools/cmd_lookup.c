@@ -1,0 +1,398 @@
+/*
+ * cmd_lookup.c - `pdqmatch lookup`: near-duplicates of hashes and media.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../hashing/hashlist.h"
+#include "../hashing/media.h"
+#include "../index/store.h"
+
+#define QUERY_BATCH 512   /* hashes a store lookup */
+
+static const char usage[] =
+    "usage: pdqmatch lookup [--db PATH] [--max-distance N] [--bank A,B] [--dihedral]\n"
+    "                       [--json] [--hash-list FILE] QUERY...\n"
+    "\n"
+    "Find the stored hashes near each QUERY: a 64-hex PDQ hash, or an image file.\n"
+    "\n"
+    "  --db PATH          the store (default ./pdqmatch.db)\n"
+    "  --max-distance N   report matches within N bits (0-256; default: each\n"
+    "                     bank's threshold, 31 unless set)\n"
+    "  --bank A,B         search only these banks\n"
+    "  --dihedral         for image files, also look up the 7 rotated and\n"
+    "                     mirrored hashes, and say which orientation matched\n"
+    "  --json             one JSON object a query: {\"query\", \"matches\": [...]}\n"
+    "  --hash-list FILE   take queries from a hash list (as 'pdqmatch index'\n"
+    "                     reads them; '-' for standard input)\n"
+    "\n"
+    "Output: one line a match, QUERY,HASH,DISTANCE,BANK,CONTENT_ID (then\n"
+    ",ORIENTATION with --dihedral), nearest first within a query.\n"
+    "Exit status: 0 when something matched, 1 when nothing did, 2 on an error.\n";
+
+typedef struct query {
+    char *label;                 /* as given, or the hash's hex */
+    int n;                       /* 1, or 8 with --dihedral on media */
+    pdqm_hash256 hash[PDQM_DIHEDRAL_COUNT];
+} query;
+
+typedef struct lookup_run {
+    pdqm_store *store;
+    pdqm_lookup_options opts;
+    int dihedral, json;
+    int matched, errors;
+    query *q;
+    size_t n_q, cap_q;
+} lookup_run;
+
+/* Write a CSV field, quoted when it must be. */
+static void csv_field(const char *s)
+{
+    if (strpbrk(s, ",\"\n\r") == NULL) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static json_t *metadata_json(const char *text)
+{
+    if (text == NULL)
+        return json_null();
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    return j ? j : cli_json_text(text);
+}
+
+/* Best match per stored entry across a query's orientations. */
+typedef struct best {
+    const pdqm_match *m;
+    int orientation;
+} best;
+
+static int compare_best(const void *pa, const void *pb)
+{
+    const best *a = pa, *b = pb;
+    if (a->m->distance != b->m->distance)
+        return a->m->distance < b->m->distance ? -1 : 1;
+    return (a->m->entry > b->m->entry) - (a->m->entry < b->m->entry);
+}
+
+/* Print the matches of queries [from, to) given the matches of their
+ * hashes, where hash k of the batch belongs to owner[k] / orientation[k]. */
+static void print_results(lookup_run *r, size_t from, size_t to, const pdqm_matches *m,
+                          const size_t *owner, const int *orientation)
+{
+    size_t k = 0;
+    best *list = malloc((m->count ? m->count : 1) * sizeof *list);
+    if (list == NULL) {
+        cli_error("out of memory");
+        exit(2);
+    }
+    for (size_t qi = from; qi < to; qi++) {
+        size_t n = 0;
+        for (; k < m->count && owner[m->items[k].query] == qi; k++) {
+            const pdqm_match *x = &m->items[k];
+            size_t j;
+            for (j = 0; j < n; j++)
+                if (list[j].m->entry == x->entry)
+                    break;
+            if (j == n)
+                list[n++] = (best){ x, orientation[x->query] };
+            else if (x->distance < list[j].m->distance)
+                list[j] = (best){ x, orientation[x->query] };
+        }
+        qsort(list, n, sizeof *list, compare_best);
+        if (n > 0)
+            r->matched = 1;
+        const query *q = &r->q[qi];
+        if (r->json) {
+            json_t *o = json_object(), *arr = json_array();
+            json_object_set_new(o, "query", cli_json_text(q->label));
+            for (size_t i = 0; i < n; i++) {
+                const pdqm_match *x = list[i].m;
+                char hex[PDQM_HASH_HEX_LEN + 1];
+                pdqm_hash256_to_hex(&x->hash, hex);
+                json_t *e = json_object();
+                json_object_set_new(e, "hash", json_string(hex));
+                json_object_set_new(e, "distance", json_integer(x->distance));
+                json_object_set_new(e, "bank", json_string(x->bank));
+                json_object_set_new(e, "content_id", cli_json_text(x->content_id));
+                json_object_set_new(e, "quality", json_integer(x->quality));
+                json_object_set_new(e, "metadata", metadata_json(x->metadata));
+                if (r->dihedral)
+                    json_object_set_new(e, "orientation",
+                        json_string(pdqm_dihedral_name((pdqm_dihedral)list[i].orientation)));
+                json_array_append_new(arr, e);
+            }
+            json_object_set_new(o, "matches", arr);
+            json_dumpf(o, stdout, JSON_COMPACT);
+            putchar('\n');
+            json_decref(o);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                const pdqm_match *x = list[i].m;
+                char hex[PDQM_HASH_HEX_LEN + 1];
+                pdqm_hash256_to_hex(&x->hash, hex);
+                csv_field(q->label);
+                printf(",%s,%d,%s,", hex, x->distance, x->bank);
+                csv_field(x->content_id);
+                if (r->dihedral)
+                    printf(",%s", pdqm_dihedral_name((pdqm_dihedral)list[i].orientation));
+                putchar('\n');
+            }
+        }
+    }
+    free(list);
+}
+
+/* Look up and print every query gathered so far, then forget them. */
+static int run_queries(lookup_run *r)
+{
+    size_t from = 0;
+    while (from < r->n_q) {
+        /* A batch of whole queries, about QUERY_BATCH hashes. */
+        size_t to = from, nh = 0;
+        while (to < r->n_q && (nh == 0 || nh + (size_t)r->q[to].n <= QUERY_BATCH))
+            nh += (size_t)r->q[to++].n;
+        pdqm_hash256 hashes[QUERY_BATCH + PDQM_DIHEDRAL_COUNT];
+        size_t owner[QUERY_BATCH + PDQM_DIHEDRAL_COUNT];
+        int orientation[QUERY_BATCH + PDQM_DIHEDRAL_COUNT];
+        size_t k = 0;
+        for (size_t qi = from; qi < to; qi++)
+            for (int d = 0; d < r->q[qi].n; d++, k++) {
+                hashes[k] = r->q[qi].hash[d];
+                owner[k] = qi;
+                orientation[k] = d;
+            }
+        pdqm_matches m;
+        pdqm_error err;
+        if (pdqm_store_lookup(r->store, hashes, k, &r->opts, &m, &err) != PDQM_OK) {
+            cli_error("%s", pdqm_error_message(&err));
+            return -1;
+        }
+        print_results(r, from, to, &m, owner, orientation);
+        pdqm_matches_free(&m);
+        from = to;
+    }
+    for (size_t i = 0; i < r->n_q; i++)
+        free(r->q[i].label);
+    r->n_q = 0;
+    return 0;
+}
+
+static query *new_query(lookup_run *r, const char *label)
+{
+    if (r->n_q == r->cap_q) {
+        size_t cap = r->cap_q ? r->cap_q * 2 : 64;
+        query *grown = realloc(r->q, cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        r->q = grown;
+        r->cap_q = cap;
+    }
+    query *q = &r->q[r->n_q];
+    if ((q->label = strdup(label)) == NULL)
+        return NULL;
+    q->n = 1;
+    r->n_q++;
+    return q;
+}
+
+static int is_hash_text(const char *s)
+{
+    if (strlen(s) != PDQM_HASH_HEX_LEN)
+        return 0;
+    pdqm_hash256 h;
+    return pdqm_hash256_from_hex(s, PDQM_HASH_HEX_LEN, &h, NULL) == PDQM_OK;
+}
+
+static int add_argument(lookup_run *r, const char *arg)
+{
+    pdqm_error err;
+    if (is_hash_text(arg)) {
+        query *q = new_query(r, arg);
+        if (q == NULL)
+            return -1;
+        pdqm_hash256_from_hex(arg, PDQM_HASH_HEX_LEN, &q->hash[0], NULL);
+        return 0;
+    }
+    pdqm_image_hash ih;
+    if (pdqm_image_init(&err) != PDQM_OK ||
+        pdqm_hash_image_file(arg, NULL, r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0, &ih, &err) != PDQM_OK) {
+        cli_error("%s: %s", arg, pdqm_error_message(&err));
+        r->errors++;
+        return 0;
+    }
+    query *q = new_query(r, arg);
+    if (q == NULL)
+        return -1;
+    if (r->dihedral) {
+        q->n = PDQM_DIHEDRAL_COUNT;
+        memcpy(q->hash, ih.pdq.dihedral, sizeof q->hash);
+    } else {
+        q->hash[0] = ih.pdq.hash;
+    }
+    return 0;
+}
+
+static int add_list(lookup_run *r, const char *name)
+{
+    FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
+    if (f == NULL) {
+        cli_error("%s: %s", name, strerror(errno));
+        r->errors++;
+        return 0;
+    }
+    pdqm_hashlist *parser = pdqm_hashlist_new();
+    char *line = NULL;
+    size_t cap = 0, len, lineno = 0;
+    int rc, result = 0;
+    while (parser && (rc = cli_read_line(f, &line, &cap, PDQM_HASHLIST_MAX_LINE, &len)) != 0) {
+        lineno++;
+        if (rc < 0) {
+            cli_error("%s: %s", name, strerror(errno));
+            r->errors++;
+            break;
+        }
+        if (rc == 2) {
+            cli_error("%s:%zu: line longer than %d bytes", name, lineno, PDQM_HASHLIST_MAX_LINE);
+            r->errors++;
+            continue;
+        }
+        pdqm_hashlist_row row;
+        int got;
+        pdqm_error err;
+        if (pdqm_hashlist_line(parser, line, len, &row, &got, &err) != PDQM_OK) {
+            cli_error("%s:%zu: %s", name, lineno, pdqm_error_message(&err));
+            r->errors++;
+            continue;
+        }
+        if (!got)
+            continue;
+        char hex[PDQM_HASH_HEX_LEN + 1];
+        pdqm_hash256_to_hex(&row.hash, hex);
+        query *q = new_query(r, hex);
+        if (q == NULL) {
+            result = -1;
+            break;
+        }
+        q->hash[0] = row.hash;
+        /* Keep memory bounded on long lists. */
+        if (r->n_q >= 4 * QUERY_BATCH && run_queries(r) != 0) {
+            result = -2;
+            break;
+        }
+    }
+    free(line);
+    pdqm_hashlist_free(parser);
+    if (f != stdin)
+        fclose(f);
+    return result;
+}
+
+int cmd_lookup(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "db",           required_argument, NULL, 'D' },
+        { "max-distance", required_argument, NULL, 'r' },
+        { "bank",         required_argument, NULL, 'B' },
+        { "dihedral",     no_argument,       NULL, 'd' },
+        { "json",         no_argument,       NULL, 'j' },
+        { "hash-list",    required_argument, NULL, 'L' },
+        { "help",         no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    lookup_run r;
+    memset(&r, 0, sizeof r);
+    r.opts.max_distance = -1;
+    const char *db = PDQM_STORE_DEFAULT_PATH;
+    const char *lists[64];
+    size_t n_lists = 0;
+    char **banks = NULL;
+    size_t n_banks = 0;
+    uint64_t v;
+
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case 'D': db = optarg; break;
+        case 'd': r.dihedral = 1; break;
+        case 'j': r.json = 1; break;
+        case 'r':
+            if (cli_parse_u64(optarg, 0, PDQM_MAX_DISTANCE, &v))
+                return cli_usage_error("lookup", "--max-distance takes a number from 0 to 256, not '%s'", optarg);
+            r.opts.max_distance = (int)v;
+            break;
+        case 'B':
+            cli_free_list(banks, n_banks);
+            banks = cli_split_list(optarg, &n_banks);
+            if (banks == NULL)
+                return cli_usage_error("lookup", "--bank takes names separated by commas, not '%s'", optarg);
+            break;
+        case 'L':
+            if (n_lists == sizeof lists / sizeof lists[0])
+                return cli_usage_error("lookup", "at most 64 --hash-list options");
+            lists[n_lists++] = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case ':':
+            return cli_usage_error("lookup", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("lookup", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc && n_lists == 0)
+        return cli_usage_error("lookup", "no QUERY and no --hash-list given");
+    r.opts.banks = (const char *const *)banks;
+    r.opts.n_banks = n_banks;
+
+    pdqm_error err;
+    if (pdqm_store_open(db, PDQM_STORE_READONLY, &r.store, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        cli_free_list(banks, n_banks);
+        return 2;
+    }
+    int failed = 0;
+    for (int i = optind; i < argc && !failed; i++) {
+        if (add_argument(&r, argv[i]) != 0) {
+            cli_error("out of memory");
+            failed = 1;
+        }
+        if (r.n_q >= QUERY_BATCH && run_queries(&r) != 0)
+            failed = 1;
+    }
+    for (size_t i = 0; i < n_lists && !failed; i++) {
+        int rc = add_list(&r, lists[i]);
+        if (rc == -1)
+            cli_error("out of memory");
+        if (rc != 0)
+            failed = 1;
+    }
+    if (!failed && run_queries(&r) != 0)
+        failed = 1;
+    for (size_t i = 0; i < r.n_q; i++)
+        free(r.q[i].label);
+    free(r.q);
+    pdqm_store_close(r.store);
+    cli_free_list(banks, n_banks);
+    if (fflush(stdout) != 0)
+        failed = 1;
+    if (failed || r.errors)
+        return 2;
+    return r.matched ? 0 : 1;
+}

@@ -3,12 +3,17 @@
  */
 #include "hash256.h"
 
-static int hex_value(char c)
+/* Hex digit values, -1 for every other byte. */
+static const signed char hex_values[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+    ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13,
+    ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13,
+    ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};   /* value + 1, so that the zero default means "not a digit" */
+
+static inline int hex_value(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    return hex_values[(unsigned char)c] - 1;
 }
 
 pdqm_status pdqm_hash256_from_hex(const char *hex, size_t len,
@@ -18,9 +23,22 @@ pdqm_status pdqm_hash256_from_hex(const char *hex, size_t len,
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "a PDQ hash is 64 hex characters, not %zu", len);
     pdqm_hash256 h = {{0, 0, 0, 0}};
-    for (size_t i = 0; i < PDQM_HASH_HEX_LEN; i++) {
-        int v = hex_value(hex[i]);
-        if (v < 0) {
+    for (int word = 0; word < 4; word++) {
+        /* Characters 16*word.. hold the bits of w[3 - word], high first. */
+        uint64_t w = 0;
+        int bad = 0;
+        for (int i = 0; i < 16; i++) {
+            int v = hex_value(hex[16 * word + i]);
+            bad |= v;
+            w = w << 4 | (uint64_t)(v & 0xf);
+        }
+        h.w[3 - word] = w;
+        if (bad >= 0)
+            continue;
+        /* Find the offending character for the message. */
+        for (size_t i = 0; i < PDQM_HASH_HEX_LEN; i++) {
+            if (hex_value(hex[i]) >= 0)
+                continue;
             unsigned char c = (unsigned char)hex[i];
             if (c >= 0x20 && c < 0x7f)
                 return pdqm_error_set(err, PDQM_ERR_INVALID,
@@ -30,10 +48,6 @@ pdqm_status pdqm_hash256_from_hex(const char *hex, size_t len,
                 "byte 0x%02x at position %zu of a hash is not a hex digit",
                 c, i + 1);
         }
-        /* Character i holds bits 255-4i .. 252-4i. */
-        int word = 3 - (int)(i / 16);
-        int shift = 60 - 4 * (int)(i % 16);
-        h.w[word] |= (uint64_t)v << shift;
     }
     *out = h;
     return PDQM_OK;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -587,6 +588,8 @@ void pdqm_store_close(pdqm_store *s)
         mdb_env_close(s->env);
     for (int i = 0; i < CACHE_DIR; i++)
         free(s->cache[i]);
+    if (s->arena)
+        munmap(s->arena, s->arena_cap * 32);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->cache_lock);
@@ -633,20 +636,25 @@ int store_bank_put(pdqm_store *s, MDB_txn *txn, const char *name, const bank_rec
 
 pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err)
 {
-    memset(t, 0, offsetof(bank_table, by_id));
-    for (size_t i = 0; i <= MAX_BANKS; i++)
-        t->by_id[i] = -1;
+    memset(t, 0, sizeof *t);
     MDB_stat st;
+    meta_vals m;
     int rc = mdb_stat(txn, s->banks, &st);
+    if (rc == 0)
+        rc = store_meta_read(s, txn, &m);
     if (rc != 0)
         return store_lmdb_error(err, rc, "cannot read the banks");
     size_t cap = st.ms_entries ? st.ms_entries : 1;
+    t->max_id = m.next_bank;
     t->names = calloc(cap, sizeof *t->names);
     t->recs = calloc(cap, sizeof *t->recs);
-    if (!t->names || !t->recs) {
+    t->by_id = malloc(((size_t)t->max_id + 1) * sizeof *t->by_id);
+    if (!t->names || !t->recs || !t->by_id) {
         store_bank_table_free(t);
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory reading banks");
     }
+    for (size_t i = 0; i <= t->max_id; i++)
+        t->by_id[i] = -1;
     MDB_cursor *cur;
     rc = mdb_cursor_open(txn, s->banks, &cur);
     if (rc != 0) {
@@ -662,8 +670,11 @@ pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_er
         memcpy(t->names[t->count], k.mv_data, k.mv_size);
         t->names[t->count][k.mv_size] = '\0';
         memcpy(&t->recs[t->count], v.mv_data, sizeof(bank_rec));
-        if (t->recs[t->count].id <= MAX_BANKS)
-            t->by_id[t->recs[t->count].id] = (int32_t)t->count;
+        if (t->recs[t->count].id > t->max_id) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        t->by_id[t->recs[t->count].id] = (int32_t)t->count;
         t->count++;
     }
     mdb_cursor_close(cur);
@@ -678,8 +689,10 @@ void store_bank_table_free(bank_table *t)
 {
     free(t->names);
     free(t->recs);
+    free(t->by_id);
     t->names = NULL;
     t->recs = NULL;
+    t->by_id = NULL;
     t->count = 0;
 }
 
@@ -1085,10 +1098,9 @@ static int read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
             return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
         *cached_block = block;
     }
-    size_t off = (size_t)(id % RECORDS_PER_BLOCK) * RECORD_SIZE;
-    if (off + RECORD_SIZE > cached->mv_size)
+    if (cached->mv_size != BLOCK_BYTES)
         return MDB_CORRUPTED;
-    memcpy(out, (const uint8_t *)cached->mv_data + off, sizeof *out);
+    block_read(cached->mv_data, id % RECORDS_PER_BLOCK, out);
     return 0;
 }
 
@@ -1099,7 +1111,7 @@ static int walk_one(pdqm_store *s, MDB_txn *txn, walk_args *a, const bank_table 
                     size_t *hcap, uint32_t *cached_block, MDB_val *cached)
 {
     content_view c;
-    if (store_content_decode(number, cv, &c) != 0 || c.head.bank > MAX_BANKS ||
+    if (store_content_decode(number, cv, &c) != 0 || c.head.bank > t->max_id ||
         t->by_id[c.head.bank] < 0)
         return MDB_CORRUPTED;
     if (c.head.n_hashes > *hcap) {
@@ -1337,7 +1349,7 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
             problem(a, "content %u: malformed record", number);
             continue;
         }
-        if (c.head.bank > MAX_BANKS || t->by_id[c.head.bank] < 0) {
+        if (c.head.bank > t->max_id || t->by_id[c.head.bank] < 0) {
             problem(a, "content %u: in bank id %u, which does not exist", number, c.head.bank);
             continue;
         }

@@ -20,8 +20,8 @@
  *   postings  u32 slot << 16 | slot value -> a packed, ascending array of
  *             u32 entry ids (one value a key, read whole by one lookup:
  *             14 bytes of LMDB overhead a key, against 30 for duplicates)
- *   records   u32 block -> RECORDS_PER_BLOCK records of RECORD_SIZE bytes:
- *             the contiguous, id-indexed array lookups verify against
+ *   records   u32 block -> RECORDS_PER_BLOCK records (see block_read): the
+ *             contiguous, id-indexed array lookups verify against
  *
  * Invariants:
  *   - entry ids and content numbers only grow; a content item's hashes are
@@ -40,22 +40,22 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "store.h"
 
 #define SLOTS 16
-/* 1023 records of 40 bytes and LMDB's 16-byte header fill exactly 10
- * pages; 1024 would spill into an eleventh. */
+/* 1023 records of 40 bytes, BLOCK_PAD and LMDB's 16-byte header fit in
+ * exactly 10 pages; 1024 would spill into an eleventh. */
 #define RECORDS_PER_BLOCK 1023
-#define RECORD_SIZE 40
-#define BLOCK_BYTES (RECORDS_PER_BLOCK * RECORD_SIZE)
+#define BLOCK_BYTES (BLOCK_PAD + RECORDS_PER_BLOCK * 40)
 #define MAX_BANKS 65535
 
 /* Block pointer cache: CHUNK pointers a chunk, DIR chunks (4M blocks). */
 #define CACHE_CHUNK 4096
 #define CACHE_DIR 1024
 
-/* One record of the records array. */
+/* One record of the records array, as the code handles it. */
 typedef struct record {
     uint64_t hash[4];     /* pdqm_hash256.w */
     uint32_t content;     /* content number */
@@ -63,6 +63,40 @@ typedef struct record {
     uint8_t quality;
     uint8_t reserved;
 } record;
+
+/* A records block, as stored (always BLOCK_BYTES, a partial last block
+ * zero-filled): BLOCK_PAD bytes, then the RECORDS_PER_BLOCK hashes, then
+ * their 8-byte infos (content, bank, quality).  Hashes apart from the rest
+ * mean verifying a candidate touches one cache line; the padding puts them
+ * 32 bytes into a page (after LMDB's 16-byte header), so none straddles two
+ * cache lines. */
+#define BLOCK_PAD 16
+#define BLOCK_INFO (BLOCK_PAD + 32 * RECORDS_PER_BLOCK)
+
+static inline const uint8_t *block_hash(const void *block, uint32_t i)
+{
+    return (const uint8_t *)block + BLOCK_PAD + 32 * (size_t)i;
+}
+
+static inline void block_read(const void *block, uint32_t i, record *out)
+{
+    const uint8_t *info = (const uint8_t *)block + BLOCK_INFO + 8 * (size_t)i;
+    memcpy(out->hash, block_hash(block, i), 32);
+    memcpy(&out->content, info, 4);
+    memcpy(&out->bank, info + 4, 2);
+    out->quality = info[6];
+    out->reserved = info[7];
+}
+
+static inline void block_write(void *block, uint32_t i, const record *r)
+{
+    uint8_t *info = (uint8_t *)block + BLOCK_INFO + 8 * (size_t)i;
+    memcpy((uint8_t *)block + BLOCK_PAD + 32 * (size_t)i, r->hash, 32);
+    memcpy(info, &r->content, 4);
+    memcpy(info + 4, &r->bank, 2);
+    info[6] = r->quality;
+    info[7] = r->reserved;
+}
 
 typedef struct bank_rec {
     uint32_t id;
@@ -113,6 +147,14 @@ struct pdqm_store {
     pthread_mutex_t cache_lock;
     const uint8_t **cache[CACHE_DIR];
     uint32_t cache_blocks;       /* blocks 0 .. cache_blocks-1 are cached */
+
+    /* The hashes of full blocks copied into anonymous memory, id-indexed,
+     * on transparent huge pages: verifying a candidate is then one load
+     * with no TLB miss, where the map's 4 KiB pages cost a page walk each.
+     * 32 bytes of memory a hash; NULL when it could not be reserved. */
+    uint8_t *arena;
+    size_t arena_cap;            /* hashes the reservation holds */
+    uint32_t arena_n;            /* hashes 0 .. arena_n-1 are copied */
 };
 
 /* LMDB result to our status, with context. */
@@ -134,7 +176,8 @@ typedef struct bank_table {
     size_t count;
     char (*names)[PDQM_BANK_NAME_MAX + 1];
     bank_rec *recs;
-    int32_t by_id[MAX_BANKS + 1];   /* position in the table, or -1 */
+    uint32_t max_id;      /* every bank id ever handed out is <= max_id */
+    int32_t *by_id;       /* [max_id + 1]: position in the table, or -1 */
 } bank_table;
 pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err);
 void store_bank_table_free(bank_table *t);

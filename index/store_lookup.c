@@ -16,12 +16,14 @@
  * Hashes added deferred and not yet indexed, and searches beyond r = 64 or
  * with too many probes to pay, are answered by scanning records instead.
  */
-#define _POSIX_C_SOURCE 200809L
+/* MAP_ANONYMOUS, MAP_NORESERVE, MADV_HUGEPAGE: Linux and the BSDs. */
+#define _DEFAULT_SOURCE
 #include "store_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Above this many probes a query scans every record instead. */
 #define MAX_PROBES 16384
@@ -46,6 +48,39 @@ static void build_masks(void)
 
 /* ------------------------------------------------------------------ */
 /* Block pointers                                                       */
+
+/* Copy the hashes of cached blocks not yet in the arena (see store_int.h),
+ * reserving it first: address space for every id there can be, committed
+ * only as it is written.  Called with cache_lock held. */
+static void arena_fill(pdqm_store *s)
+{
+    if (s->arena == NULL && s->arena_cap == 0) {
+        for (size_t cap = (size_t)1 << 32; cap >= ((size_t)1 << 24); cap >>= 2) {
+            void *p = mmap(NULL, cap * 32, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (p != MAP_FAILED) {
+#ifdef MADV_HUGEPAGE
+                madvise(p, cap * 32, MADV_HUGEPAGE);
+#endif
+                s->arena = p;
+                s->arena_cap = cap;
+                break;
+            }
+        }
+        if (s->arena == NULL)
+            s->arena_cap = 1;   /* tried: lookups read the blocks instead */
+    }
+    if (s->arena == NULL)
+        return;
+    while (s->arena_n / RECORDS_PER_BLOCK < s->cache_blocks &&
+           (size_t)s->arena_n + RECORDS_PER_BLOCK <= s->arena_cap) {
+        uint32_t b = s->arena_n / RECORDS_PER_BLOCK;
+        memcpy(s->arena + (size_t)s->arena_n * 32,
+               block_hash(s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK], 0),
+               (size_t)RECORDS_PER_BLOCK * 32);
+        s->arena_n += RECORDS_PER_BLOCK;
+    }
+}
 
 /* Make sure blocks 0..full-1 have cached pointers (taken in txn). */
 static int cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full)
@@ -75,6 +110,8 @@ static int cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full)
         s->cache[dir][b % CACHE_CHUNK] = v.mv_data;
         s->cache_blocks = b + 1;
     }
+    if (rc == 0)
+        arena_fill(s);
     pthread_mutex_unlock(&s->cache_lock);
     return rc;
 }
@@ -82,23 +119,39 @@ static int cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full)
 /* Where the records of one lookup transaction are. */
 typedef struct record_view {
     pdqm_store *s;
+    const uint8_t *arena;     /* hashes of ids below arena_n */
+    uint32_t arena_n;
     uint32_t full;            /* blocks below this are cached */
     uint32_t n_entries;       /* ids below this exist */
     const uint8_t *tail;      /* the partial last block, or NULL */
 } record_view;
 
-static inline const record *record_at(const record_view *rv, uint32_t id)
+static inline const uint8_t *block_of(const record_view *rv, uint32_t id)
 {
     uint32_t b = id / RECORDS_PER_BLOCK;
-    const uint8_t *base = b < rv->full ? rv->s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK]
-                                       : rv->tail;
-    return (const record *)(base + (size_t)(id % RECORDS_PER_BLOCK) * RECORD_SIZE);
+    return b < rv->full ? rv->s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK] : rv->tail;
 }
 
-static inline int record_distance(const record *r, const uint64_t q[4])
+/* The stored hash of entry id: 32 bytes, 32-byte aligned. */
+static inline const uint64_t *hash_at(const record_view *rv, uint32_t id)
 {
-    return __builtin_popcountll(r->hash[0] ^ q[0]) + __builtin_popcountll(r->hash[1] ^ q[1]) +
-           __builtin_popcountll(r->hash[2] ^ q[2]) + __builtin_popcountll(r->hash[3] ^ q[3]);
+    if (id < rv->arena_n)
+        return (const uint64_t *)(void *)(rv->arena + (size_t)id * 32);
+    return (const uint64_t *)(void *)block_hash(block_of(rv, id), id % RECORDS_PER_BLOCK);
+}
+
+/* The whole record of entry id. */
+static inline record record_at(const record_view *rv, uint32_t id)
+{
+    record r;
+    block_read(block_of(rv, id), id % RECORDS_PER_BLOCK, &r);
+    return r;
+}
+
+static inline __attribute__((always_inline)) int hash_distance(const uint64_t *h, const uint64_t q[4])
+{
+    return __builtin_popcountll(h[0] ^ q[0]) + __builtin_popcountll(h[1] ^ q[1]) +
+           __builtin_popcountll(h[2] ^ q[2]) + __builtin_popcountll(h[3] ^ q[3]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -129,6 +182,26 @@ static int hits_push(hits *h, uint32_t query, uint32_t id, int distance)
     return 0;
 }
 
+typedef struct id_list {
+    uint32_t *v;
+    size_t n, cap;
+} id_list;
+
+static int ids_reserve(id_list *l, size_t more)
+{
+    if (l->n + more <= l->cap)
+        return 0;
+    size_t cap = l->cap ? l->cap : 4096;
+    while (cap < l->n + more)
+        cap *= 2;
+    uint32_t *grown = realloc(l->v, cap * sizeof *grown);
+    if (grown == NULL)
+        return ENOMEM;
+    l->v = grown;
+    l->cap = cap;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* One query                                                            */
 
@@ -139,6 +212,7 @@ typedef struct search {
     record_view rv;
     meta_vals meta;
     const int16_t *radius_of_bank;   /* by bank id: -1 when excluded */
+    id_list cand;                    /* candidate ids of the query */
     int r_max;
     uint32_t *keys;                  /* probe keys, room for MAX_PROBES */
     hits *out;
@@ -152,25 +226,31 @@ static int compare_u32(const void *a, const void *b)
 
 /* Verify a posting array (u32 ids, possibly unaligned in the map) against
  * the query; push matches. */
-static int verify(search *se, uint32_t qi, const uint64_t q[4], const void *array, size_t n)
+/* Built twice, for CPUs with and without the POPCNT instruction (every
+ * x86-64 since 2008 has it, but Debian's baseline does not assume it);
+ * the loader picks one at start. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define POPCNT_CLONES
+#endif
+
+POPCNT_CLONES
+static int verify(search *se, uint32_t qi, const uint64_t q[4], const uint32_t *ids, size_t n)
 {
-    enum { AHEAD = 12 };
-    const uint8_t *ids = array;
-    uint32_t id;
-    for (size_t i = 0; i < n && i < AHEAD; i++) {
-        memcpy(&id, ids + 4 * i, 4);
-        __builtin_prefetch(record_at(&se->rv, id));
-    }
+    enum { AHEAD = 64 };
+    for (size_t i = 0; i < n && i < AHEAD; i++)
+        __builtin_prefetch(hash_at(&se->rv, ids[i]));
     for (size_t i = 0; i < n; i++) {
-        if (i + AHEAD < n) {
-            memcpy(&id, ids + 4 * (i + AHEAD), 4);
-            __builtin_prefetch(record_at(&se->rv, id));
-        }
-        memcpy(&id, ids + 4 * i, 4);
-        const record *r = record_at(&se->rv, id);
-        int d = record_distance(r, q);
-        if (d <= se->r_max && d <= se->radius_of_bank[r->bank]) {
-            int rc = hits_push(se->out, qi, id, d);
+        if (i + AHEAD < n)
+            __builtin_prefetch(hash_at(&se->rv, ids[i + AHEAD]));
+        int d = hash_distance(hash_at(&se->rv, ids[i]), q);
+        if (d > se->r_max)
+            continue;
+        /* Within reach of some bank: now the bank of this one. */
+        record r = record_at(&se->rv, ids[i]);
+        if (d <= se->radius_of_bank[r.bank]) {
+            int rc = hits_push(se->out, qi, ids[i], d);
             if (rc != 0)
                 return rc;
         }
@@ -180,14 +260,18 @@ static int verify(search *se, uint32_t qi, const uint64_t q[4], const void *arra
 
 /* Scan the records of [from, to); with check_live, skip records whose
  * content is gone (postings tell liveness elsewhere, but not here). */
+POPCNT_CLONES
 static int scan(search *se, uint32_t qi, const uint64_t q[4], uint32_t from, uint32_t to)
 {
     uint32_t last_content = UINT32_MAX;
     int last_live = 0;
     for (uint32_t id = from; id < to; id++) {
-        const record *r = record_at(&se->rv, id);
-        int d = record_distance(r, q);
-        if (d > se->r_max || d > se->radius_of_bank[r->bank])
+        int d = hash_distance(hash_at(&se->rv, id), q);
+        if (d > se->r_max)
+            continue;
+        record rec = record_at(&se->rv, id);
+        const record *r = &rec;
+        if (d > se->radius_of_bank[r->bank])
             continue;
         if (r->content != last_content) {
             uint32_t c = r->content;
@@ -235,7 +319,9 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
     }
     qsort(se->keys, nk, sizeof *se->keys, compare_u32);
 
-    /* Each probe's posting array is verified where it lies in the map. */
+    /* Gather every candidate first, so that verifying can prefetch far
+     * ahead across probes. */
+    se->cand.n = 0;
     for (size_t i = 0; i < nk; i++) {
         uint32_t key = se->keys[i];
         MDB_val k = { 4, &key }, v;
@@ -244,10 +330,14 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
             continue;
         if (rc != 0)
             return rc;
-        if ((rc = verify(se, qi, q, v.mv_data, v.mv_size / 4)) != 0)
+        size_t n = v.mv_size / 4;
+        if ((rc = ids_reserve(&se->cand, n)) != 0)
             return rc;
+        memcpy(se->cand.v + se->cand.n, v.mv_data, n * 4);
+        se->cand.n += n;
     }
-    rc = 0;
+    if ((rc = verify(se, qi, q, se->cand.v, se->cand.n)) != 0)
+        return rc;
     /* Deferred entries, not in the postings yet. */
     if (se->meta.pending_to > se->meta.pending_from)
         rc = scan(se, qi, q, se->meta.pending_from, se->meta.pending_to);
@@ -292,8 +382,8 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
     /* Strings go into one arena, sized in a first pass. */
     size_t total = 0;
     for (size_t i = 0; i < h->n; i++) {
-        const record *r = record_at(&se->rv, h->v[i].id);
-        uint32_t c = r->content;
+        record rec = record_at(&se->rv, h->v[i].id);
+        uint32_t c = rec.content;
         MDB_val k = { 4, &c }, v;
         int rc = mdb_get(se->txn, se->s->cnum, &k, &v);
         content_view cv;
@@ -308,7 +398,8 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
     char *p = arena;
     for (size_t i = 0; i < h->n; i++) {
         const hit *x = &h->v[i];
-        const record *r = record_at(&se->rv, x->id);
+        record rec = record_at(&se->rv, x->id);
+        const record *r = &rec;
         uint32_t c = r->content;
         MDB_val k = { 4, &c }, v;
         content_view cv;
@@ -381,12 +472,12 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     hits h = { NULL, 0, 0 };
     se.out = &h;
     bank_table *banks = malloc(sizeof *banks);
-    int16_t *radius = malloc((MAX_BANKS + 1) * sizeof *radius);
+    int16_t *radius = NULL;
     se.keys = malloc(MAX_PROBES * sizeof *se.keys);
     void **parts = calloc(2, sizeof *parts);
     pdqm_status st = PDQM_OK;
     int have_banks = 0, locked = 0;
-    if (!banks || !radius || !se.keys || !parts) {
+    if (!banks || !se.keys || !parts) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
         goto done;
     }
@@ -406,8 +497,14 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         goto done;
     have_banks = 1;
 
-    /* Which banks, and each one's radius. */
-    for (size_t i = 0; i <= MAX_BANKS; i++)
+    /* Which banks, and each one's radius (by id; -1: not searched).  Every
+     * record's bank id is at most max_id, deleted banks' included. */
+    radius = malloc(((size_t)banks->max_id + 1) * sizeof *radius);
+    if (radius == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
+        goto done;
+    }
+    for (size_t i = 0; i <= banks->max_id; i++)
         radius[i] = -1;
     se.r_max = -1;
     for (size_t i = 0; i < banks->count; i++) {
@@ -440,11 +537,15 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         st = store_lmdb_error(err, rc, "cannot read the store");
         goto done;
     }
+    pthread_mutex_lock(&s->cache_lock);
+    se.rv.arena = s->arena;
+    se.rv.arena_n = s->arena_n < se.meta.next_entry ? s->arena_n : se.meta.next_entry;
+    pthread_mutex_unlock(&s->cache_lock);
     if (se.meta.next_entry % RECORDS_PER_BLOCK) {
         uint32_t b = se.rv.full;
         MDB_val k = { 4, &b }, v;
         rc = mdb_get(se.txn, s->records, &k, &v);
-        if (rc == 0 && v.mv_size != (size_t)(se.meta.next_entry % RECORDS_PER_BLOCK) * RECORD_SIZE)
+        if (rc == 0 && v.mv_size != BLOCK_BYTES)
             rc = MDB_CORRUPTED;
         if (rc != 0) {
             st = store_lmdb_error(err, rc, "cannot read the store");
@@ -488,6 +589,7 @@ done:
     free(banks);
     free(radius);
     free(se.keys);
+    free(se.cand.v);
     free(h.v);
     free(parts);
     return st;

@@ -270,18 +270,21 @@ static int put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
             take = n - done;
         unsigned flags = MDB_APPEND;
         if (off > 0) {
-            /* The partial tail block: keep what it has. */
+            /* The partial last block: keep what it has. */
             MDB_val k = { 4, &b }, v;
             rc = mdb_get(txn, s->records, &k, &v);
-            if (rc != 0 || v.mv_size != (size_t)off * RECORD_SIZE) {
+            if (rc != 0 || v.mv_size != BLOCK_BYTES) {
                 rc = rc ? rc : MDB_CORRUPTED;
                 break;
             }
-            memcpy(block, v.mv_data, v.mv_size);
+            memcpy(block, v.mv_data, BLOCK_BYTES);
             flags = 0;
+        } else {
+            memset(block, 0, BLOCK_BYTES);
         }
-        memcpy(block + (size_t)off * RECORD_SIZE, recs + done, take * RECORD_SIZE);
-        MDB_val k = { 4, &b }, v = { ((size_t)off + take) * RECORD_SIZE, block };
+        for (size_t i = 0; i < take; i++)
+            block_write(block, off + (uint32_t)i, &recs[done + i]);
+        MDB_val k = { 4, &b }, v = { BLOCK_BYTES, block };
         rc = mdb_put(txn, s->records, &k, &v, flags);
         done += take;
     }
@@ -557,10 +560,8 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
                 goto done;
             block_no = b;
         }
-        const record *r = (const record *)((const uint8_t *)blockv.mv_data +
-                                           (size_t)(id % RECORDS_PER_BLOCK) * RECORD_SIZE);
         record rr;
-        memcpy(&rr, r, sizeof rr);
+        block_read(blockv.mv_data, id % RECORDS_PER_BLOCK, &rr);
         if (rr.content != last_content) {
             MDB_val k = { 4, &rr.content }, v;
             rc = mdb_get(txn, s->cnum, &k, &v);
@@ -597,8 +598,7 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             block_no = b;
         }
         record rr;
-        memcpy(&rr, (const uint8_t *)blockv.mv_data +
-                    (size_t)(id % RECORDS_PER_BLOCK) * RECORD_SIZE, sizeof rr);
+        block_read(blockv.mv_data, id % RECORDS_PER_BLOCK, &rr);
         for (int slot = 0; slot < SLOTS; slot++)
             ids[start[slot_key(rr.hash, slot)]++] = id;
     }
@@ -685,8 +685,7 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
             block_no = b;
         }
         record rr;
-        memcpy(&rr, (const uint8_t *)blockv.mv_data +
-                    (size_t)(e % RECORDS_PER_BLOCK) * RECORD_SIZE, sizeof rr);
+        block_read(blockv.mv_data, e % RECORDS_PER_BLOCK, &rr);
         for (int slot = 0; slot < SLOTS && rc == 0; slot++) {
             rc = writer_remove(&w, slot_key(rr.hash, slot), e);
             /* writer_remove may have moved pages: fetch the block again. */

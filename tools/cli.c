@@ -106,7 +106,7 @@ int cli_read_line(FILE *f, char **buf, size_t *cap, size_t max, size_t *len)
 {
     size_t n = 0;
     int c, too_long = 0, any = 0;
-    while ((c = getc(f)) != EOF) {
+    while ((c = getc_unlocked(f)) != EOF) {
         any = 1;
         if (c == '\n')
             break;

@@ -25,7 +25,7 @@
 #include "../index/store.h"
 
 #define FILE_BATCH 256       /* media files a transaction */
-#define LIST_BATCH 10000     /* hash-list items a transaction */
+#define LIST_BATCH 100000    /* hash-list items a transaction */
 #define DEFAULT_MIN_QUALITY 50
 
 static const char usage[] =

@@ -27,8 +27,11 @@ DEB_PACKAGES := gcc make pkg-config \
 	libvips-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev \
 	python3 python3-pytest python3-requests
-# What `make bench` adds: public timing tools and the libvips command line.
-BENCH_PACKAGES := hyperfine libvips-tools
+# What `make bench` adds: public timing tools, the libvips command line, and
+# for the index table GNU time, numpy and FAISS.
+BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss
+# Corpus sizes of the index table (bench/bench_index.py --sizes).
+BENCH_SIZES ?= 1000000,10000000
 
 .SECONDARY:
 
@@ -84,7 +87,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 LIB := $(BUILD)/libpdqmatch.a
 BIN := $(BUILD)/pdqmatch
 
-build: $(BIN) $(UNIT_BINS) $(BUILD)/bench_pdq
+build: $(BIN) $(UNIT_BINS) $(BUILD)/bench_pdq $(BUILD)/bench_lookup
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -107,6 +110,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/bench_pdq: $(BUILD)/obj/bench/bench_pdq.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+$(BUILD)/bench_lookup: $(BUILD)/obj/bench/bench_lookup.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
@@ -144,6 +150,8 @@ bench: bench-deps
 
 bench-run: build
 	@$(PYTHON) bench/bench.py $(BUILD)
+	@echo
+	@$(PYTHON) bench/bench_index.py $(BUILD) --sizes $(BENCH_SIZES)
 
 demo: deps
 	@$(MAKE) --no-print-directory build

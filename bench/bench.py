@@ -85,9 +85,10 @@ def main():
         ("libvips full decode in-process, one thread",
          f"{floor_s:.2f} s", "", f"pdqmatch --threads 1 / floor = {one_thread / floor_s:.2f}"),
     ]
-    w = [max(len(r[i]) for r in rows + [("what", "pdqmatch", "reference", "")]) for i in range(4)]
+    header = ("what", "pdqmatch", "Meta reference", "")
+    w = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
     line = lambda r: "| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(r)) + " |"
-    print(line(("what", "pdqmatch", "Meta reference", "")))
+    print(line(header))
     print("|" + "|".join("-" * (x + 2) for x in w) + "|")
     for r in rows:
         print(line(r))

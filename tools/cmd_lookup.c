@@ -2,8 +2,10 @@
  * cmd_lookup.c - `pdqmatch lookup`: near-duplicates of hashes and media.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +219,18 @@ static int is_hash_text(const char *s)
     return pdqm_hash256_from_hex(s, PDQM_HASH_HEX_LEN, &h, NULL) == PDQM_OK;
 }
 
+/* 64 characters, or hex digits only: meant as a hash. */
+static int looks_like_hash(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == PDQM_HASH_HEX_LEN)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return n >= 16;
+}
+
 static int add_argument(lookup_run *r, const char *arg)
 {
     pdqm_error err;
@@ -225,6 +239,16 @@ static int add_argument(lookup_run *r, const char *arg)
         if (q == NULL)
             return -1;
         pdqm_hash256_from_hex(arg, PDQM_HASH_HEX_LEN, &q->hash[0], NULL);
+        return 0;
+    }
+    /* Not a hash: a media file, unless there is no such file and the
+     * argument looks like a hash gone wrong (then say what is wrong). */
+    struct stat sb;
+    if (stat(arg, &sb) != 0 && errno == ENOENT && looks_like_hash(arg)) {
+        pdqm_hash256 h;
+        pdqm_hash256_from_hex(arg, strlen(arg), &h, &err);
+        cli_error("%s: not a hash (%s) nor a file", arg, pdqm_error_message(&err));
+        r->errors++;
         return 0;
     }
     pdqm_image_hash ih;

@@ -61,3 +61,28 @@ def read_tsv(path):
 def distance(a, b):
     """Hamming distance between two 64-hex hashes."""
     return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+SAMPLES = ROOT / "samples"
+
+
+def random_hashes(n, seed):
+    """n reproducible random 64-hex hashes."""
+    import random
+    rng = random.Random(seed)
+    return ["%064x" % rng.getrandbits(256) for _ in range(n)]
+
+
+def flip(h, bits, seed):
+    """h with `bits` distinct random bits flipped."""
+    import random
+    rng = random.Random(seed)
+    v = int(h, 16)
+    for b in rng.sample(range(256), bits):
+        v ^= 1 << b
+    return "%064x" % v
+
+
+def lookup_rows(stdout):
+    """CSV lines of 'pdqmatch lookup' as lists of fields."""
+    return [line.split(",") for line in stdout.splitlines()]

@@ -1,0 +1,415 @@
+#!/usr/bin/python3
+"""make bench, second table: pdqmatch's store beside FAISS and Meta's MIH.
+
+Every method answers the same question: every stored hash within Hamming
+distance 31 of the query (exact), one query at a time, on one thread, over
+the same bench/gen.py corpus (default 1M and 10M hashes; 1000 queries, half
+of them planted near a stored hash, half random).
+
+  pdqmatch  `pdqmatch index --hash-list` into a fresh store (wall time and
+            max RSS from /usr/bin/time -v), then bench_lookup times
+            pdqm_store_lookup a query, read-only, after one warm-up pass;
+            size is the LMDB file's bytes / N; single adds (one transaction
+            each) go into a copy of the smallest store.
+  FAISS     bench/faiss_bench.py, one process an index: IndexBinaryFlat and
+            IndexBinaryMultiHash 16x16 nflip 1 (exact for r <= 31), Debian's
+            python3-faiss; memory is the RSS growth of building.
+  truth     `bench_lookup truth`, an exact brute-force scan; every method's
+            recall is measured against it (pdqmatch's must be 1.0).
+  Meta      MIH256 from Meta's reference tools, quoted from the index
+            benchmark kit's anchors (not run here).
+
+Data are generated once into the cache directory and reused while their
+manifest matches.  Progress goes to stderr, the table to stdout, the raw
+figures to CACHE/results.json.
+
+usage: bench/bench_index.py BUILD_DIR [--sizes 1000000,10000000]
+                            [--data /tmp/pdqm-bench-data] [--keep]
+"""
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RADIUS = 31
+ADDS = 2000
+BANK = "bench"
+# bench/gen.py's parameters, all given explicitly so that a cached corpus is
+# reused only when every one of them matches its manifest.
+GEN = dict(seed=20240601, dup_frac=0.2, kmax=40, hot_frac=0.1, hot_bases=0,
+           skew=0.0, nq=1000, qmax=31)
+# Meta's C++ MIH256 (reference tools, -O3), 1 thread, exact r <= 31, as
+# measured for the index benchmark kit on a 2-core dev machine.
+META = {1_000_000: dict(p50_ms=1.02),
+        10_000_000: dict(p50_ms=10.0, build_s=190.0, memory_bytes=1.6e9)}
+
+T0 = time.time()
+
+
+def log(msg):
+    print(f"[{time.time() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+class Failed(Exception):
+    pass
+
+
+def run(cmd, timeout, **kw):
+    """Run cmd; its CompletedProcess, or Failed with the end of its stderr."""
+    try:
+        p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                           timeout=timeout, **kw)
+    except subprocess.TimeoutExpired:
+        raise Failed(f"{Path(str(cmd[0])).name}: killed after {timeout} s")
+    except OSError as e:
+        raise Failed(f"{cmd[0]}: {e}")
+    if p.returncode != 0:
+        tail = " | ".join(p.stderr.strip().splitlines()[-3:])
+        raise Failed(f"{' '.join(map(str, cmd[:3]))}...: exit {p.returncode}: {tail}")
+    return p
+
+
+def json_line(text):
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise Failed("no JSON line in the output")
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 24), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Data and ground truth
+
+def ensure_data(n, cache):
+    prefix = cache / f"n{n}"
+    man_path = Path(f"{prefix}.manifest.json")
+    if man_path.exists():
+        man = json.loads(man_path.read_text())
+        same = man.get("n") == n and not man.get("no_hex") and all(
+            man.get(k) == v for k, v in GEN.items())
+        if same and all((cache / f).exists() and sha256(cache / f) == h
+                        for f, h in man.get("sha256", {}).items()) \
+                and f"n{n}.db.hex" in man.get("sha256", {}):
+            log(f"data n={n}: reusing {prefix}.*")
+            return prefix, man
+    log(f"data n={n}: generating {prefix}.* with bench/gen.py")
+    args = [sys.executable, HERE / "gen.py", "--n", n, "--out", prefix]
+    for k, v in GEN.items():
+        args += [f"--{k.replace('_', '-')}", v]
+    run(args, timeout=1200)
+    return prefix, json.loads(man_path.read_text())
+
+
+def ensure_truth(prefix, man, lookup_bin):
+    """Exact pairs (qi, row, dist), from the brute force, cached by input."""
+    gt, stamp = Path(f"{prefix}.gt.tsv"), Path(f"{prefix}.gt.json")
+    name = prefix.name
+    key = dict(db=man["sha256"][f"{name}.db.bin"], q=man["sha256"][f"{name}.q.bin"],
+               radius=RADIUS)
+    if not (gt.exists() and stamp.exists() and json.loads(stamp.read_text()) == key):
+        log(f"truth {name}: exact brute force (bench_lookup truth, 2 threads)")
+        stamp.unlink(missing_ok=True)
+        out = json_line(run([lookup_bin, "truth", f"{prefix}.db.bin", f"{prefix}.q.bin",
+                             RADIUS, gt, 2], timeout=1800).stdout)
+        log(f"truth {name}: {out['matches']} pairs in {out['scan_s']:.1f} s")
+        stamp.write_text(json.dumps(key))
+    pairs = {}
+    with open(gt) as f:
+        next(f)
+        for line in f:
+            qi, row, d = map(int, line.split())
+            pairs[(qi, row)] = d
+    return gt, pairs
+
+
+# ---------------------------------------------------------------------------
+# pdqmatch
+
+def time_v(stderr):
+    """Wall seconds and max RSS bytes from /usr/bin/time -v's report."""
+    wall = re.search(r"Elapsed \(wall clock\) time .*: ([0-9:.]+)", stderr)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    if not wall or not rss:
+        raise Failed("no /usr/bin/time -v report")
+    secs = 0.0
+    for part in wall.group(1).split(":"):
+        secs = secs * 60 + float(part)
+    return secs, int(rss.group(1)) * 1024
+
+
+def check_matches(pairs_path, prefix, truth):
+    """Recall of the store's matches, mapped to corpus rows by entry id (or,
+    when the entry ids are not the rows, by content id = line number)."""
+    db = np.fromfile(f"{prefix}.db.bin", dtype=np.uint8).reshape(-1, 32)
+    rows = []
+    with open(pairs_path) as f:
+        next(f)
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    found = {}
+    mapping = "entry id"
+    if rows:
+        hashes = np.frombuffer(bytes.fromhex("".join(r[4] for r in rows)),
+                               dtype=np.uint8).reshape(-1, 32)
+        by_entry = np.array([int(r[1]) for r in rows])
+        ok = (by_entry < len(db)).all() and (db[np.minimum(by_entry, len(db) - 1)] == hashes).all()
+        if not ok:
+            mapping = "content id"
+            try:
+                by_cid = np.array([int(r[3]) - 1 for r in rows])
+            except ValueError:
+                raise Failed("matches map to corpus rows neither by entry id nor by content id")
+            if not ((by_cid >= 0).all() and (by_cid < len(db)).all()
+                    and (db[np.clip(by_cid, 0, len(db) - 1)] == hashes).all()):
+                raise Failed("matches map to corpus rows neither by entry id nor by content id")
+            by_entry = by_cid
+        for r, row in zip(rows, by_entry):
+            found[(int(r[0]), int(row))] = int(r[2])
+    hit = sum(1 for k, d in truth.items() if found.get(k) == d)
+    return dict(recall=hit / len(truth) if truth else 1.0, gt_matches=len(truth),
+                false_positives=sum(1 for k in found if k not in truth),
+                duplicates=len(rows) - len(found), row_mapping=mapping)
+
+
+def bench_pdqmatch(res, n, prefix, truth, build, work, add_test):
+    """Fill res, step by step (what was measured stays when a step fails)."""
+    pdqmatch, lookup_bin = build / "pdqmatch", build / "bench_lookup"
+    store = work / f"n{n}.store.db"
+    for p in (store, Path(f"{store}-lock")):
+        p.unlink(missing_ok=True)
+    log(f"pdqmatch n={n}: pdqmatch index --hash-list ({prefix.name}.db.hex)")
+    report = work / "time-v.txt"
+    t = time.time()
+    run(["/usr/bin/time", "-v", "-o", report, pdqmatch, "index", "--db", store,
+         "--bank", BANK, "--hash-list", f"{prefix}.db.hex"], timeout=3600)
+    res["import_wall_s"] = time.time() - t
+    res["import_s"], res["import_max_rss_bytes"] = time_v(report.read_text())
+    res["file_bytes"] = store.stat().st_size
+    res["bytes_per_hash"] = res["file_bytes"] / n
+    log(f"pdqmatch n={n}: imported in {res['import_s']:.1f} s, "
+        f"{res['bytes_per_hash']:.0f} B/hash; timing lookups")
+    pairs = work / f"n{n}.pairs.tsv"
+    res["lookup"] = json_line(run([lookup_bin, "lookup", store, f"{prefix}.q.hex", pairs,
+                                   RADIUS], timeout=1800).stdout)
+    if res["lookup"]["hashes"] != n:
+        raise Failed(f"the store holds {res['lookup']['hashes']} hashes, not {n}")
+    res.update(check_matches(pairs, prefix, truth))
+    log(f"pdqmatch n={n}: p50 {res['lookup']['p50_ms']:.3f} ms, recall {res['recall']:.4f}")
+    if add_test:
+        copy = work / "adds.store.db"
+        shutil.copyfile(store, copy)
+        log(f"pdqmatch n={n}: {ADDS} single adds into a copy of the store")
+        try:
+            res["add"] = json_line(run([lookup_bin, "add", copy, ADDS, BANK],
+                                       timeout=1800).stdout)
+        finally:
+            for p in (copy, Path(f"{copy}-lock")):
+                p.unlink(missing_ok=True)
+        log(f"pdqmatch n={n}: {res['add']['adds_per_s']:.0f} adds/s")
+
+
+# ---------------------------------------------------------------------------
+# FAISS
+
+def bench_faiss(res, n, prefix, gt_path, index):
+    log(f"faiss {index} n={n}: build and {GEN['nq']} range searches")
+    res.update(json_line(run([sys.executable, HERE / "faiss_bench.py", prefix, index,
+                         "--gt", gt_path, "--radius", RADIUS], timeout=3600).stdout))
+    log(f"faiss {index} n={n}: p50 {res['p50_ms']:.3f} ms, recall {res['recall']:.4f}")
+
+
+# ---------------------------------------------------------------------------
+# The table
+
+def ms(x):
+    return "" if x is None else f"{x:.3f} ms" if x < 1 else f"{x:.2f} ms" if x < 100 else f"{x:.0f} ms"
+
+
+def secs(x):
+    return f"{x:.2f} s" if x < 10 else f"{x:.0f} s"
+
+
+def mb(x):
+    return f"{x / 1e9:.2f} GB" if x >= 1e9 else f"{x / 1e6:.0f} MB"
+
+
+def count(n):
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n:,}"
+
+
+def recall(r):
+    if "recall" not in r:
+        return ""
+    s = f"{r['recall']:.4f} ({round(r['recall'] * r['gt_matches'])}/{r['gt_matches']})"
+    return s + (f", {r['false_positives']} false" if r.get("false_positives") else "")
+
+
+def table(sizes, results, load):
+    head = ("what", "N", "p50 lookup", "p99 lookup", "build / import", "size / memory",
+            "recall", "p50 / pdqmatch's")
+    rows = []
+    for n in sizes:
+        res = results[n]
+        pq = res["pdqmatch"]
+        base = pq.get("lookup", {}).get("p50_ms")
+        if "recall" not in pq:
+            rows.append(("pdqmatch store", count(n), "failed (see note)", "",
+                         secs(pq["import_s"]) if "import_s" in pq else "",
+                         f"{pq['bytes_per_hash']:.0f} B/hash" if "bytes_per_hash" in pq else "",
+                         "", ""))
+        else:
+            lk = pq["lookup"]
+            rows.append(("pdqmatch store (LMDB, 16x16 MIH)", count(n), ms(lk["p50_ms"]),
+                         ms(lk["p99_ms"]),
+                         f"{secs(pq['import_s'])}, max RSS {mb(pq['import_max_rss_bytes'])}",
+                         f"{pq['bytes_per_hash']:.0f} B/hash ({mb(pq['file_bytes'])} file)",
+                         recall(pq), "1.0x"))
+        for key, label in (("flat", "FAISS IndexBinaryFlat"),
+                           ("mih", "FAISS IndexBinaryMultiHash 16x16 nflip 1")):
+            r = res[key]
+            if "error" in r:
+                rows.append((label, count(n), "failed (see note)", "", "", "", "", ""))
+                continue
+            rows.append((label, count(n), ms(r["p50_ms"]), ms(r["p99_ms"]), secs(r["build_s"]),
+                         f"{mb(r['memory_bytes'])} RAM ({r['memory_bytes'] / n:.0f} B/hash)",
+                         recall(r), f"{r['p50_ms'] / base:.1f}x" if base else ""))
+        m = META.get(n)
+        if m:
+            rows.append(("Meta MIH256 C++, quoted (not run)", count(n), ms(m["p50_ms"]), "",
+                         secs(m["build_s"]) if "build_s" in m else "",
+                         f"{mb(m['memory_bytes'])} RAM" if "memory_bytes" in m else "",
+                         "exact", f"{m['p50_ms'] / base:.1f}x" if base else ""))
+    for n in sizes:
+        add = results[n]["pdqmatch"].get("add")
+        if add:
+            rows.append(("pdqmatch single add, 1 transaction each", f"{count(n)} + {add['adds']}",
+                         ms(add["p50_ms"]), ms(add["p99_ms"]),
+                         f"{add['adds_per_s']:.0f} adds/s", "", "", ""))
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(r)) + " |"
+    print(line(head))
+    print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+    for r in rows:
+        print(line(r))
+    print()
+    print(f"""
+Exact search: every stored hash within distance {RADIUS}, one query a call, one
+thread, {GEN['nq']} queries ({GEN['nq'] // 2} planted near a stored hash, {GEN['nq'] - GEN['nq'] // 2} random) over
+bench/gen.py corpora; recall is against an exact brute-force scan.
+pdqmatch: import is `pdqmatch index --hash-list` (/usr/bin/time -v); lookups
+are timed after one warm-up pass (store in the page cache); size is the LMDB
+file / N; single adds go into a copy of the {count(sizes[0])} store.  FAISS as Debian
+ships it (python3-faiss, baseline x86-64), built on one thread; memory is the
+RSS growth of building.  Meta: the index benchmark kit's anchors for Meta's
+MIH256, measured on the same kind of 2-core machine.  Last column: a method's
+p50 divided by pdqmatch's.""".lstrip("\n"))
+    notes = []
+    for n in sizes:
+        for key in ("pdqmatch", "flat", "mih"):
+            if "error" in results[n][key]:
+                notes.append(f"N={count(n)}: {key} failed: {results[n][key]['error']}")
+        pq = results[n]["pdqmatch"]
+        if pq.get("row_mapping") == "content id":
+            notes.append(f"N={count(n)}: entry ids were not corpus rows; matched by content id.")
+        if pq.get("lookup", {}).get("pending"):
+            notes.append(f"N={count(n)}: {pq['lookup']['pending']} hashes not yet indexed "
+                         "(found by scanning): lookups are slower than a finished import's.")
+        if pq.get("duplicates"):
+            notes.append(f"N={count(n)}: {pq['duplicates']} pairs reported twice.")
+    if load > 0.5:
+        notes.append(f"the load average was {load:.2f} at the start: other work shared the cores.")
+    for note in notes:
+        print("Note: " + note)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build", nargs="?", default="build")
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--data", default="/tmp/pdqm-bench-data",
+                    help="cache of corpora and ground truth")
+    ap.add_argument("--keep", action="store_true", help="keep the stores and match lists")
+    a = ap.parse_args()
+    build = Path(a.build).resolve()
+    sizes = sorted({int(s) for s in a.sizes.split(",") if s.strip()})
+    for f in (build / "pdqmatch", build / "bench_lookup"):
+        if not os.access(f, os.X_OK):
+            sys.exit(f"bench_index: {f} is missing: run `make build` first")
+    lib = build / "libpdqmatch.a"
+    if lib.exists() and lib.stat().st_mtime > (build / "bench_lookup").stat().st_mtime:
+        sys.exit(f"bench_index: {build / 'bench_lookup'} is older than {lib}: run `make build`")
+    cache = Path(a.data).resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = open(cache / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.exit(f"bench_index: another bench_index.py is using {cache}")
+    # A kill ends the run through the finally below (removing the stores).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = cache / f"run-{os.getpid()}"
+    work.mkdir()
+    try:
+        return bench(a, build, sizes, work)
+    except Failed as e:
+        sys.exit(f"bench_index: {e}")
+
+
+def bench(a, build, sizes, work):
+    cache = work.parent
+    results = {}
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        log(f"load average {load:.2f}: something else is running; the figures will be noisy")
+    try:
+        for i, n in enumerate(sizes):
+            prefix, man = ensure_data(n, cache)
+            gt_path, truth = ensure_truth(prefix, man, build / "bench_lookup")
+            res = results[n] = {}
+            for key, fn in (("pdqmatch", lambda r: bench_pdqmatch(r, n, prefix, truth, build,
+                                                                   work, add_test=i == 0)),
+                            ("flat", lambda r: bench_faiss(r, n, prefix, gt_path, "flat")),
+                            ("mih", lambda r: bench_faiss(r, n, prefix, gt_path, "mih"))):
+                res[key] = {}
+                try:
+                    fn(res[key])
+                except Failed as e:
+                    log(f"{key} n={n}: FAILED: {e}")
+                    res[key]["error"] = str(e)
+            if not a.keep:
+                for p in work.glob(f"n{n}.*"):
+                    p.unlink()
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    (cache / "results.json").write_text(json.dumps(results, indent=1))
+    log(f"done; raw figures in {cache / 'results.json'}")
+    table(sizes, results, load)
+    bad = [n for n in sizes if results[n]["pdqmatch"].get("recall") != 1.0
+           or results[n]["pdqmatch"].get("false_positives")]
+    if bad:
+        print(f"bench_index: pdqmatch failed or is not exact at N = {', '.join(map(str, bad))}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -155,11 +155,13 @@ bench-run: build
 
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@echo "== pdqmatch hash samples/*"
-	@$(BIN) hash samples/*.jpg samples/*.png
+	@echo "== $(BIN) index --db demo.db --bank samples samples/"
+	@$(BIN) index --db demo.db --bank samples samples/
+	@echo "== $(BIN) lookup --db demo.db --dihedral samples/bridge-rotate-90.jpg"
+	@$(BIN) lookup --db demo.db --dihedral samples/bridge-rotate-90.jpg
 	@echo
-	@echo "The index and the HTTP service are not built yet (not yet): for now,"
-	@echo "try '$(BIN) hash --help' and samples/README.md."
+	@echo "The HTTP service is not built yet (not yet): for now, try"
+	@echo "'$(BIN) --help' and samples/README.md."
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san demo.db demo.db-lock

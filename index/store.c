@@ -1098,9 +1098,10 @@ static int read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
             return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
         *cached_block = block;
     }
-    if (cached->mv_size != BLOCK_BYTES)
+    uint32_t n = block_count(cached->mv_size);
+    if (id % RECORDS_PER_BLOCK >= n)
         return MDB_CORRUPTED;
-    block_read(cached->mv_data, id % RECORDS_PER_BLOCK, out);
+    block_read(cached->mv_data, n, id % RECORDS_PER_BLOCK, out);
     return 0;
 }
 

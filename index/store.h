@@ -139,7 +139,10 @@ typedef enum pdqm_add_outcome {
     PDQM_ADD_SAME_FILE = 2   /* the bank already has media with this SHA-256: skipped */
 } pdqm_add_outcome;
 
-/* Add n content items in one transaction: all are stored or none is.
+/* Add n content items in one transaction: all are stored or none is, and
+ * lookups find them as soon as this returns.  (Small batches are indexed a
+ * few thousand hashes at a time, and scanned meanwhile: see
+ * pdqm_store_add_deferred().)
  * outcomes (n entries, may be NULL) tells what happened to each; skipping
  * a known content id or file is what makes indexing idempotent.
  * Errors: PDQM_ERR_NOT_FOUND (no such bank), PDQM_ERR_INVALID (an empty or

@@ -48,7 +48,7 @@
 /* 1023 records of 40 bytes, BLOCK_PAD and LMDB's 16-byte header fit in
  * exactly 10 pages; 1024 would spill into an eleventh. */
 #define RECORDS_PER_BLOCK 1023
-#define BLOCK_BYTES (BLOCK_PAD + RECORDS_PER_BLOCK * 40)
+#define BLOCK_BYTES (16 + RECORDS_PER_BLOCK * 40)   /* a full block: block_size() */
 #define MAX_BANKS 65535
 
 /* Block pointer cache: CHUNK pointers a chunk, DIR chunks (4M blocks). */
@@ -64,23 +64,37 @@ typedef struct record {
     uint8_t reserved;
 } record;
 
-/* A records block, as stored (always BLOCK_BYTES, a partial last block
- * zero-filled): BLOCK_PAD bytes, then the RECORDS_PER_BLOCK hashes, then
- * their 8-byte infos (content, bank, quality).  Hashes apart from the rest
- * mean verifying a candidate touches one cache line; the padding puts them
- * 32 bytes into a page (after LMDB's 16-byte header), so none straddles two
- * cache lines. */
+/* A records block of n records (RECORDS_PER_BLOCK, or fewer in the last
+ * block), as stored: BLOCK_PAD bytes, the n hashes, then their 8-byte
+ * infos (content, bank, quality).  Hashes apart from the rest mean
+ * verifying a candidate touches one cache line; the padding puts them 32
+ * bytes into a page (after LMDB's 16-byte header), so none straddles two
+ * cache lines.  A partial block holds only what it has, so adding one hash
+ * rewrites half a block on average, not a whole one. */
 #define BLOCK_PAD 16
-#define BLOCK_INFO (BLOCK_PAD + 32 * RECORDS_PER_BLOCK)
+
+static inline size_t block_size(uint32_t n)
+{
+    return BLOCK_PAD + 40 * (size_t)n;
+}
+
+/* Records in a block value of size bytes; 0 when the size is malformed. */
+static inline uint32_t block_count(size_t size)
+{
+    if (size < BLOCK_PAD + 40 || (size - BLOCK_PAD) % 40 != 0 ||
+        (size - BLOCK_PAD) / 40 > RECORDS_PER_BLOCK)
+        return 0;
+    return (uint32_t)((size - BLOCK_PAD) / 40);
+}
 
 static inline const uint8_t *block_hash(const void *block, uint32_t i)
 {
     return (const uint8_t *)block + BLOCK_PAD + 32 * (size_t)i;
 }
 
-static inline void block_read(const void *block, uint32_t i, record *out)
+static inline void block_read(const void *block, uint32_t n, uint32_t i, record *out)
 {
-    const uint8_t *info = (const uint8_t *)block + BLOCK_INFO + 8 * (size_t)i;
+    const uint8_t *info = (const uint8_t *)block + BLOCK_PAD + 32 * (size_t)n + 8 * (size_t)i;
     memcpy(out->hash, block_hash(block, i), 32);
     memcpy(&out->content, info, 4);
     memcpy(&out->bank, info + 4, 2);
@@ -88,9 +102,9 @@ static inline void block_read(const void *block, uint32_t i, record *out)
     out->reserved = info[7];
 }
 
-static inline void block_write(void *block, uint32_t i, const record *r)
+static inline void block_write(void *block, uint32_t n, uint32_t i, const record *r)
 {
-    uint8_t *info = (uint8_t *)block + BLOCK_INFO + 8 * (size_t)i;
+    uint8_t *info = (uint8_t *)block + BLOCK_PAD + 32 * (size_t)n + 8 * (size_t)i;
     memcpy((uint8_t *)block + BLOCK_PAD + 32 * (size_t)i, r->hash, 32);
     memcpy(info, &r->content, 4);
     memcpy(info + 4, &r->bank, 2);

@@ -124,6 +124,7 @@ typedef struct record_view {
     uint32_t full;            /* blocks below this are cached */
     uint32_t n_entries;       /* ids below this exist */
     const uint8_t *tail;      /* the partial last block, or NULL */
+    uint32_t tail_n;          /* records in it */
 } record_view;
 
 static inline const uint8_t *block_of(const record_view *rv, uint32_t id)
@@ -144,7 +145,8 @@ static inline const uint64_t *hash_at(const record_view *rv, uint32_t id)
 static inline record record_at(const record_view *rv, uint32_t id)
 {
     record r;
-    block_read(block_of(rv, id), id % RECORDS_PER_BLOCK, &r);
+    uint32_t n = id / RECORDS_PER_BLOCK < rv->full ? RECORDS_PER_BLOCK : rv->tail_n;
+    block_read(block_of(rv, id), n, id % RECORDS_PER_BLOCK, &r);
     return r;
 }
 
@@ -545,7 +547,8 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         uint32_t b = se.rv.full;
         MDB_val k = { 4, &b }, v;
         rc = mdb_get(se.txn, s->records, &k, &v);
-        if (rc == 0 && v.mv_size != BLOCK_BYTES)
+        se.rv.tail_n = se.meta.next_entry % RECORDS_PER_BLOCK;
+        if (rc == 0 && block_count(v.mv_size) != se.rv.tail_n)
             rc = MDB_CORRUPTED;
         if (rc != 0) {
             st = store_lmdb_error(err, rc, "cannot read the store");

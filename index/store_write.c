@@ -251,6 +251,7 @@ typedef struct add_args {
     size_t n;
     pdqm_add_outcome *outcomes;
     int deferred;
+    uint32_t pending_after;   /* out: entries pending once committed */
 } add_args;
 
 /* Append records to the records array, starting at entry id `first`. */
@@ -268,23 +269,27 @@ static int put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
         size_t take = RECORDS_PER_BLOCK - off;
         if (take > n - done)
             take = n - done;
+        uint32_t count = off + (uint32_t)take;
         unsigned flags = MDB_APPEND;
         if (off > 0) {
             /* The partial last block: keep what it has. */
             MDB_val k = { 4, &b }, v;
             rc = mdb_get(txn, s->records, &k, &v);
-            if (rc != 0 || v.mv_size != BLOCK_BYTES) {
+            if (rc != 0 || block_count(v.mv_size) != off) {
                 rc = rc ? rc : MDB_CORRUPTED;
                 break;
             }
-            memcpy(block, v.mv_data, BLOCK_BYTES);
+            for (uint32_t i = 0; i < off; i++) {
+                record r;
+                block_read(v.mv_data, off, i, &r);
+                block_write(block, count, i, &r);
+            }
             flags = 0;
-        } else {
-            memset(block, 0, BLOCK_BYTES);
         }
+        memset(block, 0, BLOCK_PAD);
         for (size_t i = 0; i < take; i++)
-            block_write(block, off + (uint32_t)i, &recs[done + i]);
-        MDB_val k = { 4, &b }, v = { BLOCK_BYTES, block };
+            block_write(block, count, off + (uint32_t)i, &recs[done + i]);
+        MDB_val k = { 4, &b }, v = { block_size(count), block };
         rc = mdb_put(txn, s->records, &k, &v, flags);
         done += take;
     }
@@ -476,6 +481,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         if ((rc = store_bank_put(s, txn, banks[j].name, &banks[j].rec)) != 0)
             goto done;
     rc = store_meta_write(s, txn, &m);
+    ((add_args *)arg)->pending_after = m.pending_to - m.pending_from;
 
 done:
     free(recs);
@@ -487,7 +493,8 @@ done:
 }
 
 static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
-                              pdqm_add_outcome *outcomes, int deferred, pdqm_error *err)
+                              pdqm_add_outcome *outcomes, int deferred,
+                              uint32_t *pending_after, pdqm_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         pdqm_status st = check_add(&adds[i], i, err);
@@ -496,26 +503,49 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
     }
     if (n == 0)
         return PDQM_OK;
-    add_args a = { adds, n, outcomes, deferred };
-    return store_write(store, do_add, &a, "cannot add to the store", err);
+    add_args a = { adds, n, outcomes, deferred, 0 };
+    pdqm_status st = store_write(store, do_add, &a, "cannot add to the store", err);
+    if (pending_after)
+        *pending_after = a.pending_after;
+    return st;
 }
+
+/* Small batches (a service adding a few items at a time) are added like a
+ * bulk load, unindexed, and found by scanning until PENDING_INDEX_AT of
+ * them have gathered; then one pass indexes them all.  Indexing each
+ * small batch at once would rewrite 16 postings pages and their parents a
+ * hash: several times the pages the add itself writes. */
+#define SMALL_BATCH 1024
+#define PENDING_INDEX_AT 4096
 
 pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
                            pdqm_add_outcome *outcomes, pdqm_error *err)
 {
-    /* Direct adds after a deferred load would leave pending entries in the
-     * middle of the id range: index those first. */
+    size_t hashes = 0;
+    for (size_t i = 0; i < n; i++)
+        hashes += adds[i].n_hashes;
+    if (hashes <= SMALL_BATCH) {
+        uint32_t pending = 0;
+        pdqm_status st = add_common(store, adds, n, outcomes, 1, &pending, err);
+        /* The add has committed whatever happens next; a failed indexing
+         * pass loses nothing and is tried again by the next add. */
+        if (st == PDQM_OK && pending >= PENDING_INDEX_AT)
+            (void)pdqm_store_index_pending(store, NULL, NULL);
+        return st;
+    }
+    /* A large batch indexes at once; pending entries must stay the last
+     * ones, so index those first. */
     pdqm_status st = pdqm_store_index_pending(store, NULL, err);
     if (st != PDQM_OK)
         return st;
-    return add_common(store, adds, n, outcomes, 0, err);
+    return add_common(store, adds, n, outcomes, 0, NULL, err);
 }
 
 pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
                                     size_t n, pdqm_add_outcome *outcomes,
                                     pdqm_error *err)
 {
-    return add_common(store, adds, n, outcomes, 1, err);
+    return add_common(store, adds, n, outcomes, 1, NULL, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -561,7 +591,11 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             block_no = b;
         }
         record rr;
-        block_read(blockv.mv_data, id % RECORDS_PER_BLOCK, &rr);
+        if (block_count(blockv.mv_size) <= id % RECORDS_PER_BLOCK) {
+            rc = MDB_CORRUPTED;
+            goto done;
+        }
+        block_read(blockv.mv_data, block_count(blockv.mv_size), id % RECORDS_PER_BLOCK, &rr);
         if (rr.content != last_content) {
             MDB_val k = { 4, &rr.content }, v;
             rc = mdb_get(txn, s->cnum, &k, &v);
@@ -598,7 +632,11 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             block_no = b;
         }
         record rr;
-        block_read(blockv.mv_data, id % RECORDS_PER_BLOCK, &rr);
+        if (block_count(blockv.mv_size) <= id % RECORDS_PER_BLOCK) {
+            rc = MDB_CORRUPTED;
+            goto done;
+        }
+        block_read(blockv.mv_data, block_count(blockv.mv_size), id % RECORDS_PER_BLOCK, &rr);
         for (int slot = 0; slot < SLOTS; slot++)
             ids[start[slot_key(rr.hash, slot)]++] = id;
     }
@@ -685,7 +723,11 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
             block_no = b;
         }
         record rr;
-        block_read(blockv.mv_data, e % RECORDS_PER_BLOCK, &rr);
+        if (block_count(blockv.mv_size) <= e % RECORDS_PER_BLOCK) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        block_read(blockv.mv_data, block_count(blockv.mv_size), e % RECORDS_PER_BLOCK, &rr);
         for (int slot = 0; slot < SLOTS && rc == 0; slot++) {
             rc = writer_remove(&w, slot_key(rr.hash, slot), e);
             /* writer_remove may have moved pages: fetch the block again. */

@@ -47,12 +47,15 @@ static void put_be32(uint8_t *p, uint32_t v)
  *   [meta_len, metadata], [32-byte SHA-256], [16-byte MD5],
  *   [n_hashes little-endian doubles]
  * A content item's number is the id of its first hash, so that is not
- * stored.  A hash-list item takes about 8 bytes plus its id.            */
+ * stored.  An id that is a plain decimal number (a hash list's line
+ * number) is stored as a varint instead of its text (flag 0x40).  A
+ * hash-list item takes about 11 bytes.                                  */
 
 #define REC_SHA256 0x04u
 #define REC_MD5 0x08u
 #define REC_TIMESTAMPS 0x10u
 #define REC_METADATA 0x20u
+#define REC_NUMERIC_ID 0x40u   /* the id is a decimal number, stored as a varint */
 
 static size_t varint_size(uint64_t v)
 {
@@ -89,11 +92,28 @@ static int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return -1;
 }
 
+/* The value of a content id written as a plain decimal number (no sign,
+ * no leading zero, under 10^18), or -1. */
+static int64_t numeric_id(const char *id, size_t len)
+{
+    if (len == 0 || len > 18 || (len > 1 && id[0] == '0'))
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (id[i] < '0' || id[i] > '9')
+            return -1;
+        v = v * 10 + (id[i] - '0');
+    }
+    return v;
+}
+
 size_t store_content_size(const content_view *c)
 {
     const content_head *h = &c->head;
-    size_t n = 1 + varint_size(h->bank) + varint_size(h->n_hashes) + varint_size((uint64_t)h->added) +
-               varint_size(h->id_len) + h->id_len;
+    int64_t num = numeric_id(c->content_id, h->id_len);
+    size_t n = 1 + varint_size(h->bank) + varint_size(h->n_hashes) +
+               varint_size((uint64_t)h->added) +
+               (num >= 0 ? varint_size((uint64_t)num) : varint_size(h->id_len) + h->id_len);
     if (c->metadata)
         n += varint_size(h->meta_len) + h->meta_len;
     if (c->sha256)
@@ -108,15 +128,21 @@ size_t store_content_size(const content_view *c)
 size_t store_content_encode(uint8_t *buf, const content_view *c)
 {
     const content_head *h = &c->head;
+    int64_t num = numeric_id(c->content_id, h->id_len);
     uint8_t *p = buf;
     *p++ = (uint8_t)((h->kind & 3) | (c->sha256 ? REC_SHA256 : 0) | (c->md5 ? REC_MD5 : 0) |
-                     (c->timestamps ? REC_TIMESTAMPS : 0) | (c->metadata ? REC_METADATA : 0));
+                     (c->timestamps ? REC_TIMESTAMPS : 0) | (c->metadata ? REC_METADATA : 0) |
+                     (num >= 0 ? REC_NUMERIC_ID : 0));
     p = varint_put(p, h->bank);
     p = varint_put(p, h->n_hashes);
     p = varint_put(p, (uint64_t)h->added);
-    p = varint_put(p, h->id_len);
-    memcpy(p, c->content_id, h->id_len);
-    p += h->id_len;
+    if (num >= 0) {
+        p = varint_put(p, (uint64_t)num);
+    } else {
+        p = varint_put(p, h->id_len);
+        memcpy(p, c->content_id, h->id_len);
+        p += h->id_len;
+    }
     if (c->metadata) {
         p = varint_put(p, h->meta_len);
         memcpy(p, c->metadata, h->meta_len);
@@ -148,7 +174,7 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
     if (varint_get(&p, end, &bank) || varint_get(&p, end, &n) ||
         varint_get(&p, end, &added) || varint_get(&p, end, &id_len))
         return -1;
-    if (bank > UINT32_MAX || n > UINT32_MAX || id_len > (uint64_t)(end - p))
+    if (bank > UINT32_MAX || n > UINT32_MAX)
         return -1;
     content_head *h = &out->head;
     h->bank = (uint32_t)bank;
@@ -156,9 +182,20 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
     h->n_hashes = (uint32_t)n;
     h->kind = flags & 3u;
     h->added = (int64_t)added;
-    h->id_len = (uint32_t)id_len;
-    out->content_id = (const char *)p;
-    p += id_len;
+    if (flags & REC_NUMERIC_ID) {
+        /* In place of a length, the number itself. */
+        if (id_len >= 1000000000000000000ull)
+            return -1;
+        int len = snprintf(out->idbuf, sizeof out->idbuf, "%llu", (unsigned long long)id_len);
+        h->id_len = (uint32_t)len;
+        out->content_id = out->idbuf;
+    } else {
+        if (id_len > (uint64_t)(end - p))
+            return -1;
+        h->id_len = (uint32_t)id_len;
+        out->content_id = (const char *)p;
+        p += id_len;
+    }
     if (flags & REC_METADATA) {
         if (varint_get(&p, end, &meta_len) || meta_len > (uint64_t)(end - p))
             return -1;

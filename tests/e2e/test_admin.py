@@ -97,3 +97,21 @@ def test_verify_and_compact(tmp_path):
     assert run("export", "--db", out).stdout == run("export", "--db", db).stdout
     p = run("compact", "--db", db, out)
     assert (p.returncode, p.stderr) == (2, f"pdqmatch: {out}: File exists\n")
+
+
+def test_content_ids_round_trip(tmp_path):
+    """Ids that are numbers are stored compactly; every id comes back as
+    given, leading zeros and long numbers included."""
+    db = tmp_path / "s.db"
+    ids = ["0", "7", "007", "-5", "123456789012345678", "1234567890123456789",
+           "99999999999999999999", "a,b", 'q"uote']
+    hs = random_hashes(len(ids), 21)
+    lst = tmp_path / "l.csv"
+    lst.write_text("hash,content_id\n" + "".join(
+        f'{h},"{i.replace(chr(34), chr(34) * 2)}"\n' for h, i in zip(hs, ids)))
+    p = run("index", "--db", db, "--bank", "b", "--hash-list", lst)
+    assert p.returncode == 0, p.stderr
+    p = run("lookup", "--db", db, "--json", "--max-distance", "0", *hs)
+    got = [json.loads(line)["matches"][0]["content_id"] for line in p.stdout.splitlines()]
+    assert got == ids
+    assert run("verify", "--db", db).returncode == 0

@@ -437,7 +437,8 @@ int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
     if ((rc = meta_get(s, txn, "next_entry", &m->next_entry)) ||
         (rc = meta_get(s, txn, "next_bank", &m->next_bank)) ||
         (rc = meta_get(s, txn, "pending_from", &m->pending_from)) ||
-        (rc = meta_get(s, txn, "pending_to", &m->pending_to)))
+        (rc = meta_get(s, txn, "pending_to", &m->pending_to)) ||
+        (rc = meta_get(s, txn, "pgen", &m->pgen)))
         return rc;
     return 0;
 }
@@ -497,6 +498,7 @@ static pdqm_status open_databases(pdqm_store *s, unsigned flags, pdqm_error *err
         { "md5", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, offsetof(pdqm_store, md5) },
         { "postings", MDB_INTEGERKEY, offsetof(pdqm_store, postings) },
         { "records", MDB_INTEGERKEY, offsetof(pdqm_store, records) },
+        { "pchanges", MDB_INTEGERKEY, offsetof(pdqm_store, pchanges) },
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].offset);
@@ -630,6 +632,8 @@ void pdqm_store_close(pdqm_store *s)
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->cache_lock);
+    store_pcache_free(s);
+    free(s->touched);
     free(s->path);
     free(s);
 }
@@ -745,6 +749,49 @@ static void bank_info_from(pdqm_bank_info *info, const char *name, const bank_re
     info->hashes = b->hashes;
 }
 
+void store_touch(pdqm_store *s, uint32_t key)
+{
+    if (s->touched_all)
+        return;
+    if (s->n_touched == s->cap_touched) {
+        size_t cap = s->cap_touched ? s->cap_touched * 2 : 1024;
+        uint32_t *grown = cap <= PCHANGES_MAX_KEYS ? realloc(s->touched, cap * sizeof *grown) : NULL;
+        if (grown == NULL) {
+            s->touched_all = 1;   /* listing them all is not worth it */
+            return;
+        }
+        s->touched = grown;
+        s->cap_touched = cap;
+    }
+    s->touched[s->n_touched++] = key;
+}
+
+/* When the transaction changed postings: a new generation, its list of
+ * keys in pchanges, and the oldest entry dropped. */
+static int log_postings_change(pdqm_store *s, MDB_txn *txn)
+{
+    if (s->n_touched == 0 && !s->touched_all)
+        return 0;
+    uint32_t gen;
+    int rc = meta_get(s, txn, "pgen", &gen);
+    if (rc != 0)
+        return rc;
+    gen++;
+    MDB_val k = { 4, &gen };
+    MDB_val v = { s->touched_all ? 0 : s->n_touched * 4, s->touched };
+    if ((rc = mdb_put(txn, s->pchanges, &k, &v, MDB_APPEND)) != 0 &&
+        (rc = mdb_put(txn, s->pchanges, &k, &v, 0)) != 0)
+        return rc;
+    if (gen > PCHANGES_KEEP) {
+        uint32_t old = gen - PCHANGES_KEEP;
+        MDB_val ok = { 4, &old };
+        rc = mdb_del(txn, s->pchanges, &ok, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    return meta_put(s, txn, "pgen", gen);
+}
+
 /* Run fn inside a write transaction, growing the map and retrying when it
  * fills.  fn returns an LMDB code, or -1 with *err set by itself. */
 typedef int (*write_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
@@ -761,7 +808,11 @@ static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
         pthread_rwlock_rdlock(&s->resize_lock);
         int rc = store_txn_begin(s, 0, &txn);
         if (rc == 0) {
+            s->n_touched = 0;
+            s->touched_all = 0;
             rc = fn(s, txn, arg, err);
+            if (rc == 0)
+                rc = log_postings_change(s, txn);
             if (rc == 0)
                 rc = mdb_txn_commit(txn);
             else

@@ -22,6 +22,11 @@
  *             14 bytes of LMDB overhead a key, against 30 for duplicates)
  *   records   u32 block -> RECORDS_PER_BLOCK records (see block_read): the
  *             contiguous, id-indexed array lookups verify against
+ *   pchanges  u32 postings generation -> the u32 posting keys that
+ *             transaction changed (empty: too many to list); meta
+ *             "pgen" is the latest generation.  Lookups that keep a copy
+ *             of the postings in memory learn from it which keys of
+ *             their copy are stale.  The last PCHANGES_KEEP are kept.
  *
  * Invariants:
  *   - entry ids and content numbers only grow; a content item's hashes are
@@ -138,16 +143,20 @@ typedef struct content_head {
     uint32_t flags;
 } content_head;
 
+#define PCHANGES_KEEP 4096
+#define PCHANGES_MAX_KEYS 262144
+
 typedef struct meta_vals {
     uint32_t next_entry;
     uint32_t next_bank;
     uint32_t pending_from;
     uint32_t pending_to;
+    uint32_t pgen;           /* postings generation (see pchanges) */
 } meta_vals;
 
 struct pdqm_store {
     MDB_env *env;
-    MDB_dbi meta, banks, cnum, cindex, cbank, sha256, md5, postings, records;
+    MDB_dbi meta, banks, cnum, cindex, cbank, sha256, md5, postings, records, pchanges;
     int read_only;
     char *path;
 
@@ -156,6 +165,14 @@ struct pdqm_store {
     pthread_rwlock_t resize_lock;
     /* One writer in this process (LMDB's own lock serialises processes). */
     pthread_mutex_t write_lock;
+    /* Posting keys the open write transaction changed (under write_lock),
+     * for pchanges; touched_all when there were too many to list. */
+    uint32_t *touched;
+    size_t n_touched, cap_touched;
+    int touched_all;
+
+    /* The in-memory copy of the postings (store_lookup.c). */
+    struct postings_cache *pcache;
 
     /* Pointers to full records blocks, valid until the map moves. */
     pthread_mutex_t cache_lock;
@@ -173,6 +190,12 @@ struct pdqm_store {
 
 /* LMDB result to our status, with context. */
 pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what);
+
+/* Note that the open write transaction changed posting key `key`. */
+void store_touch(pdqm_store *s, uint32_t key);
+
+/* Free the in-memory postings copy (store_lookup.c). */
+void store_pcache_free(pdqm_store *s);
 
 /* Begin a transaction, handling a map grown by another process. */
 int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn);

@@ -157,6 +157,187 @@ static inline __attribute__((always_inline)) int hash_distance(const uint64_t *h
 }
 
 /* ------------------------------------------------------------------ */
+/* The in-memory copy of the postings                                   */
+
+/* A long-lived handle (a server, a benchmark) probes a copy of the
+ * postings in memory: offsets and ids in two arrays, a probe two loads,
+ * where LMDB's B-tree costs a dozen dependent cache misses.  The copy is
+ * of one postings generation; keys that later transactions changed are
+ * marked stale (from pchanges, see store_int.h) and probed in LMDB; when
+ * too many are stale, or the log does not reach back, the copy is made
+ * anew.  A handle builds it only after PCACHE_AFTER lookups, so a one-shot
+ * command never pays for it, and only up to PCACHE_MAX_IDS postings. */
+#define NKEYS ((uint32_t)SLOTS << 16)
+#define PCACHE_AFTER 64
+#define PCACHE_MAX_IDS ((size_t)64 << 20)   /* 256 MiB of ids: 4M hashes */
+
+typedef struct postings_cache {
+    pthread_rwlock_t lock;   /* shared while probing, exclusive to change */
+    int valid;
+    int disabled;            /* the postings are over PCACHE_MAX_IDS */
+    uint32_t gen;            /* the generation copied */
+    uint32_t seen;           /* stale marks cover changes up to here */
+    uint32_t *offsets;       /* NKEYS + 1 */
+    uint32_t *ids;
+    uint64_t *stale;         /* NKEYS bits */
+    size_t n_stale;
+    unsigned long lookups;
+} postings_cache;
+
+void store_pcache_free(pdqm_store *s)
+{
+    postings_cache *c = s->pcache;
+    if (c == NULL)
+        return;
+    pthread_rwlock_destroy(&c->lock);
+    free(c->offsets);
+    free(c->ids);
+    free(c->stale);
+    free(c);
+    s->pcache = NULL;
+}
+
+static postings_cache *pcache_of(pdqm_store *s)
+{
+    pthread_mutex_lock(&s->cache_lock);
+    if (s->pcache == NULL) {
+        postings_cache *c = calloc(1, sizeof *c);
+        if (c != NULL) {
+            pthread_rwlock_init(&c->lock, NULL);
+            s->pcache = c;
+        }
+    }
+    postings_cache *c = s->pcache;
+    if (c)
+        c->lookups++;
+    pthread_mutex_unlock(&s->cache_lock);
+    return c;
+}
+
+/* Copy every posting of txn's snapshot.  Called with the lock exclusive. */
+static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
+{
+    c->valid = 0;
+    if (c->offsets == NULL)
+        c->offsets = malloc(((size_t)NKEYS + 1) * sizeof *c->offsets);
+    if (c->stale == NULL)
+        c->stale = malloc(NKEYS / 8);
+    if (c->offsets == NULL || c->stale == NULL)
+        return ENOMEM;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->postings, &cur);
+    if (rc != 0)
+        return rc;
+    size_t n = 0, cap = 0;
+    uint32_t next_key = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t key;
+        memcpy(&key, k.mv_data, 4);
+        if (key >= NKEYS || v.mv_size % 4) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        while (next_key <= key)
+            c->offsets[next_key++] = (uint32_t)n;
+        size_t m = v.mv_size / 4;
+        if (n + m > PCACHE_MAX_IDS) {
+            c->disabled = 1;
+            rc = MDB_NOTFOUND;
+            break;
+        }
+        if (n + m > cap) {
+            size_t grown_cap = cap ? cap * 2 : (size_t)1 << 20;
+            while (grown_cap < n + m)
+                grown_cap *= 2;
+            uint32_t *grown = realloc(c->ids, grown_cap * sizeof *grown);
+            if (grown == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            c->ids = grown;
+            cap = grown_cap;
+        }
+        memcpy(c->ids + n, v.mv_data, v.mv_size);
+        n += m;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND || c->disabled) {
+        free(c->ids);
+        c->ids = NULL;
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    while (next_key <= NKEYS)
+        c->offsets[next_key++] = (uint32_t)n;
+    memset(c->stale, 0, NKEYS / 8);
+    c->n_stale = 0;
+    c->gen = c->seen = gen;
+    c->valid = 1;
+    return 0;
+}
+
+/* Mark the keys changed after c->seen up to gen as stale.  Returns 0, or
+ * MDB_NOTFOUND when the log does not reach back (the copy must be made
+ * anew).  Called with the lock exclusive. */
+static int pcache_catch_up(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
+{
+    for (uint32_t g = c->seen + 1; g <= gen; g++) {
+        MDB_val k = { 4, &g }, v;
+        int rc = mdb_get(txn, s->pchanges, &k, &v);
+        if (rc != 0)
+            return rc;
+        if (v.mv_size == 0 || v.mv_size % 4)
+            return MDB_NOTFOUND;      /* too many keys changed to list */
+        const uint8_t *p = v.mv_data;
+        for (size_t i = 0; i < v.mv_size / 4; i++) {
+            uint32_t key;
+            memcpy(&key, p + 4 * i, 4);
+            if (key >= NKEYS)
+                return MDB_CORRUPTED;
+            uint64_t bit = (uint64_t)1 << (key % 64);
+            if (!(c->stale[key / 64] & bit)) {
+                c->stale[key / 64] |= bit;
+                c->n_stale++;
+            }
+        }
+    }
+    c->seen = gen;
+    return 0;
+}
+
+/* Make the copy usable for a lookup at generation gen if it can be; on
+ * success the lock is held shared (release with pcache_release).  Returns
+ * 1 when usable, 0 when this lookup probes LMDB alone. */
+static int pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
+{
+    if (c == NULL || c->disabled)
+        return 0;
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->valid && c->gen <= gen && gen <= c->seen)
+        return 1;
+    pthread_rwlock_unlock(&c->lock);
+
+    pthread_rwlock_wrlock(&c->lock);
+    int rc = 0;
+    if (c->valid && gen > c->seen) {
+        rc = pcache_catch_up(s, txn, c, gen);
+        if (rc != 0 || c->n_stale > NKEYS / 8)
+            c->valid = 0;
+    }
+    if (!c->valid && !c->disabled && c->lookups >= PCACHE_AFTER)
+        rc = pcache_build(s, txn, c, gen);
+    (void)rc;   /* a failed copy only means probing LMDB */
+    pthread_rwlock_unlock(&c->lock);
+
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->valid && c->gen <= gen && gen <= c->seen)
+        return 1;
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Growing arrays                                                       */
 
 typedef struct hit {
@@ -215,6 +396,7 @@ typedef struct search {
     meta_vals meta;
     const int16_t *radius_of_bank;   /* by bank id: -1 when excluded */
     id_list cand;                    /* candidate ids of the query */
+    const postings_cache *pc;        /* usable copy of the postings, or NULL */
     int r_max;
     uint32_t *keys;                  /* probe keys, room for MAX_PROBES */
     hits *out;
@@ -326,6 +508,15 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
     se->cand.n = 0;
     for (size_t i = 0; i < nk; i++) {
         uint32_t key = se->keys[i];
+        const postings_cache *pc = se->pc;
+        if (pc && !(pc->stale[key / 64] & ((uint64_t)1 << (key % 64)))) {
+            uint32_t from = pc->offsets[key], to = pc->offsets[key + 1];
+            if ((rc = ids_reserve(&se->cand, to - from)) != 0)
+                return rc;
+            memcpy(se->cand.v + se->cand.n, pc->ids + from, (size_t)(to - from) * 4);
+            se->cand.n += to - from;
+            continue;
+        }
         MDB_val k = { 4, &key }, v;
         rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET_KEY);
         if (rc == MDB_NOTFOUND)
@@ -558,11 +749,17 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     }
 
     if (se.r_max >= 0 && se.meta.next_entry > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if ((rc = search_one(&se, (uint32_t)i, &queries[i])) != 0) {
-                st = store_lmdb_error(err, rc, "cannot search the store");
-                goto done;
-            }
+        postings_cache *pc = pcache_of(s);
+        int cached = pcache_acquire(s, se.txn, pc, se.meta.pgen);
+        se.pc = cached ? pc : NULL;
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = search_one(&se, (uint32_t)i, &queries[i]);
+        if (cached)
+            pthread_rwlock_unlock(&pc->lock);
+        se.pc = NULL;
+        if (rc != 0) {
+            st = store_lmdb_error(err, rc, "cannot search the store");
+            goto done;
         }
     }
     st = build_matches(&se, banks, &h, out, err);

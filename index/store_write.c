@@ -150,6 +150,7 @@ static int writer_room(postings_writer *w, size_t n)
 static int writer_add(postings_writer *w, uint32_t key, const uint32_t *ids, size_t n)
 {
     MDB_val k = { 4, &key }, v;
+    store_touch(w->s, key);
     if (!w->have_last || key > w->last_key) {
         v.mv_size = n * 4;
         v.mv_data = (void *)ids;
@@ -188,6 +189,7 @@ static int writer_add(postings_writer *w, uint32_t key, const uint32_t *ids, siz
 static int writer_remove(postings_writer *w, uint32_t key, uint32_t id)
 {
     MDB_val k = { 4, &key }, v;
+    store_touch(w->s, key);
     int rc = mdb_get(w->txn, w->s->postings, &k, &v);
     if (rc != 0)
         return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;

@@ -893,15 +893,24 @@ pdqm_status pdqm_store_bank_create(pdqm_store *store, const char *name,
     return with_write_txn(store, do_bank_create, &a, "cannot create the bank", err);
 }
 
+/* Find bank `name` in a write transaction; a missing bank is an error
+ * recorded in *err (returns -1, as write functions do). */
+static int bank_for_write(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *b,
+                          pdqm_error *err)
+{
+    int rc = store_bank_find(s, txn, name, b);
+    if (rc == MDB_NOTFOUND) {
+        pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", name);
+        return -1;
+    }
+    return rc;
+}
+
 static int do_bank_update(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     const bank_args *a = arg;
     bank_rec b;
-    int rc = store_bank_find(s, txn, a->name, &b);
-    if (rc == MDB_NOTFOUND) {
-        pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->name);
-        return -1;
-    }
+    int rc = bank_for_write(s, txn, a->name, &b, err);
     if (rc != 0)
         return rc;
     if (a->threshold >= 0)
@@ -930,11 +939,7 @@ static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
 {
     const bank_args *a = arg;
     bank_rec b;
-    int rc = store_bank_find(s, txn, a->name, &b);
-    if (rc == MDB_NOTFOUND) {
-        pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->name);
-        return -1;
-    }
+    int rc = bank_for_write(s, txn, a->name, &b, err);
     if (rc != 0)
         return rc;
     /* The bank's content numbers, copied first: deleting edits the list. */

@@ -258,23 +258,6 @@ static const char export_usage[] =
     "--hash-list' reads: hash,quality,content_id,timestamp,bank,metadata.  To\n"
     "move or rebuild a store, export each bank and index it into its bank.\n";
 
-static void csv_out(const char *s)
-{
-    if (s == NULL)
-        return;
-    if (strpbrk(s, ",\"\n\r") == NULL) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
 static int export_one(void *arg, const pdqm_content_info *info,
                       const pdqm_stored_hash *hashes, size_t n)
 {
@@ -283,14 +266,14 @@ static int export_one(void *arg, const pdqm_content_info *info,
         char hex[PDQM_HASH_HEX_LEN + 1];
         pdqm_hash256_to_hex(&hashes[i].hash, hex);
         printf("%s,%d,", hex, hashes[i].quality);
-        csv_out(info->content_id);
+        cli_csv_field(stdout, info->content_id);
         if (info->kind == PDQM_CONTENT_VIDEO || hashes[i].timestamp != 0)
             printf(",%.3f,", hashes[i].timestamp);
         else
             fputs(",,", stdout);
-        csv_out(info->bank);
+        cli_csv_field(stdout, info->bank);
         putchar(',');
-        csv_out(info->metadata);
+        cli_csv_field(stdout, info->metadata);
         putchar('\n');
     }
     return ferror(stdout) ? 1 : 0;

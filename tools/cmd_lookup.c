@@ -52,22 +52,6 @@ typedef struct lookup_run {
     size_t n_q, cap_q;
 } lookup_run;
 
-/* Write a CSV field, quoted when it must be. */
-static void csv_field(const char *s)
-{
-    if (strpbrk(s, ",\"\n\r") == NULL) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
 static json_t *metadata_json(const char *text)
 {
     if (text == NULL)
@@ -146,9 +130,9 @@ static void print_results(lookup_run *r, size_t from, size_t to, const pdqm_matc
                 const pdqm_match *x = list[i].m;
                 char hex[PDQM_HASH_HEX_LEN + 1];
                 pdqm_hash256_to_hex(&x->hash, hex);
-                csv_field(q->label);
+                cli_csv_field(stdout, q->label);
                 printf(",%s,%d,%s,", hex, x->distance, x->bank);
-                csv_field(x->content_id);
+                cli_csv_field(stdout, x->content_id);
                 if (r->dihedral)
                     printf(",%s", pdqm_dihedral_name((pdqm_dihedral)list[i].orientation));
                 putchar('\n');

@@ -166,10 +166,12 @@ static inline __attribute__((always_inline)) int hash_distance(const uint64_t *h
  * marked stale (from pchanges, see store_int.h) and probed in LMDB; when
  * too many are stale, or the log does not reach back, the copy is made
  * anew.  A handle builds it only after PCACHE_AFTER lookups, so a one-shot
- * command never pays for it, and only up to PCACHE_MAX_IDS postings. */
+ * command never pays for it, and only up to PCACHE_MAX_IDS postings.  Its
+ * memory (64 bytes a hash) is reserved once, on transparent huge pages,
+ * and committed only as it is written. */
 #define NKEYS ((uint32_t)SLOTS << 16)
 #define PCACHE_AFTER 64
-#define PCACHE_MAX_IDS ((size_t)64 << 20)   /* 256 MiB of ids: 4M hashes */
+#define PCACHE_MAX_IDS ((size_t)256 << 20)  /* 1 GiB of ids: 16M hashes */
 
 typedef struct postings_cache {
     pthread_rwlock_t lock;   /* shared while probing, exclusive to change */
@@ -190,8 +192,10 @@ void store_pcache_free(pdqm_store *s)
     if (c == NULL)
         return;
     pthread_rwlock_destroy(&c->lock);
-    free(c->offsets);
-    free(c->ids);
+    if (c->offsets)
+        munmap(c->offsets, ((size_t)NKEYS + 1) * sizeof *c->offsets);
+    if (c->ids)
+        munmap(c->ids, PCACHE_MAX_IDS * sizeof *c->ids);
     free(c->stale);
     free(c);
     s->pcache = NULL;
@@ -214,21 +218,39 @@ static postings_cache *pcache_of(pdqm_store *s)
     return c;
 }
 
+/* Anonymous memory for `bytes`, on huge pages where the kernel has them;
+ * NULL when it cannot be had. */
+static void *reserve(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 /* Copy every posting of txn's snapshot.  Called with the lock exclusive. */
 static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
 {
     c->valid = 0;
     if (c->offsets == NULL)
-        c->offsets = malloc(((size_t)NKEYS + 1) * sizeof *c->offsets);
+        c->offsets = reserve(((size_t)NKEYS + 1) * sizeof *c->offsets);
+    if (c->ids == NULL)
+        c->ids = reserve(PCACHE_MAX_IDS * sizeof *c->ids);
     if (c->stale == NULL)
         c->stale = malloc(NKEYS / 8);
-    if (c->offsets == NULL || c->stale == NULL)
+    if (c->offsets == NULL || c->ids == NULL || c->stale == NULL) {
+        c->disabled = 1;
         return ENOMEM;
+    }
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->postings, &cur);
     if (rc != 0)
         return rc;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     uint32_t next_key = 0;
     MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -243,31 +265,15 @@ static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t
             c->offsets[next_key++] = (uint32_t)n;
         size_t m = v.mv_size / 4;
         if (n + m > PCACHE_MAX_IDS) {
-            c->disabled = 1;
-            rc = MDB_NOTFOUND;
+            c->disabled = 1;   /* too large to keep: LMDB it is */
             break;
-        }
-        if (n + m > cap) {
-            size_t grown_cap = cap ? cap * 2 : (size_t)1 << 20;
-            while (grown_cap < n + m)
-                grown_cap *= 2;
-            uint32_t *grown = realloc(c->ids, grown_cap * sizeof *grown);
-            if (grown == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            c->ids = grown;
-            cap = grown_cap;
         }
         memcpy(c->ids + n, v.mv_data, v.mv_size);
         n += m;
     }
     mdb_cursor_close(cur);
-    if (rc != MDB_NOTFOUND || c->disabled) {
-        free(c->ids);
-        c->ids = NULL;
+    if (c->disabled || rc != MDB_NOTFOUND)
         return rc == MDB_NOTFOUND ? 0 : rc;
-    }
     while (next_key <= NKEYS)
         c->offsets[next_key++] = (uint32_t)n;
     memset(c->stale, 0, NKEYS / 8);
@@ -365,26 +371,6 @@ static int hits_push(hits *h, uint32_t query, uint32_t id, int distance)
     return 0;
 }
 
-typedef struct id_list {
-    uint32_t *v;
-    size_t n, cap;
-} id_list;
-
-static int ids_reserve(id_list *l, size_t more)
-{
-    if (l->n + more <= l->cap)
-        return 0;
-    size_t cap = l->cap ? l->cap : 4096;
-    while (cap < l->n + more)
-        cap *= 2;
-    uint32_t *grown = realloc(l->v, cap * sizeof *grown);
-    if (grown == NULL)
-        return ENOMEM;
-    l->v = grown;
-    l->cap = cap;
-    return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* One query                                                            */
 
@@ -395,10 +381,12 @@ typedef struct search {
     record_view rv;
     meta_vals meta;
     const int16_t *radius_of_bank;   /* by bank id: -1 when excluded */
-    id_list cand;                    /* candidate ids of the query */
+    struct run *runs;                /* candidate runs, one a probe */
+    uint32_t *flat;                  /* the runs' ids, copied together */
+    size_t flat_cap;
     const postings_cache *pc;        /* usable copy of the postings, or NULL */
     int r_max;
-    uint32_t *keys;                  /* probe keys, room for MAX_PROBES */
+    uint32_t *keys;                  /* probe keys, room for r_max's probes */
     hits *out;
 } search;
 
@@ -419,10 +407,36 @@ static int compare_u32(const void *a, const void *b)
 #define POPCNT_CLONES
 #endif
 
+/* A run of candidate ids: a posting array, in the map or in the copy
+ * (u32s, possibly unaligned in the map: copied, never dereferenced). */
+typedef struct run {
+    const uint8_t *ids;
+    uint32_t n;
+} run;
+
 POPCNT_CLONES
-static int verify(search *se, uint32_t qi, const uint64_t q[4], const uint32_t *ids, size_t n)
+static int verify(search *se, uint32_t qi, const uint64_t q[4], const run *runs, size_t nruns)
 {
-    enum { AHEAD = 64 };
+    /* Copy the runs into one array first: the lookahead is then a plain
+     * index, which measured faster than walking the runs twice. */
+    size_t n = 0;
+    for (size_t r = 0; r < nruns; r++)
+        n += runs[r].n;
+    if (n > se->flat_cap) {
+        size_t cap = n * 2;
+        uint32_t *grown = realloc(se->flat, cap * sizeof *grown);
+        if (grown == NULL)
+            return ENOMEM;
+        se->flat = grown;
+        se->flat_cap = cap;
+    }
+    uint32_t *ids = se->flat;
+    size_t o = 0;
+    for (size_t r = 0; r < nruns; r++) {
+        memcpy(ids + o, runs[r].ids, (size_t)runs[r].n * 4);
+        o += runs[r].n;
+    }
+    enum { AHEAD = 192 };
     for (size_t i = 0; i < n && i < AHEAD; i++)
         __builtin_prefetch(hash_at(&se->rv, ids[i]));
     for (size_t i = 0; i < n; i++) {
@@ -432,8 +446,8 @@ static int verify(search *se, uint32_t qi, const uint64_t q[4], const uint32_t *
         if (d > se->r_max)
             continue;
         /* Within reach of some bank: now the bank of this one. */
-        record r = record_at(&se->rv, ids[i]);
-        if (d <= se->radius_of_bank[r.bank]) {
+        record rec = record_at(&se->rv, ids[i]);
+        if (d <= se->radius_of_bank[rec.bank]) {
             int rc = hits_push(se->out, qi, ids[i], d);
             if (rc != 0)
                 return rc;
@@ -501,20 +515,25 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
         for (size_t m = 0; m < per_slot; m++)
             se->keys[nk++] = base ^ flip_masks[m];
     }
+    /* Keys in order let LMDB's cursor walk its tree forward (and cost the
+     * copy nothing measurable). */
     qsort(se->keys, nk, sizeof *se->keys, compare_u32);
 
-    /* Gather every candidate first, so that verifying can prefetch far
-     * ahead across probes. */
-    se->cand.n = 0;
+    /* Every candidate run first, then verify, prefetching across runs.
+     * Pointers into the map stay valid for the transaction. */
+    size_t nruns = 0;
+    if (se->pc)
+        for (size_t i = 0; i < nk; i++)   /* the copy's offsets, in flight together */
+            __builtin_prefetch(&se->pc->offsets[se->keys[i]]);
     for (size_t i = 0; i < nk; i++) {
         uint32_t key = se->keys[i];
         const postings_cache *pc = se->pc;
         if (pc && !(pc->stale[key / 64] & ((uint64_t)1 << (key % 64)))) {
             uint32_t from = pc->offsets[key], to = pc->offsets[key + 1];
-            if ((rc = ids_reserve(&se->cand, to - from)) != 0)
-                return rc;
-            memcpy(se->cand.v + se->cand.n, pc->ids + from, (size_t)(to - from) * 4);
-            se->cand.n += to - from;
+            if (to > from) {
+                __builtin_prefetch(pc->ids + from);
+                se->runs[nruns++] = (run){ (const uint8_t *)(pc->ids + from), to - from };
+            }
             continue;
         }
         MDB_val k = { 4, &key }, v;
@@ -523,13 +542,10 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
             continue;
         if (rc != 0)
             return rc;
-        size_t n = v.mv_size / 4;
-        if ((rc = ids_reserve(&se->cand, n)) != 0)
-            return rc;
-        memcpy(se->cand.v + se->cand.n, v.mv_data, n * 4);
-        se->cand.n += n;
+        se->runs[nruns++] = (run){ v.mv_data, (uint32_t)(v.mv_size / 4) };
     }
-    if ((rc = verify(se, qi, q, se->cand.v, se->cand.n)) != 0)
+    rc = verify(se, qi, q, se->runs, nruns);
+    if (rc != 0)
         return rc;
     /* Deferred entries, not in the postings yet. */
     if (se->meta.pending_to > se->meta.pending_from)
@@ -666,11 +682,11 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     se.out = &h;
     bank_table *banks = malloc(sizeof *banks);
     int16_t *radius = NULL;
-    se.keys = malloc(MAX_PROBES * sizeof *se.keys);
+
     void **parts = calloc(2, sizeof *parts);
     pdqm_status st = PDQM_OK;
     int have_banks = 0, locked = 0;
-    if (!banks || !se.keys || !parts) {
+    if (!banks || !parts) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
         goto done;
     }
@@ -749,6 +765,18 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     }
 
     if (se.r_max >= 0 && se.meta.next_entry > 0) {
+        /* Room for the probes of the widest radius (272 at r = 31). */
+        pthread_once(&masks_once, build_masks);
+        int flips = se.r_max / SLOTS;
+        size_t probes = flips <= 4 ? (size_t)flip_count[flips + 1] * SLOTS : 1;
+        if (probes > MAX_PROBES)
+            probes = 1;   /* a scan: no probes */
+        se.keys = malloc(probes * sizeof *se.keys);
+        se.runs = malloc(probes * sizeof *se.runs);
+        if (!se.keys || !se.runs) {
+            st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
+            goto done;
+        }
         postings_cache *pc = pcache_of(s);
         int cached = pcache_acquire(s, se.txn, pc, se.meta.pgen);
         se.pc = cached ? pc : NULL;
@@ -789,7 +817,8 @@ done:
     free(banks);
     free(radius);
     free(se.keys);
-    free(se.cand.v);
+    free(se.runs);
+    free(se.flat);
     free(h.v);
     free(parts);
     return st;

@@ -133,12 +133,13 @@ static inline const uint8_t *block_of(const record_view *rv, uint32_t id)
     return b < rv->full ? rv->s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK] : rv->tail;
 }
 
-/* The stored hash of entry id: 32 bytes, 32-byte aligned. */
-static inline const uint64_t *hash_at(const record_view *rv, uint32_t id)
+/* The stored hash of entry id: 32 bytes (aligned in the arena and in full
+ * blocks, perhaps not in a short last block). */
+static inline const uint8_t *hash_at(const record_view *rv, uint32_t id)
 {
     if (id < rv->arena_n)
-        return (const uint64_t *)(void *)(rv->arena + (size_t)id * 32);
-    return (const uint64_t *)(void *)block_hash(block_of(rv, id), id % RECORDS_PER_BLOCK);
+        return rv->arena + (size_t)id * 32;
+    return block_hash(block_of(rv, id), id % RECORDS_PER_BLOCK);
 }
 
 /* The whole record of entry id. */
@@ -150,8 +151,12 @@ static inline record record_at(const record_view *rv, uint32_t id)
     return r;
 }
 
-static inline __attribute__((always_inline)) int hash_distance(const uint64_t *h, const uint64_t q[4])
+/* A stored hash may sit unaligned (a short last block lives inside an
+ * LMDB leaf page): read it with memcpy, which costs nothing when aligned. */
+static inline __attribute__((always_inline)) int hash_distance(const void *stored, const uint64_t q[4])
 {
+    uint64_t h[4];
+    memcpy(h, stored, 32);
     return __builtin_popcountll(h[0] ^ q[0]) + __builtin_popcountll(h[1] ^ q[1]) +
            __builtin_popcountll(h[2] ^ q[2]) + __builtin_popcountll(h[3] ^ q[3]);
 }

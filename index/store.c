@@ -229,6 +229,263 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
 }
 
 /* ------------------------------------------------------------------ */
+/* Content records, 16 to a group: [low 4 bits of the number, u8]
+ * [varint length][record], ascending by number.                          */
+
+#define CNUM_SHIFT 4
+
+/* Find number's record in a group value: 0, or MDB_NOTFOUND with *at the
+ * offset where it would go. */
+static int group_find(const MDB_val *g, uint32_t low, MDB_val *rec, size_t *at)
+{
+    const uint8_t *p = g->mv_data, *end = p + g->mv_size;
+    while (p < end) {
+        const uint8_t *entry = p;
+        uint8_t l = *p++;
+        uint64_t len;
+        if (varint_get(&p, end, &len) || len > (uint64_t)(end - p))
+            return MDB_CORRUPTED;
+        if (l == low) {
+            rec->mv_data = (void *)p;
+            rec->mv_size = len;
+            *at = (size_t)(entry - (const uint8_t *)g->mv_data);
+            return 0;
+        }
+        if (l > low) {
+            *at = (size_t)(entry - (const uint8_t *)g->mv_data);
+            return MDB_NOTFOUND;
+        }
+        p += len;
+    }
+    *at = g->mv_size;
+    return MDB_NOTFOUND;
+}
+
+int store_cnum_get(pdqm_store *s, MDB_txn *txn, uint32_t number, MDB_val *rec)
+{
+    uint32_t group = number >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g;
+    int rc = mdb_get(txn, s->cnum, &k, &g);
+    if (rc != 0)
+        return rc;
+    size_t at;
+    return group_find(&g, number & 15, rec, &at);
+}
+
+/* Write group's value as old with [cut, cut_end) replaced by `entry`. */
+static int group_write(pdqm_store *s, MDB_txn *txn, uint32_t group, const MDB_val *old,
+                       size_t cut, size_t cut_end, const uint8_t *entry, size_t entry_len,
+                       unsigned flags)
+{
+    size_t n = old->mv_size - (cut_end - cut) + entry_len;
+    MDB_val k = { 4, &group };
+    if (n == 0)
+        return mdb_del(txn, s->cnum, &k, NULL);
+    uint8_t *buf = malloc(n);
+    if (buf == NULL)
+        return ENOMEM;
+    memcpy(buf, old->mv_data, cut);
+    memcpy(buf + cut, entry, entry_len);
+    memcpy(buf + cut + entry_len, (const uint8_t *)old->mv_data + cut_end, old->mv_size - cut_end);
+    MDB_val v = { n, buf };
+    int rc = mdb_put(txn, s->cnum, &k, &v, flags);
+    free(buf);
+    return rc;
+}
+
+int store_cnum_put(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec, size_t len)
+{
+    uint32_t group = number >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g = { 0, NULL };
+    int rc = mdb_get(txn, s->cnum, &k, &g);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    unsigned flags = 0;
+    if (rc == MDB_NOTFOUND) {
+        /* A new group; past the last one (numbers only grow) it appends. */
+        MDB_cursor *cur;
+        MDB_val lk, lv;
+        if ((rc = mdb_cursor_open(txn, s->cnum, &cur)) != 0)
+            return rc;
+        rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+        uint32_t last = 0;
+        if (rc == 0)
+            memcpy(&last, lk.mv_data, 4);
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND || (rc == 0 && group > last))
+            flags = MDB_APPEND;
+        else if (rc != 0)
+            return rc;
+    }
+    /* The new entry, then where it goes. */
+    uint8_t *entry = malloc(len + 11);
+    if (entry == NULL)
+        return ENOMEM;
+    entry[0] = (uint8_t)(number & 15);
+    uint8_t *p = varint_put(entry + 1, len);
+    memcpy(p, rec, len);
+    size_t entry_len = (size_t)(p - entry) + len;
+    size_t at = 0, at_end = 0;
+    if (g.mv_data != NULL) {
+        MDB_val old;
+        rc = group_find(&g, number & 15, &old, &at);
+        if (rc == 0)
+            at_end = (size_t)((const uint8_t *)old.mv_data - (const uint8_t *)g.mv_data) + old.mv_size;
+        else if (rc == MDB_NOTFOUND)
+            at_end = at;
+        else {
+            free(entry);
+            return rc;
+        }
+    }
+    rc = group_write(s, txn, group, &g, at, at_end, entry, entry_len, flags);
+    free(entry);
+    return rc;
+}
+
+int store_cnum_del(pdqm_store *s, MDB_txn *txn, uint32_t number)
+{
+    uint32_t group = number >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g, old;
+    int rc = mdb_get(txn, s->cnum, &k, &g);
+    if (rc != 0)
+        return rc;
+    size_t at;
+    if ((rc = group_find(&g, number & 15, &old, &at)) != 0)
+        return rc;
+    size_t at_end = (size_t)((const uint8_t *)old.mv_data - (const uint8_t *)g.mv_data) + old.mv_size;
+    return group_write(s, txn, group, &g, at, at_end, NULL, 0, 0);
+}
+
+/* The entry at it->p, moving past it. */
+static int iter_take(cnum_iter *it, uint32_t *number, MDB_val *rec)
+{
+    uint8_t low = *it->p++;
+    uint64_t len;
+    if (varint_get(&it->p, it->end, &len) || len > (uint64_t)(it->end - it->p) || low > 15)
+        return MDB_CORRUPTED;
+    *number = it->group << CNUM_SHIFT | low;
+    rec->mv_data = (void *)it->p;
+    rec->mv_size = len;
+    it->p += len;
+    return 0;
+}
+
+static int iter_group(cnum_iter *it, MDB_cursor_op op)
+{
+    MDB_val k, g;
+    int rc = mdb_cursor_get(it->cur, &k, &g, op);
+    if (rc != 0)
+        return rc;
+    memcpy(&it->group, k.mv_data, 4);
+    it->p = g.mv_data;
+    it->end = it->p + g.mv_size;
+    return 0;
+}
+
+int store_cnum_first(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t *number, MDB_val *rec)
+{
+    memset(it, 0, sizeof *it);
+    int rc = mdb_cursor_open(txn, s->cnum, &it->cur);
+    if (rc != 0)
+        return rc;
+    if ((rc = iter_group(it, MDB_FIRST)) != 0)
+        return rc;
+    return store_cnum_next(it, number, rec);
+}
+
+int store_cnum_from(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t from,
+                    uint32_t *number, MDB_val *rec)
+{
+    memset(it, 0, sizeof *it);
+    int rc = mdb_cursor_open(txn, s->cnum, &it->cur);
+    if (rc != 0)
+        return rc;
+    uint32_t group = from >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g;
+    if ((rc = mdb_cursor_get(it->cur, &k, &g, MDB_SET_RANGE)) != 0)
+        return rc;
+    memcpy(&it->group, k.mv_data, 4);
+    it->p = g.mv_data;
+    it->end = it->p + g.mv_size;
+    do {
+        if ((rc = store_cnum_next(it, number, rec)) != 0)
+            return rc;
+    } while (*number < from);
+    return 0;
+}
+
+int store_cnum_next(cnum_iter *it, uint32_t *number, MDB_val *rec)
+{
+    while (it->p == it->end) {
+        int rc = iter_group(it, MDB_NEXT);
+        if (rc != 0)
+            return rc;
+    }
+    return iter_take(it, number, rec);
+}
+
+void store_cnum_end(cnum_iter *it)
+{
+    if (it->cur)
+        mdb_cursor_close(it->cur);
+    it->cur = NULL;
+}
+
+int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *number,
+                           MDB_val *rec)
+{
+    /* The greatest number <= id: in id's group, or the last of an earlier
+     * one.  Then id must fall inside that item's hashes. */
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->cnum, &cur);
+    if (rc != 0)
+        return rc;
+    uint32_t group = id >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g;
+    uint32_t best = 0;
+    MDB_val best_rec = { 0, NULL };
+    int found = 0;
+    rc = mdb_cursor_get(cur, &k, &g, MDB_SET_RANGE);
+    if (rc == 0) {
+        uint32_t got;
+        memcpy(&got, k.mv_data, 4);
+        if (got != group)
+            rc = mdb_cursor_get(cur, &k, &g, MDB_PREV);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = mdb_cursor_get(cur, &k, &g, MDB_LAST);
+    }
+    while (rc == 0 && !found) {
+        cnum_iter it = { NULL, g.mv_data, (const uint8_t *)g.mv_data + g.mv_size, 0 };
+        memcpy(&it.group, k.mv_data, 4);
+        while (it.p < it.end) {
+            uint32_t n;
+            MDB_val r;
+            if ((rc = iter_take(&it, &n, &r)) != 0)
+                break;
+            if (n > id)
+                break;
+            best = n;
+            best_rec = r;
+            found = 1;
+        }
+        if (rc == 0 && !found)
+            rc = mdb_cursor_get(cur, &k, &g, MDB_PREV);
+    }
+    mdb_cursor_close(cur);
+    if (!found)
+        return rc == 0 ? MDB_NOTFOUND : rc;
+    content_view c;
+    if (store_content_decode(best, &best_rec, &c) != 0)
+        return MDB_CORRUPTED;
+    if ((uint64_t)id >= (uint64_t)best + c.head.n_hashes)
+        return MDB_NOTFOUND;
+    *number = best;
+    *rec = best_rec;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Finding content by (bank, content id)                                */
 
 /* FNV-1a, 64 bits, over the bank id and the content id. */
@@ -279,9 +536,9 @@ int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *i
         /* The same fingerprint: compare the real ids. */
         uint32_t n = (uint32_t)got[2] << 24 | (uint32_t)got[3] << 16 |
                      (uint32_t)got[4] << 8 | got[5];
-        MDB_val nk = { 4, &n }, cv;
+        MDB_val cv;
         content_view c;
-        rc = mdb_get(txn, s->cnum, &nk, &cv);
+        rc = store_cnum_get(s, txn, n, &cv);
         if (rc != 0 || store_content_decode(n, &cv, &c) != 0) {
             rc = rc ? rc : MDB_CORRUPTED;
             break;
@@ -948,8 +1205,8 @@ static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
     if ((rc = store_bank_numbers(s, txn, b.id, &numbers, &n)) != 0)
         return rc;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        MDB_val nk = { 4, &numbers[i] }, cv;
-        rc = mdb_get(txn, s->cnum, &nk, &cv);
+        MDB_val cv;
+        rc = store_cnum_get(s, txn, numbers[i], &cv);
         if (rc != 0)
             break;
         content_view c;
@@ -1268,8 +1525,8 @@ static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *e
         if (rc == 0)
             rc = store_bank_numbers(s, txn, b.id, &numbers, &n);
         for (size_t i = 0; i < n && rc == 0; i++) {
-            MDB_val nk = { 4, &numbers[i] }, cv;
-            rc = mdb_get(txn, s->cnum, &nk, &cv);
+            MDB_val cv;
+            rc = store_cnum_get(s, txn, numbers[i], &cv);
             if (rc == 0)
                 rc = walk_one(s, txn, a, t, numbers[i], &cv, &hashes, &hcap,
                               &cached_block, &cached);
@@ -1278,20 +1535,15 @@ static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *e
         }
         free(numbers);
     } else {
-        MDB_cursor *cur;
-        rc = mdb_cursor_open(txn, s->cnum, &cur);
-        if (rc == 0) {
-            MDB_val k, cv;
-            for (rc = mdb_cursor_get(cur, &k, &cv, MDB_FIRST); rc == 0;
-                 rc = mdb_cursor_get(cur, &k, &cv, MDB_NEXT)) {
-                uint32_t number;
-                memcpy(&number, k.mv_data, 4);
-                if ((rc = walk_one(s, txn, a, t, number, &cv, &hashes, &hcap,
-                                   &cached_block, &cached)) != 0)
-                    break;
-            }
-            mdb_cursor_close(cur);
-        }
+        cnum_iter it;
+        uint32_t number;
+        MDB_val cv;
+        for (rc = store_cnum_first(s, txn, &it, &number, &cv); rc == 0;
+             rc = store_cnum_next(&it, &number, &cv))
+            if ((rc = walk_one(s, txn, a, t, number, &cv, &hashes, &hcap,
+                               &cached_block, &cached)) != 0)
+                break;
+        store_cnum_end(&it);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
         st = store_lmdb_error(err, rc, "cannot read content");
@@ -1431,13 +1683,11 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
     /* 1. Content records: keys, digests, entry ranges, bank counts. */
     uint32_t cached_block = UINT32_MAX;
     MDB_val cached = { 0, NULL };
-    if ((rc = mdb_cursor_open(txn, s->cnum, &cur)) != 0)
-        goto lmdb_fail;
+    cnum_iter it;
+    uint32_t number;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint32_t number;
-        memcpy(&number, k.mv_data, 4);
+    for (rc = store_cnum_first(s, txn, &it, &number, &v); rc == 0;
+         rc = store_cnum_next(&it, &number, &v)) {
         content_view c;
         if (store_content_decode(number, &v, &c) != 0) {
             problem(a, "content %u: malformed record", number);
@@ -1498,8 +1748,8 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
                 rc = 0;
                 break;
             }
-            if (r.content != number || r.bank != c.head.bank)
-                problem(a, "entry %u: its record names content %u, not %u", id, r.content, number);
+            if (r.bank != c.head.bank)
+                problem(a, "entry %u: its record names bank %u, not %u", id, r.bank, c.head.bank);
             live[id / 8] |= (uint8_t)(1u << (id % 8));
             /* 2b. Every live, indexed entry is posted in all 16 slots. */
             if (id >= m.pending_from && id < m.pending_to)
@@ -1512,8 +1762,7 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
             }
         }
     }
-    mdb_cursor_close(cur);
-    cur = NULL;
+    store_cnum_end(&it);
     if (rc != MDB_NOTFOUND && rc != 0)
         goto lmdb_fail;
 

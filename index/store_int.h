@@ -6,9 +6,11 @@
  *   meta      "schema", "next_entry", "next_bank",
  *             "pending_from", "pending_to": u32 values
  *   banks     bank name -> bank_rec
- *   cnum      u32 content number -> content record (compact, see
- *             store_content_encode); a content item's number is the id
- *             of its first hash
+ *   cnum      u32 group -> the content records of numbers group*16 ..
+ *             group*16+15 (see store_cnum_get): 16 records share one
+ *             LMDB node, whose 14 bytes of overhead would otherwise be
+ *             more than a hash-list item's record.  A content item's
+ *             number is the id of its first hash.
  *   cindex    u32 bucket -> sorted 6-byte (16-bit fingerprint, u32 number),
  *             both big-endian: finds a content number from (bank, content
  *             id) by a 64-bit hash of them, 6 bytes a content item instead
@@ -50,10 +52,10 @@
 #include "store.h"
 
 #define SLOTS 16
-/* 1023 records of 40 bytes, BLOCK_PAD and LMDB's 16-byte header fit in
- * exactly 10 pages; 1024 would spill into an eleventh. */
+/* 1023 records of 36 bytes, BLOCK_PAD and LMDB's 16-byte header fit in
+ * exactly 9 pages. */
 #define RECORDS_PER_BLOCK 1023
-#define BLOCK_BYTES (16 + RECORDS_PER_BLOCK * 40)   /* a full block: block_size() */
+#define BLOCK_BYTES (16 + RECORDS_PER_BLOCK * 36)   /* a full block: block_size() */
 #define MAX_BANKS 65535
 
 /* Block pointer cache: CHUNK pointers a chunk, DIR chunks (4M blocks). */
@@ -63,33 +65,35 @@
 /* One record of the records array, as the code handles it. */
 typedef struct record {
     uint64_t hash[4];     /* pdqm_hash256.w */
-    uint32_t content;     /* content number */
     uint16_t bank;        /* bank id */
     uint8_t quality;
     uint8_t reserved;
 } record;
 
 /* A records block of n records (RECORDS_PER_BLOCK, or fewer in the last
- * block), as stored: BLOCK_PAD bytes, the n hashes, then their 8-byte
- * infos (content, bank, quality).  Hashes apart from the rest mean
+ * block), as stored: BLOCK_PAD bytes, the n hashes, then their 4-byte
+ * infos (bank, quality, reserved).  Hashes apart from the rest mean
  * verifying a candidate touches one cache line; the padding puts them 32
  * bytes into a page (after LMDB's 16-byte header), so none straddles two
- * cache lines.  A partial block holds only what it has, so adding one hash
- * rewrites half a block on average, not a whole one. */
+ * cache lines.  The content an entry belongs to is found from its id
+ * (store_content_of_entry), so the records do not repeat it.  A partial
+ * block holds only what it has, so adding one hash rewrites half a block
+ * on average, not a whole one. */
 #define BLOCK_PAD 16
+#define RECORD_BYTES 36
 
 static inline size_t block_size(uint32_t n)
 {
-    return BLOCK_PAD + 40 * (size_t)n;
+    return BLOCK_PAD + RECORD_BYTES * (size_t)n;
 }
 
 /* Records in a block value of size bytes; 0 when the size is malformed. */
 static inline uint32_t block_count(size_t size)
 {
-    if (size < BLOCK_PAD + 40 || (size - BLOCK_PAD) % 40 != 0 ||
-        (size - BLOCK_PAD) / 40 > RECORDS_PER_BLOCK)
+    if (size < BLOCK_PAD + RECORD_BYTES || (size - BLOCK_PAD) % RECORD_BYTES != 0 ||
+        (size - BLOCK_PAD) / RECORD_BYTES > RECORDS_PER_BLOCK)
         return 0;
-    return (uint32_t)((size - BLOCK_PAD) / 40);
+    return (uint32_t)((size - BLOCK_PAD) / RECORD_BYTES);
 }
 
 static inline const uint8_t *block_hash(const void *block, uint32_t i)
@@ -99,22 +103,20 @@ static inline const uint8_t *block_hash(const void *block, uint32_t i)
 
 static inline void block_read(const void *block, uint32_t n, uint32_t i, record *out)
 {
-    const uint8_t *info = (const uint8_t *)block + BLOCK_PAD + 32 * (size_t)n + 8 * (size_t)i;
+    const uint8_t *info = (const uint8_t *)block + BLOCK_PAD + 32 * (size_t)n + 4 * (size_t)i;
     memcpy(out->hash, block_hash(block, i), 32);
-    memcpy(&out->content, info, 4);
-    memcpy(&out->bank, info + 4, 2);
-    out->quality = info[6];
-    out->reserved = info[7];
+    memcpy(&out->bank, info, 2);
+    out->quality = info[2];
+    out->reserved = info[3];
 }
 
 static inline void block_write(void *block, uint32_t n, uint32_t i, const record *r)
 {
-    uint8_t *info = (uint8_t *)block + BLOCK_PAD + 32 * (size_t)n + 8 * (size_t)i;
+    uint8_t *info = (uint8_t *)block + BLOCK_PAD + 32 * (size_t)n + 4 * (size_t)i;
     memcpy((uint8_t *)block + BLOCK_PAD + 32 * (size_t)i, r->hash, 32);
-    memcpy(info, &r->content, 4);
-    memcpy(info + 4, &r->bank, 2);
-    info[6] = r->quality;
-    info[7] = r->reserved;
+    memcpy(info, &r->bank, 2);
+    info[2] = r->quality;
+    info[3] = r->reserved;
 }
 
 typedef struct bank_rec {
@@ -243,6 +245,31 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out);
 /* Bytes store_content_encode() writes for c; then write them into buf. */
 size_t store_content_size(const content_view *c);
 size_t store_content_encode(uint8_t *buf, const content_view *c);
+
+/* Content records by number: get (the value points into the map, valid
+ * for the transaction), put (insert or replace), delete; 0, MDB_NOTFOUND or
+ * an LMDB error. */
+int store_cnum_get(pdqm_store *s, MDB_txn *txn, uint32_t number, MDB_val *rec);
+int store_cnum_put(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec, size_t len);
+int store_cnum_del(pdqm_store *s, MDB_txn *txn, uint32_t number);
+
+/* Every content record in number order. */
+typedef struct cnum_iter {
+    MDB_cursor *cur;
+    const uint8_t *p, *end;   /* the rest of the current group */
+    uint32_t group;
+} cnum_iter;
+int store_cnum_first(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t *number, MDB_val *rec);
+int store_cnum_next(cnum_iter *it, uint32_t *number, MDB_val *rec);
+/* The first record numbered from or more. */
+int store_cnum_from(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t from,
+                    uint32_t *number, MDB_val *rec);
+void store_cnum_end(cnum_iter *it);
+
+/* The live content item that entry id belongs to: 0 with *number and its
+ * record, MDB_NOTFOUND when the entry's content was deleted. */
+int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *number,
+                           MDB_val *rec);
 
 /* Find the number of content (bank, id) in txn: 0 with *number (and, when
  * value is not NULL, its record), MDB_NOTFOUND, or an LMDB error. */

@@ -466,30 +466,33 @@ static int verify(search *se, uint32_t qi, const uint64_t q[4], const run *runs,
 POPCNT_CLONES
 static int scan(search *se, uint32_t qi, const uint64_t q[4], uint32_t from, uint32_t to)
 {
-    uint32_t last_content = UINT32_MAX;
-    int last_live = 0;
+    /* Entries of one content item sit together: remember the last live
+     * item's range rather than asking for each entry. */
+    uint64_t live_from = 1, live_to = 0;
     for (uint32_t id = from; id < to; id++) {
         int d = hash_distance(hash_at(&se->rv, id), q);
         if (d > se->r_max)
             continue;
         record rec = record_at(&se->rv, id);
-        const record *r = &rec;
-        if (d > se->radius_of_bank[r->bank])
+        if (d > se->radius_of_bank[rec.bank])
             continue;
-        if (r->content != last_content) {
-            uint32_t c = r->content;
-            MDB_val k = { 4, &c }, v;
-            int rc = mdb_get(se->txn, se->s->cnum, &k, &v);
-            if (rc != 0 && rc != MDB_NOTFOUND)
-                return rc;
-            last_live = rc == 0;
-            last_content = c;
-        }
-        if (last_live) {
-            int rc = hits_push(se->out, qi, id, d);
+        if (id < live_from || id >= live_to) {
+            uint32_t number;
+            MDB_val v;
+            content_view c;
+            int rc = store_content_of_entry(se->s, se->txn, id, &number, &v);
+            if (rc == MDB_NOTFOUND)
+                continue;   /* its content was deleted */
             if (rc != 0)
                 return rc;
+            if (store_content_decode(number, &v, &c) != 0)
+                return MDB_CORRUPTED;
+            live_from = number;
+            live_to = (uint64_t)number + c.head.n_hashes;
         }
+        int rc = hits_push(se->out, qi, id, d);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -596,10 +599,9 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
     /* Strings go into one arena, sized in a first pass. */
     size_t total = 0;
     for (size_t i = 0; i < h->n; i++) {
-        record rec = record_at(&se->rv, h->v[i].id);
-        uint32_t c = rec.content;
-        MDB_val k = { 4, &c }, v;
-        int rc = mdb_get(se->txn, se->s->cnum, &k, &v);
+        uint32_t c;
+        MDB_val v;
+        int rc = store_content_of_entry(se->s, se->txn, h->v[i].id, &c, &v);
         content_view cv;
         if (rc != 0 || store_content_decode(c, &v, &cv) != 0)
             return store_lmdb_error(err, rc ? rc : MDB_CORRUPTED, "cannot read a match");
@@ -614,10 +616,10 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
         const hit *x = &h->v[i];
         record rec = record_at(&se->rv, x->id);
         const record *r = &rec;
-        uint32_t c = r->content;
-        MDB_val k = { 4, &c }, v;
+        uint32_t c;
+        MDB_val v;
         content_view cv;
-        mdb_get(se->txn, se->s->cnum, &k, &v);
+        store_content_of_entry(se->s, se->txn, x->id, &c, &v);   /* read above */
         store_content_decode(c, &v, &cv);
         pdqm_match *m = &out->items[i];
         m->query = x->query;

@@ -434,8 +434,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             buf_cap = need;
         }
         store_content_encode(buf, &cv);
-        MDB_val rk = { 4, &number }, rv = { need, buf };
-        if ((rc = mdb_put(txn, s->cnum, &rk, &rv, MDB_APPEND)) != 0)
+        if ((rc = store_cnum_put(s, txn, number, buf, need)) != 0)
             goto done;
         if (ad->sha256) {
             MDB_val sk = { 36, dkey };
@@ -453,7 +452,6 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         for (size_t k = 0; k < ad->n_hashes; k++) {
             record *r = &recs[n_recs++];
             memcpy(r->hash, ad->hashes[k].hash.w, 32);
-            r->content = number;
             r->bank = (uint16_t)bank->id;
             r->quality = (uint8_t)ad->hashes[k].quality;
             r->reserved = 0;
@@ -577,14 +575,33 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         goto done;
     }
 
-    /* Pass 1: which pending entries are live (their content still exists),
-     * and how many postings each key gets. */
-    uint32_t last_content = UINT32_MAX;
-    int last_live = 0;
+    /* Pass 1: which pending entries are live (their content item still
+     * exists), then how many postings each key gets. */
     uint64_t n_live = 0;
+    {
+        cnum_iter it;
+        uint32_t number;
+        MDB_val cv;
+        for (rc = store_cnum_from(s, txn, &it, from, &number, &cv); rc == 0 && number < to;
+             rc = store_cnum_next(&it, &number, &cv)) {
+            content_view c;
+            if (store_content_decode(number, &cv, &c) != 0) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            for (uint64_t id = number; id < (uint64_t)number + c.head.n_hashes && id < to; id++)
+                live[(id - from) / 8] |= (uint8_t)(1u << ((id - from) % 8));
+        }
+        store_cnum_end(&it);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            goto done;
+        rc = 0;
+    }
     MDB_val blockv = { 0, NULL };
     uint32_t block_no = UINT32_MAX;
     for (uint32_t id = from; id < to; id++) {
+        if (!(live[(id - from) / 8] & (1u << ((id - from) % 8))))
+            continue;
         uint32_t b = id / RECORDS_PER_BLOCK;
         if (b != block_no) {
             MDB_val k = { 4, &b };
@@ -598,18 +615,6 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             goto done;
         }
         block_read(blockv.mv_data, block_count(blockv.mv_size), id % RECORDS_PER_BLOCK, &rr);
-        if (rr.content != last_content) {
-            MDB_val k = { 4, &rr.content }, v;
-            rc = mdb_get(txn, s->cnum, &k, &v);
-            if (rc != 0 && rc != MDB_NOTFOUND)
-                goto done;
-            last_live = (rc == 0);
-            last_content = rr.content;
-            rc = 0;
-        }
-        if (!last_live)
-            continue;
-        live[(id - from) / 8] |= (uint8_t)(1u << ((id - from) % 8));
         n_live++;
         for (int slot = 0; slot < SLOTS; slot++)
             start[slot_key(rr.hash, slot) + 1]++;
@@ -742,8 +747,7 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
 
     if ((rc = store_content_unlink(s, txn, h.bank, id, h.id_len, number)) != 0)
         return rc;
-    MDB_val nk = { 4, &number };
-    if ((rc = mdb_del(txn, s->cnum, &nk, NULL)) != 0)
+    if ((rc = store_cnum_del(s, txn, number)) != 0)
         return rc;
     uint8_t dk[36];
     if (has_sha) {

@@ -21,6 +21,7 @@ struct pdqm_hashlist {
     enum form form;
     char delim;                 /* ',' or '\t' (header form) */
     int col_hash, col_quality, col_id, col_timestamp, col_meta;   /* -1: absent */
+    int col_sha256, col_md5;
     char *field_buf;            /* unquoted fields of the current line */
     size_t field_cap;
 };
@@ -29,7 +30,8 @@ pdqm_hashlist *pdqm_hashlist_new(void)
 {
     pdqm_hashlist *p = calloc(1, sizeof *p);
     if (p)
-        p->col_hash = p->col_quality = p->col_id = p->col_timestamp = p->col_meta = -1;
+        p->col_hash = p->col_quality = p->col_id = p->col_timestamp = p->col_meta =
+            p->col_sha256 = p->col_md5 = -1;
     return p;
 }
 
@@ -149,6 +151,24 @@ static pdqm_status parse_timestamp(const char *text, double *out, pdqm_error *er
     return PDQM_OK;
 }
 
+/* An optional hex digest of `digits` characters: NULL when empty. */
+static pdqm_status parse_digest(const char *text, size_t digits, const char *what,
+                                const char **out, pdqm_error *err)
+{
+    *out = NULL;
+    if (*text == '\0')
+        return PDQM_OK;
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)text[i]))
+            n = 0;
+    if (n != digits)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "%s is %zu hex characters, not '%.70s'",
+                              what, digits, text);
+    *out = text;
+    return PDQM_OK;
+}
+
 static pdqm_status parse_hash(const char *text, pdqm_hash256 *out, pdqm_error *err)
 {
     return pdqm_hash256_from_hex(text, strlen(text), out, err);
@@ -176,6 +196,10 @@ static pdqm_status read_header(pdqm_hashlist *p, const char *line, size_t len,
             col = &p->col_timestamp;
         else if (strcasecmp(name, "metadata") == 0)
             col = &p->col_meta;
+        else if (strcasecmp(name, "sha256") == 0)
+            col = &p->col_sha256;
+        else if (strcasecmp(name, "md5") == 0)
+            col = &p->col_md5;
         if (col && *col >= 0)
             return pdqm_error_set(err, PDQM_ERR_INVALID, "column '%s' appears twice", name);
         if (col)
@@ -247,6 +271,8 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
     if (p->col_id > want) want = p->col_id;
     if (p->col_timestamp > want) want = p->col_timestamp;
     if (p->col_meta > want) want = p->col_meta;
+    if (p->col_sha256 > want) want = p->col_sha256;
+    if (p->col_md5 > want) want = p->col_md5;
     if (n <= want)
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "%d fields, but the header names %d", n, want + 1);
@@ -262,6 +288,11 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
         row->content_id = fields[p->col_id];
     if (p->col_meta >= 0 && fields[p->col_meta][0] != '\0')
         row->metadata = fields[p->col_meta];
+    if ((st = parse_digest(p->col_sha256 >= 0 ? trim(fields[p->col_sha256]) : "", 64,
+                           "SHA-256", &row->sha256, err)) != PDQM_OK ||
+        (st = parse_digest(p->col_md5 >= 0 ? trim(fields[p->col_md5]) : "", 32,
+                           "MD5", &row->md5, err)) != PDQM_OK)
+        return st;
     *got_row = 1;
     return PDQM_OK;
 }

@@ -30,6 +30,8 @@ typedef struct pdqm_hashlist_row {
     int quality;              /* 0..100, or -1 when the line gives none */
     const char *content_id;   /* NULL when none; valid until the next line */
     const char *metadata;     /* NULL when none; valid until the next line */
+    const char *sha256;       /* hex digests of the media, or NULL; likewise */
+    const char *md5;
     double timestamp;         /* 0 when none */
 } pdqm_hashlist_row;
 

@@ -255,8 +255,9 @@ static const char export_usage[] =
     "usage: pdqmatch export [--db PATH] [--bank NAME]\n"
     "\n"
     "Print the store's hashes as CSV with a header, the form 'pdqmatch index\n"
-    "--hash-list' reads: hash,quality,content_id,timestamp,bank,metadata.  To\n"
-    "move or rebuild a store, export each bank and index it into its bank.\n";
+    "--hash-list' reads: hash,quality,content_id,timestamp,bank,metadata,sha256,\n"
+    "md5.  To move or rebuild a store, export each bank and index it into its\n"
+    "bank.\n";
 
 static int export_one(void *arg, const pdqm_content_info *info,
                       const pdqm_stored_hash *hashes, size_t n)
@@ -274,7 +275,7 @@ static int export_one(void *arg, const pdqm_content_info *info,
         cli_csv_field(stdout, info->bank);
         putchar(',');
         cli_csv_field(stdout, info->metadata);
-        putchar('\n');
+        printf(",%s,%s\n", info->sha256, info->md5);
     }
     return ferror(stdout) ? 1 : 0;
 }
@@ -290,7 +291,7 @@ int cmd_export(int argc, char **argv)
     pdqm_store *s = open_store(o.db, PDQM_STORE_READONLY);
     if (s == NULL)
         return 2;
-    puts("hash,quality,content_id,timestamp,bank,metadata");
+    puts("hash,quality,content_id,timestamp,bank,metadata,sha256,md5");
     pdqm_error err;
     int stopped = 0;
     pdqm_status st = pdqm_store_walk(s, o.bank, export_one, NULL, &stopped, &err);

@@ -42,7 +42,8 @@ static const char usage[] =
     "                     one hash a line, or HASH,QUALITY[,CONTENT_ID] lines as\n"
     "                     'pdqmatch hash' prints them, or CSV/TSV with a header\n"
     "                     naming the columns hash, quality, content_id (and\n"
-    "                     timestamp); the content id defaults to the line number;\n"
+    "                     timestamp, metadata, sha256, md5); the content id\n"
+    "                     defaults to the line number;\n"
     "                     consecutive lines with one content id are one item\n"
     "  --min-quality Q    skip hashes of quality below Q (default 50; a bare\n"
     "                     hash has no quality and is kept, stored as 100)\n"
@@ -439,6 +440,15 @@ static int index_list(run *r, const char *name)
             a->kind = PDQM_CONTENT_HASHES;
             a->hashes = (const pdqm_stored_hash *)(uintptr_t)r->n_hashes;
             last_explicit = row.content_id != NULL;
+            char *digest[2] = { NULL, NULL };
+            const char *given[2] = { row.sha256, row.md5 };
+            for (int d = 0; d < 2; d++)
+                if (given[d] && ((digest[d] = strdup(given[d])) == NULL || own(r, digest[d]))) {
+                    cli_error("out of memory");
+                    exit(2);
+                }
+            a->sha256 = digest[0];
+            a->md5 = digest[1];
             if (row.metadata) {
                 /* Metadata is JSON: what the service will hand back. */
                 json_t *j = json_loads(row.metadata, JSON_DECODE_ANY, NULL);

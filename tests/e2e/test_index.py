@@ -89,14 +89,14 @@ def test_hash_list_forms(tmp_path):
     assert p.stdout.startswith("indexed 5 items (6 hashes) into bank 'b', skipped 0 "
                                "already stored, 1 below quality 50")
     out = run("export", "--db", db).stdout.splitlines()
-    assert out[0] == "hash,quality,content_id,timestamp,bank,metadata"
+    assert out[0] == "hash,quality,content_id,timestamp,bank,metadata,sha256,md5"
     rows = [line for line in out[1:]]
-    assert f"{hs[0]},100,2,,b," in rows          # bare hash: quality unknown -> 100
-    assert f"{hs[1]},100,4,,b," in rows          # upper case in, lower case stored
-    assert f"{hs[2]},100,photos/a.jpg,,b," in rows
-    assert f'{hs[4]},90,"vid,1",,b,' in rows
-    assert f'{hs[5]},91,"vid,1",,b,' in rows
-    assert f'{hs[0]},100,m1,,b,"{{""source"": ""ncmec""}}"' in rows
+    assert f"{hs[0]},100,2,,b,,," in rows        # bare hash: quality unknown -> 100
+    assert f"{hs[1]},100,4,,b,,," in rows        # upper case in, lower case stored
+    assert f"{hs[2]},100,photos/a.jpg,,b,,," in rows
+    assert f'{hs[4]},90,"vid,1",,b,,,' in rows
+    assert f'{hs[5]},91,"vid,1",,b,,,' in rows
+    assert f'{hs[0]},100,m1,,b,"{{""source"": ""ncmec""}}",,' in rows
 
 
 def test_hash_list_bad_lines_are_reported_and_skipped(tmp_path):
@@ -247,3 +247,19 @@ def test_kill_9_at_random_moments(tmp_path):
     p = run("lookup", "--db", db, "--max-distance", "0", *sample)
     assert p.returncode == 0
     assert len(p.stdout.splitlines()) == len(sample)
+
+
+def test_hash_list_digest_columns(tmp_path):
+    db = tmp_path / "s.db"
+    hs = random_hashes(3, 31)
+    sha = "ab" * 32
+    lst = tmp_path / "d.csv"
+    lst.write_text(f"hash,content_id,sha256,md5\n{hs[0]},a,{sha},{'cd' * 16}\n"
+                   f"{hs[1]},b,xyz,\n{hs[2]},c,{sha},\n")
+    p = run("index", "--db", db, "--bank", "b", "--hash-list", lst)
+    assert p.returncode == 1
+    assert p.stderr == f"pdqmatch: {lst}:3: SHA-256 is 64 hex characters, not 'xyz'\n"
+    # c has a's SHA-256: the same file, skipped.
+    assert "indexed 1 item" in p.stdout and "skipped 1 already stored" in p.stdout
+    rows = run("export", "--db", db).stdout.splitlines()
+    assert rows[1] == f"{hs[0]},100,a,,b,,{sha},{'cd' * 16}"

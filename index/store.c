@@ -284,9 +284,13 @@ static int group_write(pdqm_store *s, MDB_txn *txn, uint32_t group, const MDB_va
     uint8_t *buf = malloc(n);
     if (buf == NULL)
         return ENOMEM;
-    memcpy(buf, old->mv_data, cut);
-    memcpy(buf + cut, entry, entry_len);
-    memcpy(buf + cut + entry_len, (const uint8_t *)old->mv_data + cut_end, old->mv_size - cut_end);
+    /* A new group has no old value (NULL), a delete no entry. */
+    if (cut > 0)
+        memcpy(buf, old->mv_data, cut);
+    if (entry_len > 0)
+        memcpy(buf + cut, entry, entry_len);
+    if (old->mv_size > cut_end)
+        memcpy(buf + cut + entry_len, (const uint8_t *)old->mv_data + cut_end, old->mv_size - cut_end);
     MDB_val v = { n, buf };
     int rc = mdb_put(txn, s->cnum, &k, &v, flags);
     free(buf);

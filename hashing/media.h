@@ -14,6 +14,7 @@
 #include "error.h"
 #include "image.h"
 #include "pdq.h"
+#include "video.h"
 
 /* Flags for the functions below. */
 #define PDQM_MEDIA_DIHEDRAL 0x1u   /* fill pdq.dihedral */
@@ -40,5 +41,31 @@ pdqm_status pdqm_hash_image_file(const char *path,
                                  const pdqm_image_limits *limits,
                                  unsigned flags, pdqm_image_hash *out,
                                  pdqm_error *err);
+
+/* Image or video?  Told from the content, never from a file name. */
+typedef enum pdqm_media_kind {
+    PDQM_MEDIA_IMAGE = 0,
+    PDQM_MEDIA_VIDEO = 1
+} pdqm_media_kind;
+
+pdqm_media_kind pdqm_media_sniff(const void *data, size_t len);
+
+/* The frames of a video and what describes it. */
+typedef struct pdqm_video_hashes {
+    pdqm_video_frame *frames;   /* owned: pdqm_video_hashes_free() */
+    size_t count;
+    pdqm_video_info info;
+    pdqm_digests digests;       /* with PDQM_MEDIA_DIGESTS */
+} pdqm_video_hashes;
+
+/* Hash every frame (interval 0) or one every interval seconds into *out,
+ * which holds them all (at most limits->max_frames).  Errors are those of
+ * pdqm_video_hash(). */
+pdqm_status pdqm_hash_video_bytes(const void *data, size_t len,
+                                  const pdqm_video_limits *limits, double interval,
+                                  unsigned flags, pdqm_video_hashes *out,
+                                  pdqm_error *err);
+
+void pdqm_video_hashes_free(pdqm_video_hashes *v);
 
 #endif

@@ -12,16 +12,18 @@
 
 #include "cli.h"
 #include "pool.h"
+#include "../hashing/fileio.h"
 #include "../hashing/media.h"
 
 static const char usage[] =
-    "usage: pdqmatch hash [--dihedral] [--json] [--threads N]\n"
+    "usage: pdqmatch hash [--dihedral] [--json] [--interval S] [--threads N]\n"
     "                     [--max-pixels N] [--max-bytes N] FILE...\n"
     "\n"
-    "Print the PDQ hash and quality of each image FILE, one line a file, in\n"
-    "the order given.  A FILE of '-' reads file names from standard input,\n"
-    "one a line.  Formats: JPEG, PNG, GIF (first frame), WebP, TIFF,\n"
-    "PPM/PGM, HEIF/AVIF.\n"
+    "Print the PDQ hash and quality of each image FILE, one line a file, and\n"
+    "the vPDQ frame hashes of each video FILE, in the order given.  A FILE of\n"
+    "'-' reads file names from standard input, one a line.  Images: JPEG, PNG,\n"
+    "GIF (first frame), WebP, TIFF, PPM/PGM, HEIF/AVIF; videos: what FFmpeg\n"
+    "reads.  Image or video is told from the content.\n"
     "\n"
     "output:\n"
     "  default      HASH,QUALITY,FILENAME\n"
@@ -29,12 +31,22 @@ static const char usage[] =
     "               QUALITY,FILENAME\n"
     "  --json       one JSON object a line: file, hash, quality, width, height,\n"
     "               sha256, md5 (and dihedral, an array of 8, with --dihedral)\n"
+    "  a video      FRAME,QUALITY,HASH,TIMESTAMP a frame (vPDQ's format); with\n"
+    "               --json one object: file, type, frames, duration, fps,\n"
+    "               width, height, sha256, md5\n"
     "\n"
     "options:\n"
+    "  --interval S     hash a video frame every S seconds (default 1; 0: every\n"
+    "                   frame)\n"
     "  --threads N      hash N files at a time (default: one per core)\n"
     "  --max-pixels N   refuse images over N pixels, before decoding\n"
-    "                   (default 250000000)\n"
-    "  --max-bytes N    refuse files over N bytes (default 268435456)\n"
+    "                   (default 250000000), and video frames over N pixels\n"
+    "                   (default 35389440, 8K)\n"
+    "  --max-bytes N    refuse files over N bytes (default 268435456 for\n"
+    "                   images, 536870912 for videos)\n"
+    "  --max-duration S refuse videos over S seconds (default 14400)\n"
+    "  --max-frames N   refuse videos over N frames (default 1000000)\n"
+    "  --max-time S     give up on a video after S seconds of work (default 900)\n"
     "  -h, --help       show this help\n"
     "\n"
     "A file that cannot be hashed is reported on standard error as\n"
@@ -45,11 +57,15 @@ typedef struct job {
     char *name;
     pdqm_status status;
     pdqm_error error;
-    pdqm_image_hash result;
+    pdqm_media_kind kind;
+    pdqm_image_hash result;      /* an image */
+    pdqm_video_hashes video;     /* a video */
 } job;
 
 typedef struct hash_run {
     pdqm_image_limits limits;
+    pdqm_video_limits video_limits;
+    double interval;
     unsigned flags;
     int json;
     int failures;
@@ -60,8 +76,59 @@ static void work(void *ctx, void *item)
     hash_run *run = ctx;
     job *j = item;
     pdqm_error_clear(&j->error);
-    j->status = pdqm_hash_image_file(j->name, &run->limits, run->flags, &j->result,
-                                     &j->error);
+    size_t max = run->limits.max_bytes > run->video_limits.max_bytes
+        ? run->limits.max_bytes : run->video_limits.max_bytes;
+    uint8_t *data;
+    size_t len;
+    j->status = pdqm_read_file(j->name, max, &data, &len, &j->error);
+    if (j->status != PDQM_OK)
+        return;
+    j->kind = pdqm_media_sniff(data, len);
+    if (j->kind == PDQM_MEDIA_VIDEO)
+        j->status = pdqm_hash_video_bytes(data, len, &run->video_limits, run->interval,
+                                          run->flags & PDQM_MEDIA_DIGESTS, &j->video, &j->error);
+    else
+        j->status = pdqm_hash_image_bytes(data, len, &run->limits, run->flags, &j->result,
+                                          &j->error);
+    free(data);
+}
+
+/* A video: the vPDQ text, FRAME,QUALITY,HASH,TIMESTAMP a line, or one JSON
+ * object. */
+static void print_video(const job *j, int json)
+{
+    const pdqm_video_hashes *v = &j->video;
+    char hex[PDQM_HASH_HEX_LEN + 1];
+    if (!json) {
+        for (size_t i = 0; i < v->count; i++) {
+            pdqm_hash256_to_hex(&v->frames[i].hash, hex);
+            printf("%u,%d,%s,%.3f\n", v->frames[i].frame, v->frames[i].quality, hex,
+                   v->frames[i].timestamp);
+        }
+        return;
+    }
+    json_t *o = json_object(), *frames = json_array();
+    json_object_set_new(o, "file", cli_json_text(j->name));
+    json_object_set_new(o, "type", json_string("video"));
+    for (size_t i = 0; i < v->count; i++) {
+        pdqm_hash256_to_hex(&v->frames[i].hash, hex);
+        json_t *f = json_object();
+        json_object_set_new(f, "frame", json_integer(v->frames[i].frame));
+        json_object_set_new(f, "timestamp", json_real(v->frames[i].timestamp));
+        json_object_set_new(f, "hash", json_string(hex));
+        json_object_set_new(f, "quality", json_integer(v->frames[i].quality));
+        json_array_append_new(frames, f);
+    }
+    json_object_set_new(o, "frames", frames);
+    json_object_set_new(o, "duration", json_real(v->info.duration));
+    json_object_set_new(o, "fps", json_real(v->info.fps));
+    json_object_set_new(o, "width", json_integer(v->info.width));
+    json_object_set_new(o, "height", json_integer(v->info.height));
+    json_object_set_new(o, "sha256", json_string(v->digests.sha256));
+    json_object_set_new(o, "md5", json_string(v->digests.md5));
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    fputc('\n', stdout);
+    json_decref(o);
 }
 
 static void print_json(const job *s, int dihedral)
@@ -98,6 +165,9 @@ static void done(void *ctx, void *item)
     if (s->status != PDQM_OK) {
         cli_error("%s: %s", s->name, pdqm_error_message(&s->error));
         p->failures++;
+    } else if (s->kind == PDQM_MEDIA_VIDEO) {
+        print_video(s, p->json);
+        pdqm_video_hashes_free(&s->video);
     } else if (p->json) {
         print_json(s, (p->flags & PDQM_MEDIA_DIHEDRAL) != 0);
     } else {
@@ -165,12 +235,18 @@ int cmd_hash(int argc, char **argv)
         { "threads",    required_argument, NULL, 't' },
         { "max-pixels", required_argument, NULL, 'p' },
         { "max-bytes",  required_argument, NULL, 'b' },
+        { "interval",   required_argument, NULL, 'i' },
+        { "max-duration", required_argument, NULL, 'D' },
+        { "max-frames", required_argument, NULL, 'F' },
+        { "max-time",   required_argument, NULL, 'T' },
         { "help",       no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     hash_run p;
     memset(&p, 0, sizeof p);
     pdqm_image_limits_default(&p.limits);
+    pdqm_video_limits_default(&p.video_limits);
+    p.interval = 1.0;
     uint64_t threads = (uint64_t)cli_cpu_count();
     uint64_t value;
 
@@ -189,12 +265,38 @@ int cmd_hash(int argc, char **argv)
             if (cli_parse_u64(optarg, 1, UINT64_MAX, &value))
                 return cli_usage_error("hash", "--max-pixels takes a positive number, not '%s'", optarg);
             p.limits.max_pixels = value;
+            p.video_limits.max_pixels = value;
             break;
         case 'b':
             if (cli_parse_u64(optarg, 1, SIZE_MAX - 1, &value))
                 return cli_usage_error("hash", "--max-bytes takes a positive number, not '%s'", optarg);
             p.limits.max_bytes = (size_t)value;
+            p.video_limits.max_bytes = (size_t)value;
             break;
+        case 'D': case 'T': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(v > 0) || v > 1e7)
+                return cli_usage_error("hash", "%s takes a positive number of seconds, not '%s'",
+                                       c == 'D' ? "--max-duration" : "--max-time", optarg);
+            if (c == 'D')
+                p.video_limits.max_seconds = v;
+            else
+                p.video_limits.max_wall_seconds = v;
+            break;
+        }
+        case 'F':
+            if (cli_parse_u64(optarg, 1, UINT32_MAX, &value))
+                return cli_usage_error("hash", "--max-frames takes a positive number, not '%s'", optarg);
+            p.video_limits.max_frames = (uint32_t)value;
+            break;
+        case 'i': {
+            char *end;
+            p.interval = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(p.interval >= 0) || p.interval > 86400)
+                return cli_usage_error("hash", "--interval takes seconds from 0 to 86400, not '%s'", optarg);
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             return 0;

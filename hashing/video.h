@@ -1,0 +1,78 @@
+/*
+ * video.h - vPDQ: PDQ hashes of video frames, as Meta's vPDQ computes them.
+ *
+ * FFmpeg decodes the first video stream; libswscale converts each frame to
+ * RGB24 at its own size with SWS_AREA; each selected frame is hashed by the
+ * PDQ core on its 3-channel path without the 512 pre-shrink.  Frame numbers
+ * count the decoder's output frames from 0; timestamps are frame / fps in
+ * single precision, fps being the stream's average frame rate.  (See
+ * spec/VPDQ.md.)  One difference on purpose: the decoder is always drained
+ * at the end, where the reference loses the last frames of a file whose
+ * video is not its first stream.
+ *
+ * Frames are handed to a callback as they are hashed: nothing holds more
+ * than a couple of frames, whatever the video's length.
+ */
+#ifndef PDQM_VIDEO_H
+#define PDQM_VIDEO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "hash256.h"
+
+#define PDQM_VIDEO_DEFAULT_MAX_BYTES ((size_t)512 << 20)   /* 512 MiB */
+#define PDQM_VIDEO_DEFAULT_MAX_SECONDS (4.0 * 3600)         /* of video */
+#define PDQM_VIDEO_DEFAULT_MAX_FRAMES 1000000u              /* decoded */
+#define PDQM_VIDEO_DEFAULT_MAX_PIXELS ((uint64_t)8192 * 4320) /* a frame: 8K */
+#define PDQM_VIDEO_DEFAULT_MAX_WALL 900.0                   /* seconds of work */
+
+/* Limits on one video; fill with pdqm_video_limits_default() first. */
+typedef struct pdqm_video_limits {
+    size_t max_bytes;          /* encoded size */
+    double max_seconds;        /* duration, by the container or by frames decoded */
+    uint32_t max_frames;       /* frames decoded */
+    uint64_t max_pixels;       /* width * height of a frame */
+    double max_wall_seconds;   /* time spent decoding and hashing */
+} pdqm_video_limits;
+
+void pdqm_video_limits_default(pdqm_video_limits *limits);
+
+typedef struct pdqm_video_frame {
+    uint32_t frame;            /* 0-based decoder output index */
+    double timestamp;          /* frame / fps, computed in float as vPDQ does */
+    pdqm_hash256 hash;
+    int quality;
+} pdqm_video_frame;
+
+typedef struct pdqm_video_info {
+    int width;                 /* of the frames hashed, pixels */
+    int height;
+    double fps;                /* average frame rate */
+    double duration;           /* seconds: frames decoded / fps */
+    uint32_t frames_decoded;
+    uint32_t frames_hashed;
+    const char *codec;         /* FFmpeg's short name: static storage */
+} pdqm_video_info;
+
+/* Called for each hashed frame, in order; return 0 to go on, anything else
+ * to stop (pdqm_video_hash() then returns PDQM_OK with what was done). */
+typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
+
+/* Hash the video in len bytes at data, one frame every `interval` seconds
+ * (0: every frame), calling fn for each.  info (may be NULL) is filled as
+ * far as decoding went.  limits NULL means the defaults.
+ * Errors: PDQM_ERR_INVALID (empty input or a negative interval),
+ * PDQM_ERR_UNSUPPORTED (no video stream, or not a format FFmpeg reads),
+ * PDQM_ERR_DECODE (corrupt data), PDQM_ERR_TOO_LARGE (over a limit),
+ * PDQM_ERR_NOMEM, PDQM_ERR_INTERNAL. */
+pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
+                            double interval, pdqm_video_fn fn, void *arg,
+                            pdqm_video_info *info, pdqm_error *err);
+
+/* True when the bytes look like a video FFmpeg can open (for telling
+ * videos from images by content). */
+int pdqm_video_probe(const void *data, size_t len);
+
+#endif

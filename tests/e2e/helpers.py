@@ -13,6 +13,9 @@ Fixtures (tests/data):
   bad/text.jpg         a line of text named .jpg
   bad/image.svg        a valid SVG: a format pdqmatch refuses
   bad/huge-header.png  a PNG whose header claims 100000x100000 pixels
+  vpdq/                Meta's vPDQ sample videos and reference frame hashes
+                       (see vpdq/README.md): videos/, reference-outputs/
+                       full-default/, hashes/
 """
 import csv
 import os
@@ -64,6 +67,26 @@ def distance(a, b):
 
 
 SAMPLES = ROOT / "samples"
+VPDQ = DATA / "vpdq"
+VIDEOS = VPDQ / "videos"
+
+
+def ffmpeg(*args):
+    """Run the ffmpeg CLI quietly (it makes test videos); fails the test on error."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True, timeout=300)
+
+
+def max_rss_kb(*args):
+    """Run pdqmatch with args in a fresh process and return (CompletedProcess,
+    its max RSS in KiB), measured by a wrapper that has no other child."""
+    code = ("import resource, subprocess, sys\n"
+            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+            "sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+            " + '\\n' + str(p.returncode) + '\\n' + p.stderr)\n")
+    w = subprocess.run(["/usr/bin/python3", "-c", code, BIN, *map(str, args)],
+                       capture_output=True, text=True, timeout=600)
+    rss, rc, stderr = w.stdout.split("\n", 2)
+    return int(rc), stderr, int(rss)
 
 
 def random_hashes(n, seed):

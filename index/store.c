@@ -1558,6 +1558,82 @@ done:
     return st;
 }
 
+/* One content item by number, with its hashes (for video matching). */
+typedef struct number_args {
+    uint32_t number;
+    pdqm_content_info *info;
+    pdqm_stored_hash **hashes;
+    size_t *n;
+} number_args;
+
+static int collect_one(void *arg, const pdqm_content_info *info,
+                       const pdqm_stored_hash *hashes, size_t n)
+{
+    number_args *a = arg;
+    *a->hashes = malloc((n ? n : 1) * sizeof **a->hashes);
+    if (*a->hashes == NULL)
+        return 2;
+    memcpy(*a->hashes, hashes, n * sizeof *hashes);
+    *a->n = n;
+    *a->info = *info;
+    a->info->content_id = strdup(info->content_id);
+    a->info->metadata = info->metadata ? strdup(info->metadata) : NULL;
+    if (!a->info->content_id || (info->metadata && !a->info->metadata))
+        return 2;
+    return 1;
+}
+
+static pdqm_status do_content_number(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    number_args *a = arg;
+    MDB_val cv;
+    int rc = store_cnum_get(s, txn, a->number, &cv);
+    if (rc == MDB_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content number %u", a->number);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read content");
+    bank_table *t = malloc(sizeof *t);
+    if (t == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    pdqm_status st = store_bank_table(s, txn, t, err);
+    if (st == PDQM_OK) {
+        walk_args w = { NULL, collect_one, a, NULL };
+        pdqm_stored_hash *buf = NULL;
+        size_t cap = 0;
+        uint32_t cached_block = UINT32_MAX;
+        MDB_val cached = { 0, NULL };
+        rc = walk_one(s, txn, &w, t, a->number, &cv, &buf, &cap, &cached_block, &cached);
+        free(buf);
+        if (rc == MDB_NOTFOUND && *a->hashes != NULL && a->info->content_id != NULL)
+            rc = 0;   /* collect_one stopped the walk: done */
+        else if (rc == MDB_NOTFOUND || rc == 0)
+            rc = ENOMEM;
+        if (rc != 0)
+            st = store_lmdb_error(err, rc, "cannot read content");
+        store_bank_table_free(t);
+    }
+    free(t);
+    return st;
+}
+
+pdqm_status pdqm_store_content_by_number(pdqm_store *store, uint32_t number,
+                                         pdqm_content_info *info, pdqm_stored_hash **hashes,
+                                         size_t *n, pdqm_error *err)
+{
+    memset(info, 0, sizeof *info);
+    *hashes = NULL;
+    *n = 0;
+    number_args a = { number, info, hashes, n };
+    pdqm_status st = with_read_txn(store, do_content_number, &a, err);
+    if (st != PDQM_OK) {
+        pdqm_content_info_clear(info);
+        free(*hashes);
+        *hashes = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
 pdqm_status pdqm_store_walk(pdqm_store *store, const char *bank,
                             pdqm_content_fn fn, void *arg, int *stopped,
                             pdqm_error *err)

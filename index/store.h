@@ -234,6 +234,13 @@ pdqm_status pdqm_store_content_get(pdqm_store *store, const char *bank,
                                    const char *content_id,
                                    pdqm_content_info *info, pdqm_error *err);
 
+/* One content item by its number (pdqm_match.content), with all its
+ * hashes in a new array *hashes of *n (free()); clear info with
+ * pdqm_content_info_clear().  PDQM_ERR_NOT_FOUND when it is gone. */
+pdqm_status pdqm_store_content_by_number(pdqm_store *store, uint32_t number,
+                                         pdqm_content_info *info, pdqm_stored_hash **hashes,
+                                         size_t *n, pdqm_error *err);
+
 /* Call fn for every content item (of one bank, or of all when bank is
  * NULL), in the order they were added, with its hashes.  The info and
  * hashes are valid during the call only.  fn returns 0 to go on; any other

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "pool.h"
+#include "../hashing/fileio.h"
 #include "../hashing/hashlist.h"
 #include "../hashing/media.h"
 #include "../index/store.h"
@@ -30,14 +31,22 @@
 
 static const char usage[] =
     "usage: pdqmatch index [--db PATH] --bank NAME [--threads N] [--min-quality Q]\n"
-    "                      [--hash-list FILE]... [INPUT...]\n"
+    "                      [--interval S] [--prune-distance N] [--hash-list FILE]...\n"
+    "                      [--vpdq-list FILE]... [INPUT...]\n"
     "\n"
     "Add media files, or lists of hashes, to the bank NAME of the store at PATH\n"
     "(default ./pdqmatch.db; the store and the bank are created when missing).\n"
     "\n"
-    "  INPUT              an image file, or a directory walked recursively; the\n"
-    "                     content id is the path relative to INPUT (a file's\n"
-    "                     own name for a file INPUT)\n"
+    "  INPUT              an image or video file, or a directory walked\n"
+    "                     recursively; the content id is the path relative to\n"
+    "                     INPUT (a file's own name for a file INPUT).  A video\n"
+    "                     is one item of many frame hashes\n"
+    "  --interval S       hash a video frame every S seconds (default 1; 0: all)\n"
+    "  --prune-distance N drop a video frame within N bits of the last one\n"
+    "                     kept (default 0: identical frames only)\n"
+    "  --vpdq-list FILE   a vPDQ hash file (FRAME,QUALITY,HASH,TIMESTAMP lines,\n"
+    "                     as Meta's vpdq tools write), one video named after FILE\n"
+    "  --max-duration S   refuse videos over S seconds (default 14400)\n"
     "  --hash-list FILE   hashes without media, FILE '-' for standard input:\n"
     "                     one hash a line, or HASH,QUALITY[,CONTENT_ID] lines as\n"
     "                     'pdqmatch hash' prints them, or CSV/TSV with a header\n"
@@ -66,7 +75,10 @@ typedef struct run {
     pdqm_store *store;
     const char *bank;
     int min_quality;
+    int prune_distance;
+    double interval;
     pdqm_image_limits limits;
+    pdqm_video_limits video_limits;
     int quiet, tty;
     counts n;
     uint64_t total_files, seen_files;
@@ -204,7 +216,9 @@ typedef struct file_job {
     int known;           /* the bank has this content id: not hashed */
     pdqm_status status;
     pdqm_error error;
-    pdqm_image_hash result;
+    pdqm_media_kind kind;
+    pdqm_image_hash result;      /* an image */
+    pdqm_video_hashes video;     /* a video */
 } file_job;
 
 static void file_work(void *ctx, void *item)
@@ -218,8 +232,68 @@ static void file_work(void *ctx, void *item)
         return;
     }
     pdqm_error_clear(&j->error);
-    j->status = pdqm_hash_image_file(j->path, &r->limits, PDQM_MEDIA_DIGESTS, &j->result,
-                                     &j->error);
+    size_t max = r->limits.max_bytes > r->video_limits.max_bytes
+        ? r->limits.max_bytes : r->video_limits.max_bytes;
+    uint8_t *data;
+    size_t len;
+    j->status = pdqm_read_file(j->path, max, &data, &len, &j->error);
+    if (j->status != PDQM_OK)
+        return;
+    j->kind = pdqm_media_sniff(data, len);
+    if (j->kind == PDQM_MEDIA_VIDEO)
+        j->status = pdqm_hash_video_bytes(data, len, &r->video_limits, r->interval,
+                                          PDQM_MEDIA_DIGESTS, &j->video, &j->error);
+    else
+        j->status = pdqm_hash_image_bytes(data, len, &r->limits, PDQM_MEDIA_DIGESTS,
+                                          &j->result, &j->error);
+    free(data);
+}
+
+/* Queue a video's frames as one item: frames of quality, each at least
+ * prune_distance + 1 bits from the last one kept.  Takes ownership of
+ * content_id; sha256 and md5 may be NULL.  Returns the frames kept (0: the
+ * item is not queued). */
+static size_t add_video(run *r, char *content_id, const pdqm_video_frame *f, size_t n,
+                        const char *sha256, const char *md5)
+{
+    pdqm_add *a = NULL;
+    size_t kept = 0;
+    const pdqm_hash256 *last = NULL;
+    size_t first = r->n_hashes;
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].quality < r->min_quality)
+            continue;
+        if (last && pdqm_hash256_distance(last, &f[i].hash) <= r->prune_distance)
+            continue;
+        pdqm_stored_hash *h = new_hash(r);
+        if (h == NULL) {
+            cli_error("out of memory");
+            exit(2);
+        }
+        h->hash = f[i].hash;
+        h->quality = f[i].quality;
+        h->timestamp = f[i].timestamp;
+        last = &f[i].hash;
+        kept++;
+    }
+    if (kept == 0) {
+        free(content_id);
+        return 0;
+    }
+    a = new_add(r);
+    char *sha = sha256 && *sha256 ? strdup(sha256) : NULL, *m5 = md5 && *md5 ? strdup(md5) : NULL;
+    if (!a || own(r, content_id) || (sha256 && *sha256 && (!sha || own(r, sha))) ||
+        (md5 && *md5 && (!m5 || own(r, m5)))) {
+        cli_error("out of memory");
+        exit(2);
+    }
+    a->content_id = content_id;
+    a->sha256 = sha;
+    a->md5 = m5;
+    a->kind = PDQM_CONTENT_VIDEO;
+    a->hashes = (const pdqm_stored_hash *)(uintptr_t)first;
+    a->n_hashes = kept;
+    return kept;
 }
 
 static void file_done(void *ctx, void *item)
@@ -236,9 +310,18 @@ static void file_done(void *ctx, void *item)
     } else if (j->status != PDQM_OK) {
         cli_error("%s: %s", j->path, pdqm_error_message(&j->error));
         r->n.failed++;
+    } else if (r->store_failed) {
+        /* reported once already */
+    } else if (j->kind == PDQM_MEDIA_VIDEO) {
+        if (add_video(r, j->content_id, j->video.frames, j->video.count,
+                      j->video.digests.sha256, j->video.digests.md5) == 0)
+            r->n.skipped_quality++;
+        j->content_id = NULL;
+        if (r->n_adds >= FILE_BATCH)
+            flush(r);
     } else if (j->result.pdq.quality < r->min_quality) {
         r->n.skipped_quality++;
-    } else if (!r->store_failed) {
+    } else {
         pdqm_add *a = new_add(r);
         pdqm_stored_hash *h = a ? new_hash(r) : NULL;
         char *sha = strdup(j->result.digests.sha256), *md5 = strdup(j->result.digests.md5);
@@ -259,10 +342,81 @@ static void file_done(void *ctx, void *item)
         if (r->n_adds >= FILE_BATCH)
             flush(r);
     }
+    pdqm_video_hashes_free(&j->video);
     free(j->path);
     free(j->content_id);
     free(j);
     progress(r, 0);
+}
+
+/* A reference vPDQ hash file (FRAME,QUALITY,HASH,TIMESTAMP lines) as one
+ * video item named after the file. */
+static void index_vpdq_list(run *r, const char *name)
+{
+    FILE *f = fopen(name, "r");
+    if (f == NULL) {
+        cli_error("%s: %s", name, strerror(errno));
+        r->n.failed++;
+        return;
+    }
+    pdqm_video_frame *frames = NULL;
+    size_t n = 0, cap = 0, lineno = 0, len, lcap = 0;
+    char *line = NULL;
+    int rc, bad = 0;
+    while ((rc = cli_read_line(f, &line, &lcap, 4096, &len)) != 0) {
+        lineno++;
+        if (rc < 0 || rc == 2) {
+            cli_error("%s:%zu: %s", name, lineno, rc < 0 ? strerror(errno) : "line too long");
+            bad = 1;
+            break;
+        }
+        if (len == 0 || line[0] == '#')
+            continue;
+        unsigned frame;
+        int quality, used = 0;
+        char hex[65];
+        double ts;
+        pdqm_hash256 h;
+        if (sscanf(line, "%u,%d,%64[0-9a-fA-F],%lf%n", &frame, &quality, hex, &ts, &used) != 4 ||
+            (size_t)used != len || quality < 0 || quality > 100 || !(ts >= 0) ||
+            pdqm_hash256_from_hex(hex, strlen(hex), &h, NULL) != PDQM_OK) {
+            cli_error("%s:%zu: not a vPDQ line (FRAME,QUALITY,HASH,TIMESTAMP)", name, lineno);
+            bad = 1;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            pdqm_video_frame *grown = cap <= PDQM_MAX_HASHES_PER_CONTENT
+                ? realloc(frames, cap * sizeof *grown) : NULL;
+            if (grown == NULL) {
+                cli_error("%s: too many frames", name);
+                bad = 1;
+                break;
+            }
+            frames = grown;
+        }
+        frames[n++] = (pdqm_video_frame){ frame, ts, h, quality };
+    }
+    fclose(f);
+    free(line);
+    if (bad) {
+        r->n.failed++;     /* a broken file adds nothing: no partial video */
+    } else if (n == 0) {
+        cli_error("%s: no frames", name);
+        r->n.failed++;
+    } else {
+        const char *base = strrchr(name, '/');
+        char *id = strdup(base && base[1] ? base + 1 : name);
+        if (id == NULL) {
+            cli_error("out of memory");
+            exit(2);
+        }
+        if (add_video(r, id, frames, n, NULL, NULL) == 0)
+            r->n.skipped_quality++;
+        if (r->n_adds >= FILE_BATCH)
+            flush(r);
+    }
+    free(frames);
 }
 
 /* The files of one INPUT, in a sorted, growing list. */
@@ -500,13 +654,21 @@ int cmd_index(int argc, char **argv)
         { "max-pixels",  required_argument, NULL, 'p' },
         { "max-bytes",   required_argument, NULL, 'b' },
         { "quiet",       no_argument,       NULL, 'q' },
+        { "interval",    required_argument, NULL, 'i' },
+        { "prune-distance", required_argument, NULL, 'P' },
+        { "vpdq-list",   required_argument, NULL, 'V' },
+        { "max-duration", required_argument, NULL, 'U' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     run r;
     memset(&r, 0, sizeof r);
     pdqm_image_limits_default(&r.limits);
+    pdqm_video_limits_default(&r.video_limits);
     r.min_quality = DEFAULT_MIN_QUALITY;
+    r.interval = 1.0;
+    const char *vpdq_lists[64];
+    size_t n_vpdq = 0;
     const char *db = PDQM_STORE_DEFAULT_PATH;
     uint64_t threads = (uint64_t)cli_cpu_count(), v;
     const char *lists[64];
@@ -538,11 +700,35 @@ int cmd_index(int argc, char **argv)
             if (cli_parse_u64(optarg, 1, UINT64_MAX, &v))
                 return cli_usage_error("index", "--max-pixels takes a positive number, not '%s'", optarg);
             r.limits.max_pixels = v;
+            r.video_limits.max_pixels = v;
             break;
         case 'b':
             if (cli_parse_u64(optarg, 1, SIZE_MAX - 1, &v))
                 return cli_usage_error("index", "--max-bytes takes a positive number, not '%s'", optarg);
             r.limits.max_bytes = (size_t)v;
+            r.video_limits.max_bytes = (size_t)v;
+            break;
+        case 'i': case 'U': {
+            char *end;
+            double d = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(d >= 0) || d > 1e7 || (c == 'U' && d == 0))
+                return cli_usage_error("index", "%s takes seconds, not '%s'",
+                                       c == 'i' ? "--interval" : "--max-duration", optarg);
+            if (c == 'i')
+                r.interval = d;
+            else
+                r.video_limits.max_seconds = d;
+            break;
+        }
+        case 'P':
+            if (cli_parse_u64(optarg, 0, PDQM_MAX_DISTANCE, &v))
+                return cli_usage_error("index", "--prune-distance takes a number from 0 to 256, not '%s'", optarg);
+            r.prune_distance = (int)v;
+            break;
+        case 'V':
+            if (n_vpdq == sizeof vpdq_lists / sizeof vpdq_lists[0])
+                return cli_usage_error("index", "at most 64 --vpdq-list options");
+            vpdq_lists[n_vpdq++] = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -555,8 +741,8 @@ int cmd_index(int argc, char **argv)
     }
     if (r.bank == NULL)
         return cli_usage_error("index", "--bank NAME is required");
-    if (optind >= argc && n_lists == 0)
-        return cli_usage_error("index", "no INPUT and no --hash-list given");
+    if (optind >= argc && n_lists == 0 && n_vpdq == 0)
+        return cli_usage_error("index", "no INPUT, --hash-list or --vpdq-list given");
     pdqm_error err;
     if (pdqm_bank_name_check(r.bank, &err) != PDQM_OK)
         return cli_usage_error("index", "--bank '%s': %s", r.bank, pdqm_error_message(&err));
@@ -626,6 +812,9 @@ int cmd_index(int argc, char **argv)
         index_list(&r, lists[i]);
         flush(&r);
     }
+    for (size_t i = 0; i < n_vpdq && !r.store_failed; i++)
+        index_vpdq_list(&r, vpdq_lists[i]);
+    flush(&r);
 
     uint64_t indexed = 0;
     if (!r.store_failed && pdqm_store_index_pending(r.store, &indexed, &err) != PDQM_OK) {

@@ -13,15 +13,20 @@
 #include "cli.h"
 #include "../hashing/hashlist.h"
 #include "../hashing/media.h"
+#include "../hashing/fileio.h"
+#include "../index/match.h"
 #include "../index/store.h"
 
 #define QUERY_BATCH 512   /* hashes a store lookup */
 
 static const char usage[] =
     "usage: pdqmatch lookup [--db PATH] [--max-distance N] [--bank A,B] [--dihedral]\n"
-    "                       [--json] [--hash-list FILE] QUERY...\n"
+    "                       [--json] [--hash-list FILE] [--interval S]\n"
+    "                       [--min-quality Q] [--query-pct P] [--candidate-pct P]\n"
+    "                       QUERY...\n"
     "\n"
-    "Find the stored hashes near each QUERY: a 64-hex PDQ hash, or an image file.\n"
+    "Find the stored hashes near each QUERY: a 64-hex PDQ hash, an image file,\n"
+    "or a video file.\n"
     "\n"
     "  --db PATH          the store (default ./pdqmatch.db)\n"
     "  --max-distance N   report matches within N bits (0-256; default: each\n"
@@ -35,6 +40,15 @@ static const char usage[] =
     "\n"
     "Output: one line a match, QUERY,HASH,DISTANCE,BANK,CONTENT_ID (then\n"
     ",ORIENTATION with --dihedral), nearest first within a query.\n"
+    "\n"
+    "A video QUERY is hashed a frame every --interval seconds (default 1) and\n"
+    "matched as vPDQ does: frames of quality under --min-quality (50) are\n"
+    "ignored and identical ones counted once; a stored video matches when the\n"
+    "share of the query's frames within the distance (default 31) is at least\n"
+    "--query-pct (80) and the share of its own frames matched at least\n"
+    "--candidate-pct (0).  One line a matched video or image:\n"
+    "QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT; --json adds the matched\n"
+    "segments of time and every frame match.\n"
     "Exit status: 0 when something matched, 1 when nothing did, 2 on an error.\n";
 
 typedef struct query {
@@ -46,6 +60,8 @@ typedef struct query {
 typedef struct lookup_run {
     pdqm_store *store;
     pdqm_lookup_options opts;
+    pdqm_video_match_options vopts;
+    double interval;
     int dihedral, json;
     int matched, errors;
     query *q;
@@ -203,6 +219,80 @@ static int is_hash_text(const char *s)
     return pdqm_hash256_from_hex(s, PDQM_HASH_HEX_LEN, &h, NULL) == PDQM_OK;
 }
 
+/* A video query: its frames against the stored videos (and images), one
+ * line (or JSON object) a matched item.  Returns -1 when out of memory. */
+static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, size_t len)
+{
+    pdqm_video_hashes v;
+    pdqm_error err;
+    if (pdqm_hash_video_bytes(data, len, NULL, r->interval, 0, &v, &err) != PDQM_OK) {
+        cli_error("%s: %s", name, pdqm_error_message(&err));
+        r->errors++;
+        return 0;
+    }
+    pdqm_video_matches m;
+    pdqm_video_match_options o = r->vopts;
+    o.banks = r->opts.banks;
+    o.n_banks = r->opts.n_banks;
+    if (r->opts.max_distance >= 0)
+        o.max_distance = r->opts.max_distance;
+    pdqm_status st = pdqm_store_match_video(r->store, v.frames, v.count, &o, &m, &err);
+    pdqm_video_hashes_free(&v);
+    if (st != PDQM_OK) {
+        cli_error("%s: %s", name, pdqm_error_message(&err));
+        r->errors++;
+        return 0;
+    }
+    if (m.count > 0)
+        r->matched = 1;
+    if (r->json) {
+        json_t *o_json = json_object(), *arr = json_array();
+        json_object_set_new(o_json, "query", cli_json_text(name));
+        json_object_set_new(o_json, "type", json_string("video"));
+        json_object_set_new(o_json, "frames", json_integer((json_int_t)m.query_frames));
+        for (size_t i = 0; i < m.count; i++) {
+            const pdqm_video_candidate *c = &m.items[i];
+            json_t *e = json_object(), *segs = json_array(), *frames = json_array();
+            json_object_set_new(e, "content_id", cli_json_text(c->content_id));
+            json_object_set_new(e, "bank", json_string(c->bank));
+            json_object_set_new(e, "kind", json_string(c->kind == PDQM_CONTENT_VIDEO ? "video" : "image"));
+            json_object_set_new(e, "query_pct", json_real(c->query_pct));
+            json_object_set_new(e, "candidate_pct", json_real(c->candidate_pct));
+            json_object_set_new(e, "best_distance", json_integer(c->best_distance));
+            json_object_set_new(e, "metadata", metadata_json(c->metadata));
+            for (size_t k = 0; k < c->n_segments; k++)
+                json_array_append_new(segs, json_pack("{s:f,s:f,s:f,s:f,s:i}",
+                    "query_start", c->segments[k].query_start, "query_end", c->segments[k].query_end,
+                    "candidate_start", c->segments[k].candidate_start,
+                    "candidate_end", c->segments[k].candidate_end, "frames", (int)c->segments[k].frames));
+            for (size_t k = 0; k < c->n_frames; k++)
+                json_array_append_new(frames, json_pack("{s:f,s:f,s:i}",
+                    "query_time", c->frames[k].query_time, "candidate_time", c->frames[k].candidate_time,
+                    "distance", c->frames[k].distance));
+            if (c->kind == PDQM_CONTENT_VIDEO)
+                json_object_set_new(e, "segments", segs);
+            else
+                json_decref(segs);
+            json_object_set_new(e, "frame_matches", frames);
+            json_array_append_new(arr, e);
+        }
+        json_object_set_new(o_json, "matches", arr);
+        json_dumpf(o_json, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        putchar('\n');
+        json_decref(o_json);
+    } else {
+        for (size_t i = 0; i < m.count; i++) {
+            const pdqm_video_candidate *c = &m.items[i];
+            cli_csv_field(stdout, name);
+            putchar(',');
+            cli_csv_field(stdout, c->content_id);
+            printf(",%s,%.2f,%.2f\n", c->bank, c->query_pct, c->candidate_pct);
+        }
+    }
+    pdqm_video_matches_free(&m);
+    return 0;
+}
+
 /* 64 characters, or hex digits only: meant as a hash. */
 static int looks_like_hash(const char *s)
 {
@@ -235,9 +325,24 @@ static int add_argument(lookup_run *r, const char *arg)
         r->errors++;
         return 0;
     }
+    uint8_t *data;
+    size_t len;
     pdqm_image_hash ih;
-    if (pdqm_image_init(&err) != PDQM_OK ||
-        pdqm_hash_image_file(arg, NULL, r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0, &ih, &err) != PDQM_OK) {
+    if (pdqm_read_file(arg, PDQM_VIDEO_DEFAULT_MAX_BYTES, &data, &len, &err) != PDQM_OK) {
+        cli_error("%s: %s", arg, pdqm_error_message(&err));
+        r->errors++;
+        return 0;
+    }
+    if (pdqm_media_sniff(data, len) == PDQM_MEDIA_VIDEO) {
+        int rc = lookup_video(r, arg, data, len);
+        free(data);
+        return rc;
+    }
+    pdqm_status st = pdqm_image_init(&err);
+    if (st == PDQM_OK)
+        st = pdqm_hash_image_bytes(data, len, NULL, r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0, &ih, &err);
+    free(data);
+    if (st != PDQM_OK) {
         cli_error("%s: %s", arg, pdqm_error_message(&err));
         r->errors++;
         return 0;
@@ -318,12 +423,18 @@ int cmd_lookup(int argc, char **argv)
         { "dihedral",     no_argument,       NULL, 'd' },
         { "json",         no_argument,       NULL, 'j' },
         { "hash-list",    required_argument, NULL, 'L' },
+        { "interval",     required_argument, NULL, 'i' },
+        { "min-quality",  required_argument, NULL, 'Q' },
+        { "query-pct",    required_argument, NULL, 'q' },
+        { "candidate-pct", required_argument, NULL, 'c' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     lookup_run r;
     memset(&r, 0, sizeof r);
     r.opts.max_distance = -1;
+    pdqm_video_match_options_default(&r.vopts);
+    r.interval = 1.0;
     const char *db = PDQM_STORE_DEFAULT_PATH;
     const char *lists[64];
     size_t n_lists = 0;
@@ -354,6 +465,27 @@ int cmd_lookup(int argc, char **argv)
             if (n_lists == sizeof lists / sizeof lists[0])
                 return cli_usage_error("lookup", "at most 64 --hash-list options");
             lists[n_lists++] = optarg;
+            break;
+        case 'i': case 'q': case 'c': {
+            char *end;
+            double d = strtod(optarg, &end);
+            double top = c == 'i' ? 86400 : 100;
+            if (*optarg == '\0' || *end != '\0' || !(d >= 0) || d > top)
+                return cli_usage_error("lookup", "%s takes a number from 0 to %g, not '%s'",
+                                       c == 'i' ? "--interval" : c == 'q' ? "--query-pct" : "--candidate-pct",
+                                       top, optarg);
+            if (c == 'i')
+                r.interval = d;
+            else if (c == 'q')
+                r.vopts.min_query_pct = d;
+            else
+                r.vopts.min_candidate_pct = d;
+            break;
+        }
+        case 'Q':
+            if (cli_parse_u64(optarg, 0, 100, &v))
+                return cli_usage_error("lookup", "--min-quality takes a number from 0 to 100, not '%s'", optarg);
+            r.vopts.min_quality = (int)v;
             break;
         case 'h':
             fputs(usage, stdout);

@@ -1,0 +1,323 @@
+/*
+ * match.c - video matching on top of the store's lookups (see match.h).
+ *
+ * The query's unique frames are looked up in one batch; matches are
+ * grouped by content item; each candidate video's own frames are read once
+ * to count its unique frames of quality and to place matched frames in
+ * time.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "match.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pdqm_video_match_options_default(pdqm_video_match_options *o)
+{
+    o->max_distance = 31;
+    o->min_quality = 50;
+    o->min_query_pct = 80.0;
+    o->min_candidate_pct = 0.0;
+    o->banks = NULL;
+    o->n_banks = 0;
+}
+
+void pdqm_video_matches_free(pdqm_video_matches *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->items[i].content_id);
+        free(m->items[i].metadata);
+        free(m->items[i].segments);
+        free(m->items[i].frames);
+    }
+    free(m->items);
+    memset(m, 0, sizeof *m);
+}
+
+static int same_hash(const pdqm_hash256 *a, const pdqm_hash256 *b)
+{
+    return memcmp(a->w, b->w, sizeof a->w) == 0;
+}
+
+static int compare_hash(const void *pa, const void *pb)
+{
+    return memcmp(((const pdqm_hash256 *)pa)->w, ((const pdqm_hash256 *)pb)->w,
+                  sizeof ((const pdqm_hash256 *)pa)->w);
+}
+
+/* Index of h in the sorted unique array u of n, or -1. */
+static long find_hash(const pdqm_hash256 *u, size_t n, const pdqm_hash256 *h)
+{
+    const pdqm_hash256 *p = bsearch(h, u, n, sizeof *u, compare_hash);
+    return p ? (long)(p - u) : -1;
+}
+
+static int compare_candidates(const void *pa, const void *pb)
+{
+    const pdqm_video_candidate *a = pa, *b = pb;
+    int av = a->kind == PDQM_CONTENT_VIDEO, bv = b->kind == PDQM_CONTENT_VIDEO;
+    if (av != bv)
+        return bv - av;                 /* videos first */
+    if (a->query_pct != b->query_pct)
+        return a->query_pct < b->query_pct ? 1 : -1;
+    if (a->candidate_pct != b->candidate_pct)
+        return a->candidate_pct < b->candidate_pct ? 1 : -1;
+    return strcmp(a->content_id, b->content_id);
+}
+
+/* Build candidate c from the matches of one content item.
+ * q / nq: the query frames of quality in time order; qu (nu): their unique
+ * hashes, sorted, and q_unique[i] the unique index of frame i.
+ * m: the store's matches; mi / nmi: indexes into m of this content's. */
+static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options *o,
+                                  const pdqm_video_frame *q, size_t nq, const long *q_unique,
+                                  size_t nu, const pdqm_matches *m, const size_t *mi,
+                                  size_t nmi, pdqm_video_candidate *c, int *keep,
+                                  pdqm_error *err)
+{
+    *keep = 0;
+    pdqm_content_info info;
+    pdqm_stored_hash *hashes = NULL;
+    size_t nh = 0;
+    pdqm_status st = pdqm_store_content_by_number(s, m->items[mi[0]].content, &info, &hashes,
+                                                  &nh, err);
+    if (st == PDQM_ERR_NOT_FOUND)
+        return PDQM_OK;     /* deleted since the lookup */
+    if (st != PDQM_OK)
+        return st;
+
+    /* The candidate's unique hashes of quality. */
+    pdqm_hash256 *cu = malloc((nh ? nh : 1) * sizeof *cu);
+    unsigned char *cu_hit = NULL, *q_hit = calloc(nu ? nu : 1, 1);
+    size_t ncu = 0;
+    /* Best match of each unique query hash: distance and candidate time. */
+    int *best_d = malloc((nu ? nu : 1) * sizeof *best_d);
+    double *best_t = malloc((nu ? nu : 1) * sizeof *best_t);
+    if (!cu || !q_hit || !best_d || !best_t) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    for (size_t i = 0; i < nh; i++)
+        if (hashes[i].quality >= o->min_quality)
+            cu[ncu++] = hashes[i].hash;
+    qsort(cu, ncu, sizeof *cu, compare_hash);
+    size_t w = 0;
+    for (size_t i = 0; i < ncu; i++)
+        if (w == 0 || !same_hash(&cu[w - 1], &cu[i]))
+            cu[w++] = cu[i];
+    ncu = w;
+    cu_hit = calloc(ncu ? ncu : 1, 1);
+    if (cu_hit == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    for (size_t i = 0; i < nu; i++)
+        best_d[i] = 1 << 30;
+
+    int best_overall = 1 << 30;
+    for (size_t k = 0; k < nmi; k++) {
+        const pdqm_match *x = &m->items[mi[k]];
+        if (x->quality < o->min_quality)
+            continue;
+        size_t u = x->query;     /* queries were the unique hashes */
+        q_hit[u] = 1;
+        long ci = find_hash(cu, ncu, &x->hash);
+        if (ci >= 0)
+            cu_hit[ci] = 1;
+        if (x->distance < best_d[u]) {
+            best_d[u] = x->distance;
+            best_t[u] = x->timestamp;
+        }
+        if (x->distance < best_overall)
+            best_overall = x->distance;
+    }
+    size_t q_matched = 0, c_matched = 0;
+    for (size_t i = 0; i < nu; i++)
+        q_matched += q_hit[i];
+    for (size_t i = 0; i < ncu; i++)
+        c_matched += cu_hit[i];
+    if (q_matched == 0)
+        goto done;
+
+    c->kind = info.kind;
+    c->query_pct = nu ? 100.0 * (double)q_matched / (double)nu : 0;
+    if (info.kind == PDQM_CONTENT_VIDEO)
+        c->candidate_pct = ncu ? 100.0 * (double)c_matched / (double)ncu : 0;
+    else
+        c->candidate_pct = 100.0;
+    c->best_distance = best_overall;
+    if (info.kind == PDQM_CONTENT_VIDEO &&
+        (c->query_pct < o->min_query_pct || c->candidate_pct < o->min_candidate_pct))
+        goto done;
+
+    /* Every matched query frame, in time order, then the segments: runs of
+     * consecutive matched frames whose candidate times move forward about
+     * as fast as the query's. */
+    c->frames = malloc((nq ? nq : 1) * sizeof *c->frames);
+    c->segments = malloc((nq ? nq : 1) * sizeof *c->segments);
+    if (!c->frames || !c->segments) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    int open = 0;
+    for (size_t i = 0; i < nq; i++) {
+        long u = q_unique[i];
+        if (u < 0 || !q_hit[u]) {
+            open = 0;       /* an unmatched frame ends a segment */
+            continue;
+        }
+        pdqm_frame_match fm = { q[i].timestamp, best_t[u], best_d[u] };
+        c->frames[c->n_frames++] = fm;
+        if (info.kind != PDQM_CONTENT_VIDEO)
+            continue;
+        pdqm_segment *g = open ? &c->segments[c->n_segments - 1] : NULL;
+        double dq = g ? fm.query_time - g->query_end : 0;
+        double dc = g ? fm.candidate_time - g->candidate_end : 0;
+        if (g && dc >= -0.5 && dc <= dq + 2.0) {
+            g->query_end = fm.query_time;
+            if (fm.candidate_time > g->candidate_end)
+                g->candidate_end = fm.candidate_time;
+            g->frames++;
+        } else {
+            c->segments[c->n_segments++] = (pdqm_segment){
+                fm.query_time, fm.query_time, fm.candidate_time, fm.candidate_time, 1 };
+            open = 1;
+        }
+    }
+    snprintf(c->bank, sizeof c->bank, "%s", info.bank);
+    c->content_id = info.content_id;
+    c->metadata = info.metadata;
+    info.content_id = info.metadata = NULL;
+    *keep = 1;
+
+done:
+    if (!*keep) {
+        free(c->frames);
+        free(c->segments);
+        c->frames = NULL;
+        c->segments = NULL;
+    }
+    pdqm_content_info_clear(&info);
+    free(hashes);
+    free(cu);
+    free(cu_hit);
+    free(q_hit);
+    free(best_d);
+    free(best_t);
+    return st;
+}
+
+/* A match's content number and index, to group matches by content. */
+typedef struct by_content {
+    uint32_t content;
+    size_t index;
+} by_content;
+
+static int compare_by_content(const void *pa, const void *pb)
+{
+    const by_content *a = pa, *b = pb;
+    if (a->content != b->content)
+        return (a->content > b->content) - (a->content < b->content);
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *frames,
+                                   size_t n, const pdqm_video_match_options *options,
+                                   pdqm_video_matches *out, pdqm_error *err)
+{
+    pdqm_video_match_options defaults;
+    if (options == NULL) {
+        pdqm_video_match_options_default(&defaults);
+        options = &defaults;
+    }
+    memset(out, 0, sizeof *out);
+    pdqm_status st = PDQM_OK;
+    pdqm_video_frame *q = malloc((n ? n : 1) * sizeof *q);
+    pdqm_hash256 *qu = malloc((n ? n : 1) * sizeof *qu);
+    long *q_unique = malloc((n ? n : 1) * sizeof *q_unique);
+    by_content *order = NULL;
+    size_t *group = NULL;
+    pdqm_matches m = { NULL, 0, NULL };
+    if (!q || !qu || !q_unique) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    /* Query frames of quality, and their unique hashes. */
+    size_t nq = 0, nu = 0;
+    for (size_t i = 0; i < n; i++)
+        if (frames[i].quality >= options->min_quality)
+            q[nq++] = frames[i];
+    for (size_t i = 0; i < nq; i++)
+        qu[i] = q[i].hash;
+    qsort(qu, nq, sizeof *qu, compare_hash);
+    for (size_t i = 0; i < nq; i++)
+        if (nu == 0 || !same_hash(&qu[nu - 1], &qu[i]))
+            qu[nu++] = qu[i];
+    for (size_t i = 0; i < nq; i++)
+        q_unique[i] = find_hash(qu, nu, &q[i].hash);
+    out->query_frames = nu;
+    if (nu == 0)
+        goto done;
+
+    pdqm_lookup_options lo = { options->max_distance, options->banks, options->n_banks };
+    if ((st = pdqm_store_lookup(store, qu, nu, &lo, &m, err)) != PDQM_OK)
+        goto done;
+    if (m.count == 0)
+        goto done;
+    order = malloc(m.count * sizeof *order);
+    group = malloc(m.count * sizeof *group);
+    if (order == NULL || group == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    for (size_t i = 0; i < m.count; i++)
+        order[i] = (by_content){ m.items[i].content, i };
+    qsort(order, m.count, sizeof *order, compare_by_content);
+    for (size_t i = 0; i < m.count; i++)
+        group[i] = order[i].index;
+
+    size_t cap = 16;
+    out->items = calloc(cap, sizeof *out->items);
+    if (out->items == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    for (size_t i = 0; i < m.count && st == PDQM_OK;) {
+        size_t j = i;
+        while (j < m.count && order[j].content == order[i].content)
+            j++;
+        if (out->count == cap) {
+            pdqm_video_candidate *grown = realloc(out->items, 2 * cap * sizeof *grown);
+            if (grown == NULL) {
+                st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+                break;
+            }
+            memset(grown + cap, 0, cap * sizeof *grown);
+            out->items = grown;
+            cap *= 2;
+        }
+        int keep;
+        pdqm_video_candidate *c = &out->items[out->count];
+        memset(c, 0, sizeof *c);
+        st = fill_candidate(store, options, q, nq, q_unique, nu, &m, group + i, j - i, c,
+                            &keep, err);
+        if (keep)
+            out->count++;
+        i = j;
+    }
+    qsort(out->items, out->count, sizeof *out->items, compare_candidates);
+
+done:
+    if (st != PDQM_OK)
+        pdqm_video_matches_free(out);
+    pdqm_matches_free(&m);
+    free(order);
+    free(group);
+    free(q);
+    free(qu);
+    free(q_unique);
+    return st;
+}

@@ -1,0 +1,76 @@
+/*
+ * match.h - which known videos does a video contain, how much, and where.
+ *
+ * vPDQ's matching rule, as python-threatexchange applies it: frames below
+ * a quality are dropped and identical hashes counted once, on both sides;
+ * a query frame matches a candidate video when any of its frames is within
+ * the distance; query % is the share of the query's frames that match the
+ * candidate, candidate % the share of the candidate's frames matched by
+ * the query; a candidate is reported when both reach their minimums
+ * (80 % and 0 % by default).  Beyond vPDQ, the matched stretches of time
+ * are reported as segments, and stored images (or single hashes) that
+ * query frames match are reported too: a known image shown in a video.
+ */
+#ifndef PDQM_MATCH_H
+#define PDQM_MATCH_H
+
+#include <stddef.h>
+
+#include "../hashing/video.h"
+#include "store.h"
+
+typedef struct pdqm_video_match_options {
+    int max_distance;          /* D: frames within this many bits match (31) */
+    int min_quality;           /* F: frames of lower quality are ignored (50) */
+    double min_query_pct;      /* Pq (80) */
+    double min_candidate_pct;  /* Pc (0) */
+    const char *const *banks;  /* NULL: all banks */
+    size_t n_banks;
+} pdqm_video_match_options;
+
+void pdqm_video_match_options_default(pdqm_video_match_options *o);
+
+/* A stretch of the query matching a stretch of the candidate, in seconds. */
+typedef struct pdqm_segment {
+    double query_start, query_end;
+    double candidate_start, candidate_end;
+    uint32_t frames;           /* query frames in it */
+} pdqm_segment;
+
+/* One query frame's best match in the candidate. */
+typedef struct pdqm_frame_match {
+    double query_time;
+    double candidate_time;     /* 0 for an image */
+    int distance;
+} pdqm_frame_match;
+
+typedef struct pdqm_video_candidate {
+    char bank[PDQM_BANK_NAME_MAX + 1];
+    char *content_id;          /* owned by the list */
+    char *metadata;            /* NULL when none */
+    pdqm_content_kind kind;    /* PDQM_CONTENT_VIDEO, or an image / hash */
+    double query_pct;          /* of the query's unique frames */
+    double candidate_pct;      /* of the candidate's unique frames (100 for an image) */
+    int best_distance;
+    pdqm_segment *segments;    /* in query time order */
+    size_t n_segments;
+    pdqm_frame_match *frames;  /* every matched query frame, in query order */
+    size_t n_frames;
+} pdqm_video_candidate;
+
+typedef struct pdqm_video_matches {
+    pdqm_video_candidate *items;   /* videos by query %, then images */
+    size_t count;
+    size_t query_frames;           /* unique query frames of quality */
+} pdqm_video_matches;
+
+/* Match the frames of a query video (as pdqm_video_hash() gives them)
+ * against the store.  *out is filled even when nothing matched; free it
+ * with pdqm_video_matches_free().  Errors: those of pdqm_store_lookup(). */
+pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *frames,
+                                   size_t n, const pdqm_video_match_options *options,
+                                   pdqm_video_matches *out, pdqm_error *err);
+
+void pdqm_video_matches_free(pdqm_video_matches *m);
+
+#endif

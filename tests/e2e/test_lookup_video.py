@@ -1,0 +1,145 @@
+"""Videos in the store: indexing, vPDQ matching with percentages and
+segments, images shown in videos, vPDQ hash lists, and bad videos."""
+import json
+
+import pytest
+
+from helpers import SAMPLES, VIDEOS, VPDQ, ffmpeg, run
+
+CHAIR = VIDEOS / "chair-19-sd-bar.mp4"
+PATTERN = VIDEOS / "pattern-hd-no-bar.mp4"
+DOORKNOB = VIDEOS / "doorknob-hd-no-bar.mp4"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    d = tmp_path_factory.mktemp("videos")
+    db = d / "v.db"
+    p = run("index", "--db", db, "--bank", "videos", CHAIR, PATTERN, DOORKNOB)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("indexed 3 items")
+    # A still of the chair video at 3 s, as a known image.
+    still = d / "still.png"
+    ffmpeg("-ss", "3", "-i", CHAIR, "-frames:v", "1", still)
+    assert run("index", "--db", db, "--bank", "images", still).returncode == 0
+    return d, db
+
+
+def matches(db, query, *args):
+    p = run("lookup", "--db", db, "--json", *args, query)
+    assert p.returncode in (0, 1), p.stderr
+    return json.loads(p.stdout)["matches"], p.returncode
+
+
+@pytest.mark.parametrize("video", [CHAIR, PATTERN, DOORKNOB])
+def test_each_video_matches_itself(store, video):
+    d, db = store
+    p = run("lookup", "--db", db, "--bank", "videos", video)
+    assert p.returncode == 0
+    assert p.stdout == f"{video},{video.name},videos,100.00,100.00\n"
+
+
+def test_reencodes_and_resizes_match(store):
+    d, db = store
+    crf = d / "crf35.mp4"
+    half = d / "half.mp4"
+    vp9 = d / "vp9.webm"
+    ffmpeg("-i", CHAIR, "-c:v", "libx264", "-crf", "35", crf)
+    ffmpeg("-i", CHAIR, "-vf", "scale=240:-2", half)
+    ffmpeg("-i", PATTERN, "-vf", "scale=640:-2", "-c:v", "libvpx-vp9", "-b:v", "300k",
+           "-deadline", "realtime", vp9)
+    for query, target in ((crf, CHAIR), (half, CHAIR), (vp9, PATTERN)):
+        found, rc = matches(db, query, "--bank", "videos")
+        assert rc == 0
+        assert [m["content_id"] for m in found] == [target.name]
+        assert found[0]["query_pct"] >= 80 and found[0]["candidate_pct"] >= 80
+
+
+def test_a_clip_matches_with_its_place(store):
+    d, db = store
+    clip = d / "clip.mp4"
+    ffmpeg("-ss", "5", "-i", CHAIR, "-t", "6", clip)
+    found, rc = matches(db, clip, "--bank", "videos")
+    assert rc == 0 and len(found) == 1
+    m = found[0]
+    assert m["content_id"] == CHAIR.name
+    assert m["query_pct"] == 100.0
+    assert 20 < m["candidate_pct"] < 50          # 6 of 19 seconds
+    seg = m["segments"][0]
+    assert seg["query_start"] == 0.0
+    assert abs(seg["candidate_start"] - 5.0) <= 1.0
+    assert seg["query_end"] - seg["query_start"] >= 4
+
+
+def test_unrelated_videos_match_nothing(store):
+    d, db = store
+    for source in ("testsrc2=size=320x240:rate=25", "mandelbrot=size=320x240:rate=25"):
+        path = d / (source.split("=")[0] + ".mp4")
+        ffmpeg("-f", "lavfi", "-i", source, "-t", "5", path)
+        p = run("lookup", "--db", db, path)
+        assert (p.returncode, p.stdout) == (1, "")
+
+
+def test_a_known_image_inside_a_video(store):
+    d, db = store
+    found, rc = matches(db, CHAIR)
+    images = [m for m in found if m["kind"] == "image"]
+    assert rc == 0 and [m["content_id"] for m in images] == ["still.png"]
+    times = [f["query_time"] for f in images[0]["frame_matches"]]
+    assert any(abs(t - 3.0) <= 1.0 for t in times)
+
+
+def test_vpdq_hash_lists(tmp_path):
+    db = tmp_path / "v.db"
+    lst = VPDQ / "hashes" / "chair-19-sd-bar.txt"
+    p = run("index", "--db", db, "--bank", "partner", "--vpdq-list", lst)
+    assert p.returncode == 0, p.stderr
+    # The list holds every frame; a query of one frame a second matches a
+    # share of them, a query of every frame nearly all.
+    q, c = run("lookup", "--db", db, CHAIR).stdout.strip().split(",")[3:]
+    assert float(q) == 100.0 and 15 < float(c) < 25
+    line = run("lookup", "--db", db, "--interval", "0", CHAIR).stdout
+    assert line.startswith(f"{CHAIR},chair-19-sd-bar.txt,partner,100.00,")
+    assert float(line.strip().split(",")[4]) >= 99
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0,100,e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c,0.000\n"
+                   "1,100,nothex,0.033\n")
+    p = run("index", "--db", db, "--bank", "partner", "--vpdq-list", bad)
+    assert p.returncode == 1
+    assert p.stderr == f"pdqmatch: {bad}:2: not a vPDQ line (FRAME,QUALITY,HASH,TIMESTAMP)\n"
+    assert run("export", "--db", db).stdout.count("bad.txt") == 0   # nothing of it stored
+
+
+def test_frames_kept_at_index(tmp_path):
+    db = tmp_path / "v.db"
+    p = run("index", "--db", db, "--bank", "b", "--interval", "0", DOORKNOB)
+    assert p.returncode == 0
+    ref = (VPDQ / "reference-outputs" / "full-default" / "doorknob-hd-no-bar.txt").read_text()
+    frames = [line.split(",") for line in ref.splitlines()]
+    # Quality >= 50, and a frame identical to the last kept one dropped.
+    kept, last = [], None
+    for f in frames:
+        if int(f[1]) >= 50 and f[2] != last:
+            kept.append(f)
+            last = f[2]
+    rows = run("export", "--db", db).stdout.splitlines()[1:]
+    assert [(r.split(",")[0], r.split(",")[3]) for r in rows] == [(f[2], f[3]) for f in kept]
+
+
+def test_bad_videos_leave_nothing(tmp_path):
+    db = tmp_path / "v.db"
+    data = DOORKNOB.read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[:len(data) // 2])
+    audio = tmp_path / "audio.mp4"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", audio)
+    p = run("index", "--db", db, "--bank", "b", "--interval", "0", truncated, audio, SAMPLES / "street.jpg")
+    assert p.returncode == 1
+    assert p.stderr.splitlines() == [
+        f"pdqmatch: {truncated}: corrupt or truncated video data (Invalid data found when "
+        "processing input)",
+        f"pdqmatch: {audio}: no video stream in the file",
+    ]
+    assert run("export", "--db", db).stdout.splitlines()[1:] != []
+    assert all("truncated" not in line for line in run("export", "--db", db).stdout.splitlines())
+    assert run("verify", "--db", db).stdout.endswith("ok: 1 banks, 1 contents, 1 hashes\n")

@@ -1,0 +1,110 @@
+/*
+ * test_match.c - vPDQ's matching rule on hand-made frames, where the
+ * percentages can be worked out by hand.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <unistd.h>
+
+#include "../../index/match.h"
+
+static pdqm_hash256 h(uint64_t seed)
+{
+    pdqm_hash256 x;
+    for (int i = 0; i < 4; i++) {
+        seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+        x.w[i] = seed;
+    }
+    return x;
+}
+
+static pdqm_hash256 flip(pdqm_hash256 x, int bits)
+{
+    for (int i = 0; i < bits; i++)
+        x.w[i % 4] ^= (uint64_t)1 << (i * 7 % 64);
+    return x;
+}
+
+static void test_percentages(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pdqm-match-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/s.db", dir);
+    pdqm_store *s;
+    pdqm_error err;
+    assert_int_equal(pdqm_store_open(path, PDQM_STORE_CREATE, &s, &err), PDQM_OK);
+    assert_int_equal(pdqm_store_bank_create(s, "v", 31, PDQM_BANK_BLOCK, &err), PDQM_OK);
+
+    /* A stored video of frames A B C D at 0..3 s (D twice: counted once),
+     * and a frame of quality 10, which does not count. */
+    pdqm_hash256 A = h(1), B = h(2), C = h(3), D = h(4), E = h(5), L = h(6);
+    pdqm_stored_hash frames[] = {
+        { A, 90, 0.0 }, { B, 90, 1.0 }, { C, 90, 2.0 }, { D, 90, 3.0 }, { D, 90, 3.5 }, { L, 10, 4.0 },
+    };
+    pdqm_add add = { "v", "vid", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, frames, 6 };
+    assert_int_equal(pdqm_store_add(s, &add, 1, NULL, &err), PDQM_OK);
+
+    /* Query: A' (8 bits from A), B, B again, E (unrelated), L (quality 10). */
+    pdqm_video_frame q[] = {
+        { 0, 0.0, flip(A, 8), 80 }, { 1, 1.0, B, 80 }, { 2, 2.0, B, 80 },
+        { 3, 3.0, E, 80 }, { 4, 4.0, L, 20 },
+    };
+    pdqm_video_match_options o;
+    pdqm_video_match_options_default(&o);
+    pdqm_video_matches m;
+    /* Query: 2 of its 3 unique frames of quality match (66.67 %) < 80. */
+    assert_int_equal(pdqm_store_match_video(s, q, 5, &o, &m, &err), PDQM_OK);
+    assert_int_equal(m.query_frames, 3);
+    assert_int_equal(m.count, 0);
+    pdqm_video_matches_free(&m);
+
+    o.min_query_pct = 60;
+    assert_int_equal(pdqm_store_match_video(s, q, 5, &o, &m, &err), PDQM_OK);
+    assert_int_equal(m.count, 1);
+    pdqm_video_candidate *c = &m.items[0];
+    assert_string_equal(c->content_id, "vid");
+    assert_true(c->query_pct > 66.66 && c->query_pct < 66.67);
+    assert_true(c->candidate_pct == 50.0);   /* A and B of A B C D */
+    assert_int_equal(c->best_distance, 0);
+    /* Frames 0..2 match in a row, at candidate times 0, 1, 1: one segment. */
+    assert_int_equal(c->n_frames, 3);
+    assert_int_equal(c->n_segments, 1);
+    assert_true(c->segments[0].query_start == 0.0 && c->segments[0].query_end == 2.0);
+    assert_true(c->segments[0].candidate_start == 0.0 && c->segments[0].candidate_end == 1.0);
+    pdqm_video_matches_free(&m);
+
+    /* A candidate minimum of 60 % rules it out; a tighter distance drops A'. */
+    o.min_candidate_pct = 60;
+    assert_int_equal(pdqm_store_match_video(s, q, 5, &o, &m, &err), PDQM_OK);
+    assert_int_equal(m.count, 0);
+    pdqm_video_matches_free(&m);
+    o.min_candidate_pct = 0;
+    o.max_distance = 4;
+    assert_int_equal(pdqm_store_match_video(s, q, 5, &o, &m, &err), PDQM_OK);
+    assert_int_equal(m.count, 0);          /* 1 of 3: 33 % < 60 */
+    pdqm_video_matches_free(&m);
+
+    /* Nothing of quality in the query: no candidates, no error. */
+    pdqm_video_frame dull = { 0, 0.0, A, 0 };
+    assert_int_equal(pdqm_store_match_video(s, &dull, 1, NULL, &m, &err), PDQM_OK);
+    assert_int_equal(m.count, 0);
+    assert_int_equal(m.query_frames, 0);
+    pdqm_video_matches_free(&m);
+
+    pdqm_store_close(s);
+    char lock[80];
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    unlink(path);
+    unlink(lock);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_percentages),
+    };
+    return cmocka_run_group_tests_name("match", tests, NULL, NULL);
+}

@@ -151,6 +151,8 @@ bench: bench-deps
 bench-run: build
 	@$(PYTHON) bench/bench.py $(BUILD)
 	@echo
+	@$(PYTHON) bench/bench_video.py $(BUILD)
+	@echo
 	@$(PYTHON) bench/bench_index.py $(BUILD) --sizes $(BENCH_SIZES)
 
 demo: deps

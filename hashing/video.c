@@ -256,9 +256,11 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a decoder");
         goto cleanup;
     }
-    /* As vPDQ: threads by slice where the codec can (pixels do not change). */
+    /* Threads on every core, by frame and by slice where the codec can:
+     * FFmpeg's decoders give the same pixels however they are threaded
+     * (vPDQ itself uses slices only). */
     dec->thread_count = 0;
-    dec->thread_type = FF_THREAD_SLICE;
+    dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     if ((rc = avcodec_open2(dec, codec, NULL)) < 0) {
         st = av_failure(err, PDQM_ERR_DECODE, "cannot start the video decoder", rc);
         goto cleanup;

@@ -148,7 +148,7 @@ def test_hash_list_from_stdin(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--hash-list", "x"], "--bank NAME is required"),
-    (["--bank", "b"], "no INPUT and no --hash-list given"),
+    (["--bank", "b"], "no INPUT, --hash-list or --vpdq-list given"),
     (["--bank", "bad name", "x"], "--bank 'bad name': a bank name holds only letters, "
                                   "digits, '.', '_' and '-'"),
     (["--bank", "b", "--min-quality", "101", "x"],

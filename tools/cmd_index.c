@@ -47,6 +47,8 @@ static const char usage[] =
     "  --vpdq-list FILE   a vPDQ hash file (FRAME,QUALITY,HASH,TIMESTAMP lines,\n"
     "                     as Meta's vpdq tools write), one video named after FILE\n"
     "  --max-duration S   refuse videos over S seconds (default 14400)\n"
+    "  --max-frames N     refuse videos over N frames (default 1000000)\n"
+    "  --max-time S       give up on a video after S seconds of work (default 900)\n"
     "  --hash-list FILE   hashes without media, FILE '-' for standard input:\n"
     "                     one hash a line, or HASH,QUALITY[,CONTENT_ID] lines as\n"
     "                     'pdqmatch hash' prints them, or CSV/TSV with a header\n"
@@ -658,6 +660,8 @@ int cmd_index(int argc, char **argv)
         { "prune-distance", required_argument, NULL, 'P' },
         { "vpdq-list",   required_argument, NULL, 'V' },
         { "max-duration", required_argument, NULL, 'U' },
+        { "max-frames",  required_argument, NULL, 'F' },
+        { "max-time",    required_argument, NULL, 'T' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -708,18 +712,26 @@ int cmd_index(int argc, char **argv)
             r.limits.max_bytes = (size_t)v;
             r.video_limits.max_bytes = (size_t)v;
             break;
-        case 'i': case 'U': {
+        case 'i': case 'U': case 'T': {
             char *end;
             double d = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(d >= 0) || d > 1e7 || (c == 'U' && d == 0))
+            if (*optarg == '\0' || *end != '\0' || !(d >= 0) || d > 1e7 || (c != 'i' && d == 0))
                 return cli_usage_error("index", "%s takes seconds, not '%s'",
-                                       c == 'i' ? "--interval" : "--max-duration", optarg);
+                                       c == 'i' ? "--interval" : c == 'U' ? "--max-duration" : "--max-time",
+                                       optarg);
             if (c == 'i')
                 r.interval = d;
-            else
+            else if (c == 'U')
                 r.video_limits.max_seconds = d;
+            else
+                r.video_limits.max_wall_seconds = d;
             break;
         }
+        case 'F':
+            if (cli_parse_u64(optarg, 1, UINT32_MAX, &v))
+                return cli_usage_error("index", "--max-frames takes a positive number, not '%s'", optarg);
+            r.video_limits.max_frames = (uint32_t)v;
+            break;
         case 'P':
             if (cli_parse_u64(optarg, 0, PDQM_MAX_DISTANCE, &v))
                 return cli_usage_error("index", "--prune-distance takes a number from 0 to 256, not '%s'", optarg);

@@ -1053,9 +1053,7 @@ static int log_postings_change(pdqm_store *s, MDB_txn *txn)
     return meta_put(s, txn, "pgen", gen);
 }
 
-/* Run fn inside a write transaction, growing the map and retrying when it
- * fills.  fn returns an LMDB code, or -1 with *err set by itself. */
-typedef int (*write_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
+/* Run fn inside a write transaction (see store_write() in store_int.h). */
 
 static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
                                   const char *what, pdqm_error *err)
@@ -1095,9 +1093,6 @@ static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
     return st;
 }
 
-/* Exposed to store_write.c. */
-pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
-                        pdqm_error *err);
 pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
                         pdqm_error *err)
 {
@@ -1256,10 +1251,16 @@ static pdqm_status with_read_txn(pdqm_store *s, read_fn fn, void *arg, pdqm_erro
     return st;
 }
 
-pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err);
-pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err)
+/* Find bank `name` in a read transaction, as a status. */
+static pdqm_status bank_for_read(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *b,
+                                 pdqm_error *err)
 {
-    return with_read_txn(s, fn, arg, err);
+    int rc = store_bank_find(s, txn, name, b);
+    if (rc == MDB_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", name);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the bank");
+    return PDQM_OK;
 }
 
 typedef struct bank_get_args {
@@ -1271,11 +1272,9 @@ static pdqm_status do_bank_get(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_erro
 {
     bank_get_args *a = arg;
     bank_rec b;
-    int rc = store_bank_find(s, txn, a->name, &b);
-    if (rc == MDB_NOTFOUND)
-        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->name);
-    if (rc != 0)
-        return store_lmdb_error(err, rc, "cannot read the bank");
+    pdqm_status st = bank_for_read(s, txn, a->name, &b, err);
+    if (st != PDQM_OK)
+        return st;
     bank_info_from(a->info, a->name, &b);
     return PDQM_OK;
 }
@@ -1393,11 +1392,10 @@ static pdqm_status do_content_get(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_e
 {
     content_get_args *a = arg;
     bank_rec b;
-    int rc = store_bank_find(s, txn, a->bank, &b);
-    if (rc == MDB_NOTFOUND)
-        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->bank);
-    if (rc != 0)
-        return store_lmdb_error(err, rc, "cannot read the bank");
+    pdqm_status st = bank_for_read(s, txn, a->bank, &b, err);
+    if (st != PDQM_OK)
+        return st;
+    int rc;
     size_t len = strlen(a->content_id);
     if (len == 0 || len > PDQM_CONTENT_ID_MAX)
         return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",

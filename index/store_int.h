@@ -193,6 +193,14 @@ struct pdqm_store {
 /* LMDB result to our status, with context. */
 pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what);
 
+/* Run fn inside a write transaction of its own, growing the map and
+ * retrying when it fills, and logging changed posting keys before the
+ * commit.  fn returns an LMDB code, or -1 with *err set by itself; `what`
+ * prefixes LMDB's errors. */
+typedef int (*write_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
+pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
+                        pdqm_error *err);
+
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);
 

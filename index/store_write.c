@@ -14,9 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-typedef int (*write_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
-pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
-                        pdqm_error *err);
 
 static void put_be32(uint8_t *p, uint32_t v)
 {

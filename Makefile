@@ -76,7 +76,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 endif
 
-LIB_SRCS := $(wildcard hashing/*.c index/*.c)
+LIB_SRCS := $(wildcard hashing/*.c index/*.c server/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

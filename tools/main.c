@@ -25,6 +25,7 @@ static const command commands[] = {
     { "export",  cmd_export,  "print a store's hashes as a hash list" },
     { "verify",  cmd_verify,  "check a store's consistency" },
     { "compact", cmd_compact, "write a compacted copy of a store" },
+    { "serve",   cmd_serve,   "serve a store over HTTP" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

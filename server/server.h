@@ -1,0 +1,41 @@
+/*
+ * server.h - the HTTP service on libmicrohttpd: start and stop.
+ *
+ * The server answers JSON over HTTP from a thread pool, on one store.
+ * Every error is {"error":{"code":"...","message":"..."}} with its status.
+ * Routes so far: GET /healthz, GET /readyz, GET /v1/lookup?hash=HEX
+ * [&max_distance=N][&banks=a,b].
+ */
+#ifndef PDQM_SERVER_H
+#define PDQM_SERVER_H
+
+#include <stddef.h>
+
+#include "../hashing/error.h"
+#include "../index/store.h"
+
+typedef struct pdqm_server_options {
+    const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
+    unsigned threads;            /* thread pool size; 0: one per core */
+    unsigned max_connections;    /* at once (default 1024) */
+    unsigned timeout_seconds;    /* an idle connection is closed (default 30) */
+    int allow_public;            /* listen beyond loopback (needs API keys) */
+} pdqm_server_options;
+
+void pdqm_server_options_default(pdqm_server_options *o);
+
+typedef struct pdqm_server pdqm_server;
+
+/* Start serving store (borrowed: it must outlive the server).
+ * Errors: PDQM_ERR_INVALID (a bad listen address, or a public one without
+ * allow_public), PDQM_ERR_IO (cannot listen there: the system's reason). */
+pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
+                              pdqm_server **out, pdqm_error *err);
+
+/* The port the server listens on (useful with port 0). */
+unsigned pdqm_server_port(const pdqm_server *s);
+
+/* Stop accepting, finish the requests in flight, free; NULL does nothing. */
+void pdqm_server_stop(pdqm_server *s);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * cmd_serve.c - `pdqmatch serve`: the HTTP service until SIGTERM or SIGINT.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../hashing/image.h"
+#include "../index/store.h"
+#include "../server/server.h"
+
+static const char usage[] =
+    "usage: pdqmatch serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
+    "\n"
+    "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
+    "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
+    "until SIGTERM or SIGINT, which stop accepting, finish the requests in\n"
+    "flight and close the store.  Without API keys (to come) it listens on\n"
+    "loopback only.  Routes: GET /healthz, GET /readyz,\n"
+    "GET /v1/lookup?hash=HEX[&max_distance=N][&banks=A,B].\n";
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "db",      required_argument, NULL, 'D' },
+        { "listen",  required_argument, NULL, 'l' },
+        { "threads", required_argument, NULL, 't' },
+        { "help",    no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *db = PDQM_STORE_DEFAULT_PATH;
+    pdqm_server_options o;
+    pdqm_server_options_default(&o);
+    uint64_t v;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case 'D': db = optarg; break;
+        case 'l': o.listen = optarg; break;
+        case 't':
+            if (cli_parse_u64(optarg, 1, 256, &v))
+                return cli_usage_error("serve", "--threads takes a number from 1 to 256, not '%s'", optarg);
+            o.threads = (unsigned)v;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case ':':
+            return cli_usage_error("serve", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+
+    /* The signals that stop the server are taken by sigwait below, in this
+     * thread only: block them before any thread starts. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    pdqm_error err;
+    pdqm_store *store;
+    if (pdqm_store_open(db, PDQM_STORE_CREATE, &store, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    pdqm_server *server;
+    if (pdqm_server_start(store, &o, &server, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        pdqm_store_close(store);
+        return 2;
+    }
+    const char *colon = strrchr(o.listen, ':');
+    fprintf(stderr, "pdqmatch: serving %s on %.*s:%u\n", db, (int)(colon - o.listen), o.listen,
+            pdqm_server_port(server));
+    int sig;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "pdqmatch: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    pdqm_server_stop(server);
+    pdqm_store_close(store);
+    return 0;
+}

@@ -6,7 +6,7 @@
  * line breaks in its message.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "server.h"
+#include "server_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,11 +21,6 @@
 
 #include "../hashing/hash256.h"
 
-struct pdqm_server {
-    struct MHD_Daemon *daemon;
-    pdqm_store *store;
-    unsigned port;
-};
 
 void pdqm_server_options_default(pdqm_server_options *o)
 {
@@ -34,6 +29,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->max_connections = 1024;
     o->timeout_seconds = 30;
     o->allow_public = 0;
+    o->max_body = (size_t)64 << 20;
 }
 
 /* ------------------------------------------------------------------ */
@@ -54,7 +50,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, cha
 }
 
 /* Reply with j (consumed). */
-static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -63,11 +59,8 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, jso
     return reply_text(c, status, body);
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
-                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
-                                   const char *fmt, ...)
+enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
+                            const char *fmt, ...)
 {
     char message[512];
     va_list ap;
@@ -98,135 +91,177 @@ static unsigned status_of(pdqm_status st)
     }
 }
 
-static enum MHD_Result reply_status(struct MHD_Connection *c, pdqm_status st, const pdqm_error *err)
+enum MHD_Result reply_status(struct MHD_Connection *c, pdqm_status st, const pdqm_error *err)
 {
     return reply_error(c, status_of(st), pdqm_status_token(st), "%s", pdqm_error_message(err));
 }
 
 /* ------------------------------------------------------------------ */
-/* Routes                                                               */
+/* Dispatch                                                             */
 
-static enum MHD_Result get_healthz(pdqm_server *s, struct MHD_Connection *c)
+/* Match path against pattern; on success fill rq->param[] (pointing into
+ * rq->path_copy, which this allocates). */
+static int route_match(const char *pattern, const char *path, request *rq)
 {
-    (void)s;
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
-}
-
-static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c)
-{
-    pdqm_store_stats st;
-    pdqm_error err;
-    if (pdqm_store_stats_get(s->store, &st, &err) != PDQM_OK)
-        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", "%s",
-                           pdqm_error_message(&err));
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I}", "status", "ready", "hashes",
-                                                (json_int_t)st.hashes));
-}
-
-/* Split "a,b" into at most 64 names in buf (modified); count in *n. */
-static int split_banks(char *buf, const char **names, size_t *n)
-{
-    *n = 0;
-    for (char *p = strtok(buf, ","); p; p = strtok(NULL, ",")) {
-        if (*n == 64)
-            return -1;
-        names[(*n)++] = p;
+    size_t np = 0;
+    const char *p = pattern, *u = path;
+    const char *starts[2];
+    size_t lens[2];
+    while (*p) {
+        if (p[0] == '*' && p[1] == '*') {
+            if (*u == '\0' || np == 2)
+                return 0;
+            starts[np] = u;
+            lens[np++] = strlen(u);
+            u += strlen(u);
+            p += 2;
+        } else if (*p == '*') {
+            const char *slash = strchr(u, '/');
+            size_t len = slash ? (size_t)(slash - u) : strlen(u);
+            if (len == 0 || np == 2)
+                return 0;
+            starts[np] = u;
+            lens[np++] = len;
+            u += len;
+            p++;
+        } else {
+            if (*p != *u)
+                return 0;
+            p++;
+            u++;
+        }
     }
+    if (*u != '\0')
+        return 0;
+    if (np > 0) {
+        size_t total = 0;
+        for (size_t i = 0; i < np; i++)
+            total += lens[i] + 1;
+        rq->path_copy = malloc(total);
+        if (rq->path_copy == NULL)
+            return -1;
+        char *w = rq->path_copy;
+        for (size_t i = 0; i < np; i++) {
+            memcpy(w, starts[i], lens[i]);
+            w[lens[i]] = '\0';
+            rq->param[i] = w;
+            w += lens[i] + 1;
+        }
+    }
+    return 1;
+}
+
+static void request_free(request *rq)
+{
+    if (rq == NULL)
+        return;
+    free(rq->path_copy);
+    free(rq->body);
+    free(rq);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)cls; (void)c; (void)toe;
+    request_free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* First call of a request: find its route, check its declared length. */
+static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, const char *url,
+                                     const char *method, void **con_cls)
+{
+    request *rq = calloc(1, sizeof *rq);
+    if (rq == NULL)
+        return MHD_NO;
+    *con_cls = rq;
+    int path_known = 0;
+    for (size_t i = 0; i < pdqm_n_routes && rq->route == NULL; i++) {
+        request probe = { 0 };
+        int m = route_match(pdqm_routes[i].pattern, url, &probe);
+        if (m < 0)
+            return MHD_NO;
+        if (m == 0)
+            continue;
+        path_known = 1;
+        if (strcmp(method, pdqm_routes[i].method) == 0) {
+            rq->route = &pdqm_routes[i];
+            rq->path_copy = probe.path_copy;
+            rq->param[0] = probe.param[0];
+            rq->param[1] = probe.param[1];
+        } else {
+            free(probe.path_copy);
+        }
+    }
+    if (rq->route == NULL && path_known)
+        return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                           "%s is not allowed on %s", method, url);
+    if (rq->route == NULL)
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no route %s", url);
+
+    const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length != NULL && strcmp(length, "0") != 0) {
+        if (!rq->route->takes_body)
+            return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                               "%s %s takes no body", method, rq->route->pattern);
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(length, &end, 10);
+        if (errno == 0 && *end == '\0' && n > s->max_body)
+            return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                               "the body is %llu bytes, over the limit of %zu", n, s->max_body);
+    }
+    return MHD_YES;
+}
+
+/* Keep a piece of the body, up to the limit. */
+static int request_append(pdqm_server *s, request *rq, const char *data, size_t n)
+{
+    if (rq->too_large || n > s->max_body - rq->size) {
+        rq->too_large = 1;
+        return 0;
+    }
+    if (rq->size + n + 1 > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 4096;
+        while (cap < rq->size + n + 1)
+            cap *= 2;
+        char *b = realloc(rq->body, cap);
+        if (b == NULL)
+            return -1;
+        rq->body = b;
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->size, data, n);
+    rq->size += n;
+    rq->body[rq->size] = '\0';
     return 0;
 }
-
-static json_t *match_json(const pdqm_match *m)
-{
-    char hex[PDQM_HASH_HEX_LEN + 1];
-    pdqm_hash256_to_hex(&m->hash, hex);
-    json_t *meta = m->metadata ? json_loads(m->metadata, JSON_DECODE_ANY, NULL) : NULL;
-    json_t *cid = json_string(m->content_id);
-    return json_pack("{s:s,s:i,s:s,s:o,s:i,s:o}", "hash", hex, "distance", m->distance,
-                     "bank", m->bank, "content_id", cid ? cid : json_string(""),
-                     "quality", m->quality, "metadata", meta ? meta : json_null());
-}
-
-static enum MHD_Result get_lookup(pdqm_server *s, struct MHD_Connection *c)
-{
-    const char *hex = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hash");
-    const char *dist = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max_distance");
-    const char *banks = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "banks");
-    if (hex == NULL)
-        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "the 'hash' parameter is required");
-    pdqm_hash256 h;
-    pdqm_error err;
-    if (pdqm_hash256_from_hex(hex, strlen(hex), &h, &err) != PDQM_OK)
-        return reply_status(c, PDQM_ERR_INVALID, &err);
-    pdqm_lookup_options o = { -1, NULL, 0 };
-    if (dist) {
-        char *end;
-        long d = strtol(dist, &end, 10);
-        if (*dist == '\0' || *end != '\0' || d < 0 || d > PDQM_MAX_DISTANCE)
-            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
-                               "max_distance is a number from 0 to 256");
-        o.max_distance = (int)d;
-    }
-    char bank_buf[4096];
-    const char *names[64];
-    if (banks) {
-        if (strlen(banks) >= sizeof bank_buf)
-            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "banks is too long");
-        strcpy(bank_buf, banks);
-        if (split_banks(bank_buf, names, &o.n_banks) != 0)
-            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "at most 64 banks");
-        o.banks = names;
-    }
-    pdqm_matches m;
-    pdqm_status st = pdqm_store_lookup(s->store, &h, 1, &o, &m, &err);
-    if (st != PDQM_OK)
-        return reply_status(c, st, &err);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < m.count; i++)
-        json_array_append_new(arr, match_json(&m.items[i]));
-    pdqm_matches_free(&m);
-    char lower[PDQM_HASH_HEX_LEN + 1];
-    pdqm_hash256_to_hex(&h, lower);
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:o}", "query", lower, "matches", arr));
-}
-
-typedef enum MHD_Result (*route_fn)(pdqm_server *s, struct MHD_Connection *c);
-
-static const struct route {
-    const char *method;
-    const char *path;
-    route_fn fn;
-} routes[] = {
-    { "GET", "/healthz", get_healthz },
-    { "GET", "/readyz", get_readyz },
-    { "GET", "/v1/lookup", get_lookup },
-};
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
-    (void)version; (void)upload_data;
+    (void)version;
     pdqm_server *s = cls;
-    /* No route here takes a body yet: refuse one rather than read it. */
-    if (*upload_data_size != 0 || (*con_cls == NULL && MHD_lookup_connection_value(
-            c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL &&
-            strcmp(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_CONTENT_LENGTH), "0") != 0)) {
+    if (*con_cls == NULL)
+        return request_begin(s, c, url, method, con_cls);
+    request *rq = *con_cls;
+    if (*upload_data_size != 0) {
+        if (!rq->route->takes_body)
+            rq->too_large = 1;
+        else if (request_append(s, rq, upload_data, *upload_data_size) != 0)
+            return MHD_NO;
         *upload_data_size = 0;
-        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "this route takes no body");
+        return MHD_YES;
     }
-    int path_known = 0;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(url, routes[i].path) != 0)
-            continue;
-        path_known = 1;
-        if (strcmp(method, routes[i].method) == 0)
-            return routes[i].fn(s, c);
-    }
-    if (path_known)
-        return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                           "%s is not allowed on %s", method, url);
-    return reply_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no route %s", url);
+    if (rq->too_large)
+        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                           rq->route->takes_body ? "the body is over the limit of %zu bytes"
+                                                 : "this route takes no body (limit %zu)",
+                           rq->route->takes_body ? s->max_body : (size_t)0);
+    return rq->route->fn(s, c, rq);
 }
 
 /* ------------------------------------------------------------------ */
@@ -265,6 +300,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     if (s == NULL)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     s->store = store;
+    s->max_body = o->max_body ? o->max_body : ((size_t)64 << 20);
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
@@ -274,6 +310,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
+                                 MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                                  MHD_OPTION_END);
     if (s->daemon == NULL) {
         int e = errno;

@@ -3,8 +3,7 @@
  *
  * The server answers JSON over HTTP from a thread pool, on one store.
  * Every error is {"error":{"code":"...","message":"..."}} with its status.
- * Routes so far: GET /healthz, GET /readyz, GET /v1/lookup?hash=HEX
- * [&max_distance=N][&banks=a,b].
+ * The routes are listed in api.c and in the README.
  */
 #ifndef PDQM_SERVER_H
 #define PDQM_SERVER_H
@@ -19,6 +18,7 @@ typedef struct pdqm_server_options {
     unsigned threads;            /* thread pool size; 0: one per core */
     unsigned max_connections;    /* at once (default 1024) */
     unsigned timeout_seconds;    /* an idle connection is closed (default 30) */
+    size_t max_body;             /* bytes of a request body (default 64 MiB) */
     int allow_public;            /* listen beyond loopback (needs API keys) */
 } pdqm_server_options;
 

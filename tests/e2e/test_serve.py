@@ -1,6 +1,5 @@
 """pdqmatch serve: the first routes, error replies, loopback-only without
 keys, and a clean stop on SIGTERM."""
-import re
 import signal
 import subprocess
 import time
@@ -8,22 +7,7 @@ import time
 import pytest
 import requests
 
-from helpers import BIN, SAMPLES, run
-
-
-@pytest.fixture
-def server(tmp_path):
-    db = tmp_path / "s.db"
-    assert run("index", "--db", db, "--bank", "photos", SAMPLES).returncode == 0
-    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
-                            stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    m = re.search(r"on 127\.0\.0\.1:(\d+)$", line.strip())
-    assert m, line
-    yield f"http://127.0.0.1:{m.group(1)}", proc, db
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+from helpers import run
 
 
 BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"

@@ -1,0 +1,685 @@
+/*
+ * api.c - the route handlers of pdqmatch serve and the route table.
+ *
+ * Each handler reads its parameters, checks them all before touching the
+ * store (a bad request changes nothing), calls the store, and answers
+ * with reply_json() or reply_error().
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../hashing/hash256.h"
+#include "server_int.h"
+
+#define MAX_LOOKUP_BATCH 1000
+#define MAX_ADD_BATCH 10000
+#define MAX_PAGE 1000
+#define DEFAULT_PAGE 100
+
+/* ------------------------------------------------------------------ */
+/* Checking input                                                       */
+
+static int utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        size_t n = *s < 0x80 ? 0 : (*s >> 5) == 6 ? 1 : (*s >> 4) == 14 ? 2 : (*s >> 3) == 30 ? 3 : 9;
+        if (n == 9)
+            return 0;
+        for (size_t i = 1; i <= n; i++)
+            if ((s[i] & 0xC0) != 0x80)
+                return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+/* A content id is 1..500 bytes of UTF-8 without control characters and
+ * without a ".." path segment: ids often are file paths, and one that
+ * climbs out of its folder is an attack, not a name.  NULL when good,
+ * else why not. */
+static const char *content_id_problem(const char *id)
+{
+    size_t len = strlen(id);
+    if (len == 0 || len > PDQM_CONTENT_ID_MAX)
+        return "a content id is 1 to 500 bytes";
+    if (!utf8_valid((const unsigned char *)id))
+        return "a content id must be UTF-8";
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "a content id holds no control characters";
+    for (const char *p = id; (p = strstr(p, "..")) != NULL; p += 2)
+        if ((p == id || p[-1] == '/' || p[-1] == '\\') &&
+            (p[2] == '\0' || p[2] == '/' || p[2] == '\\'))
+            return "a content id holds no '..' path segment";
+    return NULL;
+}
+
+/* Parse "N" in lo..hi from a query argument; -1 when bad. */
+static long arg_long(const char *s, long lo, long hi)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end != '\0' || v < lo || v > hi)
+        return -1;
+    return v;
+}
+
+/* The body as JSON; NULL after replying 400 in *result. */
+static json_t *body_json(struct MHD_Connection *c, request *rq, enum MHD_Result *result)
+{
+    json_error_t je;
+    json_t *j = rq->body ? json_loadb(rq->body, rq->size, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (j == NULL)
+        *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid_json", "%s",
+                              rq->body ? je.text : "the body must be a JSON object");
+    else if (!json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+        *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid_json",
+                              "the body must be a JSON object");
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON forms of stored things                                          */
+
+static const char *bank_kind_name(pdqm_bank_kind k)
+{
+    return k == PDQM_BANK_ALLOW ? "allow" : "block";
+}
+
+static const char *content_kind_name(pdqm_content_kind k)
+{
+    return k == PDQM_CONTENT_IMAGE ? "image" : k == PDQM_CONTENT_VIDEO ? "video" : "hashes";
+}
+
+static json_t *metadata_json(const char *text)
+{
+    json_t *m = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    return m ? m : json_null();
+}
+
+static json_t *bank_json(const pdqm_bank_info *b)
+{
+    return json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "name", b->name, "threshold", b->threshold,
+                     "kind", bank_kind_name(b->kind), "created", (json_int_t)b->created,
+                     "contents", (json_int_t)b->contents, "hashes", (json_int_t)b->hashes);
+}
+
+static json_t *match_json(const pdqm_match *m)
+{
+    char hex[PDQM_HASH_HEX_LEN + 1];
+    pdqm_hash256_to_hex(&m->hash, hex);
+    json_t *cid = json_string(m->content_id);
+    return json_pack("{s:s,s:i,s:s,s:o,s:i,s:o}", "hash", hex, "distance", m->distance,
+                     "bank", m->bank, "content_id", cid ? cid : json_string(""),
+                     "quality", m->quality, "metadata", metadata_json(m->metadata));
+}
+
+static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_hash *hashes,
+                            size_t n)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:o}", "bank", info->bank,
+                          "content_id", info->content_id, "kind", content_kind_name(info->kind),
+                          "added", (json_int_t)info->added,
+                          "metadata", metadata_json(info->metadata));
+    if (j == NULL)
+        return NULL;
+    if (info->sha256[0])
+        json_object_set_new(j, "sha256", json_string(info->sha256));
+    if (info->md5[0])
+        json_object_set_new(j, "md5", json_string(info->md5));
+    if (hashes) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            char hex[PDQM_HASH_HEX_LEN + 1];
+            pdqm_hash256_to_hex(&hashes[i].hash, hex);
+            json_t *h = json_pack("{s:s,s:i}", "hash", hex, "quality", hashes[i].quality);
+            if (info->kind == PDQM_CONTENT_VIDEO)
+                json_object_set_new(h, "timestamp", json_real(hashes[i].timestamp));
+            json_array_append_new(arr, h);
+        }
+        json_object_set_new(j, "hashes", arr);
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------------ */
+/* Service                                                              */
+
+static enum MHD_Result get_healthz(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)s; (void)rq;
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)rq;
+    pdqm_store_stats st;
+    pdqm_error err;
+    if (pdqm_store_stats_get(s->store, &st, &err) != PDQM_OK)
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", "%s",
+                           pdqm_error_message(&err));
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I}", "status", "ready", "hashes",
+                                                (json_int_t)st.hashes));
+}
+
+static enum MHD_Result get_stats(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)rq;
+    pdqm_store_stats st;
+    pdqm_error err;
+    pdqm_status rc = pdqm_store_stats_get(s->store, &st, &err);
+    if (rc != PDQM_OK)
+        return reply_status(c, rc, &err);
+    return reply_json(c, MHD_HTTP_OK,
+                      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}",
+                                "banks", (json_int_t)st.banks, "contents", (json_int_t)st.contents,
+                                "hashes", (json_int_t)st.hashes, "pending", (json_int_t)st.pending,
+                                "file_bytes", (json_int_t)st.file_bytes,
+                                "used_bytes", (json_int_t)st.used_bytes,
+                                "map_bytes", (json_int_t)st.map_bytes, "schema", st.schema));
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookup                                                               */
+
+/* Answer n queries as {"query","matches"} objects, or one object when
+ * single. */
+static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
+                                    const pdqm_hash256 *q, size_t n,
+                                    const pdqm_lookup_options *o, int single)
+{
+    pdqm_matches m;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_lookup(s->store, q, n, o, &m, &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    json_t *results = json_array();
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char hex[PDQM_HASH_HEX_LEN + 1];
+        pdqm_hash256_to_hex(&q[i], hex);
+        json_t *arr = json_array();
+        for (; k < m.count && m.items[k].query == i; k++)
+            json_array_append_new(arr, match_json(&m.items[k]));
+        json_array_append_new(results, json_pack("{s:s,s:o}", "query", hex, "matches", arr));
+    }
+    pdqm_matches_free(&m);
+    if (single) {
+        json_t *one = json_incref(json_array_get(results, 0));
+        json_decref(results);
+        return reply_json(c, MHD_HTTP_OK, one);
+    }
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "results", results));
+}
+
+static enum MHD_Result get_lookup(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)rq;
+    const char *hex = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hash");
+    const char *dist = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max_distance");
+    const char *banks = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "banks");
+    if (hex == NULL)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "the 'hash' parameter is required");
+    pdqm_hash256 h;
+    pdqm_error err;
+    if (pdqm_hash256_from_hex(hex, strlen(hex), &h, &err) != PDQM_OK)
+        return reply_status(c, PDQM_ERR_INVALID, &err);
+    pdqm_lookup_options o = { -1, NULL, 0 };
+    if (dist) {
+        long d = arg_long(dist, 0, PDQM_MAX_DISTANCE);
+        if (d < 0)
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                               "max_distance is a number from 0 to 256");
+        o.max_distance = (int)d;
+    }
+    char bank_buf[4096];
+    const char *names[64];
+    if (banks) {
+        if (strlen(banks) >= sizeof bank_buf)
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "banks is too long");
+        strcpy(bank_buf, banks);
+        char *save = NULL;
+        for (char *p = strtok_r(bank_buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+            if (o.n_banks == 64)
+                return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "at most 64 banks");
+            names[o.n_banks++] = p;
+        }
+        o.banks = names;
+    }
+    return lookup_reply(s, c, &h, 1, &o, 1);
+}
+
+static enum MHD_Result post_lookup(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    enum MHD_Result result;
+    json_t *j = body_json(c, rq, &result);
+    if (j == NULL)
+        return result;
+    json_t *hashes = json_object_get(j, "hashes");
+    json_t *dist = json_object_get(j, "max_distance");
+    json_t *banks = json_object_get(j, "banks");
+    pdqm_lookup_options o = { -1, NULL, 0 };
+    const char *names[64];
+    pdqm_hash256 *q = NULL;
+    size_t n = json_array_size(hashes);
+    if (!json_is_array(hashes) || n == 0 || n > MAX_LOOKUP_BATCH) {
+        result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                             "'hashes' is an array of 1 to %d hashes", MAX_LOOKUP_BATCH);
+        goto done;
+    }
+    if (dist && (!json_is_integer(dist) || json_integer_value(dist) < 0 ||
+                 json_integer_value(dist) > PDQM_MAX_DISTANCE)) {
+        result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                             "'max_distance' is a number from 0 to 256");
+        goto done;
+    }
+    if (dist)
+        o.max_distance = (int)json_integer_value(dist);
+    if (banks) {
+        if (!json_is_array(banks) || json_array_size(banks) > 64) {
+            result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                 "'banks' is an array of at most 64 bank names");
+            goto done;
+        }
+        for (size_t i = 0; i < json_array_size(banks); i++) {
+            names[i] = json_string_value(json_array_get(banks, i));
+            if (names[i] == NULL) {
+                result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                     "'banks' holds bank names (strings)");
+                goto done;
+            }
+        }
+        o.banks = names;
+        o.n_banks = json_array_size(banks);
+    }
+    q = malloc(n * sizeof *q);
+    if (q == NULL) {
+        result = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *hex = json_string_value(json_array_get(hashes, i));
+        pdqm_error err;
+        if (hex == NULL || pdqm_hash256_from_hex(hex, strlen(hex), &q[i], &err) != PDQM_OK) {
+            result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                 "hashes[%zu] is not a 64-hex-digit hash", i);
+            goto done;
+        }
+    }
+    result = lookup_reply(s, c, q, n, &o, 0);
+done:
+    free(q);
+    json_decref(j);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
+/* Banks                                                                */
+
+static enum MHD_Result get_banks(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)rq;
+    pdqm_bank_info *banks;
+    size_t n;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_bank_list(s->store, &banks, &n, &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, bank_json(&banks[i]));
+    free(banks);
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "banks", arr));
+}
+
+/* Read "threshold" and "kind" from j: -1 for absent; 0 after replying. */
+static int bank_fields(struct MHD_Connection *c, json_t *j, int *threshold, int *kind,
+                       enum MHD_Result *result)
+{
+    json_t *t = json_object_get(j, "threshold"), *k = json_object_get(j, "kind");
+    *threshold = -1;
+    *kind = -1;
+    if (t) {
+        if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+            json_integer_value(t) > PDQM_MAX_DISTANCE) {
+            *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                  "'threshold' is a number from 0 to 256");
+            return 0;
+        }
+        *threshold = (int)json_integer_value(t);
+    }
+    if (k) {
+        const char *v = json_string_value(k);
+        if (v && strcmp(v, "block") == 0)
+            *kind = PDQM_BANK_BLOCK;
+        else if (v && strcmp(v, "allow") == 0)
+            *kind = PDQM_BANK_ALLOW;
+        else {
+            *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                  "'kind' is \"block\" or \"allow\"");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static enum MHD_Result bank_reply(pdqm_server *s, struct MHD_Connection *c, const char *name,
+                                  unsigned status)
+{
+    pdqm_bank_info b;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_bank_get(s->store, name, &b, &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    return reply_json(c, status, bank_json(&b));
+}
+
+static enum MHD_Result post_banks(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    enum MHD_Result result;
+    json_t *j = body_json(c, rq, &result);
+    if (j == NULL)
+        return result;
+    const char *name = json_string_value(json_object_get(j, "name"));
+    int threshold, kind;
+    pdqm_error err;
+    if (name == NULL)
+        result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "'name' (a string) is required");
+    else if (bank_fields(c, j, &threshold, &kind, &result)) {
+        pdqm_status st = pdqm_store_bank_create(s->store, name,
+                                                threshold < 0 ? PDQM_DEFAULT_THRESHOLD : threshold,
+                                                kind < 0 ? PDQM_BANK_BLOCK : (pdqm_bank_kind)kind,
+                                                &err);
+        result = st == PDQM_OK ? bank_reply(s, c, name, MHD_HTTP_CREATED)
+                               : reply_status(c, st, &err);
+    }
+    json_decref(j);
+    return result;
+}
+
+static enum MHD_Result get_bank(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    return bank_reply(s, c, rq->param[0], MHD_HTTP_OK);
+}
+
+static enum MHD_Result patch_bank(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    enum MHD_Result result;
+    json_t *j = body_json(c, rq, &result);
+    if (j == NULL)
+        return result;
+    int threshold, kind;
+    pdqm_error err;
+    if (bank_fields(c, j, &threshold, &kind, &result)) {
+        pdqm_status st = pdqm_store_bank_update(s->store, rq->param[0], threshold, kind, &err);
+        result = st == PDQM_OK ? bank_reply(s, c, rq->param[0], MHD_HTTP_OK)
+                               : reply_status(c, st, &err);
+    }
+    json_decref(j);
+    return result;
+}
+
+static enum MHD_Result delete_bank(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    pdqm_error err;
+    pdqm_status st = pdqm_store_bank_delete(s->store, rq->param[0], &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:b}", "bank", rq->param[0],
+                                                "deleted", 1));
+}
+
+/* ------------------------------------------------------------------ */
+/* Content                                                              */
+
+/* Items sharing a content id become one content item with many hashes. */
+static int by_content_id(const void *a, const void *b)
+{
+    const pdqm_add *x = a, *y = b;
+    int c = strcmp(x->content_id, y->content_id);
+    return c ? c : (x->hashes < y->hashes ? -1 : x->hashes > y->hashes);
+}
+
+static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    enum MHD_Result result;
+    json_t *j = body_json(c, rq, &result);
+    if (j == NULL)
+        return result;
+    const char *bank = rq->param[0];
+    json_t *items = json_object_get(j, "items");
+    size_t n = json_array_size(items);
+    pdqm_stored_hash *hashes = NULL;
+    pdqm_add *adds = NULL;
+    char **metadata = NULL;
+    pdqm_add_outcome *outcomes = NULL;
+    size_t n_adds = 0;
+    if (!json_is_array(items) || n == 0 || n > MAX_ADD_BATCH) {
+        result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                             "'items' is an array of 1 to %d items", MAX_ADD_BATCH);
+        goto done;
+    }
+    hashes = calloc(n, sizeof *hashes);
+    adds = calloc(n, sizeof *adds);
+    metadata = calloc(n, sizeof *metadata);
+    outcomes = calloc(n, sizeof *outcomes);
+    if (!hashes || !adds || !metadata || !outcomes) {
+        result = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+        goto done;
+    }
+    /* Check every item before storing any: the batch is all or nothing. */
+    for (size_t i = 0; i < n; i++) {
+        json_t *it = json_array_get(items, i);
+        const char *hex = json_string_value(json_object_get(it, "hash"));
+        const char *cid = json_string_value(json_object_get(it, "content_id"));
+        json_t *quality = json_object_get(it, "quality");
+        json_t *meta = json_object_get(it, "metadata");
+        pdqm_error err;
+        const char *why;
+        if (!json_is_object(it))
+            why = "is not an object";
+        else if (hex == NULL || pdqm_hash256_from_hex(hex, strlen(hex), &hashes[i].hash, &err))
+            why = "has no valid 'hash' (64 hex digits)";
+        else if (quality && (!json_is_integer(quality) || json_integer_value(quality) < 0 ||
+                             json_integer_value(quality) > 100))
+            why = "has a 'quality' outside 0..100";
+        else if (cid == NULL)
+            why = "has no 'content_id' (a string)";
+        else if ((why = content_id_problem(cid)) != NULL)
+            ;
+        else
+            why = NULL;
+        if (why) {
+            result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "items[%zu] %s%s", i,
+                                 why[0] == 'a' ? ": " : "", why);
+            goto done;
+        }
+        hashes[i].quality = quality ? (int)json_integer_value(quality) : 100;
+        if (meta && !json_is_null(meta)) {
+            metadata[i] = json_dumps(meta, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (metadata[i] == NULL || strlen(metadata[i]) > PDQM_METADATA_MAX) {
+                result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                     "items[%zu]: 'metadata' is over %d bytes", i,
+                                     PDQM_METADATA_MAX);
+                goto done;
+            }
+        }
+        adds[i] = (pdqm_add){ .bank = bank, .content_id = cid, .metadata = metadata[i],
+                              .kind = PDQM_CONTENT_HASHES, .hashes = &hashes[i], .n_hashes = 1 };
+    }
+    /* Group items of one content id; their hashes must be contiguous. */
+    qsort(adds, n, sizeof *adds, by_content_id);
+    pdqm_stored_hash *grouped = malloc(n * sizeof *grouped);
+    if (grouped == NULL) {
+        result = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        grouped[i] = *adds[i].hashes;
+        if (n_adds > 0 && strcmp(adds[n_adds - 1].content_id, adds[i].content_id) == 0) {
+            adds[n_adds - 1].n_hashes++;
+            continue;
+        }
+        adds[n_adds] = adds[i];
+        adds[n_adds].hashes = &grouped[i];
+        n_adds++;
+    }
+    free(hashes);
+    hashes = grouped;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_add(s->store, adds, n_adds, outcomes, &err);
+    if (st != PDQM_OK) {
+        result = reply_status(c, st, &err);
+        goto done;
+    }
+    size_t added = 0;
+    json_t *existing = json_array();
+    for (size_t i = 0; i < n_adds; i++) {
+        if (outcomes[i] == PDQM_ADDED)
+            added += adds[i].n_hashes;
+        else
+            json_array_append_new(existing, json_string(adds[i].content_id));
+    }
+    result = reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I,s:o}", "bank", bank, "added",
+                                                  (json_int_t)added, "existing", existing));
+done:
+    if (metadata)
+        for (size_t i = 0; i < n; i++)
+            free(metadata[i]);
+    free(metadata);
+    free(hashes);
+    free(adds);
+    free(outcomes);
+    json_decref(j);
+    return result;
+}
+
+static enum MHD_Result content_id_arg(struct MHD_Connection *c, const char *id, int *ok)
+{
+    const char *why = content_id_problem(id);
+    *ok = why == NULL;
+    return why ? reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "%s", why) : MHD_YES;
+}
+
+static enum MHD_Result get_content(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    int ok;
+    enum MHD_Result r = content_id_arg(c, rq->param[1], &ok);
+    if (!ok)
+        return r;
+    pdqm_content_info info;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_content_get(s->store, rq->param[0], rq->param[1], &info, &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    pdqm_stored_hash *hashes = NULL;
+    size_t n = 0;
+    uint32_t number = info.number;
+    pdqm_content_info_clear(&info);
+    st = pdqm_store_content_by_number(s->store, number, &info, &hashes, &n, &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    json_t *j = content_json(&info, hashes, n);
+    free(hashes);
+    pdqm_content_info_clear(&info);
+    return reply_json(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result delete_content(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    int ok;
+    enum MHD_Result r = content_id_arg(c, rq->param[1], &ok);
+    if (!ok)
+        return r;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_delete(s->store, rq->param[0], rq->param[1], &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:s,s:b}", "bank", rq->param[0],
+                                                "content_id", rq->param[1], "deleted", 1));
+}
+
+/* A page of a bank's content, in the order added, after the cursor. */
+typedef struct page {
+    int64_t after;           /* -1: from the start */
+    size_t limit;
+    json_t *items;
+    uint32_t last;
+} page;
+
+static int page_add(void *arg, const pdqm_content_info *info, const pdqm_stored_hash *hashes,
+                    size_t n)
+{
+    page *p = arg;
+    if ((int64_t)info->number <= p->after)
+        return 0;
+    if (json_array_size(p->items) == p->limit)
+        return 1;   /* one more exists: there is a next page */
+    json_array_append_new(p->items, content_json(info, hashes, n));
+    p->last = info->number;
+    return 0;
+}
+
+static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    const char *cursor = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+    const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    page p = { -1, DEFAULT_PAGE, NULL, 0 };
+    if (cursor) {
+        long v = arg_long(cursor, 0, UINT32_MAX);
+        if (v < 0)
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                               "'cursor' is the next_cursor of an earlier page");
+        p.after = v;
+    }
+    if (limit) {
+        long v = arg_long(limit, 1, MAX_PAGE);
+        if (v < 0)
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                               "'limit' is a number from 1 to %d", MAX_PAGE);
+        p.limit = (size_t)v;
+    }
+    p.items = json_array();
+    int more = 0;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_walk(s->store, rq->param[0], page_add, &p, &more, &err);
+    if (st != PDQM_OK) {
+        json_decref(p.items);
+        return reply_status(c, st, &err);
+    }
+    char next[16];
+    snprintf(next, sizeof next, "%u", (unsigned)p.last);
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:o,s:o}", "bank", rq->param[0],
+                                                "items", p.items, "next_cursor",
+                                                more ? json_string(next) : json_null()));
+}
+
+/* ------------------------------------------------------------------ */
+
+const struct route pdqm_routes[] = {
+    { "GET", "/healthz", get_healthz, 0 },
+    { "GET", "/readyz", get_readyz, 0 },
+    { "GET", "/v1/stats", get_stats, 0 },
+    { "GET", "/v1/lookup", get_lookup, 0 },
+    { "POST", "/v1/lookup", post_lookup, 1 },
+    { "GET", "/v1/banks", get_banks, 0 },
+    { "POST", "/v1/banks", post_banks, 1 },
+    { "GET", "/v1/banks/*", get_bank, 0 },
+    { "PATCH", "/v1/banks/*", patch_bank, 1 },
+    { "DELETE", "/v1/banks/*", delete_bank, 0 },
+    { "POST", "/v1/banks/*/hashes", post_hashes, 1 },
+    { "GET", "/v1/banks/*/content", get_content_list, 0 },
+    { "GET", "/v1/banks/*/content/**", get_content, 0 },
+    { "DELETE", "/v1/banks/*/content/**", delete_content, 0 },
+};
+const size_t pdqm_n_routes = sizeof pdqm_routes / sizeof pdqm_routes[0];

@@ -1,0 +1,48 @@
+/*
+ * server_int.h - what server.c shares with the route handlers in api.c.
+ * Not part of the public API.
+ */
+#ifndef PDQM_SERVER_INT_H
+#define PDQM_SERVER_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "server.h"
+
+struct pdqm_server {
+    struct MHD_Daemon *daemon;
+    pdqm_store *store;
+    unsigned port;
+    size_t max_body;
+};
+
+/* One request, from its first call to its completion.  The path holds at
+ * most two parameters, {name} and {content_id}, decoded by libmicrohttpd. */
+typedef struct request {
+    const struct route *route;
+    const char *param[2];
+    char *path_copy;         /* owns what param[] points into */
+    char *body;
+    size_t size, cap;
+    int too_large;           /* the body passed the limit: dropped */
+} request;
+
+typedef enum MHD_Result (*route_fn)(pdqm_server *s, struct MHD_Connection *c, request *rq);
+
+struct route {
+    const char *method;
+    const char *pattern;     /* "*" matches one segment, "**" the rest */
+    route_fn fn;
+    int takes_body;
+};
+
+extern const struct route pdqm_routes[];
+extern const size_t pdqm_n_routes;
+
+enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+enum MHD_Result reply_status(struct MHD_Connection *c, pdqm_status st, const pdqm_error *err);
+
+#endif

@@ -667,19 +667,19 @@ static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c
 /* ------------------------------------------------------------------ */
 
 const struct route pdqm_routes[] = {
-    { "GET", "/healthz", get_healthz, 0 },
-    { "GET", "/readyz", get_readyz, 0 },
-    { "GET", "/v1/stats", get_stats, 0 },
-    { "GET", "/v1/lookup", get_lookup, 0 },
-    { "POST", "/v1/lookup", post_lookup, 1 },
-    { "GET", "/v1/banks", get_banks, 0 },
-    { "POST", "/v1/banks", post_banks, 1 },
-    { "GET", "/v1/banks/*", get_bank, 0 },
-    { "PATCH", "/v1/banks/*", patch_bank, 1 },
-    { "DELETE", "/v1/banks/*", delete_bank, 0 },
-    { "POST", "/v1/banks/*/hashes", post_hashes, 1 },
-    { "GET", "/v1/banks/*/content", get_content_list, 0 },
-    { "GET", "/v1/banks/*/content/**", get_content, 0 },
-    { "DELETE", "/v1/banks/*/content/**", delete_content, 0 },
+    { "GET", "/healthz", get_healthz, 0, PDQM_ROLE_NONE },
+    { "GET", "/readyz", get_readyz, 0, PDQM_ROLE_NONE },
+    { "GET", "/v1/stats", get_stats, 0, PDQM_ROLE_READ },
+    { "GET", "/v1/lookup", get_lookup, 0, PDQM_ROLE_READ },
+    { "POST", "/v1/lookup", post_lookup, 1, PDQM_ROLE_READ },
+    { "GET", "/v1/banks", get_banks, 0, PDQM_ROLE_READ },
+    { "POST", "/v1/banks", post_banks, 1, PDQM_ROLE_ADMIN },
+    { "GET", "/v1/banks/*", get_bank, 0, PDQM_ROLE_READ },
+    { "PATCH", "/v1/banks/*", patch_bank, 1, PDQM_ROLE_ADMIN },
+    { "DELETE", "/v1/banks/*", delete_bank, 0, PDQM_ROLE_ADMIN },
+    { "POST", "/v1/banks/*/hashes", post_hashes, 1, PDQM_ROLE_WRITE },
+    { "GET", "/v1/banks/*/content", get_content_list, 0, PDQM_ROLE_READ },
+    { "GET", "/v1/banks/*/content/**", get_content, 0, PDQM_ROLE_READ },
+    { "DELETE", "/v1/banks/*/content/**", delete_content, 0, PDQM_ROLE_WRITE },
 };
 const size_t pdqm_n_routes = sizeof pdqm_routes / sizeof pdqm_routes[0];

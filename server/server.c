@@ -28,7 +28,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->threads = 0;
     o->max_connections = 1024;
     o->timeout_seconds = 30;
-    o->allow_public = 0;
+    o->keys = NULL;
     o->max_body = (size_t)64 << 20;
 }
 
@@ -200,6 +200,20 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     if (rq->route == NULL)
         return reply_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no route %s", url);
 
+    if (s->keys && rq->route->role != PDQM_ROLE_NONE) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_AUTHORIZATION);
+        if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
+            return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                               "send an API key: 'Authorization: Bearer KEY'");
+        pdqm_role role = pdqm_api_keys_role(s->keys, auth + 7, NULL);
+        if (role == PDQM_ROLE_NONE)
+            return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown API key");
+        if (role < rq->route->role)
+            return reply_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+                               "%s %s needs the %s role", method, url,
+                               rq->route->role == PDQM_ROLE_ADMIN ? "admin" : "write");
+    }
     const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length != NULL && strcmp(length, "0") != 0) {
@@ -292,7 +306,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "listen on IPV4:PORT (such as 127.0.0.1:8080), not '%s'", o->listen);
     addr.sin_port = htons((uint16_t)port);
-    if ((ntohl(addr.sin_addr.s_addr) >> 24) != 127 && !o->allow_public)
+    if ((ntohl(addr.sin_addr.s_addr) >> 24) != 127 && o->keys == NULL)
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "without API keys pdqmatch listens on loopback only, not on %s", host);
 
@@ -300,6 +314,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     if (s == NULL)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     s->store = store;
+    s->keys = o->keys;
     s->max_body = o->max_body ? o->max_body : ((size_t)64 << 20);
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)

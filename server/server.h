@@ -12,6 +12,7 @@
 
 #include "../hashing/error.h"
 #include "../index/store.h"
+#include "auth.h"
 
 typedef struct pdqm_server_options {
     const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
@@ -19,7 +20,7 @@ typedef struct pdqm_server_options {
     unsigned max_connections;    /* at once (default 1024) */
     unsigned timeout_seconds;    /* an idle connection is closed (default 30) */
     size_t max_body;             /* bytes of a request body (default 64 MiB) */
-    int allow_public;            /* listen beyond loopback (needs API keys) */
+    const pdqm_api_keys *keys;   /* borrowed; NULL: no auth, loopback only */
 } pdqm_server_options;
 
 void pdqm_server_options_default(pdqm_server_options *o);
@@ -27,8 +28,8 @@ void pdqm_server_options_default(pdqm_server_options *o);
 typedef struct pdqm_server pdqm_server;
 
 /* Start serving store (borrowed: it must outlive the server).
- * Errors: PDQM_ERR_INVALID (a bad listen address, or a public one without
- * allow_public), PDQM_ERR_IO (cannot listen there: the system's reason). */
+ * Errors: PDQM_ERR_INVALID (a bad listen address, or a public one with
+ * no API keys), PDQM_ERR_IO (cannot listen there: the system's reason). */
 pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                               pdqm_server **out, pdqm_error *err);
 

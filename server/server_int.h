@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "server.h"
 
 struct pdqm_server {
@@ -15,6 +16,7 @@ struct pdqm_server {
     pdqm_store *store;
     unsigned port;
     size_t max_body;
+    const pdqm_api_keys *keys;   /* NULL: no auth (loopback only) */
 };
 
 /* One request, from its first call to its completion.  The path holds at
@@ -35,6 +37,7 @@ struct route {
     const char *pattern;     /* "*" matches one segment, "**" the rest */
     route_fn fn;
     int takes_body;
+    pdqm_role role;          /* the least role that may call it, with keys */
 };
 
 extern const struct route pdqm_routes[];

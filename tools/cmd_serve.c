@@ -14,13 +14,19 @@
 
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
+    "                      [--api-keys FILE]\n"
     "\n"
     "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
     "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
     "until SIGTERM or SIGINT, which stop accepting, finish the requests in\n"
-    "flight and close the store.  Without API keys (to come) it listens on\n"
-    "loopback only.  Routes: GET /healthz, GET /readyz,\n"
-    "GET /v1/lookup?hash=HEX[&max_distance=N][&banks=A,B].\n";
+    "flight and close the store.\n"
+    "\n"
+    "  --api-keys FILE  lines 'KEY ROLE [NAME]'; requests then send\n"
+    "                   'Authorization: Bearer KEY'.  Roles: read (hash, lookup),\n"
+    "                   write (also add and delete content), admin (also banks).\n"
+    "                   Without keys pdqmatch listens on loopback only.\n"
+    "\n"
+    "The routes are listed in the README.\n";
 
 int cmd_serve(int argc, char **argv)
 {
@@ -28,10 +34,12 @@ int cmd_serve(int argc, char **argv)
         { "db",      required_argument, NULL, 'D' },
         { "listen",  required_argument, NULL, 'l' },
         { "threads", required_argument, NULL, 't' },
+        { "api-keys", required_argument, NULL, 'k' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *db = PDQM_STORE_DEFAULT_PATH;
+    const char *keys_path = NULL;
     pdqm_server_options o;
     pdqm_server_options_default(&o);
     uint64_t v;
@@ -42,6 +50,7 @@ int cmd_serve(int argc, char **argv)
         switch (c) {
         case 'D': db = optarg; break;
         case 'l': o.listen = optarg; break;
+        case 'k': keys_path = optarg; break;
         case 't':
             if (cli_parse_u64(optarg, 1, 256, &v))
                 return cli_usage_error("serve", "--threads takes a number from 1 to 256, not '%s'", optarg);
@@ -69,15 +78,25 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     pdqm_error err;
+    pdqm_api_keys keys = { NULL, 0 };
+    if (keys_path) {
+        if (pdqm_api_keys_load(keys_path, &keys, &err) != PDQM_OK) {
+            cli_error("%s", pdqm_error_message(&err));
+            return 2;
+        }
+        o.keys = &keys;
+    }
     pdqm_store *store;
     if (pdqm_store_open(db, PDQM_STORE_CREATE, &store, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
+        pdqm_api_keys_free(&keys);
         return 2;
     }
     pdqm_server *server;
     if (pdqm_server_start(store, &o, &server, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         pdqm_store_close(store);
+        pdqm_api_keys_free(&keys);
         return 2;
     }
     const char *colon = strrchr(o.listen, ':');
@@ -88,5 +107,6 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "pdqmatch: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     pdqm_server_stop(server);
     pdqm_store_close(store);
+    pdqm_api_keys_free(&keys);
     return 0;
 }

@@ -1429,6 +1429,106 @@ pdqm_status pdqm_store_content_get(pdqm_store *store, const char *bank,
 }
 
 /* ------------------------------------------------------------------ */
+/* Exact file matches                                                   */
+
+typedef struct file_args {
+    uint8_t sha256[32], md5[16];
+    int has_sha256, has_md5;
+    uint32_t *numbers;
+    size_t count, cap;
+} file_args;
+
+static int raw_from_hex(const char *hex, uint8_t *out, size_t n)
+{
+    if (hex == NULL || strlen(hex) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char ch = hex[i];
+        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (v < 0)
+            return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(v << 4);
+        else
+            out[i / 2] |= (uint8_t)v;
+    }
+    return 0;
+}
+
+/* Every number under keys that start with the digest (one a bank). */
+static int collect_digest(MDB_txn *txn, MDB_dbi dbi, const uint8_t *digest, size_t len,
+                          file_args *a)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0)
+        return rc;
+    uint8_t start[36] = { 0 };
+    memcpy(start, digest, len);
+    MDB_val k = { len + 4, start }, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != len + 4 || memcmp(k.mv_data, digest, len) != 0 || v.mv_size != 4)
+            break;
+        uint32_t number;
+        memcpy(&number, v.mv_data, 4);   /* native order, as stored */
+        int seen = 0;
+        for (size_t i = 0; i < a->count; i++)
+            seen |= a->numbers[i] == number;
+        if (seen)
+            continue;
+        if (a->count == a->cap) {
+            size_t cap = a->cap ? a->cap * 2 : 8;
+            uint32_t *n = realloc(a->numbers, cap * sizeof *n);
+            if (n == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            a->numbers = n;
+            a->cap = cap;
+        }
+        a->numbers[a->count++] = number;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static pdqm_status do_find_file(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    file_args *a = arg;
+    int rc = 0;
+    if (a->has_sha256)
+        rc = collect_digest(txn, s->sha256, a->sha256, 32, a);
+    if (rc == 0 && a->has_md5)
+        rc = collect_digest(txn, s->md5, a->md5, 16, a);
+    if (rc == ENOMEM)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the file digests");
+    return PDQM_OK;
+}
+
+pdqm_status pdqm_store_find_file(pdqm_store *store, const char *sha256, const char *md5,
+                                 uint32_t **numbers, size_t *count, pdqm_error *err)
+{
+    *numbers = NULL;
+    *count = 0;
+    file_args a = { .has_sha256 = sha256 != NULL, .has_md5 = md5 != NULL };
+    if ((sha256 && raw_from_hex(sha256, a.sha256, 32)) || (md5 && raw_from_hex(md5, a.md5, 16)))
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "a SHA-256 is 64 hex digits and an MD5 is 32");
+    pdqm_status st = with_read_txn(store, do_find_file, &a, err);
+    if (st != PDQM_OK) {
+        free(a.numbers);
+        return st;
+    }
+    *numbers = a.numbers;
+    *count = a.count;
+    return PDQM_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* Walk                                                                 */
 
 typedef struct walk_args {

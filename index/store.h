@@ -241,6 +241,13 @@ pdqm_status pdqm_store_content_by_number(pdqm_store *store, uint32_t number,
                                          pdqm_content_info *info, pdqm_stored_hash **hashes,
                                          size_t *n, pdqm_error *err);
 
+/* The content numbers of every item (in any bank) stored from a file with
+ * this SHA-256 or this MD5 (hex; either may be NULL), in a new array
+ * *numbers of *count (free()); read each with
+ * pdqm_store_content_by_number().  PDQM_ERR_INVALID for bad hex. */
+pdqm_status pdqm_store_find_file(pdqm_store *store, const char *sha256, const char *md5,
+                                 uint32_t **numbers, size_t *count, pdqm_error *err);
+
 /* Call fn for every content item (of one bank, or of all when bank is
  * NULL), in the order they were added, with its hashes.  The info and
  * hashes are valid during the call only.  fn returns 0 to go on; any other

@@ -40,7 +40,7 @@ static int utf8_valid(const unsigned char *s)
  * without a ".." path segment: ids often are file paths, and one that
  * climbs out of its folder is an attack, not a name.  NULL when good,
  * else why not. */
-static const char *content_id_problem(const char *id)
+const char *pdqm_content_id_problem(const char *id)
 {
     size_t len = strlen(id);
     if (len == 0 || len > PDQM_CONTENT_ID_MAX)
@@ -495,7 +495,7 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
             why = "has a 'quality' outside 0..100";
         else if (cid == NULL)
             why = "has no 'content_id' (a string)";
-        else if ((why = content_id_problem(cid)) != NULL)
+        else if ((why = pdqm_content_id_problem(cid)) != NULL)
             ;
         else
             why = NULL;
@@ -566,7 +566,7 @@ done:
 
 static enum MHD_Result content_id_arg(struct MHD_Connection *c, const char *id, int *ok)
 {
-    const char *why = content_id_problem(id);
+    const char *why = pdqm_content_id_problem(id);
     *ok = why == NULL;
     return why ? reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "%s", why) : MHD_YES;
 }
@@ -672,12 +672,15 @@ const struct route pdqm_routes[] = {
     { "GET", "/v1/stats", get_stats, 0, PDQM_ROLE_READ },
     { "GET", "/v1/lookup", get_lookup, 0, PDQM_ROLE_READ },
     { "POST", "/v1/lookup", post_lookup, 1, PDQM_ROLE_READ },
+    { "POST", "/v1/hash", pdqm_post_hash, 2, PDQM_ROLE_READ },
+    { "POST", "/v1/lookup/media", pdqm_post_lookup_media, 2, PDQM_ROLE_READ },
     { "GET", "/v1/banks", get_banks, 0, PDQM_ROLE_READ },
     { "POST", "/v1/banks", post_banks, 1, PDQM_ROLE_ADMIN },
     { "GET", "/v1/banks/*", get_bank, 0, PDQM_ROLE_READ },
     { "PATCH", "/v1/banks/*", patch_bank, 1, PDQM_ROLE_ADMIN },
     { "DELETE", "/v1/banks/*", delete_bank, 0, PDQM_ROLE_ADMIN },
     { "POST", "/v1/banks/*/hashes", post_hashes, 1, PDQM_ROLE_WRITE },
+    { "POST", "/v1/banks/*/media", pdqm_post_bank_media, 2, PDQM_ROLE_WRITE },
     { "GET", "/v1/banks/*/content", get_content_list, 0, PDQM_ROLE_READ },
     { "GET", "/v1/banks/*/content/**", get_content, 0, PDQM_ROLE_READ },
     { "DELETE", "/v1/banks/*/content/**", delete_content, 0, PDQM_ROLE_WRITE },

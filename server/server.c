@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->timeout_seconds = 30;
     o->keys = NULL;
     o->max_body = (size_t)64 << 20;
+    o->max_media_body = (size_t)512 << 20;
 }
 
 /* ------------------------------------------------------------------ */
@@ -52,7 +54,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, cha
 /* Reply with j (consumed). */
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
-    char *body = json_dumps(j, JSON_COMPACT);
+    char *body = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(j);
     if (body == NULL)
         return MHD_NO;
@@ -155,6 +157,8 @@ static void request_free(request *rq)
 {
     if (rq == NULL)
         return;
+    if (rq->form)
+        MHD_destroy_post_processor(rq->form);
     free(rq->path_copy);
     free(rq->body);
     free(rq);
@@ -168,6 +172,43 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
     *con_cls = NULL;
 }
 
+static size_t body_limit(const pdqm_server *s, const request *rq)
+{
+    return rq->route->takes_body == 2 ? s->max_media_body : s->max_body;
+}
+
+/* Gather the form field "file" of a multipart/form-data body. */
+static int request_append(pdqm_server *s, request *rq, const char *data, size_t n);
+
+static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *filename, const char *content_type,
+                                  const char *transfer_encoding, const char *data,
+                                  uint64_t off, size_t size)
+{
+    (void)kind; (void)filename; (void)content_type; (void)transfer_encoding; (void)off;
+    request *rq = cls;
+    if (key == NULL || strcmp(key, "file") != 0 || size == 0)
+        return MHD_YES;
+    return request_append(rq->server, rq, data, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+/* A media body's Content-Type: NULL when fine, else why not. */
+static const char *media_type_problem(struct MHD_Connection *c, request *rq)
+{
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (type == NULL || strncasecmp(type, "image/", 6) == 0 ||
+        strncasecmp(type, "video/", 6) == 0 ||
+        strncasecmp(type, "application/octet-stream", 24) == 0)
+        return NULL;
+    if (strncasecmp(type, "multipart/form-data", 19) == 0) {
+        rq->form = MHD_create_post_processor(c, 64 * 1024, form_field, rq);
+        return rq->form ? NULL : "the multipart/form-data body has no boundary";
+    }
+    return "send the media as image/*, video/*, application/octet-stream or "
+           "multipart/form-data (field 'file')";
+}
+
 /* First call of a request: find its route, check its declared length. */
 static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, const char *url,
                                      const char *method, void **con_cls)
@@ -175,6 +216,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     request *rq = calloc(1, sizeof *rq);
     if (rq == NULL)
         return MHD_NO;
+    rq->server = s;
     *con_cls = rq;
     int path_known = 0;
     for (size_t i = 0; i < pdqm_n_routes && rq->route == NULL; i++) {
@@ -223,9 +265,16 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         char *end;
         errno = 0;
         unsigned long long n = strtoull(length, &end, 10);
-        if (errno == 0 && *end == '\0' && n > s->max_body)
+        if (errno == 0 && *end == '\0' && n > body_limit(s, rq))
             return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                               "the body is %llu bytes, over the limit of %zu", n, s->max_body);
+                               "the body is %llu bytes, over the limit of %zu", n,
+                               body_limit(s, rq));
+    }
+    if (rq->route->takes_body == 2) {
+        const char *why = media_type_problem(c, rq);
+        if (why)
+            return reply_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                               "%s", why);
     }
     return MHD_YES;
 }
@@ -233,7 +282,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
 /* Keep a piece of the body, up to the limit. */
 static int request_append(pdqm_server *s, request *rq, const char *data, size_t n)
 {
-    if (rq->too_large || n > s->max_body - rq->size) {
+    if (rq->too_large || n > body_limit(s, rq) - rq->size) {
         rq->too_large = 1;
         return 0;
     }
@@ -265,7 +314,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (*upload_data_size != 0) {
         if (!rq->route->takes_body)
             rq->too_large = 1;
-        else if (request_append(s, rq, upload_data, *upload_data_size) != 0)
+        else if (rq->form) {
+            if (MHD_post_process(rq->form, upload_data, *upload_data_size) != MHD_YES &&
+                !rq->too_large)
+                return MHD_NO;
+        } else if (request_append(s, rq, upload_data, *upload_data_size) != 0)
             return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
@@ -274,7 +327,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
                            rq->route->takes_body ? "the body is over the limit of %zu bytes"
                                                  : "this route takes no body (limit %zu)",
-                           rq->route->takes_body ? s->max_body : (size_t)0);
+                           rq->route->takes_body ? body_limit(s, rq) : (size_t)0);
     return rq->route->fn(s, c, rq);
 }
 
@@ -316,6 +369,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     s->store = store;
     s->keys = o->keys;
     s->max_body = o->max_body ? o->max_body : ((size_t)64 << 20);
+    s->max_media_body = o->max_media_body ? o->max_media_body : ((size_t)512 << 20);
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;

@@ -19,7 +19,9 @@ typedef struct pdqm_server_options {
     unsigned threads;            /* thread pool size; 0: one per core */
     unsigned max_connections;    /* at once (default 1024) */
     unsigned timeout_seconds;    /* an idle connection is closed (default 30) */
-    size_t max_body;             /* bytes of a request body (default 64 MiB) */
+    size_t max_body;             /* bytes of a JSON body (default 64 MiB) */
+    size_t max_media_body;       /* bytes of a media body (default 512 MiB; an
+                                  * image is refused above 64 MiB) */
     const pdqm_api_keys *keys;   /* borrowed; NULL: no auth, loopback only */
 } pdqm_server_options;
 

@@ -15,19 +15,22 @@ struct pdqm_server {
     struct MHD_Daemon *daemon;
     pdqm_store *store;
     unsigned port;
-    size_t max_body;
+    size_t max_body;         /* JSON bodies */
+    size_t max_media_body;   /* image and video bodies */
     const pdqm_api_keys *keys;   /* NULL: no auth (loopback only) */
 };
 
 /* One request, from its first call to its completion.  The path holds at
  * most two parameters, {name} and {content_id}, decoded by libmicrohttpd. */
 typedef struct request {
+    pdqm_server *server;
     const struct route *route;
     const char *param[2];
     char *path_copy;         /* owns what param[] points into */
     char *body;
     size_t size, cap;
     int too_large;           /* the body passed the limit: dropped */
+    struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
 } request;
 
 typedef enum MHD_Result (*route_fn)(pdqm_server *s, struct MHD_Connection *c, request *rq);
@@ -36,12 +39,20 @@ struct route {
     const char *method;
     const char *pattern;     /* "*" matches one segment, "**" the rest */
     route_fn fn;
-    int takes_body;
+    int takes_body;          /* 0: none, 1: JSON, 2: media */
     pdqm_role role;          /* the least role that may call it, with keys */
 };
 
 extern const struct route pdqm_routes[];
 extern const size_t pdqm_n_routes;
+
+/* The media routes (api_media.c). */
+enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
+
+/* NULL when id is a good content id, else why not (api.c). */
+const char *pdqm_content_id_problem(const char *id);
 
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
 enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,

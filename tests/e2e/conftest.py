@@ -2,6 +2,7 @@
 free loopback port over a store of samples/ in bank 'photos'."""
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -22,5 +23,12 @@ def server(tmp_path):
     assert m, line
     yield f"http://127.0.0.1:{m.group(1)}", proc, db
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        # A clean stop, so that a sanitizer build reports any leak as a
+        # failing exit status.
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=60) == 0, proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,320 @@
+/*
+ * api_media.c - the routes that take media bytes: hash them, look them up,
+ * or store them in a bank.
+ *
+ * The body is an image or a video, raw (any image/, video/ or
+ * application/octet-stream type) or as the field "file" of a
+ * multipart/form-data form; server.c collects it.  What it is comes from
+ * its bytes, never from its Content-Type.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "../hashing/hash256.h"
+#include "../hashing/media.h"
+#include "../index/match.h"
+#include "server_int.h"
+
+/* Hashing limits: images are smaller than videos. */
+#define MAX_IMAGE_BODY ((size_t)64 << 20)
+
+static json_t *hex_json(const pdqm_hash256 *h)
+{
+    char hex[PDQM_HASH_HEX_LEN + 1];
+    pdqm_hash256_to_hex(h, hex);
+    return json_string(hex);
+}
+
+/* The frame interval from ?interval=S (default 1 s; 0: every frame); -1
+ * when bad. */
+static double interval_arg(struct MHD_Connection *c)
+{
+    const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "interval");
+    if (s == NULL)
+        return 1.0;
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !(v >= 0 && v <= 3600))
+        return -1;
+    return v;
+}
+
+/* A hashed body: an image or a video. */
+typedef struct hashed {
+    pdqm_media_kind kind;
+    pdqm_image_hash image;
+    pdqm_video_hashes video;
+} hashed;
+
+/* Hash the body; on failure reply and return 0. */
+static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsigned flags,
+                     hashed *h, enum MHD_Result *result)
+{
+    (void)s;
+    memset(h, 0, sizeof *h);
+    if (rq->size == 0) {
+        *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                              "send an image or a video as the body (or the form field 'file')");
+        return 0;
+    }
+    double interval = interval_arg(c);
+    if (interval < 0) {
+        *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                              "'interval' is seconds from 0 to 3600");
+        return 0;
+    }
+    pdqm_error err;
+    pdqm_status st;
+    h->kind = pdqm_media_sniff(rq->body, rq->size);
+    if (h->kind == PDQM_MEDIA_IMAGE) {
+        if (rq->size > MAX_IMAGE_BODY) {
+            *result = reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                                  "an image is at most %zu bytes", MAX_IMAGE_BODY);
+            return 0;
+        }
+        st = pdqm_hash_image_bytes(rq->body, rq->size, NULL, flags | PDQM_MEDIA_DIGESTS,
+                                   &h->image, &err);
+    } else {
+        st = pdqm_hash_video_bytes(rq->body, rq->size, NULL, interval, PDQM_MEDIA_DIGESTS,
+                                   &h->video, &err);
+        if (st == PDQM_OK && h->video.count == 0) {
+            pdqm_video_hashes_free(&h->video);
+            st = pdqm_error_set(&err, PDQM_ERR_DECODE, "the video has no frame to hash");
+        }
+    }
+    if (st != PDQM_OK) {
+        *result = reply_status(c, st, &err);
+        return 0;
+    }
+    return 1;
+}
+
+static void hashed_free(hashed *h)
+{
+    if (h->kind == PDQM_MEDIA_VIDEO)
+        pdqm_video_hashes_free(&h->video);
+}
+
+static const pdqm_digests *hashed_digests(const hashed *h)
+{
+    return h->kind == PDQM_MEDIA_IMAGE ? &h->image.digests : &h->video.digests;
+}
+
+static json_t *hashed_json(const hashed *h, int with_dihedral)
+{
+    const pdqm_digests *d = hashed_digests(h);
+    if (h->kind == PDQM_MEDIA_IMAGE) {
+        json_t *j = json_pack("{s:s,s:{s:o,s:i},s:s,s:s,s:i,s:i}", "type", "image",
+                              "pdq", "hash", hex_json(&h->image.pdq.hash),
+                              "quality", h->image.pdq.quality, "sha256", d->sha256, "md5", d->md5,
+                              "width", h->image.width, "height", h->image.height);
+        if (with_dihedral) {
+            json_t *arr = json_array();
+            for (int i = 0; i < PDQM_DIHEDRAL_COUNT; i++)
+                json_array_append_new(arr, hex_json(&h->image.pdq.dihedral[i]));
+            json_object_set_new(j, "dihedral", arr);
+        }
+        return j;
+    }
+    const pdqm_video_info *in = &h->video.info;
+    json_t *frames = json_array();
+    for (size_t i = 0; i < h->video.count; i++) {
+        const pdqm_video_frame *f = &h->video.frames[i];
+        json_array_append_new(frames, json_pack("{s:i,s:f,s:o,s:i}", "frame", (int)f->frame,
+                                                "timestamp", f->timestamp, "hash",
+                                                hex_json(&f->hash), "quality", f->quality));
+    }
+    return json_pack("{s:s,s:o,s:s,s:s,s:i,s:i,s:f,s:f,s:s}", "type", "video", "frames", frames,
+                     "sha256", d->sha256, "md5", d->md5, "width", in->width, "height",
+                     in->height, "fps", in->fps, "duration", in->duration, "codec",
+                     in->codec ? in->codec : "");
+}
+
+enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    hashed h;
+    enum MHD_Result result;
+    if (!hash_body(s, c, rq, PDQM_MEDIA_DIHEDRAL, &h, &result))
+        return result;
+    json_t *j = hashed_json(&h, 1);
+    hashed_free(&h);
+    return reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* Items stored from a file with these exact bytes. */
+static json_t *file_matches(pdqm_server *s, const pdqm_digests *d)
+{
+    json_t *arr = json_array();
+    uint32_t *numbers;
+    size_t n;
+    pdqm_error err;
+    if (pdqm_store_find_file(s->store, d->sha256, d->md5, &numbers, &n, &err) != PDQM_OK)
+        return arr;
+    for (size_t i = 0; i < n; i++) {
+        pdqm_content_info info;
+        pdqm_stored_hash *hashes;
+        size_t nh;
+        if (pdqm_store_content_by_number(s->store, numbers[i], &info, &hashes, &nh, &err))
+            continue;
+        json_t *m = json_pack("{s:s,s:s,s:b,s:b}", "bank", info.bank, "content_id",
+                              info.content_id, "sha256", strcmp(info.sha256, d->sha256) == 0,
+                              "md5", strcmp(info.md5, d->md5) == 0);
+        if (m)
+            json_array_append_new(arr, m);
+        free(hashes);
+        pdqm_content_info_clear(&info);
+    }
+    free(numbers);
+    return arr;
+}
+
+static json_t *metadata_json(const char *text)
+{
+    json_t *m = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    return m ? m : json_null();
+}
+
+static json_t *candidate_json(const pdqm_video_candidate *v)
+{
+    json_t *segs = json_array();
+    for (size_t k = 0; k < v->n_segments; k++)
+        json_array_append_new(segs, json_pack("{s:f,s:f,s:f,s:f,s:i}",
+            "query_start", v->segments[k].query_start, "query_end", v->segments[k].query_end,
+            "candidate_start", v->segments[k].candidate_start,
+            "candidate_end", v->segments[k].candidate_end, "frames", (int)v->segments[k].frames));
+    json_t *cid = json_string(v->content_id);
+    return json_pack("{s:s,s:o,s:s,s:f,s:f,s:i,s:o,s:o}", "bank", v->bank,
+                     "content_id", cid ? cid : json_string(""),
+                     "kind", v->kind == PDQM_CONTENT_VIDEO ? "video" : "image",
+                     "query_pct", v->query_pct, "candidate_pct", v->candidate_pct,
+                     "best_distance", v->best_distance, "metadata", metadata_json(v->metadata),
+                     "segments", segs);
+}
+
+enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    const char *dist = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max_distance");
+    const char *dihedral = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dihedral");
+    int max_distance = -1;
+    if (dist) {
+        char *end;
+        long d = strtol(dist, &end, 10);
+        if (*dist == '\0' || *end != '\0' || d < 0 || d > PDQM_MAX_DISTANCE)
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                               "max_distance is a number from 0 to 256");
+        max_distance = (int)d;
+    }
+    int all8 = dihedral && strcmp(dihedral, "1") == 0;
+    hashed h;
+    enum MHD_Result result;
+    if (!hash_body(s, c, rq, all8 ? PDQM_MEDIA_DIHEDRAL : 0, &h, &result))
+        return result;
+    pdqm_error err;
+    pdqm_status st;
+    json_t *j = hashed_json(&h, all8);
+    json_t *matches = json_array();
+    if (h.kind == PDQM_MEDIA_IMAGE) {
+        pdqm_lookup_options o = { max_distance, NULL, 0 };
+        pdqm_matches m;
+        const pdqm_hash256 *q = all8 ? h.image.pdq.dihedral : &h.image.pdq.hash;
+        st = pdqm_store_lookup(s->store, q, all8 ? PDQM_DIHEDRAL_COUNT : 1, &o, &m, &err);
+        if (st == PDQM_OK) {
+            static const char *const names[] = { "orig", "rot90", "rot180", "rot270",
+                                                 "flipx", "flipy", "flipplus1", "flipminus1" };
+            for (size_t i = 0; i < m.count; i++) {
+                const pdqm_match *x = &m.items[i];
+                json_t *cid = json_string(x->content_id);
+                json_t *e = json_pack("{s:o,s:i,s:s,s:o,s:i,s:o}", "hash", hex_json(&x->hash),
+                                      "distance", x->distance, "bank", x->bank,
+                                      "content_id", cid ? cid : json_string(""),
+                                      "quality", x->quality,
+                                      "metadata", metadata_json(x->metadata));
+                if (all8)
+                    json_object_set_new(e, "orientation", json_string(names[x->query]));
+                json_array_append_new(matches, e);
+            }
+            pdqm_matches_free(&m);
+        }
+    } else {
+        pdqm_video_match_options o;
+        pdqm_video_match_options_default(&o);
+        if (max_distance >= 0)
+            o.max_distance = max_distance;
+        pdqm_video_matches m;
+        st = pdqm_store_match_video(s->store, h.video.frames, h.video.count, &o, &m, &err);
+        if (st == PDQM_OK) {
+            for (size_t i = 0; i < m.count; i++)
+                json_array_append_new(matches, candidate_json(&m.items[i]));
+            json_object_set_new(j, "query_frames", json_integer((json_int_t)m.query_frames));
+            pdqm_video_matches_free(&m);
+        }
+        /* The frame list can be long; a lookup answers with the matches. */
+        json_object_del(j, "frames");
+    }
+    if (st != PDQM_OK) {
+        json_decref(j);
+        json_decref(matches);
+        hashed_free(&h);
+        return reply_status(c, st, &err);
+    }
+    json_object_set_new(j, "matches", matches);
+    json_object_set_new(j, "file_matches", file_matches(s, hashed_digests(&h)));
+    hashed_free(&h);
+    return reply_json(c, MHD_HTTP_OK, j);
+}
+
+enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    const char *bank = rq->param[0];
+    const char *cid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "content_id");
+    const char *why = cid ? pdqm_content_id_problem(cid) : NULL;
+    if (why)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "%s", why);
+    pdqm_bank_info b;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_bank_get(s->store, bank, &b, &err);
+    if (st != PDQM_OK)   /* before hashing: an unknown bank costs nothing */
+        return reply_status(c, st, &err);
+    hashed h;
+    enum MHD_Result result;
+    if (!hash_body(s, c, rq, 0, &h, &result))
+        return result;
+    const pdqm_digests *d = hashed_digests(&h);
+    pdqm_stored_hash one, *hashes = &one;
+    size_t n = 1;
+    if (h.kind == PDQM_MEDIA_IMAGE) {
+        one.hash = h.image.pdq.hash;
+        one.quality = h.image.pdq.quality;
+        one.timestamp = 0;
+    } else {
+        n = h.video.count;
+        hashes = malloc(n * sizeof *hashes);
+        if (hashes == NULL) {
+            hashed_free(&h);
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+        }
+        for (size_t i = 0; i < n; i++)
+            hashes[i] = (pdqm_stored_hash){ h.video.frames[i].hash, h.video.frames[i].quality,
+                                            h.video.frames[i].timestamp };
+    }
+    pdqm_add add = { .bank = bank, .content_id = cid ? cid : d->sha256, .sha256 = d->sha256,
+                     .md5 = d->md5, .hashes = hashes, .n_hashes = n,
+                     .kind = h.kind == PDQM_MEDIA_IMAGE ? PDQM_CONTENT_IMAGE
+                                                        : PDQM_CONTENT_VIDEO };
+    pdqm_add_outcome outcome;
+    st = pdqm_store_add(s->store, &add, 1, &outcome, &err);
+    json_t *j = NULL;
+    if (st == PDQM_OK)
+        j = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "bank", bank, "content_id", add.content_id,
+                      "type", h.kind == PDQM_MEDIA_IMAGE ? "image" : "video",
+                      "hashes", (json_int_t)n, "sha256", d->sha256,
+                      "outcome", outcome == PDQM_ADDED ? "added"
+                               : outcome == PDQM_ADD_EXISTS ? "content_id_exists" : "same_file");
+    if (hashes != &one)
+        free(hashes);
+    hashed_free(&h);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    return reply_json(c, outcome == PDQM_ADDED ? MHD_HTTP_CREATED : MHD_HTTP_OK, j);
+}

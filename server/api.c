@@ -113,14 +113,16 @@ static json_t *bank_json(const pdqm_bank_info *b)
                      "contents", (json_int_t)b->contents, "hashes", (json_int_t)b->hashes);
 }
 
-static json_t *match_json(const pdqm_match *m)
+json_t *pdqm_match_json(const pdqm_match *m, int allowed)
 {
     char hex[PDQM_HASH_HEX_LEN + 1];
     pdqm_hash256_to_hex(&m->hash, hex);
     json_t *cid = json_string(m->content_id);
-    return json_pack("{s:s,s:i,s:s,s:o,s:i,s:o}", "hash", hex, "distance", m->distance,
-                     "bank", m->bank, "content_id", cid ? cid : json_string(""),
-                     "quality", m->quality, "metadata", metadata_json(m->metadata));
+    return json_pack("{s:s,s:i,s:s,s:s,s:o,s:i,s:o,s:b}", "hash", hex, "distance", m->distance,
+                     "bank", m->bank, "bank_kind", bank_kind_name(m->bank_kind),
+                     "content_id", cid ? cid : json_string(""), "quality", m->quality,
+                     "metadata", metadata_json(m->metadata),
+                     "suppressed", allowed && m->bank_kind == PDQM_BANK_BLOCK);
 }
 
 static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_hash *hashes,
@@ -208,9 +210,15 @@ static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
     for (size_t i = 0; i < n; i++) {
         char hex[PDQM_HASH_HEX_LEN + 1];
         pdqm_hash256_to_hex(&q[i], hex);
-        json_t *arr = json_array();
+        /* A match in an allow bank marks the query as known-good: its block
+         * matches are still reported, flagged as suppressed. */
+        size_t first = k;
+        int allowed = 0;
         for (; k < m.count && m.items[k].query == i; k++)
-            json_array_append_new(arr, match_json(&m.items[k]));
+            allowed |= m.items[k].bank_kind == PDQM_BANK_ALLOW;
+        json_t *arr = json_array();
+        for (size_t x = first; x < k; x++)
+            json_array_append_new(arr, pdqm_match_json(&m.items[x], allowed));
         json_array_append_new(results, json_pack("{s:s,s:o}", "query", hex, "matches", arr));
     }
     pdqm_matches_free(&m);

@@ -222,16 +222,13 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         if (st == PDQM_OK) {
             static const char *const names[] = { "orig", "rot90", "rot180", "rot270",
                                                  "flipx", "flipy", "flipplus1", "flipminus1" };
+            int allowed = 0;   /* all 8 queries are one image */
+            for (size_t i = 0; i < m.count; i++)
+                allowed |= m.items[i].bank_kind == PDQM_BANK_ALLOW;
             for (size_t i = 0; i < m.count; i++) {
-                const pdqm_match *x = &m.items[i];
-                json_t *cid = json_string(x->content_id);
-                json_t *e = json_pack("{s:o,s:i,s:s,s:o,s:i,s:o}", "hash", hex_json(&x->hash),
-                                      "distance", x->distance, "bank", x->bank,
-                                      "content_id", cid ? cid : json_string(""),
-                                      "quality", x->quality,
-                                      "metadata", metadata_json(x->metadata));
+                json_t *e = pdqm_match_json(&m.items[i], allowed);
                 if (all8)
-                    json_object_set_new(e, "orientation", json_string(names[x->query]));
+                    json_object_set_new(e, "orientation", json_string(names[m.items[i].query]));
                 json_array_append_new(matches, e);
             }
             pdqm_matches_free(&m);

@@ -51,6 +51,9 @@ enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request
 enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 
+/* A match as JSON; allowed: the query matched an allow bank (api.c). */
+json_t *pdqm_match_json(const pdqm_match *m, int allowed);
+
 /* NULL when id is a good content id, else why not (api.c). */
 const char *pdqm_content_id_problem(const char *id);
 

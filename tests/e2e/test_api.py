@@ -161,3 +161,24 @@ def test_stats(server):
     url, proc, db = server
     st = requests.get(url + "/v1/stats", timeout=10).json()
     assert (st["banks"], st["contents"], st["hashes"], st["schema"]) == (1, 5, 5, 1)
+
+
+def test_allow_bank_suppresses_block_matches(server):
+    url, proc, db = server
+    near = flip(BRIDGE, 3)
+    q = {"hash": near, "max_distance": 31}
+    m = requests.get(url + "/v1/lookup", params=q, timeout=10).json()["matches"]
+    assert [(x["content_id"], x["bank_kind"], x["suppressed"]) for x in m][:1] == \
+        [("bridge.jpg", "block", False)]
+    requests.post(url + "/v1/banks", json={"name": "safe", "kind": "allow"}, timeout=10)
+    r = requests.post(url + "/v1/banks/safe/hashes",
+                      json={"items": [{"hash": near, "content_id": "known-good"}]}, timeout=10)
+    assert r.json()["added"] == 1
+    m = requests.get(url + "/v1/lookup", params=q, timeout=10).json()["matches"]
+    kinds = {x["content_id"]: (x["bank_kind"], x["suppressed"]) for x in m}
+    assert kinds["known-good"] == ("allow", False)
+    assert kinds["bridge.jpg"] == ("block", True)
+    # Out of reach of the allow entry (3 bits away), nothing is suppressed.
+    m = requests.get(url + "/v1/lookup", params={"hash": BRIDGE, "max_distance": 2},
+                     timeout=10).json()["matches"]
+    assert [(x["content_id"], x["suppressed"]) for x in m] == [("bridge.jpg", False)]

@@ -17,6 +17,9 @@
 
 #include <stddef.h>
 
+/* The version of pdqmatch, for --version and /openapi.json. */
+#define PDQM_VERSION "0.1.0"
+
 typedef enum pdqm_status {
     PDQM_OK = 0,              /* success */
     PDQM_ERR_NOMEM = 1,       /* an allocation failed */

@@ -174,6 +174,67 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
                                                 (json_int_t)st.hashes));
 }
 
+static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)rq;
+    char *text = pdqm_metrics_render(s->metrics, s->store);
+    if (text == NULL)
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+    return reply_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4");
+}
+
+/* The OpenAPI 3 document, built from the route table so it cannot drift. */
+static enum MHD_Result get_openapi(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)s; (void)rq;
+    static const char *const roles[] = { "none", "read", "write", "admin" };
+    json_t *paths = json_object();
+    for (size_t i = 0; i < pdqm_n_routes; i++) {
+        const struct route *r = &pdqm_routes[i];
+        char path[80], method[8];
+        pdqm_route_path(r, path, sizeof path);
+        size_t k = 0;
+        for (; r->method[k] && k + 1 < sizeof method; k++)
+            method[k] = (char)(r->method[k] | 0x20);   /* ASCII lower case */
+        method[k] = '\0';
+        json_t *item = json_object_get(paths, path);
+        if (item == NULL) {
+            item = json_object();
+            json_object_set_new(paths, path, item);
+        }
+        json_t *params = json_array();
+        if (strstr(path, "{name}"))
+            json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", "name",
+                                                    "in", "path", "required", 1,
+                                                    "schema", "type", "string"));
+        if (strstr(path, "{content_id}"))
+            json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name",
+                                                    "content_id", "in", "path", "required", 1,
+                                                    "schema", "type", "string"));
+        json_t *op = json_pack("{s:s,s:s,s:o,s:{s:{s:s},s:{s:s}}}", "summary", r->summary,
+                               "x-pdqmatch-role", roles[r->role], "parameters", params,
+                               "responses", "200", "description", "OK",
+                               "4XX", "description", "{\"error\":{\"code\",\"message\"}}");
+        if (r->takes_body == 1)
+            json_object_set_new(op, "requestBody", json_pack("{s:b,s:{s:{}}}", "required", 1,
+                                                             "content", "application/json"));
+        else if (r->takes_body == 2)
+            json_object_set_new(op, "requestBody",
+                                json_pack("{s:b,s:{s:{},s:{},s:{},s:{}}}", "required", 1,
+                                          "content", "image/*", "video/*",
+                                          "application/octet-stream", "multipart/form-data"));
+        if (r->role != PDQM_ROLE_NONE)
+            json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
+        json_object_set_new(item, method, op);
+    }
+    return reply_json(c, MHD_HTTP_OK,
+                      json_pack("{s:s,s:{s:s,s:s},s:o,s:{s:{s:{s:s,s:s}}}}",
+                                "openapi", "3.0.3", "info", "title", "pdqmatch",
+                                "version", PDQM_VERSION, "paths", paths,
+                                "components", "securitySchemes", "bearer",
+                                "type", "http", "scheme", "bearer"));
+}
+
 static enum MHD_Result get_stats(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
     (void)rq;
@@ -221,6 +282,7 @@ static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
             json_array_append_new(arr, pdqm_match_json(&m.items[x], allowed));
         json_array_append_new(results, json_pack("{s:s,s:o}", "query", hex, "matches", arr));
     }
+    pdqm_metrics_lookups(s->metrics, n, m.count);
     pdqm_matches_free(&m);
     if (single) {
         json_t *one = json_incref(json_array_get(results, 0));
@@ -675,22 +737,35 @@ static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c
 /* ------------------------------------------------------------------ */
 
 const struct route pdqm_routes[] = {
-    { "GET", "/healthz", get_healthz, 0, PDQM_ROLE_NONE },
-    { "GET", "/readyz", get_readyz, 0, PDQM_ROLE_NONE },
-    { "GET", "/v1/stats", get_stats, 0, PDQM_ROLE_READ },
-    { "GET", "/v1/lookup", get_lookup, 0, PDQM_ROLE_READ },
-    { "POST", "/v1/lookup", post_lookup, 1, PDQM_ROLE_READ },
-    { "POST", "/v1/hash", pdqm_post_hash, 2, PDQM_ROLE_READ },
-    { "POST", "/v1/lookup/media", pdqm_post_lookup_media, 2, PDQM_ROLE_READ },
-    { "GET", "/v1/banks", get_banks, 0, PDQM_ROLE_READ },
-    { "POST", "/v1/banks", post_banks, 1, PDQM_ROLE_ADMIN },
-    { "GET", "/v1/banks/*", get_bank, 0, PDQM_ROLE_READ },
-    { "PATCH", "/v1/banks/*", patch_bank, 1, PDQM_ROLE_ADMIN },
-    { "DELETE", "/v1/banks/*", delete_bank, 0, PDQM_ROLE_ADMIN },
-    { "POST", "/v1/banks/*/hashes", post_hashes, 1, PDQM_ROLE_WRITE },
-    { "POST", "/v1/banks/*/media", pdqm_post_bank_media, 2, PDQM_ROLE_WRITE },
-    { "GET", "/v1/banks/*/content", get_content_list, 0, PDQM_ROLE_READ },
-    { "GET", "/v1/banks/*/content/**", get_content, 0, PDQM_ROLE_READ },
-    { "DELETE", "/v1/banks/*/content/**", delete_content, 0, PDQM_ROLE_WRITE },
+    { "GET", "/healthz", get_healthz, 0, PDQM_ROLE_NONE, "Liveness" },
+    { "GET", "/readyz", get_readyz, 0, PDQM_ROLE_NONE, "The store is open and readable" },
+    { "GET", "/metrics", get_metrics, 0, PDQM_ROLE_READ, "Prometheus metrics" },
+    { "GET", "/openapi.json", get_openapi, 0, PDQM_ROLE_NONE, "This document" },
+    { "GET", "/v1/stats", get_stats, 0, PDQM_ROLE_READ, "Store statistics" },
+    { "GET", "/v1/lookup", get_lookup, 0, PDQM_ROLE_READ,
+      "Look up one hash (?hash=HEX&max_distance=N&banks=a,b)" },
+    { "POST", "/v1/lookup", post_lookup, 1, PDQM_ROLE_READ,
+      "Look up a batch of up to 1000 hashes" },
+    { "POST", "/v1/hash", pdqm_post_hash, 2, PDQM_ROLE_READ,
+      "Hash an image or a video; nothing is stored" },
+    { "POST", "/v1/lookup/media", pdqm_post_lookup_media, 2, PDQM_ROLE_READ,
+      "Hash an image or a video and look it up" },
+    { "GET", "/v1/banks", get_banks, 0, PDQM_ROLE_READ, "List the banks" },
+    { "POST", "/v1/banks", post_banks, 1, PDQM_ROLE_ADMIN, "Create a bank" },
+    { "GET", "/v1/banks/*", get_bank, 0, PDQM_ROLE_READ, "One bank" },
+    { "PATCH", "/v1/banks/*", patch_bank, 1, PDQM_ROLE_ADMIN,
+      "Change a bank's threshold or kind" },
+    { "DELETE", "/v1/banks/*", delete_bank, 0, PDQM_ROLE_ADMIN,
+      "Delete a bank and all it holds" },
+    { "POST", "/v1/banks/*/hashes", post_hashes, 1, PDQM_ROLE_WRITE,
+      "Add up to 10000 hashes, all or none" },
+    { "POST", "/v1/banks/*/media", pdqm_post_bank_media, 2, PDQM_ROLE_WRITE,
+      "Hash media and store it (?content_id=ID)" },
+    { "GET", "/v1/banks/*/content", get_content_list, 0, PDQM_ROLE_READ,
+      "A page of a bank's content (?cursor=C&limit=N)" },
+    { "GET", "/v1/banks/*/content/**", get_content, 0, PDQM_ROLE_READ,
+      "One content item with its hashes" },
+    { "DELETE", "/v1/banks/*/content/**", delete_content, 0, PDQM_ROLE_WRITE,
+      "Delete one content item" },
 };
 const size_t pdqm_n_routes = sizeof pdqm_routes / sizeof pdqm_routes[0];

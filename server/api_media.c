@@ -51,7 +51,6 @@ typedef struct hashed {
 static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsigned flags,
                      hashed *h, enum MHD_Result *result)
 {
-    (void)s;
     memset(h, 0, sizeof *h);
     if (rq->size == 0) {
         *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
@@ -66,6 +65,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
     }
     pdqm_error err;
     pdqm_status st;
+    double start = pdqm_now();
     h->kind = pdqm_media_sniff(rq->body, rq->size);
     if (h->kind == PDQM_MEDIA_IMAGE) {
         if (rq->size > MAX_IMAGE_BODY) {
@@ -83,6 +83,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
             st = pdqm_error_set(&err, PDQM_ERR_DECODE, "the video has no frame to hash");
         }
     }
+    pdqm_metrics_hashing(s->metrics, pdqm_now() - start);
     if (st != PDQM_OK) {
         *result = reply_status(c, st, &err);
         return 0;
@@ -225,6 +226,7 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
             int allowed = 0;   /* all 8 queries are one image */
             for (size_t i = 0; i < m.count; i++)
                 allowed |= m.items[i].bank_kind == PDQM_BANK_ALLOW;
+            pdqm_metrics_lookups(s->metrics, all8 ? PDQM_DIHEDRAL_COUNT : 1, m.count);
             for (size_t i = 0; i < m.count; i++) {
                 json_t *e = pdqm_match_json(&m.items[i], allowed);
                 if (all8)
@@ -243,6 +245,7 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         if (st == PDQM_OK) {
             for (size_t i = 0; i < m.count; i++)
                 json_array_append_new(matches, candidate_json(&m.items[i]));
+            pdqm_metrics_lookups(s->metrics, h.video.count, m.count);
             json_object_set_new(j, "query_frames", json_integer((json_int_t)m.query_frames));
             pdqm_video_matches_free(&m);
         }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../hashing/hash256.h"
@@ -37,15 +38,28 @@ void pdqm_server_options_default(pdqm_server_options *o)
 /* ------------------------------------------------------------------ */
 /* Replies                                                              */
 
-static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body)
+/* The status of the reply this thread queued last, for the metrics. */
+static _Thread_local unsigned replied_status;
+
+double pdqm_now(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reply with body (malloc'd, consumed). */
+enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body,
+                           const char *content_type)
+{
+    replied_status = status;
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
                                                              MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Content-Type", content_type);
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
@@ -58,7 +72,7 @@ enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
     json_decref(j);
     if (body == NULL)
         return MHD_NO;
-    return reply_text(c, status, body);
+    return reply_text(c, status, body, "application/json");
 }
 
 enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
@@ -217,6 +231,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     if (rq == NULL)
         return MHD_NO;
     rq->server = s;
+    rq->start = pdqm_now();
     *con_cls = rq;
     int path_known = 0;
     for (size_t i = 0; i < pdqm_n_routes && rq->route == NULL; i++) {
@@ -302,14 +317,48 @@ static int request_append(pdqm_server *s, request *rq, const char *data, size_t 
     return 0;
 }
 
+void pdqm_route_path(const struct route *r, char *out, size_t size)
+{
+    size_t w = 0;
+    for (const char *p = r->pattern; *p && w + 1 < size; p++) {
+        const char *name = NULL;
+        if (p[0] == '*' && p[1] == '*') {
+            name = "{content_id}";
+            p++;
+        } else if (*p == '*') {
+            name = "{name}";
+        }
+        if (name) {
+            int n = snprintf(out + w, size - w, "%s", name);
+            w += (size_t)n < size - w ? (size_t)n : size - w - 1;
+        } else {
+            out[w++] = *p;
+        }
+    }
+    out[w] = '\0';
+}
+
+/* Count a request that was just answered (if it was). */
+static void request_count(pdqm_server *s, request *rq)
+{
+    if (replied_status == 0 || rq == NULL)
+        return;
+    size_t route = rq->route ? (size_t)(rq->route - pdqm_routes) : pdqm_n_routes;
+    pdqm_metrics_request(s->metrics, route, replied_status, pdqm_now() - rq->start);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     pdqm_server *s = cls;
-    if (*con_cls == NULL)
-        return request_begin(s, c, url, method, con_cls);
+    replied_status = 0;
+    if (*con_cls == NULL) {
+        enum MHD_Result r = request_begin(s, c, url, method, con_cls);
+        request_count(s, *con_cls);
+        return r;
+    }
     request *rq = *con_cls;
     if (*upload_data_size != 0) {
         if (!rq->route->takes_body)
@@ -328,7 +377,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                            rq->route->takes_body ? "the body is over the limit of %zu bytes"
                                                  : "this route takes no body (limit %zu)",
                            rq->route->takes_body ? body_limit(s, rq) : (size_t)0);
-    return rq->route->fn(s, c, rq);
+    enum MHD_Result r = rq->route->fn(s, c, rq);
+    request_count(s, rq);
+    return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -368,6 +419,24 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     s->store = store;
     s->keys = o->keys;
+    s->route_names = calloc(pdqm_n_routes, sizeof *s->route_names);
+    s->route_labels = calloc(pdqm_n_routes, sizeof *s->route_labels);
+    if (s->route_names && s->route_labels) {
+        for (size_t i = 0; i < pdqm_n_routes; i++) {
+            char path[80];
+            pdqm_route_path(&pdqm_routes[i], path, sizeof path);
+            snprintf(s->route_names[i], sizeof s->route_names[i], "%s %s",
+                     pdqm_routes[i].method, path);
+            s->route_labels[i] = s->route_names[i];
+        }
+        s->metrics = pdqm_metrics_new(s->route_labels, pdqm_n_routes);
+    }
+    if (s->metrics == NULL) {
+        free(s->route_names);
+        free(s->route_labels);
+        free(s);
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    }
     s->max_body = o->max_body ? o->max_body : ((size_t)64 << 20);
     s->max_media_body = o->max_media_body ? o->max_media_body : ((size_t)512 << 20);
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
@@ -383,6 +452,9 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                                  MHD_OPTION_END);
     if (s->daemon == NULL) {
         int e = errno;
+        pdqm_metrics_free(s->metrics);
+        free(s->route_names);
+        free(s->route_labels);
         free(s);
         return pdqm_error_set(err, PDQM_ERR_IO, "cannot listen on %s: %s", o->listen,
                               e ? strerror(e) : "libmicrohttpd failed to start");
@@ -408,5 +480,8 @@ void pdqm_server_stop(pdqm_server *s)
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     MHD_stop_daemon(s->daemon);
+    pdqm_metrics_free(s->metrics);
+    free(s->route_names);
+    free(s->route_labels);
     free(s);
 }

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "auth.h"
+#include "metrics.h"
 #include "server.h"
 
 struct pdqm_server {
@@ -18,6 +19,9 @@ struct pdqm_server {
     size_t max_body;         /* JSON bodies */
     size_t max_media_body;   /* image and video bodies */
     const pdqm_api_keys *keys;   /* NULL: no auth (loopback only) */
+    pdqm_metrics *metrics;
+    char (*route_names)[96];     /* "METHOD /v1/banks/{name}", for the metrics */
+    const char **route_labels;
 };
 
 /* One request, from its first call to its completion.  The path holds at
@@ -31,6 +35,7 @@ typedef struct request {
     size_t size, cap;
     int too_large;           /* the body passed the limit: dropped */
     struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
+    double start;            /* monotonic seconds at the first call */
 } request;
 
 typedef enum MHD_Result (*route_fn)(pdqm_server *s, struct MHD_Connection *c, request *rq);
@@ -41,6 +46,7 @@ struct route {
     route_fn fn;
     int takes_body;          /* 0: none, 1: JSON, 2: media */
     pdqm_role role;          /* the least role that may call it, with keys */
+    const char *summary;     /* one line, for /openapi.json */
 };
 
 extern const struct route pdqm_routes[];
@@ -57,6 +63,14 @@ json_t *pdqm_match_json(const pdqm_match *m, int allowed);
 /* NULL when id is a good content id, else why not (api.c). */
 const char *pdqm_content_id_problem(const char *id);
 
+/* The route's path as OpenAPI writes it: "/v1/banks/{name}". */
+void pdqm_route_path(const struct route *r, char *out, size_t size);
+
+/* Monotonic seconds. */
+double pdqm_now(void);
+
+enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body,
+                           const char *content_type);
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
 enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));

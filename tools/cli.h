@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#define PDQM_VERSION "0.1.0"
+#include "../hashing/error.h"   /* PDQM_VERSION */
 
 /* Exit statuses shared by every subcommand. */
 #define EXIT_USAGE 2

@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make pkg-config \
 	libvips-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev \
-	python3 python3-pytest python3-requests ffmpeg
+	python3 python3-pytest python3-requests ffmpeg curl
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
 BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss
@@ -155,15 +155,24 @@ bench-run: build
 	@echo
 	@$(PYTHON) bench/bench_index.py $(BUILD) --sizes $(BENCH_SIZES)
 
+# The demo store lives in build/ so that `make clean` removes it.
+DEMO_DB := $(BUILD)/demo.db
+DEMO_LISTEN ?= 127.0.0.1:8080
+
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@echo "== $(BIN) index --db demo.db --bank samples samples/"
-	@$(BIN) index --db demo.db --bank samples samples/
-	@echo "== $(BIN) lookup --db demo.db --dihedral samples/bridge-rotate-90.jpg"
-	@$(BIN) lookup --db demo.db --dihedral samples/bridge-rotate-90.jpg
+	@rm -f $(DEMO_DB) $(DEMO_DB)-lock
+	@echo "== $(BIN) index --db $(DEMO_DB) --bank samples samples/"
+	@$(BIN) index --db $(DEMO_DB) --bank samples samples/
+	@echo "== $(BIN) index --db $(DEMO_DB) --bank partner --hash-list samples/partner-hashes.csv"
+	@$(BIN) index --db $(DEMO_DB) --bank partner --hash-list samples/partner-hashes.csv
 	@echo
-	@echo "The HTTP service is not built yet (not yet): for now, try"
-	@echo "'$(BIN) --help' and samples/README.md."
+	@echo "== The service starts on http://$(DEMO_LISTEN) (Ctrl-C stops it). In another"
+	@echo "== terminal, from this folder, try these (or run samples/demo-curl.sh):"
+	@echo
+	@grep '^run curl' samples/demo-curl.sh | sed -e 's/^run /  /' -e 's|"$$U|"http://$(DEMO_LISTEN)|'
+	@echo
+	@exec $(BIN) serve --db $(DEMO_DB) --listen $(DEMO_LISTEN)
 
 clean:
-	rm -rf build build-san demo.db demo.db-lock
+	rm -rf build build-san

@@ -66,7 +66,7 @@ def distance(a, b):
     return bin(int(a, 16) ^ int(b, 16)).count("1")
 
 
-SAMPLES = ROOT / "samples"
+SAMPLES = DATA / "samples"   # a copy of the sample images, so samples/ may grow
 VPDQ = DATA / "vpdq"
 VIDEOS = VPDQ / "videos"
 

@@ -14,7 +14,7 @@
 
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
-    "                      [--api-keys FILE]\n"
+    "                      [--api-keys FILE] [--timeout S] [--max-connections N]\n"
     "\n"
     "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
     "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
@@ -25,6 +25,8 @@ static const char usage[] =
     "                   'Authorization: Bearer KEY'.  Roles: read (hash, lookup),\n"
     "                   write (also add and delete content), admin (also banks).\n"
     "                   Without keys pdqmatch listens on loopback only.\n"
+    "  --timeout S      close a connection idle for S seconds (default 30)\n"
+    "  --max-connections N  connections at once (default 1024); more are refused\n"
     "\n"
     "The routes are listed in the README.\n";
 
@@ -35,6 +37,8 @@ int cmd_serve(int argc, char **argv)
         { "listen",  required_argument, NULL, 'l' },
         { "threads", required_argument, NULL, 't' },
         { "api-keys", required_argument, NULL, 'k' },
+        { "timeout", required_argument, NULL, 'T' },
+        { "max-connections", required_argument, NULL, 'C' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -51,6 +55,16 @@ int cmd_serve(int argc, char **argv)
         case 'D': db = optarg; break;
         case 'l': o.listen = optarg; break;
         case 'k': keys_path = optarg; break;
+        case 'T':
+            if (cli_parse_u64(optarg, 1, 3600, &v))
+                return cli_usage_error("serve", "--timeout takes seconds from 1 to 3600, not '%s'", optarg);
+            o.timeout_seconds = (unsigned)v;
+            break;
+        case 'C':
+            if (cli_parse_u64(optarg, 1, 100000, &v))
+                return cli_usage_error("serve", "--max-connections takes a number from 1 to 100000, not '%s'", optarg);
+            o.max_connections = (unsigned)v;
+            break;
         case 't':
             if (cli_parse_u64(optarg, 1, 256, &v))
                 return cli_usage_error("serve", "--threads takes a number from 1 to 256, not '%s'", optarg);

@@ -1,12 +1,14 @@
 """pdqmatch serve: banks, content, batch lookups and the hostile-input
 answers of the JSON routes.  Each test runs its own server and store."""
+import re
 import socket
+import subprocess
 import time
 
 import pytest
 import requests
 
-from helpers import run
+from helpers import BIN, run
 
 BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
 
@@ -182,3 +184,40 @@ def test_allow_bank_suppresses_block_matches(server):
     m = requests.get(url + "/v1/lookup", params={"hash": BRIDGE, "max_distance": 2},
                      timeout=10).json()["matches"]
     assert [(x["content_id"], x["suppressed"]) for x in m] == [("bridge.jpg", False)]
+
+
+def test_slow_clients_do_not_block_others(server):
+    """Slowloris: 40 connections that send half a request and stall.  Others
+    are still answered at once."""
+    url, proc, db = server
+    port = int(url.rsplit(":", 1)[1])
+    slow = []
+    for _ in range(40):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        slow.append(s)
+    try:
+        for _ in range(20):
+            start = time.monotonic()
+            assert requests.get(url + "/healthz", timeout=5).ok
+            assert time.monotonic() - start < 1
+    finally:
+        for s in slow:
+            s.close()
+    assert proc.poll() is None
+
+
+def test_idle_connections_are_closed_after_the_timeout(tmp_path):
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0",
+                             "--timeout", "1"], stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")   # never finished
+            start = time.monotonic()
+            assert s.recv(4096) == b""                             # closed by the server
+            assert time.monotonic() - start < 5
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

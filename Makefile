@@ -29,7 +29,7 @@ DEB_PACKAGES := gcc make pkg-config \
 	python3 python3-pytest python3-requests ffmpeg curl
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
-BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss
+BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss wrk
 # Corpus sizes of the index table (bench/bench_index.py --sizes).
 BENCH_SIZES ?= 1000000,10000000
 
@@ -154,6 +154,8 @@ bench-run: build
 	@$(PYTHON) bench/bench_video.py $(BUILD)
 	@echo
 	@$(PYTHON) bench/bench_index.py $(BUILD) --sizes $(BENCH_SIZES)
+	@echo
+	@$(PYTHON) bench/bench_serve.py $(BUILD)
 
 # The demo store lives in build/ so that `make clean` removes it.
 DEMO_DB := $(BUILD)/demo.db

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""pdqmatch serve under load on loopback: a table against HMA's field report.
+
+Builds a store of the bench/gen.py corpus (default 1M hashes, shared with
+bench_index.py's cache), starts `pdqmatch serve` on 127.0.0.1 and measures,
+with wrk (a public HTTP load tool):
+
+  GET /v1/lookup?hash=         requests/s and p99 latency (1000 query hashes)
+  POST /v1/lookup/media        requests/s with a 512x512 JPEG
+  POST /v1/banks/NAME/hashes   hashes/s in batches of 1000 (fresh ids)
+
+The peer is Hasher-Matcher-Actioner / Open Media Match, whose published
+field report gives 450-500 lookups/s on 10 pods.  On 2 cores the load tool
+shares the machine with the server, so these figures are a lower bound.
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_index  # noqa: E402  (the corpus cache)
+
+
+def log(msg):
+    print(f"bench_serve: {msg}", file=sys.stderr, flush=True)
+
+
+LOOKUP_LUA = r"""
+local hashes = {}
+for line in io.lines("%(queries)s") do hashes[#hashes + 1] = line end
+local i = 0
+request = function()
+  i = i %% #hashes + 1
+  return wrk.format("GET", "/v1/lookup?hash=" .. hashes[i])
+end
+"""
+
+MEDIA_LUA = r"""
+local f = io.open("%(jpeg)s", "rb"); local body = f:read("*a"); f:close()
+wrk.method = "POST"; wrk.body = body
+wrk.headers["Content-Type"] = "image/jpeg"
+"""
+
+ADD_LUA = r"""
+local counter = 0
+local thread_id = 0
+local nthreads = 0
+setup = function(thread) nthreads = nthreads + 1; thread:set("tid", nthreads) end
+init = function(args) thread_id = tid end
+request = function()
+  counter = counter + 1
+  local items = {}
+  for k = 1, 1000 do
+    local h = string.format("%%016x%%016x%%016x%%016x", math.random(0, 2^31), math.random(0, 2^31),
+                            math.random(0, 2^31), thread_id * 1000000000 + counter * 1000 + k)
+    items[k] = '{"hash":"' .. h .. '","content_id":"t' .. thread_id .. '-' .. counter .. '-' .. k .. '"}'
+  end
+  return wrk.format("POST", "/v1/banks/load/hashes", {["Content-Type"] = "application/json"},
+                    '{"items":[' .. table.concat(items, ",") .. ']}')
+end
+"""
+
+
+def wrk(url, script, seconds, conns, threads=1):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s",
+                          "--latency", "-s", f.name, url], capture_output=True, text=True,
+                         timeout=seconds + 120)
+    os.unlink(f.name)
+    text = out.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    def ms(label):
+        m = re.search(label + r"\s+([\d.]+)(us|ms|s)\b", text)
+        v = float(m.group(1))
+        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else "", "raw": text}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build", nargs="?", default="build")
+    ap.add_argument("--n", type=int, default=1000000)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--data", default="/tmp/pdqm-bench-data")
+    a = ap.parse_args()
+    build = Path(a.build).resolve()
+    binary = build / "pdqmatch"
+    cache = Path(a.data)
+    cache.mkdir(parents=True, exist_ok=True)
+    prefix, _ = bench_index.ensure_data(a.n, cache)
+    work = Path(tempfile.mkdtemp(prefix="pdqm-serve-", dir=cache))
+    db = work / "s.db"
+    log(f"indexing {a.n} hashes into {db}")
+    subprocess.run([binary, "index", "--db", db, "--bank", "bench", "--hash-list",
+                    f"{prefix}.db.hex"], check=True, capture_output=True, timeout=3600)
+    subprocess.run([binary, "banks", "create", "load", "--db", db], check=True,
+                   capture_output=True)
+    queries = work / "q.hex"
+    queries.write_text("\n".join(Path(f"{prefix}.q.hex").read_text().split()[:1000]) + "\n")
+    jpeg = work / "q.jpg"
+    subprocess.run(["vips", "thumbnail", str(ROOT / "samples" / "bridge.jpg"), str(jpeg), "512",
+                    "--height", "512", "--size", "force"], check=True, capture_output=True)
+    proc = subprocess.Popen([binary, "serve", "--db", db, "--listen", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        port = re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+        url = f"http://127.0.0.1:{port}"
+        time.sleep(0.5)
+        log("GET /v1/lookup")
+        wrk(url, LOOKUP_LUA % {"queries": queries}, 2, 32)     # warm the in-memory copy
+        look = wrk(url, LOOKUP_LUA % {"queries": queries}, a.seconds, 32)
+        log("POST /v1/lookup/media")
+        media = wrk(url + "/v1/lookup/media", MEDIA_LUA % {"jpeg": jpeg}, a.seconds, 8)
+        log("POST /v1/banks/load/hashes")
+        add = wrk(url, ADD_LUA % {}, a.seconds, 4)
+        rss = 0
+        for line in open(f"/proc/{proc.pid}/status"):
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) // 1024
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    subprocess.run([binary, "verify", "--db", db], check=True, capture_output=True)
+    for r in (look, media, add):
+        if r["non2xx"] or r["socket_errors"]:
+            log("errors during the run:\n" + r["raw"])
+    print(f"\npdqmatch serve, {a.n:,} hashes, loopback, {os.cpu_count()} cores "
+          f"(wrk on the same cores), {a.seconds} s a row")
+    print(f"{'':34}{'pdqmatch':>22}{'goal':>14}{'HMA (10 pods)':>16}")
+    print(f"{'GET /v1/lookup?hash=':34}{look['rps']:>14,.0f} req/s{'>= 20,000':>14}{'450-500/s':>16}")
+    print(f"{'  p50 / p99 latency':34}{look['p50']:>10.2f} / {look['p99']:.2f} ms{'p99 <= 5 ms':>14}{'':>16}")
+    print(f"{'POST /v1/lookup/media (512² JPEG)':34}{media['rps']:>14,.0f} req/s{'>= 300':>14}{'':>16}")
+    print(f"{'POST /v1/banks/NAME/hashes':34}{add['rps'] * 1000:>11,.0f} hashes/s{'>= 200,000':>14}{'':>16}")
+    print(f"{'server peak RSS':34}{rss:>17,} MiB")
+    print(f"{'errors (non-2xx, socket)':34}{look['non2xx'] + media['non2xx'] + add['non2xx']:>22}")
+    subprocess.run(["rm", "-rf", str(work)])
+
+
+ROOT = HERE.parent
+
+if __name__ == "__main__":
+    main()

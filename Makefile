@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make pkg-config \
 	libvips-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev \
-	python3 python3-pytest python3-requests ffmpeg curl
+	python3 python3-pytest python3-requests ffmpeg curl openssl
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
 BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss wrk

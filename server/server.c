@@ -31,6 +31,8 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->max_connections = 1024;
     o->timeout_seconds = 30;
     o->keys = NULL;
+    o->tls_cert_pem = NULL;
+    o->tls_key_pem = NULL;
     o->max_body = (size_t)64 << 20;
     o->max_media_body = (size_t)512 << 20;
 }
@@ -442,13 +444,21 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
-    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, 0,
+    struct MHD_OptionItem tls[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    int use_tls = o->tls_cert_pem != NULL && o->tls_key_pem != NULL;
+    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+                                 (use_tls ? MHD_USE_TLS : 0), 0,
                                  NULL, NULL, handle, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
                                  MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                 MHD_OPTION_ARRAY, use_tls ? tls : tls + 2,
                                  MHD_OPTION_END);
     if (s->daemon == NULL) {
         int e = errno;
@@ -456,6 +466,10 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         free(s->route_names);
         free(s->route_labels);
         free(s);
+        if (use_tls)
+            return pdqm_error_set(err, PDQM_ERR_INVALID,
+                                  "cannot serve TLS on %s: check the certificate and key "
+                                  "(PEM)%s%s", o->listen, e ? ", or: " : "", e ? strerror(e) : "");
         return pdqm_error_set(err, PDQM_ERR_IO, "cannot listen on %s: %s", o->listen,
                               e ? strerror(e) : "libmicrohttpd failed to start");
     }

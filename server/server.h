@@ -23,6 +23,8 @@ typedef struct pdqm_server_options {
     size_t max_media_body;       /* bytes of a media body (default 512 MiB; an
                                   * image is refused above 64 MiB) */
     const pdqm_api_keys *keys;   /* borrowed; NULL: no auth, loopback only */
+    const char *tls_cert_pem;    /* both set: HTTPS (PEM text, borrowed) */
+    const char *tls_key_pem;
 } pdqm_server_options;
 
 void pdqm_server_options_default(pdqm_server_options *o);

@@ -5,9 +5,11 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "../hashing/fileio.h"
 #include "../hashing/image.h"
 #include "../index/store.h"
 #include "../server/server.h"
@@ -15,6 +17,7 @@
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
     "                      [--api-keys FILE] [--timeout S] [--max-connections N]\n"
+    "                      [--tls-cert FILE --tls-key FILE]\n"
     "\n"
     "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
     "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
@@ -25,10 +28,34 @@ static const char usage[] =
     "                   'Authorization: Bearer KEY'.  Roles: read (hash, lookup),\n"
     "                   write (also add and delete content), admin (also banks).\n"
     "                   Without keys pdqmatch listens on loopback only.\n"
+    "  --tls-cert FILE --tls-key FILE  serve HTTPS with this PEM certificate\n"
+    "                   (chain) and key\n"
     "  --timeout S      close a connection idle for S seconds (default 30)\n"
     "  --max-connections N  connections at once (default 1024); more are refused\n"
     "\n"
     "The routes are listed in the README.\n";
+
+/* Read a PEM file into a new NUL-terminated string; 0 on success. */
+static int read_pem(const char *path, char **out)
+{
+    uint8_t *data;
+    size_t len;
+    pdqm_error err;
+    if (pdqm_read_file(path, 1 << 20, &data, &len, &err) != PDQM_OK) {
+        cli_error("%s: %s", path, pdqm_error_message(&err));
+        return -1;
+    }
+    *out = malloc(len + 1);
+    if (*out == NULL) {
+        free(data);
+        cli_error("out of memory");
+        return -1;
+    }
+    memcpy(*out, data, len);
+    (*out)[len] = '\0';
+    free(data);
+    return 0;
+}
 
 int cmd_serve(int argc, char **argv)
 {
@@ -38,12 +65,14 @@ int cmd_serve(int argc, char **argv)
         { "threads", required_argument, NULL, 't' },
         { "api-keys", required_argument, NULL, 'k' },
         { "timeout", required_argument, NULL, 'T' },
+        { "tls-cert", required_argument, NULL, 'c' },
+        { "tls-key", required_argument, NULL, 'K' },
         { "max-connections", required_argument, NULL, 'C' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *db = PDQM_STORE_DEFAULT_PATH;
-    const char *keys_path = NULL;
+    const char *keys_path = NULL, *cert_path = NULL, *key_path = NULL;
     pdqm_server_options o;
     pdqm_server_options_default(&o);
     uint64_t v;
@@ -55,6 +84,8 @@ int cmd_serve(int argc, char **argv)
         case 'D': db = optarg; break;
         case 'l': o.listen = optarg; break;
         case 'k': keys_path = optarg; break;
+        case 'c': cert_path = optarg; break;
+        case 'K': key_path = optarg; break;
         case 'T':
             if (cli_parse_u64(optarg, 1, 3600, &v))
                 return cli_usage_error("serve", "--timeout takes seconds from 1 to 3600, not '%s'", optarg);
@@ -81,6 +112,8 @@ int cmd_serve(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    if ((cert_path == NULL) != (key_path == NULL))
+        return cli_usage_error("serve", "--tls-cert and --tls-key go together");
 
     /* The signals that stop the server are taken by sigwait below, in this
      * thread only: block them before any thread starts. */
@@ -92,10 +125,19 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     pdqm_error err;
+    char *cert = NULL, *key = NULL;
+    if (cert_path && (read_pem(cert_path, &cert) != 0 || read_pem(key_path, &key) != 0)) {
+        free(cert);
+        return 2;
+    }
+    o.tls_cert_pem = cert;
+    o.tls_key_pem = key;
     pdqm_api_keys keys = { NULL, 0 };
     if (keys_path) {
         if (pdqm_api_keys_load(keys_path, &keys, &err) != PDQM_OK) {
             cli_error("%s", pdqm_error_message(&err));
+            free(cert);
+            free(key);
             return 2;
         }
         o.keys = &keys;
@@ -104,6 +146,8 @@ int cmd_serve(int argc, char **argv)
     if (pdqm_store_open(db, PDQM_STORE_CREATE, &store, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         pdqm_api_keys_free(&keys);
+        free(cert);
+        free(key);
         return 2;
     }
     pdqm_server *server;
@@ -111,10 +155,12 @@ int cmd_serve(int argc, char **argv)
         cli_error("%s", pdqm_error_message(&err));
         pdqm_store_close(store);
         pdqm_api_keys_free(&keys);
+        free(cert);
+        free(key);
         return 2;
     }
     const char *colon = strrchr(o.listen, ':');
-    fprintf(stderr, "pdqmatch: serving %s on %.*s:%u\n", db, (int)(colon - o.listen), o.listen,
+    fprintf(stderr, "pdqmatch: serving %s%s on %.*s:%u\n", db, cert ? " over TLS" : "", (int)(colon - o.listen), o.listen,
             pdqm_server_port(server));
     int sig;
     sigwait(&stop, &sig);
@@ -122,5 +168,7 @@ int cmd_serve(int argc, char **argv)
     pdqm_server_stop(server);
     pdqm_store_close(store);
     pdqm_api_keys_free(&keys);
+    free(cert);
+    free(key);
     return 0;
 }

@@ -16,9 +16,6 @@
 #include "../index/match.h"
 #include "server_int.h"
 
-/* Hashing limits: images are smaller than videos. */
-#define MAX_IMAGE_BODY ((size_t)64 << 20)
-
 static json_t *hex_json(const pdqm_hash256 *h)
 {
     char hex[PDQM_HASH_HEX_LEN + 1];
@@ -68,15 +65,17 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
     double start = pdqm_now();
     h->kind = pdqm_media_sniff(rq->body, rq->size);
     if (h->kind == PDQM_MEDIA_IMAGE) {
-        if (rq->size > MAX_IMAGE_BODY) {
+        if (rq->size > s->image_limits.max_bytes) {
             *result = reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                                  "an image is at most %zu bytes", MAX_IMAGE_BODY);
+                                  "an image is at most %zu bytes", s->image_limits.max_bytes);
             return 0;
         }
-        st = pdqm_hash_image_bytes(rq->body, rq->size, NULL, flags | PDQM_MEDIA_DIGESTS,
+        st = pdqm_hash_image_bytes(rq->body, rq->size, &s->image_limits,
+                                   flags | PDQM_MEDIA_DIGESTS,
                                    &h->image, &err);
     } else {
-        st = pdqm_hash_video_bytes(rq->body, rq->size, NULL, interval, PDQM_MEDIA_DIGESTS,
+        st = pdqm_hash_video_bytes(rq->body, rq->size, &s->video_limits, interval,
+                                   PDQM_MEDIA_DIGESTS,
                                    &h->video, &err);
         if (st == PDQM_OK && h->video.count == 0) {
             pdqm_video_hashes_free(&h->video);

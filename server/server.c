@@ -34,7 +34,10 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->tls_cert_pem = NULL;
     o->tls_key_pem = NULL;
     o->max_body = (size_t)64 << 20;
-    o->max_media_body = (size_t)512 << 20;
+    pdqm_image_limits_default(&o->image_limits);
+    o->image_limits.max_bytes = (size_t)64 << 20;
+    pdqm_video_limits_default(&o->video_limits);
+    o->video_limits.max_bytes = (size_t)512 << 20;
 }
 
 /* ------------------------------------------------------------------ */
@@ -440,7 +443,10 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     }
     s->max_body = o->max_body ? o->max_body : ((size_t)64 << 20);
-    s->max_media_body = o->max_media_body ? o->max_media_body : ((size_t)512 << 20);
+    s->image_limits = o->image_limits;
+    s->video_limits = o->video_limits;
+    s->max_media_body = o->image_limits.max_bytes > o->video_limits.max_bytes
+                            ? o->image_limits.max_bytes : o->video_limits.max_bytes;
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 #include "../hashing/error.h"
+#include "../hashing/image.h"
+#include "../hashing/video.h"
 #include "../index/store.h"
 #include "auth.h"
 
@@ -20,8 +22,8 @@ typedef struct pdqm_server_options {
     unsigned max_connections;    /* at once (default 1024) */
     unsigned timeout_seconds;    /* an idle connection is closed (default 30) */
     size_t max_body;             /* bytes of a JSON body (default 64 MiB) */
-    size_t max_media_body;       /* bytes of a media body (default 512 MiB; an
-                                  * image is refused above 64 MiB) */
+    pdqm_image_limits image_limits;   /* default: 64 MiB, 250 megapixels */
+    pdqm_video_limits video_limits;   /* default: 512 MiB, and the hashing defaults */
     const pdqm_api_keys *keys;   /* borrowed; NULL: no auth, loopback only */
     const char *tls_cert_pem;    /* both set: HTTPS (PEM text, borrowed) */
     const char *tls_key_pem;

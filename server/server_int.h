@@ -17,7 +17,9 @@ struct pdqm_server {
     pdqm_store *store;
     unsigned port;
     size_t max_body;         /* JSON bodies */
-    size_t max_media_body;   /* image and video bodies */
+    size_t max_media_body;   /* image and video bodies: the larger limit */
+    pdqm_image_limits image_limits;
+    pdqm_video_limits video_limits;
     const pdqm_api_keys *keys;   /* NULL: no auth (loopback only) */
     pdqm_metrics *metrics;
     char (*route_names)[96];     /* "METHOD /v1/banks/{name}", for the metrics */

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
     "                      [--api-keys FILE] [--timeout S] [--max-connections N]\n"
-    "                      [--tls-cert FILE --tls-key FILE]\n"
+    "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
+    "                      [--max-image-bytes N] [--max-video-bytes N]\n"
+    "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
     "\n"
     "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
     "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
@@ -32,6 +35,13 @@ static const char usage[] =
     "                   (chain) and key\n"
     "  --timeout S      close a connection idle for S seconds (default 30)\n"
     "  --max-connections N  connections at once (default 1024); more are refused\n"
+    "  --max-image-bytes N  largest image body (default 67108864, 64 MiB)\n"
+    "  --max-video-bytes N  largest video body (default 536870912, 512 MiB)\n"
+    "  --max-pixels N   refuse images over N pixels before decoding (default\n"
+    "                   250000000) and video frames over N pixels (default 8K)\n"
+    "  --max-duration S, --max-frames N, --max-time S  refuse videos longer than\n"
+    "                   S seconds (default 14400) or N frames (1000000), give up\n"
+    "                   after S seconds of work (900)\n"
     "\n"
     "The routes are listed in the README.\n";
 
@@ -66,6 +76,12 @@ int cmd_serve(int argc, char **argv)
         { "api-keys", required_argument, NULL, 'k' },
         { "timeout", required_argument, NULL, 'T' },
         { "tls-cert", required_argument, NULL, 'c' },
+        { "max-pixels", required_argument, NULL, 'p' },
+        { "max-image-bytes", required_argument, NULL, 'I' },
+        { "max-video-bytes", required_argument, NULL, 'V' },
+        { "max-duration", required_argument, NULL, 'd' },
+        { "max-frames", required_argument, NULL, 'F' },
+        { "max-time", required_argument, NULL, 'w' },
         { "tls-key", required_argument, NULL, 'K' },
         { "max-connections", required_argument, NULL, 'C' },
         { "help",    no_argument,       NULL, 'h' },
@@ -85,6 +101,38 @@ int cmd_serve(int argc, char **argv)
         case 'l': o.listen = optarg; break;
         case 'k': keys_path = optarg; break;
         case 'c': cert_path = optarg; break;
+        case 'p':
+            if (cli_parse_u64(optarg, 1, UINT64_MAX, &v))
+                return cli_usage_error("serve", "--max-pixels takes a positive number, not '%s'", optarg);
+            o.image_limits.max_pixels = v;
+            o.video_limits.max_pixels = v;
+            break;
+        case 'I': case 'V':
+            if (cli_parse_u64(optarg, 1, (uint64_t)4 << 30, &v))
+                return cli_usage_error("serve", "%s takes bytes from 1 to 4 GiB, not '%s'",
+                                       c == 'I' ? "--max-image-bytes" : "--max-video-bytes", optarg);
+            if (c == 'I')
+                o.image_limits.max_bytes = (size_t)v;
+            else
+                o.video_limits.max_bytes = (size_t)v;
+            break;
+        case 'F':
+            if (cli_parse_u64(optarg, 1, UINT32_MAX, &v))
+                return cli_usage_error("serve", "--max-frames takes a positive number, not '%s'", optarg);
+            o.video_limits.max_frames = (uint32_t)v;
+            break;
+        case 'd': case 'w': {
+            char *end;
+            double d = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(d > 0) || d > 1e7)
+                return cli_usage_error("serve", "%s takes a positive number of seconds, not '%s'",
+                                       c == 'd' ? "--max-duration" : "--max-time", optarg);
+            if (c == 'd')
+                o.video_limits.max_seconds = d;
+            else
+                o.video_limits.max_wall_seconds = d;
+            break;
+        }
         case 'K': key_path = optarg; break;
         case 'T':
             if (cli_parse_u64(optarg, 1, 3600, &v))

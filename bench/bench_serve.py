@@ -58,8 +58,11 @@ request = function()
   counter = counter + 1
   local items = {}
   for k = 1, 1000 do
-    local h = string.format("%%016x%%016x%%016x%%016x", math.random(0, 2^31), math.random(0, 2^31),
-                            math.random(0, 2^31), thread_id * 1000000000 + counter * 1000 + k)
+    -- 256 uniformly random bits, as real PDQ hashes look to the index
+    -- (skewed hashes, such as mostly zero ones, crowd a few postings).
+    local parts = {}
+    for p = 1, 8 do parts[p] = string.format("%%08x", math.random(0, 0xffffffff)) end
+    local h = table.concat(parts)
     items[k] = '{"hash":"' .. h .. '","content_id":"t' .. thread_id .. '-' .. counter .. '-' .. k .. '"}'
   end
   return wrk.format("POST", "/v1/banks/load/hashes", {["Content-Type"] = "application/json"},

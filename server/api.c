@@ -58,7 +58,7 @@ const char *pdqm_content_id_problem(const char *id)
 }
 
 /* Parse "N" in lo..hi from a query argument; -1 when bad. */
-static long arg_long(const char *s, long lo, long hi)
+long pdqm_arg_long(const char *s, long lo, long hi)
 {
     if (s == NULL || *s == '\0')
         return -1;
@@ -100,7 +100,7 @@ static const char *content_kind_name(pdqm_content_kind k)
     return k == PDQM_CONTENT_IMAGE ? "image" : k == PDQM_CONTENT_VIDEO ? "video" : "hashes";
 }
 
-static json_t *metadata_json(const char *text)
+json_t *pdqm_metadata_json(const char *text)
 {
     json_t *m = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
     return m ? m : json_null();
@@ -121,7 +121,7 @@ json_t *pdqm_match_json(const pdqm_match *m, int allowed)
     return json_pack("{s:s,s:i,s:s,s:s,s:o,s:i,s:o,s:b}", "hash", hex, "distance", m->distance,
                      "bank", m->bank, "bank_kind", bank_kind_name(m->bank_kind),
                      "content_id", cid ? cid : json_string(""), "quality", m->quality,
-                     "metadata", metadata_json(m->metadata),
+                     "metadata", pdqm_metadata_json(m->metadata),
                      "suppressed", allowed && m->bank_kind == PDQM_BANK_BLOCK);
 }
 
@@ -131,7 +131,7 @@ static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_has
     json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:o}", "bank", info->bank,
                           "content_id", info->content_id, "kind", content_kind_name(info->kind),
                           "added", (json_int_t)info->added,
-                          "metadata", metadata_json(info->metadata));
+                          "metadata", pdqm_metadata_json(info->metadata));
     if (j == NULL)
         return NULL;
     if (info->sha256[0])
@@ -306,7 +306,7 @@ static enum MHD_Result get_lookup(pdqm_server *s, struct MHD_Connection *c, requ
         return reply_status(c, PDQM_ERR_INVALID, &err);
     pdqm_lookup_options o = { -1, NULL, 0 };
     if (dist) {
-        long d = arg_long(dist, 0, PDQM_MAX_DISTANCE);
+        long d = pdqm_arg_long(dist, 0, PDQM_MAX_DISTANCE);
         if (d < 0)
             return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                                "max_distance is a number from 0 to 256");
@@ -706,14 +706,14 @@ static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c
     const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
     page p = { -1, DEFAULT_PAGE, NULL, 0 };
     if (cursor) {
-        long v = arg_long(cursor, 0, UINT32_MAX);
+        long v = pdqm_arg_long(cursor, 0, UINT32_MAX);
         if (v < 0)
             return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                                "'cursor' is the next_cursor of an earlier page");
         p.after = v;
     }
     if (limit) {
-        long v = arg_long(limit, 1, MAX_PAGE);
+        long v = pdqm_arg_long(limit, 1, MAX_PAGE);
         if (v < 0)
             return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                                "'limit' is a number from 1 to %d", MAX_PAGE);

@@ -169,12 +169,6 @@ static json_t *file_matches(pdqm_server *s, const pdqm_digests *d)
     return arr;
 }
 
-static json_t *metadata_json(const char *text)
-{
-    json_t *m = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-    return m ? m : json_null();
-}
-
 static json_t *candidate_json(const pdqm_video_candidate *v)
 {
     json_t *segs = json_array();
@@ -188,7 +182,7 @@ static json_t *candidate_json(const pdqm_video_candidate *v)
                      "content_id", cid ? cid : json_string(""),
                      "kind", v->kind == PDQM_CONTENT_VIDEO ? "video" : "image",
                      "query_pct", v->query_pct, "candidate_pct", v->candidate_pct,
-                     "best_distance", v->best_distance, "metadata", metadata_json(v->metadata),
+                     "best_distance", v->best_distance, "metadata", pdqm_metadata_json(v->metadata),
                      "segments", segs);
 }
 
@@ -198,9 +192,8 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
     const char *dihedral = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dihedral");
     int max_distance = -1;
     if (dist) {
-        char *end;
-        long d = strtol(dist, &end, 10);
-        if (*dist == '\0' || *end != '\0' || d < 0 || d > PDQM_MAX_DISTANCE)
+        long d = pdqm_arg_long(dist, 0, PDQM_MAX_DISTANCE);
+        if (d < 0)
             return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                                "max_distance is a number from 0 to 256");
         max_distance = (int)d;

@@ -62,6 +62,11 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
 /* A match as JSON; allowed: the query matched an allow bank (api.c). */
 json_t *pdqm_match_json(const pdqm_match *m, int allowed);
 
+/* Stored metadata text as JSON (null when none); "N" in lo..hi from a
+ * query argument, -1 when bad (api.c). */
+json_t *pdqm_metadata_json(const char *text);
+long pdqm_arg_long(const char *s, long lo, long hi);
+
 /* NULL when id is a good content id, else why not (api.c). */
 const char *pdqm_content_id_problem(const char *id);
 

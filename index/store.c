@@ -840,6 +840,8 @@ pdqm_status pdqm_store_open(const char *path, unsigned flags,
     s->read_only = (flags & PDQM_STORE_READONLY) != 0;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->queue_lock, NULL);
+    pthread_cond_init(&s->queue_done, NULL);
     pthread_mutex_init(&s->cache_lock, NULL);
 
     pdqm_status st = PDQM_OK;
@@ -892,8 +894,11 @@ void pdqm_store_close(pdqm_store *s)
         munmap(s->arena, s->arena_cap * 32);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_mutex_destroy(&s->write_lock);
+    pthread_mutex_destroy(&s->queue_lock);
+    pthread_cond_destroy(&s->queue_done);
     pthread_mutex_destroy(&s->cache_lock);
     store_pcache_free(s);
+    store_pindex_free(s);
     free(s->touched);
     free(s->path);
     free(s);
@@ -1053,44 +1058,172 @@ static int log_postings_change(pdqm_store *s, MDB_txn *txn)
     return meta_put(s, txn, "pgen", gen);
 }
 
-/* Run fn inside a write transaction (see store_write() in store_int.h). */
+/* Writes: group commit.
+ *
+ * Every write is a job on the handle's queue.  The thread that finds no
+ * leader at work becomes one: it takes every queued job (at most
+ * GROUP_MAX) and runs each in a nested transaction of one write
+ * transaction, so a job that fails is undone alone and the others commit
+ * together, sharing one commit and its two fsyncs.  A group of one runs in
+ * the transaction itself.  Writers from several threads (a server) thus
+ * pay for durability once a group, not once a write; a lone writer pays
+ * nothing extra.
+ *
+ * When the map fills, the group is undone, the map grown and the group
+ * run again.  When nesting itself fails (too many dirty pages for one
+ * transaction), every job of the group runs again in a transaction of its
+ * own. */
+#define GROUP_MAX 16
+
+typedef struct write_job {
+    write_fn fn;
+    void *arg;
+    const char *what;
+    pdqm_error *err;
+    pdqm_status st;
+    int rc;                   /* LMDB code or -1, for the leader */
+    int done;
+    struct write_job *next;
+} write_job;
+
+static void job_finish(write_job *j, int rc)
+{
+    j->rc = rc;
+    if (rc == 0)
+        j->st = PDQM_OK;
+    else if (rc == -1)
+        j->st = j->err ? j->err->status : PDQM_ERR_INVALID;
+    else
+        j->st = store_lmdb_error(j->err, rc, j->what);
+}
+
+/* Run the jobs of group (n of them, linked) in one transaction.  Returns
+ * 0 when it committed (each job's rc says whether its own part stayed),
+ * MDB_MAP_FULL or MDB_TXN_FULL for the caller to handle, or another LMDB
+ * code that fails the whole group. */
+static int run_group(pdqm_store *s, write_job *group, size_t n)
+{
+    MDB_txn *txn;
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = store_txn_begin(s, 0, &txn);
+    if (rc != 0) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        return rc;
+    }
+    s->n_touched = 0;
+    s->touched_all = 0;
+    int any = 0;
+    for (write_job *j = group; j && rc == 0; j = j->next) {
+        if (n == 1) {
+            j->rc = j->fn(s, txn, j->arg, j->err);
+            if (j->rc == MDB_MAP_FULL || j->rc == MDB_TXN_FULL)
+                rc = j->rc;
+            any = j->rc == 0;
+            break;
+        }
+        MDB_txn *child;
+        if ((rc = mdb_txn_begin(s->env, txn, 0, &child)) != 0)
+            break;
+        j->rc = j->fn(s, child, j->arg, j->err);
+        if (j->rc == 0)
+            j->rc = mdb_txn_commit(child);
+        else
+            mdb_txn_abort(child);
+        if (j->rc == MDB_MAP_FULL || j->rc == MDB_TXN_FULL)
+            rc = j->rc;
+        any |= j->rc == 0;
+    }
+    if (rc == 0 && any)
+        rc = log_postings_change(s, txn);
+    if (rc == 0 && any)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc;
+}
+
+/* Run a group to the end, growing the map as needed, and set every job's
+ * status.  Called with write_lock held. */
+static void lead_group(pdqm_store *s, write_job *group, size_t n)
+{
+    for (;;) {
+        int rc = run_group(s, group, n);
+        if (rc == MDB_MAP_FULL) {
+            pdqm_error grow_err;
+            if (store_grow_map(s, &grow_err) == PDQM_OK)
+                continue;
+            for (write_job *j = group; j; j = j->next) {
+                if (j->err)
+                    *j->err = grow_err;
+                j->st = grow_err.status;
+            }
+            return;
+        }
+        if (rc == MDB_TXN_FULL && n > 1) {
+            /* Too much for one transaction: one job at a time, then. */
+            for (write_job *j = group; j; j = j->next) {
+                write_job *rest = j->next;
+                j->next = NULL;
+                lead_group(s, j, 1);
+                j->next = rest;
+            }
+            return;
+        }
+        for (write_job *j = group; j; j = j->next)
+            job_finish(j, rc != 0 && j->rc == 0 ? rc : j->rc);
+        return;
+    }
+}
 
 static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
                                   const char *what, pdqm_error *err)
 {
     if (s->read_only)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "the store is open read-only");
-    pthread_mutex_lock(&s->write_lock);
-    pdqm_status st = PDQM_OK;
+    write_job job = { fn, arg, what, err, PDQM_OK, 0, 0, NULL };
+
+    pthread_mutex_lock(&s->queue_lock);
+    if (s->queue_tail)
+        s->queue_tail->next = &job;
+    else
+        s->queue_head = &job;
+    s->queue_tail = &job;
     for (;;) {
-        MDB_txn *txn;
-        pthread_rwlock_rdlock(&s->resize_lock);
-        int rc = store_txn_begin(s, 0, &txn);
-        if (rc == 0) {
-            s->n_touched = 0;
-            s->touched_all = 0;
-            rc = fn(s, txn, arg, err);
-            if (rc == 0)
-                rc = log_postings_change(s, txn);
-            if (rc == 0)
-                rc = mdb_txn_commit(txn);
-            else
-                mdb_txn_abort(txn);
+        while (!job.done && s->leader_active)
+            pthread_cond_wait(&s->queue_done, &s->queue_lock);
+        if (job.done)
+            break;
+        /* Lead: take up to GROUP_MAX jobs from the head of the queue (ours
+         * too, unless more than that wait ahead of it: then lead again). */
+        s->leader_active = 1;
+        write_job *group = s->queue_head, *last = group;
+        size_t n = 1;
+        while (last->next && n < GROUP_MAX) {
+            last = last->next;
+            n++;
         }
-        pthread_rwlock_unlock(&s->resize_lock);
-        if (rc == MDB_MAP_FULL) {
-            st = store_grow_map(s, err);
-            if (st == PDQM_OK)
-                continue;
-        } else if (rc == -1) {
-            st = err ? err->status : PDQM_ERR_INVALID;
-        } else if (rc != 0) {
-            st = store_lmdb_error(err, rc, what);
+        s->queue_head = last->next;
+        if (s->queue_head == NULL)
+            s->queue_tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->queue_lock);
+
+        pthread_mutex_lock(&s->write_lock);
+        lead_group(s, group, n);
+        pthread_mutex_unlock(&s->write_lock);
+
+        pthread_mutex_lock(&s->queue_lock);
+        for (write_job *j = group; j; ) {
+            write_job *next = j->next;
+            j->done = 1;   /* its thread may return as soon as we unlock */
+            j = next;
         }
-        break;
+        s->leader_active = 0;
+        pthread_cond_broadcast(&s->queue_done);
     }
-    pthread_mutex_unlock(&s->write_lock);
-    return st;
+    pthread_mutex_unlock(&s->queue_lock);
+    return job.st;
 }
 
 pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,

@@ -167,14 +167,23 @@ struct pdqm_store {
     pthread_rwlock_t resize_lock;
     /* One writer in this process (LMDB's own lock serialises processes). */
     pthread_mutex_t write_lock;
+    /* Group commit (store.c): writes queue here; one thread at a time, the
+     * leader, commits every queued write in one transaction, so concurrent
+     * writers share its fsyncs. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_done;
+    struct write_job *queue_head, *queue_tail;
+    int leader_active;
     /* Posting keys the open write transaction changed (under write_lock),
      * for pchanges; touched_all when there were too many to list. */
     uint32_t *touched;
     size_t n_touched, cap_touched;
     int touched_all;
 
-    /* The in-memory copy of the postings (store_lookup.c). */
+    /* The in-memory copy of the postings, and the in-memory index of
+     * pending entries (store_lookup.c). */
     struct postings_cache *pcache;
+    struct pending_index *pindex;
 
     /* Pointers to full records blocks, valid until the map moves. */
     pthread_mutex_t cache_lock;
@@ -204,8 +213,9 @@ pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);
 
-/* Free the in-memory postings copy (store_lookup.c). */
+/* Free the in-memory postings copy and pending index (store_lookup.c). */
 void store_pcache_free(pdqm_store *s);
+void store_pindex_free(pdqm_store *s);
 
 /* Begin a transaction, handling a map grown by another process. */
 int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn);

@@ -349,6 +349,118 @@ static int pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32
 }
 
 /* ------------------------------------------------------------------ */
+/* The in-memory index of pending entries                               */
+
+/* Entries added deferred and not yet in the postings (see store_write.c)
+ * would cost every lookup a scan of them.  A handle that looks up often
+ * indexes them in memory instead, as they come: for each of the 16 slot
+ * keys of an entry a node, chained from the key's head, newest first.
+ * head and next hold 1 + a node's number (0: none); node n is slot
+ * n % SLOTS of entry from + n / SLOTS.  A lookup walks the chains of its
+ * probe keys, skipping entries its snapshot does not have yet.  When the
+ * pending range starts anew (an indexing pass emptied it), so does this.
+ * 64 bytes a pending entry, and 4 MiB of heads. */
+#define PINDEX_MIN 1024   /* fewer pending entries: scanning them is cheaper */
+
+typedef struct pending_index {
+    pthread_rwlock_t lock;   /* shared while probing, exclusive to change */
+    uint32_t from, upto;     /* entries from .. upto-1 are indexed */
+    uint32_t *head;          /* NKEYS */
+    uint32_t *next;          /* a node each */
+    size_t cap;              /* entries next has room for */
+} pending_index;
+
+void store_pindex_free(pdqm_store *s)
+{
+    pending_index *p = s->pindex;
+    if (p == NULL)
+        return;
+    pthread_rwlock_destroy(&p->lock);
+    free(p->head);
+    free(p->next);
+    free(p);
+    s->pindex = NULL;
+}
+
+static pending_index *pindex_of(pdqm_store *s)
+{
+    pthread_mutex_lock(&s->cache_lock);
+    if (s->pindex == NULL) {
+        pending_index *p = calloc(1, sizeof *p);
+        if (p != NULL) {
+            pthread_rwlock_init(&p->lock, NULL);
+            s->pindex = p;
+        }
+    }
+    pthread_mutex_unlock(&s->cache_lock);
+    return s->pindex;
+}
+
+/* Bring the index up to the pending range [from, to) of a snapshot whose
+ * records rv shows.  Returns 1 when it covers the range (its lock then held
+ * shared), 0 when this lookup should scan instead: the snapshot is older
+ * than the index, or memory ran out. */
+static int pindex_acquire(pending_index *p, const record_view *rv, uint32_t from, uint32_t to)
+{
+    if (p == NULL)
+        return 0;
+    pthread_rwlock_rdlock(&p->lock);
+    if (p->head && p->from == from && p->upto >= to)
+        return 1;
+    pthread_rwlock_unlock(&p->lock);
+
+    pthread_rwlock_wrlock(&p->lock);
+    int ok = 1;
+    if (p->head == NULL || p->from != from) {
+        if (p->head && from < p->from)
+            ok = 0;   /* an older snapshot than the index: scan */
+        else {
+            if (p->head == NULL)
+                p->head = malloc((size_t)NKEYS * sizeof *p->head);
+            if (p->head == NULL)
+                ok = 0;
+            else {
+                memset(p->head, 0, (size_t)NKEYS * sizeof *p->head);
+                p->from = p->upto = from;
+            }
+        }
+    }
+    if (ok && p->upto < to) {
+        size_t need = (size_t)(to - p->from);
+        if (need > p->cap) {
+            size_t cap = need * 2;
+            uint32_t *grown = realloc(p->next, cap * SLOTS * sizeof *grown);
+            if (grown == NULL)
+                ok = 0;
+            else {
+                p->next = grown;
+                p->cap = cap;
+            }
+        }
+        for (uint32_t id = p->upto; ok && id < to; id++) {
+            uint64_t h[4];
+            memcpy(h, hash_at(rv, id), 32);
+            uint32_t node = (id - p->from) * SLOTS;
+            for (int slot = 0; slot < SLOTS; slot++, node++) {
+                uint32_t key = slot_key(h, slot);
+                p->next[node] = p->head[key];
+                p->head[key] = node + 1;
+            }
+        }
+        if (ok)
+            p->upto = to;
+    }
+    pthread_rwlock_unlock(&p->lock);
+    if (!ok)
+        return 0;
+    pthread_rwlock_rdlock(&p->lock);
+    if (p->head && p->from == from && p->upto >= to)
+        return 1;
+    pthread_rwlock_unlock(&p->lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Growing arrays                                                       */
 
 typedef struct hit {
@@ -390,6 +502,7 @@ typedef struct search {
     uint32_t *flat;                  /* the runs' ids, copied together */
     size_t flat_cap;
     const postings_cache *pc;        /* usable copy of the postings, or NULL */
+    const pending_index *pi;         /* usable index of pending entries, or NULL */
     int r_max;
     uint32_t *keys;                  /* probe keys, room for r_max's probes */
     hits *out;
@@ -461,38 +574,70 @@ static int verify(search *se, uint32_t qi, const uint64_t q[4], const run *runs,
     return 0;
 }
 
-/* Scan the records of [from, to); with check_live, skip records whose
- * content is gone (postings tell liveness elsewhere, but not here). */
+/* A pending entry (or any, in a scan) whose distance is d: keep it when
+ * its bank is searched that far and its content still exists (postings
+ * tell liveness elsewhere, but not here).  Entries of one content item
+ * sit together: [*live_from, *live_to) remembers the last live item's
+ * range rather than asking for each entry. */
+static int check_entry(search *se, uint32_t qi, uint32_t id, int d,
+                       uint64_t *live_from, uint64_t *live_to)
+{
+    record rec = record_at(&se->rv, id);
+    if (d > se->radius_of_bank[rec.bank])
+        return 0;
+    if (id < *live_from || id >= *live_to) {
+        uint32_t number;
+        MDB_val v;
+        content_view c;
+        int rc = store_content_of_entry(se->s, se->txn, id, &number, &v);
+        if (rc == MDB_NOTFOUND)
+            return 0;   /* its content was deleted */
+        if (rc != 0)
+            return rc;
+        if (store_content_decode(number, &v, &c) != 0)
+            return MDB_CORRUPTED;
+        *live_from = number;
+        *live_to = (uint64_t)number + c.head.n_hashes;
+    }
+    return hits_push(se->out, qi, id, d);
+}
+
+/* Scan the records of [from, to). */
 POPCNT_CLONES
 static int scan(search *se, uint32_t qi, const uint64_t q[4], uint32_t from, uint32_t to)
 {
-    /* Entries of one content item sit together: remember the last live
-     * item's range rather than asking for each entry. */
     uint64_t live_from = 1, live_to = 0;
     for (uint32_t id = from; id < to; id++) {
         int d = hash_distance(hash_at(&se->rv, id), q);
         if (d > se->r_max)
             continue;
-        record rec = record_at(&se->rv, id);
-        if (d > se->radius_of_bank[rec.bank])
-            continue;
-        if (id < live_from || id >= live_to) {
-            uint32_t number;
-            MDB_val v;
-            content_view c;
-            int rc = store_content_of_entry(se->s, se->txn, id, &number, &v);
-            if (rc == MDB_NOTFOUND)
-                continue;   /* its content was deleted */
-            if (rc != 0)
-                return rc;
-            if (store_content_decode(number, &v, &c) != 0)
-                return MDB_CORRUPTED;
-            live_from = number;
-            live_to = (uint64_t)number + c.head.n_hashes;
-        }
-        int rc = hits_push(se->out, qi, id, d);
+        int rc = check_entry(se, qi, id, d, &live_from, &live_to);
         if (rc != 0)
             return rc;
+    }
+    return 0;
+}
+
+/* The pending entries [from, to) posted under the probe keys, from the
+ * in-memory index. */
+POPCNT_CLONES
+static int probe_pending(search *se, uint32_t qi, const uint64_t q[4], const uint32_t *keys,
+                         size_t nk, uint32_t to)
+{
+    const pending_index *p = se->pi;
+    uint64_t live_from = 1, live_to = 0;
+    for (size_t i = 0; i < nk; i++) {
+        for (uint32_t node = p->head[keys[i]]; node != 0; node = p->next[node - 1]) {
+            uint32_t id = p->from + (node - 1) / SLOTS;
+            if (id >= to)
+                continue;   /* newer than this snapshot */
+            int d = hash_distance(hash_at(&se->rv, id), q);
+            if (d > se->r_max)
+                continue;
+            int rc = check_entry(se, qi, id, d, &live_from, &live_to);
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -556,7 +701,9 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
     if (rc != 0)
         return rc;
     /* Deferred entries, not in the postings yet. */
-    if (se->meta.pending_to > se->meta.pending_from)
+    if (se->pi)
+        rc = probe_pending(se, qi, q, se->keys, nk, se->meta.pending_to);
+    else if (se->meta.pending_to > se->meta.pending_from)
         rc = scan(se, qi, q, se->meta.pending_from, se->meta.pending_to);
 
 dedup:
@@ -787,8 +934,22 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         postings_cache *pc = pcache_of(s);
         int cached = pcache_acquire(s, se.txn, pc, se.meta.pgen);
         se.pc = cached ? pc : NULL;
+        /* Pending entries: indexed in memory by a handle that looks up
+         * often, or for a batch of queries; scanned by a one-off lookup. */
+        pending_index *pi = NULL;
+        uint32_t pending = se.meta.pending_to - se.meta.pending_from;
+        if (probes > 1 && pending >= PINDEX_MIN &&
+            ((pc && pc->lookups >= PCACHE_AFTER) || n >= 16)) {
+            pi = pindex_of(s);
+            if (!pindex_acquire(pi, &se.rv, se.meta.pending_from, se.meta.pending_to))
+                pi = NULL;
+        }
+        se.pi = pi;
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = search_one(&se, (uint32_t)i, &queries[i]);
+        if (pi)
+            pthread_rwlock_unlock(&pi->lock);
+        se.pi = NULL;
         if (cached)
             pthread_rwlock_unlock(&pc->lock);
         se.pc = NULL;

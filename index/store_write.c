@@ -251,6 +251,7 @@ typedef struct add_args {
     pdqm_add_outcome *outcomes;
     int deferred;
     uint32_t pending_after;   /* out: entries pending once committed */
+    uint32_t entries_after;   /* out: entry ids handed out once committed */
 } add_args;
 
 /* Append records to the records array, starting at entry id `first`. */
@@ -479,6 +480,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             goto done;
     rc = store_meta_write(s, txn, &m);
     ((add_args *)arg)->pending_after = m.pending_to - m.pending_from;
+    ((add_args *)arg)->entries_after = m.next_entry;
 
 done:
     free(recs);
@@ -491,7 +493,8 @@ done:
 
 static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
                               pdqm_add_outcome *outcomes, int deferred,
-                              uint32_t *pending_after, pdqm_error *err)
+                              uint32_t *pending_after, uint32_t *entries_after,
+                              pdqm_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         pdqm_status st = check_add(&adds[i], i, err);
@@ -500,20 +503,32 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
     }
     if (n == 0)
         return PDQM_OK;
-    add_args a = { adds, n, outcomes, deferred, 0 };
+    add_args a = { adds, n, outcomes, deferred, 0, 0 };
     pdqm_status st = store_write(store, do_add, &a, "cannot add to the store", err);
     if (pending_after)
         *pending_after = a.pending_after;
+    if (entries_after)
+        *entries_after = a.entries_after;
     return st;
 }
 
 /* Small batches (a service adding a few items at a time) are added like a
- * bulk load, unindexed, and found by scanning until PENDING_INDEX_AT of
- * them have gathered; then one pass indexes them all.  Indexing each
- * small batch at once would rewrite 16 postings pages and their parents a
- * hash: several times the pages the add itself writes. */
+ * bulk load, unindexed: lookups find them by scanning, or through an index
+ * in memory (store_lookup.c).  Once a quarter of the store's size (between
+ * PENDING_MIN and PENDING_MAX) has gathered, one pass indexes them all.
+ * Indexing each small batch at once would rewrite 16 postings pages and
+ * their parents a hash; a pass rewrites most postings pages whatever it
+ * indexes, so its cost is spread over a number of hashes that grows with
+ * the store.  PENDING_MAX bounds the scan of a one-off lookup (8 MiB). */
 #define SMALL_BATCH 1024
-#define PENDING_INDEX_AT 4096
+#define PENDING_MIN 4096
+#define PENDING_MAX 262144
+
+static uint32_t pending_limit(uint32_t entries)
+{
+    uint32_t limit = entries / 4;
+    return limit < PENDING_MIN ? PENDING_MIN : limit > PENDING_MAX ? PENDING_MAX : limit;
+}
 
 pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
                            pdqm_add_outcome *outcomes, pdqm_error *err)
@@ -522,11 +537,11 @@ pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
     for (size_t i = 0; i < n; i++)
         hashes += adds[i].n_hashes;
     if (hashes <= SMALL_BATCH) {
-        uint32_t pending = 0;
-        pdqm_status st = add_common(store, adds, n, outcomes, 1, &pending, err);
+        uint32_t pending = 0, entries = 0;
+        pdqm_status st = add_common(store, adds, n, outcomes, 1, &pending, &entries, err);
         /* The add has committed whatever happens next; a failed indexing
          * pass loses nothing and is tried again by the next add. */
-        if (st == PDQM_OK && pending >= PENDING_INDEX_AT)
+        if (st == PDQM_OK && pending >= pending_limit(entries))
             (void)pdqm_store_index_pending(store, NULL, NULL);
         return st;
     }
@@ -535,14 +550,14 @@ pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
     pdqm_status st = pdqm_store_index_pending(store, NULL, err);
     if (st != PDQM_OK)
         return st;
-    return add_common(store, adds, n, outcomes, 0, NULL, err);
+    return add_common(store, adds, n, outcomes, 0, NULL, NULL, err);
 }
 
 pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
                                     size_t n, pdqm_add_outcome *outcomes,
                                     pdqm_error *err)
 {
-    return add_common(store, adds, n, outcomes, 1, NULL, err);
+    return add_common(store, adds, n, outcomes, 1, NULL, NULL, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -551,6 +566,108 @@ pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
 typedef struct index_args {
     uint64_t indexed;
 } index_args;
+
+/* A pass whose new postings reach most keys rewrites most postings pages
+ * whatever it does; merging key by key then also grows every value in
+ * place, splitting pages all over the tree.  Cheaper to read the postings
+ * whole, empty the database, and write every key back in order, appended:
+ * full pages, written once.  Up to REBUILD_MAX_IDS postings (1 GiB of
+ * memory for the copy), beyond which the merge it is. */
+#define REBUILD_MAX_IDS ((size_t)256 << 20)
+
+/* end[k] is where key k's new ids end in ids, and end[k-1] where they
+ * begin.  Returns 0, or MDB_NOTFOUND when the postings are too large to
+ * copy (the caller merges instead). */
+static int rebuild_postings(pdqm_store *s, MDB_txn *txn, const uint32_t *end,
+                            const uint32_t *ids)
+{
+    const size_t nkeys = (size_t)SLOTS << 16;
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->postings, &st);
+    if (rc != 0)
+        return rc;
+    size_t bytes = (st.ms_leaf_pages + st.ms_overflow_pages) * (size_t)st.ms_psize;
+    if (bytes / 4 > REBUILD_MAX_IDS)
+        return MDB_NOTFOUND;
+    uint32_t *old_end = calloc(nkeys, sizeof *old_end);
+    uint32_t *old = malloc(bytes + 4);
+    uint32_t *merged = NULL;
+    size_t n_old = 0, merged_cap = 0;
+    if (!old_end || !old) {
+        rc = ENOMEM;
+        goto done;
+    }
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->postings, &cur)) != 0)
+        goto done;
+    MDB_val k, v;
+    uint32_t next_key = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t key;
+        memcpy(&key, k.mv_data, 4);
+        if (k.mv_size != 4 || key >= nkeys || key < next_key || v.mv_size % 4 ||
+            n_old + v.mv_size / 4 > bytes / 4) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        while (next_key < key)
+            old_end[next_key++] = (uint32_t)n_old;
+        memcpy(old + n_old, v.mv_data, v.mv_size);
+        n_old += v.mv_size / 4;
+        old_end[next_key++] = (uint32_t)n_old;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND)
+        goto done;
+    while (next_key < nkeys)
+        old_end[next_key++] = (uint32_t)n_old;
+
+    if ((rc = mdb_drop(txn, s->postings, 0)) != 0)
+        goto done;
+    s->touched_all = 1;
+    uint32_t old_begin = 0, new_begin = 0;
+    for (size_t key = 0; key < nkeys && rc == 0; key++) {
+        size_t m = old_end[key] - old_begin, n = end[key] - new_begin;
+        if (m + n > 0) {
+            const uint32_t *a = old + old_begin, *b = ids + new_begin;
+            const uint32_t *value = a;
+            if (n > 0 && m > 0) {
+                /* New ids are the largest (only the last entries are
+                 * pending), so this is a concatenation, merged to be safe. */
+                if (m + n > merged_cap) {
+                    merged_cap = (m + n) * 2;
+                    free(merged);
+                    if ((merged = malloc(merged_cap * sizeof *merged)) == NULL) {
+                        rc = ENOMEM;
+                        break;
+                    }
+                }
+                size_t i = 0, j = 0, o = 0;
+                while (i < m && j < n)
+                    merged[o++] = a[i] < b[j] ? a[i++] : b[j++];
+                while (i < m)
+                    merged[o++] = a[i++];
+                while (j < n)
+                    merged[o++] = b[j++];
+                value = merged;
+            } else if (n > 0) {
+                value = b;
+            }
+            uint32_t kk = (uint32_t)key;
+            MDB_val key_val = { 4, &kk }, val = { (m + n) * 4, (void *)value };
+            rc = mdb_put(txn, s->postings, &key_val, &val, MDB_APPEND);
+        }
+        old_begin = old_end[key];
+        new_begin = end[key];
+    }
+
+done:
+    free(old_end);
+    free(old);
+    free(merged);
+    return rc;
+}
 
 /* Read the live records of [from, to) and build their postings: counted
  * per key first, so each key's ids come out ascending with no sort. */
@@ -645,6 +762,13 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             ids[start[slot_key(rr.hash, slot)]++] = id;
     }
     /* start[k] now holds the end of key k; its beginning is start[k-1]. */
+    if (n_live * SLOTS >= nkeys / 2) {
+        rc = rebuild_postings(s, txn, start, ids);
+        if (rc == 0)
+            goto indexed;
+        if (rc != MDB_NOTFOUND)
+            goto done;
+    }
     postings_writer w;
     if ((rc = writer_open(&w, s, txn)) != 0) {
         writer_close(&w);
@@ -660,6 +784,7 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     writer_close(&w);
     if (rc != 0)
         goto done;
+indexed:
     m.pending_from = m.pending_to = 0;
     rc = store_meta_write(s, txn, &m);
     a->indexed = n_live;

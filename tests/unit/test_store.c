@@ -1813,6 +1813,256 @@ static void test_threads(void **state)
     assert_verified(f->store);
 }
 
+/* Group commit: writers in several threads share transactions, each in a
+ * nested transaction of its own.  Writers to a bank that does not exist
+ * fail inside the shared transaction; what the others add must all be
+ * there, and nothing of the failed ones. */
+#define GC_THREADS 8
+#define GC_FAILING 2            /* the last two threads write to bank "nope" */
+#define GC_BATCHES 40
+#define GC_PER_BATCH 50
+
+typedef struct gc_arg {
+    pdqm_store *s;
+    int thread;
+    int ok, not_found, other;
+} gc_arg;
+
+static pdqm_hash256 gc_hash(int thread, int batch, int i)
+{
+    rng r = {(uint64_t)(thread * 1000003 + batch * 1009 + i)};
+    return rand_hash(&r);
+}
+
+static void *gc_writer(void *arg)
+{
+    gc_arg *a = arg;
+    const char *bank = a->thread >= GC_THREADS - GC_FAILING ? "nope" : "g";
+    for (int b = 0; b < GC_BATCHES; b++) {
+        pdqm_stored_hash hs[GC_PER_BATCH];
+        pdqm_add adds[GC_PER_BATCH];
+        char ids[GC_PER_BATCH][32];
+        for (int i = 0; i < GC_PER_BATCH; i++) {
+            hs[i] = sh(gc_hash(a->thread, b, i), 100, 0);
+            snprintf(ids[i], sizeof ids[i], "t%d-b%d-%d", a->thread, b, i);
+            adds[i] = (pdqm_add){bank, ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+        }
+        pdqm_error e;
+        pdqm_status st = pdqm_store_add(a->s, adds, GC_PER_BATCH, NULL, &e);
+        if (st == PDQM_OK)
+            a->ok++;
+        else if (st == PDQM_ERR_NOT_FOUND && strstr(pdqm_error_message(&e), "no bank 'nope'"))
+            a->not_found++;
+        else
+            a->other++;
+    }
+    return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+    fixture *f = *state;
+    assert_ok(pdqm_store_bank_create(f->store, "g", 0, PDQM_BANK_BLOCK, &err));
+    pthread_t th[GC_THREADS];
+    gc_arg args[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++) {
+        args[i] = (gc_arg){f->store, i, 0, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, gc_writer, &args[i]), 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < GC_THREADS; i++) {
+        int failing = i >= GC_THREADS - GC_FAILING;
+        assert_int_equal(args[i].ok, failing ? 0 : GC_BATCHES);
+        assert_int_equal(args[i].not_found, failing ? GC_BATCHES : 0);
+        assert_int_equal(args[i].other, 0);
+    }
+    const size_t want = (size_t)(GC_THREADS - GC_FAILING) * GC_BATCHES * GC_PER_BATCH;
+    assert_int_equal(stats(f->store).contents, want);
+    assert_int_equal(stats(f->store).hashes, want);
+    /* Every hash of every thread: found once where added, never otherwise. */
+    for (int t = 0; t < GC_THREADS; t++)
+        for (int b = 0; b < GC_BATCHES; b += 7) {
+            pdqm_hash256 q = gc_hash(t, b, b % GC_PER_BATCH);
+            assert_int_equal(count_matches(f->store, q, 0), t < GC_THREADS - GC_FAILING ? 1 : 0);
+        }
+    assert_verified(f->store);
+}
+
+/* Pending entries through the in-memory index: a store with indexed
+ * hashes and many pending ones (near-duplicates of indexed ones among
+ * them), some deleted, looked up in batches (which index them in memory)
+ * and alone (which scan), against a brute force; then indexed by a pass
+ * large enough to rewrite the postings whole. */
+#define PI_INDEXED 20000
+#define PI_PENDING 40000        /* x 16 postings: over half the keys, a rewrite */
+#define PI_QUERIES 200
+#define PI_MORE 21000           /* small adds: a pass once 20000 gather */
+
+static void pi_check(pdqm_store *s, const pdqm_hash256 *h, const bool *live, size_t n,
+                     const pdqm_hash256 *q, size_t nq, int r)
+{
+    size_t want = 0;
+    for (size_t qi = 0; qi < nq; qi++)
+        for (size_t i = 0; i < n; i++)
+            if (live[i] && pdqm_hash256_distance(&q[qi], &h[i]) <= r)
+                want++;
+    /* One batch (the in-memory index), then each query alone (a scan). */
+    pdqm_matches m = lookup(s, q, nq, r, NULL, 0);
+    assert_int_equal(m.count, want);
+    for (size_t i = 0; i < m.count; i++) {
+        unsigned k;
+        assert_int_equal(sscanf(m.items[i].content_id, "p%u", &k), 1);
+        assert_true(k < n && live[k]);
+        assert_true(hash_eq(&m.items[i].hash, &h[k]));
+    }
+    pdqm_matches_free(&m);
+    size_t alone = 0;
+    for (size_t qi = 0; qi < nq; qi += 10)
+        alone += count_matches(s, q[qi], r);
+    size_t want_alone = 0;
+    for (size_t qi = 0; qi < nq; qi += 10)
+        for (size_t i = 0; i < n; i++)
+            if (live[i] && pdqm_hash256_distance(&q[qi], &h[i]) <= r)
+                want_alone++;
+    assert_int_equal(alone, want_alone);
+}
+
+static void pi_add(pdqm_store *s, const pdqm_hash256 *h, size_t from, size_t to, bool deferred)
+{
+    const size_t batch = 1000;
+    pdqm_stored_hash *hs = malloc(batch * sizeof *hs);
+    pdqm_add *adds = malloc(batch * sizeof *adds);
+    char (*ids)[16] = malloc(batch * sizeof *ids);
+    assert_true(hs && adds && ids);
+    for (size_t b = from; b < to; b += batch) {
+        size_t n = to - b < batch ? to - b : batch;
+        for (size_t i = 0; i < n; i++) {
+            hs[i] = sh(h[b + i], 100, 0);
+            snprintf(ids[i], sizeof ids[i], "p%zu", b + i);
+            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+        }
+        if (deferred)
+            assert_ok(pdqm_store_add_deferred(s, adds, n, NULL, &err));
+        else
+            assert_ok(pdqm_store_add(s, adds, n, NULL, &err));
+    }
+    free(hs);
+    free(adds);
+    free(ids);
+}
+
+static void test_pending_index(void **state)
+{
+    fixture *f = *state;
+    pdqm_store *s = f->store;
+    rng r = {46};
+    const size_t total = PI_INDEXED + PI_PENDING;
+    pdqm_hash256 *h = malloc(total * sizeof *h);
+    bool *live = calloc(total, sizeof *live);
+    pdqm_hash256 q[PI_QUERIES];
+    assert_true(h && live);
+    for (size_t i = 0; i < total; i++)   /* a third near-duplicates of earlier ones */
+        h[i] = i > 0 && i % 3 == 0 ? flip(&r, h[rng_below(&r, (uint32_t)i)], (int)rng_below(&r, 30))
+                                   : rand_hash(&r);
+    for (size_t i = 0; i < PI_QUERIES; i++)
+        q[i] = flip(&r, h[rng_below(&r, (uint32_t)total)], (int)rng_below(&r, 40));
+    assert_ok(pdqm_store_bank_create(s, "p", 31, PDQM_BANK_BLOCK, &err));
+
+    /* Indexed: one batch over SMALL_BATCH is indexed at once. */
+    {
+        pdqm_stored_hash *hs = malloc(PI_INDEXED * sizeof *hs);
+        pdqm_add *adds = malloc(PI_INDEXED * sizeof *adds);
+        char (*ids)[16] = malloc(PI_INDEXED * sizeof *ids);
+        assert_true(hs && adds && ids);
+        for (size_t i = 0; i < PI_INDEXED; i++) {
+            hs[i] = sh(h[i], 100, 0);
+            snprintf(ids[i], sizeof ids[i], "p%zu", i);
+            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+            live[i] = true;
+        }
+        assert_ok(pdqm_store_add(s, adds, PI_INDEXED, NULL, &err));
+        free(hs);
+        free(adds);
+        free(ids);
+    }
+    assert_int_equal(stats(s).pending, 0);
+
+    /* Half the pending ones, checked; deletes among them, checked; the
+     * rest (the index extends), checked. */
+    pi_add(s, h, PI_INDEXED, PI_INDEXED + PI_PENDING / 2, true);
+    for (size_t i = PI_INDEXED; i < PI_INDEXED + PI_PENDING / 2; i++)
+        live[i] = true;
+    assert_int_equal(stats(s).pending, PI_PENDING / 2);
+    for (int radius = 0; radius <= 32; radius += 16)
+        pi_check(s, h, live, total, q, PI_QUERIES, radius);
+    char id[16];
+    for (size_t i = PI_INDEXED; i < PI_INDEXED + PI_PENDING / 2; i += 97) {
+        snprintf(id, sizeof id, "p%zu", i);
+        assert_ok(pdqm_store_delete(s, "p", id, &err));
+        live[i] = false;
+    }
+    for (size_t i = 5; i < PI_INDEXED; i += 101) {
+        snprintf(id, sizeof id, "p%zu", i);
+        assert_ok(pdqm_store_delete(s, "p", id, &err));
+        live[i] = false;
+    }
+    pi_check(s, h, live, total, q, PI_QUERIES, 31);
+    pi_add(s, h, PI_INDEXED + PI_PENDING / 2, total, true);
+    for (size_t i = PI_INDEXED + PI_PENDING / 2; i < total; i++)
+        live[i] = true;
+    pi_check(s, h, live, total, q, PI_QUERIES, 31);
+    assert_verified(s);
+
+    /* The pass: over half of the keys, so the postings are rewritten. */
+    uint64_t indexed = 0;
+    assert_ok(pdqm_store_index_pending(s, &indexed, &err));
+    assert_int_equal(indexed, PI_PENDING - (PI_PENDING / 2 + 96) / 97);
+    assert_int_equal(stats(s).pending, 0);
+    assert_verified(s);
+    for (int radius = 0; radius <= 48; radius += 16)
+        pi_check(s, h, live, total, q, PI_QUERIES, radius);
+
+    /* Small adds through pdqm_store_add: pending until a quarter of the
+     * store has gathered (20000 here), then a pass of their own. */
+    pdqm_hash256 *more = malloc(PI_MORE * sizeof *more);
+    assert_non_null(more);
+    for (size_t i = 0; i < PI_MORE; i++)
+        more[i] = rand_hash(&r);
+    size_t added = 0, passes = 0;
+    for (size_t b = 0; b < PI_MORE / 1000; b++) {
+        pdqm_stored_hash hs[1000];
+        pdqm_add adds[1000];
+        char ids[1000][16];
+        for (size_t i = 0; i < 1000; i++) {
+            hs[i] = sh(more[added + i], 100, 0);
+            snprintf(ids[i], sizeof ids[i], "m%zu", added + i);
+            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+        }
+        assert_ok(pdqm_store_add(s, adds, 1000, NULL, &err));
+        added += 1000;
+        uint64_t pending = stats(s).pending;
+        uint64_t entries = total + added;
+        uint64_t limit = entries / 4 > 262144 ? 262144 : entries / 4 < 4096 ? 4096 : entries / 4;
+        static size_t since = 0;   /* added since the last pass */
+        since = b == 0 ? 1000 : since + 1000;
+        if (since < limit) {
+            assert_int_equal(pending, since);
+        } else {
+            assert_int_equal(pending, 0);
+            since = 0;
+            passes++;
+        }
+    }
+    assert_int_equal(passes, 1);
+    for (size_t i = 0; i < PI_MORE; i += 250)
+        assert_int_equal(count_matches(s, more[i], 0), 1);
+    assert_verified(s);
+    free(more);
+    free(h);
+    free(live);
+}
+
 /* ------------------------------------------------------------------ */
 /* 6. Walk, stats, verify, compact                                      */
 
@@ -2065,6 +2315,8 @@ int main(void)
         T(test_open_errors),
         T(test_schema_mismatch),
         T(test_threads),
+        T(test_group_commit),
+        T(test_pending_index),
         T(test_walk),
         T(test_stats_and_verify),
         T(test_compact),

@@ -300,6 +300,13 @@ static enum MHD_Result get_lookup(pdqm_server *s, struct MHD_Connection *c, requ
     const char *banks = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "banks");
     if (hex == NULL)
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "the 'hash' parameter is required");
+    /* PDQ's rotated and mirrored hashes come from the image's DCT: a hash
+     * alone cannot be turned (its bits are thresholds at a median that
+     * turning changes), so say where to get them instead of guessing. */
+    if (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dihedral"))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                           "dihedral needs the image: POST it to /v1/lookup/media?dihedral=1, "
+                           "or POST its 8 hashes (pdqmatch hash --dihedral) to /v1/lookup");
     pdqm_hash256 h;
     pdqm_error err;
     if (pdqm_hash256_from_hex(hex, strlen(hex), &h, &err) != PDQM_OK)

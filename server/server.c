@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->tls_cert_pem = NULL;
     o->tls_key_pem = NULL;
     o->max_body = (size_t)64 << 20;
+    o->max_body_memory = (size_t)1 << 30;
     pdqm_image_limits_default(&o->image_limits);
     o->image_limits.max_bytes = (size_t)64 << 20;
     pdqm_video_limits_default(&o->video_limits);
@@ -176,6 +178,8 @@ static void request_free(request *rq)
 {
     if (rq == NULL)
         return;
+    if (rq->reserved)
+        atomic_fetch_sub(&rq->server->body_memory, rq->reserved);
     if (rq->form)
         MHD_destroy_post_processor(rq->form);
     free(rq->path_copy);
@@ -226,6 +230,46 @@ static const char *media_type_problem(struct MHD_Connection *c, request *rq)
     }
     return "send the media as image/*, video/*, application/octet-stream or "
            "multipart/form-data (field 'file')";
+}
+
+/* Bodies are held whole in memory (a media decoder wants the bytes, a JSON
+ * parser the text), so all of them together get a budget: a request
+ * reserves its declared length when it starts, or its body as it grows,
+ * and one that would pass max_body_memory is answered 429 at once. */
+static int body_reserve(pdqm_server *s, request *rq, size_t n)
+{
+    size_t before = atomic_fetch_add(&s->body_memory, n);
+    if (before + n > s->max_body_memory) {
+        atomic_fetch_sub(&s->body_memory, n);
+        return -1;
+    }
+    rq->reserved += n;
+    return 0;
+}
+
+static enum MHD_Result reply_busy(pdqm_server *s, struct MHD_Connection *c)
+{
+    char *body = NULL;
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", "too_many_requests", "message",
+                          "the server holds as many request bodies as it may; retry shortly");
+    if (j)
+        body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    (void)s;
+    if (body == NULL)
+        return MHD_NO;
+    replied_status = MHD_HTTP_TOO_MANY_REQUESTS;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
+                                                             MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Retry-After", "1");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
+    MHD_destroy_response(r);
+    return ok;
 }
 
 /* First call of a request: find its route, check its declared length. */
@@ -285,10 +329,15 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         char *end;
         errno = 0;
         unsigned long long n = strtoull(length, &end, 10);
-        if (errno == 0 && *end == '\0' && n > body_limit(s, rq))
+        if (errno != 0 || *end != '\0' || length[0] < '0' || length[0] > '9')
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                               "Content-Length is a number of bytes, not '%s'", length);
+        if (n > body_limit(s, rq))
             return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
                                "the body is %llu bytes, over the limit of %zu", n,
                                body_limit(s, rq));
+        if (body_reserve(s, rq, (size_t)n) != 0)
+            return reply_busy(s, c);
     }
     if (rq->route->takes_body == 2) {
         const char *why = media_type_problem(c, rq);
@@ -302,8 +351,12 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
 /* Keep a piece of the body, up to the limit. */
 static int request_append(pdqm_server *s, request *rq, const char *data, size_t n)
 {
-    if (rq->too_large || n > body_limit(s, rq) - rq->size) {
-        rq->too_large = 1;
+    if (rq->too_large || rq->too_busy || n > body_limit(s, rq) - rq->size) {
+        rq->too_large = !rq->too_busy;
+        return 0;
+    }
+    if (rq->size + n > rq->reserved && body_reserve(s, rq, rq->size + n - rq->reserved) != 0) {
+        rq->too_busy = 1;   /* a body of no declared length, past the budget */
         return 0;
     }
     if (rq->size + n + 1 > rq->cap) {
@@ -366,6 +419,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     request *rq = *con_cls;
     if (*upload_data_size != 0) {
+        if (pdqm_now() - rq->start > s->timeout) {
+            /* A client that sends its body too slowly (slowloris) holds a
+             * connection and memory: the deadline ends it.  libmicrohttpd
+             * (0.9.75) cannot send a reply before the body is read, so
+             * the connection is closed without one. */
+            rq->timed_out = 1;
+            return MHD_NO;
+        }
         if (!rq->route->takes_body)
             rq->too_large = 1;
         else if (rq->form) {
@@ -376,6 +437,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (rq->too_busy) {
+        enum MHD_Result r = reply_busy(s, c);
+        request_count(s, rq);
+        return r;
     }
     if (rq->too_large)
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
@@ -443,6 +509,8 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     }
     s->max_body = o->max_body ? o->max_body : ((size_t)64 << 20);
+    s->max_body_memory = o->max_body_memory ? o->max_body_memory : ((size_t)1 << 30);
+    s->timeout = o->timeout_seconds ? o->timeout_seconds : 30;
     s->image_limits = o->image_limits;
     s->video_limits = o->video_limits;
     s->max_media_body = o->image_limits.max_bytes > o->video_limits.max_bytes

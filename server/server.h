@@ -20,8 +20,11 @@ typedef struct pdqm_server_options {
     const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
     unsigned threads;            /* thread pool size; 0: one per core */
     unsigned max_connections;    /* at once (default 1024) */
-    unsigned timeout_seconds;    /* an idle connection is closed (default 30) */
+    unsigned timeout_seconds;    /* a connection idle this long, or whose request
+                                    body takes longer to arrive, is closed (default 30) */
     size_t max_body;             /* bytes of a JSON body (default 64 MiB) */
+    size_t max_body_memory;      /* bytes of bodies held at once, all requests
+                                    together (default 1 GiB); past it: 429 */
     pdqm_image_limits image_limits;   /* default: 64 MiB, 250 megapixels */
     pdqm_video_limits video_limits;   /* default: 512 MiB, and the hashing defaults */
     const pdqm_api_keys *keys;   /* borrowed; NULL: no auth, loopback only */

@@ -18,6 +18,9 @@ struct pdqm_server {
     unsigned port;
     size_t max_body;         /* JSON bodies */
     size_t max_media_body;   /* image and video bodies: the larger limit */
+    size_t max_body_memory;  /* bodies held at once, all requests together */
+    _Atomic size_t body_memory;   /* reserved by requests in progress */
+    double timeout;          /* seconds a request's body may take */
     pdqm_image_limits image_limits;
     pdqm_video_limits video_limits;
     const pdqm_api_keys *keys;   /* NULL: no auth (loopback only) */
@@ -36,6 +39,9 @@ typedef struct request {
     char *body;
     size_t size, cap;
     int too_large;           /* the body passed the limit: dropped */
+    int too_busy;            /* no body memory left: dropped, 429 */
+    int timed_out;           /* the body took too long: connection closed */
+    size_t reserved;         /* bytes of max_body_memory this request holds */
     struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
     double start;            /* monotonic seconds at the first call */
 } request;

@@ -21,6 +21,7 @@ static const char usage[] =
     "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
+    "                      [--max-body-memory N]\n"
     "\n"
     "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
     "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
@@ -33,10 +34,13 @@ static const char usage[] =
     "                   Without keys pdqmatch listens on loopback only.\n"
     "  --tls-cert FILE --tls-key FILE  serve HTTPS with this PEM certificate\n"
     "                   (chain) and key\n"
-    "  --timeout S      close a connection idle for S seconds (default 30)\n"
+    "  --timeout S      close a connection idle for S seconds, or whose request\n"
+    "                   body takes longer than S seconds to arrive (default 30)\n"
     "  --max-connections N  connections at once (default 1024); more are refused\n"
     "  --max-image-bytes N  largest image body (default 67108864, 64 MiB)\n"
     "  --max-video-bytes N  largest video body (default 536870912, 512 MiB)\n"
+    "  --max-body-memory N  bytes of request bodies held at once, all requests\n"
+    "                   together (default 1073741824, 1 GiB); past it, 429\n"
     "  --max-pixels N   refuse images over N pixels before decoding (default\n"
     "                   250000000) and video frames over N pixels (default 8K)\n"
     "  --max-duration S, --max-frames N, --max-time S  refuse videos longer than\n"
@@ -84,6 +88,7 @@ int cmd_serve(int argc, char **argv)
         { "max-time", required_argument, NULL, 'w' },
         { "tls-key", required_argument, NULL, 'K' },
         { "max-connections", required_argument, NULL, 'C' },
+        { "max-body-memory", required_argument, NULL, 'M' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -115,6 +120,11 @@ int cmd_serve(int argc, char **argv)
                 o.image_limits.max_bytes = (size_t)v;
             else
                 o.video_limits.max_bytes = (size_t)v;
+            break;
+        case 'M':
+            if (cli_parse_u64(optarg, 1, (uint64_t)1 << 40, &v))
+                return cli_usage_error("serve", "--max-body-memory takes bytes from 1 to 1 TiB, not '%s'", optarg);
+            o.max_body_memory = (size_t)v;
             break;
         case 'F':
             if (cli_parse_u64(optarg, 1, UINT32_MAX, &v))

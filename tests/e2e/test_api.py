@@ -118,6 +118,15 @@ def test_batch_lookup(server):
     assert r["results"][1]["matches"] == []
 
 
+def test_get_lookup_refuses_dihedral_with_directions(server):
+    """A hash cannot be rotated: dihedral=1 on a hash lookup says where the
+    8 hashes come from instead of answering for the one hash."""
+    url, proc, db = server
+    r = requests.get(url + "/v1/lookup", params={"hash": BRIDGE, "dihedral": "1"}, timeout=10)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid")
+    assert "/v1/lookup/media?dihedral=1" in r.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("method,path,body,status,code", [
     ("POST", "/v1/lookup", b"{", 400, "invalid_json"),
     ("POST", "/v1/lookup", b"[" * 10000 + b"]" * 10000, 400, "invalid_json"),

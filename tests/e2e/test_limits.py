@@ -75,3 +75,81 @@ def test_decompression_bomb_png_is_refused_before_decoding(limited):
         assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")
     assert rss_mib(proc.pid) < 200
     assert requests.get(url + "/healthz", timeout=10).ok
+
+
+@pytest.fixture
+def tight(tmp_path):
+    """A server with a 2 s request deadline and 100 KB of body memory."""
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0",
+                             "--timeout", "2", "--max-body-memory", "100000"],
+                            stderr=subprocess.PIPE, text=True)
+    m = re.search(r":(\d+)$", proc.stderr.readline().strip())
+    yield f"http://127.0.0.1:{m.group(1)}", int(m.group(1)), proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+
+
+def test_a_body_sent_too_slowly_is_cut_off(tight):
+    """A client that trickles its body, a byte every 0.7 s (never idle long
+    enough for the idle timeout), is cut off at the 2 s request deadline.
+    (libmicrohttpd cannot reply before the body is read: the connection is
+    closed without a 408.)"""
+    url, port, proc = tight
+    import socket, time
+    start = time.monotonic()
+    closed_after = None
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n")
+        for _ in range(12):
+            try:
+                s.sendall(b" ")
+                time.sleep(0.7)
+                s.setblocking(False)
+                data = s.recv(4096)
+            except BlockingIOError:
+                s.setblocking(True)
+                continue
+            except OSError:
+                data = b""
+            assert data == b""              # closed, with no reply
+            closed_after = time.monotonic() - start
+            break
+    assert closed_after is not None and 2 <= closed_after < 4.5
+    assert requests.get(url + "/healthz", timeout=10).ok
+
+
+def test_bodies_past_the_memory_budget_get_429(tight):
+    """Bodies held at once are budgeted: with 95 KB of a 100 KB budget held by
+    a stalled upload, a 7 KB body gets 429 with Retry-After; once the upload
+    is gone, the same body is served."""
+    url, port, proc = tight
+    import socket
+    jpeg = (SAMPLES / "street.jpg").read_bytes()
+    assert 5000 < len(jpeg) < 90000
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                  b"Content-Length: 95000\r\n\r\n" + b"\xff" * 1000)
+        r = requests.post(url + "/v1/hash", data=jpeg, headers=JPEG, timeout=10)
+        assert (r.status_code, r.headers.get("Retry-After"), r.json()["error"]["code"]) == \
+            (429, "1", "too_many_requests")
+    for _ in range(50):        # the stalled request is freed once its socket closes
+        r = requests.post(url + "/v1/hash", data=jpeg, headers=JPEG, timeout=10)
+        if r.status_code != 429:
+            break
+    assert r.status_code == 200
+    assert r.json()["type"] == "image"
+    assert proc.poll() is None
+
+
+@pytest.mark.parametrize("length", [b"-1", b"abc", b"12x"])
+def test_a_malformed_content_length_gets_400(tight, length):
+    url, port, proc = tight
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + length + b"\r\n\r\n{}")
+        reply = s.recv(4096).decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 400 "), reply
+    assert requests.get(url + "/healthz", timeout=10).ok

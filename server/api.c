@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,7 +181,27 @@ static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, req
     char *text = pdqm_metrics_render(s->metrics, s->store);
     if (text == NULL)
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
-    return reply_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4");
+    /* The request-body budget, from the server rather than the metrics. */
+    char gauge[512];
+    int n = snprintf(gauge, sizeof gauge,
+                     "# HELP pdqmatch_body_bytes Request body bytes reserved now.\n"
+                     "# TYPE pdqmatch_body_bytes gauge\n"
+                     "pdqmatch_body_bytes %zu\n"
+                     "# HELP pdqmatch_body_bytes_limit The budget (--max-body-memory).\n"
+                     "# TYPE pdqmatch_body_bytes_limit gauge\n"
+                     "pdqmatch_body_bytes_limit %zu\n",
+                     (size_t)atomic_load(&s->body_memory), s->max_body_memory);
+    if (n < 0 || (size_t)n >= sizeof gauge)
+        n = 0;
+    gauge[n] = '\0';
+    size_t len = strlen(text);
+    char *all = realloc(text, len + (size_t)n + 1);
+    if (all == NULL) {
+        free(text);
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+    }
+    memcpy(all + len, gauge, (size_t)n + 1);
+    return reply_text(c, MHD_HTTP_OK, all, "text/plain; version=0.0.4");
 }
 
 /* The OpenAPI 3 document, built from the route table so it cannot drift. */

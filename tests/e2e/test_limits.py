@@ -125,12 +125,19 @@ def test_bodies_past_the_memory_budget_get_429(tight):
     a stalled upload, a 7 KB body gets 429 with Retry-After; once the upload
     is gone, the same body is served."""
     url, port, proc = tight
-    import socket
+    import socket, time
     jpeg = (SAMPLES / "street.jpg").read_bytes()
     assert 5000 < len(jpeg) < 90000
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
                   b"Content-Length: 95000\r\n\r\n" + b"\xff" * 1000)
+        for _ in range(100):   # until the server has taken its reservation
+            metrics = requests.get(url + "/metrics", timeout=10).text
+            if "pdqmatch_body_bytes 95000\n" in metrics:
+                break
+            time.sleep(0.05)
+        assert "pdqmatch_body_bytes 95000\n" in metrics
+        assert "pdqmatch_body_bytes_limit 100000\n" in metrics
         r = requests.post(url + "/v1/hash", data=jpeg, headers=JPEG, timeout=10)
         assert (r.status_code, r.headers.get("Retry-After"), r.json()["error"]["code"]) == \
             (429, "1", "too_many_requests")
@@ -140,6 +147,7 @@ def test_bodies_past_the_memory_budget_get_429(tight):
             break
     assert r.status_code == 200
     assert r.json()["type"] == "image"
+    assert "pdqmatch_body_bytes 0\n" in requests.get(url + "/metrics", timeout=10).text
     assert proc.poll() is None
 
 

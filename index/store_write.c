@@ -519,10 +519,11 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
  * Indexing each small batch at once would rewrite 16 postings pages and
  * their parents a hash; a pass rewrites most postings pages whatever it
  * indexes, so its cost is spread over a number of hashes that grows with
- * the store.  PENDING_MAX bounds the scan of a one-off lookup (8 MiB). */
+ * the store.  PENDING_MAX bounds the scan of a one-off lookup (32 MiB, a
+ * few ms). */
 #define SMALL_BATCH 1024
 #define PENDING_MIN 4096
-#define PENDING_MAX 262144
+#define PENDING_MAX 1048576
 
 static uint32_t pending_limit(uint32_t entries)
 {

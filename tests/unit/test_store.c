@@ -2043,7 +2043,7 @@ static void test_pending_index(void **state)
         added += 1000;
         uint64_t pending = stats(s).pending;
         uint64_t entries = total + added;
-        uint64_t limit = entries / 4 > 262144 ? 262144 : entries / 4 < 4096 ? 4096 : entries / 4;
+        uint64_t limit = entries / 4 > 1048576 ? 1048576 : entries / 4 < 4096 ? 4096 : entries / 4;
         static size_t since = 0;   /* added since the last pass */
         since = b == 0 ? 1000 : since + 1000;
         if (since < limit) {

@@ -9,6 +9,7 @@
 #include "hashlist.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -294,5 +295,34 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
                            "MD5", &row->md5, err)) != PDQM_OK)
         return st;
     *got_row = 1;
+    return PDQM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* vPDQ hash files                                                      */
+
+pdqm_status pdqm_vpdq_line(const char *line, size_t len, pdqm_video_frame *frame,
+                           pdqm_error *err)
+{
+    /* Longest valid line: 10 + 3 + 64 + a timestamp and 3 commas. */
+    char buf[160];
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len >= sizeof buf || memchr(line, '\0', len) != NULL)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "not a vPDQ line (FRAME,QUALITY,HASH,TIMESTAMP)");
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    unsigned number;
+    int quality, used = 0;
+    char hex[65];
+    double ts;
+    pdqm_hash256 h;
+    if (sscanf(buf, "%u,%d,%64[0-9a-fA-F],%lf%n", &number, &quality, hex, &ts, &used) != 4 ||
+        (size_t)used != len || buf[0] < '0' || buf[0] > '9' || quality < 0 || quality > 100 ||
+        !(ts >= 0) || ts > 1e9 || pdqm_hash256_from_hex(hex, strlen(hex), &h, NULL) != PDQM_OK)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "not a vPDQ line (FRAME,QUALITY,HASH,TIMESTAMP)");
+    *frame = (pdqm_video_frame){ number, ts, h, quality };
     return PDQM_OK;
 }

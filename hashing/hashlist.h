@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "hash256.h"
+#include "video.h"
 
 /* Longest line accepted, in bytes; longer ones are an error. */
 #define PDQM_HASHLIST_MAX_LINE 65536
@@ -48,5 +49,12 @@ void pdqm_hashlist_free(pdqm_hashlist *p);
 pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
                                pdqm_hashlist_row *row, int *got_row,
                                pdqm_error *err);
+
+/* One line of a reference vPDQ hash file, FRAME,QUALITY,HASH,TIMESTAMP
+ * (what Meta's vpdq tools write), into *frame.  Returns PDQM_OK, or
+ * PDQM_ERR_INVALID for anything else (blank and '#' lines are the
+ * caller's to skip). */
+pdqm_status pdqm_vpdq_line(const char *line, size_t len, pdqm_video_frame *frame,
+                           pdqm_error *err);
 
 #endif

@@ -374,15 +374,10 @@ static void index_vpdq_list(run *r, const char *name)
         }
         if (len == 0 || line[0] == '#')
             continue;
-        unsigned frame;
-        int quality, used = 0;
-        char hex[65];
-        double ts;
-        pdqm_hash256 h;
-        if (sscanf(line, "%u,%d,%64[0-9a-fA-F],%lf%n", &frame, &quality, hex, &ts, &used) != 4 ||
-            (size_t)used != len || quality < 0 || quality > 100 || !(ts >= 0) ||
-            pdqm_hash256_from_hex(hex, strlen(hex), &h, NULL) != PDQM_OK) {
-            cli_error("%s:%zu: not a vPDQ line (FRAME,QUALITY,HASH,TIMESTAMP)", name, lineno);
+        pdqm_video_frame fr;
+        pdqm_error perr;
+        if (pdqm_vpdq_line(line, len, &fr, &perr) != PDQM_OK) {
+            cli_error("%s:%zu: %s", name, lineno, pdqm_error_message(&perr));
             bad = 1;
             break;
         }
@@ -397,7 +392,7 @@ static void index_vpdq_list(run *r, const char *name)
             }
             frames = grown;
         }
-        frames[n++] = (pdqm_video_frame){ frame, ts, h, quality };
+        frames[n++] = fr;
     }
     fclose(f);
     free(line);

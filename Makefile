@@ -5,6 +5,7 @@
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      print our speed beside the peers'
 #   make demo       the whole set-up of a fresh machine, then the service
+#   make fuzz       run every fuzz target (FUZZ_SECONDS each, default 60)
 #
 # Every target that builds runs `deps` first; the build itself happens in a
 # sub-make so that pkg-config is asked for flags only once the packages are
@@ -30,12 +31,15 @@ DEB_PACKAGES := gcc make pkg-config \
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
 BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss wrk
+# What `make fuzz` adds: clang with libFuzzer.
+FUZZ_PACKAGES := clang libfuzzer-14-dev
 # Corpus sizes of the index table (bench/bench_index.py --sizes).
 BENCH_SIZES ?= 1000000,10000000
 
 .SECONDARY:
 
-.PHONY: all deps bench-deps build test test-run unit e2e bench bench-run demo clean
+.PHONY: all deps bench-deps fuzz-deps build test test-run unit e2e bench bench-run demo \
+	fuzz fuzz-build fuzz-run clean
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -59,6 +63,9 @@ deps:
 bench-deps: deps
 	$(call install_missing,$(BENCH_PACKAGES))
 
+fuzz-deps: deps
+	$(call install_missing,$(FUZZ_PACKAGES))
+
 # ---------------------------------------------------------------------------
 # Build (run through `make build` once the packages are installed).
 
@@ -70,7 +77,7 @@ CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -ffp-contract=off -pthread \
 	-MMD -MP $(SAN_FLAGS)
 LDFLAGS := -pthread $(SAN_FLAGS)
 
-ifneq ($(filter build test-run unit e2e bench-run,$(MAKECMDGOALS)),)
+ifneq ($(filter build test-run unit e2e bench-run fuzz-build fuzz-run,$(MAKECMDGOALS)),)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
@@ -141,6 +148,65 @@ unit: $(UNIT_BINS)
 
 e2e: $(BIN)
 	$(SAN_ENV) PDQMATCH_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/e2e
+
+# ---------------------------------------------------------------------------
+# Fuzzing: libFuzzer targets in tests/fuzz/, the library built again by
+# clang with ASan and UBSan.  Each target starts from its seeds in
+# tests/fuzz/corpus/TARGET (kept small: minimised with -merge=1) and grows a
+# working corpus in build/fuzz/corpus/TARGET; crashes land in
+# build/fuzz/crashes/ and stop the run.  Every input that once crashed is
+# kept, named, in tests/fuzz/regressions/TARGET and replayed first.
+
+FUZZ_SECONDS ?= 60
+FUZZ := build/fuzz
+FUZZ_CFLAGS := -std=c11 -Wall -Wextra -Werror -O1 -g -ffp-contract=off -pthread \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -MMD -MP
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ)/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC(fuzz) $<"
+	@clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(FUZZ)/libpdqmatch.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ)/libpdqmatch.a
+	clang -fsanitize=fuzzer,address,undefined -pthread -o $@ $^ $(PKG_LIBS)
+
+-include $(shell find $(FUZZ)/obj -name '*.d' 2>/dev/null)
+
+# -rss_limit_mb: a target may use 2 GiB, no more; -timeout: 25 s an input.
+fuzz-run: fuzz-build
+	@set -e; mkdir -p $(FUZZ)/crashes; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ)/corpus/$$t tests/fuzz/corpus/$$t; \
+		if ls tests/fuzz/regressions/$$t/* >/dev/null 2>&1; then \
+			echo "== $$t: regressions"; \
+			$(FUZZ)/$$t tests/fuzz/regressions/$$t/* > $(FUZZ)/regress.log 2>&1 || \
+				{ grep -E '^(Running|==[0-9]+==|SUMMARY)' $(FUZZ)/regress.log; \
+				  echo "$$t: a regression input fails"; exit 1; }; \
+			grep -c '^Executed' $(FUZZ)/regress.log | sed 's/$$/ inputs replayed/'; \
+		fi; \
+		echo "== $$t, $(FUZZ_SECONDS) s"; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(FUZZ)/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=25 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ)/crashes/$$t- \
+			$(FUZZ)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | \
+			grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|INFO: seed corpus|#[0-9]+ +DONE)' || true; \
+		test -z "$$(ls $(FUZZ)/crashes/ 2>/dev/null | grep "^$$t-")" || \
+			{ echo "$$t: crash, see $(FUZZ)/crashes/"; exit 1; }; \
+	done
 
 # ---------------------------------------------------------------------------
 # Benchmarks and demo

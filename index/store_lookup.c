@@ -711,9 +711,9 @@ dedup:
         return rc;
     /* A hash close in several slots is found several times: keep one. */
     {
-        hit *h = se->out->v + first_hit;
         size_t n = se->out->n - first_hit, w = 0;
-        if (n > 1) {
+        if (n > 1) {   /* (and v is not NULL: no arithmetic on a NULL v) */
+            hit *h = se->out->v + first_hit;
             qsort(h, n, sizeof *h, compare_hit_id);
             for (size_t i = 0; i < n; i++)
                 if (w == 0 || h[w - 1].id != h[i].id)

@@ -104,7 +104,8 @@ static void put(text *t, const char *fmt, ...)
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        /* The first call has no buffer yet: it only measures. */
+        int n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->cap - t->len, fmt, ap);
         va_end(ap);
         if (n < 0) {
             t->failed = 1;

@@ -6,6 +6,7 @@
 #   make bench      print our speed beside the peers'
 #   make demo       the whole set-up of a fresh machine, then the service
 #   make fuzz       run every fuzz target (FUZZ_SECONDS each, default 60)
+#   make soak       10 minutes of mixed load on the service (not in CI)
 #
 # Every target that builds runs `deps` first; the build itself happens in a
 # sub-make so that pkg-config is asked for flags only once the packages are
@@ -39,7 +40,7 @@ BENCH_SIZES ?= 1000000,10000000
 .SECONDARY:
 
 .PHONY: all deps bench-deps fuzz-deps build test test-run unit e2e bench bench-run demo \
-	fuzz fuzz-build fuzz-run clean
+	fuzz fuzz-build fuzz-run soak soak-run clean
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -77,7 +78,7 @@ CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -ffp-contract=off -pthread \
 	-MMD -MP $(SAN_FLAGS)
 LDFLAGS := -pthread $(SAN_FLAGS)
 
-ifneq ($(filter build test-run unit e2e bench-run fuzz-build fuzz-run,$(MAKECMDGOALS)),)
+ifneq ($(filter build test-run unit e2e bench-run fuzz-build fuzz-run soak-run,$(MAKECMDGOALS)),)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
@@ -222,6 +223,12 @@ bench-run: build
 	@$(PYTHON) bench/bench_index.py $(BUILD) --sizes $(BENCH_SIZES)
 	@echo
 	@$(PYTHON) bench/bench_serve.py $(BUILD)
+
+soak: deps
+	@$(MAKE) --no-print-directory soak-run
+
+soak-run: build
+	@$(PYTHON) bench/soak.py $(BUILD)
 
 # The demo store lives in build/ so that `make clean` removes it.
 DEMO_DB := $(BUILD)/demo.db

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Soak: pdqmatch serve under 10 minutes of mixed load on loopback.
+
+A store of N random hashes (default 1,000,000) plus samples/ is served;
+client threads then run, all at once and without pause:
+
+  4 x GET /v1/lookup?hash=       random stored hashes, some flipped
+  1 x POST /v1/lookup/media      the sample JPEGs in turn
+  2 x POST /v1/banks/soak/hashes batches of 10 new items, each followed by
+                                 DELETEs of the items added 50 batches
+                                 before: the store keeps its size
+
+Every 30 s it prints the window's requests, errors, p50/p99 latency and the
+server's RSS.  It fails (exit 1) on any error (non-2xx, socket), on RSS
+growing more than 10% from the end of the warm-up (the first minute) to the
+end, or on an unstable p99 (the last window's over twice the first
+post-warm-up window's).  `make soak` runs it; it is not part of CI.
+"""
+import argparse
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+WINDOW = 30.0
+
+
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.lat = []          # this window's latencies, seconds
+        self.errors = 0
+        self.total = 0
+        self.total_errors = 0
+
+    def record(self, seconds, ok):
+        with self.lock:
+            self.lat.append(seconds)
+            self.total += 1
+            if not ok:
+                self.errors += 1
+                self.total_errors += 1
+
+    def take(self):
+        with self.lock:
+            lat, errors = self.lat, self.errors
+            self.lat, self.errors = [], 0
+        return sorted(lat), errors
+
+
+def pct(sorted_lat, p):
+    if not sorted_lat:
+        return 0.0
+    return sorted_lat[min(len(sorted_lat) - 1, int(p / 100 * len(sorted_lat)))] * 1000
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build", nargs="?", default="build")
+    ap.add_argument("--n", type=int, default=1000000)
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--warmup", type=float, default=1)
+    a = ap.parse_args()
+    binary = str((ROOT / a.build / "pdqmatch").resolve())
+    work = Path(tempfile.mkdtemp(prefix="pdqm-soak-"))
+    db = work / "s.db"
+    rng = random.Random(1)
+    stored = ["%064x" % rng.getrandbits(256) for _ in range(a.n)]
+    (work / "list.txt").write_text("\n".join(stored) + "\n")
+    print(f"soak: indexing {a.n} hashes and samples/ into {db}", file=sys.stderr)
+    subprocess.run([binary, "index", "-q", "--db", db, "--bank", "base", "--hash-list",
+                    work / "list.txt"], check=True)
+    subprocess.run([binary, "index", "-q", "--db", db, "--bank", "photos", ROOT / "samples"],
+                   check=True)
+    subprocess.run([binary, "banks", "create", "soak", "--db", db], check=True)
+    jpegs = [p.read_bytes() for p in sorted((ROOT / "samples").glob("*.jpg"))]
+
+    proc = subprocess.Popen([binary, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True)
+    port = re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+    url = f"http://127.0.0.1:{port}"
+    stats = Stats()
+    stop = threading.Event()
+
+    def timed(session, method, path, **kw):
+        start = time.monotonic()
+        try:
+            r = session.request(method, url + path, timeout=30, **kw)
+            ok = 200 <= r.status_code < 300
+        except requests.RequestException:
+            ok = False
+        stats.record(time.monotonic() - start, ok)
+
+    def looker(seed):
+        s, r = requests.Session(), random.Random(seed)
+        while not stop.is_set():
+            h = stored[r.randrange(len(stored))]
+            if r.random() < 0.5:   # a near-duplicate: a few bits off
+                h = "%064x" % (int(h, 16) ^ (1 << r.randrange(256)) ^ (1 << r.randrange(256)))
+            timed(s, "GET", "/v1/lookup", params={"hash": h})
+
+    def media():
+        s, i = requests.Session(), 0
+        while not stop.is_set():
+            timed(s, "POST", "/v1/lookup/media", data=jpegs[i % len(jpegs)],
+                  headers={"Content-Type": "image/jpeg"})
+            i += 1
+
+    def adder(c):
+        s, r, b = requests.Session(), random.Random(100 + c), 0
+        while not stop.is_set():
+            items = [{"hash": "%064x" % r.getrandbits(256), "content_id": f"c{c}-b{b}-{i}"}
+                     for i in range(10)]
+            timed(s, "POST", "/v1/banks/soak/hashes", json={"items": items})
+            if b >= 50:
+                for i in range(10):
+                    timed(s, "DELETE", f"/v1/banks/soak/content/c{c}-b{b - 50}-{i}")
+            b += 1
+
+    threads = [threading.Thread(target=looker, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=media)]
+    threads += [threading.Thread(target=adder, args=(c,)) for c in range(2)]
+    for t in threads:
+        t.start()
+    start = time.monotonic()
+    rows = []
+    print(f"{'minute':>7}{'requests':>10}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'RSS MiB':>9}")
+    try:
+        while time.monotonic() - start < a.minutes * 60:
+            time.sleep(WINDOW)
+            lat, errors = stats.take()
+            row = ((time.monotonic() - start) / 60, len(lat), errors, pct(lat, 50),
+                   pct(lat, 99), rss_mib(proc.pid))
+            rows.append(row)
+            print(f"{row[0]:>7.1f}{row[1]:>10}{row[2]:>8}{row[3]:>9.2f}{row[4]:>9.2f}{row[5]:>9.0f}",
+                  flush=True)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    verify = subprocess.run([binary, "verify", "--db", db], capture_output=True, text=True)
+
+    after_warmup = [r for r in rows if r[0] > a.warmup]
+    first, last = after_warmup[0], after_warmup[-1]
+    growth = (last[5] - first[5]) / first[5] * 100
+    p99s = [r[4] for r in after_warmup]
+    print()
+    print(f"requests {stats.total}, errors {stats.total_errors}; "
+          f"RSS {first[5]:.0f} MiB after warm-up, {last[5]:.0f} MiB at the end ({growth:+.1f}%); "
+          f"p50 {min(r[3] for r in after_warmup):.2f}-{max(r[3] for r in after_warmup):.2f} ms, "
+          f"p99 {min(p99s):.2f}-{max(p99s):.2f} ms; exit {code}; verify: {verify.stdout.strip()}")
+    failed = []
+    if stats.total_errors:
+        failed.append(f"{stats.total_errors} errors")
+    if growth > 10:
+        failed.append(f"RSS grew {growth:.1f}%")
+    if last[4] > 2 * first[4]:
+        failed.append(f"p99 went from {first[4]:.2f} to {last[4]:.2f} ms")
+    if code != 0 or verify.returncode != 0:
+        failed.append("the server did not stop cleanly or the store does not verify")
+    if failed:
+        print("soak FAILED: " + "; ".join(failed))
+        return 1
+    print("soak passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

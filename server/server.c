@@ -430,13 +430,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!rq->route->takes_body)
             rq->too_large = 1;
         else if (rq->form) {
-            if (MHD_post_process(rq->form, upload_data, *upload_data_size) != MHD_YES &&
-                !rq->too_large)
-                return MHD_NO;
+            /* A form the parser gives up on (nested parts it cannot follow,
+             * a broken boundary) is answered 400 once the body is in. */
+            if (!rq->bad_form &&
+                MHD_post_process(rq->form, upload_data, *upload_data_size) != MHD_YES &&
+                !rq->too_large && !rq->too_busy)
+                rq->bad_form = 1;
         } else if (request_append(s, rq, upload_data, *upload_data_size) != 0)
             return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (rq->bad_form && !rq->too_large && !rq->too_busy) {
+        enum MHD_Result r = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                        "the multipart/form-data body is malformed");
+        request_count(s, rq);
+        return r;
     }
     if (rq->too_busy) {
         enum MHD_Result r = reply_busy(s, c);

@@ -40,6 +40,7 @@ typedef struct request {
     size_t size, cap;
     int too_large;           /* the body passed the limit: dropped */
     int too_busy;            /* no body memory left: dropped, 429 */
+    int bad_form;            /* the multipart parser gave up: 400 */
     int timed_out;           /* the body took too long: connection closed */
     size_t reserved;         /* bytes of max_body_memory this request holds */
     struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,8 +94,18 @@ static void exchange(const char *req, size_t len)
     struct timeval tv = { 1, 0 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
-        abort();   /* the server is gone */
+    /* Closed with a reset, so that no TIME_WAIT socket holds a local port:
+     * a long run makes millions of connections. */
+    struct linger lg = { 1, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    int tries = 0;
+    while (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if ((errno != EADDRNOTAVAIL && errno != EAGAIN && errno != EINTR) || ++tries > 100) {
+            fprintf(stderr, "fuzz_http: cannot connect: %s\n", strerror(errno));
+            abort();   /* the server is gone */
+        }
+        usleep(10000);
+    }
     size_t sent = 0;
     while (sent < len) {
         ssize_t n = send(fd, req + sent, len - sent, MSG_NOSIGNAL);

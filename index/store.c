@@ -826,8 +826,12 @@ pdqm_status pdqm_store_open(const char *path, unsigned flags,
         return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
                               "%s is not a regular file, so not a pdqmatch store", path);
     /* LMDB would quietly make an empty file into a new store, and a short
-     * one is no store at all: refuse both rather than write to them. */
-    if (exists && sb.st_size < 8192)
+     * one is no store at all: refuse both rather than write to them.  But
+     * an empty file is also what a process killed while creating a store
+     * leaves (LMDB creates the file, then writes it): with CREATE it holds
+     * nothing to lose, so it is made the store it was meant to be. */
+    if (exists && sb.st_size < 8192 &&
+        !(sb.st_size == 0 && (flags & PDQM_STORE_CREATE) && !(flags & PDQM_STORE_READONLY)))
         return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
                               "%s is not a pdqmatch store (%lld bytes)", path,
                               (long long)sb.st_size);

@@ -240,6 +240,7 @@ def test_kill_9_at_random_moments(tmp_path):
             # Killed before its first commit: no store yet (no file, or an
             # LMDB file with nothing in it), which the rerun below makes.
             assert v.stderr in (f"pdqmatch: {db}: no store there\n",
+                                f"pdqmatch: {db} is not a pdqmatch store (0 bytes)\n",
                                 f"pdqmatch: {db} is an empty LMDB file, not a pdqmatch store\n")
         else:
             assert v.returncode == 0, v.stderr

@@ -178,30 +178,11 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
 static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
     (void)rq;
-    char *text = pdqm_metrics_render(s->metrics, s->store);
+    pdqm_body_memory body = { atomic_load(&s->body_memory), s->max_body_memory };
+    char *text = pdqm_metrics_render(s->metrics, s->store, body);
     if (text == NULL)
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
-    /* The request-body budget, from the server rather than the metrics. */
-    char gauge[512];
-    int n = snprintf(gauge, sizeof gauge,
-                     "# HELP pdqmatch_body_bytes Request body bytes reserved now.\n"
-                     "# TYPE pdqmatch_body_bytes gauge\n"
-                     "pdqmatch_body_bytes %zu\n"
-                     "# HELP pdqmatch_body_bytes_limit The budget (--max-body-memory).\n"
-                     "# TYPE pdqmatch_body_bytes_limit gauge\n"
-                     "pdqmatch_body_bytes_limit %zu\n",
-                     (size_t)atomic_load(&s->body_memory), s->max_body_memory);
-    if (n < 0 || (size_t)n >= sizeof gauge)
-        n = 0;
-    gauge[n] = '\0';
-    size_t len = strlen(text);
-    char *all = realloc(text, len + (size_t)n + 1);
-    if (all == NULL) {
-        free(text);
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
-    }
-    memcpy(all + len, gauge, (size_t)n + 1);
-    return reply_text(c, MHD_HTTP_OK, all, "text/plain; version=0.0.4");
+    return reply_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4");
 }
 
 /* The OpenAPI 3 document, built from the route table so it cannot drift. */

@@ -145,7 +145,7 @@ static void put_histogram(text *t, const char *name, const char *labels, const h
     put(t, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)total);
 }
 
-char *pdqm_metrics_render(pdqm_metrics *m, pdqm_store *store)
+char *pdqm_metrics_render(pdqm_metrics *m, pdqm_store *store, pdqm_body_memory body)
 {
     text t = { NULL, 0, 0, 0 };
     put(&t, "# HELP pdqmatch_requests_total HTTP requests by route and status.\n"
@@ -194,6 +194,13 @@ char *pdqm_metrics_render(pdqm_metrics *m, pdqm_store *store)
                 "pdqmatch_store_bytes %llu\n",
             (unsigned long long)st.hashes, (unsigned long long)st.contents,
             (unsigned long long)st.banks, (unsigned long long)st.file_bytes);
+    put(&t, "# HELP pdqmatch_body_bytes Request body bytes reserved now.\n"
+            "# TYPE pdqmatch_body_bytes gauge\n"
+            "pdqmatch_body_bytes %zu\n"
+            "# HELP pdqmatch_body_bytes_limit The budget (--max-body-memory).\n"
+            "# TYPE pdqmatch_body_bytes_limit gauge\n"
+            "pdqmatch_body_bytes_limit %zu\n",
+        body.reserved, body.limit);
     if (t.failed) {
         free(t.buf);
         return NULL;

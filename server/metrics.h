@@ -22,8 +22,14 @@ void pdqm_metrics_request(pdqm_metrics *m, size_t route, unsigned status, double
 void pdqm_metrics_lookups(pdqm_metrics *m, uint64_t queries, uint64_t matches);
 void pdqm_metrics_hashing(pdqm_metrics *m, double seconds);
 
-/* The text of /metrics (malloc'd), with the store's figures; NULL when out
- * of memory. */
-char *pdqm_metrics_render(pdqm_metrics *m, pdqm_store *store);
+/* The request-body budget, which the server holds rather than the metrics. */
+typedef struct pdqm_body_memory {
+    size_t reserved;   /* body bytes reserved now */
+    size_t limit;      /* --max-body-memory */
+} pdqm_body_memory;
+
+/* The text of /metrics (malloc'd), with the store's figures and the body
+ * budget; NULL when out of memory. */
+char *pdqm_metrics_render(pdqm_metrics *m, pdqm_store *store, pdqm_body_memory body);
 
 #endif

@@ -55,9 +55,11 @@ double pdqm_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Reply with body (malloc'd, consumed). */
-enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body,
-                           const char *content_type)
+/* Queue body (malloc'd, consumed) with its type and, when header is not
+ * NULL, one more header. */
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body,
+                                 const char *content_type, const char *header,
+                                 const char *value)
 {
     replied_status = status;
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
@@ -67,9 +69,18 @@ enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", content_type);
+    if (header)
+        MHD_add_response_header(r, header, value);
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
+}
+
+/* Reply with body (malloc'd, consumed). */
+enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body,
+                           const char *content_type)
+{
+    return send_body(c, status, body, content_type, NULL, NULL);
 }
 
 /* Reply with j (consumed). */
@@ -82,6 +93,22 @@ enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
     return reply_text(c, status, body, "application/json");
 }
 
+/* The JSON text of an error (malloc'd), NULL when out of memory.  The
+ * message is kept on one line. */
+static char *error_body(const char *code, char *message)
+{
+    for (char *p = message; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    json_t *j = json_pack("{s:{s:s,s:s%}}", "error", "code", code, "message", message,
+                          strlen(message));
+    if (j == NULL)   /* a message that is not UTF-8: keep the code */
+        j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", "invalid request");
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return body;
+}
+
 enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
                             const char *fmt, ...)
 {
@@ -90,14 +117,10 @@ enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const cha
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    for (char *p = message; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    json_t *j = json_pack("{s:{s:s,s:s%}}", "error", "code", code, "message", message,
-                          strlen(message));
-    if (j == NULL)   /* a message that is not UTF-8: keep the code */
-        j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", "invalid request");
-    return reply_json(c, status, j);
+    char *body = error_body(code, message);
+    if (body == NULL)
+        return MHD_NO;
+    return reply_text(c, status, body, "application/json");
 }
 
 /* The HTTP status and code for a library error. */
@@ -247,29 +270,15 @@ static int body_reserve(pdqm_server *s, request *rq, size_t n)
     return 0;
 }
 
-static enum MHD_Result reply_busy(pdqm_server *s, struct MHD_Connection *c)
+/* 429: the body budget is spent.  Retry-After says when to try again. */
+static enum MHD_Result reply_busy(struct MHD_Connection *c)
 {
-    char *body = NULL;
-    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", "too_many_requests", "message",
-                          "the server holds as many request bodies as it may; retry shortly");
-    if (j)
-        body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    (void)s;
+    char message[] = "the server holds as many request bodies as it may; retry shortly";
+    char *body = error_body("too_many_requests", message);
     if (body == NULL)
         return MHD_NO;
-    replied_status = MHD_HTTP_TOO_MANY_REQUESTS;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
-                                                             MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Retry-After", "1");
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
-    MHD_destroy_response(r);
-    return ok;
+    return send_body(c, MHD_HTTP_TOO_MANY_REQUESTS, body, "application/json", "Retry-After",
+                     "1");
 }
 
 /* First call of a request: find its route, check its declared length. */
@@ -337,7 +346,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
                                "the body is %llu bytes, over the limit of %zu", n,
                                body_limit(s, rq));
         if (body_reserve(s, rq, (size_t)n) != 0)
-            return reply_busy(s, c);
+            return reply_busy(c);
     }
     if (rq->route->takes_body == 2) {
         const char *why = media_type_problem(c, rq);
@@ -448,7 +457,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return r;
     }
     if (rq->too_busy) {
-        enum MHD_Result r = reply_busy(s, c);
+        enum MHD_Result r = reply_busy(c);
         request_count(s, rq);
         return r;
     }

@@ -848,7 +848,9 @@ pdqm_status pdqm_store_open(const char *path, unsigned flags,
     pthread_cond_init(&s->queue_done, NULL);
     pthread_mutex_init(&s->cache_lock, NULL);
 
-    pdqm_status st = PDQM_OK;
+    pdqm_status st = store_caches_init(s, err);
+    if (st != PDQM_OK)
+        goto fail;
     int rc = mdb_env_create(&s->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(s->env, 16);

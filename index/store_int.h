@@ -213,7 +213,9 @@ pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);
 
-/* Free the in-memory postings copy and pending index (store_lookup.c). */
+/* Make and free the in-memory postings copy and pending index
+ * (store_lookup.c). */
+pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err);
 void store_pcache_free(pdqm_store *s);
 void store_pindex_free(pdqm_store *s);
 

@@ -21,6 +21,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -188,7 +189,7 @@ typedef struct postings_cache {
     uint32_t *ids;
     uint64_t *stale;         /* NKEYS bits */
     size_t n_stale;
-    unsigned long lookups;
+    atomic_ulong lookups;    /* lookups made through this handle */
 } postings_cache;
 
 void store_pcache_free(pdqm_store *s)
@@ -204,23 +205,6 @@ void store_pcache_free(pdqm_store *s)
     free(c->stale);
     free(c);
     s->pcache = NULL;
-}
-
-static postings_cache *pcache_of(pdqm_store *s)
-{
-    pthread_mutex_lock(&s->cache_lock);
-    if (s->pcache == NULL) {
-        postings_cache *c = calloc(1, sizeof *c);
-        if (c != NULL) {
-            pthread_rwlock_init(&c->lock, NULL);
-            s->pcache = c;
-        }
-    }
-    postings_cache *c = s->pcache;
-    if (c)
-        c->lookups++;
-    pthread_mutex_unlock(&s->cache_lock);
-    return c;
 }
 
 /* Anonymous memory for `bytes`, on huge pages where the kernel has them;
@@ -336,7 +320,8 @@ static int pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32
         if (rc != 0 || c->n_stale > NKEYS / 8)
             c->valid = 0;
     }
-    if (!c->valid && !c->disabled && c->lookups >= PCACHE_AFTER)
+    if (!c->valid && !c->disabled &&
+        atomic_load_explicit(&c->lookups, memory_order_relaxed) >= PCACHE_AFTER)
         rc = pcache_build(s, txn, c, gen);
     (void)rc;   /* a failed copy only means probing LMDB */
     pthread_rwlock_unlock(&c->lock);
@@ -382,18 +367,22 @@ void store_pindex_free(pdqm_store *s)
     s->pindex = NULL;
 }
 
-static pending_index *pindex_of(pdqm_store *s)
+/* The two structures are made with the handle (their memory comes later,
+ * as they fill), so lookups need no lock to find them. */
+pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err)
 {
-    pthread_mutex_lock(&s->cache_lock);
-    if (s->pindex == NULL) {
-        pending_index *p = calloc(1, sizeof *p);
-        if (p != NULL) {
-            pthread_rwlock_init(&p->lock, NULL);
-            s->pindex = p;
-        }
+    s->pcache = calloc(1, sizeof *s->pcache);
+    s->pindex = calloc(1, sizeof *s->pindex);
+    if (s->pcache == NULL || s->pindex == NULL) {
+        free(s->pcache);
+        free(s->pindex);
+        s->pcache = NULL;
+        s->pindex = NULL;
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a store");
     }
-    pthread_mutex_unlock(&s->cache_lock);
-    return s->pindex;
+    pthread_rwlock_init(&s->pcache->lock, NULL);
+    pthread_rwlock_init(&s->pindex->lock, NULL);
+    return PDQM_OK;
 }
 
 /* Bring the index up to the pending range [from, to) of a snapshot whose
@@ -931,7 +920,8 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
             st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
             goto done;
         }
-        postings_cache *pc = pcache_of(s);
+        postings_cache *pc = s->pcache;
+        atomic_fetch_add_explicit(&pc->lookups, 1, memory_order_relaxed);
         int cached = pcache_acquire(s, se.txn, pc, se.meta.pgen);
         se.pc = cached ? pc : NULL;
         /* Pending entries: indexed in memory by a handle that looks up
@@ -939,8 +929,9 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         pending_index *pi = NULL;
         uint32_t pending = se.meta.pending_to - se.meta.pending_from;
         if (probes > 1 && pending >= PINDEX_MIN &&
-            ((pc && pc->lookups >= PCACHE_AFTER) || n >= 16)) {
-            pi = pindex_of(s);
+            (atomic_load_explicit(&pc->lookups, memory_order_relaxed) >= PCACHE_AFTER ||
+             n >= 16)) {
+            pi = s->pindex;
             if (!pindex_acquire(pi, &se.rv, se.meta.pending_from, se.meta.pending_to))
                 pi = NULL;
         }

@@ -7,22 +7,19 @@
 #include <string.h>
 
 #include "../../hashing/hashlist.h"
+#include "lines.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *text = (const char *)data;
-    size_t start = 0;
-    while (start <= size) {
-        const char *nl = memchr(text + start, '\n', size - start);
-        size_t len = nl ? (size_t)(nl - (text + start)) : size - start;
+    fuzz_lines it = fuzz_lines_of(data, size);
+    const char *line;
+    size_t len;
+    while (fuzz_next_line(&it, &line, &len)) {
         pdqm_video_frame f;
         pdqm_error err;
-        if (pdqm_vpdq_line(text + start, len, &f, &err) == PDQM_OK &&
+        if (pdqm_vpdq_line(line, len, &f, &err) == PDQM_OK &&
             (f.quality < 0 || f.quality > 100 || !(f.timestamp >= 0)))
             __builtin_trap();   /* a line accepted must be in range */
-        if (nl == NULL)
-            break;
-        start += len + 1;
     }
     return 0;
 }

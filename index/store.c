@@ -1914,6 +1914,7 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         return store_lmdb_error(err, rc, "cannot read the store");
     out->entries_ever = m.next_entry;
     out->pending = m.pending_to - m.pending_from;
+    out->pending_limit = store_pending_limit(m.next_entry);
     MDB_envinfo info;
     MDB_stat es;
     mdb_env_info(s->env, &info);

@@ -265,6 +265,8 @@ typedef struct pdqm_store_stats {
     uint64_t hashes;          /* live hashes */
     uint64_t entries_ever;    /* ids handed out, deleted ones included */
     uint64_t pending;         /* hashes added deferred, not yet indexed */
+    uint64_t pending_limit;   /* a small add that brings pending here runs
+                                 an indexing pass */
     uint64_t file_bytes;      /* size of the LMDB file */
     uint64_t used_bytes;      /* pages in use */
     uint64_t map_bytes;       /* current map size */

@@ -213,6 +213,10 @@ pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);
 
+/* How many pending entries a store of `entries` gathers before a pass
+ * (store_write.c). */
+uint32_t store_pending_limit(uint32_t entries);
+
 /* Make and free the in-memory postings copy and pending index
  * (store_lookup.c). */
 pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err);

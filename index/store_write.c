@@ -525,7 +525,7 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
 #define PENDING_MIN 4096
 #define PENDING_MAX 1048576
 
-static uint32_t pending_limit(uint32_t entries)
+uint32_t store_pending_limit(uint32_t entries)
 {
     uint32_t limit = entries / 4;
     return limit < PENDING_MIN ? PENDING_MIN : limit > PENDING_MAX ? PENDING_MAX : limit;
@@ -542,7 +542,7 @@ pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
         pdqm_status st = add_common(store, adds, n, outcomes, 1, &pending, &entries, err);
         /* The add has committed whatever happens next; a failed indexing
          * pass loses nothing and is tried again by the next add. */
-        if (st == PDQM_OK && pending >= pending_limit(entries))
+        if (st == PDQM_OK && pending >= store_pending_limit(entries))
             (void)pdqm_store_index_pending(store, NULL, NULL);
         return st;
     }

@@ -118,11 +118,12 @@ int cmd_stats(int argc, char **argv)
     pdqm_store_close(s);
     double per_hash = st.hashes ? (double)st.file_bytes / st.hashes : 0;
     if (o.json) {
-        json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:i}",
+        json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:i}",
                               "db", o.db, "banks", (json_int_t)st.banks,
                               "contents", (json_int_t)st.contents,
                               "hashes", (json_int_t)st.hashes,
                               "pending", (json_int_t)st.pending,
+                              "pending_limit", (json_int_t)st.pending_limit,
                               "file_bytes", (json_int_t)st.file_bytes,
                               "used_bytes", (json_int_t)st.used_bytes,
                               "map_bytes", (json_int_t)st.map_bytes,
@@ -136,7 +137,8 @@ int cmd_stats(int argc, char **argv)
         printf("contents:   %llu\n", (unsigned long long)st.contents);
         printf("hashes:     %llu\n", (unsigned long long)st.hashes);
         if (st.pending)
-            printf("pending:    %llu (added, not yet indexed)\n", (unsigned long long)st.pending);
+            printf("pending:    %llu (added, not yet indexed; indexed at %llu)\n",
+                   (unsigned long long)st.pending, (unsigned long long)st.pending_limit);
         printf("file size:  %llu bytes (%.1f a hash)\n", (unsigned long long)st.file_bytes, per_hash);
         printf("pages used: %llu bytes\n", (unsigned long long)st.used_bytes);
     }

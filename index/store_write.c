@@ -670,8 +670,9 @@ done:
     return rc;
 }
 
-/* Read the live records of [from, to) and build their postings: counted
- * per key first, so each key's ids come out ascending with no sort. */
+/* Read the live records of [from, to) once, then build their postings:
+ * counted per key first, so each key's ids come out ascending with no
+ * sort. */
 static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     (void)err;
@@ -684,15 +685,15 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     const size_t nkeys = (size_t)SLOTS << 16;
     uint32_t *start = calloc(nkeys + 1, sizeof *start);
     uint8_t *live = calloc((to - from) / 8 + 1, 1);
+    uint32_t *live_ids = malloc((size_t)(to - from) * sizeof *live_ids);
+    uint64_t (*live_hashes)[4] = malloc((size_t)(to - from) * sizeof *live_hashes);
     uint32_t *ids = NULL;
-    if (!start || !live) {
+    if (!start || !live || !live_ids || !live_hashes) {
         rc = ENOMEM;
         goto done;
     }
 
-    /* Pass 1: which pending entries are live (their content item still
-     * exists), then how many postings each key gets. */
-    uint64_t n_live = 0;
+    /* Which pending entries are live (their content item still exists). */
     {
         cnum_iter it;
         uint32_t number;
@@ -712,6 +713,8 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             goto done;
         rc = 0;
     }
+    /* Their hashes, and how many postings each key gets. */
+    size_t n_live = 0;
     MDB_val blockv = { 0, NULL };
     uint32_t block_no = UINT32_MAX;
     for (uint32_t id = from; id < to; id++) {
@@ -730,7 +733,8 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             goto done;
         }
         block_read(blockv.mv_data, block_count(blockv.mv_size), id % RECORDS_PER_BLOCK, &rr);
-        n_live++;
+        live_ids[n_live] = id;
+        memcpy(live_hashes[n_live++], rr.hash, sizeof rr.hash);
         for (int slot = 0; slot < SLOTS; slot++)
             start[slot_key(rr.hash, slot) + 1]++;
     }
@@ -741,27 +745,10 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         rc = ENOMEM;
         goto done;
     }
-    /* Pass 2: place the ids. */
-    block_no = UINT32_MAX;
-    for (uint32_t id = from; id < to; id++) {
-        if (!(live[(id - from) / 8] & (1u << ((id - from) % 8))))
-            continue;
-        uint32_t b = id / RECORDS_PER_BLOCK;
-        if (b != block_no) {
-            MDB_val k = { 4, &b };
-            if ((rc = mdb_get(txn, s->records, &k, &blockv)) != 0)
-                goto done;
-            block_no = b;
-        }
-        record rr;
-        if (block_count(blockv.mv_size) <= id % RECORDS_PER_BLOCK) {
-            rc = MDB_CORRUPTED;
-            goto done;
-        }
-        block_read(blockv.mv_data, block_count(blockv.mv_size), id % RECORDS_PER_BLOCK, &rr);
+    /* Place the ids, in ascending order within each key. */
+    for (size_t i = 0; i < n_live; i++)
         for (int slot = 0; slot < SLOTS; slot++)
-            ids[start[slot_key(rr.hash, slot)]++] = id;
-    }
+            ids[start[slot_key(live_hashes[i], slot)]++] = live_ids[i];
     /* start[k] now holds the end of key k; its beginning is start[k-1]. */
     if (n_live * SLOTS >= nkeys / 2) {
         rc = rebuild_postings(s, txn, start, ids);
@@ -793,6 +780,8 @@ indexed:
 done:
     free(start);
     free(live);
+    free(live_ids);
+    free(live_hashes);
     free(ids);
     return rc;
 }

@@ -6,7 +6,8 @@
 #   make bench      print our speed beside the peers'
 #   make demo       the whole set-up of a fresh machine, then the service
 #   make fuzz       run every fuzz target (FUZZ_SECONDS each, default 60)
-#   make soak       10 minutes of mixed load on the service (not in CI)
+#   make soak       10 minutes of mixed load on the service, then the HTTP fuzz
+#                   corpus replayed 20 times, watching RSS (not in CI)
 #
 # Every target that builds runs `deps` first; the build itself happens in a
 # sub-make so that pkg-config is asked for flags only once the packages are
@@ -229,6 +230,7 @@ soak: deps
 
 soak-run: build
 	@$(PYTHON) bench/soak.py $(BUILD)
+	@$(PYTHON) tests/fuzz/replay_http.py --bin $(BUILD)/pdqmatch --rounds 20
 
 # The demo store lives in build/ so that `make clean` removes it.
 DEMO_DB := $(BUILD)/demo.db

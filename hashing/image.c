@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vips/vips.h>
 
@@ -38,6 +39,75 @@ void pdqm_image_limits_default(pdqm_image_limits *limits)
 {
     limits->max_pixels = PDQM_IMAGE_DEFAULT_MAX_PIXELS;
     limits->max_bytes = PDQM_IMAGE_DEFAULT_MAX_BYTES;
+    limits->max_seconds = PDQM_IMAGE_DEFAULT_MAX_SECONDS;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int pnm_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Does a PNM file (bytes starting "P1".."P6", "PF", "Pf") hold every
+ * sample its header claims?  libvips' readers of ASCII and 1-bit PNM take
+ * a missing end for zeros, so a 17-byte file claiming a 1x2287334 image
+ * decodes, for seconds, to a blank hash.  *need and *have count samples
+ * (ASCII) or body bytes (binary).  Returns 0 when the data is short.  The
+ * header is read as libvips reads it: tokens between blanks and '#'
+ * comments, then one blank. */
+static int pnm_complete(const uint8_t *data, size_t len, const VipsImage *img,
+                        uint64_t *need, uint64_t *have)
+{
+    *need = *have = 0;
+    if (len < 2 || data[0] != 'P' || !strchr("123456Ff", data[1]))
+        return 1;
+    const char kind = (char)data[1];
+    const int tokens = kind == '1' || kind == '4' ? 2 : 3;   /* w h [maxval|scale] */
+    size_t p = 2;
+    for (int t = 0; t < tokens; t++) {
+        while (p < len && (pnm_space(data[p]) || data[p] == '#')) {
+            if (data[p] == '#')
+                while (p < len && data[p] != '\n' && data[p] != '\r')
+                    p++;
+            else
+                p++;
+        }
+        while (p < len && !pnm_space(data[p]))
+            p++;
+    }
+    p++;   /* the one blank after the header */
+    const uint64_t w = (uint64_t)img->Xsize, h = (uint64_t)img->Ysize;
+    const uint64_t samples = w * h * (uint64_t)img->Bands;   /* <= 2^62 * 3 */
+    const uint8_t *body = data + (p < len ? p : len);
+    const size_t body_len = p < len ? len - p : 0;
+    switch (kind) {
+    case '1':   /* ASCII bits: "0101" needs no blanks */
+        *need = samples;
+        for (size_t i = 0; i < body_len; i++)
+            *have += body[i] == '0' || body[i] == '1';
+        break;
+    case '2':
+    case '3':   /* ASCII numbers: a token each */
+        *need = samples;
+        for (size_t i = 0; i < body_len; i++)
+            *have += !pnm_space(body[i]) && (i == 0 || pnm_space(body[i - 1]));
+        break;
+    case '4':   /* bits, each row padded to a byte */
+        *need = h * ((w + 7) / 8);
+        *have = body_len;
+        break;
+    default:    /* binary samples of 1, 2 or 4 bytes */
+        *need = samples * (uint64_t)vips_format_sizeof(img->BandFmt);
+        *have = body_len;
+        break;
+    }
+    return *have >= *need;
 }
 
 /* libvips reports warnings through GLib logging; the library never prints,
@@ -59,6 +129,10 @@ static void start_vips(void)
         return;
     }
     g_log_set_handler("VIPS", G_LOG_LEVEL_MASK, drop_log, NULL);
+    /* A hostile header (a PPM 0 pixels wide) makes libvips set an object
+     * property out of range, which GObject warns of before the load fails
+     * or the value is clamped: one line on stderr per such input. */
+    g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING, drop_log, NULL);
     /* Each decode has its own source; caching operations on them would
      * only keep freed inputs alive. */
     vips_cache_set_max(0);
@@ -213,8 +287,8 @@ static int row_is_grey(const uint8_t *p, int n)
 /* Stream the rows of img (1 or 3 uchar bands, or 4 for CMYK) and copy the
  * pre-shrink's samples into a new buffer.  With collapse_grey, an image
  * whose every pixel is grey becomes one channel.  Fills img_out->pixels. */
-static pdqm_status sample_pixels(VipsImage *img, int collapse_grey,
-                                 pdqm_image *img_out, pdqm_error *err)
+static pdqm_status sample_pixels(VipsImage *img, int collapse_grey, double began,
+                                 double max_seconds, pdqm_image *img_out, pdqm_error *err)
 {
     const int width = img->Xsize, height = img->Ysize;
     const int cmyk = img->Bands == 4;
@@ -239,6 +313,11 @@ static pdqm_status sample_pixels(VipsImage *img, int collapse_grey,
     int next_out = 0;   /* next output row to fill */
     for (int y0 = 0; y0 < height; y0 += STRIP_ROWS) {
         VipsRect strip = { 0, y0, width, VIPS_MIN(STRIP_ROWS, height - y0) };
+        if (now_seconds() - began > max_seconds) {
+            st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %g seconds",
+                                max_seconds);
+            goto cleanup;
+        }
         if (vips_region_prepare(region, &strip)) {
             st = vips_failure(err, PDQM_ERR_DECODE, "corrupt or truncated",
                               img_out->format);
@@ -305,6 +384,7 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
         limits = &defaults;
     }
     *out = NULL;
+    const double began = now_seconds();
     if (len == 0)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "empty file (0 bytes)");
     if (len > limits->max_bytes)
@@ -354,6 +434,15 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
                             (unsigned long long)limits->max_pixels);
         goto cleanup;
     }
+    uint64_t need, have;
+    if (strcmp(format, "ppm") == 0 && !pnm_complete(data, len, loaded, &need, &have)) {
+        const char *unit = ((const char *)data)[1] <= '3' ? "samples" : "bytes";
+        st = pdqm_error_set(err, PDQM_ERR_DECODE,
+                            "truncated ppm data: %dx%d needs %llu %s of pixel data, the "
+                            "file has %llu", loaded->Xsize, loaded->Ysize,
+                            (unsigned long long)need, unit, (unsigned long long)have);
+        goto cleanup;
+    }
     if (to_pdq_bands(loaded, &ready)) {
         st = vips_failure(err, PDQM_ERR_DECODE, "cannot convert the pixels of", format);
         goto cleanup;
@@ -370,7 +459,8 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
     /* The reference reads PPM/PGM itself, channels as stored; every other
      * format reaches it through ImageMagick, which writes all-grey images
      * as one-channel PGM. */
-    st = sample_pixels(ready, strcmp(format, "ppm") != 0, img, err);
+    st = sample_pixels(ready, strcmp(format, "ppm") != 0, began, limits->max_seconds, img,
+                       err);
     if (st == PDQM_OK) {
         *out = img;
         img = NULL;

@@ -28,11 +28,14 @@
 
 #define PDQM_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)250000000)   /* 250 megapixels */
 #define PDQM_IMAGE_DEFAULT_MAX_BYTES ((size_t)256 << 20)      /* 256 MiB */
+#define PDQM_IMAGE_DEFAULT_MAX_SECONDS 60.0
 
 /* Limits on one image; fill with pdqm_image_limits_default() first. */
 typedef struct pdqm_image_limits {
     uint64_t max_pixels;   /* width * height as the header claims it */
     size_t max_bytes;      /* encoded size */
+    double max_seconds;    /* decoding time: some formats cost far more a
+                              pixel than others (ASCII and 1-bit PNM) */
 } pdqm_image_limits;
 
 void pdqm_image_limits_default(pdqm_image_limits *limits);

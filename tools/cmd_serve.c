@@ -21,7 +21,7 @@ static const char usage[] =
     "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
-    "                      [--max-body-memory N]\n"
+    "                      [--max-image-time S] [--max-body-memory N]\n"
     "\n"
     "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
     "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
@@ -43,6 +43,8 @@ static const char usage[] =
     "                   together (default 1073741824, 1 GiB); past it, 429\n"
     "  --max-pixels N   refuse images over N pixels before decoding (default\n"
     "                   250000000) and video frames over N pixels (default 8K)\n"
+    "  --max-image-time S  give up on an image after S seconds of decoding\n"
+    "                   (default 60)\n"
     "  --max-duration S, --max-frames N, --max-time S  refuse videos longer than\n"
     "                   S seconds (default 14400) or N frames (1000000), give up\n"
     "                   after S seconds of work (900)\n"
@@ -86,6 +88,7 @@ int cmd_serve(int argc, char **argv)
         { "max-duration", required_argument, NULL, 'd' },
         { "max-frames", required_argument, NULL, 'F' },
         { "max-time", required_argument, NULL, 'w' },
+        { "max-image-time", required_argument, NULL, 'i' },
         { "tls-key", required_argument, NULL, 'K' },
         { "max-connections", required_argument, NULL, 'C' },
         { "max-body-memory", required_argument, NULL, 'M' },
@@ -131,16 +134,19 @@ int cmd_serve(int argc, char **argv)
                 return cli_usage_error("serve", "--max-frames takes a positive number, not '%s'", optarg);
             o.video_limits.max_frames = (uint32_t)v;
             break;
-        case 'd': case 'w': {
+        case 'd': case 'w': case 'i': {
             char *end;
             double d = strtod(optarg, &end);
             if (*optarg == '\0' || *end != '\0' || !(d > 0) || d > 1e7)
                 return cli_usage_error("serve", "%s takes a positive number of seconds, not '%s'",
-                                       c == 'd' ? "--max-duration" : "--max-time", optarg);
+                                       c == 'd' ? "--max-duration" : c == 'w' ? "--max-time"
+                                       : "--max-image-time", optarg);
             if (c == 'd')
                 o.video_limits.max_seconds = d;
-            else
+            else if (c == 'w')
                 o.video_limits.max_wall_seconds = d;
+            else
+                o.image_limits.max_seconds = d;
             break;
         }
         case 'K': key_path = optarg; break;

@@ -25,6 +25,8 @@ FILES = [
     ("polyglot-png-jpeg.png", "corrupt png data"),
     ("html-named-jpg.jpg",
      "not an image format pdqmatch reads (JPEG, PNG, GIF, WebP, TIFF, PPM/PGM, HEIF/AVIF)"),
+    ("truncated-tall.pbm",
+     "truncated ppm data: 1x2287334 needs 2287334 bytes of pixel data, the file has 2"),
 ]
 
 # Images after all: the JPEG of a JPEG+ZIP polyglot hashes as the JPEG

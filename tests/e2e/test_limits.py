@@ -4,6 +4,7 @@ import re
 import signal
 import struct
 import subprocess
+import time
 import zlib
 
 import pytest
@@ -75,6 +76,29 @@ def test_decompression_bomb_png_is_refused_before_decoding(limited):
         assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")
     assert rss_mib(proc.pid) < 200
     assert requests.get(url + "/healthz", timeout=10).ok
+
+
+def test_image_decoding_time_is_bounded(tmp_path):
+    """A whole 1-bit PBM 1 pixel wide and 2,287,334 tall (286 KB) takes
+    libvips seconds to read, row by row; --max-image-time gives up on it."""
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0",
+                             "--max-image-time", "1"], stderr=subprocess.PIPE, text=True)
+    try:
+        url = "http://127.0.0.1:" + re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+        tall = b"P4\n1 2287334\n" + bytes(2287334)
+        t0 = time.monotonic()
+        r = requests.post(url + "/v1/hash", data=tall, headers={"Content-Type": "image/x-portable-bitmap"},
+                          timeout=60)
+        assert (r.status_code, r.json()["error"]) == \
+            (413, {"code": "too_large", "message": "decoding took over 1 seconds"})
+        assert time.monotonic() - t0 < 5   # unbounded, it is 8 s without sanitizers
+        r = requests.post(url + "/v1/hash", data=(SAMPLES / "street.jpg").read_bytes(),
+                          headers=JPEG, timeout=30)
+        assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
 
 
 @pytest.fixture

@@ -150,6 +150,62 @@ static void test_limits(void **state)
     snprintf(message, sizeof message, "%zu bytes is over the limit of %zu bytes", n, n - 1);
     expect_failure(bytes, n, &limits, PDQM_ERR_TOO_LARGE, message);
     free(bytes);
+
+    /* Decoding time: 60 s by default; past the limit, the next strip of
+     * rows is not read. */
+    pdqm_image_limits_default(&limits);
+    assert_true(limits.max_seconds == 60.0);
+    limits.max_seconds = 0;
+    bytes = read_data("pdq/images/bridge-mods/square-128x128.jpg", &n);
+    expect_failure(bytes, n, &limits, PDQM_ERR_TOO_LARGE, "decoding took over 0 seconds");
+    free(bytes);
+}
+
+/* PNM whose pixel data is short: libvips' ASCII and 1-bit readers would
+ * read zeros for what is missing (slowly, for a tall image), so the
+ * decoder counts what is there first. */
+static void test_truncated_pnm(void **state)
+{
+    (void)state;
+    static const struct { const char *file, *message; } cases[] = {
+        { "P1\n1 100000\n0 1 1",
+          "truncated ppm data: 1x100000 needs 100000 samples of pixel data, the file has 3" },
+        { "P2\n1 100000\n255\n0 255\n",
+          "truncated ppm data: 1x100000 needs 100000 samples of pixel data, the file has 2" },
+        { "P3\n2 2\n255\n1 2 3 4 5 6 7 8 9 10 11",
+          "truncated ppm data: 2x2 needs 12 samples of pixel data, the file has 11" },
+        { "P4\n1 2287334\n\xff\x0c",   /* what the image fuzzer found */
+          "truncated ppm data: 1x2287334 needs 2287334 bytes of pixel data, the file has 2" },
+        { "P4\n# a comment\n16 2\n\x01\x02\x03",
+          "truncated ppm data: 16x2 needs 4 bytes of pixel data, the file has 3" },
+        { "P5\n3 3\n255\nabcdefgh",
+          "truncated ppm data: 3x3 needs 9 bytes of pixel data, the file has 8" },
+        { "P6\n2 1\n65535\n0123456789a",
+          "truncated ppm data: 2x1 needs 12 bytes of pixel data, the file has 11" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_failure(cases[i].file, strlen(cases[i].file), NULL, PDQM_ERR_DECODE,
+                       cases[i].message);
+    /* Whole files decode, ASCII bits with or without blanks. */
+    static const char *const whole[] = {
+        "P1\n3 2\n0 1 0\n1 0 1\n", "P1\n3 2\n010101", "P2\n2 2\n255\n0 64 128 255",
+        "P4\n16 2\n\x01\x02\x03\x04", "P5\n3 3\n255\nabcdefghi",
+        "P6 # comment\n2 1\n65535\n0123456789ab",
+    };
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+        pdqm_image *img = NULL;
+        pdqm_error err;
+        if (pdqm_image_decode(whole[i], strlen(whole[i]), NULL, &img, &err) != PDQM_OK)
+            fail_msg("'%s': %s", whole[i], pdqm_error_message(&err));
+        pdqm_image_free(img);
+    }
+    /* Binary PNM has no trailer: every cut is an error. */
+    const char *p5 = "P5\n3 3\n255\nabcdefghi";
+    for (size_t len = 1; len < strlen(p5); len++) {
+        pdqm_image *img = NULL;
+        if (pdqm_image_decode(p5, len, NULL, &img, NULL) == PDQM_OK)
+            fail_msg("P5 cut to %zu bytes decoded", len);
+    }
 }
 
 static void test_every_prefix_of_a_file_fails_cleanly(void **state)
@@ -249,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_pixel_conventions),
         cmocka_unit_test(test_bad_bytes),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_truncated_pnm),
         cmocka_unit_test(test_every_prefix_of_a_file_fails_cleanly),
     };
     int failed = cmocka_run_group_tests_name("image", tests, NULL, NULL);

@@ -1720,6 +1720,124 @@ static void test_schema_mismatch(void **state)
     assert_null(s);
 }
 
+/* Verify finds damage: postings edited under the store with LMDB itself
+ * (the layout of index/store_int.h: "postings" maps a u32 key, slot << 16
+ * | slot value, to its ascending u32 entry ids). */
+typedef struct raw_postings {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+} raw_postings;
+
+static void raw_open(raw_postings *r, const char *path)
+{
+    assert_int_equal(mdb_env_create(&r->env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(r->env, 16), 0);
+    assert_int_equal(mdb_env_set_mapsize(r->env, (size_t)1 << 30), 0);
+    assert_int_equal(mdb_env_open(r->env, path, MDB_NOSUBDIR, 0644), 0);
+    assert_int_equal(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+    assert_int_equal(mdb_dbi_open(r->txn, "postings", MDB_INTEGERKEY, &r->dbi), 0);
+}
+
+static void raw_close(raw_postings *r)
+{
+    assert_int_equal(mdb_txn_commit(r->txn), 0);
+    mdb_env_close(r->env);
+}
+
+/* The n-th posting key and its ids (copied, at most 64). */
+static uint32_t raw_key(raw_postings *r, int n, uint32_t *ids, size_t *n_ids)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_open(r->txn, r->dbi, &c), 0);
+    assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_NEXT), 0);
+    uint32_t key;
+    memcpy(&key, k.mv_data, 4);
+    *n_ids = v.mv_size / 4;
+    assert_true(*n_ids <= 64);
+    memcpy(ids, v.mv_data, v.mv_size);
+    mdb_cursor_close(c);
+    return key;
+}
+
+static void raw_put(raw_postings *r, uint32_t key, const uint32_t *ids, size_t n)
+{
+    MDB_val k = { 4, &key }, v = { n * 4, (void *)ids };
+    assert_int_equal(n ? mdb_put(r->txn, r->dbi, &k, &v, 0) : mdb_del(r->txn, r->dbi, &k, NULL), 0);
+}
+
+static void expect_damage(fixture *f, uint64_t want_problems, const char *first)
+{
+    assert_ok(pdqm_store_open(f->path, 0, &f->store, &err));
+    uint64_t problems = 0;
+    assert_status(pdqm_store_verify(f->store, &problems, &err), PDQM_ERR_STORE);
+    assert_int_equal(problems, want_problems);
+    if (strcmp(err.message, first) != 0)
+        fail_msg("first problem '%s', expected '%s'", err.message, first);
+    pdqm_store_close(f->store);
+    f->store = NULL;
+}
+
+static void test_verify_finds_damage(void **state)
+{
+    fixture *f = *state;
+    rng r = {91};
+    assert_ok(pdqm_store_bank_create(f->store, "v", 31, PDQM_BANK_BLOCK, &err));
+    pdqm_stored_hash hs[50];
+    pdqm_add adds[50];
+    char ids[50][8];
+    for (int i = 0; i < 50; i++) {
+        hs[i] = sh(rand_hash(&r), 100, 0);
+        snprintf(ids[i], sizeof ids[i], "c%d", i);
+        adds[i] = (pdqm_add){"v", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+    }
+    assert_ok(pdqm_store_add(f->store, adds, 50, NULL, &err));
+    assert_ok(pdqm_store_index_pending(f->store, NULL, &err));
+    assert_verified(f->store);
+    pdqm_store_close(f->store);
+    f->store = NULL;
+
+    /* 1. An entry loses one of its 16 postings. */
+    raw_postings rp;
+    uint32_t list[65];
+    size_t n;
+    raw_open(&rp, f->path);
+    uint32_t key = raw_key(&rp, 0, list, &n);
+    uint32_t lost = list[0];
+    raw_put(&rp, key, list + 1, n - 1);
+    raw_close(&rp);
+    char want[160];
+    snprintf(want, sizeof want, "entry %u: posted in 15 of its 16 slots", lost);
+    expect_damage(f, 1, want);
+
+    /* 2. A key names an entry whose hash has another value in that slot
+     * (the key's entries keep ascending). */
+    raw_open(&rp, f->path);
+    key = raw_key(&rp, 5, list, &n);
+    uint32_t stranger = 0;
+    while (stranger < 50) {
+        int in = 0;
+        for (size_t i = 0; i < n; i++)
+            in |= list[i] == stranger;
+        if (!in && stranger != lost)
+            break;
+        stranger++;
+    }
+    size_t at = 0;
+    while (at < n && list[at] < stranger)
+        at++;
+    memmove(list + at + 1, list + at, (n - at) * sizeof *list);
+    list[at] = stranger;
+    raw_put(&rp, key, list, n + 1);
+    raw_close(&rp);
+    snprintf(want, sizeof want, "posting %08x -> entry %u, whose hash has another value there",
+             key, stranger);
+    expect_damage(f, 2, want);
+}
+
 /* One handle shared by a writer thread and reader threads: every lookup
  * sees whole batches (each adds the hash h to 4 items at once), never
  * fewer than before.  Threads only record; the main thread asserts. */
@@ -2314,6 +2432,7 @@ int main(void)
         T(test_reopen),
         T(test_open_errors),
         T(test_schema_mismatch),
+        T(test_verify_finds_damage),
         T(test_threads),
         T(test_group_commit),
         T(test_pending_index),

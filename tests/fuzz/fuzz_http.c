@@ -56,6 +56,7 @@ static void start(void)
     o.max_body = 1 << 20;
     o.image_limits.max_bytes = 1 << 20;
     o.image_limits.max_pixels = 4000000;
+    o.image_limits.max_seconds = 5;
     o.video_limits.max_bytes = 1 << 20;
     o.video_limits.max_frames = 64;
     o.video_limits.max_wall_seconds = 5;

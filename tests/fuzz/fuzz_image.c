@@ -20,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pdqm_image_limits limits;
     pdqm_image_limits_default(&limits);
     limits.max_pixels = 4000000;   /* bombs are refused from the header */
+    limits.max_seconds = 5;        /* slow decodes give up well inside the
+                                      fuzzer's 25 s timeout */
     pdqm_image_hash out;
     pdqm_error err;
     if (pdqm_hash_image_bytes(data, size, &limits, PDQM_MEDIA_DIHEDRAL | PDQM_MEDIA_DIGESTS,

@@ -9,10 +9,11 @@
  */
 #include "image.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <vips/vips.h>
 
@@ -40,13 +41,6 @@ void pdqm_image_limits_default(pdqm_image_limits *limits)
     limits->max_pixels = PDQM_IMAGE_DEFAULT_MAX_PIXELS;
     limits->max_bytes = PDQM_IMAGE_DEFAULT_MAX_BYTES;
     limits->max_seconds = PDQM_IMAGE_DEFAULT_MAX_SECONDS;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int pnm_space(uint8_t c)
@@ -313,7 +307,7 @@ static pdqm_status sample_pixels(VipsImage *img, int collapse_grey, double began
     int next_out = 0;   /* next output row to fill */
     for (int y0 = 0; y0 < height; y0 += STRIP_ROWS) {
         VipsRect strip = { 0, y0, width, VIPS_MIN(STRIP_ROWS, height - y0) };
-        if (now_seconds() - began > max_seconds) {
+        if (pdqm_monotonic_seconds() - began > max_seconds) {
             st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %g seconds",
                                 max_seconds);
             goto cleanup;
@@ -384,7 +378,7 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
         limits = &defaults;
     }
     *out = NULL;
-    const double began = now_seconds();
+    const double began = pdqm_monotonic_seconds();
     if (len == 0)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "empty file (0 bytes)");
     if (len > limits->max_bytes)

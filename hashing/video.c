@@ -9,6 +9,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "video.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +57,6 @@ typedef struct mem_reader {
     double deadline;       /* CLOCK_MONOTONIC seconds */
 } mem_reader;
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int mem_read(void *opaque, uint8_t *buf, int size)
 {
     mem_reader *r = opaque;
@@ -98,7 +93,7 @@ static int64_t mem_seek(void *opaque, int64_t offset, int whence)
 static int past_deadline(void *opaque)
 {
     const mem_reader *r = opaque;
-    return now_seconds() > r->deadline;
+    return pdqm_monotonic_seconds() > r->deadline;
 }
 
 /* ------------------------------------------------------------------ */
@@ -157,7 +152,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     pthread_once(&log_once, silence_ffmpeg);
 
     pdqm_status st = PDQM_OK;
-    mem_reader reader = { data, len, 0, now_seconds() + limits->max_wall_seconds };
+    mem_reader reader = { data, len, 0, pdqm_monotonic_seconds() + limits->max_wall_seconds };
     AVFormatContext *fmt = NULL;
     AVIOContext *io = NULL;
     AVCodecContext *dec = NULL;
@@ -318,7 +313,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
             } else if (info->duration > limits->max_seconds) {
                 st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
                                     "more than %.0f seconds of video", limits->max_seconds);
-            } else if (now_seconds() > reader.deadline) {
+            } else if (pdqm_monotonic_seconds() > reader.deadline) {
                 st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
                                     limits->max_wall_seconds);
             } else if (index % frame_mod == 0) {

@@ -62,7 +62,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
     }
     pdqm_error err;
     pdqm_status st;
-    double start = pdqm_now();
+    double start = pdqm_monotonic_seconds();
     h->kind = pdqm_media_sniff(rq->body, rq->size);
     if (h->kind == PDQM_MEDIA_IMAGE) {
         if (rq->size > s->image_limits.max_bytes) {
@@ -82,7 +82,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
             st = pdqm_error_set(&err, PDQM_ERR_DECODE, "the video has no frame to hash");
         }
     }
-    pdqm_metrics_hashing(s->metrics, pdqm_now() - start);
+    pdqm_metrics_hashing(s->metrics, pdqm_monotonic_seconds() - start);
     if (st != PDQM_OK) {
         *result = reply_status(c, st, &err);
         return 0;

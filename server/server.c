@@ -48,13 +48,6 @@ void pdqm_server_options_default(pdqm_server_options *o)
 /* The status of the reply this thread queued last, for the metrics. */
 static _Thread_local unsigned replied_status;
 
-double pdqm_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Queue body (malloc'd, consumed) with its type and, when header is not
  * NULL, one more header. */
 static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body,
@@ -289,7 +282,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     if (rq == NULL)
         return MHD_NO;
     rq->server = s;
-    rq->start = pdqm_now();
+    rq->start = pdqm_monotonic_seconds();
     *con_cls = rq;
     int path_known = 0;
     for (size_t i = 0; i < pdqm_n_routes && rq->route == NULL; i++) {
@@ -411,7 +404,7 @@ static void request_count(pdqm_server *s, request *rq)
     if (replied_status == 0 || rq == NULL)
         return;
     size_t route = rq->route ? (size_t)(rq->route - pdqm_routes) : pdqm_n_routes;
-    pdqm_metrics_request(s->metrics, route, replied_status, pdqm_now() - rq->start);
+    pdqm_metrics_request(s->metrics, route, replied_status, pdqm_monotonic_seconds() - rq->start);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -428,7 +421,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     request *rq = *con_cls;
     if (*upload_data_size != 0) {
-        if (pdqm_now() - rq->start > s->timeout) {
+        if (pdqm_monotonic_seconds() - rq->start > s->timeout) {
             /* A client that sends its body too slowly (slowloris) holds a
              * connection and memory: the deadline ends it.  libmicrohttpd
              * (0.9.75) cannot send a reply before the body is read, so

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include "../hashing/clock.h"
 #include "server.h"
 
 struct pdqm_server {
@@ -79,9 +80,6 @@ const char *pdqm_content_id_problem(const char *id);
 
 /* The route's path as OpenAPI writes it: "/v1/banks/{name}". */
 void pdqm_route_path(const struct route *r, char *out, size_t size);
-
-/* Monotonic seconds. */
-double pdqm_now(void);
 
 enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body,
                            const char *content_type);

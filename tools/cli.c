@@ -172,13 +172,6 @@ void cli_free_list(char **list, size_t count)
     free(list);
 }
 
-double cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 void cli_csv_field(FILE *f, const char *s)
 {
     if (s == NULL)

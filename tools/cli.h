@@ -62,7 +62,4 @@ void cli_free_list(char **list, size_t count);
  * a comma, a quote or a line break; NULL writes nothing. */
 void cli_csv_field(FILE *f, const char *s);
 
-/* Seconds on a monotonic clock. */
-double cli_now(void);
-
 #endif

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "pool.h"
+#include "../hashing/clock.h"
 #include "../hashing/fileio.h"
 #include "../hashing/hashlist.h"
 #include "../hashing/media.h"
@@ -103,7 +104,7 @@ static void progress(run *r, int final)
 {
     if (r->quiet || !r->tty)
         return;
-    double now = cli_now();
+    double now = pdqm_monotonic_seconds();
     if (!final && now - r->last_progress < 0.25)
         return;
     r->last_progress = now;
@@ -768,7 +769,7 @@ int cmd_index(int argc, char **argv)
         return 2;
     }
     r.tty = isatty(STDERR_FILENO);
-    r.started = r.last_progress = cli_now();
+    r.started = r.last_progress = pdqm_monotonic_seconds();
 
     /* Media: gather every file first, for a progress bar with an end. */
     file_list files = { 0 };
@@ -836,7 +837,7 @@ int cmd_index(int argc, char **argv)
                (unsigned long long)r.n.hashes, r.n.hashes == 1 ? "" : "es", r.bank,
                (unsigned long long)r.n.skipped_known, (unsigned long long)r.n.skipped_quality,
                r.min_quality, (unsigned long long)r.n.skipped_other,
-               (unsigned long long)r.n.failed, cli_now() - r.started);
+               (unsigned long long)r.n.failed, pdqm_monotonic_seconds() - r.started);
     free(r.adds);
     free(r.outcomes);
     free(r.hashes);

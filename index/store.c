@@ -1677,16 +1677,17 @@ typedef struct walk_args {
     int *stopped;
 } walk_args;
 
-/* The record of entry id in txn (copied into *out). */
-static int read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
-                       uint32_t *cached_block, MDB_val *cached)
+int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
+                      uint32_t *cached_block, MDB_val *cached)
 {
     uint32_t block = id / RECORDS_PER_BLOCK;
     if (*cached_block != block || cached->mv_data == NULL) {
         MDB_val k = { 4, &block };
         int rc = mdb_get(txn, s->records, &k, cached);
-        if (rc != 0)
+        if (rc != 0) {
+            cached->mv_data = NULL;
             return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        }
         *cached_block = block;
     }
     uint32_t n = block_count(cached->mv_size);
@@ -1715,7 +1716,7 @@ static int walk_one(pdqm_store *s, MDB_txn *txn, walk_args *a, const bank_table 
     }
     for (uint32_t i = 0; i < c.head.n_hashes; i++) {
         record r;
-        int rc = read_record(s, txn, c.head.first_entry + i, &r, cached_block, cached);
+        int rc = store_read_record(s, txn, c.head.first_entry + i, &r, cached_block, cached);
         if (rc != 0)
             return rc;
         memcpy((*hashes)[i].hash.w, r.hash, 32);
@@ -1957,25 +1958,12 @@ static void problem(verify_args *a, const char *fmt, ...)
 
 /* Record id through a table of block values, each looked up once: the
  * postings pass reads records in no order, and a B-tree search per
- * posting was most of verify's time. */
+ * posting was most of verify's time.  blocks[b] holds block b once read. */
 static int verify_record(pdqm_store *s, MDB_txn *txn, MDB_val *blocks, uint32_t id,
                          record *out)
 {
-    MDB_val *b = &blocks[id / RECORDS_PER_BLOCK];
-    if (b->mv_data == NULL) {
-        uint32_t block = id / RECORDS_PER_BLOCK;
-        MDB_val k = { 4, &block };
-        int rc = mdb_get(txn, s->records, &k, b);
-        if (rc != 0) {
-            b->mv_data = NULL;
-            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-        }
-    }
-    uint32_t n = block_count(b->mv_size);
-    if (id % RECORDS_PER_BLOCK >= n)
-        return MDB_CORRUPTED;
-    block_read(b->mv_data, n, id % RECORDS_PER_BLOCK, out);
-    return 0;
+    uint32_t b = id / RECORDS_PER_BLOCK;
+    return store_read_record(s, txn, id, out, &b, &blocks[b]);
 }
 
 static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)

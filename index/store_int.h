@@ -213,6 +213,12 @@ pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);
 
+/* The record of entry id in txn (copied into *out), through a cache of one
+ * block: *cached holds block *cached_block's value (mv_data NULL: none
+ * yet).  MDB_CORRUPTED when it is missing (store.c). */
+int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
+                      uint32_t *cached_block, MDB_val *cached);
+
 /* How many pending entries a store of `entries` gathers before a pass
  * (store_write.c). */
 uint32_t store_pending_limit(uint32_t entries);

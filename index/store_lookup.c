@@ -306,7 +306,7 @@ static int pcache_catch_up(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint3
  * 1 when usable, 0 when this lookup probes LMDB alone. */
 static int pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
 {
-    if (c == NULL || c->disabled)
+    if (c->disabled)
         return 0;
     pthread_rwlock_rdlock(&c->lock);
     if (c->valid && c->gen <= gen && gen <= c->seen)
@@ -391,8 +391,6 @@ pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err)
  * than the index, or memory ran out. */
 static int pindex_acquire(pending_index *p, const record_view *rv, uint32_t from, uint32_t to)
 {
-    if (p == NULL)
-        return 0;
     pthread_rwlock_rdlock(&p->lock);
     if (p->head && p->from == from && p->upto >= to)
         return 1;

@@ -720,19 +720,9 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     for (uint32_t id = from; id < to; id++) {
         if (!(live[(id - from) / 8] & (1u << ((id - from) % 8))))
             continue;
-        uint32_t b = id / RECORDS_PER_BLOCK;
-        if (b != block_no) {
-            MDB_val k = { 4, &b };
-            if ((rc = mdb_get(txn, s->records, &k, &blockv)) != 0)
-                goto done;
-            block_no = b;
-        }
         record rr;
-        if (block_count(blockv.mv_size) <= id % RECORDS_PER_BLOCK) {
-            rc = MDB_CORRUPTED;
+        if ((rc = store_read_record(s, txn, id, &rr, &block_no, &blockv)) != 0)
             goto done;
-        }
-        block_read(blockv.mv_data, block_count(blockv.mv_size), id % RECORDS_PER_BLOCK, &rr);
         live_ids[n_live] = id;
         memcpy(live_hashes[n_live++], rr.hash, sizeof rr.hash);
         for (int slot = 0; slot < SLOTS; slot++)

@@ -1687,66 +1687,32 @@ static void test_open_errors(void **state)
     assert_int_equal(stats(f->store).schema, PDQM_STORE_SCHEMA_VERSION);
 }
 
-/* A store of another schema version.  Making one needs the layout of
- * index/store_int.h: the "meta" table's "schema" key, a native u32. */
-static void test_schema_mismatch(void **state)
-{
-    fixture *f = *state;
-    assert_ok(pdqm_store_bank_create(f->store, "s", 31, PDQM_BANK_BLOCK, &err));
-    pdqm_store_close(f->store);
-    f->store = NULL;
-
+/* A store's table opened with LMDB itself, to make what the library never
+ * would (the layout is index/store_int.h's); committed by raw_close. */
+typedef struct raw_table {
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
-    assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR, 0644), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    uint32_t version = PDQM_STORE_SCHEMA_VERSION + 1;
-    MDB_val k = {6, "schema"}, v = {4, &version};
-    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+} raw_table;
 
-    pdqm_store *s = NULL;
-    assert_status(pdqm_store_open(f->path, 0, &s, &err), PDQM_ERR_SCHEMA);
-    assert_null(s);
-    assert_status(pdqm_store_open(f->path, PDQM_STORE_READONLY, &s, &err), PDQM_ERR_SCHEMA);
-    assert_null(s);
-    assert_status(pdqm_store_open(f->path, PDQM_STORE_CREATE, &s, &err), PDQM_ERR_SCHEMA);
-    assert_null(s);
-}
-
-/* Verify finds damage: postings edited under the store with LMDB itself
- * (the layout of index/store_int.h: "postings" maps a u32 key, slot << 16
- * | slot value, to its ascending u32 entry ids). */
-typedef struct raw_postings {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-} raw_postings;
-
-static void raw_open(raw_postings *r, const char *path)
+static void raw_open(raw_table *r, const char *path, const char *table, unsigned flags)
 {
     assert_int_equal(mdb_env_create(&r->env), 0);
     assert_int_equal(mdb_env_set_maxdbs(r->env, 16), 0);
     assert_int_equal(mdb_env_set_mapsize(r->env, (size_t)1 << 30), 0);
     assert_int_equal(mdb_env_open(r->env, path, MDB_NOSUBDIR, 0644), 0);
     assert_int_equal(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
-    assert_int_equal(mdb_dbi_open(r->txn, "postings", MDB_INTEGERKEY, &r->dbi), 0);
+    assert_int_equal(mdb_dbi_open(r->txn, table, flags, &r->dbi), 0);
 }
 
-static void raw_close(raw_postings *r)
+static void raw_close(raw_table *r)
 {
     assert_int_equal(mdb_txn_commit(r->txn), 0);
     mdb_env_close(r->env);
 }
 
-/* The n-th posting key and its ids (copied, at most 64). */
-static uint32_t raw_key(raw_postings *r, int n, uint32_t *ids, size_t *n_ids)
+/* The n-th key of the "postings" table and its ids (copied, at most 64). */
+static uint32_t raw_key(raw_table *r, int n, uint32_t *ids, size_t *n_ids)
 {
     MDB_cursor *c;
     MDB_val k, v;
@@ -1763,7 +1729,7 @@ static uint32_t raw_key(raw_postings *r, int n, uint32_t *ids, size_t *n_ids)
     return key;
 }
 
-static void raw_put(raw_postings *r, uint32_t key, const uint32_t *ids, size_t n)
+static void raw_put(raw_table *r, uint32_t key, const uint32_t *ids, size_t n)
 {
     MDB_val k = { 4, &key }, v = { n * 4, (void *)ids };
     assert_int_equal(n ? mdb_put(r->txn, r->dbi, &k, &v, 0) : mdb_del(r->txn, r->dbi, &k, NULL), 0);
@@ -1779,6 +1745,31 @@ static void expect_damage(fixture *f, uint64_t want_problems, const char *first)
         fail_msg("first problem '%s', expected '%s'", err.message, first);
     pdqm_store_close(f->store);
     f->store = NULL;
+}
+
+/* A store of another schema version.  Making one needs the layout of
+ * index/store_int.h: the "meta" table's "schema" key, a native u32. */
+static void test_schema_mismatch(void **state)
+{
+    fixture *f = *state;
+    assert_ok(pdqm_store_bank_create(f->store, "s", 31, PDQM_BANK_BLOCK, &err));
+    pdqm_store_close(f->store);
+    f->store = NULL;
+
+    raw_table meta;
+    raw_open(&meta, f->path, "meta", 0);
+    uint32_t version = PDQM_STORE_SCHEMA_VERSION + 1;
+    MDB_val k = {6, "schema"}, v = {4, &version};
+    assert_int_equal(mdb_put(meta.txn, meta.dbi, &k, &v, 0), 0);
+    raw_close(&meta);
+
+    pdqm_store *s = NULL;
+    assert_status(pdqm_store_open(f->path, 0, &s, &err), PDQM_ERR_SCHEMA);
+    assert_null(s);
+    assert_status(pdqm_store_open(f->path, PDQM_STORE_READONLY, &s, &err), PDQM_ERR_SCHEMA);
+    assert_null(s);
+    assert_status(pdqm_store_open(f->path, PDQM_STORE_CREATE, &s, &err), PDQM_ERR_SCHEMA);
+    assert_null(s);
 }
 
 static void test_verify_finds_damage(void **state)
@@ -1801,10 +1792,12 @@ static void test_verify_finds_damage(void **state)
     f->store = NULL;
 
     /* 1. An entry loses one of its 16 postings. */
-    raw_postings rp;
+    /* "postings" maps a u32 key, slot << 16 | slot value, to its
+     * ascending u32 entry ids. */
+    raw_table rp;
     uint32_t list[65];
     size_t n;
-    raw_open(&rp, f->path);
+    raw_open(&rp, f->path, "postings", MDB_INTEGERKEY);
     uint32_t key = raw_key(&rp, 0, list, &n);
     uint32_t lost = list[0];
     raw_put(&rp, key, list + 1, n - 1);
@@ -1815,7 +1808,7 @@ static void test_verify_finds_damage(void **state)
 
     /* 2. A key names an entry whose hash has another value in that slot
      * (the key's entries keep ascending). */
-    raw_open(&rp, f->path);
+    raw_open(&rp, f->path, "postings", MDB_INTEGERKEY);
     key = raw_key(&rp, 5, list, &n);
     uint32_t stranger = 0;
     while (stranger < 50) {

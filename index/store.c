@@ -896,8 +896,9 @@ void pdqm_store_close(pdqm_store *s)
         mdb_env_close(s->env);
     for (int i = 0; i < CACHE_DIR; i++)
         free(s->cache[i]);
-    if (s->arena)
-        munmap(s->arena, s->arena_cap * 32);
+    if (s->arena_map)
+        munmap(s->arena_map, s->arena_map_bytes);
+    free(s->arena_gone);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->queue_lock);
@@ -1921,6 +1922,7 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &es);
     out->map_bytes = info.me_mapsize;
+    out->hash_copy_bytes = store_arena_bytes(s);
     out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
     struct stat sb;
     if (stat(s->path, &sb) == 0)

@@ -270,6 +270,9 @@ typedef struct pdqm_store_stats {
     uint64_t file_bytes;      /* size of the LMDB file */
     uint64_t used_bytes;      /* pages in use */
     uint64_t map_bytes;       /* current map size */
+    uint64_t hash_copy_bytes; /* memory this handle keeps for lookups: a
+                                 copy of the indexed hashes, less what
+                                 deleted ranges gave back */
     int schema;
 } pdqm_store_stats;
 

@@ -62,6 +62,11 @@
 #define CACHE_CHUNK 4096
 #define CACHE_DIR 1024
 
+/* The arena's unit of giving memory back: 65536 ids, 2 MiB of hashes,
+ * one transparent huge page. */
+#define ARENA_CHUNK ((uint32_t)65536)
+#define ARENA_CHUNK_BYTES ((size_t)ARENA_CHUNK * 32)
+
 /* One record of the records array, as the code handles it. */
 typedef struct record {
     uint64_t hash[4];     /* pdqm_hash256.w */
@@ -193,10 +198,18 @@ struct pdqm_store {
     /* The hashes of full blocks copied into anonymous memory, id-indexed,
      * on transparent huge pages: verifying a candidate is then one load
      * with no TLB miss, where the map's 4 KiB pages cost a page walk each.
-     * 32 bytes of memory a hash; NULL when it could not be reserved. */
-    uint8_t *arena;
+     * 32 bytes of memory a hash; NULL when it could not be reserved.
+     * Ids are never reused, so a store that adds and deletes would keep
+     * growing it: a chunk of ARENA_CHUNK ids whose entries are all
+     * deleted gives its memory back (arena_trim in store_lookup.c). */
+    uint8_t *arena;              /* aligned to a chunk */
     size_t arena_cap;            /* hashes the reservation holds */
     uint32_t arena_n;            /* hashes 0 .. arena_n-1 are copied */
+    void *arena_map;             /* the reservation itself, for munmap */
+    size_t arena_map_bytes;
+    uint8_t *arena_gone;         /* a byte a chunk: 1 once given back */
+    uint32_t arena_chunks_seen;  /* chunks the last trim looked at */
+    uint64_t arena_dead_seen;    /* deleted ids the last trim knew of */
 };
 
 /* LMDB result to our status, with context. */
@@ -227,6 +240,8 @@ uint32_t store_pending_limit(uint32_t entries);
  * (store_lookup.c). */
 pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err);
 void store_pcache_free(pdqm_store *s);
+/* Bytes of hashes the arena holds now (store_lookup.c). */
+uint64_t store_arena_bytes(pdqm_store *s);
 void store_pindex_free(pdqm_store *s);
 
 /* Begin a transaction, handling a map grown by another process. */

@@ -50,27 +50,86 @@ static void build_masks(void)
 /* ------------------------------------------------------------------ */
 /* Block pointers                                                       */
 
-/* Copy the hashes of cached blocks not yet in the arena (see store_int.h),
- * reserving it first: address space for every id there can be, committed
- * only as it is written.  Called with cache_lock held. */
-static void arena_fill(pdqm_store *s)
+/* Reserve the arena: address space for every id there can be, committed
+ * only as it is written, aligned to a chunk so that giving one back frees
+ * a whole huge page (a partly used one could be filled again by the
+ * kernel's khugepaged).  Called with cache_lock held. */
+static void arena_reserve(pdqm_store *s)
 {
-    if (s->arena == NULL && s->arena_cap == 0) {
-        for (size_t cap = (size_t)1 << 32; cap >= ((size_t)1 << 24); cap >>= 2) {
-            void *p = mmap(NULL, cap * 32, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            if (p != MAP_FAILED) {
-#ifdef MADV_HUGEPAGE
-                madvise(p, cap * 32, MADV_HUGEPAGE);
-#endif
-                s->arena = p;
-                s->arena_cap = cap;
-                break;
-            }
+    for (size_t cap = (size_t)1 << 32; cap >= ((size_t)1 << 24); cap >>= 2) {
+        size_t bytes = cap * 32 + ARENA_CHUNK_BYTES;
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            continue;
+        uint8_t *gone = calloc(cap / ARENA_CHUNK, 1);
+        if (gone == NULL) {
+            munmap(p, bytes);
+            break;
         }
-        if (s->arena == NULL)
-            s->arena_cap = 1;   /* tried: lookups read the blocks instead */
+        uintptr_t start = ((uintptr_t)p + ARENA_CHUNK_BYTES - 1) & ~(uintptr_t)(ARENA_CHUNK_BYTES - 1);
+#ifdef MADV_HUGEPAGE
+        madvise((void *)start, cap * 32, MADV_HUGEPAGE);
+#endif
+        s->arena_map = p;
+        s->arena_map_bytes = bytes;
+        s->arena = (uint8_t *)start;
+        s->arena_cap = cap;
+        s->arena_gone = gone;
+        return;
     }
+    s->arena_cap = 1;   /* tried: lookups read the blocks instead */
+}
+
+/* Whether no live content item has an entry in [from, to) (in txn); 0
+ * when it cannot tell. */
+static int ids_dead(pdqm_store *s, MDB_txn *txn, uint32_t from, uint32_t to)
+{
+    uint32_t number;
+    MDB_val rec;
+    if (store_content_of_entry(s, txn, from, &number, &rec) != MDB_NOTFOUND)
+        return 0;
+    cnum_iter it;
+    int rc = store_cnum_from(s, txn, &it, from, &number, &rec);
+    store_cnum_end(&it);
+    return rc == MDB_NOTFOUND || (rc == 0 && number >= to);
+}
+
+/* Give back the memory of every copied chunk whose entries are all
+ * deleted (in txn's snapshot, whose next_entry and dead ids, next_entry
+ * less the live hashes, are given).  It looks only when there can be new
+ * ones: a chunk filled, or a chunk's worth of entries deleted, since the
+ * last look.
+ *
+ * Ids are never reused, so such a chunk is dead in every later snapshot.
+ * A lookup still on an older one may verify a candidate there and read
+ * zeros: verify() and check_entry() measure every near hit again from its
+ * record, so the worst is missing an entry whose delete committed before
+ * the lookup ended.  Called with cache_lock held. */
+static void arena_trim(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_t dead)
+{
+    uint32_t upto = s->arena_n < next_entry ? s->arena_n : next_entry;
+    uint32_t chunks = upto / ARENA_CHUNK;
+    if (chunks == s->arena_chunks_seen && dead < s->arena_dead_seen + ARENA_CHUNK)
+        return;
+    for (uint32_t c = 0; c < chunks; c++) {
+        if (s->arena_gone[c] || !ids_dead(s, txn, c * ARENA_CHUNK, (c + 1) * ARENA_CHUNK))
+            continue;
+        if (madvise(s->arena + (size_t)c * ARENA_CHUNK_BYTES, ARENA_CHUNK_BYTES,
+                    MADV_DONTNEED) == 0)
+            s->arena_gone[c] = 1;
+    }
+    s->arena_chunks_seen = chunks;
+    s->arena_dead_seen = dead;
+}
+
+/* Copy the hashes of cached blocks not yet in the arena (see store_int.h),
+ * reserving it first, then give back what deletes have emptied.  Called
+ * with cache_lock held. */
+static void arena_fill(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_t dead)
+{
+    if (s->arena == NULL && s->arena_cap == 0)
+        arena_reserve(s);
     if (s->arena == NULL)
         return;
     while (s->arena_n / RECORDS_PER_BLOCK < s->cache_blocks &&
@@ -81,10 +140,24 @@ static void arena_fill(pdqm_store *s)
                (size_t)RECORDS_PER_BLOCK * 32);
         s->arena_n += RECORDS_PER_BLOCK;
     }
+    arena_trim(s, txn, next_entry, dead);
 }
 
-/* Make sure blocks 0..full-1 have cached pointers (taken in txn). */
-static int cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full)
+uint64_t store_arena_bytes(pdqm_store *s)
+{
+    pthread_mutex_lock(&s->cache_lock);
+    uint64_t bytes = (uint64_t)s->arena_n * 32;
+    for (uint32_t c = 0; s->arena && c < s->arena_n / ARENA_CHUNK; c++)
+        if (s->arena_gone[c])
+            bytes -= ARENA_CHUNK_BYTES;
+    pthread_mutex_unlock(&s->cache_lock);
+    return bytes;
+}
+
+/* Make sure blocks 0..full-1 have cached pointers (taken in txn, whose
+ * next_entry and dead ids arena_trim wants). */
+static int cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full, uint32_t next_entry,
+                      uint64_t dead)
 {
     int rc = 0;
     pthread_mutex_lock(&s->cache_lock);
@@ -112,7 +185,7 @@ static int cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full)
         s->cache_blocks = b + 1;
     }
     if (rc == 0)
-        arena_fill(s);
+        arena_fill(s, txn, next_entry, dead);
     pthread_mutex_unlock(&s->cache_lock);
     return rc;
 }
@@ -550,8 +623,10 @@ static int verify(search *se, uint32_t qi, const uint64_t q[4], const run *runs,
         int d = hash_distance(hash_at(&se->rv, ids[i]), q);
         if (d > se->r_max)
             continue;
-        /* Within reach of some bank: now the bank of this one. */
+        /* Within reach of some bank: now the record, for its bank, and for
+         * the distance again (the arena may have zeros: see arena_trim). */
         record rec = record_at(&se->rv, ids[i]);
+        d = hash_distance(rec.hash, q);
         if (d <= se->radius_of_bank[rec.bank]) {
             int rc = hits_push(se->out, qi, ids[i], d);
             if (rc != 0)
@@ -561,15 +636,17 @@ static int verify(search *se, uint32_t qi, const uint64_t q[4], const run *runs,
     return 0;
 }
 
-/* A pending entry (or any, in a scan) whose distance is d: keep it when
- * its bank is searched that far and its content still exists (postings
+/* A pending entry (or any, in a scan) within r_max of q by the arena:
+ * keep it when its bank is searched as far as its record's distance and
+ * its content still exists (postings
  * tell liveness elsewhere, but not here).  Entries of one content item
  * sit together: [*live_from, *live_to) remembers the last live item's
  * range rather than asking for each entry. */
-static int check_entry(search *se, uint32_t qi, uint32_t id, int d,
+static int check_entry(search *se, uint32_t qi, const uint64_t q[4], uint32_t id,
                        uint64_t *live_from, uint64_t *live_to)
 {
     record rec = record_at(&se->rv, id);
+    int d = hash_distance(rec.hash, q);   /* again: see verify() */
     if (d > se->radius_of_bank[rec.bank])
         return 0;
     if (id < *live_from || id >= *live_to) {
@@ -598,7 +675,7 @@ static int scan(search *se, uint32_t qi, const uint64_t q[4], uint32_t from, uin
         int d = hash_distance(hash_at(&se->rv, id), q);
         if (d > se->r_max)
             continue;
-        int rc = check_entry(se, qi, id, d, &live_from, &live_to);
+        int rc = check_entry(se, qi, q, id, &live_from, &live_to);
         if (rc != 0)
             return rc;
     }
@@ -621,7 +698,7 @@ static int probe_pending(search *se, uint32_t qi, const uint64_t q[4], const uin
             int d = hash_distance(hash_at(&se->rv, id), q);
             if (d > se->r_max)
                 continue;
-            int rc = check_entry(se, qi, id, d, &live_from, &live_to);
+            int rc = check_entry(se, qi, q, id, &live_from, &live_to);
             if (rc != 0)
                 return rc;
         }
@@ -883,7 +960,11 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     se.rv.s = s;
     se.rv.n_entries = se.meta.next_entry;
     se.rv.full = se.meta.next_entry / RECORDS_PER_BLOCK;
-    if ((rc = cache_fill(s, se.txn, se.rv.full)) != 0) {
+    uint64_t live = 0;
+    for (size_t i = 0; i < banks->count; i++)
+        live += banks->recs[i].hashes;
+    uint64_t dead = se.meta.next_entry > live ? se.meta.next_entry - live : 0;
+    if ((rc = cache_fill(s, se.txn, se.rv.full, se.meta.next_entry, dead)) != 0) {
         st = store_lmdb_error(err, rc, "cannot read the store");
         goto done;
     }

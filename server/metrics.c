@@ -191,9 +191,13 @@ char *pdqm_metrics_render(pdqm_metrics *m, pdqm_store *store, pdqm_body_memory b
                 "pdqmatch_store_banks %llu\n"
                 "# HELP pdqmatch_store_bytes Size of the store file.\n"
                 "# TYPE pdqmatch_store_bytes gauge\n"
-                "pdqmatch_store_bytes %llu\n",
+                "pdqmatch_store_bytes %llu\n"
+                "# HELP pdqmatch_hash_copy_bytes Memory holding a copy of the stored hashes for lookups.\n"
+                "# TYPE pdqmatch_hash_copy_bytes gauge\n"
+                "pdqmatch_hash_copy_bytes %llu\n",
             (unsigned long long)st.hashes, (unsigned long long)st.contents,
-            (unsigned long long)st.banks, (unsigned long long)st.file_bytes);
+            (unsigned long long)st.banks, (unsigned long long)st.file_bytes,
+            (unsigned long long)st.hash_copy_bytes);
     put(&t, "# HELP pdqmatch_body_bytes Request body bytes reserved now.\n"
             "# TYPE pdqmatch_body_bytes gauge\n"
             "pdqmatch_body_bytes %zu\n"

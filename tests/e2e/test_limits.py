@@ -10,7 +10,7 @@ import zlib
 import pytest
 import requests
 
-from helpers import BIN, SAMPLES, VIDEOS, run
+from helpers import BIN, SAMPLES, VIDEOS, random_hashes, run
 
 JPEG = {"Content-Type": "image/jpeg"}
 
@@ -190,3 +190,36 @@ def test_a_malformed_content_length_gets_400(tight, length):
         reply = s.recv(4096).decode(errors="replace")
     assert reply.startswith("HTTP/1.1 400 "), reply
     assert requests.get(url + "/healthz", timeout=10).ok
+
+
+def test_deleted_hashes_give_back_their_lookup_memory(tmp_path):
+    """Entry ids are never reused, so a server that adds and deletes would
+    grow its lookup copy of the hashes for ever unless deleted ranges give
+    their memory back.  Bank 'old' holds ids 0..139999: deleting it frees
+    the two whole 2 MiB chunks (65536 ids each) it fills."""
+    db = tmp_path / "s.db"
+    old = random_hashes(140_000, 7)
+    lst = tmp_path / "old.txt"
+    lst.write_text("\n".join(old) + "\n")
+    assert run("index", "--db", db, "--bank", "old", "--hash-list", lst).returncode == 0
+    assert run("index", "--db", db, "--bank", "photos", SAMPLES).returncode == 0
+    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = "http://127.0.0.1:" + re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+        r = requests.get(url + "/v1/lookup", params={"hash": old[70_000]}, timeout=10).json()
+        assert [m["content_id"] for m in r["matches"]] == ["70001"]
+        copied = requests.get(url + "/v1/stats", timeout=10).json()["hash_copy_bytes"]
+        assert copied == 140_000 // 1023 * 1023 * 32    # every full block of records
+        assert requests.delete(url + "/v1/banks/old", timeout=10).status_code == 200
+        r = requests.get(url + "/v1/lookup", params={"hash": old[70_000]}, timeout=10).json()
+        assert r["matches"] == []
+        st = requests.get(url + "/v1/stats", timeout=10).json()
+        assert st["hash_copy_bytes"] == copied - 2 * 2 * 1024 * 1024
+        metrics = requests.get(url + "/metrics", timeout=10).text
+        assert f"pdqmatch_hash_copy_bytes {copied - 4 * 1024 * 1024}\n" in metrics
+        r = requests.get(url + "/v1/lookup", params={"hash": old[139_999]}, timeout=10).json()
+        assert r["matches"] == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0

@@ -2337,6 +2337,63 @@ static void test_stats_and_verify(void **state)
     assert_verified(s);
 }
 
+/* The lookup copy of the hashes gives back the memory of a range whose
+ * content is all deleted (ids are never reused, so a store that adds and
+ * deletes would otherwise grow it for ever), in the handle that deleted
+ * and in one opened later; lookups stay exact around and inside it. */
+static void test_hash_copy_gives_back(void **state)
+{
+    fixture *f = *state;
+    enum { PER = 65536, ITEMS = 4 };   /* one item a chunk of the copy */
+    rng r = {17};
+    assert_ok(pdqm_store_bank_create(f->store, "v", 31, PDQM_BANK_BLOCK, &err));
+    pdqm_stored_hash *v = malloc((size_t)PER * ITEMS * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < (size_t)PER * ITEMS; i++)
+        v[i] = sh(rand_hash(&r), 80, (double)(i % PER));
+    const char *ids[ITEMS] = {"v0", "v1", "v2", "v3"};
+    for (int i = 0; i < ITEMS; i++) {
+        pdqm_add a = {"v", ids[i], NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v + (size_t)i * PER, PER};
+        assert_ok(pdqm_store_add(f->store, &a, 1, NULL, &err));
+    }
+    /* Copied: every full records block. */
+    const uint64_t full = (uint64_t)PER * ITEMS / 1023 * 1023;
+    pdqm_hash256 in0 = v[5].hash, in1 = v[PER + 7].hash, in2 = flip(&r, v[2 * PER + 9].hash, 5);
+    assert_int_equal(count_matches(f->store, in0, 0), 1);
+    assert_int_equal(stats(f->store).hash_copy_bytes, full * 32);
+
+    /* v1 fills the second chunk exactly: deleting it gives the chunk back. */
+    assert_ok(pdqm_store_delete(f->store, "v", "v1", &err));
+    assert_int_equal(count_matches(f->store, in1, 0), 0);
+    assert_int_equal(stats(f->store).hash_copy_bytes, (full - PER) * 32);
+    pdqm_matches m = lookup(f->store, &in2, 1, 31, NULL, 0);
+    assert_int_equal(m.count, 1);
+    assert_int_equal(m.items[0].distance, 5);
+    assert_string_equal(m.items[0].content_id, "v2");
+    pdqm_matches_free(&m);
+    assert_int_equal(count_matches(f->store, in0, 0), 1);
+    /* A scan (radius over 64) reads the given-back range as zeros: it must
+     * still find exactly the live hashes, at their true distances. */
+    pdqm_hash256 zero = {{0, 0, 0, 0}};
+    m = lookup(f->store, &zero, 1, 256, NULL, 0);
+    assert_int_equal(m.count, (size_t)PER * (ITEMS - 1));
+    for (size_t i = 0; i < m.count; i++) {
+        assert_string_not_equal(m.items[i].content_id, "v1");
+        assert_int_equal(m.items[i].distance, (int)pdqm_hash256_distance(&zero, &m.items[i].hash));
+    }
+    pdqm_matches_free(&m);
+
+    /* A handle opened later gives it back when it first copies. */
+    pdqm_store_close(f->store);
+    f->store = NULL;
+    assert_ok(pdqm_store_open(f->path, 0, &f->store, &err));
+    assert_int_equal(count_matches(f->store, in2, 31), 1);
+    assert_int_equal(stats(f->store).hash_copy_bytes, (full - PER) * 32);
+    assert_int_equal(count_matches(f->store, in1, 31), 0);
+    assert_verified(f->store);
+    free(v);
+}
+
 static void test_compact(void **state)
 {
     fixture *f = *state;
@@ -2431,7 +2488,8 @@ int main(void)
         T(test_pending_index),
         T(test_walk),
         T(test_stats_and_verify),
-        T(test_compact),
+        T(test_hash_copy_gives_back),
+    T(test_compact),
     };
 #undef T
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

@@ -154,12 +154,12 @@ def main():
     rows = []
     print(f"{'minute':>7}{'requests':>10}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'RSS MiB':>9}"
           f"{'added':>9}{'pending':>9}{'copy MiB':>9}")
-    stats_session = requests.Session()
     try:
         while time.monotonic() - start < a.minutes * 60:
             time.sleep(WINDOW)
             lat, errors = stats.take()
-            st = stats_session.get(url + "/v1/stats", timeout=30).json()
+            # A new connection each time: the server closes one idle for 30 s.
+            st = requests.get(url + "/v1/stats", timeout=30).json()
             row = ((time.monotonic() - start) / 60, len(lat), errors, pct(lat, 50),
                    pct(lat, 99), rss_mib(proc.pid), stats.added, st["pending"],
                    st["hash_copy_bytes"] / 2**20)

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* Above this many probes a query scans every record instead. */
 #define MAX_PROBES 16384
@@ -132,13 +133,23 @@ static void arena_fill(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_
         arena_reserve(s);
     if (s->arena == NULL)
         return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     while (s->arena_n / RECORDS_PER_BLOCK < s->cache_blocks &&
            (size_t)s->arena_n + RECORDS_PER_BLOCK <= s->arena_cap) {
         uint32_t b = s->arena_n / RECORDS_PER_BLOCK;
-        memcpy(s->arena + (size_t)s->arena_n * 32,
-               block_hash(s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK], 0),
+        const uint8_t *block = s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK];
+        memcpy(s->arena + (size_t)s->arena_n * 32, block_hash(block, 0),
                (size_t)RECORDS_PER_BLOCK * 32);
         s->arena_n += RECORDS_PER_BLOCK;
+        /* Lookups read the copy now, and the block only for a near hit's
+         * bank: its map pages need not stay in this process's resident set
+         * (they stay in the page cache; a later read maps them again).
+         * Records are never freed, so otherwise every block ever copied
+         * would. */
+        uintptr_t from = (uintptr_t)block & ~(page - 1);
+        uintptr_t to = ((uintptr_t)block + BLOCK_BYTES) & ~(page - 1);
+        if (to > from)
+            madvise((void *)from, to - from, MADV_DONTNEED);
     }
     arena_trim(s, txn, next_entry, dead);
 }

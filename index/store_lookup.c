@@ -9,9 +9,11 @@
  * deduplicated (most appear once, and a set costs more than verifying
  * twice): only the matches are.
  *
- * Verification reads records through pointers to the full records blocks,
- * cached across lookups (full blocks never change, see store_int.h), so a
- * candidate costs one memory access, prefetched ahead.
+ * Verification reads a copy of the hashes of the full records blocks (the
+ * arena, see store_int.h), made once and kept across lookups since full
+ * blocks never change, so a candidate costs one memory access, prefetched
+ * ahead.  Ids are never reused: the copy gives back the memory of ranges
+ * whose content is all deleted.
  *
  * Hashes added deferred and not yet indexed, and searches beyond r = 64 or
  * with too many probes to pay, are answered by scanning records instead.
@@ -99,8 +101,8 @@ static int ids_dead(pdqm_store *s, MDB_txn *txn, uint32_t from, uint32_t to)
 /* Give back the memory of every copied chunk whose entries are all
  * deleted (in txn's snapshot, whose next_entry and dead ids, next_entry
  * less the live hashes, are given).  It looks only when there can be new
- * ones: a chunk filled, or a chunk's worth of entries deleted, since the
- * last look.
+ * ones: a chunk filled, or a quarter of a chunk's worth of entries deleted,
+ * since the last look (each look costs two B-tree lookups a chunk).
  *
  * Ids are never reused, so such a chunk is dead in every later snapshot.
  * A lookup still on an older one may verify a candidate there and read
@@ -111,7 +113,7 @@ static void arena_trim(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_
 {
     uint32_t upto = s->arena_n < next_entry ? s->arena_n : next_entry;
     uint32_t chunks = upto / ARENA_CHUNK;
-    if (chunks == s->arena_chunks_seen && dead < s->arena_dead_seen + ARENA_CHUNK)
+    if (chunks == s->arena_chunks_seen && dead < s->arena_dead_seen + ARENA_CHUNK / 4)
         return;
     for (uint32_t c = 0; c < chunks; c++) {
         if (s->arena_gone[c] || !ids_dead(s, txn, c * ARENA_CHUNK, (c + 1) * ARENA_CHUNK))
@@ -649,10 +651,10 @@ static int verify(search *se, uint32_t qi, const uint64_t q[4], const run *runs,
 
 /* A pending entry (or any, in a scan) within r_max of q by the arena:
  * keep it when its bank is searched as far as its record's distance and
- * its content still exists (postings
- * tell liveness elsewhere, but not here).  Entries of one content item
- * sit together: [*live_from, *live_to) remembers the last live item's
- * range rather than asking for each entry. */
+ * its content still exists (postings tell liveness elsewhere, but not
+ * here).  Entries of one content item sit together: [*live_from,
+ * *live_to) remembers the last live item's range rather than asking for
+ * each entry. */
 static int check_entry(search *se, uint32_t qi, const uint64_t q[4], uint32_t id,
                        uint64_t *live_from, uint64_t *live_to)
 {

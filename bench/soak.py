@@ -2,7 +2,8 @@
 """Soak: pdqmatch serve under mixed load on loopback: a warm-up, then 10 minutes measured.
 
 A store of N random hashes (default 1,000,000) plus samples/ is served;
-client threads then run, all at once and without pause:
+client threads then run, all at once and without pause, the lookups in one
+process and the adds in another:
 
   4 x GET /v1/lookup?hash=       random stored hashes, some flipped
   1 x POST /v1/lookup/media      the sample JPEGs in turn
@@ -28,6 +29,7 @@ more than 10% from the end of the warm-up to the end, or on an unstable p99
 runs it; it is not part of CI.
 """
 import argparse
+import multiprocessing
 import random
 import re
 import signal
@@ -75,6 +77,105 @@ class Stats:
         return sorted(lat), errors
 
 
+def timed(stats, session, method, url, **kw):
+    start = time.monotonic()
+    try:
+        r = session.request(method, url, timeout=30, **kw)
+        ok = 200 <= r.status_code < 300
+    except requests.RequestException:
+        ok = False
+    stats.record(time.monotonic() - start, ok)
+
+
+def lookups(stats, stop, url, stored, jpegs):
+    """4 threads of lookups by hash, 1 of media lookups."""
+    def looker(seed):
+        s, r = requests.Session(), random.Random(seed)
+        while not stop.is_set():
+            h = stored[r.randrange(len(stored))]
+            if r.random() < 0.5:   # a near-duplicate: a few bits off
+                h = "%064x" % (int(h, 16) ^ (1 << r.randrange(256)) ^ (1 << r.randrange(256)))
+            timed(stats, s, "GET", url + "/v1/lookup", params={"hash": h})
+
+    def media():
+        s, i = requests.Session(), 0
+        while not stop.is_set():
+            timed(stats, s, "POST", url + "/v1/lookup/media", data=jpegs[i % len(jpegs)],
+                  headers={"Content-Type": "image/jpeg"})
+            i += 1
+
+    return [threading.Thread(target=looker, args=(i,)) for i in range(4)] + \
+        [threading.Thread(target=media)]
+
+
+def adds(stats, stop, url):
+    """2 threads adding batches of 10, each deleting the batch from 50 before."""
+    def adder(c):
+        s, r, b = requests.Session(), random.Random(100 + c), 0
+        while not stop.is_set():
+            items = [{"hash": "%064x" % r.getrandbits(256), "content_id": f"c{c}-b{b}-{i}"}
+                     for i in range(10)]
+            timed(stats, s, "POST", url + "/v1/banks/soak/hashes", json={"items": items})
+            with stats.lock:
+                stats.added += len(items)
+            if b >= 50:
+                for i in range(10):
+                    timed(stats, s, "DELETE", url + f"/v1/banks/soak/content/c{c}-b{b - 50}-{i}")
+            b += 1
+
+    return [threading.Thread(target=adder, args=(c,)) for c in range(2)]
+
+
+class Client:
+    """A process running the threads that make(stats, stop, *args) returns,
+    answering the main process's "take" (this window's figures) and "stop"
+    (the totals) over a pipe."""
+
+    def __init__(self, make, *args):
+        self.conn, child = multiprocessing.Pipe()
+        self.proc = multiprocessing.Process(target=Client.run, args=(child, make, args))
+        self.proc.start()
+
+    @staticmethod
+    def run(conn, make, args):
+        stats, stop = Stats(), threading.Event()
+        threads = make(stats, stop, *args)
+        for t in threads:
+            t.start()
+        while True:
+            msg = conn.recv()
+            if msg == "take":
+                lat, errors = stats.take()
+                conn.send((lat, errors, stats.added))
+            else:
+                stop.set()
+                for t in threads:
+                    t.join(timeout=60)
+                conn.send((stats.total, stats.total_errors, stats.added))
+                return
+
+    @staticmethod
+    def take_all(clients):
+        lat, errors, added = [], 0, 0
+        for c in clients:
+            c.conn.send("take")
+        for c in clients:
+            l, e, a = c.conn.recv()
+            lat += l
+            errors += e
+            added += a
+        return sorted(lat), errors, added
+
+    @staticmethod
+    def stop_all(clients):
+        for c in clients:
+            c.conn.send("stop")
+        totals = [c.conn.recv() for c in clients]
+        for c in clients:
+            c.proc.join(timeout=60)
+        return tuple(sum(t[i] for t in totals) for i in range(3))
+
+
 def pct(sorted_lat, p):
     if not sorted_lat:
         return 0.0
@@ -107,51 +208,10 @@ def main():
                             stderr=subprocess.PIPE, text=True)
     port = re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
     url = f"http://127.0.0.1:{port}"
-    stats = Stats()
-    stop = threading.Event()
-
-    def timed(session, method, path, **kw):
-        start = time.monotonic()
-        try:
-            r = session.request(method, url + path, timeout=30, **kw)
-            ok = 200 <= r.status_code < 300
-        except requests.RequestException:
-            ok = False
-        stats.record(time.monotonic() - start, ok)
-
-    def looker(seed):
-        s, r = requests.Session(), random.Random(seed)
-        while not stop.is_set():
-            h = stored[r.randrange(len(stored))]
-            if r.random() < 0.5:   # a near-duplicate: a few bits off
-                h = "%064x" % (int(h, 16) ^ (1 << r.randrange(256)) ^ (1 << r.randrange(256)))
-            timed(s, "GET", "/v1/lookup", params={"hash": h})
-
-    def media():
-        s, i = requests.Session(), 0
-        while not stop.is_set():
-            timed(s, "POST", "/v1/lookup/media", data=jpegs[i % len(jpegs)],
-                  headers={"Content-Type": "image/jpeg"})
-            i += 1
-
-    def adder(c):
-        s, r, b = requests.Session(), random.Random(100 + c), 0
-        while not stop.is_set():
-            items = [{"hash": "%064x" % r.getrandbits(256), "content_id": f"c{c}-b{b}-{i}"}
-                     for i in range(10)]
-            timed(s, "POST", "/v1/banks/soak/hashes", json={"items": items})
-            with stats.lock:
-                stats.added += len(items)
-            if b >= 50:
-                for i in range(10):
-                    timed(s, "DELETE", f"/v1/banks/soak/content/c{c}-b{b - 50}-{i}")
-            b += 1
-
-    threads = [threading.Thread(target=looker, args=(i,)) for i in range(4)]
-    threads += [threading.Thread(target=media)]
-    threads += [threading.Thread(target=adder, args=(c,)) for c in range(2)]
-    for t in threads:
-        t.start()
+    # Lookups and adds run in two processes of their own: in one, Python's
+    # lock would let the lookups starve the adds (about 13,000 hashes a
+    # minute), and the first indexing pass would come late.
+    clients = [Client(lookups, url, stored, jpegs), Client(adds, url)]
     start = time.monotonic()
     rows = []
     print(f"{'minute':>7}{'requests':>10}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'RSS MiB':>9}"
@@ -164,11 +224,11 @@ def main():
             if warm is not None and rows[-1][0] - rows[warm][0] >= a.minutes - 1e-9:
                 break
             time.sleep(WINDOW)
-            lat, errors = stats.take()
+            lat, errors, added = Client.take_all(clients)
             # A new connection each time: the server closes one idle for 30 s.
             st = requests.get(url + "/v1/stats", timeout=30).json()
             row = ((time.monotonic() - start) / 60, len(lat), errors, pct(lat, 50),
-                   pct(lat, 99), rss_mib(proc.pid), stats.added, st["pending"],
+                   pct(lat, 99), rss_mib(proc.pid), added, st["pending"],
                    st["hash_copy_bytes"] / 2**20)
             rows.append(row)
             # Warm-up: the first minute and the first indexing pass (pending falls).
@@ -179,9 +239,7 @@ def main():
                   f"{row[6]:>9}{row[7]:>9}{row[8]:>9.0f}{'  warm-up ends' if warm == len(rows) - 1 else ''}",
                   flush=True)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
+        total, total_errors, added = Client.stop_all(clients)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=120)
     verify = subprocess.run([binary, "verify", "--db", db], capture_output=True, text=True)
@@ -189,21 +247,21 @@ def main():
     passed = [i for i in range(1, len(rows)) if rows[i][7] < rows[i - 1][7]]
     if warm is None:
         print(f"\nsoak FAILED: no indexing pass in {a.max_warmup:g} minutes "
-              f"({stats.added} hashes added)")
+              f"({added} hashes added)")
         return 1
     after_warmup = rows[warm:]
     first, last = after_warmup[0], after_warmup[-1]
     growth = (last[5] - first[5]) / first[5] * 100
     p99s = [r[4] for r in after_warmup]
     print()
-    print(f"requests {stats.total}, errors {stats.total_errors}; hashes added {stats.added}, "
-          f"indexing passes {len(passed)}, warm-up ended at minute {first[0]:.1f}; "
+    print(f"requests {total}, errors {total_errors}; hashes added {added}, "
+          f"windows with an indexing pass {len(passed)}, warm-up ended at minute {first[0]:.1f}; "
           f"RSS {first[5]:.0f} MiB after warm-up, {last[5]:.0f} MiB at the end ({growth:+.1f}%); "
           f"p50 {min(r[3] for r in after_warmup):.2f}-{max(r[3] for r in after_warmup):.2f} ms, "
           f"p99 {min(p99s):.2f}-{max(p99s):.2f} ms; exit {code}; verify: {verify.stdout.strip()}")
     failed = []
-    if stats.total_errors:
-        failed.append(f"{stats.total_errors} errors")
+    if total_errors:
+        failed.append(f"{total_errors} errors")
     if growth > 10:
         failed.append(f"RSS grew {growth:.1f}%")
     if last[4] > 2 * first[4]:

@@ -6,7 +6,7 @@
 #   make bench      print our speed beside the peers'
 #   make demo       the whole set-up of a fresh machine, then the service
 #   make fuzz       run every fuzz target (FUZZ_SECONDS each, default 60)
-#   make soak       10 minutes of mixed load on the service, then the HTTP fuzz
+#   make soak       a warm-up then 10 minutes of mixed load on the service, then the HTTP fuzz
 #                   corpus replayed 20 times, watching RSS (not in CI)
 #
 # Every target that builds runs `deps` first; the build itself happens in a

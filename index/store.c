@@ -699,7 +699,8 @@ int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
         (rc = meta_get(s, txn, "next_bank", &m->next_bank)) ||
         (rc = meta_get(s, txn, "pending_from", &m->pending_from)) ||
         (rc = meta_get(s, txn, "pending_to", &m->pending_to)) ||
-        (rc = meta_get(s, txn, "pgen", &m->pgen)))
+        (rc = meta_get(s, txn, "pgen", &m->pgen)) ||
+        (rc = meta_get(s, txn, "pass_window", &m->pass_window)))
         return rc;
     return 0;
 }
@@ -710,9 +711,32 @@ int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
     if ((rc = meta_put(s, txn, "next_entry", m->next_entry)) ||
         (rc = meta_put(s, txn, "next_bank", m->next_bank)) ||
         (rc = meta_put(s, txn, "pending_from", m->pending_from)) ||
-        (rc = meta_put(s, txn, "pending_to", m->pending_to)))
+        (rc = meta_put(s, txn, "pending_to", m->pending_to)) ||
+        (m->pass_window && (rc = meta_put(s, txn, "pass_window", m->pass_window))))
         return rc;
     return 0;
+}
+
+int store_live_hashes(pdqm_store *s, MDB_txn *txn, uint64_t *out)
+{
+    *out = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->banks, &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        bank_rec b;
+        if (v.mv_size != sizeof b) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(&b, v.mv_data, sizeof b);
+        *out += b.hashes;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1916,7 +1940,7 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         return store_lmdb_error(err, rc, "cannot read the store");
     out->entries_ever = m.next_entry;
     out->pending = m.pending_to - m.pending_from;
-    out->pending_limit = store_pending_limit(m.next_entry);
+    out->pending_limit = store_pass_window(&m);
     MDB_envinfo info;
     MDB_stat es;
     mdb_env_info(s->env, &info);

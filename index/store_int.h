@@ -4,7 +4,8 @@
  *
  * Layout (one LMDB environment, named databases):
  *   meta      "schema", "next_entry", "next_bank",
- *             "pending_from", "pending_to": u32 values
+ *             "pending_from", "pending_to", "pass_window" (absent in
+ *             stores from before it): u32 values
  *   banks     bank name -> bank_rec
  *   cnum      u32 group -> the content records of numbers group*16 ..
  *             group*16+15 (see store_cnum_get): 16 records share one
@@ -159,6 +160,10 @@ typedef struct meta_vals {
     uint32_t pending_from;
     uint32_t pending_to;
     uint32_t pgen;           /* postings generation (see pchanges) */
+    uint32_t pass_window;    /* pending hashes that bring an indexing pass,
+                                set from the live hashes by each pass and
+                                large add; 0 in a store from before it
+                                (see store_pass_window) */
 } meta_vals;
 
 struct pdqm_store {
@@ -232,9 +237,13 @@ void store_touch(pdqm_store *s, uint32_t key);
 int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
                       uint32_t *cached_block, MDB_val *cached);
 
-/* How many pending entries a store of `entries` gathers before a pass
- * (store_write.c). */
-uint32_t store_pending_limit(uint32_t entries);
+/* How many pending entries a store of `live` hashes gathers before a
+ * pass; and the window in force, from meta (store_write.c). */
+uint32_t store_pending_limit(uint64_t live);
+uint32_t store_pass_window(const meta_vals *m);
+
+/* The live hashes of txn: the sum of every bank's count. */
+int store_live_hashes(pdqm_store *s, MDB_txn *txn, uint64_t *out);
 
 /* Make and free the in-memory postings copy and pending index
  * (store_lookup.c). */

@@ -251,7 +251,7 @@ typedef struct add_args {
     pdqm_add_outcome *outcomes;
     int deferred;
     uint32_t pending_after;   /* out: entries pending once committed */
-    uint32_t entries_after;   /* out: entry ids handed out once committed */
+    uint32_t window_after;    /* out: the pass window once committed */
 } add_args;
 
 /* Append records to the records array, starting at entry id `first`. */
@@ -296,6 +296,10 @@ static int put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
     free(block);
     return rc;
 }
+
+/* The pass window, set by large adds and by passes (below, with the adds
+ * of small batches). */
+static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m);
 
 static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
@@ -478,9 +482,11 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     for (size_t j = 0; j < nb; j++)
         if ((rc = store_bank_put(s, txn, banks[j].name, &banks[j].rec)) != 0)
             goto done;
+    if (!a->deferred && (rc = set_pass_window(s, txn, &m)) != 0)
+        goto done;
     rc = store_meta_write(s, txn, &m);
     ((add_args *)arg)->pending_after = m.pending_to - m.pending_from;
-    ((add_args *)arg)->entries_after = m.next_entry;
+    ((add_args *)arg)->window_after = store_pass_window(&m);
 
 done:
     free(recs);
@@ -493,7 +499,7 @@ done:
 
 static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
                               pdqm_add_outcome *outcomes, int deferred,
-                              uint32_t *pending_after, uint32_t *entries_after,
+                              uint32_t *pending_after, uint32_t *window_after,
                               pdqm_error *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -507,15 +513,20 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
     pdqm_status st = store_write(store, do_add, &a, "cannot add to the store", err);
     if (pending_after)
         *pending_after = a.pending_after;
-    if (entries_after)
-        *entries_after = a.entries_after;
+    if (window_after)
+        *window_after = a.window_after;
     return st;
 }
 
 /* Small batches (a service adding a few items at a time) are added like a
  * bulk load, unindexed: lookups find them by scanning, or through an index
- * in memory (store_lookup.c).  Once a quarter of the store's size (between
- * PENDING_MIN and PENDING_MAX) has gathered, one pass indexes them all.
+ * in memory (store_lookup.c).  Once a quarter of the store's live hashes
+ * (between PENDING_MIN and PENDING_MAX) has gathered, one pass indexes
+ * them all.  The count is taken by each pass and each large add, and kept
+ * in meta: counting every bank at every small add would cost more, and
+ * counting ids handed out instead would let a store that adds and deletes
+ * stretch its window (and the memory of the pending index) far past its
+ * size.
  * Indexing each small batch at once would rewrite 16 postings pages and
  * their parents a hash; a pass rewrites most postings pages whatever it
  * indexes, so its cost is spread over a number of hashes that grows with
@@ -525,10 +536,26 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
 #define PENDING_MIN 4096
 #define PENDING_MAX 1048576
 
-uint32_t store_pending_limit(uint32_t entries)
+uint32_t store_pending_limit(uint64_t live)
 {
-    uint32_t limit = entries / 4;
-    return limit < PENDING_MIN ? PENDING_MIN : limit > PENDING_MAX ? PENDING_MAX : limit;
+    uint64_t limit = live / 4;
+    return limit < PENDING_MIN ? PENDING_MIN : limit > PENDING_MAX ? PENDING_MAX : (uint32_t)limit;
+}
+
+uint32_t store_pass_window(const meta_vals *m)
+{
+    /* A store from before the window was kept: its ids handed out. */
+    return m->pass_window ? m->pass_window : store_pending_limit(m->next_entry);
+}
+
+/* Set the window in m from txn's live hashes. */
+static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m)
+{
+    uint64_t live;
+    int rc = store_live_hashes(s, txn, &live);
+    if (rc == 0)
+        m->pass_window = store_pending_limit(live);
+    return rc;
 }
 
 pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
@@ -538,11 +565,11 @@ pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
     for (size_t i = 0; i < n; i++)
         hashes += adds[i].n_hashes;
     if (hashes <= SMALL_BATCH) {
-        uint32_t pending = 0, entries = 0;
-        pdqm_status st = add_common(store, adds, n, outcomes, 1, &pending, &entries, err);
+        uint32_t pending = 0, window = 0;
+        pdqm_status st = add_common(store, adds, n, outcomes, 1, &pending, &window, err);
         /* The add has committed whatever happens next; a failed indexing
          * pass loses nothing and is tried again by the next add. */
-        if (st == PDQM_OK && pending >= store_pending_limit(entries))
+        if (st == PDQM_OK && pending >= window)
             (void)pdqm_store_index_pending(store, NULL, NULL);
         return st;
     }
@@ -764,6 +791,8 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         goto done;
 indexed:
     m.pending_from = m.pending_to = 0;
+    if ((rc = set_pass_window(s, txn, &m)) != 0)
+        goto done;
     rc = store_meta_write(s, txn, &m);
     a->indexed = n_live;
 

@@ -2008,7 +2008,7 @@ static void test_group_commit(void **state)
 #define PI_INDEXED 20000
 #define PI_PENDING 40000        /* x 16 postings: over half the keys, a rewrite */
 #define PI_QUERIES 200
-#define PI_MORE 21000           /* small adds: a pass once 20000 gather */
+#define PI_MORE 21000           /* small adds: a pass once ~15000 gather */
 
 static void pi_check(pdqm_store *s, const pdqm_hash256 *h, const bool *live, size_t n,
                      const pdqm_hash256 *q, size_t nq, int r)
@@ -2135,7 +2135,8 @@ static void test_pending_index(void **state)
         pi_check(s, h, live, total, q, PI_QUERIES, radius);
 
     /* Small adds through pdqm_store_add: pending until a quarter of the
-     * store has gathered (20000 here), then a pass of their own. */
+     * live hashes as of the last pass has gathered (14,9xx here), then a
+     * pass of their own. */
     pdqm_hash256 *more = malloc(PI_MORE * sizeof *more);
     assert_non_null(more);
     for (size_t i = 0; i < PI_MORE; i++)
@@ -2150,10 +2151,11 @@ static void test_pending_index(void **state)
             snprintf(ids[i], sizeof ids[i], "m%zu", added + i);
             adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
         }
+        uint64_t limit = stats(s).pending_limit;   /* the window this add meets */
         assert_ok(pdqm_store_add(s, adds, 1000, NULL, &err));
         added += 1000;
         pdqm_store_stats now = stats(s);
-        uint64_t pending = now.pending, limit = now.pending_limit;
+        uint64_t pending = now.pending;
         assert_int_equal(now.entries_ever, total + added);
         static size_t since = 0;   /* added since the last pass */
         since = b == 0 ? 1000 : since + 1000;
@@ -2394,6 +2396,61 @@ static void test_hash_copy_gives_back(void **state)
     free(v);
 }
 
+/* The pass window is a quarter of the live hashes, not of the ids handed
+ * out: a store that adds and deletes keeps its window (and the memory of
+ * its pending index).  A store from before the window was kept falls back
+ * to the ids. */
+static void test_pass_window_follows_live(void **state)
+{
+    fixture *f = *state;
+    pdqm_store *s = f->store;
+    rng r = {23};
+    enum { BASE = 40000, ROUND = 1000, ROUNDS = 30 };
+    assert_ok(pdqm_store_bank_create(s, "w", 31, PDQM_BANK_BLOCK, &err));
+    pdqm_hash256 q[1];
+    fill_small(s, "w", &r, BASE, q, 1);   /* one large add: indexed at once */
+    assert_int_equal(stats(s).pending_limit, BASE / 4);
+
+    size_t passes = 0;
+    char ids[ROUND][24], old[24];
+    for (int round = 0; round < ROUNDS; round++) {
+        pdqm_stored_hash hs[ROUND];
+        pdqm_add adds[ROUND];
+        for (int i = 0; i < ROUND; i++) {
+            hs[i] = sh(rand_hash(&r), 100, 0);
+            snprintf(ids[i], sizeof ids[i], "c%d-%d", round, i);
+            adds[i] = (pdqm_add){"w", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+        }
+        uint64_t before = stats(s).pending;
+        assert_ok(pdqm_store_add(s, adds, ROUND, NULL, &err));
+        passes += stats(s).pending < before + ROUND;
+        for (int i = 0; round > 0 && i < ROUND; i++) {
+            snprintf(old, sizeof old, "c%d-%d", round - 1, i);
+            assert_ok(pdqm_store_delete(s, "w", old, &err));
+        }
+    }
+    pdqm_store_stats st = stats(s);
+    assert_int_equal(st.entries_ever, BASE + ROUND * ROUNDS);
+    assert_int_equal(st.hashes, BASE + ROUND);
+    assert_int_equal(passes, 2);   /* at 10,000 pending, then at 10,500 */
+    /* A pass runs inside an add, before that round deletes the one
+     * before: BASE + 2 rounds live, not a quarter of the 70,000 ids. */
+    assert_int_equal(st.pending_limit, (BASE + 2 * ROUND) / 4);
+    assert_true(st.pending < st.pending_limit);
+    assert_verified(s);
+
+    /* Without the kept window (a store from before it), the ids. */
+    pdqm_store_close(f->store);
+    f->store = NULL;
+    raw_table t;
+    raw_open(&t, f->path, "meta", 0);
+    MDB_val k = { strlen("pass_window"), "pass_window" };
+    assert_int_equal(mdb_del(t.txn, t.dbi, &k, NULL), 0);
+    raw_close(&t);
+    assert_ok(pdqm_store_open(f->path, 0, &f->store, &err));
+    assert_int_equal(stats(f->store).pending_limit, (BASE + ROUND * ROUNDS) / 4);
+}
+
 static void test_compact(void **state)
 {
     fixture *f = *state;
@@ -2489,6 +2546,7 @@ int main(void)
         T(test_walk),
         T(test_stats_and_verify),
         T(test_hash_copy_gives_back),
+    T(test_pass_window_follows_live),
     T(test_compact),
     };
 #undef T

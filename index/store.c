@@ -717,28 +717,6 @@ int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
     return 0;
 }
 
-int store_live_hashes(pdqm_store *s, MDB_txn *txn, uint64_t *out)
-{
-    *out = 0;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->banks, &cur);
-    if (rc != 0)
-        return rc;
-    MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        bank_rec b;
-        if (v.mv_size != sizeof b) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-        memcpy(&b, v.mv_data, sizeof b);
-        *out += b.hashes;
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* ------------------------------------------------------------------ */
 /* Opening and closing                                                  */
 
@@ -1013,6 +991,7 @@ pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_er
             break;
         }
         t->by_id[t->recs[t->count].id] = (int32_t)t->count;
+        t->hashes += t->recs[t->count].hashes;
         t->count++;
     }
     mdb_cursor_close(cur);
@@ -1930,8 +1909,8 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     out->banks = t->count;
     for (size_t i = 0; i < t->count; i++) {
         out->contents += t->recs[i].contents;
-        out->hashes += t->recs[i].hashes;
     }
+    out->hashes = t->hashes;
     store_bank_table_free(t);
     free(t);
     meta_vals m;

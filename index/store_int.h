@@ -242,16 +242,15 @@ int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
 uint32_t store_pending_limit(uint64_t live);
 uint32_t store_pass_window(const meta_vals *m);
 
-/* The live hashes of txn: the sum of every bank's count. */
-int store_live_hashes(pdqm_store *s, MDB_txn *txn, uint64_t *out);
 
 /* Make and free the in-memory postings copy and pending index
  * (store_lookup.c). */
 pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err);
 void store_pcache_free(pdqm_store *s);
+void store_pindex_free(pdqm_store *s);
+
 /* Bytes of hashes the arena holds now (store_lookup.c). */
 uint64_t store_arena_bytes(pdqm_store *s);
-void store_pindex_free(pdqm_store *s);
 
 /* Begin a transaction, handling a map grown by another process. */
 int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn);
@@ -271,6 +270,7 @@ typedef struct bank_table {
     bank_rec *recs;
     uint32_t max_id;      /* every bank id ever handed out is <= max_id */
     int32_t *by_id;       /* [max_id + 1]: position in the table, or -1 */
+    uint64_t hashes;      /* live hashes: the sum of recs[].hashes */
 } bank_table;
 pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err);
 void store_bank_table_free(bank_table *t);

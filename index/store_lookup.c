@@ -135,7 +135,6 @@ static void arena_fill(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_
         arena_reserve(s);
     if (s->arena == NULL)
         return;
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     while (s->arena_n / RECORDS_PER_BLOCK < s->cache_blocks &&
            (size_t)s->arena_n + RECORDS_PER_BLOCK <= s->arena_cap) {
         uint32_t b = s->arena_n / RECORDS_PER_BLOCK;
@@ -148,6 +147,7 @@ static void arena_fill(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_
          * (they stay in the page cache; a later read maps them again).
          * Records are never freed, so otherwise every block ever copied
          * would. */
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
         uintptr_t from = (uintptr_t)block & ~(page - 1);
         uintptr_t to = ((uintptr_t)block + BLOCK_BYTES) & ~(page - 1);
         if (to > from)
@@ -973,10 +973,7 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     se.rv.s = s;
     se.rv.n_entries = se.meta.next_entry;
     se.rv.full = se.meta.next_entry / RECORDS_PER_BLOCK;
-    uint64_t live = 0;
-    for (size_t i = 0; i < banks->count; i++)
-        live += banks->recs[i].hashes;
-    uint64_t dead = se.meta.next_entry > live ? se.meta.next_entry - live : 0;
+    uint64_t dead = se.meta.next_entry > banks->hashes ? se.meta.next_entry - banks->hashes : 0;
     if ((rc = cache_fill(s, se.txn, se.rv.full, se.meta.next_entry, dead)) != 0) {
         st = store_lmdb_error(err, rc, "cannot read the store");
         goto done;

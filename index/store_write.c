@@ -299,7 +299,7 @@ static int put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
 
 /* The pass window, set by large adds and by passes (below, with the adds
  * of small batches). */
-static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m);
+static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m, pdqm_error *err);
 
 static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
@@ -482,7 +482,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     for (size_t j = 0; j < nb; j++)
         if ((rc = store_bank_put(s, txn, banks[j].name, &banks[j].rec)) != 0)
             goto done;
-    if (!a->deferred && (rc = set_pass_window(s, txn, &m)) != 0)
+    if (!a->deferred && (rc = set_pass_window(s, txn, &m, err)) != 0)
         goto done;
     rc = store_meta_write(s, txn, &m);
     ((add_args *)arg)->pending_after = m.pending_to - m.pending_from;
@@ -549,13 +549,14 @@ uint32_t store_pass_window(const meta_vals *m)
 }
 
 /* Set the window in m from txn's live hashes. */
-static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m)
+static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m, pdqm_error *err)
 {
-    uint64_t live;
-    int rc = store_live_hashes(s, txn, &live);
-    if (rc == 0)
-        m->pass_window = store_pending_limit(live);
-    return rc;
+    bank_table t;
+    if (store_bank_table(s, txn, &t, err) != PDQM_OK)
+        return -1;
+    m->pass_window = store_pending_limit(t.hashes);
+    store_bank_table_free(&t);
+    return 0;
 }
 
 pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
@@ -702,7 +703,6 @@ done:
  * sort. */
 static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
-    (void)err;
     index_args *a = arg;
     meta_vals m;
     int rc = store_meta_read(s, txn, &m);
@@ -791,7 +791,7 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         goto done;
 indexed:
     m.pending_from = m.pending_to = 0;
-    if ((rc = set_pass_window(s, txn, &m)) != 0)
+    if ((rc = set_pass_window(s, txn, &m, err)) != 0)
         goto done;
     rc = store_meta_write(s, txn, &m);
     a->indexed = n_live;

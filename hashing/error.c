@@ -27,6 +27,7 @@ const char *pdqm_strerror(pdqm_status status)
     case PDQM_ERR_NOT_FOUND:   return "not found";
     case PDQM_ERR_EXISTS:      return "already exists";
     case PDQM_ERR_STORE:       return "store failure";
+    case PDQM_ERR_DEGENERATE:  return "degenerate hash";
     }
     return "unknown error";
 }
@@ -47,6 +48,7 @@ const char *pdqm_status_token(pdqm_status status)
     case PDQM_ERR_NOT_FOUND:   return "not_found";
     case PDQM_ERR_EXISTS:      return "exists";
     case PDQM_ERR_STORE:       return "store_failure";
+    case PDQM_ERR_DEGENERATE:  return "degenerate_hash";
     }
     return "unknown";
 }

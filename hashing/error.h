@@ -33,9 +33,11 @@ typedef enum pdqm_status {
     PDQM_ERR_SCHEMA = 9,      /* a store of another schema version */
     PDQM_ERR_NOT_FOUND = 10,  /* no such bank, content or store */
     PDQM_ERR_EXISTS = 11,     /* it exists already */
-    PDQM_ERR_STORE = 12       /* the store failed: disk full, I/O, corruption */
+    PDQM_ERR_STORE = 12,      /* the store failed: disk full, I/O, corruption */
+    PDQM_ERR_DEGENERATE = 13  /* a hash with nothing to match: quality 0, or
+                                 fewer than 16 bits set (a blank image) */
 } pdqm_status;
-#define PDQM_LAST_STATUS PDQM_ERR_STORE
+#define PDQM_LAST_STATUS PDQM_ERR_DEGENERATE
 
 /* Room for the specifics of one error; longer messages are truncated. */
 #define PDQM_ERROR_MESSAGE_MAX 256

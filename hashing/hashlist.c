@@ -22,9 +22,16 @@ struct pdqm_hashlist {
     enum form form;
     char delim;                 /* ',' or '\t' (header form) */
     int col_hash, col_quality, col_id, col_timestamp, col_meta;   /* -1: absent */
-    int col_sha256, col_md5;
+    int col_sha256, col_md5, col_bank, col_kind;
     char *field_buf;            /* unquoted fields of the current line */
     size_t field_cap;
+    int started;                /* a line was seen: no byte order mark now */
+
+    /* pdqm_hashlist_next(): the record being read. */
+    char *rec;
+    size_t rec_len, rec_cap;
+    uint64_t lines;             /* physical lines read so far */
+    int ended;                  /* the list cannot be read further */
 };
 
 pdqm_hashlist *pdqm_hashlist_new(void)
@@ -32,7 +39,7 @@ pdqm_hashlist *pdqm_hashlist_new(void)
     pdqm_hashlist *p = calloc(1, sizeof *p);
     if (p)
         p->col_hash = p->col_quality = p->col_id = p->col_timestamp = p->col_meta =
-            p->col_sha256 = p->col_md5 = -1;
+            p->col_sha256 = p->col_md5 = p->col_bank = p->col_kind = -1;
     return p;
 }
 
@@ -41,6 +48,7 @@ void pdqm_hashlist_free(pdqm_hashlist *p)
     if (p == NULL)
         return;
     free(p->field_buf);
+    free(p->rec);
     free(p);
 }
 
@@ -170,6 +178,23 @@ static pdqm_status parse_digest(const char *text, size_t digits, const char *wha
     return PDQM_OK;
 }
 
+/* A content kind by name, as the numbers of pdqm_content_kind (index/
+ * store.h): 0 hashes, 1 image, 2 video; -1 when empty. */
+static pdqm_status parse_kind(const char *text, int *out, pdqm_error *err)
+{
+    static const char *const names[] = { "hashes", "image", "video" };
+    *out = -1;
+    if (*text == '\0')
+        return PDQM_OK;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *out = i;
+            return PDQM_OK;
+        }
+    return pdqm_error_set(err, PDQM_ERR_INVALID,
+                          "kind is hashes, image or video, not '%.40s'", text);
+}
+
 static pdqm_status parse_hash(const char *text, pdqm_hash256 *out, pdqm_error *err)
 {
     return pdqm_hash256_from_hex(text, strlen(text), out, err);
@@ -201,6 +226,10 @@ static pdqm_status read_header(pdqm_hashlist *p, const char *line, size_t len,
             col = &p->col_sha256;
         else if (strcasecmp(name, "md5") == 0)
             col = &p->col_md5;
+        else if (strcasecmp(name, "bank") == 0)
+            col = &p->col_bank;
+        else if (strcasecmp(name, "kind") == 0)
+            col = &p->col_kind;
         if (col && *col >= 0)
             return pdqm_error_set(err, PDQM_ERR_INVALID, "column '%s' appears twice", name);
         if (col)
@@ -218,6 +247,11 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
                                pdqm_error *err)
 {
     *got_row = 0;
+    if (!p->started && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        line += 3;    /* a UTF-8 byte order mark */
+        len -= 3;
+    }
+    p->started = 1;
     if (len > 0 && line[len - 1] == '\r')
         len--;
     if (len > PDQM_HASHLIST_MAX_LINE)
@@ -251,6 +285,7 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
         return err ? err->status : PDQM_ERR_INVALID;
     memset(row, 0, sizeof *row);
     row->quality = -1;
+    row->kind = -1;
     pdqm_status st;
 
     if (p->form == FORM_PLAIN) {
@@ -274,6 +309,8 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
     if (p->col_meta > want) want = p->col_meta;
     if (p->col_sha256 > want) want = p->col_sha256;
     if (p->col_md5 > want) want = p->col_md5;
+    if (p->col_bank > want) want = p->col_bank;
+    if (p->col_kind > want) want = p->col_kind;
     if (n <= want)
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "%d fields, but the header names %d", n, want + 1);
@@ -289,6 +326,10 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
         row->content_id = fields[p->col_id];
     if (p->col_meta >= 0 && fields[p->col_meta][0] != '\0')
         row->metadata = fields[p->col_meta];
+    if (p->col_bank >= 0 && *trim(fields[p->col_bank]) != '\0')
+        row->bank = trim(fields[p->col_bank]);
+    if (p->col_kind >= 0 && (st = parse_kind(trim(fields[p->col_kind]), &row->kind, err)))
+        return st;
     if ((st = parse_digest(p->col_sha256 >= 0 ? trim(fields[p->col_sha256]) : "", 64,
                            "SHA-256", &row->sha256, err)) != PDQM_OK ||
         (st = parse_digest(p->col_md5 >= 0 ? trim(fields[p->col_md5]) : "", 32,
@@ -296,6 +337,103 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
         return st;
     *got_row = 1;
     return PDQM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Records from a file                                                  */
+
+/* Append one physical line of f to the record (without its newline; a
+ * NUL byte is kept, for the parser to refuse).  Returns 1 for a line, 0 at
+ * the end of f, -1 on a read error or out of memory, 2 when the record
+ * would pass the limit (the rest of the line is consumed). */
+static int read_line(pdqm_hashlist *p, FILE *f)
+{
+    int c, any = 0;
+    while ((c = getc_unlocked(f)) != EOF) {
+        any = 1;
+        if (c == '\n')
+            return 1;
+        if (p->rec_len + 2 > p->rec_cap) {
+            if (p->rec_len >= PDQM_HASHLIST_MAX_LINE) {
+                while ((c = getc_unlocked(f)) != EOF && c != '\n')
+                    ;
+                return 2;
+            }
+            size_t cap = p->rec_cap ? p->rec_cap * 2 : 8192;
+            if (cap > PDQM_HASHLIST_MAX_LINE + 2)
+                cap = PDQM_HASHLIST_MAX_LINE + 2;
+            char *grown = realloc(p->rec, cap);
+            if (grown == NULL)
+                return -1;
+            p->rec = grown;
+            p->rec_cap = cap;
+        }
+        p->rec[p->rec_len++] = (char)c;
+    }
+    if (ferror(f))
+        return -1;
+    return any;
+}
+
+/* Whether the record so far leaves a quoted field open. */
+static int quote_open(const char *s, size_t n)
+{
+    size_t quotes = 0;
+    for (size_t i = 0; i < n; i++)
+        quotes += s[i] == '"';
+    return quotes & 1;
+}
+
+pdqm_status pdqm_hashlist_next(pdqm_hashlist *p, FILE *f, pdqm_hashlist_row *row,
+                               int *got, uint64_t *line, pdqm_error *err)
+{
+    for (;;) {
+        *got = 0;
+        if (p->ended)
+            return PDQM_OK;
+        p->rec_len = 0;
+        *line = p->lines + 1;
+        int rc = read_line(p, f);
+        if (rc == 0) {
+            p->ended = 1;
+            return PDQM_OK;
+        }
+        p->lines++;
+        while (rc == 1 && quote_open(p->rec, p->rec_len)) {
+            /* A quoted field goes on over the line break. */
+            if (p->rec_len >= PDQM_HASHLIST_MAX_LINE) {
+                rc = 2;
+                break;
+            }
+            if (p->rec_len > 0 && p->rec[p->rec_len - 1] == '\r')
+                p->rec_len--;
+            p->rec[p->rec_len++] = '\n';
+            int more = read_line(p, f);
+            if (more == 0) {
+                p->ended = 1;
+                return pdqm_error_set(err, PDQM_ERR_INVALID, "a quoted field is not closed");
+            }
+            p->lines++;
+            rc = more;
+        }
+        if (rc < 0) {
+            p->ended = 1;
+            return pdqm_error_set(err, PDQM_ERR_IO, "cannot read the list");
+        }
+        if (rc == 2) {
+            /* Too long.  Where no quote is open the next line is a new
+             * record; otherwise there is no telling where this one ends. */
+            if (quote_open(p->rec, p->rec_len))
+                p->ended = 1;
+            return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "record longer than %d bytes%s",
+                                  PDQM_HASHLIST_MAX_LINE,
+                                  p->ended ? ", in a quoted field: the rest of the list is not read"
+                                           : "");
+        }
+        pdqm_status st = pdqm_hashlist_line(p, p->rec, p->rec_len, row, got, err);
+        if (st != PDQM_OK || *got)
+            return st;
+    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -85,7 +85,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 endif
 
-LIB_SRCS := $(wildcard hashing/*.c index/*.c server/*.c)
+LIB_SRCS := $(wildcard hashing/*.c index/*.c core/*.c server/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -249,7 +249,7 @@ demo: deps
 	@echo
 	@grep '^run curl' samples/demo-curl.sh | sed -e 's/^run /  /' -e 's|"$$U|"http://$(DEMO_LISTEN)|'
 	@echo
-	@exec $(BIN) serve --db $(DEMO_DB) --listen $(DEMO_LISTEN)
+	@exec $(BIN) serve --db $(DEMO_DB) --create --listen $(DEMO_LISTEN)
 
 clean:
 	rm -rf build build-san

@@ -190,6 +190,7 @@ typedef struct pdqm_match {
     uint32_t content;        /* the content item's number */
     pdqm_content_kind kind;
     pdqm_bank_kind bank_kind;
+    int bank_threshold;      /* the bank's own threshold, 0..256 */
     const char *bank;        /* these three point into the match list */
     const char *content_id;
     const char *metadata;    /* NULL when none */

@@ -856,6 +856,7 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
         int bi = banks->by_id[r->bank];
         m->bank = bi >= 0 ? banks->names[bi] : "?";
         m->bank_kind = bi >= 0 ? (pdqm_bank_kind)banks->recs[bi].kind : PDQM_BANK_BLOCK;
+        m->bank_threshold = bi >= 0 ? (int)banks->recs[bi].threshold : PDQM_DEFAULT_THRESHOLD;
         if (cv.timestamps && x->id >= cv.head.first_entry)
             memcpy(&m->timestamp, cv.timestamps + 8 * (size_t)(x->id - cv.head.first_entry), 8);
         memcpy(p, cv.content_id, cv.head.id_len);

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "../hashing/hash256.h"
+#include "../core/ingest.h"
+#include "../core/policy.h"
 #include "server_int.h"
 
 #define MAX_LOOKUP_BATCH 1000
@@ -22,41 +24,6 @@
 
 /* ------------------------------------------------------------------ */
 /* Checking input                                                       */
-
-static int utf8_valid(const unsigned char *s)
-{
-    while (*s) {
-        size_t n = *s < 0x80 ? 0 : (*s >> 5) == 6 ? 1 : (*s >> 4) == 14 ? 2 : (*s >> 3) == 30 ? 3 : 9;
-        if (n == 9)
-            return 0;
-        for (size_t i = 1; i <= n; i++)
-            if ((s[i] & 0xC0) != 0x80)
-                return 0;
-        s += n + 1;
-    }
-    return 1;
-}
-
-/* A content id is 1..500 bytes of UTF-8 without control characters and
- * without a ".." path segment: ids often are file paths, and one that
- * climbs out of its folder is an attack, not a name.  NULL when good,
- * else why not. */
-const char *pdqm_content_id_problem(const char *id)
-{
-    size_t len = strlen(id);
-    if (len == 0 || len > PDQM_CONTENT_ID_MAX)
-        return "a content id is 1 to 500 bytes";
-    if (!utf8_valid((const unsigned char *)id))
-        return "a content id must be UTF-8";
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return "a content id holds no control characters";
-    for (const char *p = id; (p = strstr(p, "..")) != NULL; p += 2)
-        if ((p == id || p[-1] == '/' || p[-1] == '\\') &&
-            (p[2] == '\0' || p[2] == '/' || p[2] == '\\'))
-            return "a content id holds no '..' path segment";
-    return NULL;
-}
 
 /* Parse "N" in lo..hi from a query argument; -1 when bad. */
 long pdqm_arg_long(const char *s, long lo, long hi)
@@ -91,16 +58,6 @@ static json_t *body_json(struct MHD_Connection *c, request *rq, enum MHD_Result 
 /* ------------------------------------------------------------------ */
 /* JSON forms of stored things                                          */
 
-static const char *bank_kind_name(pdqm_bank_kind k)
-{
-    return k == PDQM_BANK_ALLOW ? "allow" : "block";
-}
-
-static const char *content_kind_name(pdqm_content_kind k)
-{
-    return k == PDQM_CONTENT_IMAGE ? "image" : k == PDQM_CONTENT_VIDEO ? "video" : "hashes";
-}
-
 json_t *pdqm_metadata_json(const char *text)
 {
     json_t *m = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
@@ -110,27 +67,41 @@ json_t *pdqm_metadata_json(const char *text)
 static json_t *bank_json(const pdqm_bank_info *b)
 {
     return json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "name", b->name, "threshold", b->threshold,
-                     "kind", bank_kind_name(b->kind), "created", (json_int_t)b->created,
+                     "kind", pdqm_bank_kind_name(b->kind), "created", (json_int_t)b->created,
                      "contents", (json_int_t)b->contents, "hashes", (json_int_t)b->hashes);
 }
 
-json_t *pdqm_match_json(const pdqm_match *m, int allowed)
+json_t *pdqm_answer_json(const pdqm_answer *a, int with_orientation)
 {
+    const pdqm_match *m = a->match;
     char hex[PDQM_HASH_HEX_LEN + 1];
     pdqm_hash256_to_hex(&m->hash, hex);
     json_t *cid = json_string(m->content_id);
-    return json_pack("{s:s,s:i,s:s,s:s,s:o,s:i,s:o,s:b}", "hash", hex, "distance", m->distance,
-                     "bank", m->bank, "bank_kind", bank_kind_name(m->bank_kind),
-                     "content_id", cid ? cid : json_string(""), "quality", m->quality,
-                     "metadata", pdqm_metadata_json(m->metadata),
-                     "suppressed", allowed && m->bank_kind == PDQM_BANK_BLOCK);
+    json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:o,s:i,s:o,s:b}", "hash", hex,
+                          "distance", m->distance, "bank", m->bank,
+                          "bank_kind", pdqm_bank_kind_name(m->bank_kind),
+                          "content_id", cid ? cid : json_string(""), "quality", m->quality,
+                          "metadata", pdqm_metadata_json(m->metadata),
+                          "suppressed", a->suppressed);
+    if (j && with_orientation)
+        json_object_set_new(j, "orientation",
+                            json_string(pdqm_dihedral_name((pdqm_dihedral)a->orientation)));
+    return j;
+}
+
+json_t *pdqm_query_result_json(const pdqm_query_result *q, int with_orientation)
+{
+    json_t *arr = json_array();
+    for (size_t x = 0; x < q->count; x++)
+        json_array_append_new(arr, pdqm_answer_json(&q->answers[x], with_orientation));
+    return arr;
 }
 
 static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_hash *hashes,
                             size_t n)
 {
     json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:o}", "bank", info->bank,
-                          "content_id", info->content_id, "kind", content_kind_name(info->kind),
+                          "content_id", info->content_id, "kind", pdqm_content_kind_name(info->kind),
                           "added", (json_int_t)info->added,
                           "metadata", pdqm_metadata_json(info->metadata));
     if (j == NULL)
@@ -260,35 +231,35 @@ static enum MHD_Result get_stats(pdqm_server *s, struct MHD_Connection *c, reque
 /* ------------------------------------------------------------------ */
 /* Lookup                                                               */
 
-/* Answer n queries as {"query","matches"} objects, or one object when
- * single. */
+/* Answer n queries (bare hashes) as {"query","matches"} objects, or one
+ * object when single. */
 static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
                                     const pdqm_hash256 *q, size_t n,
-                                    const pdqm_lookup_options *o, int single)
+                                    const pdqm_policy_options *o, int single)
 {
-    pdqm_matches m;
+    pdqm_query *queries = calloc(n ? n : 1, sizeof *queries);
+    if (queries == NULL)
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+    for (size_t i = 0; i < n; i++)
+        queries[i] = (pdqm_query){ &q[i], 1, -1 };
+    pdqm_policy_result r;
     pdqm_error err;
-    pdqm_status st = pdqm_store_lookup(s->store, q, n, o, &m, &err);
+    pdqm_status st = pdqm_policy_lookup(s->store, queries, n, o, &r, &err);
+    free(queries);
     if (st != PDQM_OK)
         return reply_status(c, st, &err);
     json_t *results = json_array();
-    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         char hex[PDQM_HASH_HEX_LEN + 1];
         pdqm_hash256_to_hex(&q[i], hex);
-        /* A match in an allow bank marks the query as known-good: its block
-         * matches are still reported, flagged as suppressed. */
-        size_t first = k;
-        int allowed = 0;
-        for (; k < m.count && m.items[k].query == i; k++)
-            allowed |= m.items[k].bank_kind == PDQM_BANK_ALLOW;
-        json_t *arr = json_array();
-        for (size_t x = first; x < k; x++)
-            json_array_append_new(arr, pdqm_match_json(&m.items[x], allowed));
-        json_array_append_new(results, json_pack("{s:s,s:o}", "query", hex, "matches", arr));
+        json_t *one = json_pack("{s:s,s:o}", "query", hex, "matches",
+                                pdqm_query_result_json(&r.queries[i], 0));
+        if (one && r.queries[i].not_matched)
+            json_object_set_new(one, "not_matched", json_string(r.queries[i].not_matched));
+        json_array_append_new(results, one);
     }
-    pdqm_metrics_lookups(s->metrics, n, m.count);
-    pdqm_matches_free(&m);
+    pdqm_metrics_lookups(s->metrics, n, r.store_matches);
+    pdqm_policy_result_free(&r);
     if (single) {
         json_t *one = json_incref(json_array_get(results, 0));
         json_decref(results);
@@ -316,7 +287,8 @@ static enum MHD_Result get_lookup(pdqm_server *s, struct MHD_Connection *c, requ
     pdqm_error err;
     if (pdqm_hash256_from_hex(hex, strlen(hex), &h, &err) != PDQM_OK)
         return reply_status(c, PDQM_ERR_INVALID, &err);
-    pdqm_lookup_options o = { -1, NULL, 0 };
+    pdqm_policy_options o;
+    pdqm_policy_options_default(&o);
     if (dist) {
         long d = pdqm_arg_long(dist, 0, PDQM_MAX_DISTANCE);
         if (d < 0)
@@ -350,7 +322,8 @@ static enum MHD_Result post_lookup(pdqm_server *s, struct MHD_Connection *c, req
     json_t *hashes = json_object_get(j, "hashes");
     json_t *dist = json_object_get(j, "max_distance");
     json_t *banks = json_object_get(j, "banks");
-    pdqm_lookup_options o = { -1, NULL, 0 };
+    pdqm_policy_options o;
+    pdqm_policy_options_default(&o);
     const char *names[64];
     pdqm_hash256 *q = NULL;
     size_t n = json_array_size(hashes);
@@ -567,7 +540,8 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
         json_t *quality = json_object_get(it, "quality");
         json_t *meta = json_object_get(it, "metadata");
         pdqm_error err;
-        const char *why;
+        const char *why = NULL;
+        int q = quality && json_is_integer(quality) ? (int)json_integer_value(quality) : 100;
         if (!json_is_object(it))
             why = "is not an object";
         else if (hex == NULL || pdqm_hash256_from_hex(hex, strlen(hex), &hashes[i].hash, &err))
@@ -577,16 +551,18 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
             why = "has a 'quality' outside 0..100";
         else if (cid == NULL)
             why = "has no 'content_id' (a string)";
-        else if ((why = pdqm_content_id_problem(cid)) != NULL)
-            ;
-        else
-            why = NULL;
-        if (why) {
-            result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "items[%zu] %s%s", i,
-                                 why[0] == 'a' ? ": " : "", why);
+        else if (pdqm_content_id_check(cid, &err) != PDQM_OK ||
+                 pdqm_hash_check(&hashes[i].hash, quality ? q : -1, &err) != PDQM_OK) {
+            result = reply_error(c, err.status == PDQM_ERR_DEGENERATE
+                                        ? MHD_HTTP_UNPROCESSABLE_CONTENT : MHD_HTTP_BAD_REQUEST,
+                                 pdqm_status_token(err.status), "items[%zu]: %s", i, err.message);
             goto done;
         }
-        hashes[i].quality = quality ? (int)json_integer_value(quality) : 100;
+        if (why) {
+            result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "items[%zu] %s", i, why);
+            goto done;
+        }
+        hashes[i].quality = q;
         if (meta && !json_is_null(meta)) {
             metadata[i] = json_dumps(meta, JSON_COMPACT | JSON_ENCODE_ANY);
             if (metadata[i] == NULL || strlen(metadata[i]) > PDQM_METADATA_MAX) {
@@ -648,9 +624,9 @@ done:
 
 static enum MHD_Result content_id_arg(struct MHD_Connection *c, const char *id, int *ok)
 {
-    const char *why = pdqm_content_id_problem(id);
-    *ok = why == NULL;
-    return why ? reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "%s", why) : MHD_YES;
+    pdqm_error err;
+    *ok = pdqm_content_id_check(id, &err) == PDQM_OK;
+    return *ok ? MHD_YES : reply_status(c, err.status, &err);
 }
 
 static enum MHD_Result get_content(pdqm_server *s, struct MHD_Connection *c, request *rq)

@@ -14,6 +14,8 @@
 #include "../hashing/hash256.h"
 #include "../hashing/media.h"
 #include "../index/match.h"
+#include "../core/ingest.h"
+#include "../core/policy.h"
 #include "server_int.h"
 
 static json_t *hex_json(const pdqm_hash256 *h)
@@ -199,6 +201,11 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         max_distance = (int)d;
     }
     int all8 = dihedral && strcmp(dihedral, "1") == 0;
+    const char *minq = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "min_quality");
+    int min_quality = -1;
+    if (minq && (min_quality = (int)pdqm_arg_long(minq, 0, 100)) < 0)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                           "min_quality is a number from 0 to 100");
     hashed h;
     enum MHD_Result result;
     if (!hash_body(s, c, rq, all8 ? PDQM_MEDIA_DIHEDRAL : 0, &h, &result))
@@ -208,30 +215,30 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
     json_t *j = hashed_json(&h, all8);
     json_t *matches = json_array();
     if (h.kind == PDQM_MEDIA_IMAGE) {
-        pdqm_lookup_options o = { max_distance, NULL, 0 };
-        pdqm_matches m;
-        const pdqm_hash256 *q = all8 ? h.image.pdq.dihedral : &h.image.pdq.hash;
-        st = pdqm_store_lookup(s->store, q, all8 ? PDQM_DIHEDRAL_COUNT : 1, &o, &m, &err);
+        pdqm_policy_options o;
+        pdqm_policy_options_default(&o);
+        o.max_distance = max_distance;
+        if (min_quality >= 0)
+            o.min_quality = min_quality;
+        pdqm_query q = { all8 ? h.image.pdq.dihedral : &h.image.pdq.hash,
+                         all8 ? PDQM_DIHEDRAL_COUNT : 1, h.image.pdq.quality };
+        pdqm_policy_result r;
+        st = pdqm_policy_lookup(s->store, &q, 1, &o, &r, &err);
         if (st == PDQM_OK) {
-            static const char *const names[] = { "orig", "rot90", "rot180", "rot270",
-                                                 "flipx", "flipy", "flipplus1", "flipminus1" };
-            int allowed = 0;   /* all 8 queries are one image */
-            for (size_t i = 0; i < m.count; i++)
-                allowed |= m.items[i].bank_kind == PDQM_BANK_ALLOW;
-            pdqm_metrics_lookups(s->metrics, all8 ? PDQM_DIHEDRAL_COUNT : 1, m.count);
-            for (size_t i = 0; i < m.count; i++) {
-                json_t *e = pdqm_match_json(&m.items[i], allowed);
-                if (all8)
-                    json_object_set_new(e, "orientation", json_string(names[m.items[i].query]));
-                json_array_append_new(matches, e);
-            }
-            pdqm_matches_free(&m);
+            pdqm_metrics_lookups(s->metrics, q.n, r.store_matches);
+            json_decref(matches);
+            matches = pdqm_query_result_json(&r.queries[0], all8);
+            if (r.queries[0].not_matched)
+                json_object_set_new(j, "not_matched", json_string(r.queries[0].not_matched));
+            pdqm_policy_result_free(&r);
         }
     } else {
         pdqm_video_match_options o;
         pdqm_video_match_options_default(&o);
         if (max_distance >= 0)
             o.max_distance = max_distance;
+        if (min_quality >= 0)
+            o.min_quality = min_quality;
         pdqm_video_matches m;
         st = pdqm_store_match_video(s->store, h.video.frames, h.video.count, &o, &m, &err);
         if (st == PDQM_OK) {
@@ -260,11 +267,10 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
 {
     const char *bank = rq->param[0];
     const char *cid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "content_id");
-    const char *why = cid ? pdqm_content_id_problem(cid) : NULL;
-    if (why)
-        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "%s", why);
     pdqm_bank_info b;
     pdqm_error err;
+    if (cid && pdqm_content_id_check(cid, &err) != PDQM_OK)
+        return reply_status(c, err.status, &err);
     pdqm_status st = pdqm_store_bank_get(s->store, bank, &b, &err);
     if (st != PDQM_OK)   /* before hashing: an unknown bank costs nothing */
         return reply_status(c, st, &err);
@@ -279,16 +285,28 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
         one.hash = h.image.pdq.hash;
         one.quality = h.image.pdq.quality;
         one.timestamp = 0;
+        if (pdqm_hash_check(&one.hash, one.quality, &err) != PDQM_OK) {
+            hashed_free(&h);
+            return reply_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, pdqm_status_token(err.status),
+                               "%s", err.message);
+        }
     } else {
-        n = h.video.count;
-        hashes = malloc(n * sizeof *hashes);
+        /* The frames a video keeps: the library's rule, as `pdqmatch index`. */
+        hashes = malloc(h.video.count * sizeof *hashes);
         if (hashes == NULL) {
             hashed_free(&h);
             return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
         }
-        for (size_t i = 0; i < n; i++)
-            hashes[i] = (pdqm_stored_hash){ h.video.frames[i].hash, h.video.frames[i].quality,
-                                            h.video.frames[i].timestamp };
+        pdqm_frame_rule rule;
+        pdqm_frame_rule_default(&rule);
+        n = pdqm_frames_select(&rule, h.video.frames, h.video.count, hashes);
+        if (n == 0) {
+            free(hashes);
+            hashed_free(&h);
+            return reply_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "degenerate_hash",
+                               "no frame of the video has quality %d or more",
+                               rule.min_quality);
+        }
     }
     pdqm_add add = { .bank = bank, .content_id = cid ? cid : d->sha256, .sha256 = d->sha256,
                      .md5 = d->md5, .hashes = hashes, .n_hashes = n,

@@ -126,6 +126,7 @@ static unsigned status_of(pdqm_status st)
     case PDQM_ERR_TOO_LARGE: return MHD_HTTP_CONTENT_TOO_LARGE;
     case PDQM_ERR_UNSUPPORTED: return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
     case PDQM_ERR_DECODE: return MHD_HTTP_BAD_REQUEST;
+    case PDQM_ERR_DEGENERATE: return MHD_HTTP_UNPROCESSABLE_CONTENT;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
@@ -224,9 +225,18 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
                                   const char *transfer_encoding, const char *data,
                                   uint64_t off, size_t size)
 {
-    (void)kind; (void)filename; (void)content_type; (void)transfer_encoding; (void)off;
+    (void)kind; (void)filename; (void)content_type; (void)transfer_encoding;
     request *rq = cls;
-    if (key == NULL || strcmp(key, "file") != 0 || size == 0)
+    if (key == NULL || strcmp(key, "file") != 0)
+        return MHD_YES;
+    /* A field's data comes in pieces, the first at offset 0: a second
+     * field named "file" starts at 0 again.  Two files in one request
+     * would be hashed as one, so the form is refused. */
+    if (off == 0 && ++rq->file_fields > 1) {
+        rq->bad_form = 2;
+        return MHD_NO;
+    }
+    if (size == 0)
         return MHD_YES;
     return request_append(rq->server, rq, data, size) == 0 ? MHD_YES : MHD_NO;
 }
@@ -274,6 +284,43 @@ static enum MHD_Result reply_busy(struct MHD_Connection *c)
                      "1");
 }
 
+/* libmicrohttpd decodes %XX in the path and the query arguments; a %00
+ * would end the C string there, so "/v1/banks/t%00/content/x" would reach
+ * the handlers as "/v1/banks/t".  This decoder writes a decoded NUL as the
+ * two bytes C0 80 (the overlong form, never valid UTF-8) so the string
+ * keeps its length, and request_begin() refuses any request that holds
+ * them.  Everything else is libmicrohttpd's own decoding. */
+#define NUL_MARK "\xC0\x80"
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *text)
+{
+    (void)cls; (void)c;
+    char *w = text;
+    for (const char *r = text; *r; ) {
+        if (r[0] == '%' && r[1] == '0' && r[2] == '0') {
+            memcpy(w, NUL_MARK, 2);
+            w += 2;
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return MHD_http_unescape(text);
+}
+
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    int *found = cls;
+    if (strstr(key, NUL_MARK) || (value && strstr(value, NUL_MARK))) {
+        *found = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 /* First call of a request: find its route, check its declared length. */
 static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, const char *url,
                                      const char *method, void **con_cls)
@@ -284,6 +331,12 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     rq->server = s;
     rq->start = pdqm_monotonic_seconds();
     *con_cls = rq;
+    int nul = strstr(url, NUL_MARK) != NULL;
+    if (!nul)
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_nul, &nul);
+    if (nul)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                           "a NUL byte (%%00) in the path or a parameter");
     int path_known = 0;
     for (size_t i = 0; i < pdqm_n_routes && rq->route == NULL; i++) {
         request probe = { 0 };
@@ -445,7 +498,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (rq->bad_form && !rq->too_large && !rq->too_busy) {
         enum MHD_Result r = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
-                                        "the multipart/form-data body is malformed");
+                                        rq->bad_form == 2
+                                            ? "the form has more than one field 'file': send "
+                                              "one file a request"
+                                            : "the multipart/form-data body is malformed");
         request_count(s, rq);
         return r;
     }
@@ -543,6 +599,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                                  MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
                                  MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_ARRAY, use_tls ? tls : tls + 2,
                                  MHD_OPTION_END);
     if (s->daemon == NULL) {

@@ -42,6 +42,7 @@ typedef struct request {
     int too_large;           /* the body passed the limit: dropped */
     int too_busy;            /* no body memory left: dropped, 429 */
     int bad_form;            /* the multipart parser gave up: 400 */
+    int file_fields;         /* form fields named "file" seen; a second is 400 */
     int timed_out;           /* the body took too long: connection closed */
     size_t reserved;         /* bytes of max_body_memory this request holds */
     struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
@@ -67,16 +68,18 @@ enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request
 enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 
-/* A match as JSON; allowed: the query matched an allow bank (api.c). */
-json_t *pdqm_match_json(const pdqm_match *m, int allowed);
+/* An answer of the match policy as JSON, and a query's answers as an
+ * array; with_orientation adds which orientation matched (api.c). */
+struct pdqm_answer;
+struct pdqm_query_result;
+json_t *pdqm_answer_json(const struct pdqm_answer *a, int with_orientation);
+json_t *pdqm_query_result_json(const struct pdqm_query_result *q, int with_orientation);
 
 /* Stored metadata text as JSON (null when none); "N" in lo..hi from a
  * query argument, -1 when bad (api.c). */
 json_t *pdqm_metadata_json(const char *text);
 long pdqm_arg_long(const char *s, long lo, long hi);
 
-/* NULL when id is a good content id, else why not (api.c). */
-const char *pdqm_content_id_problem(const char *id);
 
 /* The route's path as OpenAPI writes it: "/v1/banks/{name}". */
 void pdqm_route_path(const struct route *r, char *out, size_t size);

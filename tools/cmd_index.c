@@ -25,10 +25,10 @@
 #include "../hashing/hashlist.h"
 #include "../hashing/media.h"
 #include "../index/store.h"
+#include "../core/ingest.h"
 
 #define FILE_BATCH 256       /* media files a transaction */
 #define LIST_BATCH 100000    /* hash-list items a transaction */
-#define DEFAULT_MIN_QUALITY 50
 
 static const char usage[] =
     "usage: pdqmatch index [--db PATH] --bank NAME [--threads N] [--min-quality Q]\n"
@@ -72,12 +72,14 @@ static const char usage[] =
 
 typedef struct counts {
     uint64_t indexed, hashes, skipped_known, skipped_quality, skipped_other, failed;
+    uint64_t degenerate;   /* of failed: hashes refused as degenerate */
 } counts;
 
 typedef struct run {
     pdqm_store *store;
     const char *bank;
-    int min_quality;
+    int min_quality;         /* of media hashed here */
+    int list_min_quality;    /* of hash lists' rows */
     int prune_distance;
     double interval;
     pdqm_image_limits limits;
@@ -187,7 +189,7 @@ static int flush(run *r)
     for (size_t i = 0; i < r->n_adds; i++)
         r->adds[i].hashes = r->hashes + (size_t)(uintptr_t)r->adds[i].hashes;
     pdqm_error err;
-    pdqm_status st = pdqm_store_add_deferred(r->store, r->adds, r->n_adds, r->outcomes, &err);
+    pdqm_status st = pdqm_ingest_add(r->store, r->adds, r->n_adds, 1, r->outcomes, &err);
     int rc = 0;
     if (st != PDQM_OK) {
         cli_error("cannot write to the store: %s", pdqm_error_message(&err));
@@ -252,38 +254,26 @@ static void file_work(void *ctx, void *item)
     free(data);
 }
 
-/* Queue a video's frames as one item: frames of quality, each at least
- * prune_distance + 1 bits from the last one kept.  Takes ownership of
- * content_id; sha256 and md5 may be NULL.  Returns the frames kept (0: the
- * item is not queued). */
+/* Queue a video's frames as one item: the frames the library's frame rule
+ * keeps.  Takes ownership of content_id; sha256 and md5 may be NULL.
+ * Returns the frames kept (0: the item is not queued). */
 static size_t add_video(run *r, char *content_id, const pdqm_video_frame *f, size_t n,
                         const char *sha256, const char *md5)
 {
-    pdqm_add *a = NULL;
-    size_t kept = 0;
-    const pdqm_hash256 *last = NULL;
+    pdqm_frame_rule rule = { r->min_quality, r->prune_distance };
     size_t first = r->n_hashes;
-    for (size_t i = 0; i < n; i++) {
-        if (f[i].quality < r->min_quality)
-            continue;
-        if (last && pdqm_hash256_distance(last, &f[i].hash) <= r->prune_distance)
-            continue;
-        pdqm_stored_hash *h = new_hash(r);
-        if (h == NULL) {
+    for (size_t i = 0; i < n; i++)   /* room for every frame, then select */
+        if (new_hash(r) == NULL) {
             cli_error("out of memory");
             exit(2);
         }
-        h->hash = f[i].hash;
-        h->quality = f[i].quality;
-        h->timestamp = f[i].timestamp;
-        last = &f[i].hash;
-        kept++;
-    }
+    size_t kept = pdqm_frames_select(&rule, f, n, r->hashes + first);
+    r->n_hashes = first + kept;
     if (kept == 0) {
         free(content_id);
         return 0;
     }
-    a = new_add(r);
+    pdqm_add *a = new_add(r);
     char *sha = sha256 && *sha256 ? strdup(sha256) : NULL, *m5 = md5 && *md5 ? strdup(md5) : NULL;
     if (!a || own(r, content_id) || (sha256 && *sha256 && (!sha || own(r, sha))) ||
         (md5 && *md5 && (!m5 || own(r, m5)))) {
@@ -324,6 +314,10 @@ static void file_done(void *ctx, void *item)
             flush(r);
     } else if (j->result.pdq.quality < r->min_quality) {
         r->n.skipped_quality++;
+    } else if (pdqm_hash_check(&j->result.pdq.hash, j->result.pdq.quality, &j->error)) {
+        cli_error("%s: %s", j->path, pdqm_error_message(&j->error));
+        r->n.failed++;
+        r->n.degenerate++;
     } else {
         pdqm_add *a = new_add(r);
         pdqm_stored_hash *h = a ? new_hash(r) : NULL;
@@ -404,12 +398,12 @@ static void index_vpdq_list(run *r, const char *name)
         r->n.failed++;
     } else {
         const char *base = strrchr(name, '/');
-        char *id = strdup(base && base[1] ? base + 1 : name);
-        if (id == NULL) {
-            cli_error("out of memory");
-            exit(2);
-        }
-        if (add_video(r, id, frames, n, NULL, NULL) == 0)
+        char *id;
+        pdqm_error ierr;
+        if (pdqm_content_id_from_name(base && base[1] ? base + 1 : name, &id, &ierr)) {
+            cli_error("%s: %s", name, pdqm_error_message(&ierr));
+            r->n.failed++;
+        } else if (add_video(r, id, frames, n, NULL, NULL) == 0)
             r->n.skipped_quality++;
         if (r->n_adds >= FILE_BATCH)
             flush(r);
@@ -443,10 +437,13 @@ static int list_add(file_list *l, const char *path, const char *id, int walked)
         l->cap = cap;
     }
     l->walked[l->n] = (unsigned char)walked;
-    if ((l->paths[l->n] = strdup(path)) == NULL)
+    pdqm_error err;
+    if (pdqm_content_id_from_name(id, &l->ids[l->n], &err) != PDQM_OK) {
+        cli_error("%s: %s", path, pdqm_error_message(&err));
         return -1;
-    if ((l->ids[l->n] = strdup(id)) == NULL) {
-        free(l->paths[l->n]);
+    }
+    if ((l->paths[l->n] = strdup(path)) == NULL) {
+        free(l->ids[l->n]);
         return -1;
     }
     l->n++;
@@ -526,6 +523,46 @@ static int walk(file_list *l, const char *dir, const char *prefix, int depth)
 /* ------------------------------------------------------------------ */
 /* Hash lists                                                           */
 
+typedef struct list_run {
+    run *r;
+    const char *shown;      /* the list's name in messages */
+    pdqm_add_outcome *outcomes;
+    size_t cap;
+} list_run;
+
+static pdqm_status list_items(void *arg, const pdqm_add *adds, size_t n, pdqm_error *err)
+{
+    list_run *l = arg;
+    run *r = l->r;
+    if (n > l->cap) {
+        pdqm_add_outcome *o = realloc(l->outcomes, n * sizeof *o);
+        if (o == NULL)
+            return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+        l->outcomes = o;
+        l->cap = n;
+    }
+    pdqm_status st = pdqm_ingest_add(r->store, adds, n, 1, l->outcomes, err);
+    if (st != PDQM_OK)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        if (l->outcomes[i] == PDQM_ADDED) {
+            r->n.indexed++;
+            r->n.hashes += adds[i].n_hashes;
+        } else {
+            r->n.skipped_known++;
+        }
+    }
+    progress(r, 0);
+    return PDQM_OK;
+}
+
+static void list_refused(void *arg, uint64_t line, const pdqm_error *why)
+{
+    list_run *l = arg;
+    cli_error("%s:%llu: %s", l->shown, (unsigned long long)line, pdqm_error_message(why));
+}
+
+/* A hash list, by the library's rules (core/ingest.h). */
 static int index_list(run *r, const char *name)
 {
     FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
@@ -534,108 +571,33 @@ static int index_list(run *r, const char *name)
         r->n.failed++;
         return -1;
     }
-    const char *shown = f == stdin ? "-" : name;
-    pdqm_hashlist *parser = pdqm_hashlist_new();
-    char *line = NULL;
-    size_t cap = 0, len, lineno = 0;
-    int rc;
-    int last_explicit = 0;          /* the last item's id came from the list */
-    while (parser && !r->store_failed &&
-           (rc = cli_read_line(f, &line, &cap, PDQM_HASHLIST_MAX_LINE, &len)) != 0) {
-        lineno++;
-        if (rc < 0) {
-            cli_error("%s: %s", shown, strerror(errno));
+    list_run l = { r, f == stdin ? "-" : name, NULL, 0 };
+    pdqm_list_options o;
+    pdqm_list_options_default(&o);
+    o.bank = r->bank;
+    o.min_quality = r->list_min_quality;
+    o.batch = LIST_BATCH;
+    pdqm_list_sink sink = { &l, list_items, list_refused };
+    pdqm_list_counts counts;
+    pdqm_error err;
+    pdqm_status st = pdqm_list_ingest(f, &o, &sink, &counts, &err);
+    r->n.skipped_quality += counts.skipped_quality;
+    r->n.skipped_known += counts.duplicates;
+    r->n.failed += counts.refused;
+    r->n.degenerate += counts.degenerate;
+    if (st != PDQM_OK) {
+        if (st == PDQM_ERR_STORE || st == PDQM_ERR_NOMEM) {
+            cli_error("cannot write to the store: %s", pdqm_error_message(&err));
+            r->store_failed = 1;
+        } else {
+            cli_error("%s: %s", l.shown, pdqm_error_message(&err));
             r->n.failed++;
-            break;
         }
-        if (rc == 2) {
-            cli_error("%s:%zu: line longer than %d bytes", shown, lineno, PDQM_HASHLIST_MAX_LINE);
-            r->n.failed++;
-            continue;
-        }
-        pdqm_hashlist_row row;
-        int got;
-        pdqm_error err;
-        if (pdqm_hashlist_line(parser, line, len, &row, &got, &err) != PDQM_OK) {
-            cli_error("%s:%zu: %s", shown, lineno, pdqm_error_message(&err));
-            r->n.failed++;
-            continue;
-        }
-        if (!got)
-            continue;
-        if (row.quality >= 0 && row.quality < r->min_quality) {
-            r->n.skipped_quality++;
-            continue;
-        }
-        if (row.content_id && strlen(row.content_id) > PDQM_CONTENT_ID_MAX) {
-            cli_error("%s:%zu: a content id is at most %d bytes", shown, lineno,
-                      PDQM_CONTENT_ID_MAX);
-            r->n.failed++;
-            continue;
-        }
-        /* Rows of one content id in a row are one item (video frames);
-         * a batch is flushed only between items, so none is split. */
-        int extend = last_explicit && r->n_adds > 0 && row.content_id &&
-                     strcmp(r->adds[r->n_adds - 1].content_id, row.content_id) == 0;
-        if (!extend) {
-            if (r->n_adds >= LIST_BATCH && flush(r) != 0)
-                break;
-            char idbuf[32];
-            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
-            char *id = strdup(row.content_id ? row.content_id : idbuf);
-            pdqm_add *a = id ? new_add(r) : NULL;
-            if (!a || own(r, id)) {
-                cli_error("out of memory");
-                exit(2);
-            }
-            a->content_id = id;
-            a->kind = PDQM_CONTENT_HASHES;
-            a->hashes = (const pdqm_stored_hash *)(uintptr_t)r->n_hashes;
-            last_explicit = row.content_id != NULL;
-            char *digest[2] = { NULL, NULL };
-            const char *given[2] = { row.sha256, row.md5 };
-            for (int d = 0; d < 2; d++)
-                if (given[d] && ((digest[d] = strdup(given[d])) == NULL || own(r, digest[d]))) {
-                    cli_error("out of memory");
-                    exit(2);
-                }
-            a->sha256 = digest[0];
-            a->md5 = digest[1];
-            if (row.metadata) {
-                /* Metadata is JSON: what the service will hand back. */
-                json_t *j = json_loads(row.metadata, JSON_DECODE_ANY, NULL);
-                char *meta = j ? strdup(row.metadata) : NULL;
-                json_decref(j);
-                if (j == NULL) {
-                    r->n_adds--;
-                    cli_error("%s:%zu: metadata is not valid JSON", shown, lineno);
-                    r->n.failed++;
-                    last_explicit = 0;
-                    continue;
-                }
-                if (meta == NULL || own(r, meta)) {
-                    cli_error("out of memory");
-                    exit(2);
-                }
-                a->metadata = meta;
-            }
-        }
-        pdqm_stored_hash *h = new_hash(r);
-        if (h == NULL) {
-            cli_error("out of memory");
-            exit(2);
-        }
-        h->hash = row.hash;
-        h->quality = row.quality >= 0 ? row.quality : 100;
-        h->timestamp = row.timestamp;
-        r->adds[r->n_adds - 1].n_hashes++;
-        progress(r, 0);
     }
-    free(line);
-    pdqm_hashlist_free(parser);
+    free(l.outcomes);
     if (f != stdin)
         fclose(f);
-    return 0;
+    return st == PDQM_OK ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -665,7 +627,8 @@ int cmd_index(int argc, char **argv)
     memset(&r, 0, sizeof r);
     pdqm_image_limits_default(&r.limits);
     pdqm_video_limits_default(&r.video_limits);
-    r.min_quality = DEFAULT_MIN_QUALITY;
+    r.min_quality = PDQM_DEFAULT_MIN_QUALITY;
+    r.list_min_quality = 1;
     r.interval = 1.0;
     const char *vpdq_lists[64];
     size_t n_vpdq = 0;
@@ -689,7 +652,7 @@ int cmd_index(int argc, char **argv)
         case 'Q':
             if (cli_parse_u64(optarg, 0, 100, &v))
                 return cli_usage_error("index", "--min-quality takes a number from 0 to 100, not '%s'", optarg);
-            r.min_quality = (int)v;
+            r.min_quality = r.list_min_quality = (int)v;
             break;
         case 'L':
             if (n_lists == sizeof lists / sizeof lists[0])
@@ -747,12 +710,12 @@ int cmd_index(int argc, char **argv)
             return cli_usage_error("index", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (r.bank == NULL)
-        return cli_usage_error("index", "--bank NAME is required");
+    if (r.bank == NULL && (optind < argc || n_vpdq > 0))
+        return cli_usage_error("index", "--bank NAME is required for media and vPDQ lists");
     if (optind >= argc && n_lists == 0 && n_vpdq == 0)
         return cli_usage_error("index", "no INPUT, --hash-list or --vpdq-list given");
     pdqm_error err;
-    if (pdqm_bank_name_check(r.bank, &err) != PDQM_OK)
+    if (r.bank && pdqm_bank_name_check(r.bank, &err) != PDQM_OK)
         return cli_usage_error("index", "--bank '%s': %s", r.bank, pdqm_error_message(&err));
 
     if (pdqm_store_open(db, PDQM_STORE_CREATE, &r.store, &err) != PDQM_OK) {
@@ -760,7 +723,7 @@ int cmd_index(int argc, char **argv)
         return 2;
     }
     pdqm_bank_info info;
-    pdqm_status st = pdqm_store_bank_get(r.store, r.bank, &info, &err);
+    pdqm_status st = r.bank ? pdqm_store_bank_get(r.store, r.bank, &info, &err) : PDQM_OK;
     if (st == PDQM_ERR_NOT_FOUND)
         st = pdqm_store_bank_create(r.store, r.bank, PDQM_DEFAULT_THRESHOLD, PDQM_BANK_BLOCK, &err);
     if (st != PDQM_OK) {
@@ -830,14 +793,21 @@ int cmd_index(int argc, char **argv)
         r.store_failed = 1;
     }
     progress(&r, 1);
-    if (!r.quiet)
-        printf("indexed %llu item%s (%llu hash%s) into bank '%s', skipped %llu already "
-               "stored, %llu below quality %d and %llu not media, failed %llu, in %.2f s\n",
+    if (!r.quiet) {
+        char where[PDQM_BANK_NAME_MAX + 16], degenerate[48] = "";
+        snprintf(where, sizeof where, r.bank ? "bank '%s'" : "the list's banks",
+                 r.bank ? r.bank : "");
+        if (r.n.degenerate)
+            snprintf(degenerate, sizeof degenerate, " (%llu degenerate)",
+                     (unsigned long long)r.n.degenerate);
+        printf("indexed %llu item%s (%llu hash%s) into %s, skipped %llu already "
+               "stored, %llu below quality %d and %llu not media, failed %llu%s, in %.2f s\n",
                (unsigned long long)r.n.indexed, r.n.indexed == 1 ? "" : "s",
-               (unsigned long long)r.n.hashes, r.n.hashes == 1 ? "" : "es", r.bank,
+               (unsigned long long)r.n.hashes, r.n.hashes == 1 ? "" : "es", where,
                (unsigned long long)r.n.skipped_known, (unsigned long long)r.n.skipped_quality,
                r.min_quality, (unsigned long long)r.n.skipped_other,
-               (unsigned long long)r.n.failed, pdqm_monotonic_seconds() - r.started);
+               (unsigned long long)r.n.failed, degenerate, pdqm_monotonic_seconds() - r.started);
+    }
     free(r.adds);
     free(r.outcomes);
     free(r.hashes);

@@ -16,6 +16,7 @@
 #include "../hashing/fileio.h"
 #include "../index/match.h"
 #include "../index/store.h"
+#include "../core/policy.h"
 
 #define QUERY_BATCH 512   /* hashes a store lookup */
 
@@ -54,16 +55,17 @@ static const char usage[] =
 typedef struct query {
     char *label;                 /* as given, or the hash's hex */
     int n;                       /* 1, or 8 with --dihedral on media */
+    int quality;                 /* of an image; -1 for a hash */
     pdqm_hash256 hash[PDQM_DIHEDRAL_COUNT];
 } query;
 
 typedef struct lookup_run {
     pdqm_store *store;
-    pdqm_lookup_options opts;
+    pdqm_policy_options opts;
     pdqm_video_match_options vopts;
     double interval;
     int dihedral, json;
-    int matched, errors;
+    int matched, errors;        /* matched: a block match not suppressed */
     query *q;
     size_t n_q, cap_q;
 } lookup_run;
@@ -76,86 +78,62 @@ static json_t *metadata_json(const char *text)
     return j ? j : cli_json_text(text);
 }
 
-/* Best match per stored entry across a query's orientations. */
-typedef struct best {
-    const pdqm_match *m;
-    int orientation;
-} best;
-
-static int compare_best(const void *pa, const void *pb)
+/* Print the policy's answers to queries [from, to). */
+static void print_results(lookup_run *r, size_t from, const pdqm_policy_result *res)
 {
-    const best *a = pa, *b = pb;
-    if (a->m->distance != b->m->distance)
-        return a->m->distance < b->m->distance ? -1 : 1;
-    return (a->m->entry > b->m->entry) - (a->m->entry < b->m->entry);
-}
-
-/* Print the matches of queries [from, to) given the matches of their
- * hashes, where hash k of the batch belongs to owner[k] / orientation[k]. */
-static void print_results(lookup_run *r, size_t from, size_t to, const pdqm_matches *m,
-                          const size_t *owner, const int *orientation)
-{
-    size_t k = 0;
-    best *list = malloc((m->count ? m->count : 1) * sizeof *list);
-    if (list == NULL) {
-        cli_error("out of memory");
-        exit(2);
-    }
-    for (size_t qi = from; qi < to; qi++) {
-        size_t n = 0;
-        for (; k < m->count && owner[m->items[k].query] == qi; k++) {
-            const pdqm_match *x = &m->items[k];
-            size_t j;
-            for (j = 0; j < n; j++)
-                if (list[j].m->entry == x->entry)
-                    break;
-            if (j == n)
-                list[n++] = (best){ x, orientation[x->query] };
-            else if (x->distance < list[j].m->distance)
-                list[j] = (best){ x, orientation[x->query] };
-        }
-        qsort(list, n, sizeof *list, compare_best);
-        if (n > 0)
-            r->matched = 1;
-        const query *q = &r->q[qi];
+    if (res->flagged > 0)
+        r->matched = 1;
+    for (size_t qi = 0; qi < res->n_queries; qi++) {
+        const query *q = &r->q[from + qi];
+        const pdqm_query_result *qr = &res->queries[qi];
+        if (qr->not_matched)
+            cli_error("%s: not looked up: %s", q->label, qr->not_matched);
         if (r->json) {
             json_t *o = json_object(), *arr = json_array();
             json_object_set_new(o, "query", cli_json_text(q->label));
-            for (size_t i = 0; i < n; i++) {
-                const pdqm_match *x = list[i].m;
+            for (size_t i = 0; i < qr->count; i++) {
+                const pdqm_answer *a = &qr->answers[i];
+                const pdqm_match *x = a->match;
                 char hex[PDQM_HASH_HEX_LEN + 1];
                 pdqm_hash256_to_hex(&x->hash, hex);
                 json_t *e = json_object();
                 json_object_set_new(e, "hash", json_string(hex));
                 json_object_set_new(e, "distance", json_integer(x->distance));
                 json_object_set_new(e, "bank", json_string(x->bank));
+                json_object_set_new(e, "bank_kind",
+                                    json_string(x->bank_kind == PDQM_BANK_ALLOW ? "allow" : "block"));
                 json_object_set_new(e, "content_id", cli_json_text(x->content_id));
                 json_object_set_new(e, "quality", json_integer(x->quality));
                 json_object_set_new(e, "metadata", metadata_json(x->metadata));
+                json_object_set_new(e, "suppressed", json_boolean(a->suppressed));
                 if (r->dihedral)
                     json_object_set_new(e, "orientation",
-                        json_string(pdqm_dihedral_name((pdqm_dihedral)list[i].orientation)));
+                        json_string(pdqm_dihedral_name((pdqm_dihedral)a->orientation)));
                 json_array_append_new(arr, e);
             }
             json_object_set_new(o, "matches", arr);
+            if (qr->not_matched)
+                json_object_set_new(o, "not_matched", json_string(qr->not_matched));
             json_dumpf(o, stdout, JSON_COMPACT);
             putchar('\n');
             json_decref(o);
         } else {
-            for (size_t i = 0; i < n; i++) {
-                const pdqm_match *x = list[i].m;
+            for (size_t i = 0; i < qr->count; i++) {
+                const pdqm_answer *a = &qr->answers[i];
+                const pdqm_match *x = a->match;
                 char hex[PDQM_HASH_HEX_LEN + 1];
                 pdqm_hash256_to_hex(&x->hash, hex);
                 cli_csv_field(stdout, q->label);
                 printf(",%s,%d,%s,", hex, x->distance, x->bank);
                 cli_csv_field(stdout, x->content_id);
                 if (r->dihedral)
-                    printf(",%s", pdqm_dihedral_name((pdqm_dihedral)list[i].orientation));
+                    printf(",%s", pdqm_dihedral_name((pdqm_dihedral)a->orientation));
+                if (a->suppressed)
+                    fputs(",suppressed", stdout);
                 putchar('\n');
             }
         }
     }
-    free(list);
 }
 
 /* Look up and print every query gathered so far, then forget them. */
@@ -163,28 +141,18 @@ static int run_queries(lookup_run *r)
 {
     size_t from = 0;
     while (from < r->n_q) {
-        /* A batch of whole queries, about QUERY_BATCH hashes. */
-        size_t to = from, nh = 0;
-        while (to < r->n_q && (nh == 0 || nh + (size_t)r->q[to].n <= QUERY_BATCH))
-            nh += (size_t)r->q[to++].n;
-        pdqm_hash256 hashes[QUERY_BATCH + PDQM_DIHEDRAL_COUNT];
-        size_t owner[QUERY_BATCH + PDQM_DIHEDRAL_COUNT];
-        int orientation[QUERY_BATCH + PDQM_DIHEDRAL_COUNT];
-        size_t k = 0;
-        for (size_t qi = from; qi < to; qi++)
-            for (int d = 0; d < r->q[qi].n; d++, k++) {
-                hashes[k] = r->q[qi].hash[d];
-                owner[k] = qi;
-                orientation[k] = d;
-            }
-        pdqm_matches m;
+        size_t to = from + QUERY_BATCH < r->n_q ? from + QUERY_BATCH : r->n_q;
+        pdqm_query qs[QUERY_BATCH];
+        for (size_t i = from; i < to; i++)
+            qs[i - from] = (pdqm_query){ r->q[i].hash, (size_t)r->q[i].n, r->q[i].quality };
+        pdqm_policy_result res;
         pdqm_error err;
-        if (pdqm_store_lookup(r->store, hashes, k, &r->opts, &m, &err) != PDQM_OK) {
+        if (pdqm_policy_lookup(r->store, qs, to - from, &r->opts, &res, &err) != PDQM_OK) {
             cli_error("%s", pdqm_error_message(&err));
             return -1;
         }
-        print_results(r, from, to, &m, owner, orientation);
-        pdqm_matches_free(&m);
+        print_results(r, from, &res);
+        pdqm_policy_result_free(&res);
         from = to;
     }
     for (size_t i = 0; i < r->n_q; i++)
@@ -207,6 +175,7 @@ static query *new_query(lookup_run *r, const char *label)
     if ((q->label = strdup(label)) == NULL)
         return NULL;
     q->n = 1;
+    q->quality = -1;
     r->n_q++;
     return q;
 }
@@ -350,6 +319,7 @@ static int add_argument(lookup_run *r, const char *arg)
     query *q = new_query(r, arg);
     if (q == NULL)
         return -1;
+    q->quality = ih.pdq.quality;
     if (r->dihedral) {
         q->n = PDQM_DIHEDRAL_COUNT;
         memcpy(q->hash, ih.pdq.dihedral, sizeof q->hash);
@@ -432,7 +402,7 @@ int cmd_lookup(int argc, char **argv)
     };
     lookup_run r;
     memset(&r, 0, sizeof r);
-    r.opts.max_distance = -1;
+    pdqm_policy_options_default(&r.opts);
     pdqm_video_match_options_default(&r.vopts);
     r.interval = 1.0;
     const char *db = PDQM_STORE_DEFAULT_PATH;
@@ -485,7 +455,7 @@ int cmd_lookup(int argc, char **argv)
         case 'Q':
             if (cli_parse_u64(optarg, 0, 100, &v))
                 return cli_usage_error("lookup", "--min-quality takes a number from 0 to 100, not '%s'", optarg);
-            r.vopts.min_quality = (int)v;
+            r.vopts.min_quality = r.opts.min_quality = (int)v;
             break;
         case 'h':
             fputs(usage, stdout);

@@ -16,18 +16,21 @@
 #include "../server/server.h"
 
 static const char usage[] =
-    "usage: pdqmatch serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
+    "usage: pdqmatch serve [--db PATH] [--create] [--listen HOST:PORT] [--threads N]\n"
     "                      [--api-keys FILE] [--timeout S] [--max-connections N]\n"
     "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
     "                      [--max-image-time S] [--max-body-memory N]\n"
     "\n"
-    "Serve the store at PATH (default ./pdqmatch.db, created when missing)\n"
-    "over HTTP on HOST:PORT (default 127.0.0.1:8080; port 0 picks a free one),\n"
+    "Serve the store at PATH (default ./pdqmatch.db) over HTTP on HOST:PORT\n"
+    "(default 127.0.0.1:8080; port 0 picks a free one),\n"
     "until SIGTERM or SIGINT, which stop accepting, finish the requests in\n"
     "flight and close the store.\n"
     "\n"
+    "  --create         make a new empty store when PATH holds none (without it,\n"
+    "                   a missing store is an error: a mistyped path must not\n"
+    "                   serve an empty store that matches nothing)\n"
     "  --api-keys FILE  lines 'KEY ROLE [NAME]'; requests then send\n"
     "                   'Authorization: Bearer KEY'.  Roles: read (hash, lookup),\n"
     "                   write (also add and delete content), admin (also banks).\n"
@@ -92,6 +95,7 @@ int cmd_serve(int argc, char **argv)
         { "tls-key", required_argument, NULL, 'K' },
         { "max-connections", required_argument, NULL, 'C' },
         { "max-body-memory", required_argument, NULL, 'M' },
+        { "create",  no_argument,       NULL, 'N' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -100,12 +104,14 @@ int cmd_serve(int argc, char **argv)
     pdqm_server_options o;
     pdqm_server_options_default(&o);
     uint64_t v;
+    int create = 0;
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case 'D': db = optarg; break;
+        case 'N': create = 1; break;
         case 'l': o.listen = optarg; break;
         case 'k': keys_path = optarg; break;
         case 'c': cert_path = optarg; break;
@@ -207,8 +213,12 @@ int cmd_serve(int argc, char **argv)
         o.keys = &keys;
     }
     pdqm_store *store;
-    if (pdqm_store_open(db, PDQM_STORE_CREATE, &store, &err) != PDQM_OK) {
-        cli_error("%s", pdqm_error_message(&err));
+    pdqm_status st = pdqm_store_open(db, create ? PDQM_STORE_CREATE : 0, &store, &err);
+    if (st != PDQM_OK) {
+        if (st == PDQM_ERR_NOT_FOUND)
+            cli_error("%s: no store there (give --create to make a new one)", db);
+        else
+            cli_error("%s", pdqm_error_message(&err));
         pdqm_api_keys_free(&keys);
         free(cert);
         free(key);

@@ -55,6 +55,14 @@ def run(*args, input=None, cwd=None, timeout=120, env=None):
                           env=env)
 
 
+def stats(db):
+    """`pdqmatch stats --json` of the store at db, as a dict."""
+    import json
+    p = run("stats", "--db", db, "--json")
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
 def read_tsv(path):
     """Rows of a reference TSV as dicts keyed by its header."""
     with open(path, newline="") as f:

@@ -218,7 +218,7 @@ def test_slow_clients_do_not_block_others(server):
 
 def test_idle_connections_are_closed_after_the_timeout(tmp_path):
     db = tmp_path / "s.db"
-    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--create", "--listen", "127.0.0.1:0",
                              "--timeout", "1"], stderr=subprocess.PIPE, text=True)
     try:
         port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))

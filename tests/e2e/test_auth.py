@@ -19,7 +19,7 @@ def keyed(tmp_path):
     keyfile = tmp_path / "keys"
     keyfile.write_text("# who may do what\n\n" +
                        "".join(f"{k} {role} {role}-team\n" for role, k in KEYS.items()))
-    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--create", "--listen", "127.0.0.1:0",
                              "--api-keys", str(keyfile)], stderr=subprocess.PIPE, text=True)
     m = re.search(r"on 127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
     assert m
@@ -77,7 +77,7 @@ def test_health_needs_no_key(keyed):
 def test_bad_key_files(tmp_path, text, message):
     keys = tmp_path / "keys"
     keys.write_text(text)
-    p = run("serve", "--db", tmp_path / "s.db", "--listen", "127.0.0.1:0", "--api-keys", keys,
+    p = run("serve", "--db", tmp_path / "s.db", "--create", "--listen", "127.0.0.1:0", "--api-keys", keys,
             timeout=30)
     assert p.returncode == 2
     assert p.stderr == "pdqmatch: " + message.replace("keys:", f"{keys}:").format(keys=keys) + "\n"
@@ -86,7 +86,7 @@ def test_bad_key_files(tmp_path, text, message):
 def test_public_address_allowed_with_keys(tmp_path):
     keys = tmp_path / "keys"
     keys.write_text("k" * 20 + " read\n")
-    proc = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "s.db"), "--listen",
+    proc = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "s.db"), "--create", "--listen",
                              "0.0.0.0:0", "--api-keys", str(keys)],
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -76,8 +76,9 @@ def test_json_fields_and_metadata(store):
     objs = [json.loads(line) for line in p.stdout.splitlines()]
     assert [o["query"] for o in objs] == [hs[0], hs[1]]
     m0, m1 = objs[0]["matches"][0], objs[1]["matches"][0]
-    assert m0 == {"hash": hs[0], "distance": 0, "bank": "list", "content_id": "h0",
-                  "quality": 100, "metadata": {"src": "x"}}
+    assert m0 == {"hash": hs[0], "distance": 0, "bank": "list", "bank_kind": "block",
+                  "content_id": "h0", "quality": 100, "metadata": {"src": "x"},
+                  "suppressed": False}
     assert m1["metadata"] is None
 
 

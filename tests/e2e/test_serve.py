@@ -47,7 +47,7 @@ def test_errors(server, path, params, method, status, code, message):
 
 
 def test_refuses_public_addresses_without_keys(tmp_path):
-    p = run("serve", "--db", tmp_path / "s.db", "--listen", "0.0.0.0:0", timeout=30)
+    p = run("serve", "--db", tmp_path / "s.db", "--create", "--listen", "0.0.0.0:0", timeout=30)
     assert p.returncode == 2
     assert p.stderr == "pdqmatch: without API keys pdqmatch listens on loopback only, not on 0.0.0.0\n"
 

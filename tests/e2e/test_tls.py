@@ -14,7 +14,7 @@ def test_https_with_a_self_signed_certificate(tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    proc = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "s.db"), "--listen",
+    proc = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "s.db"), "--create", "--listen",
                              "127.0.0.1:0", "--tls-cert", str(cert), "--tls-key", str(key)],
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -34,12 +34,12 @@ def test_https_with_a_self_signed_certificate(tmp_path):
 
 
 def test_tls_options_go_together_and_bad_pem_is_refused(tmp_path):
-    p = run("serve", "--db", tmp_path / "s.db", "--tls-cert", tmp_path / "x", timeout=30)
+    p = run("serve", "--db", tmp_path / "s.db", "--create", "--tls-cert", tmp_path / "x", timeout=30)
     assert p.returncode == 2
     assert "--tls-cert and --tls-key go together" in p.stderr
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
-    p = run("serve", "--db", tmp_path / "s.db", "--listen", "127.0.0.1:0",
+    p = run("serve", "--db", tmp_path / "s.db", "--create", "--listen", "127.0.0.1:0",
             "--tls-cert", junk, "--tls-key", junk, timeout=30)
     assert p.returncode == 2
     assert p.stderr.startswith("pdqmatch: cannot serve TLS on 127.0.0.1:0: check the certificate")

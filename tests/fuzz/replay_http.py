@@ -107,7 +107,7 @@ def main():
         db = f"{tmp}/s.db"
         subprocess.run([a.bin, "banks", "create", "b", "--db", db], check=True,
                        stdout=subprocess.DEVNULL)
-        proc = subprocess.Popen([a.bin, "serve", "--db", db, "--listen", "127.0.0.1:0",
+        proc = subprocess.Popen([a.bin, "serve", "--db", db, "--create", "--listen", "127.0.0.1:0",
                                  "--timeout", "2", "--max-image-bytes", str(1 << 20),
                                  "--max-video-bytes", str(1 << 20), "--max-frames", "64",
                                  "--max-time", "5"],

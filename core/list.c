@@ -1,0 +1,327 @@
+/*
+ * list.c - hash lists into content items (the rules are in ingest.h).
+ *
+ * Two kinds of rows.  A row without a content id is an item of its own,
+ * named by its hash: such rows go out in batches as they come (sorted by
+ * bank and hash first, so a hash given twice in a batch is one item).  A
+ * row with an id may have siblings anywhere further down, so these rows
+ * are held, compactly (strings in one arena), until the list ends; then
+ * they are sorted by bank, id and position, and each run of one id is one
+ * item.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "ingest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../hashing/hashlist.h"
+
+#define NONE ((size_t)-1)
+#define MAX_ARENA ((size_t)4 << 30)    /* bytes of strings held */
+
+typedef struct row {
+    pdqm_stored_hash h;
+    uint64_t seq;            /* position in the list */
+    size_t bank, id, meta, sha256, md5;   /* arena offsets, or NONE */
+    const char *bank_s, *id_s;   /* the same as pointers, set for sorting
+                                    once the arena stays put */
+    int kind;                /* -1: not given */
+} row;
+
+typedef struct rows {
+    row *v;
+    size_t n, cap;
+    char *arena;
+    size_t used, cap_arena;
+} rows;
+
+typedef struct ingest {
+    const pdqm_list_options *o;
+    const pdqm_list_sink *sink;
+    pdqm_list_counts *counts;
+    rows held;               /* rows with ids, until the end */
+    rows loose;              /* rows without, a batch at a time */
+    pdqm_add *adds;
+    pdqm_stored_hash *hashes;
+    char (*hex)[PDQM_HASH_HEX_LEN + 1];   /* ids of loose items, by add */
+    size_t cap_adds, cap_hashes;
+} ingest;
+
+static void rows_free(rows *r)
+{
+    free(r->v);
+    free(r->arena);
+    memset(r, 0, sizeof *r);
+}
+
+/* Copy s into the arena; its offset, NONE for NULL, or NO_ROOM. */
+#define NO_ROOM ((size_t)-2)
+static size_t keep(rows *r, const char *s)
+{
+    if (s == NULL)
+        return NONE;
+    size_t n = strlen(s) + 1;
+    if (r->used + n > r->cap_arena) {
+        size_t cap = r->cap_arena ? r->cap_arena : 65536;
+        while (cap < r->used + n)
+            cap *= 2;
+        if (cap > MAX_ARENA)
+            return NO_ROOM;
+        char *grown = realloc(r->arena, cap);
+        if (grown == NULL)
+            return NO_ROOM;
+        r->arena = grown;
+        r->cap_arena = cap;
+    }
+    memcpy(r->arena + r->used, s, n);
+    r->used += n;
+    return r->used - n;
+}
+
+static const char *text(const rows *r, size_t off)
+{
+    return off == NONE ? NULL : r->arena + off;
+}
+
+static pdqm_status push(rows *r, const pdqm_hashlist_row *in, const char *bank,
+                        uint64_t seq, int with_id, pdqm_error *err)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 4096;
+        row *grown = realloc(r->v, cap * sizeof *grown);
+        if (grown == NULL)
+            return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for the list");
+        r->v = grown;
+        r->cap = cap;
+    }
+    row *x = &r->v[r->n];
+    x->h = (pdqm_stored_hash){ in->hash, in->quality >= 0 ? in->quality : 100, in->timestamp };
+    x->seq = seq;
+    x->kind = in->kind;
+    x->bank = keep(r, bank);
+    x->id = with_id ? keep(r, in->content_id) : NONE;
+    x->meta = keep(r, in->metadata);
+    x->sha256 = keep(r, in->sha256);
+    x->md5 = keep(r, in->md5);
+    if (x->bank == NO_ROOM || x->id == NO_ROOM || x->meta == NO_ROOM ||
+        x->sha256 == NO_ROOM || x->md5 == NO_ROOM)
+        return pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
+                              "the list's rows with content ids hold over %zu bytes of text: "
+                              "split the list", MAX_ARENA);
+    r->n++;
+    return PDQM_OK;
+}
+
+/* Sorting: by bank, then id (the hash for loose rows), then position. */
+static int row_order(const void *pa, const void *pb)
+{
+    const row *a = pa, *b = pb;
+    int c = strcmp(a->bank_s, b->bank_s);
+    if (c)
+        return c;
+    if (a->id_s)
+        c = strcmp(a->id_s, b->id_s);
+    else
+        c = memcmp(a->h.hash.w, b->h.hash.w, sizeof a->h.hash.w);
+    if (c)
+        return c;
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static int same_item(const row *a, const row *b)
+{
+    if (strcmp(a->bank_s, b->bank_s) != 0)
+        return 0;
+    if (a->id_s)
+        return strcmp(a->id_s, b->id_s) == 0;
+    return memcmp(a->h.hash.w, b->h.hash.w, sizeof a->h.hash.w) == 0;
+}
+
+static int room(ingest *g, size_t adds, size_t hashes)
+{
+    if (adds > g->cap_adds) {
+        pdqm_add *grown = realloc(g->adds, adds * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        g->adds = grown;
+        char (*hex)[PDQM_HASH_HEX_LEN + 1] = realloc(g->hex, adds * sizeof *hex);
+        if (hex == NULL)
+            return -1;
+        g->hex = hex;
+        g->cap_adds = adds;
+    }
+    if (hashes > g->cap_hashes) {
+        pdqm_stored_hash *grown = realloc(g->hashes, hashes * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        g->hashes = grown;
+        g->cap_hashes = hashes;
+    }
+    return 0;
+}
+
+/* Sort r's rows into items and hand them to the sink, a batch at a time;
+ * then forget them. */
+static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        r->v[i].bank_s = text(r, r->v[i].bank);
+        r->v[i].id_s = text(r, r->v[i].id);
+    }
+    qsort(r->v, r->n, sizeof *r->v, row_order);
+    size_t max_batch = g->o->batch ? g->o->batch : 100000;
+    pdqm_status st = PDQM_OK;
+    size_t i = 0;
+    while (i < r->n && st == PDQM_OK) {
+        /* One batch: whole items, up to max_batch of them. */
+        size_t n_adds = 0, n_hashes = 0, j = i;
+        while (j < r->n && n_adds < max_batch) {
+            size_t k = j + 1;
+            while (k < r->n && same_item(&r->v[j], &r->v[k]))
+                k++;
+            n_adds++;
+            n_hashes += k - j;
+            j = k;
+        }
+        if (room(g, n_adds, n_hashes) != 0)
+            return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for the list");
+        n_adds = n_hashes = 0;
+        while (i < j) {
+            size_t k = i + 1;
+            while (k < j && same_item(&r->v[i], &r->v[k]))
+                k++;
+            pdqm_add *a = &g->adds[n_adds];
+            memset(a, 0, sizeof *a);
+            a->bank = text(r, r->v[i].bank);
+            if (r->v[i].id != NONE) {
+                a->content_id = text(r, r->v[i].id);
+            } else {
+                pdqm_hash256_to_hex(&r->v[i].h.hash, g->hex[n_adds]);
+                a->content_id = g->hex[n_adds];
+            }
+            a->kind = PDQM_CONTENT_HASHES;
+            int kind_set = 0;
+            a->hashes = &g->hashes[n_hashes];
+            for (size_t x = i; x < k; x++) {
+                const row *w = &r->v[x];
+                if (r->v[i].id == NONE && x > i) {
+                    g->counts->duplicates++;   /* the same hash again */
+                    continue;
+                }
+                g->hashes[n_hashes++] = w->h;
+                a->n_hashes++;
+                if (a->metadata == NULL)
+                    a->metadata = text(r, w->meta);
+                if (a->sha256 == NULL)
+                    a->sha256 = text(r, w->sha256);
+                if (a->md5 == NULL)
+                    a->md5 = text(r, w->md5);
+                if (!kind_set && w->kind >= 0) {
+                    a->kind = (pdqm_content_kind)w->kind;
+                    kind_set = 1;
+                }
+            }
+            n_adds++;
+            i = k;
+        }
+        st = g->sink->items(g->sink->arg, g->adds, n_adds, err);
+    }
+    r->n = 0;
+    r->used = 0;
+    return st;
+}
+
+void pdqm_list_options_default(pdqm_list_options *o)
+{
+    o->bank = NULL;
+    o->min_quality = 1;
+    o->batch = 100000;
+}
+
+static void refuse(ingest *g, uint64_t line, const pdqm_error *why)
+{
+    g->counts->refused++;
+    if (why->status == PDQM_ERR_DEGENERATE)
+        g->counts->degenerate++;
+    if (g->sink->refused)
+        g->sink->refused(g->sink->arg, line, why);
+}
+
+pdqm_status pdqm_list_ingest(FILE *f, const pdqm_list_options *options,
+                             const pdqm_list_sink *sink, pdqm_list_counts *counts,
+                             pdqm_error *err)
+{
+    memset(counts, 0, sizeof *counts);
+    ingest g = { .o = options, .sink = sink, .counts = counts };
+    pdqm_hashlist *parser = pdqm_hashlist_new();
+    if (parser == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    size_t batch = options->batch ? options->batch : 100000;
+    pdqm_status st = PDQM_OK;
+    for (;;) {
+        pdqm_hashlist_row in;
+        int got;
+        uint64_t line;
+        pdqm_error why;
+        pdqm_status rs = pdqm_hashlist_next(parser, f, &in, &got, &line, &why);
+        if (rs == PDQM_ERR_IO) {
+            st = pdqm_error_set(err, PDQM_ERR_IO, "%s", why.message);
+            break;
+        }
+        if (rs != PDQM_OK) {
+            refuse(&g, line, &why);
+            continue;
+        }
+        if (!got)
+            break;
+        counts->rows++;
+        const char *bank = in.bank ? in.bank : options->bank;
+        if (bank == NULL) {
+            pdqm_error_set(&why, PDQM_ERR_INVALID, "no bank: the list has no bank column "
+                                                   "and none was given");
+            refuse(&g, line, &why);
+            continue;
+        }
+        if (pdqm_hash_check(&in.hash, in.quality, &why) != PDQM_OK) {
+            refuse(&g, line, &why);   /* before the quality: never "skipped" */
+            continue;
+        }
+        if (in.quality >= 0 && in.quality < options->min_quality) {
+            counts->skipped_quality++;
+            continue;
+        }
+        if (pdqm_bank_name_check(bank, &why) != PDQM_OK ||
+            (in.content_id && pdqm_content_id_check(in.content_id, &why) != PDQM_OK) ||
+            (in.metadata && pdqm_metadata_check(in.metadata, &why) != PDQM_OK)) {
+            refuse(&g, line, &why);
+            continue;
+        }
+        if (in.content_id) {
+            if (g.held.n >= PDQM_LIST_MAX_HELD) {
+                st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
+                                    "over %d rows with content ids in one list: split it",
+                                    PDQM_LIST_MAX_HELD);
+                break;
+            }
+            st = push(&g.held, &in, bank, counts->rows, 1, err);
+        } else {
+            st = push(&g.loose, &in, bank, counts->rows, 0, err);
+            if (st == PDQM_OK && g.loose.n >= batch)
+                st = emit(&g, &g.loose, err);
+        }
+        if (st != PDQM_OK)
+            break;
+    }
+    if (st == PDQM_OK)
+        st = emit(&g, &g.loose, err);
+    if (st == PDQM_OK)
+        st = emit(&g, &g.held, err);
+    pdqm_hashlist_free(parser);
+    rows_free(&g.held);
+    rows_free(&g.loose);
+    free(g.adds);
+    free(g.hex);
+    free(g.hashes);
+    return st;
+}

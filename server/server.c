@@ -489,8 +489,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
              * a broken boundary) is answered 400 once the body is in. */
             if (!rq->bad_form &&
                 MHD_post_process(rq->form, upload_data, *upload_data_size) != MHD_YES &&
-                !rq->too_large && !rq->too_busy)
-                rq->bad_form = 1;
+                !rq->too_large && !rq->too_busy && !rq->bad_form)
+                rq->bad_form = 1;   /* (form_field() sets 2 for a second file) */
         } else if (request_append(s, rq, upload_data, *upload_data_size) != 0)
             return MHD_NO;
         *upload_data_size = 0;

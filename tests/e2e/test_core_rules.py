@@ -285,3 +285,46 @@ def test_finding_13_video_frames_selected_alike(tmp_path, serve):
     a = [x.split(",")[:4] for x in export_rows(db1)]
     b = [x.split(",")[:4] for x in export_rows(db2)]
     assert a == b
+
+
+# 8 -------------------------------------------------------------------------
+
+def test_finding_8_nul_in_the_path_or_a_parameter_is_400(tmp_path, serve):
+    db = tmp_path / "c.db"
+    hs = random_hashes(2, 16)
+    lst = tmp_path / "l.csv"
+    lst.write_text(f"hash,content_id\n{hs[0]},victim\n{hs[1]},other\n")
+    assert run("index", "--db", db, "--bank", "t", "--hash-list", lst).returncode == 0
+    s = serve(db)
+    for method, path in [("DELETE", "/v1/banks/t%00/content/a..b"),
+                         ("DELETE", "/v1/banks/t/content/victim%00.jpg"),
+                         ("DELETE", "/v1/banks/t%00"),
+                         ("GET", f"/v1/lookup?hash={hs[0]}%00"),
+                         ("GET", f"/v1/lookup?hash={hs[0]}&banks=t%00x"),
+                         ("GET", "/v1/banks/t/content?cursor=0%00")]:
+        r = requests.request(method, s.url + path, timeout=10)
+        assert r.status_code == 400, (method, path, r.text)
+        assert r.json()["error"]["message"] == "a NUL byte (%00) in the path or a parameter"
+    s.stop()
+    assert sorted(r.split(",")[2] for r in export_rows(db)) == ["other", "victim"]
+
+
+# 9 -------------------------------------------------------------------------
+
+def test_finding_9_two_file_fields_are_refused(tmp_path, serve):
+    db = tmp_path / "c.db"
+    assert run("banks", "--db", db, "create", "b").returncode == 0
+    s = serve(db)
+    files = [("file", ("a.jpg", (SAMPLES / "bridge.jpg").read_bytes(), "image/jpeg")),
+             ("file", ("b.jpg", (SAMPLES / "street.jpg").read_bytes(), "image/jpeg"))]
+    r = requests.post(s.url + "/v1/banks/b/media", files=files, timeout=30)
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == ("the form has more than one field 'file': "
+                                            "send one file a request")
+    r = requests.post(s.url + "/v1/hash", files=files, timeout=30)
+    assert r.status_code == 400
+    # One file is fine.
+    r = requests.post(s.url + "/v1/banks/b/media", files=files[:1], timeout=30)
+    assert r.status_code == 201, r.text
+    s.stop()
+    assert len(export_rows(db)) == 1

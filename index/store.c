@@ -1191,7 +1191,12 @@ static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
 {
     if (s->read_only)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "the store is open read-only");
-    write_job job = { fn, arg, what, err, PDQM_OK, 0, 0, NULL };
+    /* The job always has an error record of its own: a write function's
+     * status is read from it, so it must not depend on whether the caller
+     * passed one. */
+    pdqm_error local;
+    pdqm_error_clear(&local);
+    write_job job = { fn, arg, what, &local, PDQM_OK, 0, 0, NULL };
 
     pthread_mutex_lock(&s->queue_lock);
     if (s->queue_tail)
@@ -1233,6 +1238,8 @@ static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
         pthread_cond_broadcast(&s->queue_done);
     }
     pthread_mutex_unlock(&s->queue_lock);
+    if (err)
+        *err = local;
     return job.st;
 }
 
@@ -1246,6 +1253,7 @@ typedef struct bank_args {
     const char *name;
     int threshold;
     int kind;
+    int64_t created;     /* bank_create: 0 for now */
 } bank_args;
 
 static int do_bank_create(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
@@ -1270,7 +1278,7 @@ static int do_bank_create(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
     b.id = ++m.next_bank;   /* ids start at 1 */
     b.threshold = a->threshold;
     b.kind = (uint32_t)a->kind;
-    b.created = (int64_t)time(NULL);
+    b.created = a->created > 0 ? a->created : (int64_t)time(NULL);
     if ((rc = store_bank_put(s, txn, a->name, &b)) != 0)
         return rc;
     return store_meta_write(s, txn, &m);
@@ -1280,6 +1288,13 @@ pdqm_status pdqm_store_bank_create(pdqm_store *store, const char *name,
                                    int threshold, pdqm_bank_kind kind,
                                    pdqm_error *err)
 {
+    return pdqm_store_bank_create_at(store, name, threshold, kind, 0, err);
+}
+
+pdqm_status pdqm_store_bank_create_at(pdqm_store *store, const char *name,
+                                      int threshold, pdqm_bank_kind kind,
+                                      int64_t created, pdqm_error *err)
+{
     pdqm_status st = pdqm_bank_name_check(name, err);
     if (st != PDQM_OK)
         return st;
@@ -1288,7 +1303,7 @@ pdqm_status pdqm_store_bank_create(pdqm_store *store, const char *name,
                               "a threshold is 0 to 256 bits, not %d", threshold);
     if (kind != PDQM_BANK_BLOCK && kind != PDQM_BANK_ALLOW)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown bank kind %d", (int)kind);
-    bank_args a = { name, threshold, kind };
+    bank_args a = { name, threshold, kind, created };
     return with_write_txn(store, do_bank_create, &a, "cannot create the bank", err);
 }
 
@@ -1330,7 +1345,7 @@ pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
                               "a threshold is 0 to 256 bits, not %d", threshold);
     if (kind != -1 && kind != PDQM_BANK_BLOCK && kind != PDQM_BANK_ALLOW)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown bank kind %d", kind);
-    bank_args a = { name, threshold, kind };
+    bank_args a = { name, threshold, kind, 0 };
     return with_write_txn(store, do_bank_update, &a, "cannot update the bank", err);
 }
 
@@ -1371,7 +1386,7 @@ pdqm_status pdqm_store_bank_delete(pdqm_store *store, const char *name,
     pdqm_status st = pdqm_bank_name_check(name, err);
     if (st != PDQM_OK)
         return st;
-    bank_args a = { name, -1, -1 };
+    bank_args a = { name, -1, -1, 0 };
     return with_write_txn(store, do_bank_delete, &a, "cannot delete the bank", err);
 }
 

@@ -83,10 +83,17 @@ typedef struct pdqm_bank_info {
 pdqm_status pdqm_bank_name_check(const char *name, pdqm_error *err);
 
 /* Create a bank.  PDQM_ERR_EXISTS if a bank of that name exists,
- * PDQM_ERR_INVALID for a bad name or a threshold outside 0..256. */
+ * PDQM_ERR_INVALID for a bad name or a threshold outside 0..256.  One
+ * write transaction; nothing changes on failure. */
 pdqm_status pdqm_store_bank_create(pdqm_store *store, const char *name,
                                    int threshold, pdqm_bank_kind kind,
                                    pdqm_error *err);
+
+/* pdqm_store_bank_create() with the creation time given (unix seconds; 0
+ * for now): how an import restores a bank as it was exported. */
+pdqm_status pdqm_store_bank_create_at(pdqm_store *store, const char *name,
+                                      int threshold, pdqm_bank_kind kind,
+                                      int64_t created, pdqm_error *err);
 
 /* Change a bank's threshold (when threshold >= 0) and kind (when kind >= 0). */
 pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
@@ -130,6 +137,8 @@ typedef struct pdqm_add {
     pdqm_content_kind kind;
     const pdqm_stored_hash *hashes;
     size_t n_hashes;                  /* 1 .. PDQM_MAX_HASHES_PER_CONTENT */
+    int64_t added;                    /* unix seconds; 0: now (an import
+                                         restores the exported time) */
 } pdqm_add;
 #define PDQM_MAX_HASHES_PER_CONTENT 1000000
 

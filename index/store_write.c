@@ -417,7 +417,8 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         content_view cv = {
             .head = { .bank = bank->id, .first_entry = first,
                       .n_hashes = (uint32_t)ad->n_hashes, .kind = (uint32_t)ad->kind,
-                      .added = now, .id_len = (uint32_t)id_len,
+                      .added = ad->added > 0 ? ad->added : now,
+                      .id_len = (uint32_t)id_len,
                       .meta_len = ad->metadata ? (uint32_t)strlen(ad->metadata) : 0 },
             .content_id = ad->content_id,
             .metadata = ad->metadata,

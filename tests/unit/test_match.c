@@ -43,7 +43,7 @@ static void test_percentages(void **state)
     pdqm_stored_hash frames[] = {
         { A, 90, 0.0 }, { B, 90, 1.0 }, { C, 90, 2.0 }, { D, 90, 3.0 }, { D, 90, 3.5 }, { L, 10, 4.0 },
     };
-    pdqm_add add = { "v", "vid", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, frames, 6 };
+    pdqm_add add = { "v", "vid", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, frames, 6, 0 };
     assert_int_equal(pdqm_store_add(s, &add, 1, NULL, &err), PDQM_OK);
 
     /* Query: A' (8 bits from A), B, B again, E (unrelated), L (quality 10). */

@@ -203,7 +203,7 @@ static pdqm_add_outcome add1(pdqm_store *s, const char *bank, const char *cid,
                              pdqm_hash256 h, const char *sha256)
 {
     pdqm_stored_hash one = sh(h, 100, 0);
-    pdqm_add a = {bank, cid, NULL, sha256, NULL, PDQM_CONTENT_IMAGE, &one, 1};
+    pdqm_add a = {bank, cid, NULL, sha256, NULL, PDQM_CONTENT_IMAGE, &one, 1, 0};
     pdqm_add_outcome o = (pdqm_add_outcome)-1;
     assert_ok(pdqm_store_add(s, &a, 1, &o, &err));
     return o;
@@ -310,7 +310,7 @@ static void fill_small(pdqm_store *s, const char *bank, rng *r, int n,
         sh_[i] = sh(h[i], (int)rng_below(r, 101), 0);
         snprintf(ids[i], sizeof ids[i], "p%d", i);
         adds[i] = (pdqm_add){bank, ids[i], (i % 3 == 0) ? "{\"i\":1}" : NULL, NULL, NULL,
-                             PDQM_CONTENT_HASHES, &sh_[i], 1};
+                             PDQM_CONTENT_HASHES, &sh_[i], 1, 0};
     }
     assert_ok(pdqm_store_add(s, adds, (size_t)n, NULL, &err));
     for (int i = 0; i < nq; i++)
@@ -372,7 +372,7 @@ static void ex_add_range(pdqm_store *s, ex_content *c, const uint32_t *which,
             snprintf(ids[i], sizeof ids[i], "c%u", ci);
             adds[i] = (pdqm_add){"b", ids[i], NULL, NULL, NULL,
                                  c[ci].n > 1 ? PDQM_CONTENT_VIDEO : PDQM_CONTENT_HASHES,
-                                 c[ci].h, (size_t)c[ci].n};
+                                 c[ci].h, (size_t)c[ci].n, 0};
             out[i] = (pdqm_add_outcome)-1;
         }
         if (deferred)
@@ -823,6 +823,31 @@ static void test_bank_create_update(void **state)
     assert_status(pdqm_store_bank_get(s, "nope", &b, &err), PDQM_ERR_NOT_FOUND);
 }
 
+/* Issue 12, finding 14: a write's status is the same with and without an
+ * error buffer (it was read from the buffer, so without one an existing
+ * bank was "invalid"). */
+static void test_finding_14_status_without_error_buffer(void **state)
+{
+    fixture *f = *state;
+    pdqm_store *s = f->store;
+    assert_ok(pdqm_store_bank_create(s, "once", 10, PDQM_BANK_BLOCK, NULL));
+    assert_int_equal(pdqm_store_bank_create(s, "once", 10, PDQM_BANK_BLOCK, NULL),
+                     PDQM_ERR_EXISTS);
+    assert_int_equal(pdqm_store_bank_create(s, "once", 10, PDQM_BANK_BLOCK, &err),
+                     PDQM_ERR_EXISTS);
+    assert_int_equal(pdqm_store_bank_update(s, "none", 5, -1, NULL), PDQM_ERR_NOT_FOUND);
+    assert_int_equal(pdqm_store_bank_delete(s, "none", NULL), PDQM_ERR_NOT_FOUND);
+    assert_int_equal(pdqm_store_delete(s, "once", "absent", NULL), PDQM_ERR_NOT_FOUND);
+    pdqm_stored_hash h = { { { 1, 2, 3, 4 } }, 90, 0 };
+    pdqm_add a = { .bank = "nope", .content_id = "x", .hashes = &h, .n_hashes = 1 };
+    assert_int_equal(pdqm_store_add(s, &a, 1, NULL, NULL), PDQM_ERR_NOT_FOUND);
+    /* A restored creation time is kept. */
+    pdqm_bank_info b;
+    assert_ok(pdqm_store_bank_create_at(s, "old", 3, PDQM_BANK_ALLOW, 1600000000, &err));
+    assert_ok(pdqm_store_bank_get(s, "old", &b, &err));
+    assert_int_equal(b.created, 1600000000);
+}
+
 static void test_bank_list_and_delete(void **state)
 {
     fixture *f = *state;
@@ -838,7 +863,7 @@ static void test_bank_list_and_delete(void **state)
     pdqm_stored_hash v[4];
     for (int i = 0; i < 4; i++)
         v[i] = sh(rand_hash(&r), 90, i);
-    pdqm_add video = {"alpha", "vid", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v, 4};
+    pdqm_add video = {"alpha", "vid", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v, 4, 0};
     assert_ok(pdqm_store_add(s, &video, 1, NULL, &err));
     pdqm_hash256 gone = rand_hash(&r);
     assert_int_equal(add1(s, "alpha", "img1", gone, NULL), PDQM_ADDED);
@@ -1015,8 +1040,8 @@ static void test_add_outcomes(void **state)
     pdqm_add_outcome out[3];
 
     pdqm_add b1[2] = {
-        {"a", "c1", NULL, SHA_X, MD5_A, PDQM_CONTENT_IMAGE, &h[0], 1},
-        {"a", "c2", NULL, SHA_Y, NULL, PDQM_CONTENT_IMAGE, &h[1], 1},
+        {"a", "c1", NULL, SHA_X, MD5_A, PDQM_CONTENT_IMAGE, &h[0], 1, 0},
+        {"a", "c2", NULL, SHA_Y, NULL, PDQM_CONTENT_IMAGE, &h[1], 1, 0},
     };
     assert_ok(pdqm_store_add(s, b1, 2, out, &err));
     assert_int_equal(out[0], PDQM_ADDED);
@@ -1025,9 +1050,9 @@ static void test_add_outcomes(void **state)
     /* A known id (with a new file), a known file (under a new id), then
      * the known id's new file under another id: only the last is new. */
     pdqm_add b2[3] = {
-        {"a", "c1", NULL, SHA_Z, NULL, PDQM_CONTENT_IMAGE, &h[2], 1},
-        {"a", "c3", NULL, SHA_X, NULL, PDQM_CONTENT_IMAGE, &h[3], 1},
-        {"a", "c4", NULL, SHA_Z, NULL, PDQM_CONTENT_IMAGE, &h[4], 1},
+        {"a", "c1", NULL, SHA_Z, NULL, PDQM_CONTENT_IMAGE, &h[2], 1, 0},
+        {"a", "c3", NULL, SHA_X, NULL, PDQM_CONTENT_IMAGE, &h[3], 1, 0},
+        {"a", "c4", NULL, SHA_Z, NULL, PDQM_CONTENT_IMAGE, &h[4], 1, 0},
     };
     assert_ok(pdqm_store_add(s, b2, 3, out, &err));
     assert_int_equal(out[0], PDQM_ADD_EXISTS);
@@ -1046,9 +1071,9 @@ static void test_add_outcomes(void **state)
 
     /* Repeats within one batch. */
     pdqm_add b3[3] = {
-        {"a", "c5", NULL, SHA_W, NULL, PDQM_CONTENT_IMAGE, &h[5], 1},
-        {"a", "c5", NULL, SHA_V, NULL, PDQM_CONTENT_IMAGE, &h[6], 1},
-        {"a", "c6", NULL, SHA_W, NULL, PDQM_CONTENT_IMAGE, &h[7], 1},
+        {"a", "c5", NULL, SHA_W, NULL, PDQM_CONTENT_IMAGE, &h[5], 1, 0},
+        {"a", "c5", NULL, SHA_V, NULL, PDQM_CONTENT_IMAGE, &h[6], 1, 0},
+        {"a", "c6", NULL, SHA_W, NULL, PDQM_CONTENT_IMAGE, &h[7], 1, 0},
     };
     assert_ok(pdqm_store_add(s, b3, 3, out, &err));
     assert_int_equal(out[0], PDQM_ADDED);
@@ -1059,7 +1084,7 @@ static void test_add_outcomes(void **state)
     assert_int_equal(count_matches(s, h[7].hash, 0), 0);
 
     /* Another bank may hold the same id and the same file. */
-    pdqm_add b4 = {"b2", "c1", NULL, SHA_X, NULL, PDQM_CONTENT_IMAGE, &h[0], 1};
+    pdqm_add b4 = {"b2", "c1", NULL, SHA_X, NULL, PDQM_CONTENT_IMAGE, &h[0], 1, 0};
     assert_ok(pdqm_store_add(s, &b4, 1, out, &err));
     assert_int_equal(out[0], PDQM_ADDED);
     pdqm_matches m = lookup(s, &h[0].hash, 1, 0, NULL, 0);
@@ -1098,7 +1123,7 @@ static void test_add_across_banks(void **state)
         snprintf(names[i], sizeof names[i], "bank%02d", i);
         assert_ok(pdqm_store_bank_create(s, names[i], 31, PDQM_BANK_BLOCK, &err));
         h[i] = sh(rand_hash(&r), 90, 0);
-        adds[i] = (pdqm_add){names[i], "same-id", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &h[i], 1};
+        adds[i] = (pdqm_add){names[i], "same-id", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &h[i], 1, 0};
     }
     assert_ok(pdqm_store_add(s, adds, NB, out, &err));
     for (int i = 0; i < NB; i++) {
@@ -1123,8 +1148,8 @@ static void test_add_same_md5(void **state)
     assert_ok(pdqm_store_bank_create(s, "m", 31, PDQM_BANK_BLOCK, &err));
     pdqm_stored_hash h[2] = {sh(rand_hash(&r), 90, 0), sh(rand_hash(&r), 90, 0)};
     pdqm_add adds[2] = {
-        {"m", "first", NULL, NULL, MD5_A, PDQM_CONTENT_IMAGE, &h[0], 1},
-        {"m", "second", NULL, NULL, MD5_A, PDQM_CONTENT_IMAGE, &h[1], 1},
+        {"m", "first", NULL, NULL, MD5_A, PDQM_CONTENT_IMAGE, &h[0], 1, 0},
+        {"m", "second", NULL, NULL, MD5_A, PDQM_CONTENT_IMAGE, &h[1], 1, 0},
     };
     pdqm_add_outcome out[2];
     assert_ok(pdqm_store_add(s, adds, 2, out, &err));
@@ -1168,20 +1193,20 @@ static void test_add_invalid_batches(void **state)
     pdqm_stored_hash qneg = sh(rand_hash(&r), -1, 0);
     pdqm_stored_hash two[2] = {sh(rand_hash(&r), 50, 0), sh(rand_hash(&r), 101, 1)};
     const pdqm_add bad[] = {
-        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &q101, 1},
-        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &qneg, 1},
-        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, two, 2},
-        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 0},
-        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, NULL, 0},
-        {"a", "", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1},
-        {"a", long_id, NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1},
-        {"a", "x", long_meta, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1},
+        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &q101, 1, 0},
+        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &qneg, 1, 0},
+        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, two, 2, 0},
+        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 0, 0},
+        {"a", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, NULL, 0, 0},
+        {"a", "", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1, 0},
+        {"a", long_id, NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1, 0},
+        {"a", "x", long_meta, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1, 0},
     };
     for (size_t i = 0; i < COUNT(bad); i++) {
         /* A good item first, the bad one second, and the other way round. */
         for (int order = 0; order < 2; order++) {
             pdqm_add batch[2] = {
-                {"a", "good", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1}, bad[i]};
+                {"a", "good", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1, 0}, bad[i]};
             if (order) {
                 batch[1] = batch[0];
                 batch[0] = bad[i];
@@ -1204,8 +1229,8 @@ static void test_add_invalid_batches(void **state)
 
     /* An unknown bank fails the batch too. */
     pdqm_add unknown[2] = {
-        {"a", "good", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1},
-        {"nope", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1},
+        {"a", "good", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1, 0},
+        {"nope", "x", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &ok1, 1, 0},
     };
     assert_status(pdqm_store_add(s, unknown, 2, NULL, &err), PDQM_ERR_NOT_FOUND);
     assert_int_equal(count_matches(s, good, 0), 0);
@@ -1217,7 +1242,7 @@ static void test_add_invalid_batches(void **state)
     long_meta[PDQM_METADATA_MAX - 1] = '"';
     long_meta[PDQM_METADATA_MAX] = '\0';
     pdqm_stored_hash edge[2] = {sh(good, 0, 0), sh(rand_hash(&r), 100, 1)};
-    pdqm_add fine = {"a", long_id, long_meta, NULL, NULL, PDQM_CONTENT_VIDEO, edge, 2};
+    pdqm_add fine = {"a", long_id, long_meta, NULL, NULL, PDQM_CONTENT_VIDEO, edge, 2, 0};
     pdqm_add_outcome out;
     assert_ok(pdqm_store_add(s, &fine, 1, &out, &err));
     assert_int_equal(out, PDQM_ADDED);
@@ -1253,8 +1278,8 @@ static void test_add_video_and_metadata(void **state)
     pdqm_hash256 img = rand_hash(&r);
     pdqm_stored_hash img_h = sh(img, 77, 0);
     pdqm_add adds[2] = {
-        {"v", "movie", meta, SHA_Z, MD5_A, PDQM_CONTENT_VIDEO, frames, 5},
-        {"v", "photo", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &img_h, 1},
+        {"v", "movie", meta, SHA_Z, MD5_A, PDQM_CONTENT_VIDEO, frames, 5, 0},
+        {"v", "photo", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &img_h, 1, 0},
     };
     assert_ok(pdqm_store_add(s, adds, 2, NULL, &err));
 
@@ -1317,7 +1342,7 @@ static void test_add_video_and_metadata(void **state)
 
     /* Two frames near one query: both, nearer first. */
     pdqm_stored_hash near[2] = {sh(flip(&r, img, 9), 10, 0.5), sh(flip(&r, img, 4), 20, 7.25)};
-    pdqm_add clip = {"v", "clip", "{}", NULL, NULL, PDQM_CONTENT_VIDEO, near, 2};
+    pdqm_add clip = {"v", "clip", "{}", NULL, NULL, PDQM_CONTENT_VIDEO, near, 2, 0};
     assert_ok(pdqm_store_add(s, &clip, 1, NULL, &err));
     m = lookup(s, &img, 1, 10, NULL, 0);
     assert_int_equal(m.count, 3);
@@ -1402,8 +1427,8 @@ static void test_deferred_deletes(void **state)
         snprintf(ids[i], sizeof ids[i], "d%02d", i);
         h[0][i] = sh(rand_hash(&r), 90, 0);
         h[1][i] = sh(flip(&r, h[0][i].hash, 3), 90, 0);   /* y's: near x's */
-        adds[i] = (pdqm_add){"x", ids[i], NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &h[0][i], 1};
-        adds[N + i] = (pdqm_add){"y", ids[i], NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &h[1][i], 1};
+        adds[i] = (pdqm_add){"x", ids[i], NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &h[0][i], 1, 0};
+        adds[N + i] = (pdqm_add){"y", ids[i], NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &h[1][i], 1, 0};
     }
     assert_ok(pdqm_store_add_deferred(s, adds, 2 * N, NULL, &err));
     assert_int_equal(stats(s).pending, 2 * N);
@@ -1582,7 +1607,7 @@ static void test_reopen(void **state)
     assert_same_matches(m0, n0, m1, n1);
     free(m1);
     pdqm_stored_hash one = sh(rand_hash(&r), 100, 0);
-    pdqm_add a = {"p", "new", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &one, 1};
+    pdqm_add a = {"p", "new", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &one, 1, 0};
     assert_fails(pdqm_store_add(f->store, &a, 1, NULL, &err));
     assert_fails(pdqm_store_delete(f->store, "p", "p1", &err));
     assert_fails(pdqm_store_bank_create(f->store, "other", 5, PDQM_BANK_BLOCK, &err));
@@ -1783,7 +1808,7 @@ static void test_verify_finds_damage(void **state)
     for (int i = 0; i < 50; i++) {
         hs[i] = sh(rand_hash(&r), 100, 0);
         snprintf(ids[i], sizeof ids[i], "c%d", i);
-        adds[i] = (pdqm_add){"v", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+        adds[i] = (pdqm_add){"v", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
     }
     assert_ok(pdqm_store_add(f->store, adds, 50, NULL, &err));
     assert_ok(pdqm_store_index_pending(f->store, NULL, &err));
@@ -1857,7 +1882,7 @@ static void *th_writer(void *arg)
         for (int i = 0; i < TH_PER_BATCH + 20; i++) {
             hs[i] = sh(i < TH_PER_BATCH ? t->h : rand_hash(&r), 100, 0);
             snprintf(ids[i], sizeof ids[i], "b%d-%d", b, i);
-            adds[i] = (pdqm_add){"t", ids[i], NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &hs[i], 1};
+            adds[i] = (pdqm_add){"t", ids[i], NULL, NULL, NULL, PDQM_CONTENT_IMAGE, &hs[i], 1, 0};
         }
         if (pdqm_store_add(t->s, adds, TH_PER_BATCH + 20, NULL, NULL) != PDQM_OK) {
             pthread_mutex_lock(&t->lock);
@@ -1956,7 +1981,7 @@ static void *gc_writer(void *arg)
         for (int i = 0; i < GC_PER_BATCH; i++) {
             hs[i] = sh(gc_hash(a->thread, b, i), 100, 0);
             snprintf(ids[i], sizeof ids[i], "t%d-b%d-%d", a->thread, b, i);
-            adds[i] = (pdqm_add){bank, ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+            adds[i] = (pdqm_add){bank, ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
         }
         pdqm_error e;
         pdqm_status st = pdqm_store_add(a->s, adds, GC_PER_BATCH, NULL, &e);
@@ -2051,7 +2076,7 @@ static void pi_add(pdqm_store *s, const pdqm_hash256 *h, size_t from, size_t to,
         for (size_t i = 0; i < n; i++) {
             hs[i] = sh(h[b + i], 100, 0);
             snprintf(ids[i], sizeof ids[i], "p%zu", b + i);
-            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
         }
         if (deferred)
             assert_ok(pdqm_store_add_deferred(s, adds, n, NULL, &err));
@@ -2089,7 +2114,7 @@ static void test_pending_index(void **state)
         for (size_t i = 0; i < PI_INDEXED; i++) {
             hs[i] = sh(h[i], 100, 0);
             snprintf(ids[i], sizeof ids[i], "p%zu", i);
-            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
             live[i] = true;
         }
         assert_ok(pdqm_store_add(s, adds, PI_INDEXED, NULL, &err));
@@ -2149,7 +2174,7 @@ static void test_pending_index(void **state)
         for (size_t i = 0; i < 1000; i++) {
             hs[i] = sh(more[added + i], 100, 0);
             snprintf(ids[i], sizeof ids[i], "m%zu", added + i);
-            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+            adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
         }
         uint64_t limit = stats(s).pending_limit;   /* the window this add meets */
         assert_ok(pdqm_store_add(s, adds, 1000, NULL, &err));
@@ -2246,7 +2271,7 @@ static void test_walk(void **state)
             items[i].h[j] = sh(rand_hash(&r), (int)rng_below(&r, 101), j);
         adds[i] = (pdqm_add){items[i].bank, items[i].id, NULL, NULL, NULL,
                              items[i].n > 1 ? PDQM_CONTENT_VIDEO : PDQM_CONTENT_IMAGE,
-                             items[i].h, (size_t)items[i].n};
+                             items[i].h, (size_t)items[i].n, 0};
     }
     assert_ok(pdqm_store_add(s, adds, 3, NULL, &err));
     assert_ok(pdqm_store_add(s, adds + 3, 2, NULL, &err));
@@ -2308,7 +2333,7 @@ static void test_stats_and_verify(void **state)
     pdqm_stored_hash v[7];
     for (int i = 0; i < 7; i++)
         v[i] = sh(rand_hash(&r), 60, i);
-    pdqm_add video = {"s2", "video", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v, 7};
+    pdqm_add video = {"s2", "video", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v, 7, 0};
     assert_ok(pdqm_store_add(s, &video, 1, NULL, &err));
     char id[16];
     for (int i = 0; i < 500; i += 5) {
@@ -2355,7 +2380,7 @@ static void test_hash_copy_gives_back(void **state)
         v[i] = sh(rand_hash(&r), 80, (double)(i % PER));
     const char *ids[ITEMS] = {"v0", "v1", "v2", "v3"};
     for (int i = 0; i < ITEMS; i++) {
-        pdqm_add a = {"v", ids[i], NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v + (size_t)i * PER, PER};
+        pdqm_add a = {"v", ids[i], NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v + (size_t)i * PER, PER, 0};
         assert_ok(pdqm_store_add(f->store, &a, 1, NULL, &err));
     }
     /* Copied: every full records block. */
@@ -2419,7 +2444,7 @@ static void test_pass_window_follows_live(void **state)
         for (int i = 0; i < ROUND; i++) {
             hs[i] = sh(rand_hash(&r), 100, 0);
             snprintf(ids[i], sizeof ids[i], "c%d-%d", round, i);
-            adds[i] = (pdqm_add){"w", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1};
+            adds[i] = (pdqm_add){"w", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
         }
         uint64_t before = stats(s).pending;
         assert_ok(pdqm_store_add(s, adds, ROUND, NULL, &err));
@@ -2526,6 +2551,7 @@ int main(void)
         T(test_exact_lookups_deferred),
         T(test_exact_slot_boundaries),
         T(test_bank_create_update),
+        T(test_finding_14_status_without_error_buffer),
         T(test_bank_list_and_delete),
         T(test_bank_thresholds),
         T(test_add_outcomes),

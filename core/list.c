@@ -161,8 +161,21 @@ static int room(ingest *g, size_t adds, size_t hashes)
     return 0;
 }
 
-/* Sort r's rows into items and hand them to the sink, a batch at a time;
- * then forget them. */
+/* An item: where its rows start, and the position of its first row. */
+typedef struct group {
+    size_t start;
+    uint64_t seq;
+} group;
+
+static int group_order(const void *pa, const void *pb)
+{
+    uint64_t a = ((const group *)pa)->seq, b = ((const group *)pb)->seq;
+    return (a > b) - (a < b);
+}
+
+/* Sort r's rows into items and hand them to the sink, a batch at a time,
+ * the items in the order their first rows stood in the list; then forget
+ * the rows. */
 static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
 {
     for (size_t i = 0; i < r->n; i++) {
@@ -170,32 +183,41 @@ static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
         r->v[i].id_s = text(r, r->v[i].id);
     }
     qsort(r->v, r->n, sizeof *r->v, row_order);
+    /* Where each item's rows start, in list order. */
+    size_t n_groups = 0;
+    group *groups = malloc((r->n + 1) * sizeof *groups);
+    if (groups == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for the list");
+    for (size_t i = 0; i < r->n; i++)
+        if (i == 0 || !same_item(&r->v[i - 1], &r->v[i]))
+            groups[n_groups++] = (group){ i, r->v[i].seq };
+    qsort(groups, n_groups, sizeof *groups, group_order);
     size_t max_batch = g->o->batch ? g->o->batch : 100000;
     pdqm_status st = PDQM_OK;
-    size_t i = 0;
-    while (i < r->n && st == PDQM_OK) {
-        /* One batch: whole items, up to max_batch of them. */
-        size_t n_adds = 0, n_hashes = 0, j = i;
-        while (j < r->n && n_adds < max_batch) {
-            size_t k = j + 1;
-            while (k < r->n && same_item(&r->v[j], &r->v[k]))
+    for (size_t gi = 0; gi < n_groups && st == PDQM_OK; ) {
+        size_t ge = gi + max_batch < n_groups ? gi + max_batch : n_groups;
+        size_t n_hashes = 0;
+        for (size_t x = gi; x < ge; x++) {
+            size_t k = groups[x].start + 1;
+            while (k < r->n && same_item(&r->v[groups[x].start], &r->v[k]))
                 k++;
-            n_adds++;
-            n_hashes += k - j;
-            j = k;
+            n_hashes += k - groups[x].start;
         }
-        if (room(g, n_adds, n_hashes) != 0)
+        if (room(g, ge - gi, n_hashes) != 0) {
+            free(groups);
             return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for the list");
-        n_adds = n_hashes = 0;
-        while (i < j) {
-            size_t k = i + 1;
-            while (k < j && same_item(&r->v[i], &r->v[k]))
+        }
+        size_t n_adds = 0;
+        n_hashes = 0;
+        for (size_t x = gi; x < ge; x++) {
+            size_t i = groups[x].start, k = i + 1;
+            while (k < r->n && same_item(&r->v[i], &r->v[k]))
                 k++;
             pdqm_add *a = &g->adds[n_adds];
             memset(a, 0, sizeof *a);
-            a->bank = text(r, r->v[i].bank);
+            a->bank = r->v[i].bank_s;
             if (r->v[i].id != NONE) {
-                a->content_id = text(r, r->v[i].id);
+                a->content_id = r->v[i].id_s;
             } else {
                 pdqm_hash256_to_hex(&r->v[i].h.hash, g->hex[n_adds]);
                 a->content_id = g->hex[n_adds];
@@ -203,9 +225,9 @@ static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
             a->kind = PDQM_CONTENT_HASHES;
             int kind_set = 0;
             a->hashes = &g->hashes[n_hashes];
-            for (size_t x = i; x < k; x++) {
-                const row *w = &r->v[x];
-                if (r->v[i].id == NONE && x > i) {
+            for (size_t y = i; y < k; y++) {
+                const row *w = &r->v[y];
+                if (r->v[i].id == NONE && y > i) {
                     g->counts->duplicates++;   /* the same hash again */
                     continue;
                 }
@@ -223,10 +245,11 @@ static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
                 }
             }
             n_adds++;
-            i = k;
         }
         st = g->sink->items(g->sink->arg, g->adds, n_adds, err);
+        gi = ge;
     }
+    free(groups);
     r->n = 0;
     r->used = 0;
     return st;

@@ -14,6 +14,7 @@
 
 #include "../hashing/hash256.h"
 #include "../core/ingest.h"
+#include "../core/jsonraw.h"
 #include "../core/policy.h"
 #include "server_int.h"
 
@@ -58,12 +59,6 @@ static json_t *body_json(struct MHD_Connection *c, request *rq, enum MHD_Result 
 /* ------------------------------------------------------------------ */
 /* JSON forms of stored things                                          */
 
-json_t *pdqm_metadata_json(const char *text)
-{
-    json_t *m = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-    return m ? m : json_null();
-}
-
 static json_t *bank_json(const pdqm_bank_info *b)
 {
     return json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "name", b->name, "threshold", b->threshold,
@@ -71,7 +66,7 @@ static json_t *bank_json(const pdqm_bank_info *b)
                      "contents", (json_int_t)b->contents, "hashes", (json_int_t)b->hashes);
 }
 
-json_t *pdqm_answer_json(const pdqm_answer *a, int with_orientation)
+json_t *pdqm_answer_json(const pdqm_answer *a, int with_orientation, pdqm_json_raw *raw)
 {
     const pdqm_match *m = a->match;
     char hex[PDQM_HASH_HEX_LEN + 1];
@@ -81,7 +76,7 @@ json_t *pdqm_answer_json(const pdqm_answer *a, int with_orientation)
                           "distance", m->distance, "bank", m->bank,
                           "bank_kind", pdqm_bank_kind_name(m->bank_kind),
                           "content_id", cid ? cid : json_string(""), "quality", m->quality,
-                          "metadata", pdqm_metadata_json(m->metadata),
+                          "metadata", pdqm_json_raw_value(raw, m->metadata),
                           "suppressed", a->suppressed);
     if (j && with_orientation)
         json_object_set_new(j, "orientation",
@@ -89,21 +84,22 @@ json_t *pdqm_answer_json(const pdqm_answer *a, int with_orientation)
     return j;
 }
 
-json_t *pdqm_query_result_json(const pdqm_query_result *q, int with_orientation)
+json_t *pdqm_query_result_json(const pdqm_query_result *q, int with_orientation,
+                               pdqm_json_raw *raw)
 {
     json_t *arr = json_array();
     for (size_t x = 0; x < q->count; x++)
-        json_array_append_new(arr, pdqm_answer_json(&q->answers[x], with_orientation));
+        json_array_append_new(arr, pdqm_answer_json(&q->answers[x], with_orientation, raw));
     return arr;
 }
 
 static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_hash *hashes,
-                            size_t n)
+                            size_t n, pdqm_json_raw *raw)
 {
     json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:o}", "bank", info->bank,
                           "content_id", info->content_id, "kind", pdqm_content_kind_name(info->kind),
                           "added", (json_int_t)info->added,
-                          "metadata", pdqm_metadata_json(info->metadata));
+                          "metadata", pdqm_json_raw_value(raw, info->metadata));
     if (j == NULL)
         return NULL;
     if (info->sha256[0])
@@ -249,11 +245,13 @@ static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
     if (st != PDQM_OK)
         return reply_status(c, st, &err);
     json_t *results = json_array();
+    pdqm_json_raw raw;
+    pdqm_json_raw_init(&raw);
     for (size_t i = 0; i < n; i++) {
         char hex[PDQM_HASH_HEX_LEN + 1];
         pdqm_hash256_to_hex(&q[i], hex);
         json_t *one = json_pack("{s:s,s:o}", "query", hex, "matches",
-                                pdqm_query_result_json(&r.queries[i], 0));
+                                pdqm_query_result_json(&r.queries[i], 0, &raw));
         if (one && r.queries[i].not_matched)
             json_object_set_new(one, "not_matched", json_string(r.queries[i].not_matched));
         json_array_append_new(results, one);
@@ -263,9 +261,9 @@ static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
     if (single) {
         json_t *one = json_incref(json_array_get(results, 0));
         json_decref(results);
-        return reply_json(c, MHD_HTTP_OK, one);
+        return reply_json_raw(c, MHD_HTTP_OK, one, &raw);
     }
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "results", results));
+    return reply_json_raw(c, MHD_HTTP_OK, json_pack("{s:o}", "results", results), &raw);
 }
 
 static enum MHD_Result get_lookup(pdqm_server *s, struct MHD_Connection *c, request *rq)
@@ -647,10 +645,12 @@ static enum MHD_Result get_content(pdqm_server *s, struct MHD_Connection *c, req
     st = pdqm_store_content_by_number(s->store, number, &info, &hashes, &n, &err);
     if (st != PDQM_OK)
         return reply_status(c, st, &err);
-    json_t *j = content_json(&info, hashes, n);
+    pdqm_json_raw raw;
+    pdqm_json_raw_init(&raw);
+    json_t *j = content_json(&info, hashes, n, &raw);
     free(hashes);
     pdqm_content_info_clear(&info);
-    return reply_json(c, MHD_HTTP_OK, j);
+    return reply_json_raw(c, MHD_HTTP_OK, j, &raw);
 }
 
 static enum MHD_Result delete_content(pdqm_server *s, struct MHD_Connection *c, request *rq)
@@ -673,6 +673,7 @@ typedef struct page {
     size_t limit;
     json_t *items;
     uint32_t last;
+    pdqm_json_raw raw;       /* the items' metadata */
 } page;
 
 static int page_add(void *arg, const pdqm_content_info *info, const pdqm_stored_hash *hashes,
@@ -683,7 +684,7 @@ static int page_add(void *arg, const pdqm_content_info *info, const pdqm_stored_
         return 0;
     if (json_array_size(p->items) == p->limit)
         return 1;   /* one more exists: there is a next page */
-    json_array_append_new(p->items, content_json(info, hashes, n));
+    json_array_append_new(p->items, content_json(info, hashes, n, &p->raw));
     p->last = info->number;
     return 0;
 }
@@ -692,7 +693,8 @@ static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c
 {
     const char *cursor = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
     const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-    page p = { -1, DEFAULT_PAGE, NULL, 0 };
+    page p = { -1, DEFAULT_PAGE, NULL, 0, { 0 } };
+    pdqm_json_raw_init(&p.raw);
     if (cursor) {
         long v = pdqm_arg_long(cursor, 0, UINT32_MAX);
         if (v < 0)
@@ -713,13 +715,15 @@ static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c
     pdqm_status st = pdqm_store_walk(s->store, rq->param[0], page_add, &p, &more, &err);
     if (st != PDQM_OK) {
         json_decref(p.items);
+        pdqm_json_raw_clear(&p.raw);
         return reply_status(c, st, &err);
     }
     char next[16];
     snprintf(next, sizeof next, "%u", (unsigned)p.last);
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:o,s:o}", "bank", rq->param[0],
-                                                "items", p.items, "next_cursor",
-                                                more ? json_string(next) : json_null()));
+    return reply_json_raw(c, MHD_HTTP_OK,
+                          json_pack("{s:s,s:o,s:o}", "bank", rq->param[0], "items", p.items,
+                                    "next_cursor", more ? json_string(next) : json_null()),
+                          &p.raw);
 }
 
 /* ------------------------------------------------------------------ */

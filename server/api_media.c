@@ -15,6 +15,7 @@
 #include "../hashing/media.h"
 #include "../index/match.h"
 #include "../core/ingest.h"
+#include "../core/jsonraw.h"
 #include "../core/policy.h"
 #include "server_int.h"
 
@@ -171,7 +172,7 @@ static json_t *file_matches(pdqm_server *s, const pdqm_digests *d)
     return arr;
 }
 
-static json_t *candidate_json(const pdqm_video_candidate *v)
+static json_t *candidate_json(const pdqm_video_candidate *v, pdqm_json_raw *raw)
 {
     json_t *segs = json_array();
     for (size_t k = 0; k < v->n_segments; k++)
@@ -184,7 +185,7 @@ static json_t *candidate_json(const pdqm_video_candidate *v)
                      "content_id", cid ? cid : json_string(""),
                      "kind", v->kind == PDQM_CONTENT_VIDEO ? "video" : "image",
                      "query_pct", v->query_pct, "candidate_pct", v->candidate_pct,
-                     "best_distance", v->best_distance, "metadata", pdqm_metadata_json(v->metadata),
+                     "best_distance", v->best_distance, "metadata", pdqm_json_raw_value(raw, v->metadata),
                      "segments", segs);
 }
 
@@ -214,6 +215,8 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
     pdqm_status st;
     json_t *j = hashed_json(&h, all8);
     json_t *matches = json_array();
+    pdqm_json_raw raw;
+    pdqm_json_raw_init(&raw);
     if (h.kind == PDQM_MEDIA_IMAGE) {
         pdqm_policy_options o;
         pdqm_policy_options_default(&o);
@@ -227,7 +230,7 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         if (st == PDQM_OK) {
             pdqm_metrics_lookups(s->metrics, q.n, r.store_matches);
             json_decref(matches);
-            matches = pdqm_query_result_json(&r.queries[0], all8);
+            matches = pdqm_query_result_json(&r.queries[0], all8, &raw);
             if (r.queries[0].not_matched)
                 json_object_set_new(j, "not_matched", json_string(r.queries[0].not_matched));
             pdqm_policy_result_free(&r);
@@ -243,7 +246,7 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         st = pdqm_store_match_video(s->store, h.video.frames, h.video.count, &o, &m, &err);
         if (st == PDQM_OK) {
             for (size_t i = 0; i < m.count; i++)
-                json_array_append_new(matches, candidate_json(&m.items[i]));
+                json_array_append_new(matches, candidate_json(&m.items[i], &raw));
             pdqm_metrics_lookups(s->metrics, h.video.count, m.count);
             json_object_set_new(j, "query_frames", json_integer((json_int_t)m.query_frames));
             pdqm_video_matches_free(&m);
@@ -255,12 +258,13 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         json_decref(j);
         json_decref(matches);
         hashed_free(&h);
+        pdqm_json_raw_clear(&raw);
         return reply_status(c, st, &err);
     }
     json_object_set_new(j, "matches", matches);
     json_object_set_new(j, "file_matches", file_matches(s, hashed_digests(&h)));
     hashed_free(&h);
-    return reply_json(c, MHD_HTTP_OK, j);
+    return reply_json_raw(c, MHD_HTTP_OK, j, &raw);
 }
 
 enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, request *rq)

@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "server_int.h"
+#include "../core/jsonraw.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -81,6 +82,17 @@ enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
     char *body = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(j);
+    if (body == NULL)
+        return MHD_NO;
+    return reply_text(c, status, body, "application/json");
+}
+
+enum MHD_Result reply_json_raw(struct MHD_Connection *c, unsigned status, json_t *j,
+                               struct pdqm_json_raw *raw)
+{
+    char *body = pdqm_json_raw_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10), raw);
+    json_decref(j);
+    pdqm_json_raw_clear(raw);
     if (body == NULL)
         return MHD_NO;
     return reply_text(c, status, body, "application/json");

@@ -72,12 +72,13 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
  * array; with_orientation adds which orientation matched (api.c). */
 struct pdqm_answer;
 struct pdqm_query_result;
-json_t *pdqm_answer_json(const struct pdqm_answer *a, int with_orientation);
-json_t *pdqm_query_result_json(const struct pdqm_query_result *q, int with_orientation);
+struct pdqm_json_raw;
+json_t *pdqm_answer_json(const struct pdqm_answer *a, int with_orientation,
+                         struct pdqm_json_raw *raw);
+json_t *pdqm_query_result_json(const struct pdqm_query_result *q, int with_orientation,
+                               struct pdqm_json_raw *raw);
 
-/* Stored metadata text as JSON (null when none); "N" in lo..hi from a
- * query argument, -1 when bad (api.c). */
-json_t *pdqm_metadata_json(const char *text);
+/* "N" in lo..hi from a query argument, -1 when bad (api.c). */
 long pdqm_arg_long(const char *s, long lo, long hi);
 
 
@@ -87,6 +88,10 @@ void pdqm_route_path(const struct route *r, char *out, size_t size);
 enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body,
                            const char *content_type);
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+/* reply_json() with the stored texts of raw spliced in (jsonraw.h); raw is
+ * cleared. */
+enum MHD_Result reply_json_raw(struct MHD_Connection *c, unsigned status, json_t *j,
+                               struct pdqm_json_raw *raw);
 enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,
                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 enum MHD_Result reply_status(struct MHD_Connection *c, pdqm_status st, const pdqm_error *err);

@@ -3,6 +3,7 @@
  * export, verify, compact.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "../index/store.h"
+#include "../core/transfer.h"
 
 /* Options every admin command shares. */
 typedef struct admin_opts {
@@ -254,59 +256,124 @@ int cmd_delete(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 
 static const char export_usage[] =
-    "usage: pdqmatch export [--db PATH] [--bank NAME]\n"
+    "usage: pdqmatch export [--db PATH] [--bank NAME] [--format jsonl|csv]\n"
     "\n"
-    "Print the store's hashes as CSV with a header, the form 'pdqmatch index\n"
-    "--hash-list' reads: hash,quality,content_id,timestamp,bank,metadata,sha256,\n"
-    "md5.  To move or rebuild a store, export each bank and index it into its\n"
-    "bank.\n";
-
-static int export_one(void *arg, const pdqm_content_info *info,
-                      const pdqm_stored_hash *hashes, size_t n)
-{
-    (void)arg;
-    for (size_t i = 0; i < n; i++) {
-        char hex[PDQM_HASH_HEX_LEN + 1];
-        pdqm_hash256_to_hex(&hashes[i].hash, hex);
-        printf("%s,%d,", hex, hashes[i].quality);
-        cli_csv_field(stdout, info->content_id);
-        if (info->kind == PDQM_CONTENT_VIDEO || hashes[i].timestamp != 0)
-            printf(",%.3f,", hashes[i].timestamp);
-        else
-            fputs(",,", stdout);
-        cli_csv_field(stdout, info->bank);
-        putchar(',');
-        cli_csv_field(stdout, info->metadata);
-        printf(",%s,%s\n", info->sha256, info->md5);
-    }
-    return ferror(stdout) ? 1 : 0;
-}
+    "Print the store (or one bank of it) on standard output.\n"
+    "\n"
+    "  --format jsonl  everything the store holds, one JSON object a line: the\n"
+    "                  banks with their thresholds and kinds, then each item\n"
+    "                  with its bank, content id, kind, hashes (quality,\n"
+    "                  timestamp), metadata as stored, digests and time added.\n"
+    "                  'pdqmatch import' restores it exactly\n"
+    "  --format csv    (the default) one row a hash: hash,quality,content_id,\n"
+    "                  timestamp,bank,metadata,sha256,md5,kind, the form\n"
+    "                  'pdqmatch index --hash-list' reads back into the same\n"
+    "                  banks and items (thresholds and times are jsonl's)\n";
 
 int cmd_export(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("export", export_usage, argc, argv, &o);
+    const char *format = "csv";
+    /* --format is export's own: take it out before the shared parser. */
+    char *rest[argc + 1];
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+            format = argv[++i];
+        else if (strncmp(argv[i], "--format=", 9) == 0)
+            format = argv[i] + 9;
+        else if (strcmp(argv[i], "--format") == 0)
+            return cli_usage_error("export", "option '--format' needs a value");
+        else
+            rest[n++] = argv[i];
+    }
+    rest[n] = NULL;
+    int rc = parse_opts("export", export_usage, n, rest, &o);
     if (rc >= 0)
         return rc;
-    if (optind < argc)
-        return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
+    if (optind < n)
+        return cli_usage_error("export", "unexpected argument '%s'", rest[optind]);
+    pdqm_export_format f;
+    if (strcmp(format, "csv") == 0)
+        f = PDQM_EXPORT_CSV;
+    else if (strcmp(format, "jsonl") == 0)
+        f = PDQM_EXPORT_JSONL;
+    else
+        return cli_usage_error("export", "--format is jsonl or csv, not '%s'", format);
     pdqm_store *s = open_store(o.db, PDQM_STORE_READONLY);
     if (s == NULL)
         return 2;
-    puts("hash,quality,content_id,timestamp,bank,metadata,sha256,md5");
     pdqm_error err;
-    int stopped = 0;
-    pdqm_status st = pdqm_store_walk(s, o.bank, export_one, NULL, &stopped, &err);
+    pdqm_status st = pdqm_export(s, o.bank, f, stdout, &err);
     pdqm_store_close(s);
     if (st != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         return 2;
     }
-    if (stopped || fflush(stdout) != 0) {
-        cli_error("cannot write the export");
+    return 0;
+}
+
+static const char import_usage[] =
+    "usage: pdqmatch import [--db PATH] FILE\n"
+    "\n"
+    "Restore what 'pdqmatch export --format jsonl' wrote (FILE '-' for standard\n"
+    "input) into the store at PATH (default ./pdqmatch.db, created when\n"
+    "missing): banks with their thresholds, kinds and times, items with their\n"
+    "hashes, metadata, digests and times.  Items the store has are skipped, so\n"
+    "importing twice stores nothing twice.  A bad line is reported as\n"
+    "'pdqmatch: FILE:LINE: reason' and skipped.  Exit status: 0, 1 when a line\n"
+    "was refused, 2 on a usage error or when the store cannot be written.\n";
+
+typedef struct import_run {
+    const char *name;
+} import_run;
+
+static void import_refused(void *arg, uint64_t line, const pdqm_error *why)
+{
+    const import_run *r = arg;
+    cli_error("%s:%llu: %s", r->name, (unsigned long long)line, pdqm_error_message(why));
+}
+
+int cmd_import(int argc, char **argv)
+{
+    admin_opts o;
+    int rc = parse_opts("import", import_usage, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (optind + 1 != argc)
+        return cli_usage_error("import", optind >= argc ? "no FILE given"
+                                                          : "one FILE at a time");
+    const char *name = argv[optind];
+    FILE *in = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
+    if (in == NULL) {
+        cli_error("%s: %s", name, strerror(errno));
         return 2;
     }
-    return 0;
+    pdqm_store *s = open_store(o.db, PDQM_STORE_CREATE);
+    if (s == NULL) {
+        if (in != stdin)
+            fclose(in);
+        return 2;
+    }
+    import_run r = { name };
+    pdqm_import_counts n;
+    pdqm_error err;
+    pdqm_status st = pdqm_import_jsonl(s, in, import_refused, &r, &n, &err);
+    if (in != stdin)
+        fclose(in);
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s: %s", name, pdqm_error_message(&err));
+        return 2;
+    }
+    printf("imported %llu item%s (%llu hash%s), created %llu bank%s and changed %llu, "
+           "skipped %llu already stored, refused %llu line%s\n",
+           (unsigned long long)n.items, n.items == 1 ? "" : "s",
+           (unsigned long long)n.hashes, n.hashes == 1 ? "" : "es",
+           (unsigned long long)n.banks_created, n.banks_created == 1 ? "" : "s",
+           (unsigned long long)n.banks_changed, (unsigned long long)n.existing,
+           (unsigned long long)n.refused, n.refused == 1 ? "" : "s");
+    return n.refused ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -16,6 +16,7 @@
 #include "../hashing/fileio.h"
 #include "../index/match.h"
 #include "../index/store.h"
+#include "../core/jsonraw.h"
 #include "../core/policy.h"
 
 #define QUERY_BATCH 512   /* hashes a store lookup */
@@ -70,12 +71,19 @@ typedef struct lookup_run {
     size_t n_q, cap_q;
 } lookup_run;
 
-static json_t *metadata_json(const char *text)
+/* Print o (consumed) as one line, stored metadata spliced in as stored. */
+static void print_json(json_t *o, size_t flags, pdqm_json_raw *raw)
 {
-    if (text == NULL)
-        return json_null();
-    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
-    return j ? j : cli_json_text(text);
+    char *text = pdqm_json_raw_dumps(o, flags, raw);
+    if (text == NULL) {
+        cli_error("out of memory");
+        exit(2);
+    }
+    fputs(text, stdout);
+    putchar('\n');
+    free(text);
+    json_decref(o);
+    pdqm_json_raw_clear(raw);
 }
 
 /* Print the policy's answers to queries [from, to). */
@@ -90,6 +98,8 @@ static void print_results(lookup_run *r, size_t from, const pdqm_policy_result *
             cli_error("%s: not looked up: %s", q->label, qr->not_matched);
         if (r->json) {
             json_t *o = json_object(), *arr = json_array();
+            pdqm_json_raw raw;
+            pdqm_json_raw_init(&raw);
             json_object_set_new(o, "query", cli_json_text(q->label));
             for (size_t i = 0; i < qr->count; i++) {
                 const pdqm_answer *a = &qr->answers[i];
@@ -104,7 +114,7 @@ static void print_results(lookup_run *r, size_t from, const pdqm_policy_result *
                                     json_string(x->bank_kind == PDQM_BANK_ALLOW ? "allow" : "block"));
                 json_object_set_new(e, "content_id", cli_json_text(x->content_id));
                 json_object_set_new(e, "quality", json_integer(x->quality));
-                json_object_set_new(e, "metadata", metadata_json(x->metadata));
+                json_object_set_new(e, "metadata", pdqm_json_raw_value(&raw, x->metadata));
                 json_object_set_new(e, "suppressed", json_boolean(a->suppressed));
                 if (r->dihedral)
                     json_object_set_new(e, "orientation",
@@ -114,9 +124,7 @@ static void print_results(lookup_run *r, size_t from, const pdqm_policy_result *
             json_object_set_new(o, "matches", arr);
             if (qr->not_matched)
                 json_object_set_new(o, "not_matched", json_string(qr->not_matched));
-            json_dumpf(o, stdout, JSON_COMPACT);
-            putchar('\n');
-            json_decref(o);
+            print_json(o, JSON_COMPACT, &raw);
         } else {
             for (size_t i = 0; i < qr->count; i++) {
                 const pdqm_answer *a = &qr->answers[i];
@@ -216,6 +224,8 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
         r->matched = 1;
     if (r->json) {
         json_t *o_json = json_object(), *arr = json_array();
+        pdqm_json_raw raw;
+        pdqm_json_raw_init(&raw);
         json_object_set_new(o_json, "query", cli_json_text(name));
         json_object_set_new(o_json, "type", json_string("video"));
         json_object_set_new(o_json, "frames", json_integer((json_int_t)m.query_frames));
@@ -228,7 +238,7 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
             json_object_set_new(e, "query_pct", json_real(c->query_pct));
             json_object_set_new(e, "candidate_pct", json_real(c->candidate_pct));
             json_object_set_new(e, "best_distance", json_integer(c->best_distance));
-            json_object_set_new(e, "metadata", metadata_json(c->metadata));
+            json_object_set_new(e, "metadata", pdqm_json_raw_value(&raw, c->metadata));
             for (size_t k = 0; k < c->n_segments; k++)
                 json_array_append_new(segs, json_pack("{s:f,s:f,s:f,s:f,s:i}",
                     "query_start", c->segments[k].query_start, "query_end", c->segments[k].query_end,
@@ -246,9 +256,7 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
             json_array_append_new(arr, e);
         }
         json_object_set_new(o_json, "matches", arr);
-        json_dumpf(o_json, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        putchar('\n');
-        json_decref(o_json);
+        print_json(o_json, JSON_COMPACT | JSON_REAL_PRECISION(6), &raw);
     } else {
         for (size_t i = 0; i < m.count; i++) {
             const pdqm_video_candidate *c = &m.items[i];

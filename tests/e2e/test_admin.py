@@ -82,12 +82,13 @@ def test_export_then_index_rebuilds_the_store(tmp_path):
     a = run("export", "--db", db).stdout.splitlines()
     b = run("export", "--db", copy).stdout.splitlines()
     assert sorted(a) == sorted(b)
-    assert '%s,100,vid,1.500,list,"{""k"": 1}",,' % hs[1] in a
+    assert '%s,100,vid,1.5,list,"{""k"": 1}",,,hashes' % hs[1] in a
     # Media items keep their digests through the move.
     street = next(line for line in b if ",street.jpg," in line)
     import hashlib
     data = (SAMPLES / "street.jpg").read_bytes()
-    assert street.endswith(f",{hashlib.sha256(data).hexdigest()},{hashlib.md5(data).hexdigest()}")
+    assert street.endswith(f",{hashlib.sha256(data).hexdigest()},{hashlib.md5(data).hexdigest()},"
+                           "image")
 
 
 def test_verify_and_compact(tmp_path):

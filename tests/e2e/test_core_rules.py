@@ -116,7 +116,7 @@ def test_finding_3_bom_and_crlf_keep_the_first_column(tmp_path):
                     f'partner-17,{h},"{{""case"":5}}"\r\n'.encode())
     p = run("index", "--db", db, "--bank", "p", "--hash-list", lst)
     assert p.returncode == 0, p.stderr
-    assert export_rows(db) == [f'{h},100,partner-17,,p,"{{""case"":5}}",,']
+    assert export_rows(db) == [f'{h},100,partner-17,,p,"{{""case"":5}}",,,hashes']
 
 
 # 4 -------------------------------------------------------------------------
@@ -328,3 +328,153 @@ def test_finding_9_two_file_fields_are_refused(tmp_path, serve):
     assert r.status_code == 201, r.text
     s.stop()
     assert len(export_rows(db)) == 1
+
+
+# 5 and 10: export and import lose nothing ---------------------------------
+
+BIG_META = {"note": "x" * 60000, "t": 1700000000.5, "max": 1.7976931348623157e308,
+            "nested": {"a": [1, 2.25, None, True], "s": "caf\u00e9 \"q\""}}
+
+
+def build_rich_store(tmp_path, db):
+    """Images, a video with timestamps, hash items, block and allow banks with
+    their own thresholds, awkward ids, a 60 KB metadata object, big and
+    fractional numbers, items of quality 30."""
+    from helpers import VIDEOS
+    d = tmp_path / "media"
+    d.mkdir()
+    for name, src in [(b"plain.jpg", "bridge.jpg"), (b"new\nline, \"q\".jpg", "street.jpg"),
+                      (b"caf\xc3\xa9.png", "pen-and-coaster.png")]:
+        with open(os.path.join(os.fsencode(d), name), "wb") as f:
+            f.write((SAMPLES / src).read_bytes())
+    assert run("index", "--db", db, "--bank", "photos", d).returncode == 0
+    assert run("index", "--db", db, "--bank", "videos",
+               VIDEOS / "chair-19-sd-bar.mp4").returncode == 0
+    assert run("banks", "--db", db, "create", "safe", "--kind", "allow",
+               "--threshold", "12").returncode == 0
+    assert run("banks", "--db", db, "create", "strict", "--threshold", "8").returncode == 0
+    hs = random_hashes(4, 21)
+    meta = json.dumps(BIG_META).replace('"', '""')
+    small = json.dumps({"t": 1700000000.5, "max": 1.7976931348623157e308}).replace('"', '""')
+    lst = tmp_path / "l.csv"
+    lst.write_text("hash,quality,content_id,bank,metadata\n"
+                   f'{hs[0]},30,"a,b ""quoted"" \u00fc",strict,"{small}"\n'
+                   f'{hs[1]},90,big,strict,"{meta}"\n'
+                   f'{flip_low(BRIDGE, 3)},80,known-good,safe,\n'
+                   f'{hs[2]},30,low,strict,\n', encoding="utf-8")
+    p = run("index", "--db", db, "--hash-list", lst)
+    assert p.returncode == 0, p.stderr
+    return hs
+
+
+def test_finding_5_jsonl_round_trip_is_byte_identical(tmp_path, serve):
+    from helpers import VIDEOS
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    hs = build_rich_store(tmp_path, a)
+    e1 = run("export", "--db", a, "--format", "jsonl")
+    assert e1.returncode == 0, e1.stderr
+    (tmp_path / "e1.jsonl").write_text(e1.stdout)
+    p = run("import", "--db", b, tmp_path / "e1.jsonl")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("imported 8 items")
+    e2 = run("export", "--db", b, "--format", "jsonl")
+    assert e2.stdout == e1.stdout
+    # Importing again stores nothing twice.
+    p = run("import", "--db", b, tmp_path / "e1.jsonl")
+    assert "imported 0 items" in p.stdout and "skipped 8 already stored" in p.stdout
+    assert run("export", "--db", b, "--format", "jsonl").stdout == e1.stdout
+    lines = [json.loads(x) for x in e1.stdout.splitlines()]
+    banks = {x["name"]: (x["threshold"], x["kind"]) for x in lines if x.get("type") == "bank"}
+    assert banks == {"photos": (31, "block"), "videos": (31, "block"), "safe": (12, "allow"),
+                     "strict": (8, "block")}
+    items = {x["content_id"]: x for x in lines if x.get("type") == "item"}
+    assert items["big"]["metadata"] == BIG_META
+    assert items["a,b \"quoted\" \u00fc"]["hashes"][0]["quality"] == 30
+    assert items["chair-19-sd-bar.mp4"]["kind"] == "video"
+    assert items["new%0Aline, \"q\".jpg"]["kind"] == "image"
+
+    # Every lookup answers the same on both stores, CLI and API.
+    queries = [BRIDGE, flip_low(BRIDGE, 3), hs[0], hs[1]]
+    media = [SAMPLES / "bridge-small.jpg", SAMPLES / "bridge-rotate-90.jpg",
+             VIDEOS / "chair-19-sd-bar.mp4"]
+    for args in (["--json", "--max-distance", "64", *queries],
+                 ["--json", "--dihedral", *media], ["--max-distance", "40", *queries]):
+        pa, pb = run("lookup", "--db", a, *args), run("lookup", "--db", b, *args)
+        assert (pa.returncode, pa.stdout) == (pb.returncode, pb.stdout), args
+    sa, sb = serve(a), serve(b)
+    for path in [f"/v1/lookup?hash={BRIDGE}&max_distance=64",
+                 f"/v1/lookup?hash={flip_low(BRIDGE, 3)}",
+                 "/v1/banks/strict/content?limit=100"]:
+        ra = requests.get(sa.url + path, timeout=10).text
+        rb = requests.get(sb.url + path, timeout=10).text
+        assert ra == rb, path
+    for f, q in [(SAMPLES / "bridge-rotate-90.jpg", "?dihedral=1"),
+                 (VIDEOS / "chair-19-sd-bar.mp4", "")]:
+        ra = requests.post(sa.url + "/v1/lookup/media" + q, data=f.read_bytes(),
+                           headers={"Content-Type": "application/octet-stream"}, timeout=60)
+        rb = requests.post(sb.url + "/v1/lookup/media" + q, data=f.read_bytes(),
+                           headers={"Content-Type": "application/octet-stream"}, timeout=60)
+        assert ra.json()["matches"] == rb.json()["matches"] and ra.json()["matches"], f
+
+
+def test_finding_5_csv_round_trip_through_index(tmp_path):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    build_rich_store(tmp_path, a)
+    c1 = run("export", "--db", a)
+    assert c1.returncode == 0
+    (tmp_path / "c1.csv").write_text(c1.stdout)
+    # The bank column is honoured: no --bank needed, each row to its bank.
+    p = run("index", "--db", b, "--hash-list", tmp_path / "c1.csv")
+    assert p.returncode == 0, p.stderr
+    c2 = run("export", "--db", b)
+    assert c2.stdout == c1.stdout
+    kinds = {r["content_id"]: r["kind"] for r in csv_rows(c2.stdout)}
+    assert kinds["chair-19-sd-bar.mp4"] == "video" and kinds["plain.jpg"] == "image"
+    assert {r["content_id"]: r["quality"] for r in csv_rows(c2.stdout)}["low"] == "30"
+
+
+def csv_rows(text):
+    import csv
+    import io
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_finding_5_import_refuses_bad_lines(tmp_path):
+    db = tmp_path / "c.db"
+    h = random_hashes(1, 22)[0]
+    f = tmp_path / "x.jsonl"
+    f.write_text('{"format":"pdqmatch-export","version":1}\n'
+                 '{"type":"bank","name":"b","threshold":300}\n'
+                 'not json\n'
+                 f'{{"type":"item","bank":"b","content_id":"ok","hashes":[{{"hash":"{h}"}}]}}\n'
+                 f'{{"type":"item","bank":"b","content_id":"z","hashes":[{{"hash":"{"0" * 64}"}}]}}\n'
+                 '{"type":"item","bank":"b","content_id":"../up","hashes":[]}\n')
+    p = run("import", "--db", db, f)
+    assert p.returncode == 1
+    err = p.stderr.splitlines()
+    assert len(err) == 4 and err[0] == f"pdqmatch: {f}:2: bank 'b': 'threshold' is 0 to 256"
+    assert err[1].startswith(f"pdqmatch: {f}:3: not a JSON object")
+    assert "bits set" in err[2] and "'..'" in err[3]
+    assert p.stdout.startswith("imported 1 item (1 hash)")
+    p = run("import", "--db", db, SAMPLES / "bridge.jpg")
+    assert p.returncode == 2 and "is not a pdqmatch export's" in p.stderr
+
+
+def test_finding_10_metadata_numbers_come_back_exactly(tmp_path, serve):
+    db = tmp_path / "c.db"
+    assert run("banks", "--db", db, "create", "m").returncode == 0
+    s = serve(db)
+    h = random_hashes(1, 23)[0]
+    meta = {"t": 1700000000.5, "max": 1.7976931348623157e308, "tiny": 5e-324, "i": 12345678901}
+    r = requests.post(s.url + "/v1/banks/m/hashes",
+                      json={"items": [{"hash": h, "content_id": "x", "metadata": meta}]},
+                      timeout=10)
+    assert r.status_code == 200, r.text
+    got = requests.get(s.url + "/v1/banks/m/content/x", timeout=10).json()["metadata"]
+    assert got == meta
+    got = requests.get(s.url + f"/v1/lookup?hash={h}", timeout=10).json()
+    assert got["matches"][0]["metadata"] == meta
+    page = requests.get(s.url + "/v1/banks/m/content", timeout=10).json()
+    assert page["items"][0]["metadata"] == meta
+    p = run("lookup", "--db", db, "--json", h)
+    assert json.loads(p.stdout)["matches"][0]["metadata"] == meta

@@ -83,15 +83,15 @@ def test_hash_list_forms(tmp_path):
     assert p.stdout.startswith("indexed 6 items (7 hashes) into bank 'b', skipped 0 "
                                "already stored, 0 below quality 50")
     out = run("export", "--db", db).stdout.splitlines()
-    assert out[0] == "hash,quality,content_id,timestamp,bank,metadata,sha256,md5"
+    assert out[0] == "hash,quality,content_id,timestamp,bank,metadata,sha256,md5,kind"
     rows = [line for line in out[1:]]
-    assert f"{hs[0]},100,{hs[0]},,b,,," in rows    # bare hash: quality unknown -> 100
-    assert f"{hs[1]},100,{hs[1]},,b,,," in rows    # upper case in, lower case stored
-    assert f"{hs[2]},100,photos/a.jpg,,b,,," in rows
-    assert f"{hs[3]},40,photos/b.jpg,,b,,," in rows
-    assert f'{hs[4]},90,"vid,1",,b,,,' in rows
-    assert f'{hs[5]},91,"vid,1",,b,,,' in rows
-    assert f'{hs[0]},100,m1,,b,"{{""source"": ""ncmec""}}",,' in rows
+    assert f"{hs[0]},100,{hs[0]},,b,,,,hashes" in rows    # bare hash: quality unknown -> 100
+    assert f"{hs[1]},100,{hs[1]},,b,,,,hashes" in rows    # upper case in, lower case stored
+    assert f"{hs[2]},100,photos/a.jpg,,b,,,,hashes" in rows
+    assert f"{hs[3]},40,photos/b.jpg,,b,,,,hashes" in rows
+    assert f'{hs[4]},90,"vid,1",,b,,,,hashes' in rows
+    assert f'{hs[5]},91,"vid,1",,b,,,,hashes' in rows
+    assert f'{hs[0]},100,m1,,b,"{{""source"": ""ncmec""}}",,,hashes' in rows
 
 
 def test_hash_list_bad_lines_are_reported_and_skipped(tmp_path):
@@ -266,4 +266,4 @@ def test_hash_list_digest_columns(tmp_path):
     # c has a's SHA-256: the same file, skipped.
     assert "indexed 1 item" in p.stdout and "skipped 1 already stored" in p.stdout
     rows = run("export", "--db", db).stdout.splitlines()
-    assert rows[1] == f"{hs[0]},100,a,,b,,{sha},{'cd' * 16}"
+    assert rows[1] == f"{hs[0]},100,a,,b,,{sha},{'cd' * 16},hashes"

@@ -1,0 +1,73 @@
+/*
+ * transfer.h - a store written out, and read back, losing nothing.
+ *
+ * Two forms:
+ *   - JSON Lines (PDQM_EXPORT_JSONL), everything a store holds.  The first
+ *     line names the form, {"format":"pdqmatch-export","version":1}; then
+ *     one line a bank, {"type":"bank","name","threshold","kind","created"},
+ *     sorted by name; then one line a content item, in the order added:
+ *     {"type":"item","bank","content_id","kind","added","sha256","md5",
+ *      "metadata","hashes":[{"hash","quality","timestamp"}]}
+ *     (sha256, md5 and metadata only when the item has them; timestamp only
+ *     for a video, or when not 0).  Metadata is written as it is stored,
+ *     byte for byte.  pdqm_import_jsonl() restores all of it, and exporting
+ *     the restored store gives the same bytes.
+ *   - CSV (PDQM_EXPORT_CSV), for partners and `pdqmatch index --hash-list`:
+ *     hash,quality,content_id,timestamp,bank,metadata,sha256,md5,kind, one
+ *     row a hash, quoted where a field holds a comma, a quote or a line
+ *     break; timestamps in the fewest digits that read back exactly.
+ *     Reading it back keeps every item, bank and kind; bank thresholds and
+ *     kinds, and creation times, are only in JSON Lines.
+ */
+#ifndef PDQM_TRANSFER_H
+#define PDQM_TRANSFER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../index/store.h"
+
+typedef enum pdqm_export_format {
+    PDQM_EXPORT_CSV = 0,
+    PDQM_EXPORT_JSONL = 1
+} pdqm_export_format;
+
+/* Write the store (one bank, or every bank when bank is NULL) to out.
+ * One read snapshot for the items.  Errors: PDQM_ERR_NOT_FOUND (no such
+ * bank), PDQM_ERR_IO (out cannot be written), PDQM_ERR_NOMEM, those of the
+ * store. */
+pdqm_status pdqm_export(pdqm_store *store, const char *bank, pdqm_export_format format,
+                        FILE *out, pdqm_error *err);
+
+/* Longest line pdqm_import_jsonl() reads: an item of about a million frame
+ * hashes. */
+#define PDQM_IMPORT_MAX_LINE ((size_t)256 << 20)
+
+typedef struct pdqm_import_counts {
+    uint64_t banks_created;
+    uint64_t banks_changed;   /* existing banks given the file's threshold or kind */
+    uint64_t items;           /* stored */
+    uint64_t hashes;
+    uint64_t existing;        /* the bank had the content id (or the file): skipped */
+    uint64_t refused;         /* bad lines, each reported */
+} pdqm_import_counts;
+
+/* A line refused, with its number (from 1) and why. */
+typedef void (*pdqm_import_refused_fn)(void *arg, uint64_t line, const pdqm_error *why);
+
+/* Read a JSON Lines export from in into the store: banks are created as
+ * they were (or given the file's threshold and kind), items added with
+ * their times; items already there are skipped, so importing twice stores
+ * nothing twice.  Bad lines are refused (reported, counted) and the rest
+ * goes on.  Items are added in batches, then indexed in one pass.  Returns
+ * PDQM_OK when the file was read to its end; PDQM_ERR_INVALID when its
+ * first line is not an export's; PDQM_ERR_IO, PDQM_ERR_NOMEM, or the
+ * store's error (batches already added stay). */
+pdqm_status pdqm_import_jsonl(pdqm_store *store, FILE *in, pdqm_import_refused_fn refused,
+                              void *arg, pdqm_import_counts *counts, pdqm_error *err);
+
+/* The shortest decimal text of v that reads back as v exactly (at most 24
+ * bytes with the terminator), as the exports write numbers. */
+void pdqm_format_double(double v, char out[32]);
+
+#endif

@@ -301,6 +301,11 @@ static int put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
  * of small batches). */
 static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m, pdqm_error *err);
 
+typedef struct index_args {
+    uint64_t indexed;
+} index_args;
+static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
+
 static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     const add_args *a = arg;
@@ -308,6 +313,16 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     int rc = store_meta_read(s, txn, &m);
     if (rc != 0)
         return rc;
+    /* Pending entries must be the last ones (the pending range is one
+     * range, from pending_from to the end).  An add that indexes its
+     * entries at once first indexes what is pending, in this same
+     * transaction: no other writer can come between the two. */
+    if (!a->deferred && m.pending_to > m.pending_from) {
+        index_args ia = { 0 };
+        if ((rc = do_index_pending(s, txn, &ia, err)) != 0 ||
+            (rc = store_meta_read(s, txn, &m)) != 0)
+            return rc;
+    }
 
     /* The banks this batch touches, with their running counts. */
     size_t nb = 0, nb_cap = 0;
@@ -575,11 +590,8 @@ pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
             (void)pdqm_store_index_pending(store, NULL, NULL);
         return st;
     }
-    /* A large batch indexes at once; pending entries must stay the last
-     * ones, so index those first. */
-    pdqm_status st = pdqm_store_index_pending(store, NULL, err);
-    if (st != PDQM_OK)
-        return st;
+    /* A large batch indexes at once (what is pending first, in the same
+     * transaction: see do_add). */
     return add_common(store, adds, n, outcomes, 0, NULL, NULL, err);
 }
 
@@ -592,10 +604,6 @@ pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
 
 /* ------------------------------------------------------------------ */
 /* Indexing deferred loads                                              */
-
-typedef struct index_args {
-    uint64_t indexed;
-} index_args;
 
 /* A pass whose new postings reach most keys rewrites most postings pages
  * whatever it does; merging key by key then also grows every value in

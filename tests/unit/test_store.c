@@ -2025,6 +2025,76 @@ static void test_group_commit(void **state)
     assert_verified(f->store);
 }
 
+/* Issue 12, finding 14: a large add indexed what was pending and then
+ * added, in two transactions; a deferred add by another writer between
+ * the two left indexed entries inside the pending range.  Deleting those
+ * then skipped their postings: their hashes failed to look up ("cannot
+ * read a match") and verify found problems.  One thread makes large adds
+ * while another makes small deferred ones; then every large item is
+ * deleted and its hashes must find nothing. */
+#define IW_ROUNDS 30
+#define IW_DEFERRED 1500       /* small adds at most */
+#define IW_LARGE 1100          /* hashes: over the small-batch size */
+
+typedef struct iw_arg {
+    pdqm_store *store;
+    _Atomic int stop;
+    int failed;
+    unsigned adds;
+} iw_arg;
+
+static void *iw_deferred(void *p)
+{
+    iw_arg *a = p;
+    rng r = {77};
+    char id[32];
+    while (!a->stop && a->adds < IW_DEFERRED) {
+        pdqm_stored_hash h = sh(rand_hash(&r), 90, 0);
+        snprintf(id, sizeof id, "d%u", a->adds++);
+        pdqm_add add = {"iw", id, NULL, NULL, NULL, PDQM_CONTENT_HASHES, &h, 1, 0};
+        pdqm_error e;
+        if (pdqm_store_add_deferred(a->store, &add, 1, NULL, &e) != PDQM_OK)
+            a->failed = 1;
+    }
+    return NULL;
+}
+
+static void test_finding_14_second_writer_between_pass_and_add(void **state)
+{
+    fixture *f = *state;
+    pdqm_store *s = f->store;
+    assert_ok(pdqm_store_bank_create(s, "iw", 0, PDQM_BANK_BLOCK, &err));
+    iw_arg a = { s, 0, 0, 0 };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, iw_deferred, &a), 0);
+    static pdqm_stored_hash big[IW_ROUNDS][IW_LARGE];
+    rng r = {78};
+    for (int i = 0; i < IW_ROUNDS; i++) {
+        for (int k = 0; k < IW_LARGE; k++)
+            big[i][k] = sh(rand_hash(&r), 90, 0);
+        char id[16];
+        snprintf(id, sizeof id, "L%d", i);
+        pdqm_add add = {"iw", id, NULL, NULL, NULL, PDQM_CONTENT_VIDEO, big[i], IW_LARGE, 0};
+        assert_ok(pdqm_store_add(s, &add, 1, NULL, &err));
+    }
+    a.stop = 1;
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(a.failed, 0);
+    assert_verified(s);
+    for (int i = 0; i < IW_ROUNDS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "L%d", i);
+        assert_ok(pdqm_store_delete(s, "iw", id, &err));
+    }
+    for (int i = 0; i < IW_ROUNDS; i++)
+        for (int k = 0; k < IW_LARGE; k += 97)
+            assert_int_equal(count_matches(s, big[i][k].hash, 0), 0);
+    assert_verified(s);
+    assert_ok(pdqm_store_index_pending(s, NULL, &err));
+    assert_verified(s);
+    assert_int_equal(stats(s).hashes, a.adds);
+}
+
 /* Pending entries through the in-memory index: a store with indexed
  * hashes and many pending ones (near-duplicates of indexed ones among
  * them), some deleted, looked up in batches (which index them in memory)
@@ -2552,6 +2622,7 @@ int main(void)
         T(test_exact_slot_boundaries),
         T(test_bank_create_update),
         T(test_finding_14_status_without_error_buffer),
+        T(test_finding_14_second_writer_between_pass_and_add),
         T(test_bank_list_and_delete),
         T(test_bank_thresholds),
         T(test_add_outcomes),

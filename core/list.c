@@ -178,6 +178,8 @@ static int group_order(const void *pa, const void *pb)
  * the rows. */
 static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
 {
+    if (r->n == 0)
+        return PDQM_OK;
     for (size_t i = 0; i < r->n; i++) {
         r->v[i].bank_s = text(r, r->v[i].bank);
         r->v[i].id_s = text(r, r->v[i].id);

@@ -177,7 +177,7 @@ struct pdqm_store {
     pthread_rwlock_t resize_lock;
     /* One writer in this process (LMDB's own lock serialises processes). */
     pthread_mutex_t write_lock;
-    /* Group commit (store.c): writes queue here; one thread at a time, the
+    /* Group commit (store_txn.c): writes queue here; one thread at a time, the
      * leader, commits every queued write in one transaction, so concurrent
      * writers share its fsyncs. */
     pthread_mutex_t queue_lock;
@@ -191,7 +191,7 @@ struct pdqm_store {
     int touched_all;
 
     /* The in-memory copy of the postings, and the in-memory index of
-     * pending entries (store_lookup.c). */
+     * pending entries (store_copies.h). */
     struct postings_cache *pcache;
     struct pending_index *pindex;
 
@@ -206,7 +206,7 @@ struct pdqm_store {
      * 32 bytes of memory a hash; NULL when it could not be reserved.
      * Ids are never reused, so a store that adds and deletes would keep
      * growing it: a chunk of ARENA_CHUNK ids whose entries are all
-     * deleted gives its memory back (arena_trim in store_lookup.c). */
+     * deleted gives its memory back (arena_trim in store_copies.c). */
     uint8_t *arena;              /* aligned to a chunk */
     size_t arena_cap;            /* hashes the reservation holds */
     uint32_t arena_n;            /* hashes 0 .. arena_n-1 are copied */
@@ -219,6 +219,19 @@ struct pdqm_store {
 
 /* LMDB result to our status, with context. */
 pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what);
+
+/* Run fn in one read transaction (under the resize lock, shared); its
+ * status is the call's.  Every read function of store.h goes through it. */
+typedef pdqm_status (*read_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
+pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err);
+
+/* Bank `name` in txn, as a status: PDQM_ERR_NOT_FOUND when absent. */
+pdqm_status store_bank_for_read(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *b,
+                                pdqm_error *err);
+
+/* One named u32 of the meta table (0 when absent), and its update. */
+int store_meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out);
+int store_meta_put(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t value);
 
 /* Run fn inside a write transaction of its own, growing the map and
  * retrying when it fills, and logging changed posting keys before the
@@ -233,23 +246,23 @@ void store_touch(pdqm_store *s, uint32_t key);
 
 /* The record of entry id in txn (copied into *out), through a cache of one
  * block: *cached holds block *cached_block's value (mv_data NULL: none
- * yet).  MDB_CORRUPTED when it is missing (store.c). */
+ * yet).  MDB_CORRUPTED when it is missing (store_tables.c). */
 int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
                       uint32_t *cached_block, MDB_val *cached);
 
 /* How many pending entries a store of `live` hashes gathers before a
- * pass; and the window in force, from meta (store_write.c). */
+ * pass; and the window in force, from meta (store_add.c). */
 uint32_t store_pending_limit(uint64_t live);
 uint32_t store_pass_window(const meta_vals *m);
 
 
 /* Make and free the in-memory postings copy and pending index
- * (store_lookup.c). */
+ * (store_copies.c). */
 pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err);
 void store_pcache_free(pdqm_store *s);
 void store_pindex_free(pdqm_store *s);
 
-/* Bytes of hashes the arena holds now (store_lookup.c). */
+/* Bytes of hashes the arena holds now (store_copies.c). */
 uint64_t store_arena_bytes(pdqm_store *s);
 
 /* Begin a transaction, handling a map grown by another process. */
@@ -351,5 +364,47 @@ pdqm_status store_grow_map(pdqm_store *s, pdqm_error *err);
 /* Forget cached block pointers (the map moved). Caller holds resize_lock
  * exclusively. */
 void store_cache_clear(pdqm_store *s);
+
+/* A 32-bit number big-endian, as keys sort. */
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
+}
+
+static inline size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline uint8_t *varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Read a varint of at most 64 bits from [*p, end); -1 when malformed. */
+static inline int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
 
 #endif

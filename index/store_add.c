@@ -1,25 +1,19 @@
 /*
- * store_write.c - adding and deleting content, and indexing bulk loads.
+ * store_add.c - adding content, and the indexing pass of deferred adds.
  *
  * An add batch is one write transaction: content keys and records, the
  * digests, the hashes' records appended to the records array, the bank
  * counts, and (unless deferred) the 16 postings of every hash, sorted by
- * key so that LMDB touches each posting page once.
+ * key so that LMDB touches each posting page once.  Deferred hashes form
+ * the pending range, always the last entries (index/README.md).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "store_int.h"
+#include "store_postings.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
-}
 
 static int hex_nibble(char c)
 {
@@ -82,168 +76,6 @@ static pdqm_status check_add(const pdqm_add *a, size_t index, pdqm_error *err)
     return PDQM_OK;
 }
 
-/* ------------------------------------------------------------------ */
-/* Postings                                                             */
-
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Merging new ids into the postings: one value a key, a packed ascending
- * array of u32 ids. */
-typedef struct postings_writer {
-    pdqm_store *s;
-    MDB_txn *txn;
-    uint32_t last_key;     /* the largest key stored before this write */
-    int have_last;
-    uint32_t *scratch;
-    size_t cap;
-} postings_writer;
-
-static int writer_open(postings_writer *w, pdqm_store *s, MDB_txn *txn)
-{
-    memset(w, 0, sizeof *w);
-    w->s = s;
-    w->txn = txn;
-    /* No cursor stays open across the writes below: plain puts only. */
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->postings, &cur);
-    if (rc != 0)
-        return rc;
-    MDB_val k, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    if (rc == 0) {
-        memcpy(&w->last_key, k.mv_data, 4);
-        w->have_last = 1;
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static void writer_close(postings_writer *w)
-{
-    free(w->scratch);
-}
-
-static int writer_room(postings_writer *w, size_t n)
-{
-    if (n <= w->cap)
-        return 0;
-    size_t cap = w->cap ? w->cap : 1024;
-    while (cap < n)
-        cap *= 2;
-    uint32_t *grown = realloc(w->scratch, cap * sizeof *grown);
-    if (grown == NULL)
-        return ENOMEM;
-    w->scratch = grown;
-    w->cap = cap;
-    return 0;
-}
-
-/* Add n ascending ids to key.  Keys past the last one stored are appended,
- * which fills LMDB's pages; others are merged into their array. */
-static int writer_add(postings_writer *w, uint32_t key, const uint32_t *ids, size_t n)
-{
-    MDB_val k = { 4, &key }, v;
-    store_touch(w->s, key);
-    if (!w->have_last || key > w->last_key) {
-        v.mv_size = n * 4;
-        v.mv_data = (void *)ids;
-        return mdb_put(w->txn, w->s->postings, &k, &v, MDB_APPEND);
-    }
-    int rc = mdb_get(w->txn, w->s->postings, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        MDB_val nv = { n * 4, (void *)ids };
-        return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
-    }
-    if (rc != 0)
-        return rc;
-    size_t m = v.mv_size / 4;
-    if ((rc = writer_room(w, m + n)) != 0)
-        return rc;
-    const uint32_t *old = v.mv_data;
-    /* Usually every new id is larger (ids grow): a plain append. */
-    size_t i = 0, j = 0, o = 0;
-    while (i < m && j < n) {
-        uint32_t a, b;
-        memcpy(&a, old + i, 4);
-        b = ids[j];
-        if (a < b) { w->scratch[o++] = a; i++; }
-        else if (b < a) { w->scratch[o++] = b; j++; }
-        else { w->scratch[o++] = a; i++; j++; }
-    }
-    for (; i < m; i++)
-        memcpy(&w->scratch[o++], old + i, 4);
-    for (; j < n; j++)
-        w->scratch[o++] = ids[j];
-    MDB_val nv = { o * 4, w->scratch };
-    return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
-}
-
-/* Remove id from key's array; MDB_CORRUPTED when it is not there. */
-static int writer_remove(postings_writer *w, uint32_t key, uint32_t id)
-{
-    MDB_val k = { 4, &key }, v;
-    store_touch(w->s, key);
-    int rc = mdb_get(w->txn, w->s->postings, &k, &v);
-    if (rc != 0)
-        return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-    size_t m = v.mv_size / 4, lo = 0, hi = m;
-    const uint8_t *old = v.mv_data;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        uint32_t x;
-        memcpy(&x, old + 4 * mid, 4);
-        if (x < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    uint32_t at = 0;
-    if (lo < m)
-        memcpy(&at, old + 4 * lo, 4);
-    if (lo == m || at != id)
-        return MDB_CORRUPTED;
-    if (m == 1)
-        return mdb_del(w->txn, w->s->postings, &k, NULL);
-    if ((rc = writer_room(w, m - 1)) != 0)
-        return rc;
-    memcpy(w->scratch, old, 4 * lo);
-    memcpy(w->scratch + lo, old + 4 * (lo + 1), 4 * (m - lo - 1));
-    MDB_val nv = { (m - 1) * 4, w->scratch };
-    return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
-}
-
-/* Put (key << 32 | id) pairs, sorted here, into the postings. */
-static int put_postings(pdqm_store *s, MDB_txn *txn, uint64_t *pairs, size_t n)
-{
-    if (n == 0)
-        return 0;
-    qsort(pairs, n, sizeof *pairs, compare_u64);
-    postings_writer w;
-    int rc = writer_open(&w, s, txn);
-    uint32_t *ids = rc == 0 ? malloc(n * sizeof *ids) : NULL;
-    if (rc == 0 && ids == NULL)
-        rc = ENOMEM;
-    for (size_t i = 0; i < n && rc == 0;) {
-        uint32_t key = (uint32_t)(pairs[i] >> 32);
-        size_t j = i;
-        while (j < n && (uint32_t)(pairs[j] >> 32) == key) {
-            ids[j - i] = (uint32_t)pairs[j];
-            j++;
-        }
-        rc = writer_add(&w, key, ids, j - i);
-        i = j;
-    }
-    free(ids);
-    writer_close(&w);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Adds                                                                 */
 
 typedef struct add_args {
     const pdqm_add *adds;
@@ -253,49 +85,6 @@ typedef struct add_args {
     uint32_t pending_after;   /* out: entries pending once committed */
     uint32_t window_after;    /* out: the pass window once committed */
 } add_args;
-
-/* Append records to the records array, starting at entry id `first`. */
-static int put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
-                       const record *recs, size_t n)
-{
-    uint8_t *block = malloc(BLOCK_BYTES);
-    if (block == NULL)
-        return ENOMEM;
-    int rc = 0;
-    size_t done = 0;
-    while (done < n && rc == 0) {
-        uint32_t id = first + (uint32_t)done;
-        uint32_t b = id / RECORDS_PER_BLOCK, off = id % RECORDS_PER_BLOCK;
-        size_t take = RECORDS_PER_BLOCK - off;
-        if (take > n - done)
-            take = n - done;
-        uint32_t count = off + (uint32_t)take;
-        unsigned flags = MDB_APPEND;
-        if (off > 0) {
-            /* The partial last block: keep what it has. */
-            MDB_val k = { 4, &b }, v;
-            rc = mdb_get(txn, s->records, &k, &v);
-            if (rc != 0 || block_count(v.mv_size) != off) {
-                rc = rc ? rc : MDB_CORRUPTED;
-                break;
-            }
-            for (uint32_t i = 0; i < off; i++) {
-                record r;
-                block_read(v.mv_data, off, i, &r);
-                block_write(block, count, i, &r);
-            }
-            flags = 0;
-        }
-        memset(block, 0, BLOCK_PAD);
-        for (size_t i = 0; i < take; i++)
-            block_write(block, count, off + (uint32_t)i, &recs[done + i]);
-        MDB_val k = { 4, &b }, v = { block_size(count), block };
-        rc = mdb_put(txn, s->records, &k, &v, flags);
-        done += take;
-    }
-    free(block);
-    return rc;
-}
 
 /* The pass window, set by large adds and by passes (below, with the adds
  * of small batches). */
@@ -483,10 +272,10 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             a->outcomes[i] = PDQM_ADDED;
     }
 
-    if ((rc = put_records(s, txn, first_new, recs, n_recs)) != 0)
+    if ((rc = store_put_records(s, txn, first_new, recs, n_recs)) != 0)
         goto done;
     if (!a->deferred) {
-        if ((rc = put_postings(s, txn, pairs, n_pairs)) != 0)
+        if ((rc = store_put_postings(s, txn, pairs, n_pairs)) != 0)
             goto done;
     } else if (n_recs > 0) {
         /* Grow the pending range; it stays one range because only the
@@ -536,7 +325,7 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
 
 /* Small batches (a service adding a few items at a time) are added like a
  * bulk load, unindexed: lookups find them by scanning, or through an index
- * in memory (store_lookup.c).  Once a quarter of the store's live hashes
+ * in memory (store_copies.c).  Once a quarter of the store's live hashes
  * (between PENDING_MIN and PENDING_MAX) has gathered, one pass indexes
  * them all.  The count is taken by each pass and each large add, and kept
  * in meta: counting every bank at every small add would cost more, and
@@ -784,18 +573,18 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             goto done;
     }
     postings_writer w;
-    if ((rc = writer_open(&w, s, txn)) != 0) {
-        writer_close(&w);
+    if ((rc = store_writer_open(&w, s, txn)) != 0) {
+        store_writer_close(&w);
         goto done;
     }
     uint32_t begin = 0;
     for (size_t k = 0; k < nkeys && rc == 0; k++) {
         uint32_t end = start[k];
         if (end > begin)
-            rc = writer_add(&w, (uint32_t)k, ids + begin, end - begin);
+            rc = store_writer_add(&w, (uint32_t)k, ids + begin, end - begin);
         begin = end;
     }
-    writer_close(&w);
+    store_writer_close(&w);
     if (rc != 0)
         goto done;
 indexed:
@@ -826,135 +615,4 @@ pdqm_status pdqm_store_index_pending(pdqm_store *store, uint64_t *indexed,
     if (indexed)
         *indexed = a.indexed;
     return st;
-}
-
-/* ------------------------------------------------------------------ */
-/* Deletes                                                              */
-
-int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
-                         const content_view *c, bank_rec *bank)
-{
-    meta_vals m;
-    int rc = store_meta_read(s, txn, &m);
-    if (rc != 0)
-        return rc;
-    /* Copy what we need: the record value goes away below. */
-    content_head h = c->head;
-    char id[PDQM_CONTENT_ID_MAX + 1];
-    if (h.id_len > PDQM_CONTENT_ID_MAX)
-        return MDB_CORRUPTED;
-    memcpy(id, c->content_id, h.id_len);
-    uint8_t sha[32], md5[16];
-    const int has_sha = c->sha256 != NULL, has_md5 = c->md5 != NULL;
-    if (has_sha)
-        memcpy(sha, c->sha256, 32);
-    if (has_md5)
-        memcpy(md5, c->md5, 16);
-
-    /* Postings of every indexed entry. */
-    postings_writer w;
-    if ((rc = writer_open(&w, s, txn)) != 0) {
-        writer_close(&w);
-        return rc;
-    }
-    MDB_val blockv = { 0, NULL };
-    uint32_t block_no = UINT32_MAX;
-    for (uint32_t e = h.first_entry; e < h.first_entry + h.n_hashes && rc == 0; e++) {
-        if (e >= m.pending_from && e < m.pending_to)
-            continue;
-        uint32_t b = e / RECORDS_PER_BLOCK;
-        if (b != block_no) {
-            MDB_val k = { 4, &b };
-            if ((rc = mdb_get(txn, s->records, &k, &blockv)) != 0)
-                break;
-            block_no = b;
-        }
-        record rr;
-        if (block_count(blockv.mv_size) <= e % RECORDS_PER_BLOCK) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-        block_read(blockv.mv_data, block_count(blockv.mv_size), e % RECORDS_PER_BLOCK, &rr);
-        for (int slot = 0; slot < SLOTS && rc == 0; slot++) {
-            rc = writer_remove(&w, slot_key(rr.hash, slot), e);
-            /* writer_remove may have moved pages: fetch the block again. */
-            block_no = UINT32_MAX;
-        }
-    }
-    writer_close(&w);
-    if (rc != 0)
-        return rc;
-
-    if ((rc = store_content_unlink(s, txn, h.bank, id, h.id_len, number)) != 0)
-        return rc;
-    if ((rc = store_cnum_del(s, txn, number)) != 0)
-        return rc;
-    uint8_t dk[36];
-    if (has_sha) {
-        memcpy(dk, sha, 32);
-        put_be32(dk + 32, h.bank);
-        MDB_val sk = { 36, dk }, sv = { 4, &number };
-        rc = mdb_del(txn, s->sha256, &sk, &sv);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return rc;
-    }
-    if (has_md5) {
-        memcpy(dk, md5, 16);
-        put_be32(dk + 16, h.bank);
-        MDB_val mk = { 20, dk }, mv = { 4, &number };
-        rc = mdb_del(txn, s->md5, &mk, &mv);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return rc;
-    }
-    bank->contents -= 1;
-    bank->hashes -= h.n_hashes;
-    return 0;
-}
-
-typedef struct delete_args {
-    const char *bank, *content_id;
-} delete_args;
-
-static int do_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
-{
-    const delete_args *a = arg;
-    bank_rec b;
-    int rc = store_bank_find(s, txn, a->bank, &b);
-    if (rc == MDB_NOTFOUND) {
-        pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->bank);
-        return -1;
-    }
-    if (rc != 0)
-        return rc;
-    size_t len = strlen(a->content_id);
-    uint32_t number;
-    MDB_val rv;
-    rc = store_content_find(s, txn, b.id, a->content_id, len, &number, &rv);
-    if (rc == MDB_NOTFOUND) {
-        pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
-                       a->content_id, a->bank);
-        return -1;
-    }
-    if (rc != 0)
-        return rc;
-    content_view c;
-    if (store_content_decode(number, &rv, &c) != 0)
-        return MDB_CORRUPTED;
-    if ((rc = store_delete_content(s, txn, number, &c, &b)) != 0)
-        return rc;
-    return store_bank_put(s, txn, a->bank, &b);
-}
-
-pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
-                              const char *content_id, pdqm_error *err)
-{
-    pdqm_status st = pdqm_bank_name_check(bank, err);
-    if (st != PDQM_OK)
-        return st;
-    size_t len = content_id ? strlen(content_id) : 0;
-    if (len == 0 || len > PDQM_CONTENT_ID_MAX)
-        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
-                              content_id ? content_id : "", bank);
-    delete_args a = { bank, content_id };
-    return store_write(store, do_delete, &a, "cannot delete from the store", err);
 }

@@ -1,0 +1,190 @@
+/*
+ * store_codec.c - the bottom layer: how a content record is laid out in
+ * bytes (encode, decode, size), and LMDB codes turned into our statuses.
+ * Touches no transaction.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+
+pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what)
+{
+    if (rc == ENOMEM)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "%s: out of memory", what);
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_STORE, "%s: the store is corrupt (%s)",
+                              what, mdb_strerror(rc));
+    return pdqm_error_set(err, PDQM_ERR_STORE, "%s: %s", what, mdb_strerror(rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                        */
+
+
+/* ------------------------------------------------------------------ */
+/* Content records: one flag byte, then varints and the optional parts:
+ *   flags (kind in bits 0-1, then sha256 0x4, md5 0x8, timestamps 0x10,
+ *   metadata 0x20), bank, n_hashes, added, id_len, id bytes,
+ *   [meta_len, metadata], [32-byte SHA-256], [16-byte MD5],
+ *   [n_hashes little-endian doubles]
+ * A content item's number is the id of its first hash, so that is not
+ * stored.  An id that is a plain decimal number (a hash list's line
+ * number) is stored as a varint instead of its text (flag 0x40).  A
+ * hash-list item takes about 11 bytes.                                  */
+
+#define REC_SHA256 0x04u
+#define REC_MD5 0x08u
+#define REC_TIMESTAMPS 0x10u
+#define REC_METADATA 0x20u
+#define REC_NUMERIC_ID 0x40u   /* the id is a decimal number, stored as a varint */
+
+
+
+
+/* The value of a content id written as a plain decimal number (no sign,
+ * no leading zero, under 10^18), or -1. */
+static int64_t numeric_id(const char *id, size_t len)
+{
+    if (len == 0 || len > 18 || (len > 1 && id[0] == '0'))
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (id[i] < '0' || id[i] > '9')
+            return -1;
+        v = v * 10 + (id[i] - '0');
+    }
+    return v;
+}
+
+size_t store_content_size(const content_view *c)
+{
+    const content_head *h = &c->head;
+    int64_t num = numeric_id(c->content_id, h->id_len);
+    size_t n = 1 + varint_size(h->bank) + varint_size(h->n_hashes) +
+               varint_size((uint64_t)h->added) +
+               (num >= 0 ? varint_size((uint64_t)num) : varint_size(h->id_len) + h->id_len);
+    if (c->metadata)
+        n += varint_size(h->meta_len) + h->meta_len;
+    if (c->sha256)
+        n += 32;
+    if (c->md5)
+        n += 16;
+    if (c->timestamps)
+        n += (size_t)h->n_hashes * 8;
+    return n;
+}
+
+size_t store_content_encode(uint8_t *buf, const content_view *c)
+{
+    const content_head *h = &c->head;
+    int64_t num = numeric_id(c->content_id, h->id_len);
+    uint8_t *p = buf;
+    *p++ = (uint8_t)((h->kind & 3) | (c->sha256 ? REC_SHA256 : 0) | (c->md5 ? REC_MD5 : 0) |
+                     (c->timestamps ? REC_TIMESTAMPS : 0) | (c->metadata ? REC_METADATA : 0) |
+                     (num >= 0 ? REC_NUMERIC_ID : 0));
+    p = varint_put(p, h->bank);
+    p = varint_put(p, h->n_hashes);
+    p = varint_put(p, (uint64_t)h->added);
+    if (num >= 0) {
+        p = varint_put(p, (uint64_t)num);
+    } else {
+        p = varint_put(p, h->id_len);
+        memcpy(p, c->content_id, h->id_len);
+        p += h->id_len;
+    }
+    if (c->metadata) {
+        p = varint_put(p, h->meta_len);
+        memcpy(p, c->metadata, h->meta_len);
+        p += h->meta_len;
+    }
+    if (c->sha256) {
+        memcpy(p, c->sha256, 32);
+        p += 32;
+    }
+    if (c->md5) {
+        memcpy(p, c->md5, 16);
+        p += 16;
+    }
+    if (c->timestamps) {
+        memcpy(p, c->timestamps, (size_t)h->n_hashes * 8);
+        p += (size_t)h->n_hashes * 8;
+    }
+    return (size_t)(p - buf);
+}
+
+int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    memset(out, 0, sizeof *out);
+    if (p == end)
+        return -1;
+    uint8_t flags = *p++;
+    uint64_t bank, n, added, id_len, meta_len = 0;
+    if (varint_get(&p, end, &bank) || varint_get(&p, end, &n) ||
+        varint_get(&p, end, &added) || varint_get(&p, end, &id_len))
+        return -1;
+    if (bank > UINT32_MAX || n > UINT32_MAX)
+        return -1;
+    content_head *h = &out->head;
+    h->bank = (uint32_t)bank;
+    h->first_entry = number;
+    h->n_hashes = (uint32_t)n;
+    h->kind = flags & 3u;
+    h->added = (int64_t)added;
+    if (flags & REC_NUMERIC_ID) {
+        /* In place of a length, the number itself. */
+        if (id_len >= 1000000000000000000ull)
+            return -1;
+        int len = snprintf(out->idbuf, sizeof out->idbuf, "%llu", (unsigned long long)id_len);
+        h->id_len = (uint32_t)len;
+        out->content_id = out->idbuf;
+    } else {
+        if (id_len > (uint64_t)(end - p))
+            return -1;
+        h->id_len = (uint32_t)id_len;
+        out->content_id = (const char *)p;
+        p += id_len;
+    }
+    if (flags & REC_METADATA) {
+        if (varint_get(&p, end, &meta_len) || meta_len > (uint64_t)(end - p))
+            return -1;
+        h->meta_len = (uint32_t)meta_len;
+        h->flags |= CONTENT_HAS_METADATA;
+        out->metadata = (const char *)p;
+        p += meta_len;
+    }
+    if (flags & REC_SHA256) {
+        if (end - p < 32)
+            return -1;
+        out->sha256 = p;
+        h->flags |= CONTENT_HAS_SHA256;
+        p += 32;
+    }
+    if (flags & REC_MD5) {
+        if (end - p < 16)
+            return -1;
+        out->md5 = p;
+        h->flags |= CONTENT_HAS_MD5;
+        p += 16;
+    }
+    if (flags & REC_TIMESTAMPS) {
+        if ((uint64_t)(end - p) != n * 8)
+            return -1;
+        out->timestamps = p;
+        h->flags |= CONTENT_HAS_TIMESTAMPS;
+        p += n * 8;
+    }
+    return p == end ? 0 : -1;
+}

@@ -1,0 +1,429 @@
+/*
+ * store_copies.c - the in-memory copies a handle keeps for lookups: the
+ * hashes of full records blocks (the arena), the postings, and the index
+ * of pending entries (store_copies.h; sizes and locks in index/README.md).
+ */
+/* MAP_ANONYMOUS, MAP_NORESERVE, MADV_HUGEPAGE: Linux and the BSDs. */
+#define _DEFAULT_SOURCE
+#include "store_copies.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Block pointers                                                       */
+
+/* Reserve the arena: address space for every id there can be, committed
+ * only as it is written, aligned to a chunk so that giving one back frees
+ * a whole huge page (a partly used one could be filled again by the
+ * kernel's khugepaged).  Called with cache_lock held. */
+static void arena_reserve(pdqm_store *s)
+{
+    for (size_t cap = (size_t)1 << 32; cap >= ((size_t)1 << 24); cap >>= 2) {
+        size_t bytes = cap * 32 + ARENA_CHUNK_BYTES;
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            continue;
+        uint8_t *gone = calloc(cap / ARENA_CHUNK, 1);
+        if (gone == NULL) {
+            munmap(p, bytes);
+            break;
+        }
+        uintptr_t start = ((uintptr_t)p + ARENA_CHUNK_BYTES - 1) & ~(uintptr_t)(ARENA_CHUNK_BYTES - 1);
+#ifdef MADV_HUGEPAGE
+        madvise((void *)start, cap * 32, MADV_HUGEPAGE);
+#endif
+        s->arena_map = p;
+        s->arena_map_bytes = bytes;
+        s->arena = (uint8_t *)start;
+        s->arena_cap = cap;
+        s->arena_gone = gone;
+        return;
+    }
+    s->arena_cap = 1;   /* tried: lookups read the blocks instead */
+}
+
+/* Whether no live content item has an entry in [from, to) (in txn); 0
+ * when it cannot tell. */
+static int ids_dead(pdqm_store *s, MDB_txn *txn, uint32_t from, uint32_t to)
+{
+    uint32_t number;
+    MDB_val rec;
+    if (store_content_of_entry(s, txn, from, &number, &rec) != MDB_NOTFOUND)
+        return 0;
+    cnum_iter it;
+    int rc = store_cnum_from(s, txn, &it, from, &number, &rec);
+    store_cnum_end(&it);
+    return rc == MDB_NOTFOUND || (rc == 0 && number >= to);
+}
+
+/* Give back the memory of every copied chunk whose entries are all
+ * deleted (in txn's snapshot, whose next_entry and dead ids, next_entry
+ * less the live hashes, are given).  It looks only when there can be new
+ * ones: a chunk filled, or a quarter of a chunk's worth of entries deleted,
+ * since the last look (each look costs two B-tree lookups a chunk).
+ *
+ * Ids are never reused, so such a chunk is dead in every later snapshot.
+ * A lookup still on an older one may verify a candidate there and read
+ * zeros: verify() and check_entry() measure every near hit again from its
+ * record, so the worst is missing an entry whose delete committed before
+ * the lookup ended.  Called with cache_lock held. */
+static void arena_trim(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_t dead)
+{
+    uint32_t upto = s->arena_n < next_entry ? s->arena_n : next_entry;
+    uint32_t chunks = upto / ARENA_CHUNK;
+    if (chunks == s->arena_chunks_seen && dead < s->arena_dead_seen + ARENA_CHUNK / 4)
+        return;
+    for (uint32_t c = 0; c < chunks; c++) {
+        if (s->arena_gone[c] || !ids_dead(s, txn, c * ARENA_CHUNK, (c + 1) * ARENA_CHUNK))
+            continue;
+        if (madvise(s->arena + (size_t)c * ARENA_CHUNK_BYTES, ARENA_CHUNK_BYTES,
+                    MADV_DONTNEED) == 0)
+            s->arena_gone[c] = 1;
+    }
+    s->arena_chunks_seen = chunks;
+    s->arena_dead_seen = dead;
+}
+
+/* Copy the hashes of cached blocks not yet in the arena (see store_int.h),
+ * reserving it first, then give back what deletes have emptied.  Called
+ * with cache_lock held. */
+static void arena_fill(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_t dead)
+{
+    if (s->arena == NULL && s->arena_cap == 0)
+        arena_reserve(s);
+    if (s->arena == NULL)
+        return;
+    while (s->arena_n / RECORDS_PER_BLOCK < s->cache_blocks &&
+           (size_t)s->arena_n + RECORDS_PER_BLOCK <= s->arena_cap) {
+        uint32_t b = s->arena_n / RECORDS_PER_BLOCK;
+        const uint8_t *block = s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK];
+        memcpy(s->arena + (size_t)s->arena_n * 32, block_hash(block, 0),
+               (size_t)RECORDS_PER_BLOCK * 32);
+        s->arena_n += RECORDS_PER_BLOCK;
+        /* Lookups read the copy now, and the block only for a near hit's
+         * bank: its map pages need not stay in this process's resident set
+         * (they stay in the page cache; a later read maps them again).
+         * Records are never freed, so otherwise every block ever copied
+         * would. */
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t from = (uintptr_t)block & ~(page - 1);
+        uintptr_t to = ((uintptr_t)block + BLOCK_BYTES) & ~(page - 1);
+        if (to > from)
+            madvise((void *)from, to - from, MADV_DONTNEED);
+    }
+    arena_trim(s, txn, next_entry, dead);
+}
+
+uint64_t store_arena_bytes(pdqm_store *s)
+{
+    pthread_mutex_lock(&s->cache_lock);
+    uint64_t bytes = (uint64_t)s->arena_n * 32;
+    for (uint32_t c = 0; s->arena && c < s->arena_n / ARENA_CHUNK; c++)
+        if (s->arena_gone[c])
+            bytes -= ARENA_CHUNK_BYTES;
+    pthread_mutex_unlock(&s->cache_lock);
+    return bytes;
+}
+
+/* Make sure blocks 0..full-1 have cached pointers (taken in txn, whose
+ * next_entry and dead ids arena_trim wants). */
+int store_cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full, uint32_t next_entry,
+                      uint64_t dead)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->cache_lock);
+    while (s->cache_blocks < full) {
+        uint32_t b = s->cache_blocks;
+        uint32_t dir = b / CACHE_CHUNK;
+        if (dir >= CACHE_DIR) {
+            rc = ENOMEM;
+            break;
+        }
+        if (s->cache[dir] == NULL) {
+            s->cache[dir] = calloc(CACHE_CHUNK, sizeof(const uint8_t *));
+            if (s->cache[dir] == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+        }
+        MDB_val k = { 4, &b }, v;
+        rc = mdb_get(txn, s->records, &k, &v);
+        if (rc == 0 && v.mv_size != BLOCK_BYTES)
+            rc = MDB_CORRUPTED;
+        if (rc != 0)
+            break;
+        s->cache[dir][b % CACHE_CHUNK] = v.mv_data;
+        s->cache_blocks = b + 1;
+    }
+    if (rc == 0)
+        arena_fill(s, txn, next_entry, dead);
+    pthread_mutex_unlock(&s->cache_lock);
+    return rc;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* The in-memory copy of the postings                                   */
+
+/* A long-lived handle (a server, a benchmark) probes a copy of the
+ * postings in memory: offsets and ids in two arrays, a probe two loads,
+ * where LMDB's B-tree costs a dozen dependent cache misses.  The copy is
+ * of one postings generation; keys that later transactions changed are
+ * marked stale (from pchanges, see store_int.h) and probed in LMDB; when
+ * too many are stale, or the log does not reach back, the copy is made
+ * anew.  A handle builds it only after PCACHE_AFTER lookups, so a one-shot
+ * command never pays for it, and only up to PCACHE_MAX_IDS postings.  Its
+ * memory (64 bytes a hash) is reserved once, on transparent huge pages,
+ * and committed only as it is written. */
+
+void store_pcache_free(pdqm_store *s)
+{
+    postings_cache *c = s->pcache;
+    if (c == NULL)
+        return;
+    pthread_rwlock_destroy(&c->lock);
+    if (c->offsets)
+        munmap(c->offsets, ((size_t)NKEYS + 1) * sizeof *c->offsets);
+    if (c->ids)
+        munmap(c->ids, PCACHE_MAX_IDS * sizeof *c->ids);
+    free(c->stale);
+    free(c);
+    s->pcache = NULL;
+}
+
+/* Anonymous memory for `bytes`, on huge pages where the kernel has them;
+ * NULL when it cannot be had. */
+static void *reserve(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* Copy every posting of txn's snapshot.  Called with the lock exclusive. */
+static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
+{
+    c->valid = 0;
+    if (c->offsets == NULL)
+        c->offsets = reserve(((size_t)NKEYS + 1) * sizeof *c->offsets);
+    if (c->ids == NULL)
+        c->ids = reserve(PCACHE_MAX_IDS * sizeof *c->ids);
+    if (c->stale == NULL)
+        c->stale = malloc(NKEYS / 8);
+    if (c->offsets == NULL || c->ids == NULL || c->stale == NULL) {
+        c->disabled = 1;
+        return ENOMEM;
+    }
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->postings, &cur);
+    if (rc != 0)
+        return rc;
+    size_t n = 0;
+    uint32_t next_key = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t key;
+        memcpy(&key, k.mv_data, 4);
+        if (key >= NKEYS || v.mv_size % 4) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        while (next_key <= key)
+            c->offsets[next_key++] = (uint32_t)n;
+        size_t m = v.mv_size / 4;
+        if (n + m > PCACHE_MAX_IDS) {
+            c->disabled = 1;   /* too large to keep: LMDB it is */
+            break;
+        }
+        memcpy(c->ids + n, v.mv_data, v.mv_size);
+        n += m;
+    }
+    mdb_cursor_close(cur);
+    if (c->disabled || rc != MDB_NOTFOUND)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    while (next_key <= NKEYS)
+        c->offsets[next_key++] = (uint32_t)n;
+    memset(c->stale, 0, NKEYS / 8);
+    c->n_stale = 0;
+    c->gen = c->seen = gen;
+    c->valid = 1;
+    return 0;
+}
+
+/* Mark the keys changed after c->seen up to gen as stale.  Returns 0, or
+ * MDB_NOTFOUND when the log does not reach back (the copy must be made
+ * anew).  Called with the lock exclusive. */
+static int pcache_catch_up(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
+{
+    for (uint32_t g = c->seen + 1; g <= gen; g++) {
+        MDB_val k = { 4, &g }, v;
+        int rc = mdb_get(txn, s->pchanges, &k, &v);
+        if (rc != 0)
+            return rc;
+        if (v.mv_size == 0 || v.mv_size % 4)
+            return MDB_NOTFOUND;      /* too many keys changed to list */
+        const uint8_t *p = v.mv_data;
+        for (size_t i = 0; i < v.mv_size / 4; i++) {
+            uint32_t key;
+            memcpy(&key, p + 4 * i, 4);
+            if (key >= NKEYS)
+                return MDB_CORRUPTED;
+            uint64_t bit = (uint64_t)1 << (key % 64);
+            if (!(c->stale[key / 64] & bit)) {
+                c->stale[key / 64] |= bit;
+                c->n_stale++;
+            }
+        }
+    }
+    c->seen = gen;
+    return 0;
+}
+
+/* Make the copy usable for a lookup at generation gen if it can be; on
+ * success the lock is held shared (release with pcache_release).  Returns
+ * 1 when usable, 0 when this lookup probes LMDB alone. */
+int store_pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
+{
+    if (c->disabled)
+        return 0;
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->valid && c->gen <= gen && gen <= c->seen)
+        return 1;
+    pthread_rwlock_unlock(&c->lock);
+
+    pthread_rwlock_wrlock(&c->lock);
+    int rc = 0;
+    if (c->valid && gen > c->seen) {
+        rc = pcache_catch_up(s, txn, c, gen);
+        if (rc != 0 || c->n_stale > NKEYS / 8)
+            c->valid = 0;
+    }
+    if (!c->valid && !c->disabled &&
+        atomic_load_explicit(&c->lookups, memory_order_relaxed) >= PCACHE_AFTER)
+        rc = pcache_build(s, txn, c, gen);
+    (void)rc;   /* a failed copy only means probing LMDB */
+    pthread_rwlock_unlock(&c->lock);
+
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->valid && c->gen <= gen && gen <= c->seen)
+        return 1;
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The in-memory index of pending entries                               */
+
+/* Entries added deferred and not yet in the postings (see store_add.c)
+ * would cost every lookup a scan of them.  A handle that looks up often
+ * indexes them in memory instead, as they come: for each of the 16 slot
+ * keys of an entry a node, chained from the key's head, newest first.
+ * head and next hold 1 + a node's number (0: none); node n is slot
+ * n % SLOTS of entry from + n / SLOTS.  A lookup walks the chains of its
+ * probe keys, skipping entries its snapshot does not have yet.  When the
+ * pending range starts anew (an indexing pass emptied it), so does this.
+ * 64 bytes a pending entry, and 4 MiB of heads. */
+
+void store_pindex_free(pdqm_store *s)
+{
+    pending_index *p = s->pindex;
+    if (p == NULL)
+        return;
+    pthread_rwlock_destroy(&p->lock);
+    free(p->head);
+    free(p->next);
+    free(p);
+    s->pindex = NULL;
+}
+
+/* The two structures are made with the handle (their memory comes later,
+ * as they fill), so lookups need no lock to find them. */
+pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err)
+{
+    s->pcache = calloc(1, sizeof *s->pcache);
+    s->pindex = calloc(1, sizeof *s->pindex);
+    if (s->pcache == NULL || s->pindex == NULL) {
+        free(s->pcache);
+        free(s->pindex);
+        s->pcache = NULL;
+        s->pindex = NULL;
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a store");
+    }
+    pthread_rwlock_init(&s->pcache->lock, NULL);
+    pthread_rwlock_init(&s->pindex->lock, NULL);
+    return PDQM_OK;
+}
+
+/* Bring the index up to the pending range [from, to) of a snapshot whose
+ * records rv shows.  Returns 1 when it covers the range (its lock then held
+ * shared), 0 when this lookup should scan instead: the snapshot is older
+ * than the index, or memory ran out. */
+int store_pindex_acquire(pending_index *p, const record_view *rv, uint32_t from, uint32_t to)
+{
+    pthread_rwlock_rdlock(&p->lock);
+    if (p->head && p->from == from && p->upto >= to)
+        return 1;
+    pthread_rwlock_unlock(&p->lock);
+
+    pthread_rwlock_wrlock(&p->lock);
+    int ok = 1;
+    if (p->head == NULL || p->from != from) {
+        if (p->head && from < p->from)
+            ok = 0;   /* an older snapshot than the index: scan */
+        else {
+            if (p->head == NULL)
+                p->head = malloc((size_t)NKEYS * sizeof *p->head);
+            if (p->head == NULL)
+                ok = 0;
+            else {
+                memset(p->head, 0, (size_t)NKEYS * sizeof *p->head);
+                p->from = p->upto = from;
+            }
+        }
+    }
+    if (ok && p->upto < to) {
+        size_t need = (size_t)(to - p->from);
+        if (need > p->cap) {
+            size_t cap = need * 2;
+            uint32_t *grown = realloc(p->next, cap * SLOTS * sizeof *grown);
+            if (grown == NULL)
+                ok = 0;
+            else {
+                p->next = grown;
+                p->cap = cap;
+            }
+        }
+        for (uint32_t id = p->upto; ok && id < to; id++) {
+            uint64_t h[4];
+            memcpy(h, hash_at(rv, id), 32);
+            uint32_t node = (id - p->from) * SLOTS;
+            for (int slot = 0; slot < SLOTS; slot++, node++) {
+                uint32_t key = slot_key(h, slot);
+                p->next[node] = p->head[key];
+                p->head[key] = node + 1;
+            }
+        }
+        if (ok)
+            p->upto = to;
+    }
+    pthread_rwlock_unlock(&p->lock);
+    if (!ok)
+        return 0;
+    pthread_rwlock_rdlock(&p->lock);
+    if (p->head && p->from == from && p->upto >= to)
+        return 1;
+    pthread_rwlock_unlock(&p->lock);
+    return 0;
+}

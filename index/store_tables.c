@@ -1,0 +1,601 @@
+/*
+ * store_tables.c - the tables, one record at a time: content records by
+ * number (16 to a group), the (bank, content id) index, meta values, the
+ * bank table, and the records array (store_read_record).  Every function
+ * works inside a transaction its caller holds.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Content records, 16 to a group: [low 4 bits of the number, u8]
+ * [varint length][record], ascending by number.                          */
+
+#define CNUM_SHIFT 4
+
+/* Find number's record in a group value: 0, or MDB_NOTFOUND with *at the
+ * offset where it would go. */
+static int group_find(const MDB_val *g, uint32_t low, MDB_val *rec, size_t *at)
+{
+    const uint8_t *p = g->mv_data, *end = p + g->mv_size;
+    while (p < end) {
+        const uint8_t *entry = p;
+        uint8_t l = *p++;
+        uint64_t len;
+        if (varint_get(&p, end, &len) || len > (uint64_t)(end - p))
+            return MDB_CORRUPTED;
+        if (l == low) {
+            rec->mv_data = (void *)p;
+            rec->mv_size = len;
+            *at = (size_t)(entry - (const uint8_t *)g->mv_data);
+            return 0;
+        }
+        if (l > low) {
+            *at = (size_t)(entry - (const uint8_t *)g->mv_data);
+            return MDB_NOTFOUND;
+        }
+        p += len;
+    }
+    *at = g->mv_size;
+    return MDB_NOTFOUND;
+}
+
+int store_cnum_get(pdqm_store *s, MDB_txn *txn, uint32_t number, MDB_val *rec)
+{
+    uint32_t group = number >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g;
+    int rc = mdb_get(txn, s->cnum, &k, &g);
+    if (rc != 0)
+        return rc;
+    size_t at;
+    return group_find(&g, number & 15, rec, &at);
+}
+
+/* Write group's value as old with [cut, cut_end) replaced by `entry`. */
+static int group_write(pdqm_store *s, MDB_txn *txn, uint32_t group, const MDB_val *old,
+                       size_t cut, size_t cut_end, const uint8_t *entry, size_t entry_len,
+                       unsigned flags)
+{
+    size_t n = old->mv_size - (cut_end - cut) + entry_len;
+    MDB_val k = { 4, &group };
+    if (n == 0)
+        return mdb_del(txn, s->cnum, &k, NULL);
+    uint8_t *buf = malloc(n);
+    if (buf == NULL)
+        return ENOMEM;
+    /* A new group has no old value (NULL), a delete no entry. */
+    if (cut > 0)
+        memcpy(buf, old->mv_data, cut);
+    if (entry_len > 0)
+        memcpy(buf + cut, entry, entry_len);
+    if (old->mv_size > cut_end)
+        memcpy(buf + cut + entry_len, (const uint8_t *)old->mv_data + cut_end, old->mv_size - cut_end);
+    MDB_val v = { n, buf };
+    int rc = mdb_put(txn, s->cnum, &k, &v, flags);
+    free(buf);
+    return rc;
+}
+
+int store_cnum_put(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec, size_t len)
+{
+    uint32_t group = number >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g = { 0, NULL };
+    int rc = mdb_get(txn, s->cnum, &k, &g);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    unsigned flags = 0;
+    if (rc == MDB_NOTFOUND) {
+        /* A new group; past the last one (numbers only grow) it appends. */
+        MDB_cursor *cur;
+        MDB_val lk, lv;
+        if ((rc = mdb_cursor_open(txn, s->cnum, &cur)) != 0)
+            return rc;
+        rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+        uint32_t last = 0;
+        if (rc == 0)
+            memcpy(&last, lk.mv_data, 4);
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND || (rc == 0 && group > last))
+            flags = MDB_APPEND;
+        else if (rc != 0)
+            return rc;
+    }
+    /* The new entry, then where it goes. */
+    uint8_t *entry = malloc(len + 11);
+    if (entry == NULL)
+        return ENOMEM;
+    entry[0] = (uint8_t)(number & 15);
+    uint8_t *p = varint_put(entry + 1, len);
+    memcpy(p, rec, len);
+    size_t entry_len = (size_t)(p - entry) + len;
+    size_t at = 0, at_end = 0;
+    if (g.mv_data != NULL) {
+        MDB_val old;
+        rc = group_find(&g, number & 15, &old, &at);
+        if (rc == 0)
+            at_end = (size_t)((const uint8_t *)old.mv_data - (const uint8_t *)g.mv_data) + old.mv_size;
+        else if (rc == MDB_NOTFOUND)
+            at_end = at;
+        else {
+            free(entry);
+            return rc;
+        }
+    }
+    rc = group_write(s, txn, group, &g, at, at_end, entry, entry_len, flags);
+    free(entry);
+    return rc;
+}
+
+int store_cnum_del(pdqm_store *s, MDB_txn *txn, uint32_t number)
+{
+    uint32_t group = number >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g, old;
+    int rc = mdb_get(txn, s->cnum, &k, &g);
+    if (rc != 0)
+        return rc;
+    size_t at;
+    if ((rc = group_find(&g, number & 15, &old, &at)) != 0)
+        return rc;
+    size_t at_end = (size_t)((const uint8_t *)old.mv_data - (const uint8_t *)g.mv_data) + old.mv_size;
+    return group_write(s, txn, group, &g, at, at_end, NULL, 0, 0);
+}
+
+/* The entry at it->p, moving past it. */
+static int iter_take(cnum_iter *it, uint32_t *number, MDB_val *rec)
+{
+    uint8_t low = *it->p++;
+    uint64_t len;
+    if (varint_get(&it->p, it->end, &len) || len > (uint64_t)(it->end - it->p) || low > 15)
+        return MDB_CORRUPTED;
+    *number = it->group << CNUM_SHIFT | low;
+    rec->mv_data = (void *)it->p;
+    rec->mv_size = len;
+    it->p += len;
+    return 0;
+}
+
+static int iter_group(cnum_iter *it, MDB_cursor_op op)
+{
+    MDB_val k, g;
+    int rc = mdb_cursor_get(it->cur, &k, &g, op);
+    if (rc != 0)
+        return rc;
+    memcpy(&it->group, k.mv_data, 4);
+    it->p = g.mv_data;
+    it->end = it->p + g.mv_size;
+    return 0;
+}
+
+int store_cnum_first(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t *number, MDB_val *rec)
+{
+    memset(it, 0, sizeof *it);
+    int rc = mdb_cursor_open(txn, s->cnum, &it->cur);
+    if (rc != 0)
+        return rc;
+    if ((rc = iter_group(it, MDB_FIRST)) != 0)
+        return rc;
+    return store_cnum_next(it, number, rec);
+}
+
+int store_cnum_from(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t from,
+                    uint32_t *number, MDB_val *rec)
+{
+    memset(it, 0, sizeof *it);
+    int rc = mdb_cursor_open(txn, s->cnum, &it->cur);
+    if (rc != 0)
+        return rc;
+    uint32_t group = from >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g;
+    if ((rc = mdb_cursor_get(it->cur, &k, &g, MDB_SET_RANGE)) != 0)
+        return rc;
+    memcpy(&it->group, k.mv_data, 4);
+    it->p = g.mv_data;
+    it->end = it->p + g.mv_size;
+    do {
+        if ((rc = store_cnum_next(it, number, rec)) != 0)
+            return rc;
+    } while (*number < from);
+    return 0;
+}
+
+int store_cnum_next(cnum_iter *it, uint32_t *number, MDB_val *rec)
+{
+    while (it->p == it->end) {
+        int rc = iter_group(it, MDB_NEXT);
+        if (rc != 0)
+            return rc;
+    }
+    return iter_take(it, number, rec);
+}
+
+void store_cnum_end(cnum_iter *it)
+{
+    if (it->cur)
+        mdb_cursor_close(it->cur);
+    it->cur = NULL;
+}
+
+int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *number,
+                           MDB_val *rec)
+{
+    /* The greatest number <= id: in id's group, or the last of an earlier
+     * one.  Then id must fall inside that item's hashes. */
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->cnum, &cur);
+    if (rc != 0)
+        return rc;
+    uint32_t group = id >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g;
+    uint32_t best = 0;
+    MDB_val best_rec = { 0, NULL };
+    int found = 0;
+    rc = mdb_cursor_get(cur, &k, &g, MDB_SET_RANGE);
+    if (rc == 0) {
+        uint32_t got;
+        memcpy(&got, k.mv_data, 4);
+        if (got != group)
+            rc = mdb_cursor_get(cur, &k, &g, MDB_PREV);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = mdb_cursor_get(cur, &k, &g, MDB_LAST);
+    }
+    while (rc == 0 && !found) {
+        cnum_iter it = { NULL, g.mv_data, (const uint8_t *)g.mv_data + g.mv_size, 0 };
+        memcpy(&it.group, k.mv_data, 4);
+        while (it.p < it.end) {
+            uint32_t n;
+            MDB_val r;
+            if ((rc = iter_take(&it, &n, &r)) != 0)
+                break;
+            if (n > id)
+                break;
+            best = n;
+            best_rec = r;
+            found = 1;
+        }
+        if (rc == 0 && !found)
+            rc = mdb_cursor_get(cur, &k, &g, MDB_PREV);
+    }
+    mdb_cursor_close(cur);
+    if (!found)
+        return rc == 0 ? MDB_NOTFOUND : rc;
+    content_view c;
+    if (store_content_decode(best, &best_rec, &c) != 0)
+        return MDB_CORRUPTED;
+    if ((uint64_t)id >= (uint64_t)best + c.head.n_hashes)
+        return MDB_NOTFOUND;
+    *number = best;
+    *rec = best_rec;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding content by (bank, content id)                                */
+
+/* FNV-1a, 64 bits, over the bank id and the content id. */
+static uint64_t content_hash(uint32_t bank, const char *id, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < 4; i++) {
+        h ^= (bank >> (8 * i)) & 0xff;
+        h *= 0x100000001b3ull;
+    }
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)id[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+#define CINDEX_BUCKETS 65536u
+
+/* The bucket key and the 6-byte duplicate of a content item. */
+static uint32_t cindex_entry(uint32_t bank, const char *id, size_t len, uint32_t number,
+                             uint8_t dup[6])
+{
+    uint64_t h = content_hash(bank, id, len);
+    dup[0] = (uint8_t)(h >> 40);
+    dup[1] = (uint8_t)(h >> 32);
+    put_be32(dup + 2, number);
+    return (uint32_t)(h >> 48);
+}
+
+int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t *number, MDB_val *value)
+{
+    uint8_t want[6];
+    uint32_t bucket = cindex_entry(bank, id, len, 0, want);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->cindex, &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k = { 4, &bucket }, d = { 6, want };
+    for (rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP)) {
+        const uint8_t *got = d.mv_data;
+        if (got[0] != want[0] || got[1] != want[1]) {
+            rc = MDB_NOTFOUND;
+            break;
+        }
+        /* The same fingerprint: compare the real ids. */
+        uint32_t n = (uint32_t)got[2] << 24 | (uint32_t)got[3] << 16 |
+                     (uint32_t)got[4] << 8 | got[5];
+        MDB_val cv;
+        content_view c;
+        rc = store_cnum_get(s, txn, n, &cv);
+        if (rc != 0 || store_content_decode(n, &cv, &c) != 0) {
+            rc = rc ? rc : MDB_CORRUPTED;
+            break;
+        }
+        if (c.head.bank == bank && c.head.id_len == len && memcmp(c.content_id, id, len) == 0) {
+            *number = n;
+            if (value)
+                *value = cv;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int store_content_link(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t number)
+{
+    uint8_t dup[6];
+    uint32_t bucket = cindex_entry(bank, id, len, number, dup);
+    MDB_val k = { 4, &bucket }, d = { 6, dup };
+    int rc = mdb_put(txn, s->cindex, &k, &d, MDB_NODUPDATA);
+    if (rc != 0)
+        return rc;
+    MDB_val bk = { 4, &bank }, bd = { 4, &number };
+    /* Numbers only grow, so each is appended to its bank's list. */
+    return mdb_put(txn, s->cbank, &bk, &bd, MDB_NODUPDATA);
+}
+
+int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                         size_t len, uint32_t number)
+{
+    uint8_t dup[6];
+    uint32_t bucket = cindex_entry(bank, id, len, number, dup);
+    MDB_val k = { 4, &bucket }, d = { 6, dup };
+    int rc = mdb_del(txn, s->cindex, &k, &d);
+    if (rc != 0)
+        return rc;
+    MDB_val bk = { 4, &bank }, bd = { 4, &number };
+    return mdb_del(txn, s->cbank, &bk, &bd);
+}
+
+int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->cbank, &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k = { 4, &bank }, v;
+    size_t n = 0, cap = 0;
+    uint32_t *list = NULL;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+    if (rc == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_GET_MULTIPLE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_MULTIPLE)) {
+            size_t more = v.mv_size / 4;
+            if (n + more > cap) {
+                cap = (n + more) * 2;
+                uint32_t *grown = realloc(list, cap * sizeof *grown);
+                if (grown == NULL) {
+                    rc = ENOMEM;
+                    break;
+                }
+                list = grown;
+            }
+            memcpy(list + n, v.mv_data, more * 4);
+            n += more;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Meta                                                                 */
+
+int store_meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out)
+{
+    MDB_val k = { strlen(name), (void *)name }, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != 4)
+        return MDB_CORRUPTED;
+    memcpy(out, v.mv_data, 4);
+    return 0;
+}
+
+int store_meta_put(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t value)
+{
+    MDB_val k = { strlen(name), (void *)name }, v = { 4, &value };
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
+{
+    int rc;
+    if ((rc = store_meta_get(s, txn, "next_entry", &m->next_entry)) ||
+        (rc = store_meta_get(s, txn, "next_bank", &m->next_bank)) ||
+        (rc = store_meta_get(s, txn, "pending_from", &m->pending_from)) ||
+        (rc = store_meta_get(s, txn, "pending_to", &m->pending_to)) ||
+        (rc = store_meta_get(s, txn, "pgen", &m->pgen)) ||
+        (rc = store_meta_get(s, txn, "pass_window", &m->pass_window)))
+        return rc;
+    return 0;
+}
+
+int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
+{
+    int rc;
+    if ((rc = store_meta_put(s, txn, "next_entry", m->next_entry)) ||
+        (rc = store_meta_put(s, txn, "next_bank", m->next_bank)) ||
+        (rc = store_meta_put(s, txn, "pending_from", m->pending_from)) ||
+        (rc = store_meta_put(s, txn, "pending_to", m->pending_to)) ||
+        (m->pass_window && (rc = store_meta_put(s, txn, "pass_window", m->pass_window))))
+        return rc;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Banks                                                                */
+
+pdqm_status pdqm_bank_name_check(const char *name, pdqm_error *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > PDQM_BANK_NAME_MAX)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "a bank name is 1 to %d characters", PDQM_BANK_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return pdqm_error_set(err, PDQM_ERR_INVALID,
+                                  "a bank name holds only letters, digits, '.', '_' and '-'");
+    }
+    return PDQM_OK;
+}
+
+int store_bank_find(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *out)
+{
+    MDB_val k = { strlen(name), (void *)name }, v;
+    int rc = mdb_get(txn, s->banks, &k, &v);
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != sizeof *out)
+        return MDB_CORRUPTED;
+    memcpy(out, v.mv_data, sizeof *out);
+    return 0;
+}
+
+/* Find bank `name` in a read transaction, as a status. */
+pdqm_status store_bank_for_read(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *b,
+                                pdqm_error *err)
+{
+    int rc = store_bank_find(s, txn, name, b);
+    if (rc == MDB_NOTFOUND)
+        return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", name);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the bank");
+    return PDQM_OK;
+}
+
+int store_bank_put(pdqm_store *s, MDB_txn *txn, const char *name, const bank_rec *b)
+{
+    MDB_val k = { strlen(name), (void *)name }, v = { sizeof *b, (void *)b };
+    return mdb_put(txn, s->banks, &k, &v, 0);
+}
+
+pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err)
+{
+    memset(t, 0, sizeof *t);
+    MDB_stat st;
+    meta_vals m;
+    int rc = mdb_stat(txn, s->banks, &st);
+    if (rc == 0)
+        rc = store_meta_read(s, txn, &m);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the banks");
+    size_t cap = st.ms_entries ? st.ms_entries : 1;
+    t->max_id = m.next_bank;
+    t->names = calloc(cap, sizeof *t->names);
+    t->recs = calloc(cap, sizeof *t->recs);
+    t->by_id = malloc(((size_t)t->max_id + 1) * sizeof *t->by_id);
+    if (!t->names || !t->recs || !t->by_id) {
+        store_bank_table_free(t);
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory reading banks");
+    }
+    for (size_t i = 0; i <= t->max_id; i++)
+        t->by_id[i] = -1;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->banks, &cur);
+    if (rc != 0) {
+        store_bank_table_free(t);
+        return store_lmdb_error(err, rc, "cannot read the banks");
+    }
+    MDB_val k, v;
+    while (t->count < cap && (rc = mdb_cursor_get(cur, &k, &v, t->count ? MDB_NEXT : MDB_FIRST)) == 0) {
+        if (v.mv_size != sizeof(bank_rec) || k.mv_size > PDQM_BANK_NAME_MAX) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(t->names[t->count], k.mv_data, k.mv_size);
+        t->names[t->count][k.mv_size] = '\0';
+        memcpy(&t->recs[t->count], v.mv_data, sizeof(bank_rec));
+        if (t->recs[t->count].id > t->max_id) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        t->by_id[t->recs[t->count].id] = (int32_t)t->count;
+        t->hashes += t->recs[t->count].hashes;
+        t->count++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        store_bank_table_free(t);
+        return store_lmdb_error(err, rc, "cannot read the banks");
+    }
+    return PDQM_OK;
+}
+
+void store_bank_table_free(bank_table *t)
+{
+    free(t->names);
+    free(t->recs);
+    free(t->by_id);
+    t->names = NULL;
+    t->recs = NULL;
+    t->by_id = NULL;
+    t->count = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Records                                                              */
+
+int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
+                      uint32_t *cached_block, MDB_val *cached)
+{
+    uint32_t block = id / RECORDS_PER_BLOCK;
+    if (*cached_block != block || cached->mv_data == NULL) {
+        MDB_val k = { 4, &block };
+        int rc = mdb_get(txn, s->records, &k, cached);
+        if (rc != 0) {
+            cached->mv_data = NULL;
+            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        }
+        *cached_block = block;
+    }
+    uint32_t n = block_count(cached->mv_size);
+    if (id % RECORDS_PER_BLOCK >= n)
+        return MDB_CORRUPTED;
+    block_read(cached->mv_data, n, id % RECORDS_PER_BLOCK, out);
+    return 0;
+}

@@ -1,0 +1,303 @@
+/*
+ * store_txn.c - transactions: read transactions (store_read), the write
+ * queue and group commit (store_write), growing the map, and the log of
+ * changed posting keys that long-lived handles catch up from.  The locks
+ * are described in index/README.md.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Transactions and the map                                             */
+
+int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size.  That needs no
+         * transaction open in this process, so take the resize lock
+         * exclusively, which the caller must not hold. */
+        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_wrlock(&s->resize_lock);
+        rc = mdb_env_set_mapsize(s->env, 0);
+        store_cache_clear(s);
+        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_rdlock(&s->resize_lock);
+        if (rc == 0)
+            rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    }
+    return rc;
+}
+
+pdqm_status store_grow_map(pdqm_store *s, pdqm_error *err)
+{
+    pthread_rwlock_wrlock(&s->resize_lock);
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    size_t next = info.me_mapsize * 2;
+    int rc = mdb_env_set_mapsize(s->env, next);
+    store_cache_clear(s);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot grow the store's map");
+    return PDQM_OK;
+}
+
+void store_cache_clear(pdqm_store *s)
+{
+    pthread_mutex_lock(&s->cache_lock);
+    s->cache_blocks = 0;
+    pthread_mutex_unlock(&s->cache_lock);
+}
+
+void store_touch(pdqm_store *s, uint32_t key)
+{
+    if (s->touched_all)
+        return;
+    if (s->n_touched == s->cap_touched) {
+        size_t cap = s->cap_touched ? s->cap_touched * 2 : 1024;
+        uint32_t *grown = cap <= PCHANGES_MAX_KEYS ? realloc(s->touched, cap * sizeof *grown) : NULL;
+        if (grown == NULL) {
+            s->touched_all = 1;   /* listing them all is not worth it */
+            return;
+        }
+        s->touched = grown;
+        s->cap_touched = cap;
+    }
+    s->touched[s->n_touched++] = key;
+}
+
+/* When the transaction changed postings: a new generation, its list of
+ * keys in pchanges, and the oldest entry dropped. */
+static int log_postings_change(pdqm_store *s, MDB_txn *txn)
+{
+    if (s->n_touched == 0 && !s->touched_all)
+        return 0;
+    uint32_t gen;
+    int rc = store_meta_get(s, txn, "pgen", &gen);
+    if (rc != 0)
+        return rc;
+    gen++;
+    MDB_val k = { 4, &gen };
+    MDB_val v = { s->touched_all ? 0 : s->n_touched * 4, s->touched };
+    if ((rc = mdb_put(txn, s->pchanges, &k, &v, MDB_APPEND)) != 0 &&
+        (rc = mdb_put(txn, s->pchanges, &k, &v, 0)) != 0)
+        return rc;
+    if (gen > PCHANGES_KEEP) {
+        uint32_t old = gen - PCHANGES_KEEP;
+        MDB_val ok = { 4, &old };
+        rc = mdb_del(txn, s->pchanges, &ok, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    return store_meta_put(s, txn, "pgen", gen);
+}
+
+/* Writes: group commit.
+ *
+ * Every write is a job on the handle's queue.  The thread that finds no
+ * leader at work becomes one: it takes every queued job (at most
+ * GROUP_MAX) and runs each in a nested transaction of one write
+ * transaction, so a job that fails is undone alone and the others commit
+ * together, sharing one commit and its two fsyncs.  A group of one runs in
+ * the transaction itself.  Writers from several threads (a server) thus
+ * pay for durability once a group, not once a write; a lone writer pays
+ * nothing extra.
+ *
+ * When the map fills, the group is undone, the map grown and the group
+ * run again.  When nesting itself fails (too many dirty pages for one
+ * transaction), every job of the group runs again in a transaction of its
+ * own. */
+#define GROUP_MAX 16
+
+typedef struct write_job {
+    write_fn fn;
+    void *arg;
+    const char *what;
+    pdqm_error *err;
+    pdqm_status st;
+    int rc;                   /* LMDB code or -1, for the leader */
+    int done;
+    struct write_job *next;
+} write_job;
+
+static void job_finish(write_job *j, int rc)
+{
+    j->rc = rc;
+    if (rc == 0)
+        j->st = PDQM_OK;
+    else if (rc == -1)
+        j->st = j->err ? j->err->status : PDQM_ERR_INVALID;
+    else
+        j->st = store_lmdb_error(j->err, rc, j->what);
+}
+
+/* Run the jobs of group (n of them, linked) in one transaction.  Returns
+ * 0 when it committed (each job's rc says whether its own part stayed),
+ * MDB_MAP_FULL or MDB_TXN_FULL for the caller to handle, or another LMDB
+ * code that fails the whole group. */
+static int run_group(pdqm_store *s, write_job *group, size_t n)
+{
+    MDB_txn *txn;
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = store_txn_begin(s, 0, &txn);
+    if (rc != 0) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        return rc;
+    }
+    s->n_touched = 0;
+    s->touched_all = 0;
+    int any = 0;
+    for (write_job *j = group; j && rc == 0; j = j->next) {
+        if (n == 1) {
+            j->rc = j->fn(s, txn, j->arg, j->err);
+            if (j->rc == MDB_MAP_FULL || j->rc == MDB_TXN_FULL)
+                rc = j->rc;
+            any = j->rc == 0;
+            break;
+        }
+        MDB_txn *child;
+        if ((rc = mdb_txn_begin(s->env, txn, 0, &child)) != 0)
+            break;
+        j->rc = j->fn(s, child, j->arg, j->err);
+        if (j->rc == 0)
+            j->rc = mdb_txn_commit(child);
+        else
+            mdb_txn_abort(child);
+        if (j->rc == MDB_MAP_FULL || j->rc == MDB_TXN_FULL)
+            rc = j->rc;
+        any |= j->rc == 0;
+    }
+    if (rc == 0 && any)
+        rc = log_postings_change(s, txn);
+    if (rc == 0 && any)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc;
+}
+
+/* Run a group to the end, growing the map as needed, and set every job's
+ * status.  Called with write_lock held. */
+static void lead_group(pdqm_store *s, write_job *group, size_t n)
+{
+    for (;;) {
+        int rc = run_group(s, group, n);
+        if (rc == MDB_MAP_FULL) {
+            pdqm_error grow_err;
+            if (store_grow_map(s, &grow_err) == PDQM_OK)
+                continue;
+            for (write_job *j = group; j; j = j->next) {
+                if (j->err)
+                    *j->err = grow_err;
+                j->st = grow_err.status;
+            }
+            return;
+        }
+        if (rc == MDB_TXN_FULL && n > 1) {
+            /* Too much for one transaction: one job at a time, then. */
+            for (write_job *j = group; j; j = j->next) {
+                write_job *rest = j->next;
+                j->next = NULL;
+                lead_group(s, j, 1);
+                j->next = rest;
+            }
+            return;
+        }
+        for (write_job *j = group; j; j = j->next)
+            job_finish(j, rc != 0 && j->rc == 0 ? rc : j->rc);
+        return;
+    }
+}
+
+static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
+                                  const char *what, pdqm_error *err)
+{
+    if (s->read_only)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "the store is open read-only");
+    /* The job always has an error record of its own: a write function's
+     * status is read from it, so it must not depend on whether the caller
+     * passed one. */
+    pdqm_error local;
+    pdqm_error_clear(&local);
+    write_job job = { fn, arg, what, &local, PDQM_OK, 0, 0, NULL };
+
+    pthread_mutex_lock(&s->queue_lock);
+    if (s->queue_tail)
+        s->queue_tail->next = &job;
+    else
+        s->queue_head = &job;
+    s->queue_tail = &job;
+    for (;;) {
+        while (!job.done && s->leader_active)
+            pthread_cond_wait(&s->queue_done, &s->queue_lock);
+        if (job.done)
+            break;
+        /* Lead: take up to GROUP_MAX jobs from the head of the queue (ours
+         * too, unless more than that wait ahead of it: then lead again). */
+        s->leader_active = 1;
+        write_job *group = s->queue_head, *last = group;
+        size_t n = 1;
+        while (last->next && n < GROUP_MAX) {
+            last = last->next;
+            n++;
+        }
+        s->queue_head = last->next;
+        if (s->queue_head == NULL)
+            s->queue_tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->queue_lock);
+
+        pthread_mutex_lock(&s->write_lock);
+        lead_group(s, group, n);
+        pthread_mutex_unlock(&s->write_lock);
+
+        pthread_mutex_lock(&s->queue_lock);
+        for (write_job *j = group; j; ) {
+            write_job *next = j->next;
+            j->done = 1;   /* its thread may return as soon as we unlock */
+            j = next;
+        }
+        s->leader_active = 0;
+        pthread_cond_broadcast(&s->queue_done);
+    }
+    pthread_mutex_unlock(&s->queue_lock);
+    if (err)
+        *err = local;
+    return job.st;
+}
+
+pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
+                        pdqm_error *err)
+{
+    return with_write_txn(s, fn, arg, what, err);
+}
+
+pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err)
+{
+    MDB_txn *txn;
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    pdqm_status st;
+    if (rc != 0) {
+        st = store_lmdb_error(err, rc, "cannot read the store");
+    } else {
+        st = fn(s, txn, arg, err);
+        mdb_txn_abort(txn);
+    }
+    pthread_rwlock_unlock(&s->resize_lock);
+    return st;
+}

@@ -1,0 +1,237 @@
+/*
+ * test_ingest.c - the domain rules of core/: content ids and their
+ * escaping, degenerate hashes, frame selection, hash lists into items, the
+ * match policy's bank filter, stored JSON spliced in, exact numbers.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include "../../core/ingest.h"
+#include "../../core/jsonraw.h"
+#include "../../core/policy.h"
+#include "../../core/transfer.h"
+
+static void test_content_id_rule(void **state)
+{
+    (void)state;
+    pdqm_error err;
+    const char *good[] = { "a", "dir/x.jpg", "caf\xc3\xa9", "..x", "x..", "a/..b", "100%" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_int_equal(pdqm_content_id_check(good[i], &err), PDQM_OK);
+    char long_id[502];
+    memset(long_id, 'a', 501);
+    long_id[501] = '\0';
+    const char *bad[] = { "", long_id, "new\nline", "tab\t", "del\x7f", "caf\xe9",
+                          "\xc0\x80", "\xed\xa0\x80", "..", "a/../b", "a\\..", "../x" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(pdqm_content_id_check(bad[i], &err), PDQM_ERR_INVALID);
+    long_id[500] = '\0';
+    assert_int_equal(pdqm_content_id_check(long_id, &err), PDQM_OK);
+}
+
+static void test_content_id_from_name(void **state)
+{
+    (void)state;
+    struct { const char *name, *id; } cases[] = {
+        { "plain.jpg", "plain.jpg" },
+        { "caf\xe9.jpg", "caf%E9.jpg" },          /* Latin-1: not UTF-8 */
+        { "caf\xc3\xa9.jpg", "caf\xc3\xa9.jpg" },  /* UTF-8 stays */
+        { "new\nline", "new%0Aline" },
+        { "100%.jpg", "100%25.jpg" },             /* '%' too: reversible */
+        { "a%0Ab", "a%250Ab" },
+        { "dir/sub/x", "dir/sub/x" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *id;
+        assert_int_equal(pdqm_content_id_from_name(cases[i].name, &id, NULL), PDQM_OK);
+        assert_string_equal(id, cases[i].id);
+        free(id);
+    }
+    char *id;
+    char longname[200];
+    memset(longname, '\n', 199);   /* 199 bytes escape to 597: too long */
+    longname[199] = '\0';
+    assert_int_equal(pdqm_content_id_from_name(longname, &id, NULL), PDQM_ERR_INVALID);
+}
+
+static void test_hash_check(void **state)
+{
+    (void)state;
+    pdqm_hash256 zero = { { 0, 0, 0, 0 } }, fifteen = { { 0x7fff, 0, 0, 0 } },
+                 sixteen = { { 0xffff, 0, 0, 0 } };
+    pdqm_error err;
+    assert_int_equal(pdqm_hash_check(&zero, -1, &err), PDQM_ERR_DEGENERATE);
+    assert_int_equal(pdqm_hash_check(&fifteen, 100, &err), PDQM_ERR_DEGENERATE);
+    assert_int_equal(pdqm_hash_check(&sixteen, -1, &err), PDQM_OK);
+    assert_int_equal(pdqm_hash_check(&sixteen, 0, &err), PDQM_ERR_DEGENERATE);
+    assert_int_equal(pdqm_hash_check(&sixteen, 1, &err), PDQM_OK);
+}
+
+static void test_frames_select(void **state)
+{
+    (void)state;
+    pdqm_hash256 a = { { ~0ull, 0, 0, 0 } }, b = { { ~0ull, 1, 0, 0 } },
+                 blank = { { 0, 0, 0, 0 } };
+    pdqm_video_frame f[] = {
+        { 0, 0.0, a, 90 }, { 1, 1.0, a, 90 },      /* identical: once */
+        { 2, 2.0, b, 40 },                          /* low quality */
+        { 3, 3.0, blank, 100 },                     /* degenerate */
+        { 4, 4.0, b, 90 },
+    };
+    pdqm_stored_hash out[5];
+    pdqm_frame_rule rule;
+    pdqm_frame_rule_default(&rule);
+    assert_int_equal(pdqm_frames_select(&rule, f, 5, out), 2);
+    assert_true(out[0].timestamp == 0.0 && out[1].timestamp == 4.0);
+    rule.min_quality = 0;
+    rule.prune_distance = 1;                        /* b is 1 bit from a */
+    assert_int_equal(pdqm_frames_select(&rule, f, 5, out), 1);
+}
+
+/* A sink that keeps what it is handed. */
+typedef struct kept {
+    char ids[16][80];
+    size_t hashes[16];
+    int kinds[16];
+    size_t n;
+    uint64_t refused_lines[16];
+    size_t n_refused;
+} kept;
+
+static pdqm_status keep_items(void *arg, const pdqm_add *adds, size_t n, pdqm_error *err)
+{
+    (void)err;
+    kept *k = arg;
+    for (size_t i = 0; i < n && k->n < 16; i++, k->n++) {
+        snprintf(k->ids[k->n], sizeof k->ids[0], "%s/%s", adds[i].bank, adds[i].content_id);
+        k->hashes[k->n] = adds[i].n_hashes;
+        k->kinds[k->n] = adds[i].kind;
+    }
+    return PDQM_OK;
+}
+
+static void keep_refused(void *arg, uint64_t line, const pdqm_error *why)
+{
+    (void)why;
+    kept *k = arg;
+    if (k->n_refused < 16)
+        k->refused_lines[k->n_refused++] = line;
+}
+
+static kept ingest(const char *text, const char *bank, pdqm_list_counts *c)
+{
+    kept k;
+    memset(&k, 0, sizeof k);
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    assert_non_null(f);
+    pdqm_list_options o;
+    pdqm_list_options_default(&o);
+    o.bank = bank;
+    o.batch = 2;     /* several batches */
+    pdqm_list_sink sink = { &k, keep_items, keep_refused };
+    assert_int_equal(pdqm_list_ingest(f, &o, &sink, c, NULL), PDQM_OK);
+    fclose(f);
+    return k;
+}
+
+#define H1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define H2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define H3 "3333333333333333333333333333333333333333333333333333333333333333"
+
+static void test_list_items(void **state)
+{
+    (void)state;
+    pdqm_list_counts c;
+    /* Ids anywhere, in order of first rows; bare rows named by hash, a
+     * repeated bare hash once; a BOM, CRLF and a quoted line break. */
+    kept k = ingest("\xef\xbb\xbfhash,content_id,bank,kind,metadata\r\n"
+                    H1 ",vidA,,video,\r\n"
+                    H2 ",,,,\"{\"\"a\"\":\n1}\"\r\n"
+                    H3 ",vidA,,,\r\n"
+                    H2 ",,,,\r\n"
+                    H3 ",x,other,,\r\n", "b", &c);
+    assert_int_equal(c.rows, 5);
+    assert_int_equal(c.duplicates, 1);
+    assert_int_equal(c.refused, 0);
+    assert_int_equal(k.n, 3);
+    assert_string_equal(k.ids[0], "b/" "2222222222222222222222222222222222222222222222222222222222222222");
+    assert_string_equal(k.ids[1], "b/vidA");
+    assert_int_equal(k.hashes[1], 2);
+    assert_int_equal(k.kinds[1], PDQM_CONTENT_VIDEO);
+    assert_string_equal(k.ids[2], "other/x");
+
+    /* Bad rows: reported with their line, the rest goes on. */
+    k = ingest("hash,content_id,quality,metadata\n"
+               H1 ",ok,90,\n"
+               "0000000000000000000000000000000000000000000000000000000000000000,z,90,\n"
+               H2 ",../up,90,\n"
+               H3 ",m,90,{not json}\n"
+               H3 ",low,0,\n", "b", &c);
+    assert_int_equal(k.n, 1);
+    assert_int_equal(c.refused, 4);
+    assert_int_equal(c.degenerate, 2);
+    assert_int_equal(k.n_refused, 4);
+    assert_int_equal(k.refused_lines[0], 3);
+    assert_int_equal(k.refused_lines[3], 6);
+
+    /* No bank for a row: refused. */
+    k = ingest(H1 "\n", NULL, &c);
+    assert_int_equal(c.refused, 1);
+    assert_int_equal(k.n, 0);
+}
+
+static void test_policy_bank_filter(void **state)
+{
+    (void)state;
+    const char *none[1] = { NULL };
+    const char *empty[1] = { "" };
+    assert_int_equal(pdqm_policy_check_banks(NULL, 0, NULL), PDQM_OK);
+    assert_int_equal(pdqm_policy_check_banks(none, 0, NULL), PDQM_ERR_INVALID);
+    assert_int_equal(pdqm_policy_check_banks(empty, 1, NULL), PDQM_ERR_INVALID);
+}
+
+static void test_json_raw(void **state)
+{
+    (void)state;
+    pdqm_json_raw raw;
+    pdqm_json_raw_init(&raw);
+    json_t *j = json_pack("{s:o,s:o,s:o,s:f}", "m", pdqm_json_raw_value(&raw, "{\"t\":0.1}"),
+                          "n", pdqm_json_raw_value(&raw, NULL),
+                          "bad", pdqm_json_raw_value(&raw, "{oops"), "x", 0.5);
+    char *text = pdqm_json_raw_dumps(j, JSON_COMPACT, &raw);
+    assert_string_equal(text, "{\"m\":{\"t\":0.1},\"n\":null,\"bad\":\"{oops\",\"x\":0.5}");
+    free(text);
+    json_decref(j);
+    pdqm_json_raw_clear(&raw);
+}
+
+static void test_format_double(void **state)
+{
+    (void)state;
+    double v[] = { 0, 0.5, 0.1, 1700000000.5, 1.7976931348623157e308, 5e-324, 1.0 / 3 };
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        char buf[32];
+        pdqm_format_double(v[i], buf);
+        assert_true(strtod(buf, NULL) == v[i]);
+    }
+    char buf[32];
+    pdqm_format_double(0.1, buf);
+    assert_string_equal(buf, "0.1");
+    pdqm_format_double(1700000000.5, buf);
+    assert_string_equal(buf, "1700000000.5");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_content_id_rule),
+        cmocka_unit_test(test_content_id_from_name),
+        cmocka_unit_test(test_hash_check),
+        cmocka_unit_test(test_frames_select),
+        cmocka_unit_test(test_list_items),
+        cmocka_unit_test(test_policy_bank_filter),
+        cmocka_unit_test(test_json_raw),
+        cmocka_unit_test(test_format_double),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

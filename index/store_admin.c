@@ -56,7 +56,11 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     struct stat sb;
     if (stat(s->path, &sb) == 0)
         out->file_bytes = (uint64_t)sb.st_size;
-    out->schema = PDQM_STORE_SCHEMA_VERSION;
+    uint32_t schema = 0;
+    rc = store_meta_get(s, txn, "schema", &schema);
+    if (rc != 0)
+        return store_lmdb_error(err, rc, "cannot read the store's schema");
+    out->schema = (int)schema;
     return PDQM_OK;
 }
 

@@ -49,6 +49,9 @@ pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what)
 #define REC_TIMESTAMPS 0x10u
 #define REC_METADATA 0x20u
 #define REC_NUMERIC_ID 0x40u   /* the id is a decimal number, stored as a varint */
+#define REC_HEX_ID 0x80u       /* the id is 64 lower-case hex digits (a hash, the
+                                  id of a list row without one), stored as 32
+                                  bytes (schema 2) */
 
 
 
@@ -68,13 +71,31 @@ static int64_t numeric_id(const char *id, size_t len)
     return v;
 }
 
+/* Whether a content id is 64 lower-case hex digits. */
+static int hex_id(const char *id, size_t len)
+{
+    if (len != 64)
+        return 0;
+    for (size_t i = 0; i < 64; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int nibble(char c)
+{
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
 size_t store_content_size(const content_view *c)
 {
     const content_head *h = &c->head;
     int64_t num = numeric_id(c->content_id, h->id_len);
     size_t n = 1 + varint_size(h->bank) + varint_size(h->n_hashes) +
                varint_size((uint64_t)h->added) +
-               (num >= 0 ? varint_size((uint64_t)num) : varint_size(h->id_len) + h->id_len);
+               (num >= 0 ? varint_size((uint64_t)num)
+                : hex_id(c->content_id, h->id_len) ? 32
+                : varint_size(h->id_len) + h->id_len);
     if (c->metadata)
         n += varint_size(h->meta_len) + h->meta_len;
     if (c->sha256)
@@ -90,15 +111,19 @@ size_t store_content_encode(uint8_t *buf, const content_view *c)
 {
     const content_head *h = &c->head;
     int64_t num = numeric_id(c->content_id, h->id_len);
+    int hex = num < 0 && hex_id(c->content_id, h->id_len);
     uint8_t *p = buf;
     *p++ = (uint8_t)((h->kind & 3) | (c->sha256 ? REC_SHA256 : 0) | (c->md5 ? REC_MD5 : 0) |
                      (c->timestamps ? REC_TIMESTAMPS : 0) | (c->metadata ? REC_METADATA : 0) |
-                     (num >= 0 ? REC_NUMERIC_ID : 0));
+                     (num >= 0 ? REC_NUMERIC_ID : 0) | (hex ? REC_HEX_ID : 0));
     p = varint_put(p, h->bank);
     p = varint_put(p, h->n_hashes);
     p = varint_put(p, (uint64_t)h->added);
     if (num >= 0) {
         p = varint_put(p, (uint64_t)num);
+    } else if (hex) {
+        for (size_t i = 0; i < 32; i++)
+            *p++ = (uint8_t)(nibble(c->content_id[2 * i]) << 4 | nibble(c->content_id[2 * i + 1]));
     } else {
         p = varint_put(p, h->id_len);
         memcpy(p, c->content_id, h->id_len);
@@ -131,9 +156,10 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
     if (p == end)
         return -1;
     uint8_t flags = *p++;
-    uint64_t bank, n, added, id_len, meta_len = 0;
+    uint64_t bank, n, added, id_len = 0, meta_len = 0;
     if (varint_get(&p, end, &bank) || varint_get(&p, end, &n) ||
-        varint_get(&p, end, &added) || varint_get(&p, end, &id_len))
+        varint_get(&p, end, &added) ||
+        (!(flags & REC_HEX_ID) && varint_get(&p, end, &id_len)))
         return -1;
     if (bank > UINT32_MAX || n > UINT32_MAX)
         return -1;
@@ -143,7 +169,19 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
     h->n_hashes = (uint32_t)n;
     h->kind = flags & 3u;
     h->added = (int64_t)added;
-    if (flags & REC_NUMERIC_ID) {
+    if (flags & REC_HEX_ID) {
+        static const char digits[] = "0123456789abcdef";
+        if (end - p < 32 || (flags & REC_NUMERIC_ID))
+            return -1;
+        for (size_t i = 0; i < 32; i++) {
+            out->idbuf[2 * i] = digits[p[i] >> 4];
+            out->idbuf[2 * i + 1] = digits[p[i] & 15];
+        }
+        out->idbuf[64] = '\0';
+        h->id_len = 64;
+        out->content_id = out->idbuf;
+        p += 32;
+    } else if (flags & REC_NUMERIC_ID) {
         /* In place of a length, the number itself. */
         if (id_len >= 1000000000000000000ull)
             return -1;

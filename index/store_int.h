@@ -299,7 +299,7 @@ static inline uint32_t slot_key(const uint64_t w[4], int k)
 typedef struct content_view {
     content_head head;
     const char *content_id;        /* may point into idbuf: do not copy views */
-    char idbuf[24];                /* a numeric id, rendered */
+    char idbuf[65];                /* a numeric or hex id, rendered */
     const char *metadata;          /* NULL when none */
     const uint8_t *sha256, *md5;   /* NULL when absent */
     const uint8_t *timestamps;     /* n_hashes doubles, unaligned; NULL when absent */

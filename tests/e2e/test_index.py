@@ -185,7 +185,7 @@ def test_store_of_another_schema_version(tmp_path):
         p = run(*cmd, "--db", db)
         assert p.returncode == 2
         assert p.stderr == (f"pdqmatch: {db} has store schema version 99; this "
-                            "pdqmatch reads version 1 only\n")
+                            "pdqmatch reads versions 1 and 2\n")
     p = run("index", "--db", db, "--bank", "b", SAMPLES / "bridge.jpg")
     assert p.returncode == 2
     assert data == db.read_bytes()                 # untouched

@@ -1795,6 +1795,19 @@ static void test_schema_mismatch(void **state)
     assert_null(s);
     assert_status(pdqm_store_open(f->path, PDQM_STORE_CREATE, &s, &err), PDQM_ERR_SCHEMA);
     assert_null(s);
+
+    /* Schema 1 (before hex ids were stored compactly) is read as it is,
+     * and marked 2 once opened for writing. */
+    raw_open(&meta, f->path, "meta", 0);
+    version = 1;
+    assert_int_equal(mdb_put(meta.txn, meta.dbi, &k, &v, 0), 0);
+    raw_close(&meta);
+    assert_ok(pdqm_store_open(f->path, PDQM_STORE_READONLY, &s, &err));
+    assert_int_equal(stats(s).schema, 1);
+    pdqm_store_close(s);
+    assert_ok(pdqm_store_open(f->path, 0, &s, &err));
+    assert_int_equal(stats(s).schema, 2);
+    pdqm_store_close(s);
 }
 
 static void test_verify_finds_damage(void **state)

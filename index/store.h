@@ -16,9 +16,13 @@
  * snapshot.  One process writes at a time (LMDB's writer lock); any number
  * read, in any number of processes.
  *
- * Handles are safe to share between threads; each call is one transaction.
- * Every function returns a pdqm_status and fills *err, when given, with the
- * specifics.  Errors of note:
+ * Handles are safe to share between threads; each call is one transaction
+ * unless its comment says otherwise (index/README.md: the locks, and what a
+ * long-lived handle keeps in memory).  Every function returns a pdqm_status
+ * and fills *err, when given, with the specifics; the status never depends
+ * on whether err was given.  A write that fails changes nothing: its
+ * transaction is undone whole.  Outputs (*out, *info, ...) are written only
+ * on success unless said otherwise.  Errors of note:
  *   PDQM_ERR_NOT_A_STORE  the path holds something that is not a store
  *   PDQM_ERR_SCHEMA       a store written by another schema version
  *   PDQM_ERR_NOT_FOUND    no such bank or content
@@ -35,7 +39,9 @@
 #include "../hashing/hash256.h"
 
 #define PDQM_STORE_DEFAULT_PATH "pdqmatch.db"
-#define PDQM_STORE_SCHEMA_VERSION 1
+#define PDQM_STORE_SCHEMA_VERSION 2   /* 2: hex content ids stored as 32 bytes;
+                                         a store of 1 is read, and marked 2 when
+                                         opened for writing */
 
 #define PDQM_BANK_NAME_MAX 64          /* bytes, without the terminator */
 #define PDQM_CONTENT_ID_MAX 500        /* bytes (LMDB keys are at most 511) */
@@ -58,7 +64,8 @@ typedef struct pdqm_store pdqm_store;
 pdqm_status pdqm_store_open(const char *path, unsigned flags,
                             pdqm_store **out, pdqm_error *err);
 
-/* Close a store; NULL does nothing.  No other call on it may be running. */
+/* Close a store, freeing the handle and its in-memory copies; NULL does
+ * nothing.  No other call on it may be running, nor start. */
 void pdqm_store_close(pdqm_store *store);
 
 /* ------------------------------------------------------------------ */
@@ -79,7 +86,8 @@ typedef struct pdqm_bank_info {
     uint64_t hashes;        /* hashes now in the bank */
 } pdqm_bank_info;
 
-/* A bank name is 1..64 bytes of [A-Za-z0-9._-]; PDQM_ERR_INVALID if not. */
+/* A bank name is 1..64 bytes of [A-Za-z0-9._-]; PDQM_ERR_INVALID if not.
+ * No transaction. */
 pdqm_status pdqm_bank_name_check(const char *name, pdqm_error *err);
 
 /* Create a bank.  PDQM_ERR_EXISTS if a bank of that name exists,
@@ -95,19 +103,24 @@ pdqm_status pdqm_store_bank_create_at(pdqm_store *store, const char *name,
                                       int threshold, pdqm_bank_kind kind,
                                       int64_t created, pdqm_error *err);
 
-/* Change a bank's threshold (when threshold >= 0) and kind (when kind >= 0). */
+/* Change a bank's threshold (when threshold >= 0) and kind (when kind >= 0).
+ * PDQM_ERR_NOT_FOUND, PDQM_ERR_INVALID (threshold over 256, an unknown
+ * kind).  One write transaction. */
 pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
                                    int threshold, int kind, pdqm_error *err);
 
-/* Delete a bank and everything in it, in one transaction. */
+/* Delete a bank and everything in it (content, digests, postings), in one
+ * write transaction.  PDQM_ERR_NOT_FOUND when there is no such bank. */
 pdqm_status pdqm_store_bank_delete(pdqm_store *store, const char *name,
                                    pdqm_error *err);
 
-/* Fill *info for the bank called name; PDQM_ERR_NOT_FOUND if none. */
+/* Fill *info (the caller's) for the bank called name; PDQM_ERR_NOT_FOUND
+ * if none.  One read transaction. */
 pdqm_status pdqm_store_bank_get(pdqm_store *store, const char *name,
                                 pdqm_bank_info *info, pdqm_error *err);
 
-/* All banks, sorted by name, in a new array *out of *count (free()). */
+/* All banks, sorted by name, in a new array *out of *count: the caller
+ * frees it with free().  One read transaction. */
 pdqm_status pdqm_store_bank_list(pdqm_store *store, pdqm_bank_info **out,
                                  size_t *count, pdqm_error *err);
 
@@ -171,12 +184,14 @@ pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
                                     pdqm_error *err);
 
 /* Index every hash added with pdqm_store_add_deferred() so far; a no-op
- * when there is none.  *indexed (when not NULL) tells how many. */
+ * when there is none (and on a read-only handle).  *indexed (when not NULL)
+ * tells how many, 0 on failure.  One write transaction. */
 pdqm_status pdqm_store_index_pending(pdqm_store *store, uint64_t *indexed,
                                      pdqm_error *err);
 
-/* Delete one content item and its hashes.  PDQM_ERR_NOT_FOUND when the
- * bank or the content id does not exist. */
+/* Delete one content item and its hashes, in one write transaction;
+ * lookups stop finding them at once.  PDQM_ERR_NOT_FOUND when the bank or
+ * the content id does not exist. */
 pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
                               const char *content_id, pdqm_error *err);
 
@@ -219,6 +234,8 @@ pdqm_status pdqm_store_lookup(pdqm_store *store, const pdqm_hash256 *queries,
                               size_t n, const pdqm_lookup_options *options,
                               pdqm_matches *out, pdqm_error *err);
 
+/* Free what a lookup filled in (items and the strings they point to);
+ * NULL and an emptied list do nothing; *m is left empty. */
 void pdqm_matches_free(pdqm_matches *m);
 
 /* ------------------------------------------------------------------ */
@@ -237,9 +254,12 @@ typedef struct pdqm_content_info {
     uint32_t n_hashes;       /* ..first_entry + n_hashes - 1 */
 } pdqm_content_info;
 
+/* Free the strings a content call filled in; info stays usable (empty). */
 void pdqm_content_info_clear(pdqm_content_info *info);
 
-/* Fill *info for one content item; PDQM_ERR_NOT_FOUND when absent. */
+/* Fill *info for one content item (its strings are the caller's: clear
+ * with pdqm_content_info_clear()); PDQM_ERR_NOT_FOUND when the bank or the
+ * item is absent.  One read transaction. */
 pdqm_status pdqm_store_content_get(pdqm_store *store, const char *bank,
                                    const char *content_id,
                                    pdqm_content_info *info, pdqm_error *err);
@@ -286,6 +306,7 @@ typedef struct pdqm_store_stats {
     int schema;
 } pdqm_store_stats;
 
+/* Fill *stats (the caller's).  One read transaction. */
 pdqm_status pdqm_store_stats_get(pdqm_store *store, pdqm_store_stats *stats,
                                  pdqm_error *err);
 
@@ -297,7 +318,9 @@ pdqm_status pdqm_store_stats_get(pdqm_store *store, pdqm_store_stats *stats,
 pdqm_status pdqm_store_verify(pdqm_store *store, uint64_t *problems,
                               pdqm_error *err);
 
-/* Write a compacted copy of the store to path, which must not exist. */
+/* Write a compacted copy of the store to path, which must not exist
+ * (PDQM_ERR_IO with the reason); a failed copy is removed.  Readers and writers go on
+ * meanwhile: the copy is of one snapshot. */
 pdqm_status pdqm_store_compact(pdqm_store *store, const char *path,
                                pdqm_error *err);
 

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,4 +188,131 @@ void cli_csv_field(FILE *f, const char *s)
         putc(*s, f);
     }
     putc('"', f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Options as data                                                      */
+
+static void default_text(const cli_opt *o, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (o->type == CLI_COUNT) {
+        uint64_t v = 0;
+        switch (o->size) {
+        case 1: v = *(const uint8_t *)o->target; break;
+        case 2: v = *(const uint16_t *)o->target; break;
+        case 4: v = *(const uint32_t *)o->target; break;
+        default: v = *(const uint64_t *)o->target; break;
+        }
+        snprintf(buf, size, "%llu", (unsigned long long)v);
+    } else if (o->type == CLI_SECONDS) {
+        snprintf(buf, size, "%g", *(const double *)o->target);
+    } else if (o->type == CLI_TEXT && *(const char *const *)o->target) {
+        snprintf(buf, size, "%s", *(const char *const *)o->target);
+    }
+}
+
+void cli_print_options(FILE *f, const cli_opt *opts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cli_opt *o = &opts[i];
+        char head[64];
+        snprintf(head, sizeof head, "  --%s%s%s", o->name, o->value ? " " : "",
+                 o->value ? o->value : "");
+        fprintf(f, "%-22s", head);
+        if (strlen(head) >= 22)
+            fprintf(f, "\n%-22s", "");
+        for (const char *p = o->help; *p; p++) {
+            fputc(*p, f);
+            if (*p == '\n')
+                fprintf(f, "%-22s", "");
+        }
+        if (o->show_default) {
+            char d[64];
+            default_text(o, d, sizeof d);
+            fprintf(f, " (default %s)", d);
+        }
+        fputc('\n', f);
+    }
+}
+
+static void store_count(void *target, size_t size, uint64_t v)
+{
+    switch (size) {
+    case 1: *(uint8_t *)target = (uint8_t)v; break;
+    case 2: *(uint16_t *)target = (uint16_t)v; break;
+    case 4: *(uint32_t *)target = (uint32_t)v; break;
+    default: *(uint64_t *)target = v; break;
+    }
+}
+
+int cli_parse_options(const char *cmd, const char *usage, const char *intro,
+                      const char *outro, const cli_opt *opts, size_t n,
+                      int argc, char **argv)
+{
+    struct option *longs = calloc(n + 2, sizeof *longs);
+    if (longs == NULL) {
+        cli_error("out of memory");
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < n; i++)
+        longs[i] = (struct option){ opts[i].name,
+                                    opts[i].type == CLI_FLAG ? no_argument : required_argument,
+                                    NULL, (int)(256 + i) };
+    longs[n] = (struct option){ "help", no_argument, NULL, 'h' };
+    opterr = 0;
+    optind = 1;
+    int c, rc = -1;
+    while (rc < 0 && (c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            if (intro)
+                fprintf(stdout, "\n%s", intro);
+            fputc('\n', stdout);
+            cli_print_options(stdout, opts, n);
+            if (outro)
+                fprintf(stdout, "\n%s", outro);
+            rc = 0;
+        } else if (c == ':') {
+            rc = cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        } else if (c < 256 || (size_t)(c - 256) >= n) {
+            rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        } else {
+            const cli_opt *o = &opts[c - 256];
+            uint64_t v;
+            char *end;
+            double d;
+            switch (o->type) {
+            case CLI_FLAG:
+                *(int *)o->target = 1;
+                break;
+            case CLI_TEXT:
+                *(const char **)o->target = optarg;
+                break;
+            case CLI_COUNT:
+                if (cli_parse_u64(optarg, (uint64_t)o->min, (uint64_t)o->max, &v))
+                    rc = cli_usage_error(cmd, "--%s takes a number from %.0f to %.0f, not '%s'",
+                                         o->name, o->min, o->max, optarg);
+                else {
+                    store_count(o->target, o->size, v);
+                    if (o->also)
+                        store_count(o->also, o->size, v);
+                }
+                break;
+            case CLI_SECONDS:
+                d = strtod(optarg, &end);
+                if (*optarg == '\0' || *end != '\0' || !(d >= o->min) || d > o->max)
+                    rc = cli_usage_error(cmd, "--%s takes seconds from %g to %g, not '%s'",
+                                         o->name, o->min, o->max, optarg);
+                else {
+                    *(double *)o->target = d;
+                    if (o->also)
+                        *(double *)o->also = d;
+                }
+                break;
+            }
+        }
+    }
+    free(longs);
+    return rc;
 }

@@ -63,4 +63,40 @@ void cli_free_list(char **list, size_t count);
  * a comma, a quote or a line break; NULL writes nothing. */
 void cli_csv_field(FILE *f, const char *s);
 
+/* ------------------------------------------------------------------ */
+/* Options as data: one table a command drives parsing, --help and the
+ * defaults shown (read from the targets before parsing, so a default
+ * lives in one place: where the library or the command sets it). */
+
+typedef enum cli_opt_type {
+    CLI_FLAG,          /* no value: *(int *)target = 1 */
+    CLI_TEXT,          /* *(const char **)target = the value */
+    CLI_COUNT,         /* a whole number in [min, max], into an unsigned
+                          integer of `size` bytes (1, 2, 4 or 8) */
+    CLI_SECONDS        /* a number of seconds in [min, max] (a double) */
+} cli_opt_type;
+
+typedef struct cli_opt {
+    const char *name;      /* without "--" */
+    cli_opt_type type;
+    const char *value;     /* what the value is called in --help: "N", "S" */
+    void *target;
+    size_t size;           /* CLI_COUNT: sizeof *target */
+    double min, max;       /* CLI_COUNT, CLI_SECONDS */
+    const char *help;      /* may hold '\n' for more lines */
+    int show_default;      /* append "(default X)" from the target */
+    void *also;            /* a second target given the same value, or NULL */
+} cli_opt;
+
+/* Parse argv (argv[0] the command) by the table.  Returns -1 when parsed,
+ * with optind at the first operand; otherwise the exit status to return:
+ * 0 after printing help (usage, then intro, then the options, then outro),
+ * EXIT_USAGE after a usage error. */
+int cli_parse_options(const char *cmd, const char *usage, const char *intro,
+                      const char *outro, const cli_opt *opts, size_t n,
+                      int argc, char **argv);
+
+/* Print the options of the table as --help does. */
+void cli_print_options(FILE *f, const cli_opt *opts, size_t n);
+
 #endif

@@ -2,12 +2,12 @@
  * cmd_serve.c - `pdqmatch serve`: the HTTP service until SIGTERM or SIGINT.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "../hashing/fileio.h"
@@ -21,37 +21,14 @@ static const char usage[] =
     "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
-    "                      [--max-image-time S] [--max-body-memory N]\n"
-    "\n"
-    "Serve the store at PATH (default ./pdqmatch.db) over HTTP on HOST:PORT\n"
-    "(default 127.0.0.1:8080; port 0 picks a free one),\n"
+    "                      [--max-image-time S] [--max-body-memory N]\n";
+
+static const char intro[] =
+    "Serve the store at PATH over HTTP on HOST:PORT (port 0 picks a free one),\n"
     "until SIGTERM or SIGINT, which stop accepting, finish the requests in\n"
-    "flight and close the store.\n"
-    "\n"
-    "  --create         make a new empty store when PATH holds none (without it,\n"
-    "                   a missing store is an error: a mistyped path must not\n"
-    "                   serve an empty store that matches nothing)\n"
-    "  --api-keys FILE  lines 'KEY ROLE [NAME]'; requests then send\n"
-    "                   'Authorization: Bearer KEY'.  Roles: read (hash, lookup),\n"
-    "                   write (also add and delete content), admin (also banks).\n"
-    "                   Without keys pdqmatch listens on loopback only.\n"
-    "  --tls-cert FILE --tls-key FILE  serve HTTPS with this PEM certificate\n"
-    "                   (chain) and key\n"
-    "  --timeout S      close a connection idle for S seconds, or whose request\n"
-    "                   body takes longer than S seconds to arrive (default 30)\n"
-    "  --max-connections N  connections at once (default 1024); more are refused\n"
-    "  --max-image-bytes N  largest image body (default 67108864, 64 MiB)\n"
-    "  --max-video-bytes N  largest video body (default 536870912, 512 MiB)\n"
-    "  --max-body-memory N  bytes of request bodies held at once, all requests\n"
-    "                   together (default 1073741824, 1 GiB); past it, 429\n"
-    "  --max-pixels N   refuse images over N pixels before decoding (default\n"
-    "                   250000000) and video frames over N pixels (default 8K)\n"
-    "  --max-image-time S  give up on an image after S seconds of decoding\n"
-    "                   (default 60)\n"
-    "  --max-duration S, --max-frames N, --max-time S  refuse videos longer than\n"
-    "                   S seconds (default 14400) or N frames (1000000), give up\n"
-    "                   after S seconds of work (900)\n"
-    "\n"
+    "flight and close the store.\n";
+
+static const char outro[] =
     "The routes are listed in the README.\n";
 
 /* Read a PEM file into a new NUL-terminated string; 0 on success. */
@@ -78,108 +55,63 @@ static int read_pem(const char *path, char **out)
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "db",      required_argument, NULL, 'D' },
-        { "listen",  required_argument, NULL, 'l' },
-        { "threads", required_argument, NULL, 't' },
-        { "api-keys", required_argument, NULL, 'k' },
-        { "timeout", required_argument, NULL, 'T' },
-        { "tls-cert", required_argument, NULL, 'c' },
-        { "max-pixels", required_argument, NULL, 'p' },
-        { "max-image-bytes", required_argument, NULL, 'I' },
-        { "max-video-bytes", required_argument, NULL, 'V' },
-        { "max-duration", required_argument, NULL, 'd' },
-        { "max-frames", required_argument, NULL, 'F' },
-        { "max-time", required_argument, NULL, 'w' },
-        { "max-image-time", required_argument, NULL, 'i' },
-        { "tls-key", required_argument, NULL, 'K' },
-        { "max-connections", required_argument, NULL, 'C' },
-        { "max-body-memory", required_argument, NULL, 'M' },
-        { "create",  no_argument,       NULL, 'N' },
-        { "help",    no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
     const char *db = PDQM_STORE_DEFAULT_PATH;
     const char *keys_path = NULL, *cert_path = NULL, *key_path = NULL;
+    int create = 0;
     pdqm_server_options o;
     pdqm_server_options_default(&o);
-    uint64_t v;
-    int create = 0;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'D': db = optarg; break;
-        case 'N': create = 1; break;
-        case 'l': o.listen = optarg; break;
-        case 'k': keys_path = optarg; break;
-        case 'c': cert_path = optarg; break;
-        case 'p':
-            if (cli_parse_u64(optarg, 1, UINT64_MAX, &v))
-                return cli_usage_error("serve", "--max-pixels takes a positive number, not '%s'", optarg);
-            o.image_limits.max_pixels = v;
-            o.video_limits.max_pixels = v;
-            break;
-        case 'I': case 'V':
-            if (cli_parse_u64(optarg, 1, (uint64_t)4 << 30, &v))
-                return cli_usage_error("serve", "%s takes bytes from 1 to 4 GiB, not '%s'",
-                                       c == 'I' ? "--max-image-bytes" : "--max-video-bytes", optarg);
-            if (c == 'I')
-                o.image_limits.max_bytes = (size_t)v;
-            else
-                o.video_limits.max_bytes = (size_t)v;
-            break;
-        case 'M':
-            if (cli_parse_u64(optarg, 1, (uint64_t)1 << 40, &v))
-                return cli_usage_error("serve", "--max-body-memory takes bytes from 1 to 1 TiB, not '%s'", optarg);
-            o.max_body_memory = (size_t)v;
-            break;
-        case 'F':
-            if (cli_parse_u64(optarg, 1, UINT32_MAX, &v))
-                return cli_usage_error("serve", "--max-frames takes a positive number, not '%s'", optarg);
-            o.video_limits.max_frames = (uint32_t)v;
-            break;
-        case 'd': case 'w': case 'i': {
-            char *end;
-            double d = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(d > 0) || d > 1e7)
-                return cli_usage_error("serve", "%s takes a positive number of seconds, not '%s'",
-                                       c == 'd' ? "--max-duration" : c == 'w' ? "--max-time"
-                                       : "--max-image-time", optarg);
-            if (c == 'd')
-                o.video_limits.max_seconds = d;
-            else if (c == 'w')
-                o.video_limits.max_wall_seconds = d;
-            else
-                o.image_limits.max_seconds = d;
-            break;
-        }
-        case 'K': key_path = optarg; break;
-        case 'T':
-            if (cli_parse_u64(optarg, 1, 3600, &v))
-                return cli_usage_error("serve", "--timeout takes seconds from 1 to 3600, not '%s'", optarg);
-            o.timeout_seconds = (unsigned)v;
-            break;
-        case 'C':
-            if (cli_parse_u64(optarg, 1, 100000, &v))
-                return cli_usage_error("serve", "--max-connections takes a number from 1 to 100000, not '%s'", optarg);
-            o.max_connections = (unsigned)v;
-            break;
-        case 't':
-            if (cli_parse_u64(optarg, 1, 256, &v))
-                return cli_usage_error("serve", "--threads takes a number from 1 to 256, not '%s'", optarg);
-            o.threads = (unsigned)v;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        case ':':
-            return cli_usage_error("serve", "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    /* Every option once: parsing, --help and the defaults shown (read from
+     * pdqm_server_options_default()) come from this table. */
+    const cli_opt options[] = {
+        { "db", CLI_TEXT, "PATH", &db, 0, 0, 0, "the store", 1, NULL },
+        { "create", CLI_FLAG, NULL, &create, 0, 0, 0,
+          "make a new empty store when PATH holds none (without it, a missing\n"
+          "store is an error: a mistyped path must not serve an empty store)", 0, NULL },
+        { "listen", CLI_TEXT, "HOST:PORT", &o.listen, 0, 0, 0, "where to listen", 1, NULL },
+        { "threads", CLI_COUNT, "N", &o.threads, sizeof o.threads, 1, 256,
+          "request threads (default: one per core)", 0, NULL },
+        { "api-keys", CLI_TEXT, "FILE", &keys_path, 0, 0, 0,
+          "lines 'KEY ROLE [NAME]'; requests then send 'Authorization: Bearer\n"
+          "KEY'.  Roles: read (hash, lookup), write (also add and delete\n"
+          "content), admin (also banks).  Without keys pdqmatch listens on\n"
+          "loopback only", 0, NULL },
+        { "tls-cert", CLI_TEXT, "FILE", &cert_path, 0, 0, 0,
+          "serve HTTPS with this PEM certificate (chain); with --tls-key", 0, NULL },
+        { "tls-key", CLI_TEXT, "FILE", &key_path, 0, 0, 0, "the certificate's PEM key", 0, NULL },
+        { "timeout", CLI_COUNT, "S", &o.timeout_seconds, sizeof o.timeout_seconds, 1, 3600,
+          "close a connection idle for S seconds, or whose request body takes\n"
+          "longer than S seconds to arrive", 1, NULL },
+        { "max-connections", CLI_COUNT, "N", &o.max_connections, sizeof o.max_connections,
+          1, 100000, "connections at once; more are refused", 1, NULL },
+        { "max-image-bytes", CLI_COUNT, "N", &o.image_limits.max_bytes,
+          sizeof o.image_limits.max_bytes, 1, (double)((uint64_t)4 << 30),
+          "largest image body", 1, NULL },
+        { "max-video-bytes", CLI_COUNT, "N", &o.video_limits.max_bytes,
+          sizeof o.video_limits.max_bytes, 1, (double)((uint64_t)4 << 30),
+          "largest video body", 1, NULL },
+        { "max-body-memory", CLI_COUNT, "N", &o.max_body_memory, sizeof o.max_body_memory,
+          1, (double)((uint64_t)1 << 40),
+          "bytes of request bodies held at once, all requests together; past\n"
+          "it, 429", 1, NULL },
+        { "max-pixels", CLI_COUNT, "N", &o.image_limits.max_pixels,
+          sizeof o.image_limits.max_pixels, 1, 1e15,
+          "refuse images over N pixels before decoding, and video frames over N\n"
+          "pixels (default 250000000 for images, 8K for frames)", 0,
+          &o.video_limits.max_pixels },
+        { "max-image-time", CLI_SECONDS, "S", &o.image_limits.max_seconds, 0, 0.001, 1e7,
+          "give up on an image after S seconds of decoding", 1, NULL },
+        { "max-duration", CLI_SECONDS, "S", &o.video_limits.max_seconds, 0, 0.001, 1e7,
+          "refuse videos longer than S seconds", 1, NULL },
+        { "max-frames", CLI_COUNT, "N", &o.video_limits.max_frames,
+          sizeof o.video_limits.max_frames, 1, UINT32_MAX, "refuse videos over N frames", 1,
+          NULL },
+        { "max-time", CLI_SECONDS, "S", &o.video_limits.max_wall_seconds, 0, 0.001, 1e7,
+          "give up on a video after S seconds of work", 1, NULL },
+    };
+    int rc = cli_parse_options("serve", usage, intro, outro, options,
+                               sizeof options / sizeof options[0], argc, argv);
+    if (rc >= 0)
+        return rc;
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
     if ((cert_path == NULL) != (key_path == NULL))

@@ -36,7 +36,7 @@ typedef struct exporter {
     pdqm_status st;
 } exporter;
 
-static void csv_field(FILE *f, const char *s)
+void pdqm_csv_field(FILE *f, const char *s)
 {
     if (s == NULL)
         return;
@@ -62,11 +62,11 @@ static int csv_item(exporter *x, const pdqm_content_info *info, const pdqm_store
         if (info->kind == PDQM_CONTENT_VIDEO || hashes[i].timestamp != 0)
             pdqm_format_double(hashes[i].timestamp, ts);
         fprintf(x->out, "%s,%d,", hex, hashes[i].quality);
-        csv_field(x->out, info->content_id);
+        pdqm_csv_field(x->out, info->content_id);
         fprintf(x->out, ",%s,", ts);
-        csv_field(x->out, info->bank);
+        pdqm_csv_field(x->out, info->bank);
         putc(',', x->out);
-        csv_field(x->out, info->metadata);
+        pdqm_csv_field(x->out, info->metadata);
         fprintf(x->out, ",%s,%s,%s\n", info->sha256, info->md5,
                 pdqm_content_kind_name(info->kind));
     }

@@ -66,6 +66,10 @@ typedef void (*pdqm_import_refused_fn)(void *arg, uint64_t line, const pdqm_erro
 pdqm_status pdqm_import_jsonl(pdqm_store *store, FILE *in, pdqm_import_refused_fn refused,
                               void *arg, pdqm_import_counts *counts, pdqm_error *err);
 
+/* Write s to f as one CSV field, quoted (with "" for ") only when it holds
+ * a comma, a quote or a line break; NULL writes nothing. */
+void pdqm_csv_field(FILE *f, const char *s);
+
 /* The shortest decimal text of v that reads back as v exactly (at most 24
  * bytes with the terminator), as the exports write numbers. */
 void pdqm_format_double(double v, char out[32]);

@@ -173,22 +173,6 @@ void cli_free_list(char **list, size_t count)
     free(list);
 }
 
-void cli_csv_field(FILE *f, const char *s)
-{
-    if (s == NULL)
-        return;
-    if (strpbrk(s, ",\"\n\r") == NULL) {
-        fputs(s, f);
-        return;
-    }
-    putc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            putc('"', f);
-        putc(*s, f);
-    }
-    putc('"', f);
-}
 
 /* ------------------------------------------------------------------ */
 /* Options as data                                                      */

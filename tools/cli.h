@@ -59,9 +59,6 @@ int cli_read_line(FILE *f, char **buf, size_t *cap, size_t max, size_t *len);
 char **cli_split_list(const char *text, size_t *count);
 void cli_free_list(char **list, size_t count);
 
-/* Write s to f as one CSV field, quoted (with "" for ") only when it holds
- * a comma, a quote or a line break; NULL writes nothing. */
-void cli_csv_field(FILE *f, const char *s);
 
 /* ------------------------------------------------------------------ */
 /* Options as data: one table a command drives parsing, --help and the

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../core/transfer.h"
 #include "../hashing/hashlist.h"
 #include "../hashing/media.h"
 #include "../hashing/fileio.h"
@@ -131,9 +132,9 @@ static void print_results(lookup_run *r, size_t from, const pdqm_policy_result *
                 const pdqm_match *x = a->match;
                 char hex[PDQM_HASH_HEX_LEN + 1];
                 pdqm_hash256_to_hex(&x->hash, hex);
-                cli_csv_field(stdout, q->label);
+                pdqm_csv_field(stdout, q->label);
                 printf(",%s,%d,%s,", hex, x->distance, x->bank);
-                cli_csv_field(stdout, x->content_id);
+                pdqm_csv_field(stdout, x->content_id);
                 if (r->dihedral)
                     printf(",%s", pdqm_dihedral_name((pdqm_dihedral)a->orientation));
                 if (a->suppressed)
@@ -260,9 +261,9 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
     } else {
         for (size_t i = 0; i < m.count; i++) {
             const pdqm_video_candidate *c = &m.items[i];
-            cli_csv_field(stdout, name);
+            pdqm_csv_field(stdout, name);
             putchar(',');
-            cli_csv_field(stdout, c->content_id);
+            pdqm_csv_field(stdout, c->content_id);
             printf(",%s,%.2f,%.2f\n", c->bank, c->query_pct, c->candidate_pct);
         }
     }

@@ -257,7 +257,7 @@ pdqm_status pdqm_hashlist_line(pdqm_hashlist *p, const char *line, size_t len,
     if (len > PDQM_HASHLIST_MAX_LINE)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "line longer than %d bytes",
                               PDQM_HASHLIST_MAX_LINE);
-    if (memchr(line, '\0', len))
+    if (len > 0 && memchr(line, '\0', len))
         return pdqm_error_set(err, PDQM_ERR_INVALID, "a NUL byte in the line");
     size_t start = 0;
     while (start < len && (line[start] == ' ' || line[start] == '\t'))
@@ -430,7 +430,8 @@ pdqm_status pdqm_hashlist_next(pdqm_hashlist *p, FILE *f, pdqm_hashlist_row *row
                                   p->ended ? ", in a quoted field: the rest of the list is not read"
                                            : "");
         }
-        pdqm_status st = pdqm_hashlist_line(p, p->rec, p->rec_len, row, got, err);
+        /* (An empty first line leaves no buffer yet.) */
+        pdqm_status st = pdqm_hashlist_line(p, p->rec ? p->rec : "", p->rec_len, row, got, err);
         if (st != PDQM_OK || *got)
             return st;
     }

@@ -2,12 +2,13 @@
  * list.c - hash lists into content items (the rules are in ingest.h).
  *
  * Two kinds of rows.  A row without a content id is an item of its own,
- * named by its hash: such rows go out in batches as they come (sorted by
- * bank and hash first, so a hash given twice in a batch is one item).  A
- * row with an id may have siblings anywhere further down, so these rows
- * are held, compactly (strings in one arena), until the list ends; then
- * they are sorted by bank, id and position, and each run of one id is one
- * item.
+ * named by its hash: such rows go out in batches as they come (a hash given
+ * twice in a batch is one item).  A row with an id may have siblings
+ * anywhere further down, so these rows are held, compactly (strings in one
+ * arena), until the list ends.  Either way the rows are grouped into items
+ * by a hash table on (bank, id or hash): each item chains its rows in list
+ * order, and the items go out in the order their first rows came.  No sort:
+ * an import of millions of rows spends its time in the store.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "ingest.h"
@@ -22,10 +23,10 @@
 
 typedef struct row {
     pdqm_stored_hash h;
-    uint64_t seq;            /* position in the list */
     size_t bank, id, meta, sha256, md5;   /* arena offsets, or NONE */
-    const char *bank_s, *id_s;   /* the same as pointers, set for sorting
+    const char *bank_s, *id_s;   /* the same as pointers, set for grouping
                                     once the arena stays put */
+    size_t next;             /* the item's next row, or NONE */
     int kind;                /* -1: not given */
 } row;
 
@@ -85,7 +86,7 @@ static const char *text(const rows *r, size_t off)
 }
 
 static pdqm_status push(rows *r, const pdqm_hashlist_row *in, const char *bank,
-                        uint64_t seq, int with_id, pdqm_error *err)
+                        int with_id, pdqm_error *err)
 {
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 4096;
@@ -97,9 +98,13 @@ static pdqm_status push(rows *r, const pdqm_hashlist_row *in, const char *bank,
     }
     row *x = &r->v[r->n];
     x->h = (pdqm_stored_hash){ in->hash, in->quality >= 0 ? in->quality : 100, in->timestamp };
-    x->seq = seq;
     x->kind = in->kind;
-    x->bank = keep(r, bank);
+    /* Rows of a list mostly share one bank: keep its name once. */
+    if (r->n > 0 && r->v[r->n - 1].bank != NONE &&
+        strcmp(r->arena + r->v[r->n - 1].bank, bank) == 0)
+        x->bank = r->v[r->n - 1].bank;
+    else
+        x->bank = keep(r, bank);
     x->id = with_id ? keep(r, in->content_id) : NONE;
     x->meta = keep(r, in->metadata);
     x->sha256 = keep(r, in->sha256);
@@ -113,29 +118,31 @@ static pdqm_status push(rows *r, const pdqm_hashlist_row *in, const char *bank,
     return PDQM_OK;
 }
 
-/* Sorting: by bank, then id (the hash for loose rows), then position. */
-static int row_order(const void *pa, const void *pb)
-{
-    const row *a = pa, *b = pb;
-    int c = strcmp(a->bank_s, b->bank_s);
-    if (c)
-        return c;
-    if (a->id_s)
-        c = strcmp(a->id_s, b->id_s);
-    else
-        c = memcmp(a->h.hash.w, b->h.hash.w, sizeof a->h.hash.w);
-    if (c)
-        return c;
-    return (a->seq > b->seq) - (a->seq < b->seq);
-}
-
+/* Whether two rows are of one item: the same bank, and the same id (the
+ * same hash for rows without ids). */
 static int same_item(const row *a, const row *b)
 {
-    if (strcmp(a->bank_s, b->bank_s) != 0)
+    if (a->bank != b->bank && strcmp(a->bank_s, b->bank_s) != 0)
         return 0;
     if (a->id_s)
         return strcmp(a->id_s, b->id_s) == 0;
     return memcmp(a->h.hash.w, b->h.hash.w, sizeof a->h.hash.w) == 0;
+}
+
+/* FNV-1a over the bank and the id; for a row without an id, its hash's
+ * own (random) bits stand for the id. */
+static uint64_t item_key(const row *x)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *c = x->bank_s; *c; c++)
+        h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    if (x->id_s) {
+        for (const char *c = x->id_s; *c; c++)
+            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+        return h;
+    }
+    return (h ^ x->h.hash.w[0] ^ x->h.hash.w[1] ^ x->h.hash.w[2] ^ x->h.hash.w[3]) *
+           0x9e3779b97f4a7c15ull;
 }
 
 static int room(ingest *g, size_t adds, size_t hashes)
@@ -161,50 +168,56 @@ static int room(ingest *g, size_t adds, size_t hashes)
     return 0;
 }
 
-/* An item: where its rows start, and the position of its first row. */
+/* An item: its first and last rows, and how many it has. */
 typedef struct group {
-    size_t start;
-    uint64_t seq;
+    size_t first, last, n;
 } group;
 
-static int group_order(const void *pa, const void *pb)
-{
-    uint64_t a = ((const group *)pa)->seq, b = ((const group *)pb)->seq;
-    return (a > b) - (a < b);
-}
-
-/* Sort r's rows into items and hand them to the sink, a batch at a time,
+/* Group r's rows into items and hand them to the sink, a batch at a time,
  * the items in the order their first rows stood in the list; then forget
  * the rows. */
 static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
 {
     if (r->n == 0)
         return PDQM_OK;
-    for (size_t i = 0; i < r->n; i++) {
-        r->v[i].bank_s = text(r, r->v[i].bank);
-        r->v[i].id_s = text(r, r->v[i].id);
-    }
-    qsort(r->v, r->n, sizeof *r->v, row_order);
-    /* Where each item's rows start, in list order. */
-    size_t n_groups = 0;
-    group *groups = malloc((r->n + 1) * sizeof *groups);
-    if (groups == NULL)
+    size_t slots = 16;
+    while (slots < 2 * r->n)
+        slots *= 2;
+    uint32_t *table = malloc(slots * sizeof *table);   /* group index + 1, 0 empty */
+    group *groups = malloc(r->n * sizeof *groups);
+    if (table == NULL || groups == NULL) {
+        free(table);
+        free(groups);
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for the list");
-    for (size_t i = 0; i < r->n; i++)
-        if (i == 0 || !same_item(&r->v[i - 1], &r->v[i]))
-            groups[n_groups++] = (group){ i, r->v[i].seq };
-    qsort(groups, n_groups, sizeof *groups, group_order);
+    }
+    memset(table, 0, slots * sizeof *table);
+    size_t n_groups = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        row *x = &r->v[i];
+        x->bank_s = text(r, x->bank);
+        x->id_s = text(r, x->id);
+        x->next = NONE;
+        size_t at = (size_t)item_key(x) & (slots - 1);
+        while (table[at] != 0 && !same_item(&r->v[groups[table[at] - 1].first], x))
+            at = (at + 1) & (slots - 1);
+        if (table[at] == 0) {
+            groups[n_groups] = (group){ i, i, 1 };
+            table[at] = (uint32_t)++n_groups;   /* rows are under 2^32 (MAX_HELD) */
+        } else {
+            group *gr = &groups[table[at] - 1];
+            r->v[gr->last].next = i;
+            gr->last = i;
+            gr->n++;
+        }
+    }
+    free(table);
     size_t max_batch = g->o->batch ? g->o->batch : 100000;
     pdqm_status st = PDQM_OK;
     for (size_t gi = 0; gi < n_groups && st == PDQM_OK; ) {
         size_t ge = gi + max_batch < n_groups ? gi + max_batch : n_groups;
         size_t n_hashes = 0;
-        for (size_t x = gi; x < ge; x++) {
-            size_t k = groups[x].start + 1;
-            while (k < r->n && same_item(&r->v[groups[x].start], &r->v[k]))
-                k++;
-            n_hashes += k - groups[x].start;
-        }
+        for (size_t x = gi; x < ge; x++)
+            n_hashes += groups[x].n;
         if (room(g, ge - gi, n_hashes) != 0) {
             free(groups);
             return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for the list");
@@ -212,9 +225,7 @@ static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
         size_t n_adds = 0;
         n_hashes = 0;
         for (size_t x = gi; x < ge; x++) {
-            size_t i = groups[x].start, k = i + 1;
-            while (k < r->n && same_item(&r->v[i], &r->v[k]))
-                k++;
+            size_t i = groups[x].first;
             pdqm_add *a = &g->adds[n_adds];
             memset(a, 0, sizeof *a);
             a->bank = r->v[i].bank_s;
@@ -227,9 +238,9 @@ static pdqm_status emit(ingest *g, rows *r, pdqm_error *err)
             a->kind = PDQM_CONTENT_HASHES;
             int kind_set = 0;
             a->hashes = &g->hashes[n_hashes];
-            for (size_t y = i; y < k; y++) {
+            for (size_t y = i; y != NONE; y = r->v[y].next) {
                 const row *w = &r->v[y];
-                if (r->v[i].id == NONE && y > i) {
+                if (r->v[i].id == NONE && y != i) {
                     g->counts->duplicates++;   /* the same hash again */
                     continue;
                 }
@@ -329,9 +340,9 @@ pdqm_status pdqm_list_ingest(FILE *f, const pdqm_list_options *options,
                                     PDQM_LIST_MAX_HELD);
                 break;
             }
-            st = push(&g.held, &in, bank, counts->rows, 1, err);
+            st = push(&g.held, &in, bank, 1, err);
         } else {
-            st = push(&g.loose, &in, bank, counts->rows, 0, err);
+            st = push(&g.loose, &in, bank, 0, err);
             if (st == PDQM_OK && g.loose.n >= batch)
                 st = emit(&g, &g.loose, err);
         }

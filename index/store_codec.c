@@ -71,20 +71,29 @@ static int64_t numeric_id(const char *id, size_t len)
     return v;
 }
 
-/* Whether a content id is 64 lower-case hex digits. */
+/* Lower-case hex digit values + 1; 0 for every other byte. */
+static const uint8_t lower_hex[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+    ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13,
+    ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+/* Whether a content id is 64 lower-case hex digits.  Without branches on
+ * the characters: hash-named ids are random digits and letters, which a
+ * branch per character mispredicts half the time. */
 static int hex_id(const char *id, size_t len)
 {
     if (len != 64)
         return 0;
+    unsigned ok = 1;
     for (size_t i = 0; i < 64; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return 0;
-    return 1;
+        ok &= lower_hex[(uint8_t)id[i]] != 0;
+    return (int)ok;
 }
 
-static int nibble(char c)
+static uint8_t nibble(char c)
 {
-    return c <= '9' ? c - '0' : c - 'a' + 10;
+    return (uint8_t)(lower_hex[(uint8_t)c] - 1);
 }
 
 size_t store_content_size(const content_view *c)

@@ -104,6 +104,46 @@ const char *pdqm_content_kind_name(pdqm_content_kind kind);
 int pdqm_content_kind_parse(const char *name);
 
 /* ------------------------------------------------------------------ */
+/* Rows into items                                                      */
+
+/* One hash with what its input row says of its item.  Strings are
+ * borrowed: they must outlive the pdqm_items made of them. */
+typedef struct pdqm_item_row {
+    const char *bank;
+    const char *content_id;    /* NULL: the item is named by its hash */
+    const char *metadata, *sha256, *md5;   /* NULL when not given */
+    int kind;                  /* a pdqm_content_kind, or -1: not given */
+    pdqm_stored_hash hash;
+} pdqm_item_row;
+
+/* Content items made of rows: adds[0..n_adds), each item's hashes
+ * contiguous in hashes. */
+typedef struct pdqm_items {
+    pdqm_add *adds;
+    size_t n_adds;
+    pdqm_stored_hash *hashes;
+    size_t duplicates;         /* rows dropped: a hash-named item's hash again */
+    char (*hex)[PDQM_HASH_HEX_LEN + 1];   /* the ids of hash-named items */
+} pdqm_items;
+
+/* The grouping rule of every front end (hash lists, POST .../hashes, and
+ * importers after them):
+ *   - rows of one bank and content id are one item wherever they stand,
+ *     its hashes in row order;
+ *   - a row without a content id is an item named by its hash in hex, so
+ *     that different inputs never collide and the same input given twice
+ *     stores nothing twice; the same hash again is the same item, dropped
+ *     and counted in duplicates;
+ *   - an item takes the first metadata, digests and kind its rows give
+ *     (PDQM_CONTENT_HASHES when none gives a kind);
+ *   - items come in the order of their first rows.
+ * The rows' checks (ids, hashes, banks) are the caller's, before.  Fills
+ * *out (free it with pdqm_items_free); PDQM_ERR_NOMEM leaves it empty. */
+pdqm_status pdqm_items_group(const pdqm_item_row *rows, size_t n, pdqm_items *out,
+                             pdqm_error *err);
+void pdqm_items_free(pdqm_items *items);
+
+/* ------------------------------------------------------------------ */
 /* Hash lists                                                           */
 
 /* How the rows of a list (hashing/hashlist.h) become content items:

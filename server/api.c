@@ -495,14 +495,6 @@ static enum MHD_Result delete_bank(pdqm_server *s, struct MHD_Connection *c, req
 /* ------------------------------------------------------------------ */
 /* Content                                                              */
 
-/* Items sharing a content id become one content item with many hashes. */
-static int by_content_id(const void *a, const void *b)
-{
-    const pdqm_add *x = a, *y = b;
-    int c = strcmp(x->content_id, y->content_id);
-    return c ? c : (x->hashes < y->hashes ? -1 : x->hashes > y->hashes);
-}
-
 static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
     enum MHD_Result result;
@@ -512,21 +504,19 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
     const char *bank = rq->param[0];
     json_t *items = json_object_get(j, "items");
     size_t n = json_array_size(items);
-    pdqm_stored_hash *hashes = NULL;
-    pdqm_add *adds = NULL;
+    pdqm_item_row *rows = NULL;
+    pdqm_items grouped = { 0 };
+    pdqm_error err;
     char **metadata = NULL;
     pdqm_add_outcome *outcomes = NULL;
-    size_t n_adds = 0;
     if (!json_is_array(items) || n == 0 || n > MAX_ADD_BATCH) {
         result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                              "'items' is an array of 1 to %d items", MAX_ADD_BATCH);
         goto done;
     }
-    hashes = calloc(n, sizeof *hashes);
-    adds = calloc(n, sizeof *adds);
+    rows = calloc(n, sizeof *rows);
     metadata = calloc(n, sizeof *metadata);
-    outcomes = calloc(n, sizeof *outcomes);
-    if (!hashes || !adds || !metadata || !outcomes) {
+    if (!rows || !metadata) {
         result = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
         goto done;
     }
@@ -537,20 +527,19 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
         const char *cid = json_string_value(json_object_get(it, "content_id"));
         json_t *quality = json_object_get(it, "quality");
         json_t *meta = json_object_get(it, "metadata");
-        pdqm_error err;
         const char *why = NULL;
         int q = quality && json_is_integer(quality) ? (int)json_integer_value(quality) : 100;
         if (!json_is_object(it))
             why = "is not an object";
-        else if (hex == NULL || pdqm_hash256_from_hex(hex, strlen(hex), &hashes[i].hash, &err))
+        else if (hex == NULL || pdqm_hash256_from_hex(hex, strlen(hex), &rows[i].hash.hash, &err))
             why = "has no valid 'hash' (64 hex digits)";
         else if (quality && (!json_is_integer(quality) || json_integer_value(quality) < 0 ||
                              json_integer_value(quality) > 100))
             why = "has a 'quality' outside 0..100";
-        else if (cid == NULL)
-            why = "has no 'content_id' (a string)";
-        else if (pdqm_content_id_check(cid, &err) != PDQM_OK ||
-                 pdqm_hash_check(&hashes[i].hash, quality ? q : -1, &err) != PDQM_OK) {
+        else if (json_object_get(it, "content_id") && cid == NULL)
+            why = "has a 'content_id' that is not a string";
+        else if ((cid && pdqm_content_id_check(cid, &err) != PDQM_OK) ||
+                 pdqm_hash_check(&rows[i].hash.hash, quality ? q : -1, &err) != PDQM_OK) {
             result = reply_error(c, err.status == PDQM_ERR_DEGENERATE
                                         ? MHD_HTTP_UNPROCESSABLE_CONTENT : MHD_HTTP_BAD_REQUEST,
                                  pdqm_status_token(err.status), "items[%zu]: %s", i, err.message);
@@ -560,7 +549,7 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
             result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "items[%zu] %s", i, why);
             goto done;
         }
-        hashes[i].quality = q;
+        rows[i].hash.quality = q;
         if (meta && !json_is_null(meta)) {
             metadata[i] = json_dumps(meta, JSON_COMPACT | JSON_ENCODE_ANY);
             if (metadata[i] == NULL || strlen(metadata[i]) > PDQM_METADATA_MAX) {
@@ -570,29 +559,20 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
                 goto done;
             }
         }
-        adds[i] = (pdqm_add){ .bank = bank, .content_id = cid, .metadata = metadata[i],
-                              .kind = PDQM_CONTENT_HASHES, .hashes = &hashes[i], .n_hashes = 1 };
+        rows[i].bank = bank;
+        rows[i].content_id = cid;
+        rows[i].metadata = metadata[i];
+        rows[i].kind = PDQM_CONTENT_HASHES;
     }
-    /* Group items of one content id; their hashes must be contiguous. */
-    qsort(adds, n, sizeof *adds, by_content_id);
-    pdqm_stored_hash *grouped = malloc(n * sizeof *grouped);
-    if (grouped == NULL) {
+    /* Items of one content id, wherever they stand, are one content item
+     * (the library's rule, as for hash lists). */
+    if (pdqm_items_group(rows, n, &grouped, &err) != PDQM_OK ||
+        (outcomes = calloc(grouped.n_adds, sizeof *outcomes)) == NULL) {
         result = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        grouped[i] = *adds[i].hashes;
-        if (n_adds > 0 && strcmp(adds[n_adds - 1].content_id, adds[i].content_id) == 0) {
-            adds[n_adds - 1].n_hashes++;
-            continue;
-        }
-        adds[n_adds] = adds[i];
-        adds[n_adds].hashes = &grouped[i];
-        n_adds++;
-    }
-    free(hashes);
-    hashes = grouped;
-    pdqm_error err;
+    const pdqm_add *adds = grouped.adds;
+    size_t n_adds = grouped.n_adds;
     pdqm_status st = pdqm_store_add(s->store, adds, n_adds, outcomes, &err);
     if (st != PDQM_OK) {
         result = reply_status(c, st, &err);
@@ -613,8 +593,8 @@ done:
         for (size_t i = 0; i < n; i++)
             free(metadata[i]);
     free(metadata);
-    free(hashes);
-    free(adds);
+    free(rows);
+    pdqm_items_free(&grouped);
     free(outcomes);
     json_decref(j);
     return result;

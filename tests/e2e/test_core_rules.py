@@ -106,6 +106,33 @@ def test_finding_2_rows_of_one_id_anywhere_are_one_item(tmp_path):
                                             ("vidB", hs[1]), ("vidB", hs[3])]
 
 
+def test_finding_2_the_api_groups_as_the_cli_does(tmp_path, serve):
+    """POST .../hashes and a hash list go through one grouping rule: rows of
+    one id anywhere are one item, a row without an id is named by its hash,
+    and the same bare hash twice is one item."""
+    hs = random_hashes(5, 15)
+    rows = [(hs[0], "vidA"), (hs[1], "vidB"), (hs[2], None), (hs[3], "vidA"),
+            (hs[2], None), (hs[4], "vidB")]
+    cli_db, api_db = tmp_path / "cli.db", tmp_path / "api.db"
+    lst = tmp_path / "l.csv"
+    lst.write_text("hash,content_id\n" + "".join(f"{h},{i or ''}\n" for h, i in rows))
+    p = run("index", "--db", cli_db, "--bank", "p", "--hash-list", lst)
+    assert p.returncode == 0, p.stderr
+    assert run("banks", "--db", api_db, "create", "p").returncode == 0
+    s = serve(api_db)
+    items = [{"hash": h, **({"content_id": i} if i else {})} for h, i in rows]
+    r = requests.post(s.url + "/v1/banks/p/hashes", json={"items": items}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == 5
+    s.stop()
+    # (A list stores its rows without ids as they come, the others at its
+    # end: the items are the same, their order in the store is not.)
+    cli_rows = sorted(tuple(x.split(",")[2::-2]) for x in export_rows(cli_db))
+    assert cli_rows == sorted(tuple(x.split(",")[2::-2]) for x in export_rows(api_db))
+    assert cli_rows == sorted([("vidA", hs[0]), ("vidA", hs[3]), ("vidB", hs[1]),
+                               ("vidB", hs[4]), (hs[2], hs[2])])
+
+
 # 3 -------------------------------------------------------------------------
 
 def test_finding_3_bom_and_crlf_keep_the_first_column(tmp_path):

@@ -180,6 +180,46 @@ static void test_list_items(void **state)
     assert_int_equal(k.n, 0);
 }
 
+/* The grouping rule both front ends use: one item per (bank, id) wherever
+ * its rows stand, hash-named rows deduplicated, items in first-row order. */
+static void test_items_group(void **state)
+{
+    (void)state;
+    pdqm_item_row rows[7];
+    memset(rows, 0, sizeof rows);
+    const char *ids[7] = { "vidA", "vidB", NULL, "vidA", NULL, "vidB", "vidA" };
+    const char *banks[7] = { "b", "b", "b", "b", "b", "b", "other" };
+    for (int i = 0; i < 7; i++) {
+        rows[i].bank = banks[i];
+        rows[i].content_id = ids[i];
+        rows[i].kind = -1;
+        rows[i].hash.hash.w[0] = 0xff00ff00ff00ffull * (uint64_t)(i + 1);
+        rows[i].hash.quality = 100;
+    }
+    rows[4].hash = rows[2].hash;           /* the same bare hash again */
+    rows[3].metadata = "{\"x\":1}";
+    rows[5].kind = PDQM_CONTENT_VIDEO;
+    pdqm_items out;
+    pdqm_error err;
+    assert_int_equal(pdqm_items_group(rows, 7, &out, &err), PDQM_OK);
+    assert_int_equal(out.n_adds, 4);
+    assert_int_equal(out.duplicates, 1);
+    assert_string_equal(out.adds[0].content_id, "vidA");
+    assert_int_equal(out.adds[0].n_hashes, 2);   /* rows 0 and 3, not 6 (other bank) */
+    assert_true(out.adds[0].hashes[1].hash.w[0] == rows[3].hash.hash.w[0]);
+    assert_string_equal(out.adds[0].metadata, "{\"x\":1}");
+    assert_int_equal(out.adds[0].kind, PDQM_CONTENT_HASHES);
+    assert_string_equal(out.adds[1].content_id, "vidB");
+    assert_int_equal(out.adds[1].n_hashes, 2);
+    assert_int_equal(out.adds[1].kind, PDQM_CONTENT_VIDEO);
+    char hex[PDQM_HASH_HEX_LEN + 1];
+    pdqm_hash256_to_hex(&rows[2].hash.hash, hex);
+    assert_string_equal(out.adds[2].content_id, hex);
+    assert_int_equal(out.adds[2].n_hashes, 1);
+    assert_string_equal(out.adds[3].bank, "other");
+    pdqm_items_free(&out);
+}
+
 static void test_policy_bank_filter(void **state)
 {
     (void)state;
@@ -229,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_hash_check),
         cmocka_unit_test(test_frames_select),
         cmocka_unit_test(test_list_items),
+        cmocka_unit_test(test_items_group),
         cmocka_unit_test(test_policy_bank_filter),
         cmocka_unit_test(test_json_raw),
         cmocka_unit_test(test_format_double),

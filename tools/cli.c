@@ -189,7 +189,7 @@ static void default_text(const cli_opt *o, char *buf, size_t size)
         default: v = *(const uint64_t *)o->target; break;
         }
         snprintf(buf, size, "%llu", (unsigned long long)v);
-    } else if (o->type == CLI_SECONDS) {
+    } else if (o->type == CLI_SECONDS || o->type == CLI_NUMBER) {
         snprintf(buf, size, "%g", *(const double *)o->target);
     } else if (o->type == CLI_TEXT && *(const char *const *)o->target) {
         snprintf(buf, size, "%s", *(const char *const *)o->target);
@@ -201,7 +201,10 @@ void cli_print_options(FILE *f, const cli_opt *opts, size_t n)
     for (size_t i = 0; i < n; i++) {
         const cli_opt *o = &opts[i];
         char head[64];
-        snprintf(head, sizeof head, "  --%s%s%s", o->name, o->value ? " " : "",
+        char letter[8] = "";
+        if (o->letter)
+            snprintf(letter, sizeof letter, "-%c, ", o->letter);
+        snprintf(head, sizeof head, "  %s--%s%s%s", letter, o->name, o->value ? " " : "",
                  o->value ? o->value : "");
         fprintf(f, "%-22s", head);
         if (strlen(head) >= 22)
@@ -212,12 +215,20 @@ void cli_print_options(FILE *f, const cli_opt *opts, size_t n)
                 fprintf(f, "%-22s", "");
         }
         if (o->show_default) {
-            char d[64];
+            char d[64], d2[64];
             default_text(o, d, sizeof d);
-            fprintf(f, " (default %s)", d);
+            if (o->also && o->also_label) {
+                cli_opt second = *o;
+                second.target = o->also;
+                default_text(&second, d2, sizeof d2);
+                fprintf(f, " (default %s; %s %s)", d, d2, o->also_label);
+            } else {
+                fprintf(f, " (default %s)", d);
+            }
         }
         fputc('\n', f);
     }
+    fprintf(f, "%-22s%s\n", "  -h, --help", "show this help");
 }
 
 static void store_count(void *target, size_t size, uint64_t v)
@@ -244,10 +255,22 @@ int cli_parse_options(const char *cmd, const char *usage, const char *intro,
                                     opts[i].type == CLI_FLAG ? no_argument : required_argument,
                                     NULL, (int)(256 + i) };
     longs[n] = (struct option){ "help", no_argument, NULL, 'h' };
+    char shorts[2 * 32 + 3] = ":h";
+    size_t ns = 2;
+    for (size_t i = 0; i < n; i++)
+        if (opts[i].letter && ns + 2 < sizeof shorts) {
+            shorts[ns++] = opts[i].letter;
+            if (opts[i].type != CLI_FLAG)
+                shorts[ns++] = ':';
+        }
+    shorts[ns] = '\0';
     opterr = 0;
     optind = 1;
     int c, rc = -1;
-    while (rc < 0 && (c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while (rc < 0 && (c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        for (size_t i = 0; i < n && c < 256 && c != 'h'; i++)
+            if (opts[i].letter && opts[i].letter == c)
+                c = (int)(256 + i);
         if (c == 'h') {
             fputs(usage, stdout);
             if (intro)
@@ -273,6 +296,14 @@ int cli_parse_options(const char *cmd, const char *usage, const char *intro,
             case CLI_TEXT:
                 *(const char **)o->target = optarg;
                 break;
+            case CLI_LIST: {
+                cli_list *l = o->target;
+                if (l->n == CLI_LIST_MAX)
+                    rc = cli_usage_error(cmd, "at most %d --%s options", CLI_LIST_MAX, o->name);
+                else
+                    l->v[l->n++] = optarg;
+                break;
+            }
             case CLI_COUNT:
                 if (cli_parse_u64(optarg, (uint64_t)o->min, (uint64_t)o->max, &v))
                     rc = cli_usage_error(cmd, "--%s takes a number from %.0f to %.0f, not '%s'",
@@ -284,10 +315,12 @@ int cli_parse_options(const char *cmd, const char *usage, const char *intro,
                 }
                 break;
             case CLI_SECONDS:
+            case CLI_NUMBER:
                 d = strtod(optarg, &end);
                 if (*optarg == '\0' || *end != '\0' || !(d >= o->min) || d > o->max)
-                    rc = cli_usage_error(cmd, "--%s takes seconds from %g to %g, not '%s'",
-                                         o->name, o->min, o->max, optarg);
+                    rc = cli_usage_error(cmd, "--%s takes %s from %g to %g, not '%s'", o->name,
+                                         o->type == CLI_SECONDS ? "seconds" : "a number",
+                                         o->min, o->max, optarg);
                 else {
                     *(double *)o->target = d;
                     if (o->also)

@@ -70,8 +70,17 @@ typedef enum cli_opt_type {
     CLI_TEXT,          /* *(const char **)target = the value */
     CLI_COUNT,         /* a whole number in [min, max], into an unsigned
                           integer of `size` bytes (1, 2, 4 or 8) */
-    CLI_SECONDS        /* a number of seconds in [min, max] (a double) */
+    CLI_SECONDS,       /* a number of seconds in [min, max] (a double) */
+    CLI_NUMBER,        /* a number in [min, max] (a double) */
+    CLI_LIST           /* repeatable: appends the value to a cli_list */
 } cli_opt_type;
+
+/* The values of a repeatable option, in the order given. */
+#define CLI_LIST_MAX 64
+typedef struct cli_list {
+    const char *v[CLI_LIST_MAX];
+    size_t n;
+} cli_list;
 
 typedef struct cli_opt {
     const char *name;      /* without "--" */
@@ -83,6 +92,9 @@ typedef struct cli_opt {
     const char *help;      /* may hold '\n' for more lines */
     int show_default;      /* append "(default X)" from the target */
     void *also;            /* a second target given the same value, or NULL */
+    char letter;           /* a one-letter form (-q), or 0 */
+    const char *also_label;   /* show_default with also: the second default
+                                 is shown as "; Y <also_label>" */
 } cli_opt;
 
 /* Parse argv (argv[0] the command) by the table.  Returns -1 when parsed,

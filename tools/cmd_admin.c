@@ -11,67 +11,76 @@
 
 #include "cli.h"
 #include "../index/store.h"
+#include "../core/ingest.h"
 #include "../core/transfer.h"
 
-/* Options every admin command shares. */
+/* The options of the admin commands: one table, each command taking the
+ * ones it names. */
 typedef struct admin_opts {
     const char *db;
     const char *bank;
     const char *content_id;
+    const char *kind_name;
+    const char *format;
     int json;
-    int threshold;      /* -1: not given */
-    int kind;           /* -1: not given */
+    int threshold;       /* -1: not given */
+    int kind;            /* -1: not given */
 } admin_opts;
 
-/* Parse the options of cmd; returns -1 when parsed (optind is at the first
+/* Parse the options of cmd, which takes those named in `takes` (names
+ * separated by spaces); returns -1 when parsed (optind is at the first
  * operand), or the exit status to return (help or a usage error). */
-static int parse_opts(const char *cmd, const char *usage, int argc, char **argv,
-                      admin_opts *o)
+static int parse_opts(const char *cmd, const char *usage, const char *takes, int argc,
+                      char **argv, admin_opts *o)
 {
-    static const struct option options[] = {
-        { "db",         required_argument, NULL, 'D' },
-        { "bank",       required_argument, NULL, 'B' },
-        { "content-id", required_argument, NULL, 'C' },
-        { "json",       no_argument,       NULL, 'j' },
-        { "threshold",  required_argument, NULL, 'T' },
-        { "kind",       required_argument, NULL, 'K' },
-        { "help",       no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
     memset(o, 0, sizeof *o);
     o->db = PDQM_STORE_DEFAULT_PATH;
-    o->threshold = o->kind = -1;
-    opterr = 0;
-    optind = 1;
-    int c;
-    uint64_t v;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'D': o->db = optarg; break;
-        case 'B': o->bank = optarg; break;
-        case 'C': o->content_id = optarg; break;
-        case 'j': o->json = 1; break;
-        case 'T':
-            if (cli_parse_u64(optarg, 0, PDQM_MAX_DISTANCE, &v))
-                return cli_usage_error(cmd, "--threshold takes a number from 0 to 256, not '%s'", optarg);
-            o->threshold = (int)v;
-            break;
-        case 'K':
-            if (strcmp(optarg, "block") == 0)
-                o->kind = PDQM_BANK_BLOCK;
-            else if (strcmp(optarg, "allow") == 0)
-                o->kind = PDQM_BANK_ALLOW;
-            else
-                return cli_usage_error(cmd, "--kind is 'block' or 'allow', not '%s'", optarg);
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        case ':':
-            return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
+    o->format = "csv";
+    o->threshold = -1;
+    o->kind = -1;
+    const cli_opt all[] = {
+        { .name = "db", .type = CLI_TEXT, .value = "PATH", .target = &o->db, .show_default = 1,
+          .help = "the store" },
+        { .name = "bank", .type = CLI_TEXT, .value = "NAME", .target = &o->bank,
+          .help = "the bank" },
+        { .name = "content-id", .type = CLI_TEXT, .value = "ID", .target = &o->content_id,
+          .help = "the content item's id" },
+        { .name = "json", .type = CLI_FLAG, .target = &o->json, .help = "print JSON" },
+        { .name = "threshold", .type = CLI_COUNT, .value = "N", .target = &o->threshold,
+          .size = sizeof o->threshold, .min = 0, .max = PDQM_MAX_DISTANCE,
+          .help = "the distance the bank's matches are reported within (a new\n"
+                  "bank's default: 31)" },
+        { .name = "kind", .type = CLI_TEXT, .value = "block|allow", .target = &o->kind_name,
+          .help = "'allow': the bank lists known-good media (a new bank's default:\n"
+                  "block)" },
+        { .name = "format", .type = CLI_TEXT, .value = "jsonl|csv", .target = &o->format,
+          .show_default = 1,
+          .help = "jsonl: everything the store holds, one JSON object a line: the\n"
+                  "banks with their thresholds and kinds, then each item with its\n"
+                  "bank, content id, kind, hashes (quality, timestamp), metadata as\n"
+                  "stored, digests and time added; 'pdqmatch import' restores it\n"
+                  "exactly.  csv: one row a hash, hash,quality,content_id,timestamp,\n"
+                  "bank,metadata,sha256,md5,kind, the form 'pdqmatch index\n"
+                  "--hash-list' reads back into the same banks and items (thresholds\n"
+                  "and times are jsonl's)" },
+    };
+    cli_opt mine[sizeof all / sizeof all[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        size_t len = strlen(all[i].name);
+        for (const char *t = takes; (t = strstr(t, all[i].name)) != NULL; t += len)
+            if ((t == takes || t[-1] == ' ') && (t[len] == ' ' || t[len] == '\0')) {
+                mine[n++] = all[i];
+                break;
+            }
+    }
+    int rc = cli_parse_options(cmd, usage, NULL, NULL, mine, n, argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (o->kind_name) {
+        o->kind = pdqm_bank_kind_parse(o->kind_name);
+        if (o->kind < 0)
+            return cli_usage_error(cmd, "--kind is 'block' or 'allow', not '%s'", o->kind_name);
     }
     return -1;
 }
@@ -102,7 +111,7 @@ static const char stats_usage[] =
 int cmd_stats(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("stats", stats_usage, argc, argv, &o);
+    int rc = parse_opts("stats", stats_usage, "db json", argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (optind < argc)
@@ -163,7 +172,7 @@ static const char banks_usage[] =
 int cmd_banks(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("banks", banks_usage, argc, argv, &o);
+    int rc = parse_opts("banks", banks_usage, "db json threshold kind", argc, argv, &o);
     if (rc >= 0)
         return rc;
     const char *action = optind < argc ? argv[optind] : "list";
@@ -233,7 +242,7 @@ static const char delete_usage[] =
 int cmd_delete(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("delete", delete_usage, argc, argv, &o);
+    int rc = parse_opts("delete", delete_usage, "db bank content-id", argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (o.bank == NULL || o.content_id == NULL)
@@ -258,41 +267,17 @@ int cmd_delete(int argc, char **argv)
 static const char export_usage[] =
     "usage: pdqmatch export [--db PATH] [--bank NAME] [--format jsonl|csv]\n"
     "\n"
-    "Print the store (or one bank of it) on standard output.\n"
-    "\n"
-    "  --format jsonl  everything the store holds, one JSON object a line: the\n"
-    "                  banks with their thresholds and kinds, then each item\n"
-    "                  with its bank, content id, kind, hashes (quality,\n"
-    "                  timestamp), metadata as stored, digests and time added.\n"
-    "                  'pdqmatch import' restores it exactly\n"
-    "  --format csv    (the default) one row a hash: hash,quality,content_id,\n"
-    "                  timestamp,bank,metadata,sha256,md5,kind, the form\n"
-    "                  'pdqmatch index --hash-list' reads back into the same\n"
-    "                  banks and items (thresholds and times are jsonl's)\n";
+    "Print the store (or one bank of it) on standard output.\n";
 
 int cmd_export(int argc, char **argv)
 {
     admin_opts o;
-    const char *format = "csv";
-    /* --format is export's own: take it out before the shared parser. */
-    char *rest[argc + 1];
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
-            format = argv[++i];
-        else if (strncmp(argv[i], "--format=", 9) == 0)
-            format = argv[i] + 9;
-        else if (strcmp(argv[i], "--format") == 0)
-            return cli_usage_error("export", "option '--format' needs a value");
-        else
-            rest[n++] = argv[i];
-    }
-    rest[n] = NULL;
-    int rc = parse_opts("export", export_usage, n, rest, &o);
+    int rc = parse_opts("export", export_usage, "db bank format", argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (optind < n)
-        return cli_usage_error("export", "unexpected argument '%s'", rest[optind]);
+    if (optind < argc)
+        return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
+    const char *format = o.format;
     pdqm_export_format f;
     if (strcmp(format, "csv") == 0)
         f = PDQM_EXPORT_CSV;
@@ -317,8 +302,7 @@ static const char import_usage[] =
     "usage: pdqmatch import [--db PATH] FILE\n"
     "\n"
     "Restore what 'pdqmatch export --format jsonl' wrote (FILE '-' for standard\n"
-    "input) into the store at PATH (default ./pdqmatch.db, created when\n"
-    "missing): banks with their thresholds, kinds and times, items with their\n"
+    "input) into the store at PATH (created when missing): banks with their thresholds, kinds and times, items with their\n"
     "hashes, metadata, digests and times.  Items the store has are skipped, so\n"
     "importing twice stores nothing twice.  A bad line is reported as\n"
     "'pdqmatch: FILE:LINE: reason' and skipped.  Exit status: 0, 1 when a line\n"
@@ -337,7 +321,7 @@ static void import_refused(void *arg, uint64_t line, const pdqm_error *why)
 int cmd_import(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("import", import_usage, argc, argv, &o);
+    int rc = parse_opts("import", import_usage, "db", argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (optind + 1 != argc)
@@ -388,7 +372,7 @@ static const char verify_usage[] =
 int cmd_verify(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("verify", verify_usage, argc, argv, &o);
+    int rc = parse_opts("verify", verify_usage, "db", argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (optind < argc)
@@ -426,7 +410,7 @@ static const char compact_usage[] =
 int cmd_compact(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("compact", compact_usage, argc, argv, &o);
+    int rc = parse_opts("compact", compact_usage, "db", argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (optind >= argc)

@@ -34,21 +34,9 @@ static const char usage[] =
     "  a video      FRAME,QUALITY,HASH,TIMESTAMP a frame (vPDQ's format); with\n"
     "               --json one object: file, type, frames, duration, fps,\n"
     "               width, height, sha256, md5\n"
-    "\n"
-    "options:\n"
-    "  --interval S     hash a video frame every S seconds (default 1; 0: every\n"
-    "                   frame)\n"
-    "  --threads N      hash N files at a time (default: one per core)\n"
-    "  --max-pixels N   refuse images over N pixels, before decoding\n"
-    "                   (default 250000000), and video frames over N pixels\n"
-    "                   (default 35389440, 8K)\n"
-    "  --max-bytes N    refuse files over N bytes (default 268435456 for\n"
-    "                   images, 536870912 for videos)\n"
-    "  --max-duration S refuse videos over S seconds (default 14400)\n"
-    "  --max-frames N   refuse videos over N frames (default 1000000)\n"
-    "  --max-time S     give up on a video after S seconds of work (default 900)\n"
-    "  -h, --help       show this help\n"
-    "\n"
+    "\n";
+
+static const char outro[] =
     "A file that cannot be hashed is reported on standard error as\n"
     "'pdqmatch: FILE: reason'; the others are still hashed.  Exit status: 0\n"
     "when every file was hashed, 1 when any failed, 2 on a usage error.\n";
@@ -229,83 +217,52 @@ static int enqueue_stdin(pool *p)
 
 int cmd_hash(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "dihedral",   no_argument,       NULL, 'd' },
-        { "json",       no_argument,       NULL, 'j' },
-        { "threads",    required_argument, NULL, 't' },
-        { "max-pixels", required_argument, NULL, 'p' },
-        { "max-bytes",  required_argument, NULL, 'b' },
-        { "interval",   required_argument, NULL, 'i' },
-        { "max-duration", required_argument, NULL, 'D' },
-        { "max-frames", required_argument, NULL, 'F' },
-        { "max-time",   required_argument, NULL, 'T' },
-        { "help",       no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
     hash_run p;
     memset(&p, 0, sizeof p);
     pdqm_image_limits_default(&p.limits);
     pdqm_video_limits_default(&p.video_limits);
     p.interval = 1.0;
-    uint64_t threads = (uint64_t)cli_cpu_count();
-    uint64_t value;
-
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'd': p.flags |= PDQM_MEDIA_DIHEDRAL; break;
-        case 'j': p.json = 1; p.flags |= PDQM_MEDIA_DIGESTS; break;
-        case 't':
-            if (cli_parse_u64(optarg, 1, 256, &threads))
-                return cli_usage_error("hash", "--threads takes a number from 1 to 256, not '%s'", optarg);
-            break;
-        case 'p':
-            if (cli_parse_u64(optarg, 1, UINT64_MAX, &value))
-                return cli_usage_error("hash", "--max-pixels takes a positive number, not '%s'", optarg);
-            p.limits.max_pixels = value;
-            p.video_limits.max_pixels = value;
-            break;
-        case 'b':
-            if (cli_parse_u64(optarg, 1, SIZE_MAX - 1, &value))
-                return cli_usage_error("hash", "--max-bytes takes a positive number, not '%s'", optarg);
-            p.limits.max_bytes = (size_t)value;
-            p.video_limits.max_bytes = (size_t)value;
-            break;
-        case 'D': case 'T': {
-            char *end;
-            double v = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(v > 0) || v > 1e7)
-                return cli_usage_error("hash", "%s takes a positive number of seconds, not '%s'",
-                                       c == 'D' ? "--max-duration" : "--max-time", optarg);
-            if (c == 'D')
-                p.video_limits.max_seconds = v;
-            else
-                p.video_limits.max_wall_seconds = v;
-            break;
-        }
-        case 'F':
-            if (cli_parse_u64(optarg, 1, UINT32_MAX, &value))
-                return cli_usage_error("hash", "--max-frames takes a positive number, not '%s'", optarg);
-            p.video_limits.max_frames = (uint32_t)value;
-            break;
-        case 'i': {
-            char *end;
-            p.interval = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(p.interval >= 0) || p.interval > 86400)
-                return cli_usage_error("hash", "--interval takes seconds from 0 to 86400, not '%s'", optarg);
-            break;
-        }
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        case ':':
-            return cli_usage_error("hash", "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_usage_error("hash", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    uint32_t threads = (uint32_t)cli_cpu_count();
+    int dihedral = 0;
+    const cli_opt options[] = {
+        { .name = "dihedral", .type = CLI_FLAG, .target = &dihedral,
+          .help = "also the hashes of the 7 other rotations and flips" },
+        { .name = "json", .type = CLI_FLAG, .target = &p.json,
+          .help = "one JSON object a line (with the file's digests)" },
+        { .name = "interval", .type = CLI_SECONDS, .value = "S", .target = &p.interval,
+          .min = 0, .max = 86400, .show_default = 1,
+          .help = "hash a video frame every S seconds (0: every frame)" },
+        { .name = "threads", .type = CLI_COUNT, .value = "N", .target = &threads,
+          .size = sizeof threads, .min = 1, .max = 256,
+          .help = "hash N files at a time (default: one per core)" },
+        { .name = "max-pixels", .type = CLI_COUNT, .value = "N", .target = &p.limits.max_pixels,
+          .size = sizeof p.limits.max_pixels, .min = 1, .max = 1e15, .show_default = 1,
+          .also = &p.video_limits.max_pixels, .also_label = "for video frames",
+          .help = "refuse images over N pixels, before decoding, and video frames\n"
+                  "over N pixels" },
+        { .name = "max-bytes", .type = CLI_COUNT, .value = "N", .target = &p.limits.max_bytes,
+          .size = sizeof p.limits.max_bytes, .min = 1, .max = (double)((uint64_t)1 << 40),
+          .show_default = 1, .also = &p.video_limits.max_bytes, .also_label = "for videos",
+          .help = "refuse files over N bytes" },
+        { .name = "max-duration", .type = CLI_SECONDS, .value = "S",
+          .target = &p.video_limits.max_seconds, .min = 0.001, .max = 1e7, .show_default = 1,
+          .help = "refuse videos over S seconds" },
+        { .name = "max-frames", .type = CLI_COUNT, .value = "N",
+          .target = &p.video_limits.max_frames, .size = sizeof p.video_limits.max_frames,
+          .min = 1, .max = UINT32_MAX, .show_default = 1,
+          .help = "refuse videos over N frames" },
+        { .name = "max-time", .type = CLI_SECONDS, .value = "S",
+          .target = &p.video_limits.max_wall_seconds, .min = 0.001, .max = 1e7,
+          .show_default = 1, .help = "give up on a video after S seconds of work" },
+    };
+    int rc = cli_parse_options("hash", usage, NULL, outro, options,
+                               sizeof options / sizeof options[0], argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (dihedral)
+        p.flags |= PDQM_MEDIA_DIHEDRAL;
+    if (p.json)
+        p.flags |= PDQM_MEDIA_DIGESTS;
     if (optind >= argc)
         return cli_usage_error("hash", "no FILE given");
 

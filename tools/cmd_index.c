@@ -31,39 +31,29 @@
 #define LIST_BATCH 100000    /* hash-list items a transaction */
 
 static const char usage[] =
-    "usage: pdqmatch index [--db PATH] --bank NAME [--threads N] [--min-quality Q]\n"
+    "usage: pdqmatch index [--db PATH] [--bank NAME] [--threads N] [--min-quality Q]\n"
     "                      [--interval S] [--prune-distance N] [--hash-list FILE]...\n"
-    "                      [--vpdq-list FILE]... [INPUT...]\n"
-    "\n"
+    "                      [--vpdq-list FILE]... [INPUT...]\n";
+
+static const char intro[] =
     "Add media files, or lists of hashes, to the bank NAME of the store at PATH\n"
-    "(default ./pdqmatch.db; the store and the bank are created when missing).\n"
+    "(the store and the bank are created when missing).  An INPUT is an image\n"
+    "or video file, or a directory walked recursively; its content id is the\n"
+    "path relative to INPUT (a file's own name for a file INPUT), with '%' and\n"
+    "any byte an id cannot hold written as %XX.  A video is one item of many\n"
+    "frame hashes.  --bank is required for media and vPDQ lists; a hash list\n"
+    "may name each row's bank in a 'bank' column instead.\n"
     "\n"
-    "  INPUT              an image or video file, or a directory walked\n"
-    "                     recursively; the content id is the path relative to\n"
-    "                     INPUT (a file's own name for a file INPUT).  A video\n"
-    "                     is one item of many frame hashes\n"
-    "  --interval S       hash a video frame every S seconds (default 1; 0: all)\n"
-    "  --prune-distance N drop a video frame within N bits of the last one\n"
-    "                     kept (default 0: identical frames only)\n"
-    "  --vpdq-list FILE   a vPDQ hash file (FRAME,QUALITY,HASH,TIMESTAMP lines,\n"
-    "                     as Meta's vpdq tools write), one video named after FILE\n"
-    "  --max-duration S   refuse videos over S seconds (default 14400)\n"
-    "  --max-frames N     refuse videos over N frames (default 1000000)\n"
-    "  --max-time S       give up on a video after S seconds of work (default 900)\n"
-    "  --hash-list FILE   hashes without media, FILE '-' for standard input:\n"
-    "                     one hash a line, or HASH,QUALITY[,CONTENT_ID] lines as\n"
-    "                     'pdqmatch hash' prints them, or CSV/TSV with a header\n"
-    "                     naming the columns hash, quality, content_id (and\n"
-    "                     timestamp, metadata, sha256, md5); the content id\n"
-    "                     defaults to the line number;\n"
-    "                     consecutive lines with one content id are one item\n"
-    "  --min-quality Q    skip hashes of quality below Q (default 50; a bare\n"
-    "                     hash has no quality and is kept, stored as 100)\n"
-    "  --threads N        files hashed at a time (default: one per core)\n"
-    "  --max-pixels N     refuse images over N pixels (default 250000000)\n"
-    "  --max-bytes N      refuse files over N bytes (default 268435456)\n"
-    "  -q, --quiet        no progress bar and no summary\n"
-    "\n"
+    "A hash list (FILE '-' for standard input) is one hash a line, or\n"
+    "HASH,QUALITY[,CONTENT_ID] lines as 'pdqmatch hash' prints them, or CSV/TSV\n"
+    "with a header naming its columns: hash, quality, content_id, timestamp,\n"
+    "bank, metadata, sha256, md5, kind ('pdqmatch export --format csv' writes\n"
+    "them).  A row without a content id is an item named by its hash; rows of\n"
+    "one content id are one item wherever they stand.  A BOM and CRLF line ends\n"
+    "are accepted; quoted fields may hold commas, quotes and newlines.\n"
+    "Degenerate hashes (quality 0, or under 16 bits set) are refused.\n";
+
+static const char outro[] =
     "Running the same command again stores nothing twice: items whose content id\n"
     "or file SHA-256 the bank has are skipped.  A bad file or line is reported as\n"
     "'pdqmatch: FILE: reason' or 'pdqmatch: FILE:LINE: reason' and skipped.\n"
@@ -605,24 +595,6 @@ static int index_list(run *r, const char *name)
 
 int cmd_index(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "db",          required_argument, NULL, 'D' },
-        { "bank",        required_argument, NULL, 'B' },
-        { "threads",     required_argument, NULL, 't' },
-        { "min-quality", required_argument, NULL, 'Q' },
-        { "hash-list",   required_argument, NULL, 'L' },
-        { "max-pixels",  required_argument, NULL, 'p' },
-        { "max-bytes",   required_argument, NULL, 'b' },
-        { "quiet",       no_argument,       NULL, 'q' },
-        { "interval",    required_argument, NULL, 'i' },
-        { "prune-distance", required_argument, NULL, 'P' },
-        { "vpdq-list",   required_argument, NULL, 'V' },
-        { "max-duration", required_argument, NULL, 'U' },
-        { "max-frames",  required_argument, NULL, 'F' },
-        { "max-time",    required_argument, NULL, 'T' },
-        { "help",        no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
     run r;
     memset(&r, 0, sizeof r);
     pdqm_image_limits_default(&r.limits);
@@ -630,86 +602,61 @@ int cmd_index(int argc, char **argv)
     r.min_quality = PDQM_DEFAULT_MIN_QUALITY;
     r.list_min_quality = 1;
     r.interval = 1.0;
-    const char *vpdq_lists[64];
-    size_t n_vpdq = 0;
     const char *db = PDQM_STORE_DEFAULT_PATH;
-    uint64_t threads = (uint64_t)cli_cpu_count(), v;
-    const char *lists[64];
-    size_t n_lists = 0;
-
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":hq", options, NULL)) != -1) {
-        switch (c) {
-        case 'D': db = optarg; break;
-        case 'B': r.bank = optarg; break;
-        case 'q': r.quiet = 1; break;
-        case 't':
-            if (cli_parse_u64(optarg, 1, 256, &threads))
-                return cli_usage_error("index", "--threads takes a number from 1 to 256, not '%s'", optarg);
-            break;
-        case 'Q':
-            if (cli_parse_u64(optarg, 0, 100, &v))
-                return cli_usage_error("index", "--min-quality takes a number from 0 to 100, not '%s'", optarg);
-            r.min_quality = r.list_min_quality = (int)v;
-            break;
-        case 'L':
-            if (n_lists == sizeof lists / sizeof lists[0])
-                return cli_usage_error("index", "at most 64 --hash-list options");
-            lists[n_lists++] = optarg;
-            break;
-        case 'p':
-            if (cli_parse_u64(optarg, 1, UINT64_MAX, &v))
-                return cli_usage_error("index", "--max-pixels takes a positive number, not '%s'", optarg);
-            r.limits.max_pixels = v;
-            r.video_limits.max_pixels = v;
-            break;
-        case 'b':
-            if (cli_parse_u64(optarg, 1, SIZE_MAX - 1, &v))
-                return cli_usage_error("index", "--max-bytes takes a positive number, not '%s'", optarg);
-            r.limits.max_bytes = (size_t)v;
-            r.video_limits.max_bytes = (size_t)v;
-            break;
-        case 'i': case 'U': case 'T': {
-            char *end;
-            double d = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(d >= 0) || d > 1e7 || (c != 'i' && d == 0))
-                return cli_usage_error("index", "%s takes seconds, not '%s'",
-                                       c == 'i' ? "--interval" : c == 'U' ? "--max-duration" : "--max-time",
-                                       optarg);
-            if (c == 'i')
-                r.interval = d;
-            else if (c == 'U')
-                r.video_limits.max_seconds = d;
-            else
-                r.video_limits.max_wall_seconds = d;
-            break;
-        }
-        case 'F':
-            if (cli_parse_u64(optarg, 1, UINT32_MAX, &v))
-                return cli_usage_error("index", "--max-frames takes a positive number, not '%s'", optarg);
-            r.video_limits.max_frames = (uint32_t)v;
-            break;
-        case 'P':
-            if (cli_parse_u64(optarg, 0, PDQM_MAX_DISTANCE, &v))
-                return cli_usage_error("index", "--prune-distance takes a number from 0 to 256, not '%s'", optarg);
-            r.prune_distance = (int)v;
-            break;
-        case 'V':
-            if (n_vpdq == sizeof vpdq_lists / sizeof vpdq_lists[0])
-                return cli_usage_error("index", "at most 64 --vpdq-list options");
-            vpdq_lists[n_vpdq++] = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        case ':':
-            return cli_usage_error("index", "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_usage_error("index", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    uint32_t threads = (uint32_t)cli_cpu_count();
+    cli_list lists = { .n = 0 }, vpdq = { .n = 0 };
+    const cli_opt options[] = {
+        { .name = "db", .type = CLI_TEXT, .value = "PATH", .target = &db, .show_default = 1,
+          .help = "the store" },
+        { .name = "bank", .type = CLI_TEXT, .value = "NAME", .target = &r.bank,
+          .help = "the bank to add to" },
+        { .name = "hash-list", .type = CLI_LIST, .value = "FILE", .target = &lists,
+          .help = "a list of hashes without media (see above); repeatable" },
+        { .name = "vpdq-list", .type = CLI_LIST, .value = "FILE", .target = &vpdq,
+          .help = "a vPDQ hash file (FRAME,QUALITY,HASH,TIMESTAMP lines, as Meta's\n"
+                  "vpdq tools write), one video named after FILE; repeatable" },
+        { .name = "min-quality", .type = CLI_COUNT, .value = "Q", .target = &r.min_quality,
+          .size = sizeof r.min_quality, .min = 0, .max = 100, .show_default = 1,
+          .also = &r.list_min_quality, .also_label = "for hash lists",
+          .help = "skip hashes of quality below Q (a bare hash has no quality and is\n"
+                  "stored as 100)" },
+        { .name = "interval", .type = CLI_SECONDS, .value = "S", .target = &r.interval,
+          .min = 0, .max = 1e7, .show_default = 1,
+          .help = "hash a video frame every S seconds (0: every frame)" },
+        { .name = "prune-distance", .type = CLI_COUNT, .value = "N", .target = &r.prune_distance,
+          .size = sizeof r.prune_distance, .min = 0, .max = PDQM_MAX_DISTANCE,
+          .show_default = 1,
+          .help = "drop a video frame within N bits of the last one kept (0:\n"
+                  "identical frames only)" },
+        { .name = "threads", .type = CLI_COUNT, .value = "N", .target = &threads,
+          .size = sizeof threads, .min = 1, .max = 256,
+          .help = "files hashed at a time (default: one per core)" },
+        { .name = "max-pixels", .type = CLI_COUNT, .value = "N", .target = &r.limits.max_pixels,
+          .size = sizeof r.limits.max_pixels, .min = 1, .max = 1e15, .show_default = 1,
+          .also = &r.video_limits.max_pixels, .also_label = "for video frames",
+          .help = "refuse images over N pixels, before decoding, and video frames\n"
+                  "over N pixels" },
+        { .name = "max-bytes", .type = CLI_COUNT, .value = "N", .target = &r.limits.max_bytes,
+          .size = sizeof r.limits.max_bytes, .min = 1, .max = (double)((uint64_t)1 << 40),
+          .show_default = 1, .also = &r.video_limits.max_bytes, .also_label = "for videos",
+          .help = "refuse files over N bytes" },
+        { .name = "max-duration", .type = CLI_SECONDS, .value = "S",
+          .target = &r.video_limits.max_seconds, .min = 0.001, .max = 1e7, .show_default = 1,
+          .help = "refuse videos over S seconds" },
+        { .name = "max-frames", .type = CLI_COUNT, .value = "N",
+          .target = &r.video_limits.max_frames, .size = sizeof r.video_limits.max_frames,
+          .min = 1, .max = UINT32_MAX, .show_default = 1, .help = "refuse videos over N frames" },
+        { .name = "max-time", .type = CLI_SECONDS, .value = "S",
+          .target = &r.video_limits.max_wall_seconds, .min = 0.001, .max = 1e7,
+          .show_default = 1, .help = "give up on a video after S seconds of work" },
+        { .name = "quiet", .type = CLI_FLAG, .target = &r.quiet, .letter = 'q',
+          .help = "no progress bar and no summary" },
+    };
+    int rc = cli_parse_options("index", usage, intro, outro, options,
+                               sizeof options / sizeof options[0], argc, argv);
+    if (rc >= 0)
+        return rc;
+    size_t n_lists = lists.n, n_vpdq = vpdq.n;
     if (r.bank == NULL && (optind < argc || n_vpdq > 0))
         return cli_usage_error("index", "--bank NAME is required for media and vPDQ lists");
     if (optind >= argc && n_lists == 0 && n_vpdq == 0)
@@ -780,11 +727,11 @@ int cmd_index(int argc, char **argv)
     free(files.walked);
 
     for (size_t i = 0; i < n_lists && !r.store_failed; i++) {
-        index_list(&r, lists[i]);
+        index_list(&r, lists.v[i]);
         flush(&r);
     }
     for (size_t i = 0; i < n_vpdq && !r.store_failed; i++)
-        index_vpdq_list(&r, vpdq_lists[i]);
+        index_vpdq_list(&r, vpdq.v[i]);
     flush(&r);
 
     uint64_t indexed = 0;

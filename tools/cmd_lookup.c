@@ -26,33 +26,29 @@ static const char usage[] =
     "usage: pdqmatch lookup [--db PATH] [--max-distance N] [--bank A,B] [--dihedral]\n"
     "                       [--json] [--hash-list FILE] [--interval S]\n"
     "                       [--min-quality Q] [--query-pct P] [--candidate-pct P]\n"
-    "                       QUERY...\n"
-    "\n"
+    "                       QUERY...\n";
+
+static const char intro[] =
     "Find the stored hashes near each QUERY: a 64-hex PDQ hash, an image file,\n"
-    "or a video file.\n"
-    "\n"
-    "  --db PATH          the store (default ./pdqmatch.db)\n"
-    "  --max-distance N   report matches within N bits (0-256; default: each\n"
-    "                     bank's threshold, 31 unless set)\n"
-    "  --bank A,B         search only these banks\n"
-    "  --dihedral         for image files, also look up the 7 rotated and\n"
-    "                     mirrored hashes, and say which orientation matched\n"
-    "  --json             one JSON object a query: {\"query\", \"matches\": [...]}\n"
-    "  --hash-list FILE   take queries from a hash list (as 'pdqmatch index'\n"
-    "                     reads them; '-' for standard input)\n"
-    "\n"
+    "or a video file.  Queries of quality under --min-quality, and degenerate\n"
+    "hashes, are not looked up (said on standard error).  A match within an\n"
+    "allow bank's own threshold of the query marks the block matches\n"
+    "',suppressed' (\"suppressed\": true with --json).\n";
+
+static const char outro[] =
     "Output: one line a match, QUERY,HASH,DISTANCE,BANK,CONTENT_ID (then\n"
-    ",ORIENTATION with --dihedral), nearest first within a query.\n"
+    ",ORIENTATION with --dihedral: one line a stored hash, at its best\n"
+    "orientation), nearest first within a query.\n"
     "\n"
-    "A video QUERY is hashed a frame every --interval seconds (default 1) and\n"
-    "matched as vPDQ does: frames of quality under --min-quality (50) are\n"
-    "ignored and identical ones counted once; a stored video matches when the\n"
-    "share of the query's frames within the distance (default 31) is at least\n"
-    "--query-pct (80) and the share of its own frames matched at least\n"
-    "--candidate-pct (0).  One line a matched video or image:\n"
-    "QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT; --json adds the matched\n"
-    "segments of time and every frame match.\n"
-    "Exit status: 0 when something matched, 1 when nothing did, 2 on an error.\n";
+    "A video QUERY is hashed a frame every --interval seconds and matched as\n"
+    "vPDQ does: frames of quality under --min-quality are ignored and identical\n"
+    "ones counted once; a stored video matches when the share of the query's\n"
+    "frames within the distance is at least --query-pct and the share of its\n"
+    "own frames matched at least --candidate-pct.  One line a matched video or\n"
+    "image: QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT; --json adds the\n"
+    "matched segments of time and every frame match.\n"
+    "Exit status: 0 when a block match was found that no allow match\n"
+    "suppresses, 1 otherwise, 2 on an error.\n";
 
 typedef struct query {
     char *label;                 /* as given, or the hash's hex */
@@ -395,86 +391,52 @@ static int add_list(lookup_run *r, const char *name)
 
 int cmd_lookup(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "db",           required_argument, NULL, 'D' },
-        { "max-distance", required_argument, NULL, 'r' },
-        { "bank",         required_argument, NULL, 'B' },
-        { "dihedral",     no_argument,       NULL, 'd' },
-        { "json",         no_argument,       NULL, 'j' },
-        { "hash-list",    required_argument, NULL, 'L' },
-        { "interval",     required_argument, NULL, 'i' },
-        { "min-quality",  required_argument, NULL, 'Q' },
-        { "query-pct",    required_argument, NULL, 'q' },
-        { "candidate-pct", required_argument, NULL, 'c' },
-        { "help",         no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
     lookup_run r;
     memset(&r, 0, sizeof r);
     pdqm_policy_options_default(&r.opts);
     pdqm_video_match_options_default(&r.vopts);
     r.interval = 1.0;
-    const char *db = PDQM_STORE_DEFAULT_PATH;
-    const char *lists[64];
-    size_t n_lists = 0;
+    const char *db = PDQM_STORE_DEFAULT_PATH, *bank_list = NULL;
+    cli_list lists = { .n = 0 };
+    const cli_opt options[] = {
+        { .name = "db", .type = CLI_TEXT, .value = "PATH", .target = &db, .show_default = 1,
+          .help = "the store" },
+        { .name = "max-distance", .type = CLI_COUNT, .value = "N", .target = &r.opts.max_distance,
+          .size = sizeof r.opts.max_distance, .min = 0, .max = PDQM_MAX_DISTANCE,
+          .help = "report matches within N bits (default: each bank's threshold)" },
+        { .name = "bank", .type = CLI_TEXT, .value = "A,B", .target = &bank_list,
+          .help = "search only these banks" },
+        { .name = "dihedral", .type = CLI_FLAG, .target = &r.dihedral,
+          .help = "for image files, also look up the 7 rotated and mirrored hashes,\n"
+                  "and say which orientation matched" },
+        { .name = "json", .type = CLI_FLAG, .target = &r.json,
+          .help = "one JSON object a query: {\"query\", \"matches\": [...]}" },
+        { .name = "hash-list", .type = CLI_LIST, .value = "FILE", .target = &lists,
+          .help = "take queries from a hash list (as 'pdqmatch index' reads them;\n"
+                  "'-' for standard input); repeatable" },
+        { .name = "interval", .type = CLI_SECONDS, .value = "S", .target = &r.interval,
+          .min = 0, .max = 86400, .show_default = 1,
+          .help = "hash a video query's frame every S seconds (0: every frame)" },
+        { .name = "min-quality", .type = CLI_COUNT, .value = "Q", .target = &r.opts.min_quality,
+          .size = sizeof r.opts.min_quality, .min = 0, .max = 100, .show_default = 1,
+          .also = &r.vopts.min_quality,
+          .help = "do not look up hashes or video frames of lower quality" },
+        { .name = "query-pct", .type = CLI_NUMBER, .value = "P", .target = &r.vopts.min_query_pct,
+          .min = 0, .max = 100, .show_default = 1,
+          .help = "a video matches when this share of the query's frames match" },
+        { .name = "candidate-pct", .type = CLI_NUMBER, .value = "P",
+          .target = &r.vopts.min_candidate_pct, .min = 0, .max = 100, .show_default = 1,
+          .help = "... and this share of the stored video's frames" },
+    };
+    int rc = cli_parse_options("lookup", usage, intro, outro, options,
+                               sizeof options / sizeof options[0], argc, argv);
+    if (rc >= 0)
+        return rc;
     char **banks = NULL;
-    size_t n_banks = 0;
-    uint64_t v;
-
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'D': db = optarg; break;
-        case 'd': r.dihedral = 1; break;
-        case 'j': r.json = 1; break;
-        case 'r':
-            if (cli_parse_u64(optarg, 0, PDQM_MAX_DISTANCE, &v))
-                return cli_usage_error("lookup", "--max-distance takes a number from 0 to 256, not '%s'", optarg);
-            r.opts.max_distance = (int)v;
-            break;
-        case 'B':
-            cli_free_list(banks, n_banks);
-            banks = cli_split_list(optarg, &n_banks);
-            if (banks == NULL)
-                return cli_usage_error("lookup", "--bank takes names separated by commas, not '%s'", optarg);
-            break;
-        case 'L':
-            if (n_lists == sizeof lists / sizeof lists[0])
-                return cli_usage_error("lookup", "at most 64 --hash-list options");
-            lists[n_lists++] = optarg;
-            break;
-        case 'i': case 'q': case 'c': {
-            char *end;
-            double d = strtod(optarg, &end);
-            double top = c == 'i' ? 86400 : 100;
-            if (*optarg == '\0' || *end != '\0' || !(d >= 0) || d > top)
-                return cli_usage_error("lookup", "%s takes a number from 0 to %g, not '%s'",
-                                       c == 'i' ? "--interval" : c == 'q' ? "--query-pct" : "--candidate-pct",
-                                       top, optarg);
-            if (c == 'i')
-                r.interval = d;
-            else if (c == 'q')
-                r.vopts.min_query_pct = d;
-            else
-                r.vopts.min_candidate_pct = d;
-            break;
-        }
-        case 'Q':
-            if (cli_parse_u64(optarg, 0, 100, &v))
-                return cli_usage_error("lookup", "--min-quality takes a number from 0 to 100, not '%s'", optarg);
-            r.vopts.min_quality = r.opts.min_quality = (int)v;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        case ':':
-            return cli_usage_error("lookup", "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_usage_error("lookup", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    size_t n_banks = 0, n_lists = lists.n;
+    if (bank_list && (banks = cli_split_list(bank_list, &n_banks)) == NULL)
+        return cli_usage_error("lookup", "--bank takes names separated by commas, not '%s'",
+                               bank_list);
     if (optind >= argc && n_lists == 0)
         return cli_usage_error("lookup", "no QUERY and no --hash-list given");
     r.opts.banks = (const char *const *)banks;
@@ -496,7 +458,7 @@ int cmd_lookup(int argc, char **argv)
             failed = 1;
     }
     for (size_t i = 0; i < n_lists && !failed; i++) {
-        int rc = add_list(&r, lists[i]);
+        int rc = add_list(&r, lists.v[i]);
         if (rc == -1)
             cli_error("out of memory");
         if (rc != 0)

@@ -63,50 +63,49 @@ int cmd_serve(int argc, char **argv)
     /* Every option once: parsing, --help and the defaults shown (read from
      * pdqm_server_options_default()) come from this table. */
     const cli_opt options[] = {
-        { "db", CLI_TEXT, "PATH", &db, 0, 0, 0, "the store", 1, NULL },
+        { "db", CLI_TEXT, "PATH", &db, 0, 0, 0, "the store", 1, NULL, 0, NULL },
         { "create", CLI_FLAG, NULL, &create, 0, 0, 0,
           "make a new empty store when PATH holds none (without it, a missing\n"
-          "store is an error: a mistyped path must not serve an empty store)", 0, NULL },
-        { "listen", CLI_TEXT, "HOST:PORT", &o.listen, 0, 0, 0, "where to listen", 1, NULL },
+          "store is an error: a mistyped path must not serve an empty store)", 0, NULL, 0, NULL },
+        { "listen", CLI_TEXT, "HOST:PORT", &o.listen, 0, 0, 0, "where to listen", 1, NULL, 0, NULL },
         { "threads", CLI_COUNT, "N", &o.threads, sizeof o.threads, 1, 256,
-          "request threads (default: one per core)", 0, NULL },
+          "request threads (default: one per core)", 0, NULL, 0, NULL },
         { "api-keys", CLI_TEXT, "FILE", &keys_path, 0, 0, 0,
           "lines 'KEY ROLE [NAME]'; requests then send 'Authorization: Bearer\n"
           "KEY'.  Roles: read (hash, lookup), write (also add and delete\n"
           "content), admin (also banks).  Without keys pdqmatch listens on\n"
-          "loopback only", 0, NULL },
+          "loopback only", 0, NULL, 0, NULL },
         { "tls-cert", CLI_TEXT, "FILE", &cert_path, 0, 0, 0,
-          "serve HTTPS with this PEM certificate (chain); with --tls-key", 0, NULL },
-        { "tls-key", CLI_TEXT, "FILE", &key_path, 0, 0, 0, "the certificate's PEM key", 0, NULL },
+          "serve HTTPS with this PEM certificate (chain); with --tls-key", 0, NULL, 0, NULL },
+        { "tls-key", CLI_TEXT, "FILE", &key_path, 0, 0, 0, "the certificate's PEM key", 0, NULL, 0, NULL },
         { "timeout", CLI_COUNT, "S", &o.timeout_seconds, sizeof o.timeout_seconds, 1, 3600,
           "close a connection idle for S seconds, or whose request body takes\n"
-          "longer than S seconds to arrive", 1, NULL },
+          "longer than S seconds to arrive", 1, NULL, 0, NULL },
         { "max-connections", CLI_COUNT, "N", &o.max_connections, sizeof o.max_connections,
-          1, 100000, "connections at once; more are refused", 1, NULL },
+          1, 100000, "connections at once; more are refused", 1, NULL, 0, NULL },
         { "max-image-bytes", CLI_COUNT, "N", &o.image_limits.max_bytes,
           sizeof o.image_limits.max_bytes, 1, (double)((uint64_t)4 << 30),
-          "largest image body", 1, NULL },
+          "largest image body", 1, NULL, 0, NULL },
         { "max-video-bytes", CLI_COUNT, "N", &o.video_limits.max_bytes,
           sizeof o.video_limits.max_bytes, 1, (double)((uint64_t)4 << 30),
-          "largest video body", 1, NULL },
+          "largest video body", 1, NULL, 0, NULL },
         { "max-body-memory", CLI_COUNT, "N", &o.max_body_memory, sizeof o.max_body_memory,
           1, (double)((uint64_t)1 << 40),
           "bytes of request bodies held at once, all requests together; past\n"
-          "it, 429", 1, NULL },
+          "it, 429", 1, NULL, 0, NULL },
         { "max-pixels", CLI_COUNT, "N", &o.image_limits.max_pixels,
           sizeof o.image_limits.max_pixels, 1, 1e15,
           "refuse images over N pixels before decoding, and video frames over N\n"
-          "pixels (default 250000000 for images, 8K for frames)", 0,
-          &o.video_limits.max_pixels },
+          "pixels", 1, &o.video_limits.max_pixels, 0, "for video frames" },
         { "max-image-time", CLI_SECONDS, "S", &o.image_limits.max_seconds, 0, 0.001, 1e7,
-          "give up on an image after S seconds of decoding", 1, NULL },
+          "give up on an image after S seconds of decoding", 1, NULL, 0, NULL },
         { "max-duration", CLI_SECONDS, "S", &o.video_limits.max_seconds, 0, 0.001, 1e7,
-          "refuse videos longer than S seconds", 1, NULL },
+          "refuse videos longer than S seconds", 1, NULL, 0, NULL },
         { "max-frames", CLI_COUNT, "N", &o.video_limits.max_frames,
           sizeof o.video_limits.max_frames, 1, UINT32_MAX, "refuse videos over N frames", 1,
-          NULL },
+          NULL, 0, NULL },
         { "max-time", CLI_SECONDS, "S", &o.video_limits.max_wall_seconds, 0, 0.001, 1e7,
-          "give up on a video after S seconds of work", 1, NULL },
+          "give up on a video after S seconds of work", 1, NULL, 0, NULL },
     };
     int rc = cli_parse_options("serve", usage, intro, outro, options,
                                sizeof options / sizeof options[0], argc, argv);

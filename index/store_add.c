@@ -185,7 +185,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             memcpy(dkey, sha, 32);
             put_be32(dkey + 32, bank->id);
             MDB_val sk = { 36, dkey }, sv;
-            rc = mdb_get(txn, s->sha256, &sk, &sv);
+            rc = mdb_get(txn, s->db.sha256, &sk, &sv);
             if (rc == 0) {
                 if (a->outcomes)
                     a->outcomes[i] = PDQM_ADD_SAME_FILE;
@@ -245,14 +245,14 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             goto done;
         if (ad->sha256) {
             MDB_val sk = { 36, dkey };
-            if ((rc = mdb_put(txn, s->sha256, &sk, &nv, 0)) != 0)
+            if ((rc = mdb_put(txn, s->db.sha256, &sk, &nv, 0)) != 0)
                 goto done;
         }
         if (ad->md5) {
             memcpy(dkey, md5, 16);
             put_be32(dkey + 16, bank->id);
             MDB_val mk = { 20, dkey };
-            if ((rc = mdb_put(txn, s->md5, &mk, &nv, 0)) != 0)
+            if ((rc = mdb_put(txn, s->db.md5, &mk, &nv, 0)) != 0)
                 goto done;
         }
 
@@ -410,7 +410,7 @@ static int rebuild_postings(pdqm_store *s, MDB_txn *txn, const uint32_t *end,
 {
     const size_t nkeys = (size_t)SLOTS << 16;
     MDB_stat st;
-    int rc = mdb_stat(txn, s->postings, &st);
+    int rc = mdb_stat(txn, s->db.postings, &st);
     if (rc != 0)
         return rc;
     size_t bytes = (st.ms_leaf_pages + st.ms_overflow_pages) * (size_t)st.ms_psize;
@@ -425,7 +425,7 @@ static int rebuild_postings(pdqm_store *s, MDB_txn *txn, const uint32_t *end,
         goto done;
     }
     MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->postings, &cur)) != 0)
+    if ((rc = mdb_cursor_open(txn, s->db.postings, &cur)) != 0)
         goto done;
     MDB_val k, v;
     uint32_t next_key = 0;
@@ -450,9 +450,9 @@ static int rebuild_postings(pdqm_store *s, MDB_txn *txn, const uint32_t *end,
     while (next_key < nkeys)
         old_end[next_key++] = (uint32_t)n_old;
 
-    if ((rc = mdb_drop(txn, s->postings, 0)) != 0)
+    if ((rc = mdb_drop(txn, s->db.postings, 0)) != 0)
         goto done;
-    s->touched_all = 1;
+    store_touch_all(s);
     uint32_t old_begin = 0, new_begin = 0;
     for (size_t key = 0; key < nkeys && rc == 0; key++) {
         size_t m = old_end[key] - old_begin, n = end[key] - new_begin;
@@ -483,7 +483,7 @@ static int rebuild_postings(pdqm_store *s, MDB_txn *txn, const uint32_t *end,
             }
             uint32_t kk = (uint32_t)key;
             MDB_val key_val = { 4, &kk }, val = { (m + n) * 4, (void *)value };
-            rc = mdb_put(txn, s->postings, &key_val, &val, MDB_APPEND);
+            rc = mdb_put(txn, s->db.postings, &key_val, &val, MDB_APPEND);
         }
         old_begin = old_end[key];
         new_begin = end[key];

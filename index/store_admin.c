@@ -159,14 +159,14 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
         uint32_t nv = number, bk = c.head.bank;
         MDB_val bkey = { 4, &bk }, bval = { 4, &nv };
         MDB_cursor *bc;
-        if (mdb_cursor_open(txn, s->cbank, &bc) == 0) {
+        if (mdb_cursor_open(txn, s->db.cbank, &bc) == 0) {
             if (mdb_cursor_get(bc, &bkey, &bval, MDB_GET_BOTH) != 0)
                 problem(a, "content %u: missing from its bank's list", number);
             mdb_cursor_close(bc);
         }
         uint8_t dk[36];
         MDB_cursor *dc;
-        if (c.sha256 && mdb_cursor_open(txn, s->sha256, &dc) == 0) {
+        if (c.sha256 && mdb_cursor_open(txn, s->db.sha256, &dc) == 0) {
             memcpy(dk, c.sha256, 32);
             put_be32(dk + 32, c.head.bank);
             MDB_val sk = { 36, dk }, sv = { 4, &nv };
@@ -174,7 +174,7 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
                 problem(a, "content %u: its SHA-256 is not indexed", number);
             mdb_cursor_close(dc);
         }
-        if (c.md5 && mdb_cursor_open(txn, s->md5, &dc) == 0) {
+        if (c.md5 && mdb_cursor_open(txn, s->db.md5, &dc) == 0) {
             memcpy(dk, c.md5, 16);
             put_be32(dk + 16, c.head.bank);
             MDB_val mk = { 20, dk }, mv = { 4, &nv };
@@ -205,7 +205,7 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
         goto lmdb_fail;
 
     /* 2a. Every posting names a live entry whose slot value it is. */
-    if ((rc = mdb_cursor_open(txn, s->postings, &cur)) != 0)
+    if ((rc = mdb_cursor_open(txn, s->db.postings, &cur)) != 0)
         goto lmdb_fail;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -295,9 +295,9 @@ pdqm_status pdqm_store_compact(pdqm_store *store, const char *path, pdqm_error *
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return pdqm_error_set(err, PDQM_ERR_IO, "%s: %s", path, strerror(errno));
-    pthread_rwlock_rdlock(&store->resize_lock);
+    pthread_rwlock_rdlock(&store->tx.resize_lock);
     int rc = mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
-    pthread_rwlock_unlock(&store->resize_lock);
+    pthread_rwlock_unlock(&store->tx.resize_lock);
     if (rc == 0 && fsync(fd) != 0)
         rc = errno;
     close(fd);

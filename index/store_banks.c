@@ -157,7 +157,7 @@ static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
     if (rc != 0)
         return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     MDB_val bk = { strlen(a->name), (void *)a->name };
-    return mdb_del(txn, s->banks, &bk, NULL);
+    return mdb_del(txn, s->db.banks, &bk, NULL);
 }
 
 pdqm_status pdqm_store_bank_delete(pdqm_store *store, const char *name,

@@ -191,9 +191,9 @@ static pdqm_status do_find_file(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_err
     file_args *a = arg;
     int rc = 0;
     if (a->has_sha256)
-        rc = collect_digest(txn, s->sha256, a->sha256, 32, a);
+        rc = collect_digest(txn, s->db.sha256, a->sha256, 32, a);
     if (rc == 0 && a->has_md5)
-        rc = collect_digest(txn, s->md5, a->md5, 16, a);
+        rc = collect_digest(txn, s->db.md5, a->md5, 16, a);
     if (rc == ENOMEM)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     if (rc != 0)

@@ -38,14 +38,14 @@ static void arena_reserve(pdqm_store *s)
 #ifdef MADV_HUGEPAGE
         madvise((void *)start, cap * 32, MADV_HUGEPAGE);
 #endif
-        s->arena_map = p;
-        s->arena_map_bytes = bytes;
-        s->arena = (uint8_t *)start;
-        s->arena_cap = cap;
-        s->arena_gone = gone;
+        s->copies.arena_map = p;
+        s->copies.arena_map_bytes = bytes;
+        s->copies.arena = (uint8_t *)start;
+        s->copies.arena_cap = cap;
+        s->copies.arena_gone = gone;
         return;
     }
-    s->arena_cap = 1;   /* tried: lookups read the blocks instead */
+    s->copies.arena_cap = 1;   /* tried: lookups read the blocks instead */
 }
 
 /* Whether no live content item has an entry in [from, to) (in txn); 0
@@ -75,19 +75,19 @@ static int ids_dead(pdqm_store *s, MDB_txn *txn, uint32_t from, uint32_t to)
  * the lookup ended.  Called with cache_lock held. */
 static void arena_trim(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_t dead)
 {
-    uint32_t upto = s->arena_n < next_entry ? s->arena_n : next_entry;
+    uint32_t upto = s->copies.arena_n < next_entry ? s->copies.arena_n : next_entry;
     uint32_t chunks = upto / ARENA_CHUNK;
-    if (chunks == s->arena_chunks_seen && dead < s->arena_dead_seen + ARENA_CHUNK / 4)
+    if (chunks == s->copies.arena_chunks_seen && dead < s->copies.arena_dead_seen + ARENA_CHUNK / 4)
         return;
     for (uint32_t c = 0; c < chunks; c++) {
-        if (s->arena_gone[c] || !ids_dead(s, txn, c * ARENA_CHUNK, (c + 1) * ARENA_CHUNK))
+        if (s->copies.arena_gone[c] || !ids_dead(s, txn, c * ARENA_CHUNK, (c + 1) * ARENA_CHUNK))
             continue;
-        if (madvise(s->arena + (size_t)c * ARENA_CHUNK_BYTES, ARENA_CHUNK_BYTES,
+        if (madvise(s->copies.arena + (size_t)c * ARENA_CHUNK_BYTES, ARENA_CHUNK_BYTES,
                     MADV_DONTNEED) == 0)
-            s->arena_gone[c] = 1;
+            s->copies.arena_gone[c] = 1;
     }
-    s->arena_chunks_seen = chunks;
-    s->arena_dead_seen = dead;
+    s->copies.arena_chunks_seen = chunks;
+    s->copies.arena_dead_seen = dead;
 }
 
 /* Copy the hashes of cached blocks not yet in the arena (see store_int.h),
@@ -95,17 +95,17 @@ static void arena_trim(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_
  * with cache_lock held. */
 static void arena_fill(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_t dead)
 {
-    if (s->arena == NULL && s->arena_cap == 0)
+    if (s->copies.arena == NULL && s->copies.arena_cap == 0)
         arena_reserve(s);
-    if (s->arena == NULL)
+    if (s->copies.arena == NULL)
         return;
-    while (s->arena_n / RECORDS_PER_BLOCK < s->cache_blocks &&
-           (size_t)s->arena_n + RECORDS_PER_BLOCK <= s->arena_cap) {
-        uint32_t b = s->arena_n / RECORDS_PER_BLOCK;
-        const uint8_t *block = s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK];
-        memcpy(s->arena + (size_t)s->arena_n * 32, block_hash(block, 0),
+    while (s->copies.arena_n / RECORDS_PER_BLOCK < s->copies.cache_blocks &&
+           (size_t)s->copies.arena_n + RECORDS_PER_BLOCK <= s->copies.arena_cap) {
+        uint32_t b = s->copies.arena_n / RECORDS_PER_BLOCK;
+        const uint8_t *block = s->copies.cache[b / CACHE_CHUNK][b % CACHE_CHUNK];
+        memcpy(s->copies.arena + (size_t)s->copies.arena_n * 32, block_hash(block, 0),
                (size_t)RECORDS_PER_BLOCK * 32);
-        s->arena_n += RECORDS_PER_BLOCK;
+        s->copies.arena_n += RECORDS_PER_BLOCK;
         /* Lookups read the copy now, and the block only for a near hit's
          * bank: its map pages need not stay in this process's resident set
          * (they stay in the page cache; a later read maps them again).
@@ -122,12 +122,12 @@ static void arena_fill(pdqm_store *s, MDB_txn *txn, uint32_t next_entry, uint64_
 
 uint64_t store_arena_bytes(pdqm_store *s)
 {
-    pthread_mutex_lock(&s->cache_lock);
-    uint64_t bytes = (uint64_t)s->arena_n * 32;
-    for (uint32_t c = 0; s->arena && c < s->arena_n / ARENA_CHUNK; c++)
-        if (s->arena_gone[c])
+    pthread_mutex_lock(&s->copies.cache_lock);
+    uint64_t bytes = (uint64_t)s->copies.arena_n * 32;
+    for (uint32_t c = 0; s->copies.arena && c < s->copies.arena_n / ARENA_CHUNK; c++)
+        if (s->copies.arena_gone[c])
             bytes -= ARENA_CHUNK_BYTES;
-    pthread_mutex_unlock(&s->cache_lock);
+    pthread_mutex_unlock(&s->copies.cache_lock);
     return bytes;
 }
 
@@ -137,33 +137,33 @@ int store_cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full, uint32_t next_e
                       uint64_t dead)
 {
     int rc = 0;
-    pthread_mutex_lock(&s->cache_lock);
-    while (s->cache_blocks < full) {
-        uint32_t b = s->cache_blocks;
+    pthread_mutex_lock(&s->copies.cache_lock);
+    while (s->copies.cache_blocks < full) {
+        uint32_t b = s->copies.cache_blocks;
         uint32_t dir = b / CACHE_CHUNK;
         if (dir >= CACHE_DIR) {
             rc = ENOMEM;
             break;
         }
-        if (s->cache[dir] == NULL) {
-            s->cache[dir] = calloc(CACHE_CHUNK, sizeof(const uint8_t *));
-            if (s->cache[dir] == NULL) {
+        if (s->copies.cache[dir] == NULL) {
+            s->copies.cache[dir] = calloc(CACHE_CHUNK, sizeof(const uint8_t *));
+            if (s->copies.cache[dir] == NULL) {
                 rc = ENOMEM;
                 break;
             }
         }
         MDB_val k = { 4, &b }, v;
-        rc = mdb_get(txn, s->records, &k, &v);
+        rc = mdb_get(txn, s->db.records, &k, &v);
         if (rc == 0 && v.mv_size != BLOCK_BYTES)
             rc = MDB_CORRUPTED;
         if (rc != 0)
             break;
-        s->cache[dir][b % CACHE_CHUNK] = v.mv_data;
-        s->cache_blocks = b + 1;
+        s->copies.cache[dir][b % CACHE_CHUNK] = v.mv_data;
+        s->copies.cache_blocks = b + 1;
     }
     if (rc == 0)
         arena_fill(s, txn, next_entry, dead);
-    pthread_mutex_unlock(&s->cache_lock);
+    pthread_mutex_unlock(&s->copies.cache_lock);
     return rc;
 }
 
@@ -184,7 +184,7 @@ int store_cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full, uint32_t next_e
 
 void store_pcache_free(pdqm_store *s)
 {
-    postings_cache *c = s->pcache;
+    postings_cache *c = s->copies.pcache;
     if (c == NULL)
         return;
     pthread_rwlock_destroy(&c->lock);
@@ -194,7 +194,7 @@ void store_pcache_free(pdqm_store *s)
         munmap(c->ids, PCACHE_MAX_IDS * sizeof *c->ids);
     free(c->stale);
     free(c);
-    s->pcache = NULL;
+    s->copies.pcache = NULL;
 }
 
 /* Anonymous memory for `bytes`, on huge pages where the kernel has them;
@@ -226,7 +226,7 @@ static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t
         return ENOMEM;
     }
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->postings, &cur);
+    int rc = mdb_cursor_open(txn, s->db.postings, &cur);
     if (rc != 0)
         return rc;
     size_t n = 0;
@@ -269,7 +269,7 @@ static int pcache_catch_up(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint3
 {
     for (uint32_t g = c->seen + 1; g <= gen; g++) {
         MDB_val k = { 4, &g }, v;
-        int rc = mdb_get(txn, s->pchanges, &k, &v);
+        int rc = mdb_get(txn, s->db.pchanges, &k, &v);
         if (rc != 0)
             return rc;
         if (v.mv_size == 0 || v.mv_size % 4)
@@ -338,31 +338,31 @@ int store_pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_
 
 void store_pindex_free(pdqm_store *s)
 {
-    pending_index *p = s->pindex;
+    pending_index *p = s->copies.pindex;
     if (p == NULL)
         return;
     pthread_rwlock_destroy(&p->lock);
     free(p->head);
     free(p->next);
     free(p);
-    s->pindex = NULL;
+    s->copies.pindex = NULL;
 }
 
 /* The two structures are made with the handle (their memory comes later,
  * as they fill), so lookups need no lock to find them. */
 pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err)
 {
-    s->pcache = calloc(1, sizeof *s->pcache);
-    s->pindex = calloc(1, sizeof *s->pindex);
-    if (s->pcache == NULL || s->pindex == NULL) {
-        free(s->pcache);
-        free(s->pindex);
-        s->pcache = NULL;
-        s->pindex = NULL;
+    s->copies.pcache = calloc(1, sizeof *s->copies.pcache);
+    s->copies.pindex = calloc(1, sizeof *s->copies.pindex);
+    if (s->copies.pcache == NULL || s->copies.pindex == NULL) {
+        free(s->copies.pcache);
+        free(s->copies.pindex);
+        s->copies.pcache = NULL;
+        s->copies.pindex = NULL;
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a store");
     }
-    pthread_rwlock_init(&s->pcache->lock, NULL);
-    pthread_rwlock_init(&s->pindex->lock, NULL);
+    pthread_rwlock_init(&s->copies.pcache->lock, NULL);
+    pthread_rwlock_init(&s->copies.pindex->lock, NULL);
     return PDQM_OK;
 }
 

@@ -27,7 +27,7 @@ typedef struct record_view {
 static inline const uint8_t *block_of(const record_view *rv, uint32_t id)
 {
     uint32_t b = id / RECORDS_PER_BLOCK;
-    return b < rv->full ? rv->s->cache[b / CACHE_CHUNK][b % CACHE_CHUNK] : rv->tail;
+    return b < rv->full ? rv->s->copies.cache[b / CACHE_CHUNK][b % CACHE_CHUNK] : rv->tail;
 }
 
 /* The stored hash of entry id: 32 bytes (aligned in the arena and in full

@@ -48,7 +48,7 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         uint32_t b = e / RECORDS_PER_BLOCK;
         if (b != block_no) {
             MDB_val k = { 4, &b };
-            if ((rc = mdb_get(txn, s->records, &k, &blockv)) != 0)
+            if ((rc = mdb_get(txn, s->db.records, &k, &blockv)) != 0)
                 break;
             block_no = b;
         }
@@ -77,7 +77,7 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         memcpy(dk, sha, 32);
         put_be32(dk + 32, h.bank);
         MDB_val sk = { 36, dk }, sv = { 4, &number };
-        rc = mdb_del(txn, s->sha256, &sk, &sv);
+        rc = mdb_del(txn, s->db.sha256, &sk, &sv);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
     }
@@ -85,7 +85,7 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         memcpy(dk, md5, 16);
         put_be32(dk + 16, h.bank);
         MDB_val mk = { 20, dk }, mv = { 4, &number };
-        rc = mdb_del(txn, s->md5, &mk, &mv);
+        rc = mdb_del(txn, s->db.md5, &mk, &mv);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
     }

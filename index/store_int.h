@@ -166,20 +166,26 @@ typedef struct meta_vals {
                                 (see store_pass_window) */
 } meta_vals;
 
-struct pdqm_store {
-    MDB_env *env;
-    MDB_dbi meta, banks, cnum, cindex, cbank, sha256, md5, postings, records, pchanges;
-    int read_only;
-    char *path;
+/* The handle, in parts: each part belongs to one layer, the only code that
+ * writes it (the others read it through that layer's functions, or, for
+ * the copies, under their locks as index/README.md says). */
 
+/* The tables' handles (store_open.c opens them; store_tables.c and the
+ * layers above use them in their transactions). */
+typedef struct store_dbs {
+    MDB_dbi meta, banks, cnum, cindex, cbank, sha256, md5, postings, records, pchanges;
+} store_dbs;
+
+/* Transactions, map growth and group commit (store_txn.c). */
+typedef struct store_tx {
     /* Lookups hold this shared; growing the map holds it exclusive, since
      * LMDB may move the map and no transaction may be open meanwhile. */
     pthread_rwlock_t resize_lock;
     /* One writer in this process (LMDB's own lock serialises processes). */
     pthread_mutex_t write_lock;
-    /* Group commit (store_txn.c): writes queue here; one thread at a time, the
-     * leader, commits every queued write in one transaction, so concurrent
-     * writers share its fsyncs. */
+    /* Group commit: writes queue here; one thread at a time, the leader,
+     * commits every queued write in one transaction, so concurrent writers
+     * share its fsyncs. */
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_done;
     struct write_job *queue_head, *queue_tail;
@@ -189,7 +195,10 @@ struct pdqm_store {
     uint32_t *touched;
     size_t n_touched, cap_touched;
     int touched_all;
+} store_tx;
 
+/* The in-memory copies a lookup handle keeps (store_copies.c). */
+typedef struct store_copies_part {
     /* The in-memory copy of the postings, and the in-memory index of
      * pending entries (store_copies.h). */
     struct postings_cache *pcache;
@@ -215,6 +224,17 @@ struct pdqm_store {
     uint8_t *arena_gone;         /* a byte a chunk: 1 once given back */
     uint32_t arena_chunks_seen;  /* chunks the last trim looked at */
     uint64_t arena_dead_seen;    /* deleted ids the last trim knew of */
+} store_copies_part;
+
+/* Open and close (store_open.c) own the environment and put the parts
+ * together. */
+struct pdqm_store {
+    MDB_env *env;
+    int read_only;
+    char *path;
+    store_dbs db;
+    store_tx tx;
+    store_copies_part copies;
 };
 
 /* LMDB result to our status, with context. */
@@ -243,6 +263,10 @@ pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
 
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);
+
+/* Note that the open write transaction may have changed every posting key
+ * (a rewrite of the whole table). */
+void store_touch_all(pdqm_store *s);
 
 /* The record of entry id in txn (copied into *out), through a cache of one
  * block: *cached holds block *cached_block's value (mv_data NULL: none

@@ -440,13 +440,13 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         goto done;
     }
 
-    pthread_rwlock_rdlock(&s->resize_lock);
+    pthread_rwlock_rdlock(&s->tx.resize_lock);
     locked = 1;
     int rc = store_txn_begin(s, MDB_RDONLY, &se.txn);
     if (rc == 0)
         rc = store_meta_read(s, se.txn, &se.meta);
     if (rc == 0)
-        rc = mdb_cursor_open(se.txn, s->postings, &se.cur);
+        rc = mdb_cursor_open(se.txn, s->db.postings, &se.cur);
     if (rc != 0) {
         st = store_lmdb_error(err, rc, "cannot read the store");
         goto done;
@@ -496,14 +496,14 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         st = store_lmdb_error(err, rc, "cannot read the store");
         goto done;
     }
-    pthread_mutex_lock(&s->cache_lock);
-    se.rv.arena = s->arena;
-    se.rv.arena_n = s->arena_n < se.meta.next_entry ? s->arena_n : se.meta.next_entry;
-    pthread_mutex_unlock(&s->cache_lock);
+    pthread_mutex_lock(&s->copies.cache_lock);
+    se.rv.arena = s->copies.arena;
+    se.rv.arena_n = s->copies.arena_n < se.meta.next_entry ? s->copies.arena_n : se.meta.next_entry;
+    pthread_mutex_unlock(&s->copies.cache_lock);
     if (se.meta.next_entry % RECORDS_PER_BLOCK) {
         uint32_t b = se.rv.full;
         MDB_val k = { 4, &b }, v;
-        rc = mdb_get(se.txn, s->records, &k, &v);
+        rc = mdb_get(se.txn, s->db.records, &k, &v);
         se.rv.tail_n = se.meta.next_entry % RECORDS_PER_BLOCK;
         if (rc == 0 && block_count(v.mv_size) != se.rv.tail_n)
             rc = MDB_CORRUPTED;
@@ -527,7 +527,7 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
             st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
             goto done;
         }
-        postings_cache *pc = s->pcache;
+        postings_cache *pc = s->copies.pcache;
         atomic_fetch_add_explicit(&pc->lookups, 1, memory_order_relaxed);
         int cached = store_pcache_acquire(s, se.txn, pc, se.meta.pgen);
         se.pc = cached ? pc : NULL;
@@ -538,7 +538,7 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         if (probes > 1 && pending >= PINDEX_MIN &&
             (atomic_load_explicit(&pc->lookups, memory_order_relaxed) >= PCACHE_AFTER ||
              n >= 16)) {
-            pi = s->pindex;
+            pi = s->copies.pindex;
             if (!store_pindex_acquire(pi, &se.rv, se.meta.pending_from, se.meta.pending_to))
                 pi = NULL;
         }
@@ -577,7 +577,7 @@ done:
     if (se.txn)
         mdb_txn_abort(se.txn);
     if (locked)
-        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_unlock(&s->tx.resize_lock);
     if (have_banks)
         store_bank_table_free(banks);
     free(banks);

@@ -53,17 +53,17 @@ static pdqm_status open_databases(pdqm_store *s, unsigned flags, pdqm_error *err
     }
 
     static const struct { const char *name; unsigned flags; size_t offset; } dbs[] = {
-        { "meta", 0, offsetof(pdqm_store, meta) },
-        { "banks", 0, offsetof(pdqm_store, banks) },
-        { "cnum", MDB_INTEGERKEY, offsetof(pdqm_store, cnum) },
-        { "cindex", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED, offsetof(pdqm_store, cindex) },
+        { "meta", 0, offsetof(pdqm_store, db.meta) },
+        { "banks", 0, offsetof(pdqm_store, db.banks) },
+        { "cnum", MDB_INTEGERKEY, offsetof(pdqm_store, db.cnum) },
+        { "cindex", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED, offsetof(pdqm_store, db.cindex) },
         { "cbank", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP,
-          offsetof(pdqm_store, cbank) },
-        { "sha256", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, offsetof(pdqm_store, sha256) },
-        { "md5", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, offsetof(pdqm_store, md5) },
-        { "postings", MDB_INTEGERKEY, offsetof(pdqm_store, postings) },
-        { "records", MDB_INTEGERKEY, offsetof(pdqm_store, records) },
-        { "pchanges", MDB_INTEGERKEY, offsetof(pdqm_store, pchanges) },
+          offsetof(pdqm_store, db.cbank) },
+        { "sha256", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, offsetof(pdqm_store, db.sha256) },
+        { "md5", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, offsetof(pdqm_store, db.md5) },
+        { "postings", MDB_INTEGERKEY, offsetof(pdqm_store, db.postings) },
+        { "records", MDB_INTEGERKEY, offsetof(pdqm_store, db.records) },
+        { "pchanges", MDB_INTEGERKEY, offsetof(pdqm_store, db.pchanges) },
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].offset);
@@ -156,11 +156,11 @@ pdqm_status pdqm_store_open(const char *path, unsigned flags,
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a store");
     }
     s->read_only = (flags & PDQM_STORE_READONLY) != 0;
-    pthread_rwlock_init(&s->resize_lock, NULL);
-    pthread_mutex_init(&s->write_lock, NULL);
-    pthread_mutex_init(&s->queue_lock, NULL);
-    pthread_cond_init(&s->queue_done, NULL);
-    pthread_mutex_init(&s->cache_lock, NULL);
+    pthread_rwlock_init(&s->tx.resize_lock, NULL);
+    pthread_mutex_init(&s->tx.write_lock, NULL);
+    pthread_mutex_init(&s->tx.queue_lock, NULL);
+    pthread_cond_init(&s->tx.queue_done, NULL);
+    pthread_mutex_init(&s->copies.cache_lock, NULL);
 
     pdqm_status st = store_caches_init(s, err);
     if (st != PDQM_OK)
@@ -209,18 +209,18 @@ void pdqm_store_close(pdqm_store *s)
     if (s->env)
         mdb_env_close(s->env);
     for (int i = 0; i < CACHE_DIR; i++)
-        free(s->cache[i]);
-    if (s->arena_map)
-        munmap(s->arena_map, s->arena_map_bytes);
-    free(s->arena_gone);
-    pthread_rwlock_destroy(&s->resize_lock);
-    pthread_mutex_destroy(&s->write_lock);
-    pthread_mutex_destroy(&s->queue_lock);
-    pthread_cond_destroy(&s->queue_done);
-    pthread_mutex_destroy(&s->cache_lock);
+        free(s->copies.cache[i]);
+    if (s->copies.arena_map)
+        munmap(s->copies.arena_map, s->copies.arena_map_bytes);
+    free(s->copies.arena_gone);
+    pthread_rwlock_destroy(&s->tx.resize_lock);
+    pthread_mutex_destroy(&s->tx.write_lock);
+    pthread_mutex_destroy(&s->tx.queue_lock);
+    pthread_cond_destroy(&s->tx.queue_done);
+    pthread_mutex_destroy(&s->copies.cache_lock);
     store_pcache_free(s);
     store_pindex_free(s);
-    free(s->touched);
+    free(s->tx.touched);
     free(s->path);
     free(s);
 }

@@ -30,7 +30,7 @@ int store_writer_open(postings_writer *w, pdqm_store *s, MDB_txn *txn)
     w->txn = txn;
     /* No cursor stays open across the writes below: plain puts only. */
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->postings, &cur);
+    int rc = mdb_cursor_open(txn, s->db.postings, &cur);
     if (rc != 0)
         return rc;
     MDB_val k, v;
@@ -72,12 +72,12 @@ int store_writer_add(postings_writer *w, uint32_t key, const uint32_t *ids, size
     if (!w->have_last || key > w->last_key) {
         v.mv_size = n * 4;
         v.mv_data = (void *)ids;
-        return mdb_put(w->txn, w->s->postings, &k, &v, MDB_APPEND);
+        return mdb_put(w->txn, w->s->db.postings, &k, &v, MDB_APPEND);
     }
-    int rc = mdb_get(w->txn, w->s->postings, &k, &v);
+    int rc = mdb_get(w->txn, w->s->db.postings, &k, &v);
     if (rc == MDB_NOTFOUND) {
         MDB_val nv = { n * 4, (void *)ids };
-        return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
+        return mdb_put(w->txn, w->s->db.postings, &k, &nv, 0);
     }
     if (rc != 0)
         return rc;
@@ -100,7 +100,7 @@ int store_writer_add(postings_writer *w, uint32_t key, const uint32_t *ids, size
     for (; j < n; j++)
         w->scratch[o++] = ids[j];
     MDB_val nv = { o * 4, w->scratch };
-    return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
+    return mdb_put(w->txn, w->s->db.postings, &k, &nv, 0);
 }
 
 /* Remove id from key's array; MDB_CORRUPTED when it is not there. */
@@ -108,7 +108,7 @@ int store_writer_remove(postings_writer *w, uint32_t key, uint32_t id)
 {
     MDB_val k = { 4, &key }, v;
     store_touch(w->s, key);
-    int rc = mdb_get(w->txn, w->s->postings, &k, &v);
+    int rc = mdb_get(w->txn, w->s->db.postings, &k, &v);
     if (rc != 0)
         return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     size_t m = v.mv_size / 4, lo = 0, hi = m;
@@ -128,13 +128,13 @@ int store_writer_remove(postings_writer *w, uint32_t key, uint32_t id)
     if (lo == m || at != id)
         return MDB_CORRUPTED;
     if (m == 1)
-        return mdb_del(w->txn, w->s->postings, &k, NULL);
+        return mdb_del(w->txn, w->s->db.postings, &k, NULL);
     if ((rc = writer_room(w, m - 1)) != 0)
         return rc;
     memcpy(w->scratch, old, 4 * lo);
     memcpy(w->scratch + lo, old + 4 * (lo + 1), 4 * (m - lo - 1));
     MDB_val nv = { (m - 1) * 4, w->scratch };
-    return mdb_put(w->txn, w->s->postings, &k, &nv, 0);
+    return mdb_put(w->txn, w->s->db.postings, &k, &nv, 0);
 }
 
 /* Put (key << 32 | id) pairs, sorted here, into the postings. */
@@ -184,7 +184,7 @@ int store_put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
         if (off > 0) {
             /* The partial last block: keep what it has. */
             MDB_val k = { 4, &b }, v;
-            rc = mdb_get(txn, s->records, &k, &v);
+            rc = mdb_get(txn, s->db.records, &k, &v);
             if (rc != 0 || block_count(v.mv_size) != off) {
                 rc = rc ? rc : MDB_CORRUPTED;
                 break;
@@ -200,7 +200,7 @@ int store_put_records(pdqm_store *s, MDB_txn *txn, uint32_t first,
         for (size_t i = 0; i < take; i++)
             block_write(block, count, off + (uint32_t)i, &recs[done + i]);
         MDB_val k = { 4, &b }, v = { block_size(count), block };
-        rc = mdb_put(txn, s->records, &k, &v, flags);
+        rc = mdb_put(txn, s->db.records, &k, &v, flags);
         done += take;
     }
     free(block);

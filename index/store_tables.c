@@ -56,7 +56,7 @@ int store_cnum_get(pdqm_store *s, MDB_txn *txn, uint32_t number, MDB_val *rec)
 {
     uint32_t group = number >> CNUM_SHIFT;
     MDB_val k = { 4, &group }, g;
-    int rc = mdb_get(txn, s->cnum, &k, &g);
+    int rc = mdb_get(txn, s->db.cnum, &k, &g);
     if (rc != 0)
         return rc;
     size_t at;
@@ -71,7 +71,7 @@ static int group_write(pdqm_store *s, MDB_txn *txn, uint32_t group, const MDB_va
     size_t n = old->mv_size - (cut_end - cut) + entry_len;
     MDB_val k = { 4, &group };
     if (n == 0)
-        return mdb_del(txn, s->cnum, &k, NULL);
+        return mdb_del(txn, s->db.cnum, &k, NULL);
     uint8_t *buf = malloc(n);
     if (buf == NULL)
         return ENOMEM;
@@ -83,7 +83,7 @@ static int group_write(pdqm_store *s, MDB_txn *txn, uint32_t group, const MDB_va
     if (old->mv_size > cut_end)
         memcpy(buf + cut + entry_len, (const uint8_t *)old->mv_data + cut_end, old->mv_size - cut_end);
     MDB_val v = { n, buf };
-    int rc = mdb_put(txn, s->cnum, &k, &v, flags);
+    int rc = mdb_put(txn, s->db.cnum, &k, &v, flags);
     free(buf);
     return rc;
 }
@@ -92,7 +92,7 @@ int store_cnum_put(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec
 {
     uint32_t group = number >> CNUM_SHIFT;
     MDB_val k = { 4, &group }, g = { 0, NULL };
-    int rc = mdb_get(txn, s->cnum, &k, &g);
+    int rc = mdb_get(txn, s->db.cnum, &k, &g);
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
     unsigned flags = 0;
@@ -100,7 +100,7 @@ int store_cnum_put(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec
         /* A new group; past the last one (numbers only grow) it appends. */
         MDB_cursor *cur;
         MDB_val lk, lv;
-        if ((rc = mdb_cursor_open(txn, s->cnum, &cur)) != 0)
+        if ((rc = mdb_cursor_open(txn, s->db.cnum, &cur)) != 0)
             return rc;
         rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
         uint32_t last = 0;
@@ -142,7 +142,7 @@ int store_cnum_del(pdqm_store *s, MDB_txn *txn, uint32_t number)
 {
     uint32_t group = number >> CNUM_SHIFT;
     MDB_val k = { 4, &group }, g, old;
-    int rc = mdb_get(txn, s->cnum, &k, &g);
+    int rc = mdb_get(txn, s->db.cnum, &k, &g);
     if (rc != 0)
         return rc;
     size_t at;
@@ -181,7 +181,7 @@ static int iter_group(cnum_iter *it, MDB_cursor_op op)
 int store_cnum_first(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t *number, MDB_val *rec)
 {
     memset(it, 0, sizeof *it);
-    int rc = mdb_cursor_open(txn, s->cnum, &it->cur);
+    int rc = mdb_cursor_open(txn, s->db.cnum, &it->cur);
     if (rc != 0)
         return rc;
     if ((rc = iter_group(it, MDB_FIRST)) != 0)
@@ -193,7 +193,7 @@ int store_cnum_from(pdqm_store *s, MDB_txn *txn, cnum_iter *it, uint32_t from,
                     uint32_t *number, MDB_val *rec)
 {
     memset(it, 0, sizeof *it);
-    int rc = mdb_cursor_open(txn, s->cnum, &it->cur);
+    int rc = mdb_cursor_open(txn, s->db.cnum, &it->cur);
     if (rc != 0)
         return rc;
     uint32_t group = from >> CNUM_SHIFT;
@@ -233,7 +233,7 @@ int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *n
     /* The greatest number <= id: in id's group, or the last of an earlier
      * one.  Then id must fall inside that item's hashes. */
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->cnum, &cur);
+    int rc = mdb_cursor_open(txn, s->db.cnum, &cur);
     if (rc != 0)
         return rc;
     uint32_t group = id >> CNUM_SHIFT;
@@ -317,7 +317,7 @@ int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *i
     uint8_t want[6];
     uint32_t bucket = cindex_entry(bank, id, len, 0, want);
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->cindex, &cur);
+    int rc = mdb_cursor_open(txn, s->db.cindex, &cur);
     if (rc != 0)
         return rc;
     MDB_val k = { 4, &bucket }, d = { 6, want };
@@ -355,12 +355,12 @@ int store_content_link(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *i
     uint8_t dup[6];
     uint32_t bucket = cindex_entry(bank, id, len, number, dup);
     MDB_val k = { 4, &bucket }, d = { 6, dup };
-    int rc = mdb_put(txn, s->cindex, &k, &d, MDB_NODUPDATA);
+    int rc = mdb_put(txn, s->db.cindex, &k, &d, MDB_NODUPDATA);
     if (rc != 0)
         return rc;
     MDB_val bk = { 4, &bank }, bd = { 4, &number };
     /* Numbers only grow, so each is appended to its bank's list. */
-    return mdb_put(txn, s->cbank, &bk, &bd, MDB_NODUPDATA);
+    return mdb_put(txn, s->db.cbank, &bk, &bd, MDB_NODUPDATA);
 }
 
 int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
@@ -369,11 +369,11 @@ int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char 
     uint8_t dup[6];
     uint32_t bucket = cindex_entry(bank, id, len, number, dup);
     MDB_val k = { 4, &bucket }, d = { 6, dup };
-    int rc = mdb_del(txn, s->cindex, &k, &d);
+    int rc = mdb_del(txn, s->db.cindex, &k, &d);
     if (rc != 0)
         return rc;
     MDB_val bk = { 4, &bank }, bd = { 4, &number };
-    return mdb_del(txn, s->cbank, &bk, &bd);
+    return mdb_del(txn, s->db.cbank, &bk, &bd);
 }
 
 int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **out, size_t *count)
@@ -381,7 +381,7 @@ int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **ou
     *out = NULL;
     *count = 0;
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->cbank, &cur);
+    int rc = mdb_cursor_open(txn, s->db.cbank, &cur);
     if (rc != 0)
         return rc;
     MDB_val k = { 4, &bank }, v;
@@ -421,7 +421,7 @@ int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **ou
 int store_meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out)
 {
     MDB_val k = { strlen(name), (void *)name }, v;
-    int rc = mdb_get(txn, s->meta, &k, &v);
+    int rc = mdb_get(txn, s->db.meta, &k, &v);
     if (rc == MDB_NOTFOUND) {
         *out = 0;
         return 0;
@@ -437,7 +437,7 @@ int store_meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out)
 int store_meta_put(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t value)
 {
     MDB_val k = { strlen(name), (void *)name }, v = { 4, &value };
-    return mdb_put(txn, s->meta, &k, &v, 0);
+    return mdb_put(txn, s->db.meta, &k, &v, 0);
 }
 
 int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
@@ -487,7 +487,7 @@ pdqm_status pdqm_bank_name_check(const char *name, pdqm_error *err)
 int store_bank_find(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *out)
 {
     MDB_val k = { strlen(name), (void *)name }, v;
-    int rc = mdb_get(txn, s->banks, &k, &v);
+    int rc = mdb_get(txn, s->db.banks, &k, &v);
     if (rc != 0)
         return rc;
     if (v.mv_size != sizeof *out)
@@ -511,7 +511,7 @@ pdqm_status store_bank_for_read(pdqm_store *s, MDB_txn *txn, const char *name, b
 int store_bank_put(pdqm_store *s, MDB_txn *txn, const char *name, const bank_rec *b)
 {
     MDB_val k = { strlen(name), (void *)name }, v = { sizeof *b, (void *)b };
-    return mdb_put(txn, s->banks, &k, &v, 0);
+    return mdb_put(txn, s->db.banks, &k, &v, 0);
 }
 
 pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err)
@@ -519,7 +519,7 @@ pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_er
     memset(t, 0, sizeof *t);
     MDB_stat st;
     meta_vals m;
-    int rc = mdb_stat(txn, s->banks, &st);
+    int rc = mdb_stat(txn, s->db.banks, &st);
     if (rc == 0)
         rc = store_meta_read(s, txn, &m);
     if (rc != 0)
@@ -536,7 +536,7 @@ pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_er
     for (size_t i = 0; i <= t->max_id; i++)
         t->by_id[i] = -1;
     MDB_cursor *cur;
-    rc = mdb_cursor_open(txn, s->banks, &cur);
+    rc = mdb_cursor_open(txn, s->db.banks, &cur);
     if (rc != 0) {
         store_bank_table_free(t);
         return store_lmdb_error(err, rc, "cannot read the banks");
@@ -586,7 +586,7 @@ int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
     uint32_t block = id / RECORDS_PER_BLOCK;
     if (*cached_block != block || cached->mv_data == NULL) {
         MDB_val k = { 4, &block };
-        int rc = mdb_get(txn, s->records, &k, cached);
+        int rc = mdb_get(txn, s->db.records, &k, cached);
         if (rc != 0) {
             cached->mv_data = NULL;
             return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;

@@ -29,12 +29,12 @@ int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn)
         /* Another process grew the map: adopt its size.  That needs no
          * transaction open in this process, so take the resize lock
          * exclusively, which the caller must not hold. */
-        pthread_rwlock_unlock(&s->resize_lock);
-        pthread_rwlock_wrlock(&s->resize_lock);
+        pthread_rwlock_unlock(&s->tx.resize_lock);
+        pthread_rwlock_wrlock(&s->tx.resize_lock);
         rc = mdb_env_set_mapsize(s->env, 0);
         store_cache_clear(s);
-        pthread_rwlock_unlock(&s->resize_lock);
-        pthread_rwlock_rdlock(&s->resize_lock);
+        pthread_rwlock_unlock(&s->tx.resize_lock);
+        pthread_rwlock_rdlock(&s->tx.resize_lock);
         if (rc == 0)
             rc = mdb_txn_begin(s->env, NULL, flags, txn);
     }
@@ -43,13 +43,13 @@ int store_txn_begin(pdqm_store *s, unsigned flags, MDB_txn **txn)
 
 pdqm_status store_grow_map(pdqm_store *s, pdqm_error *err)
 {
-    pthread_rwlock_wrlock(&s->resize_lock);
+    pthread_rwlock_wrlock(&s->tx.resize_lock);
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     size_t next = info.me_mapsize * 2;
     int rc = mdb_env_set_mapsize(s->env, next);
     store_cache_clear(s);
-    pthread_rwlock_unlock(&s->resize_lock);
+    pthread_rwlock_unlock(&s->tx.resize_lock);
     if (rc != 0)
         return store_lmdb_error(err, rc, "cannot grow the store's map");
     return PDQM_OK;
@@ -57,33 +57,38 @@ pdqm_status store_grow_map(pdqm_store *s, pdqm_error *err)
 
 void store_cache_clear(pdqm_store *s)
 {
-    pthread_mutex_lock(&s->cache_lock);
-    s->cache_blocks = 0;
-    pthread_mutex_unlock(&s->cache_lock);
+    pthread_mutex_lock(&s->copies.cache_lock);
+    s->copies.cache_blocks = 0;
+    pthread_mutex_unlock(&s->copies.cache_lock);
+}
+
+void store_touch_all(pdqm_store *s)
+{
+    s->tx.touched_all = 1;
 }
 
 void store_touch(pdqm_store *s, uint32_t key)
 {
-    if (s->touched_all)
+    if (s->tx.touched_all)
         return;
-    if (s->n_touched == s->cap_touched) {
-        size_t cap = s->cap_touched ? s->cap_touched * 2 : 1024;
-        uint32_t *grown = cap <= PCHANGES_MAX_KEYS ? realloc(s->touched, cap * sizeof *grown) : NULL;
+    if (s->tx.n_touched == s->tx.cap_touched) {
+        size_t cap = s->tx.cap_touched ? s->tx.cap_touched * 2 : 1024;
+        uint32_t *grown = cap <= PCHANGES_MAX_KEYS ? realloc(s->tx.touched, cap * sizeof *grown) : NULL;
         if (grown == NULL) {
-            s->touched_all = 1;   /* listing them all is not worth it */
+            s->tx.touched_all = 1;   /* listing them all is not worth it */
             return;
         }
-        s->touched = grown;
-        s->cap_touched = cap;
+        s->tx.touched = grown;
+        s->tx.cap_touched = cap;
     }
-    s->touched[s->n_touched++] = key;
+    s->tx.touched[s->tx.n_touched++] = key;
 }
 
 /* When the transaction changed postings: a new generation, its list of
  * keys in pchanges, and the oldest entry dropped. */
 static int log_postings_change(pdqm_store *s, MDB_txn *txn)
 {
-    if (s->n_touched == 0 && !s->touched_all)
+    if (s->tx.n_touched == 0 && !s->tx.touched_all)
         return 0;
     uint32_t gen;
     int rc = store_meta_get(s, txn, "pgen", &gen);
@@ -91,14 +96,14 @@ static int log_postings_change(pdqm_store *s, MDB_txn *txn)
         return rc;
     gen++;
     MDB_val k = { 4, &gen };
-    MDB_val v = { s->touched_all ? 0 : s->n_touched * 4, s->touched };
-    if ((rc = mdb_put(txn, s->pchanges, &k, &v, MDB_APPEND)) != 0 &&
-        (rc = mdb_put(txn, s->pchanges, &k, &v, 0)) != 0)
+    MDB_val v = { s->tx.touched_all ? 0 : s->tx.n_touched * 4, s->tx.touched };
+    if ((rc = mdb_put(txn, s->db.pchanges, &k, &v, MDB_APPEND)) != 0 &&
+        (rc = mdb_put(txn, s->db.pchanges, &k, &v, 0)) != 0)
         return rc;
     if (gen > PCHANGES_KEEP) {
         uint32_t old = gen - PCHANGES_KEEP;
         MDB_val ok = { 4, &old };
-        rc = mdb_del(txn, s->pchanges, &ok, NULL);
+        rc = mdb_del(txn, s->db.pchanges, &ok, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
     }
@@ -151,14 +156,14 @@ static void job_finish(write_job *j, int rc)
 static int run_group(pdqm_store *s, write_job *group, size_t n)
 {
     MDB_txn *txn;
-    pthread_rwlock_rdlock(&s->resize_lock);
+    pthread_rwlock_rdlock(&s->tx.resize_lock);
     int rc = store_txn_begin(s, 0, &txn);
     if (rc != 0) {
-        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_unlock(&s->tx.resize_lock);
         return rc;
     }
-    s->n_touched = 0;
-    s->touched_all = 0;
+    s->tx.n_touched = 0;
+    s->tx.touched_all = 0;
     int any = 0;
     for (write_job *j = group; j && rc == 0; j = j->next) {
         if (n == 1) {
@@ -186,7 +191,7 @@ static int run_group(pdqm_store *s, write_job *group, size_t n)
         rc = mdb_txn_commit(txn);
     else
         mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&s->resize_lock);
+    pthread_rwlock_unlock(&s->tx.resize_lock);
     return rc;
 }
 
@@ -235,46 +240,46 @@ static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
     pdqm_error_clear(&local);
     write_job job = { fn, arg, what, &local, PDQM_OK, 0, 0, NULL };
 
-    pthread_mutex_lock(&s->queue_lock);
-    if (s->queue_tail)
-        s->queue_tail->next = &job;
+    pthread_mutex_lock(&s->tx.queue_lock);
+    if (s->tx.queue_tail)
+        s->tx.queue_tail->next = &job;
     else
-        s->queue_head = &job;
-    s->queue_tail = &job;
+        s->tx.queue_head = &job;
+    s->tx.queue_tail = &job;
     for (;;) {
-        while (!job.done && s->leader_active)
-            pthread_cond_wait(&s->queue_done, &s->queue_lock);
+        while (!job.done && s->tx.leader_active)
+            pthread_cond_wait(&s->tx.queue_done, &s->tx.queue_lock);
         if (job.done)
             break;
         /* Lead: take up to GROUP_MAX jobs from the head of the queue (ours
          * too, unless more than that wait ahead of it: then lead again). */
-        s->leader_active = 1;
-        write_job *group = s->queue_head, *last = group;
+        s->tx.leader_active = 1;
+        write_job *group = s->tx.queue_head, *last = group;
         size_t n = 1;
         while (last->next && n < GROUP_MAX) {
             last = last->next;
             n++;
         }
-        s->queue_head = last->next;
-        if (s->queue_head == NULL)
-            s->queue_tail = NULL;
+        s->tx.queue_head = last->next;
+        if (s->tx.queue_head == NULL)
+            s->tx.queue_tail = NULL;
         last->next = NULL;
-        pthread_mutex_unlock(&s->queue_lock);
+        pthread_mutex_unlock(&s->tx.queue_lock);
 
-        pthread_mutex_lock(&s->write_lock);
+        pthread_mutex_lock(&s->tx.write_lock);
         lead_group(s, group, n);
-        pthread_mutex_unlock(&s->write_lock);
+        pthread_mutex_unlock(&s->tx.write_lock);
 
-        pthread_mutex_lock(&s->queue_lock);
+        pthread_mutex_lock(&s->tx.queue_lock);
         for (write_job *j = group; j; ) {
             write_job *next = j->next;
             j->done = 1;   /* its thread may return as soon as we unlock */
             j = next;
         }
-        s->leader_active = 0;
-        pthread_cond_broadcast(&s->queue_done);
+        s->tx.leader_active = 0;
+        pthread_cond_broadcast(&s->tx.queue_done);
     }
-    pthread_mutex_unlock(&s->queue_lock);
+    pthread_mutex_unlock(&s->tx.queue_lock);
     if (err)
         *err = local;
     return job.st;
@@ -289,7 +294,7 @@ pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
 pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err)
 {
     MDB_txn *txn;
-    pthread_rwlock_rdlock(&s->resize_lock);
+    pthread_rwlock_rdlock(&s->tx.resize_lock);
     int rc = store_txn_begin(s, MDB_RDONLY, &txn);
     pdqm_status st;
     if (rc != 0) {
@@ -298,6 +303,6 @@ pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err)
         st = fn(s, txn, arg, err);
         mdb_txn_abort(txn);
     }
-    pthread_rwlock_unlock(&s->resize_lock);
+    pthread_rwlock_unlock(&s->tx.resize_lock);
     return st;
 }

@@ -213,12 +213,18 @@ def test_kill_9_at_random_moments(tmp_path):
         return [BIN, "index", "-q", "--db", str(db), "--bank", "b",
                 "--hash-list", str(lst)]
 
-    # How long one round takes here, to kill inside it.
+    # How long one round takes here, to kill inside it: a round into a store
+    # that already holds one (making the store is a first round's alone).
     scratch = tmp_path / "scratch.db"
-    start = time.monotonic()
     cmd = command(0)
     subprocess.run([*cmd[:4], str(scratch), *cmd[5:]], check=True, timeout=300)
-    full = time.monotonic() - start
+    rounds = []
+    for i in (1, 2):
+        cmd = command(i)
+        start = time.monotonic()
+        subprocess.run([*cmd[:4], str(scratch), *cmd[5:]], check=True, timeout=300)
+        rounds.append(time.monotonic() - start)
+    full = min(rounds)
 
     rng = random.Random(11)
     kills = 0

@@ -56,10 +56,14 @@ pdqm_status pdqm_hash256_from_hex(const char *hex, size_t len,
 void pdqm_hash256_to_hex(const pdqm_hash256 *h, char out[PDQM_HASH_HEX_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < PDQM_HASH_HEX_LEN; i++) {
-        int word = 3 - i / 16;
-        int shift = 60 - 4 * (i % 16);
-        out[i] = digits[(h->w[word] >> shift) & 0xf];
+    /* Characters 16*k.. are the bits of w[3 - k], high first: each word
+     * from its low end, with no shift that depends on the position. */
+    for (int k = 0; k < 4; k++) {
+        uint64_t w = h->w[3 - k];
+        for (int i = 15; i >= 0; i--) {
+            out[16 * k + i] = digits[w & 0xf];
+            w >>= 4;
+        }
     }
     out[PDQM_HASH_HEX_LEN] = '\0';
 }

@@ -39,9 +39,11 @@
 #include "../hashing/hash256.h"
 
 #define PDQM_STORE_DEFAULT_PATH "pdqmatch.db"
-#define PDQM_STORE_SCHEMA_VERSION 2   /* 2: hex content ids stored as 32 bytes;
-                                         a store of 1 is read, and marked 2 when
-                                         opened for writing */
+#define PDQM_STORE_SCHEMA_VERSION 3   /* 2: hex content ids stored as 32 bytes;
+                                         3: an id that is its item's first hash
+                                         in hex stored nowhere.  Stores of 1 and
+                                         2 are read, and marked 3 when opened
+                                         for writing */
 
 #define PDQM_BANK_NAME_MAX 64          /* bytes, without the terminator */
 #define PDQM_CONTENT_ID_MAX 500        /* bytes (LMDB keys are at most 511) */

@@ -168,7 +168,9 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 
         size_t id_len = strlen(ad->content_id);
         uint32_t existing;
-        rc = store_content_find(s, txn, bank->id, ad->content_id, id_len, &existing, NULL);
+        unwritten_records u = { first_new, recs, n_recs };
+        rc = store_content_find_among(s, txn, bank->id, ad->content_id, id_len, &u, &existing,
+                                      NULL);
         if (rc == 0) {
             if (a->outcomes)
                 a->outcomes[i] = PDQM_ADD_EXISTS;
@@ -225,6 +227,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
                       .id_len = (uint32_t)id_len,
                       .meta_len = ad->metadata ? (uint32_t)strlen(ad->metadata) : 0 },
             .content_id = ad->content_id,
+            .first_hash = &ad->hashes[0].hash,
             .metadata = ad->metadata,
             .sha256 = ad->sha256 ? sha : NULL,
             .md5 = ad->md5 ? md5 : NULL,

@@ -136,7 +136,7 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
     for (rc = store_cnum_first(s, txn, &it, &number, &v); rc == 0;
          rc = store_cnum_next(&it, &number, &v)) {
         content_view c;
-        if (store_content_decode(number, &v, &c) != 0) {
+        if (store_content_read(s, txn, number, &v, &c) != 0) {
             problem(a, "content %u: malformed record", number);
             continue;
         }

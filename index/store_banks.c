@@ -147,10 +147,8 @@ static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
         if (rc != 0)
             break;
         content_view c;
-        if (store_content_decode(numbers[i], &cv, &c) != 0) {
-            rc = MDB_CORRUPTED;
+        if ((rc = store_content_read(s, txn, numbers[i], &cv, &c)) != 0)
             break;
-        }
         rc = store_delete_content(s, txn, numbers[i], &c, &b);
     }
     free(numbers);

@@ -42,7 +42,9 @@ pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what)
  * A content item's number is the id of its first hash, so that is not
  * stored.  An id that is a plain decimal number (a hash list's line
  * number) is stored as a varint instead of its text (flag 0x40).  A
- * hash-list item takes about 11 bytes.                                  */
+ * hash-list item takes about 11 bytes.  An id that is the hex of the
+ * item's own first hash (a list row without an id; flags 0x40 and 0x80
+ * both) is not stored at all: the first record holds it (schema 3).   */
 
 #define REC_SHA256 0x04u
 #define REC_MD5 0x08u
@@ -52,6 +54,8 @@ pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what)
 #define REC_HEX_ID 0x80u       /* the id is 64 lower-case hex digits (a hash, the
                                   id of a list row without one), stored as 32
                                   bytes (schema 2) */
+#define REC_HASH_ID (REC_NUMERIC_ID | REC_HEX_ID)   /* the id is the first
+                                  hash in hex, stored nowhere (schema 3) */
 
 
 
@@ -96,6 +100,25 @@ static uint8_t nibble(char c)
     return (uint8_t)(lower_hex[(uint8_t)c] - 1);
 }
 
+/* Whether c's id is the hex of its first hash. */
+static int names_its_hash(const content_view *c)
+{
+    if (c->first_hash == NULL || c->head.id_len != PDQM_HASH_HEX_LEN)
+        return 0;
+    /* Digit by digit against the hash's nibbles, high first (as
+     * pdqm_hash256_to_hex writes them), without a branch a digit. */
+    unsigned diff = 0;
+    for (int k = 0; k < 4; k++) {
+        uint64_t w = c->first_hash->w[3 - k];
+        for (int i = 15; i >= 0; i--) {
+            unsigned v = lower_hex[(uint8_t)c->content_id[16 * k + i]];   /* digit + 1 */
+            diff |= v ^ (unsigned)((w & 0xf) + 1);
+            w >>= 4;
+        }
+    }
+    return diff == 0;
+}
+
 size_t store_content_size(const content_view *c)
 {
     const content_head *h = &c->head;
@@ -103,6 +126,7 @@ size_t store_content_size(const content_view *c)
     size_t n = 1 + varint_size(h->bank) + varint_size(h->n_hashes) +
                varint_size((uint64_t)h->added) +
                (num >= 0 ? varint_size((uint64_t)num)
+                : names_its_hash(c) ? 0
                 : hex_id(c->content_id, h->id_len) ? 32
                 : varint_size(h->id_len) + h->id_len);
     if (c->metadata)
@@ -120,15 +144,19 @@ size_t store_content_encode(uint8_t *buf, const content_view *c)
 {
     const content_head *h = &c->head;
     int64_t num = numeric_id(c->content_id, h->id_len);
-    int hex = num < 0 && hex_id(c->content_id, h->id_len);
+    int named = num < 0 && names_its_hash(c);
+    int hex = num < 0 && !named && hex_id(c->content_id, h->id_len);
     uint8_t *p = buf;
     *p++ = (uint8_t)((h->kind & 3) | (c->sha256 ? REC_SHA256 : 0) | (c->md5 ? REC_MD5 : 0) |
                      (c->timestamps ? REC_TIMESTAMPS : 0) | (c->metadata ? REC_METADATA : 0) |
-                     (num >= 0 ? REC_NUMERIC_ID : 0) | (hex ? REC_HEX_ID : 0));
+                     (named ? REC_HASH_ID : num >= 0 ? REC_NUMERIC_ID : 0) |
+                     (hex ? REC_HEX_ID : 0));
     p = varint_put(p, h->bank);
     p = varint_put(p, h->n_hashes);
     p = varint_put(p, (uint64_t)h->added);
-    if (num >= 0) {
+    if (named) {
+        /* nothing: the first record holds the id */
+    } else if (num >= 0) {
         p = varint_put(p, (uint64_t)num);
     } else if (hex) {
         for (size_t i = 0; i < 32; i++)
@@ -158,6 +186,15 @@ size_t store_content_encode(uint8_t *buf, const content_view *c)
     return (size_t)(p - buf);
 }
 
+void store_content_name_by_hash(content_view *out, const uint64_t hash[4])
+{
+    pdqm_hash256 h;
+    memcpy(h.w, hash, sizeof h.w);
+    pdqm_hash256_to_hex(&h, out->idbuf);
+    out->content_id = out->idbuf;
+    out->id_from_hash = 0;
+}
+
 int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
 {
     const uint8_t *p = v->mv_data, *end = p + v->mv_size;
@@ -170,6 +207,7 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
         varint_get(&p, end, &added) ||
         (!(flags & REC_HEX_ID) && varint_get(&p, end, &id_len)))
         return -1;
+    int named = (flags & REC_HASH_ID) == REC_HASH_ID;
     if (bank > UINT32_MAX || n > UINT32_MAX)
         return -1;
     content_head *h = &out->head;
@@ -178,9 +216,12 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
     h->n_hashes = (uint32_t)n;
     h->kind = flags & 3u;
     h->added = (int64_t)added;
-    if (flags & REC_HEX_ID) {
+    if (named) {
+        h->id_len = PDQM_HASH_HEX_LEN;
+        out->id_from_hash = 1;   /* content_id stays NULL until rendered */
+    } else if (flags & REC_HEX_ID) {
         static const char digits[] = "0123456789abcdef";
-        if (end - p < 32 || (flags & REC_NUMERIC_ID))
+        if (end - p < 32)
             return -1;
         for (size_t i = 0; i < 32; i++) {
             out->idbuf[2 * i] = digits[p[i] >> 4];

@@ -101,8 +101,8 @@ static pdqm_status do_content_get(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_e
     if (rc != 0)
         return store_lmdb_error(err, rc, "cannot read the content");
     content_view c;
-    if (store_content_decode(number, &v, &c) != 0)
-        return store_lmdb_error(err, MDB_CORRUPTED, "cannot read the content");
+    if ((rc = store_content_read(s, txn, number, &v, &c)) != 0)
+        return store_lmdb_error(err, rc, "cannot read the content");
     if (info_from_view(a->info, a->bank, number, &c) != 0)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory reading content");
     return PDQM_OK;
@@ -237,7 +237,7 @@ static int walk_one(pdqm_store *s, MDB_txn *txn, walk_args *a, const bank_table 
                     size_t *hcap, uint32_t *cached_block, MDB_val *cached)
 {
     content_view c;
-    if (store_content_decode(number, cv, &c) != 0 || c.head.bank > t->max_id ||
+    if (store_content_read(s, txn, number, cv, &c) != 0 || c.head.bank > t->max_id ||
         t->by_id[c.head.bank] < 0)
         return MDB_CORRUPTED;
     if (c.head.n_hashes > *hcap) {

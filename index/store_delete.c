@@ -121,8 +121,8 @@ static int do_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     if (rc != 0)
         return rc;
     content_view c;
-    if (store_content_decode(number, &rv, &c) != 0)
-        return MDB_CORRUPTED;
+    if ((rc = store_content_read(s, txn, number, &rv, &c)) != 0)
+        return rc;
     if ((rc = store_delete_content(s, txn, number, &c, &b)) != 0)
         return rc;
     return store_bank_put(s, txn, a->bank, &b);

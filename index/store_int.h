@@ -322,8 +322,14 @@ static inline uint32_t slot_key(const uint64_t w[4], int k)
  * the value. */
 typedef struct content_view {
     content_head head;
-    const char *content_id;        /* may point into idbuf: do not copy views */
+    const char *content_id;        /* may point into idbuf: do not copy views;
+                                      NULL while id_from_hash (below) */
     char idbuf[65];                /* a numeric or hex id, rendered */
+    const pdqm_hash256 *first_hash;   /* encoding: the item's first hash, so
+                                         that an id naming it is not stored */
+    int id_from_hash;              /* decoded: the id is the hex of the first
+                                      hash, not yet rendered (see
+                                      store_content_read) */
     const char *metadata;          /* NULL when none */
     const uint8_t *sha256, *md5;   /* NULL when absent */
     const uint8_t *timestamps;     /* n_hashes doubles, unaligned; NULL when absent */
@@ -332,6 +338,10 @@ typedef struct content_view {
 /* number is the record's key: the content's number, which is also the id
  * of its first hash.  Returns 0, or -1 when the value is malformed. */
 int store_content_decode(uint32_t number, const MDB_val *v, content_view *out);
+
+/* Render a hash-named item's id (id_from_hash) from its first hash, the
+ * 32 record bytes of entry out->head.first_entry. */
+void store_content_name_by_hash(content_view *out, const uint64_t hash[4]);
 
 /* Bytes store_content_encode() writes for c; then write them into buf. */
 size_t store_content_size(const content_view *c);
@@ -359,11 +369,30 @@ void store_cnum_end(cnum_iter *it);
 
 /* The live content item that entry id belongs to: 0 with *number and its
  * record, MDB_NOTFOUND when the entry's content was deleted. */
+/* store_content_decode, and a hash-named item's id rendered from its first
+ * record in txn: every view whose content_id is used comes from here.
+ * Returns 0, MDB_CORRUPTED, or LMDB's code. */
+int store_content_read(pdqm_store *s, MDB_txn *txn, uint32_t number, const MDB_val *v,
+                       content_view *out);
+
 int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *number,
                            MDB_val *rec);
 
 /* Find the number of content (bank, id) in txn: 0 with *number (and, when
  * value is not NULL, its record), MDB_NOTFOUND, or an LMDB error. */
+/* Records an add has not written yet: entries first .. first + n - 1. */
+typedef struct unwritten_records {
+    uint32_t first;
+    const record *recs;
+    size_t n;
+} unwritten_records;
+
+/* store_content_find, when the transaction holds items whose records are
+ * still in memory (u, or NULL): the add path, before it writes them. */
+int store_content_find_among(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                             size_t len, const unwritten_records *u, uint32_t *number,
+                             MDB_val *value);
+
 int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
                        size_t len, uint32_t *number, MDB_val *value);
 

@@ -362,6 +362,10 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
         content_view cv;
         store_content_of_entry(se->s, se->txn, x->id, &c, &v);   /* read above */
         store_content_decode(c, &v, &cv);
+        if (cv.id_from_hash) {
+            record first = record_at(&se->rv, c);   /* the item's first hash */
+            store_content_name_by_hash(&cv, first.hash);
+        }
         pdqm_match *m = &out->items[i];
         m->query = x->query;
         m->distance = x->distance;

@@ -95,10 +95,10 @@ static pdqm_status open_databases(pdqm_store *s, unsigned flags, pdqm_error *err
         mdb_txn_abort(txn);
         return store_lmdb_error(err, rc, "cannot read the store's schema");
     }
-    /* Schema 1 lacks only the compact hex ids, which a writer of 2 may
-     * store: mark the store 2 before any write, so that an older pdqmatch
-     * refuses it instead of misreading those records. */
-    if (schema == 1 && !(flags & PDQM_STORE_READONLY)) {
+    /* Schemas 1 and 2 lack only the compact ids of later ones, which a
+     * writer of 3 may store: mark the store 3 before any write, so that an
+     * older pdqmatch refuses it instead of misreading those records. */
+    if ((schema == 1 || schema == 2) && !(flags & PDQM_STORE_READONLY)) {
         if ((rc = store_meta_put(s, txn, "schema", PDQM_STORE_SCHEMA_VERSION)) != 0) {
             mdb_txn_abort(txn);
             return store_lmdb_error(err, rc, "cannot update the store's schema");
@@ -112,10 +112,10 @@ static pdqm_status open_databases(pdqm_store *s, unsigned flags, pdqm_error *err
     if (schema == 0)
         return pdqm_error_set(err, PDQM_ERR_NOT_A_STORE,
                               "%s is an LMDB file but not a pdqmatch store", s->path);
-    if (schema != PDQM_STORE_SCHEMA_VERSION && schema != 1)
+    if (schema < 1 || schema > PDQM_STORE_SCHEMA_VERSION)
         return pdqm_error_set(err, PDQM_ERR_SCHEMA,
                               "%s has store schema version %u; this pdqmatch reads "
-                              "versions 1 and %d", s->path, schema, PDQM_STORE_SCHEMA_VERSION);
+                              "versions 1 to %d", s->path, schema, PDQM_STORE_SCHEMA_VERSION);
     return PDQM_OK;
 }
 

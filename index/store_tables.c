@@ -314,6 +314,13 @@ static uint32_t cindex_entry(uint32_t bank, const char *id, size_t len, uint32_t
 int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
                        size_t len, uint32_t *number, MDB_val *value)
 {
+    return store_content_find_among(s, txn, bank, id, len, NULL, number, value);
+}
+
+int store_content_find_among(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                             size_t len, const unwritten_records *u, uint32_t *number,
+                             MDB_val *value)
+{
     uint8_t want[6];
     uint32_t bucket = cindex_entry(bank, id, len, 0, want);
     MDB_cursor *cur;
@@ -334,8 +341,18 @@ int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *i
         MDB_val cv;
         content_view c;
         rc = store_cnum_get(s, txn, n, &cv);
-        if (rc != 0 || store_content_decode(n, &cv, &c) != 0) {
-            rc = rc ? rc : MDB_CORRUPTED;
+        if (rc != 0)
+            break;
+        if (u && n >= u->first && n - u->first < u->n) {
+            /* Added earlier in this transaction: its records are not
+             * written yet. */
+            if (store_content_decode(n, &cv, &c) != 0) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            if (c.id_from_hash)
+                store_content_name_by_hash(&c, u->recs[n - u->first].hash);
+        } else if ((rc = store_content_read(s, txn, n, &cv, &c)) != 0) {
             break;
         }
         if (c.head.bank == bank && c.head.id_len == len && memcmp(c.content_id, id, len) == 0) {
@@ -579,6 +596,23 @@ void store_bank_table_free(bank_table *t)
 
 /* ------------------------------------------------------------------ */
 /* Records                                                              */
+
+int store_content_read(pdqm_store *s, MDB_txn *txn, uint32_t number, const MDB_val *v,
+                       content_view *out)
+{
+    if (store_content_decode(number, v, out) != 0)
+        return MDB_CORRUPTED;
+    if (!out->id_from_hash)
+        return 0;
+    record r;
+    uint32_t block = UINT32_MAX;
+    MDB_val cached = { 0, NULL };
+    int rc = store_read_record(s, txn, number, &r, &block, &cached);
+    if (rc != 0)
+        return rc;
+    store_content_name_by_hash(out, r.hash);
+    return 0;
+}
 
 int store_read_record(pdqm_store *s, MDB_txn *txn, uint32_t id, record *out,
                       uint32_t *cached_block, MDB_val *cached)

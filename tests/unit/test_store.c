@@ -1774,6 +1774,66 @@ static void expect_damage(fixture *f, uint64_t want_problems, const char *first)
 
 /* A store of another schema version.  Making one needs the layout of
  * index/store_int.h: the "meta" table's "schema" key, a native u32. */
+/* Content ids that are their item's own first hash in hex (what a hash
+ * list names a row without an id) are not stored, the record is (schema
+ * 3): the content records stay as small as with numeric ids, and every
+ * read path renders the id again. */
+static void test_hash_named_ids(void **state)
+{
+    fixture *f = *state;
+    rng r = {77};
+    enum { N = 2000 };
+    assert_ok(pdqm_store_bank_create(f->store, "b", 31, PDQM_BANK_BLOCK, &err));
+    static pdqm_hash256 hs[N];
+    static char ids[N][PDQM_HASH_HEX_LEN + 1];
+    for (int i = 0; i < N; i++) {
+        hs[i] = rand_hash(&r);
+        pdqm_hash256_to_hex(&hs[i], ids[i]);
+        assert_int_equal(add1(f->store, "b", ids[i], hs[i], NULL), PDQM_ADDED);
+    }
+    /* A hex id that is not the item's first hash is kept as it is. */
+    pdqm_hash256 other = rand_hash(&r);
+    assert_int_equal(add1(f->store, "b", ids[0], other, NULL), PDQM_ADD_EXISTS);
+    char other_id[PDQM_HASH_HEX_LEN + 1];
+    pdqm_hash256 named_elsewhere = rand_hash(&r);
+    pdqm_hash256_to_hex(&named_elsewhere, other_id);
+    assert_int_equal(add1(f->store, "b", other_id, other, NULL), PDQM_ADDED);
+
+    pdqm_content_info ci;
+    for (int i = 0; i < N; i += 97) {
+        assert_ok(pdqm_store_content_get(f->store, "b", ids[i], &ci, &err));
+        assert_string_equal(ci.content_id, ids[i]);
+        pdqm_content_info_clear(&ci);
+        pdqm_matches m = lookup(f->store, &hs[i], 1, 0, NULL, 0);
+        assert_int_equal(m.count, 1);
+        assert_string_equal(m.items[0].content_id, ids[i]);
+        pdqm_matches_free(&m);
+    }
+    assert_ok(pdqm_store_content_get(f->store, "b", other_id, &ci, &err));
+    assert_string_equal(ci.content_id, other_id);
+    pdqm_content_info_clear(&ci);
+    assert_ok(pdqm_store_delete(f->store, "b", ids[5], &err));
+    assert_status(pdqm_store_content_get(f->store, "b", ids[5], &ci, &err), PDQM_ERR_NOT_FOUND);
+    assert_int_equal(count_matches(f->store, hs[5], 0), 0);
+    assert_verified(f->store);
+
+    /* The content records: about 10 bytes an item, not 40. */
+    pdqm_store_close(f->store);
+    f->store = NULL;
+    raw_table cnum;
+    raw_open(&cnum, f->path, "cnum", MDB_INTEGERKEY);
+    MDB_cursor *c;
+    MDB_val k, v;
+    size_t bytes = 0;
+    assert_int_equal(mdb_cursor_open(cnum.txn, cnum.dbi, &c), 0);
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+        bytes += v.mv_size;
+    mdb_cursor_close(c);
+    raw_close(&cnum);
+    assert_true(bytes < (size_t)N * 20);
+}
+
 static void test_schema_mismatch(void **state)
 {
     fixture *f = *state;
@@ -1796,18 +1856,19 @@ static void test_schema_mismatch(void **state)
     assert_status(pdqm_store_open(f->path, PDQM_STORE_CREATE, &s, &err), PDQM_ERR_SCHEMA);
     assert_null(s);
 
-    /* Schema 1 (before hex ids were stored compactly) is read as it is,
-     * and marked 2 once opened for writing. */
-    raw_open(&meta, f->path, "meta", 0);
-    version = 1;
-    assert_int_equal(mdb_put(meta.txn, meta.dbi, &k, &v, 0), 0);
-    raw_close(&meta);
-    assert_ok(pdqm_store_open(f->path, PDQM_STORE_READONLY, &s, &err));
-    assert_int_equal(stats(s).schema, 1);
-    pdqm_store_close(s);
-    assert_ok(pdqm_store_open(f->path, 0, &s, &err));
-    assert_int_equal(stats(s).schema, 2);
-    pdqm_store_close(s);
+    /* Schemas 1 and 2 (before ids were stored compactly) are read as they
+     * are, and marked 3 once opened for writing. */
+    for (version = 1; version <= 2; version++) {
+        raw_open(&meta, f->path, "meta", 0);
+        assert_int_equal(mdb_put(meta.txn, meta.dbi, &k, &v, 0), 0);
+        raw_close(&meta);
+        assert_ok(pdqm_store_open(f->path, PDQM_STORE_READONLY, &s, &err));
+        assert_int_equal(stats(s).schema, version);
+        pdqm_store_close(s);
+        assert_ok(pdqm_store_open(f->path, 0, &s, &err));
+        assert_int_equal(stats(s).schema, 3);
+        pdqm_store_close(s);
+    }
 }
 
 static void test_verify_finds_damage(void **state)
@@ -2649,6 +2710,7 @@ int main(void)
         T(test_reopen),
         T(test_open_errors),
         T(test_schema_mismatch),
+        T(test_hash_named_ids),
         T(test_verify_finds_damage),
         T(test_threads),
         T(test_group_commit),

@@ -97,6 +97,29 @@ typedef struct cli_opt {
                                  is shown as "; Y <also_label>" */
 } cli_opt;
 
+/* The five limits on media a command that hashes files takes (hash,
+ * index), for its table: img a pdqm_image_limits, vid a
+ * pdqm_video_limits, both filled with their defaults first. */
+#define CLI_MEDIA_LIMIT_OPTIONS(img, vid)                                               \
+    { .name = "max-pixels", .type = CLI_COUNT, .value = "N", .target = &(img).max_pixels, \
+      .size = sizeof (img).max_pixels, .min = 1, .max = 1e15, .show_default = 1,        \
+      .also = &(vid).max_pixels, .also_label = "for video frames",                       \
+      .help = "refuse images over N pixels, before decoding, and video frames\n"         \
+              "over N pixels" },                                                         \
+    { .name = "max-bytes", .type = CLI_COUNT, .value = "N", .target = &(img).max_bytes,   \
+      .size = sizeof (img).max_bytes, .min = 1, .max = (double)((uint64_t)1 << 40),      \
+      .show_default = 1, .also = &(vid).max_bytes, .also_label = "for videos",           \
+      .help = "refuse files over N bytes" },                                             \
+    { .name = "max-duration", .type = CLI_SECONDS, .value = "S",                         \
+      .target = &(vid).max_seconds, .min = 0.001, .max = 1e7, .show_default = 1,         \
+      .help = "refuse videos over S seconds" },                                          \
+    { .name = "max-frames", .type = CLI_COUNT, .value = "N", .target = &(vid).max_frames, \
+      .size = sizeof (vid).max_frames, .min = 1, .max = UINT32_MAX, .show_default = 1,    \
+      .help = "refuse videos over N frames" },                                           \
+    { .name = "max-time", .type = CLI_SECONDS, .value = "S",                             \
+      .target = &(vid).max_wall_seconds, .min = 0.001, .max = 1e7, .show_default = 1,    \
+      .help = "give up on a video after S seconds of work" }
+
 /* Parse argv (argv[0] the command) by the table.  Returns -1 when parsed,
  * with optind at the first operand; otherwise the exit status to return:
  * 0 after printing help (usage, then intro, then the options, then outro),

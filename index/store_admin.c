@@ -24,21 +24,16 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
 {
     pdqm_store_stats *out = arg;
     memset(out, 0, sizeof *out);
-    bank_table *t = malloc(sizeof *t);
-    if (t == NULL)
-        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
-    pdqm_status st = store_bank_table(s, txn, t, err);
-    if (st != PDQM_OK) {
-        free(t);
+    bank_table *t;
+    pdqm_status st = store_bank_table_new(s, txn, &t, err);
+    if (st != PDQM_OK)
         return st;
-    }
     out->banks = t->count;
     for (size_t i = 0; i < t->count; i++) {
         out->contents += t->recs[i].contents;
     }
     out->hashes = t->hashes;
-    store_bank_table_free(t);
-    free(t);
+    store_bank_table_delete(t);
     meta_vals m;
     int rc = store_meta_read(s, txn, &m);
     if (rc != 0)
@@ -108,14 +103,10 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
     int rc = store_meta_read(s, txn, &m);
     if (rc != 0)
         return store_lmdb_error(err, rc, "cannot read the store");
-    bank_table *t = malloc(sizeof *t);
-    if (t == NULL)
-        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
-    pdqm_status st = store_bank_table(s, txn, t, err);
-    if (st != PDQM_OK) {
-        free(t);
+    bank_table *t;
+    pdqm_status st = store_bank_table_new(s, txn, &t, err);
+    if (st != PDQM_OK)
         return st;
-    }
     uint64_t *contents = calloc(t->count ? t->count : 1, sizeof *contents);
     uint64_t *hashes = calloc(t->count ? t->count : 1, sizeof *hashes);
     /* Which entry ids are live: one bit an id; how many postings name
@@ -270,8 +261,7 @@ done:
     free(live);
     free(posted);
     free(blocks);
-    store_bank_table_free(t);
-    free(t);
+    store_bank_table_delete(t);
     return st;
 }
 

@@ -202,10 +202,8 @@ typedef struct bank_list_args {
 static pdqm_status do_bank_list(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     bank_list_args *a = arg;
-    bank_table *t = malloc(sizeof *t);
-    if (t == NULL)
-        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory listing banks");
-    pdqm_status st = store_bank_table(s, txn, t, err);
+    bank_table *t;
+    pdqm_status st = store_bank_table_new(s, txn, &t, err);
     if (st == PDQM_OK) {
         pdqm_bank_info *list = calloc(t->count ? t->count : 1, sizeof *list);
         if (list == NULL) {
@@ -216,9 +214,8 @@ static pdqm_status do_bank_list(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_err
             *a->out = list;
             *a->count = t->count;
         }
-        store_bank_table_free(t);
+        store_bank_table_delete(t);
     }
-    free(t);
     return st;
 }
 

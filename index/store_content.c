@@ -274,14 +274,10 @@ static int walk_one(pdqm_store *s, MDB_txn *txn, walk_args *a, const bank_table 
 static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     walk_args *a = arg;
-    bank_table *t = malloc(sizeof *t);
-    if (t == NULL)
-        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
-    pdqm_status st = store_bank_table(s, txn, t, err);
-    if (st != PDQM_OK) {
-        free(t);
+    bank_table *t;
+    pdqm_status st = store_bank_table_new(s, txn, &t, err);
+    if (st != PDQM_OK)
         return st;
-    }
     pdqm_stored_hash *hashes = NULL;
     size_t hcap = 0;
     uint32_t cached_block = UINT32_MAX;
@@ -324,8 +320,7 @@ static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *e
         st = store_lmdb_error(err, rc, "cannot read content");
 done:
     free(hashes);
-    store_bank_table_free(t);
-    free(t);
+    store_bank_table_delete(t);
     return st;
 }
 
@@ -363,10 +358,8 @@ static pdqm_status do_content_number(pdqm_store *s, MDB_txn *txn, void *arg, pdq
         return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content number %u", a->number);
     if (rc != 0)
         return store_lmdb_error(err, rc, "cannot read content");
-    bank_table *t = malloc(sizeof *t);
-    if (t == NULL)
-        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
-    pdqm_status st = store_bank_table(s, txn, t, err);
+    bank_table *t;
+    pdqm_status st = store_bank_table_new(s, txn, &t, err);
     if (st == PDQM_OK) {
         walk_args w = { NULL, collect_one, a, NULL };
         pdqm_stored_hash *buf = NULL;
@@ -381,9 +374,8 @@ static pdqm_status do_content_number(pdqm_store *s, MDB_txn *txn, void *arg, pdq
             rc = ENOMEM;
         if (rc != 0)
             st = store_lmdb_error(err, rc, "cannot read content");
-        store_bank_table_free(t);
+        store_bank_table_delete(t);
     }
-    free(t);
     return st;
 }
 

@@ -310,6 +310,12 @@ typedef struct bank_table {
     uint64_t hashes;      /* live hashes: the sum of recs[].hashes */
 } bank_table;
 pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_error *err);
+
+/* The same in a table of its own (*out; free it with
+ * store_bank_table_delete), *out NULL on failure. */
+pdqm_status store_bank_table_new(pdqm_store *s, MDB_txn *txn, bank_table **out,
+                                 pdqm_error *err);
+void store_bank_table_delete(bank_table *t);
 void store_bank_table_free(bank_table *t);
 
 /* The key of slot k of a hash. */

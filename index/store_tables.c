@@ -583,6 +583,30 @@ pdqm_status store_bank_table(pdqm_store *s, MDB_txn *txn, bank_table *t, pdqm_er
     return PDQM_OK;
 }
 
+pdqm_status store_bank_table_new(pdqm_store *s, MDB_txn *txn, bank_table **out,
+                                 pdqm_error *err)
+{
+    *out = NULL;
+    bank_table *t = malloc(sizeof *t);
+    if (t == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    pdqm_status st = store_bank_table(s, txn, t, err);
+    if (st != PDQM_OK) {
+        free(t);
+        return st;
+    }
+    *out = t;
+    return PDQM_OK;
+}
+
+void store_bank_table_delete(bank_table *t)
+{
+    if (t == NULL)
+        return;
+    store_bank_table_free(t);
+    free(t);
+}
+
 void store_bank_table_free(bank_table *t)
 {
     free(t->names);

@@ -233,7 +233,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             .md5 = ad->md5 ? md5 : NULL,
             .timestamps = has_ts ? ts : NULL,
         };
-        size_t need = store_content_size(&cv);
+        size_t need = store_content_bound(&cv);
         if (need > buf_cap) {
             uint8_t *grown = realloc(buf, need);
             if (grown == NULL) {
@@ -243,8 +243,8 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             buf = grown;
             buf_cap = need;
         }
-        store_content_encode(buf, &cv);
-        if ((rc = store_cnum_put(s, txn, number, buf, need)) != 0)
+        size_t len = store_content_encode(buf, &cv);
+        if ((rc = store_cnum_put(s, txn, number, buf, len)) != 0)
             goto done;
         if (ad->sha256) {
             MDB_val sk = { 36, dkey };

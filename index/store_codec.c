@@ -119,18 +119,14 @@ static int names_its_hash(const content_view *c)
     return diff == 0;
 }
 
-size_t store_content_size(const content_view *c)
+size_t store_content_bound(const content_view *c)
 {
     const content_head *h = &c->head;
-    int64_t num = numeric_id(c->content_id, h->id_len);
-    size_t n = 1 + varint_size(h->bank) + varint_size(h->n_hashes) +
-               varint_size((uint64_t)h->added) +
-               (num >= 0 ? varint_size((uint64_t)num)
-                : names_its_hash(c) ? 0
-                : hex_id(c->content_id, h->id_len) ? 32
-                : varint_size(h->id_len) + h->id_len);
+    /* flags, four varints of at most 10 bytes, the id as text with its
+     * length: no encoding of the id is longer. */
+    size_t n = 1 + 4 * 10 + h->id_len;
     if (c->metadata)
-        n += varint_size(h->meta_len) + h->meta_len;
+        n += 10 + h->meta_len;
     if (c->sha256)
         n += 32;
     if (c->md5)

@@ -349,8 +349,10 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out);
  * 32 record bytes of entry out->head.first_entry. */
 void store_content_name_by_hash(content_view *out, const uint64_t hash[4]);
 
-/* Bytes store_content_encode() writes for c; then write them into buf. */
-size_t store_content_size(const content_view *c);
+/* At least the bytes store_content_encode() writes for c (cheap: the
+ * id's form is decided once, by the encoding); then write them into buf,
+ * returning how many. */
+size_t store_content_bound(const content_view *c);
 size_t store_content_encode(uint8_t *buf, const content_view *c);
 
 /* Content records by number: get (the value points into the map, valid

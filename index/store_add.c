@@ -3,8 +3,10 @@
  *
  * An add batch is one write transaction: content keys and records, the
  * digests, the hashes' records appended to the records array, the bank
- * counts, and (unless deferred) the 16 postings of every hash, sorted by
- * key so that LMDB touches each posting page once.  Deferred hashes form
+ * counts, and (unless deferred) the 16 postings of every hash.  Like the
+ * postings (sorted by key), the content keys are looked up and written in
+ * cindex's order, and content records a group at a time, so that LMDB
+ * touches each page once a batch.  Deferred hashes form
  * the pending range, always the last entries (index/README.md).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -95,6 +97,68 @@ typedef struct index_args {
 } index_args;
 static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
 
+/* An add of a batch, in the order of its key in cindex. */
+typedef struct add_key {
+    uint64_t key;
+    uint32_t i;               /* its index in the batch */
+} add_key;
+
+/* What a batch knows of each of its adds. */
+typedef struct add_state {
+    uint32_t leader;          /* the batch's first add of the same (bank, id) */
+    uint32_t number;          /* its content number, once it is added */
+    uint16_t bank;            /* its bank, an index in the batch's banks */
+    uint8_t stored;           /* (a leader's) the store held its id already */
+    uint8_t added;            /* (a leader's) an add of its id is added */
+    uint8_t link;             /* this add is added: its cindex entry is due */
+} add_state;
+
+/* Sort by the top 32 bits of key, stable (adds of one key stay in the
+ * batch's order): four passes of 8 bits, or an insertion sort when short. */
+static int sort_add_keys(add_key *a, size_t n)
+{
+    if (n < 64) {
+        for (size_t i = 1; i < n; i++) {
+            add_key x = a[i];
+            size_t j = i;
+            for (; j > 0 && a[j - 1].key >> 32 > x.key >> 32; j--)
+                a[j] = a[j - 1];
+            a[j] = x;
+        }
+        return 0;
+    }
+    add_key *tmp = malloc(n * sizeof *tmp);
+    if (tmp == NULL)
+        return ENOMEM;
+    size_t count[4][256] = { { 0 } };
+    for (size_t i = 0; i < n; i++)
+        for (int p = 0; p < 4; p++)
+            count[p][(a[i].key >> (32 + 8 * p)) & 0xff]++;
+    add_key *from = a, *to = tmp;
+    for (int p = 0; p < 4; p++) {
+        size_t at = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = count[p][b];
+            count[p][b] = at;
+            at += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[count[p][(from[i].key >> (32 + 8 * p)) & 0xff]++] = from[i];
+        add_key *t = from;
+        from = to;
+        to = t;
+    }
+    /* Four passes: the result is back in a. */
+    free(tmp);
+    return 0;
+}
+
+/* An add batch, in three walks: which items the store or the batch holds
+ * already (in cindex's order), the new items' records (in the batch's
+ * order, which sets their numbers), and their cindex entries (in cindex's
+ * order again).  Walking cindex in its order touches each of its pages
+ * once a batch: walked in the batch's order, the random keys of
+ * hash-named items went to a page at random each. */
 static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     const add_args *a = arg;
@@ -119,6 +183,10 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     record *recs = NULL;
     uint64_t *pairs = NULL;
     uint8_t *buf = NULL;
+    add_key *order = NULL;
+    add_state *st = NULL;
+    uint32_t *numbers = NULL;
+    cnum_writer cw = { 0 };
     size_t total = 0;
     for (size_t i = 0; i < a->n; i++)
         total += a->adds[i].n_hashes;
@@ -131,21 +199,20 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     size_t buf_cap = 64 * 1024, ts_cap = 0;
     uint8_t *ts = NULL;
     buf = malloc(buf_cap);
-    if (!recs || (!a->deferred && !pairs) || !buf) {
+    order = malloc((a->n ? a->n : 1) * sizeof *order);
+    st = calloc(a->n ? a->n : 1, sizeof *st);
+    if (!recs || (!a->deferred && !pairs) || !buf || !order || !st) {
         rc = ENOMEM;
         goto done;
     }
 
-    const uint32_t first_new = m.next_entry;
-    size_t n_recs = 0, n_pairs = 0;
-    int64_t now = (int64_t)time(NULL);
+    /* Each add's bank, and its key. */
     for (size_t i = 0; i < a->n; i++) {
         const pdqm_add *ad = &a->adds[i];
-        bank_rec *bank = NULL;
-        for (size_t j = 0; j < nb; j++)
-            if (strcmp(banks[j].name, ad->bank) == 0)
-                bank = &banks[j].rec;
-        if (bank == NULL) {
+        size_t j = 0;
+        while (j < nb && strcmp(banks[j].name, ad->bank) != 0)
+            j++;
+        if (j == nb) {
             if (nb == nb_cap) {
                 nb_cap = nb_cap ? nb_cap * 2 : 8;
                 struct batch_bank *grown = realloc(banks, nb_cap * sizeof *grown);
@@ -162,22 +229,57 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             }
             if (rc != 0)
                 goto done;
-            banks[nb].name = ad->bank;
-            bank = &banks[nb++].rec;
+            banks[nb++].name = ad->bank;
         }
+        st[i].bank = (uint16_t)j;
+        order[i].i = (uint32_t)i;
+        order[i].key = store_content_key(banks[j].rec.id, ad->content_id, strlen(ad->content_id));
+    }
+    if ((rc = sort_add_keys(order, a->n)) != 0)
+        goto done;
 
-        size_t id_len = strlen(ad->content_id);
+    /* 1. Which ids the store holds, and which the batch repeats (an id's
+     * adds are next to each other in this order, the first one first). */
+    for (size_t k = 0, run = 0; k < a->n; k++) {
+        uint32_t i = order[k].i;
+        const pdqm_add *ad = &a->adds[i];
+        if (k == 0 || order[k].key >> 32 != order[k - 1].key >> 32)
+            run = k;
+        st[i].leader = i;
+        for (size_t j = run; j < k; j++) {
+            uint32_t other = order[j].i;
+            if (st[other].leader == other && st[other].bank == st[i].bank &&
+                strcmp(a->adds[other].content_id, ad->content_id) == 0) {
+                st[i].leader = other;
+                break;
+            }
+        }
+        if (st[i].leader != i)
+            continue;
         uint32_t existing;
-        unwritten_records u = { first_new, recs, n_recs };
-        rc = store_content_find_among(s, txn, bank->id, ad->content_id, id_len, &u, &existing,
-                                      NULL);
-        if (rc == 0) {
+        rc = store_content_find_key(s, txn, order[k].key, banks[st[i].bank].rec.id,
+                                    ad->content_id, strlen(ad->content_id), &existing, NULL);
+        if (rc == 0)
+            st[i].stored = 1;
+        else if (rc != MDB_NOTFOUND)
+            goto done;
+    }
+    rc = 0;
+
+    /* 2. The new items, in the batch's order. */
+    const uint32_t first_new = m.next_entry;
+    size_t n_recs = 0, n_pairs = 0;
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < a->n; i++) {
+        const pdqm_add *ad = &a->adds[i];
+        bank_rec *bank = &banks[st[i].bank].rec;
+        add_state *lead = &st[st[i].leader];
+        if (lead->stored || lead->added) {
             if (a->outcomes)
                 a->outcomes[i] = PDQM_ADD_EXISTS;
             continue;
         }
-        if (rc != MDB_NOTFOUND)
-            goto done;
+        size_t id_len = strlen(ad->content_id);
         uint8_t sha[32] = { 0 }, md5[16] = { 0 };
         uint8_t dkey[36];
         if (ad->md5)
@@ -200,8 +302,9 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         uint32_t first = m.next_entry, number = first;
         m.next_entry += (uint32_t)ad->n_hashes;
         MDB_val nv = { 4, &number };
-        if ((rc = store_content_link(s, txn, bank->id, ad->content_id, id_len, number)) != 0)
-            goto done;
+        lead->added = 1;
+        st[i].link = 1;
+        st[i].number = number;
 
         /* The content record. */
         int has_ts = 0;
@@ -244,7 +347,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             buf_cap = need;
         }
         size_t len = store_content_encode(buf, &cv);
-        if ((rc = store_cnum_put(s, txn, number, buf, len)) != 0)
+        if ((rc = store_cnum_writer_add(s, txn, &cw, number, buf, len)) != 0)
             goto done;
         if (ad->sha256) {
             MDB_val sk = { 36, dkey };
@@ -275,6 +378,29 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             a->outcomes[i] = PDQM_ADDED;
     }
 
+    if ((rc = store_cnum_writer_end(s, txn, &cw)) != 0)
+        goto done;
+
+    /* 3. Their entries in cindex, in its order, and in their banks' lists
+     * (the batch's order is theirs). */
+    for (size_t k = 0; k < a->n; k++)
+        if (st[order[k].i].link &&
+            (rc = store_content_index_put(s, txn, order[k].key, st[order[k].i].number)) != 0)
+            goto done;
+    numbers = malloc((a->n ? a->n : 1) * sizeof *numbers);
+    if (numbers == NULL) {
+        rc = ENOMEM;
+        goto done;
+    }
+    for (size_t j = 0; j < nb; j++) {
+        size_t n_numbers = 0;
+        for (size_t i = 0; i < a->n; i++)
+            if (st[i].link && st[i].bank == j)
+                numbers[n_numbers++] = st[i].number;
+        if ((rc = store_bank_list_append(s, txn, banks[j].rec.id, numbers, n_numbers)) != 0)
+            goto done;
+    }
+
     if ((rc = store_put_records(s, txn, first_new, recs, n_recs)) != 0)
         goto done;
     if (!a->deferred) {
@@ -297,11 +423,15 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     ((add_args *)arg)->window_after = store_pass_window(&m);
 
 done:
+    free(cw.buf);             /* (zeroed by store_cnum_writer_end) */
     free(recs);
     free(pairs);
     free(buf);
     free(ts);
     free(banks);
+    free(order);
+    free(st);
+    free(numbers);
     return rc;
 }
 

@@ -356,11 +356,28 @@ size_t store_content_bound(const content_view *c);
 size_t store_content_encode(uint8_t *buf, const content_view *c);
 
 /* Content records by number: get (the value points into the map, valid
- * for the transaction), put (insert or replace), delete; 0, MDB_NOTFOUND or
- * an LMDB error. */
+ * for the transaction), delete; 0, MDB_NOTFOUND or an LMDB error. */
 int store_cnum_get(pdqm_store *s, MDB_txn *txn, uint32_t number, MDB_val *rec);
-int store_cnum_put(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec, size_t len);
 int store_cnum_del(pdqm_store *s, MDB_txn *txn, uint32_t number);
+
+/* New content records, in ascending numbers above every stored one, a
+ * group at a time: a group is written once, when the writer moves past it
+ * or ends, not once a record.  Until then store_cnum_get does not see the
+ * group's new records.  A zeroed writer starts; store_cnum_writer_end
+ * writes what is left and frees it (call it on failure too).  0,
+ * MDB_KEYEXIST for a number not above the last, or an LMDB error. */
+typedef struct cnum_writer {
+    uint8_t *buf;             /* the open group's value */
+    size_t len, cap;
+    uint32_t group, last;     /* the open group; the table's last group */
+    int open, extends;        /* a group is open; it is stored already */
+    int started, have_last;   /* last is read; the table had one */
+    int last_low;             /* the open group's last entry (-1: none) */
+} cnum_writer;
+
+int store_cnum_writer_add(pdqm_store *s, MDB_txn *txn, cnum_writer *w, uint32_t number,
+                          const void *rec, size_t len);
+int store_cnum_writer_end(pdqm_store *s, MDB_txn *txn, cnum_writer *w);
 
 /* Every content record in number order. */
 typedef struct cnum_iter {
@@ -388,28 +405,28 @@ int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *n
 
 /* Find the number of content (bank, id) in txn: 0 with *number (and, when
  * value is not NULL, its record), MDB_NOTFOUND, or an LMDB error. */
-/* Records an add has not written yet: entries first .. first + n - 1. */
-typedef struct unwritten_records {
-    uint32_t first;
-    const record *recs;
-    size_t n;
-} unwritten_records;
-
-/* store_content_find, when the transaction holds items whose records are
- * still in memory (u, or NULL): the add path, before it writes them. */
-int store_content_find_among(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                             size_t len, const unwritten_records *u, uint32_t *number,
-                             MDB_val *value);
-
 int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
                        size_t len, uint32_t *number, MDB_val *value);
+
+/* The key of (bank, id) in cindex.  Keys in ascending order of their top
+ * 32 bits are in cindex's order: a batch that finds and indexes its items
+ * in that order walks the index's pages once, not at random. */
+uint64_t store_content_key(uint32_t bank, const char *id, size_t len);
+
+/* store_content_find with the key already computed. */
+int store_content_find_key(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t bank,
+                           const char *id, size_t len, uint32_t *number, MDB_val *value);
 
 /* A bank's content numbers, ascending, in a new array (free()). */
 int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **out, size_t *count);
 
-/* Add or remove a content item in cindex and cbank. */
-int store_content_link(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                       size_t len, uint32_t number);
+/* Adding content items takes both: an entry in cindex (by key) for each,
+ * and their numbers (ascending, above the bank's last) appended to their
+ * bank's list in cbank. */
+int store_content_index_put(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t number);
+int store_bank_list_append(pdqm_store *s, MDB_txn *txn, uint32_t bank,
+                           const uint32_t *numbers, size_t n);
+/* Remove a content item from both. */
 int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
                          size_t len, uint32_t number);
 

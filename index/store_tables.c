@@ -1,8 +1,8 @@
 /*
- * store_tables.c - the tables, one record at a time: content records by
- * number (16 to a group), the (bank, content id) index, meta values, the
- * bank table, and the records array (store_read_record).  Every function
- * works inside a transaction its caller holds.
+ * store_tables.c - the tables: content records by number (16 to a group,
+ * new ones written a group at a time), the (bank, content id) index, meta
+ * values, the bank table, and the records array (store_read_record).
+ * Every function works inside a transaction its caller holds.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "store_int.h"
@@ -88,53 +88,105 @@ static int group_write(pdqm_store *s, MDB_txn *txn, uint32_t group, const MDB_va
     return rc;
 }
 
-int store_cnum_put(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec, size_t len)
+static int cnum_room(cnum_writer *w, size_t n)
+{
+    if (n <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < n)
+        cap *= 2;
+    uint8_t *grown = realloc(w->buf, cap);
+    if (grown == NULL)
+        return ENOMEM;
+    w->buf = grown;
+    w->cap = cap;
+    return 0;
+}
+
+/* The writer's group goes out: replacing the group it extends, or
+ * appended when it is past the last one. */
+static int cnum_flush(pdqm_store *s, MDB_txn *txn, cnum_writer *w)
+{
+    if (!w->open)
+        return 0;
+    w->open = 0;
+    MDB_val k = { 4, &w->group }, v = { w->len, w->buf };
+    unsigned flags = 0;
+    if (!w->extends) {
+        if (!w->have_last || w->group > w->last)
+            flags = MDB_APPEND;
+        w->last = w->group;
+        w->have_last = 1;
+    }
+    return mdb_put(txn, s->db.cnum, &k, &v, flags);
+}
+
+int store_cnum_writer_add(pdqm_store *s, MDB_txn *txn, cnum_writer *w, uint32_t number,
+                          const void *rec, size_t len)
 {
     uint32_t group = number >> CNUM_SHIFT;
-    MDB_val k = { 4, &group }, g = { 0, NULL };
-    int rc = mdb_get(txn, s->db.cnum, &k, &g);
-    if (rc != 0 && rc != MDB_NOTFOUND)
+    int rc;
+    if (w->open && group != w->group && (rc = cnum_flush(s, txn, w)) != 0)
         return rc;
-    unsigned flags = 0;
-    if (rc == MDB_NOTFOUND) {
-        /* A new group; past the last one (numbers only grow) it appends. */
-        MDB_cursor *cur;
-        MDB_val lk, lv;
-        if ((rc = mdb_cursor_open(txn, s->db.cnum, &cur)) != 0)
+    if (!w->open) {
+        if (!w->started) {
+            /* The last group, for appends past it. */
+            MDB_cursor *cur;
+            MDB_val lk, lv;
+            if ((rc = mdb_cursor_open(txn, s->db.cnum, &cur)) != 0)
+                return rc;
+            rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+            if (rc == 0)
+                memcpy(&w->last, lk.mv_data, 4);
+            mdb_cursor_close(cur);
+            if (rc != 0 && rc != MDB_NOTFOUND)
+                return rc;
+            w->have_last = rc == 0;
+            w->started = 1;
+        }
+        MDB_val k = { 4, &group }, g;
+        rc = mdb_get(txn, s->db.cnum, &k, &g);
+        if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
-        rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
-        uint32_t last = 0;
-        if (rc == 0)
-            memcpy(&last, lk.mv_data, 4);
-        mdb_cursor_close(cur);
-        if (rc == MDB_NOTFOUND || (rc == 0 && group > last))
-            flags = MDB_APPEND;
-        else if (rc != 0)
-            return rc;
-    }
-    /* The new entry, then where it goes. */
-    uint8_t *entry = malloc(len + 11);
-    if (entry == NULL)
-        return ENOMEM;
-    entry[0] = (uint8_t)(number & 15);
-    uint8_t *p = varint_put(entry + 1, len);
-    memcpy(p, rec, len);
-    size_t entry_len = (size_t)(p - entry) + len;
-    size_t at = 0, at_end = 0;
-    if (g.mv_data != NULL) {
-        MDB_val old;
-        rc = group_find(&g, number & 15, &old, &at);
-        if (rc == 0)
-            at_end = (size_t)((const uint8_t *)old.mv_data - (const uint8_t *)g.mv_data) + old.mv_size;
-        else if (rc == MDB_NOTFOUND)
-            at_end = at;
-        else {
-            free(entry);
-            return rc;
+        w->extends = rc == 0;
+        w->len = 0;
+        w->group = group;
+        w->open = 1;
+        w->last_low = -1;
+        if (w->extends) {
+            /* Numbers only grow: the group's entries are all below. */
+            const uint8_t *p = g.mv_data, *end = p + g.mv_size;
+            while (p < end) {
+                uint64_t l;
+                w->last_low = *p++;
+                if (varint_get(&p, end, &l) || l > (uint64_t)(end - p))
+                    return MDB_CORRUPTED;
+                p += l;
+            }
+            if ((rc = cnum_room(w, g.mv_size)) != 0)
+                return rc;
+            memcpy(w->buf, g.mv_data, g.mv_size);
+            w->len = g.mv_size;
         }
     }
-    rc = group_write(s, txn, group, &g, at, at_end, entry, entry_len, flags);
-    free(entry);
+    if ((int)(number & 15) <= w->last_low)
+        return MDB_KEYEXIST;
+    if ((rc = cnum_room(w, w->len + len + 11)) != 0)
+        return rc;
+    uint8_t *p = w->buf + w->len;
+    *p++ = (uint8_t)(number & 15);
+    p = varint_put(p, len);
+    memcpy(p, rec, len);
+    w->len = (size_t)(p - w->buf) + len;
+    w->last_low = (int)(number & 15);
+    return 0;
+}
+
+int store_cnum_writer_end(pdqm_store *s, MDB_txn *txn, cnum_writer *w)
+{
+    int rc = cnum_flush(s, txn, w);
+    free(w->buf);
+    memset(w, 0, sizeof *w);
     return rc;
 }
 
@@ -283,8 +335,10 @@ int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *n
 /* ------------------------------------------------------------------ */
 /* Finding content by (bank, content id)                                */
 
-/* FNV-1a, 64 bits, over the bank id and the content id. */
-static uint64_t content_hash(uint32_t bank, const char *id, size_t len)
+/* FNV-1a, 64 bits, over the bank id and the content id.  Its top 16 bits
+ * are the bucket in cindex and the next 16 the fingerprint, so ordering
+ * keys by their top 32 bits is the order of cindex. */
+uint64_t store_content_key(uint32_t bank, const char *id, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < 4; i++) {
@@ -298,31 +352,27 @@ static uint64_t content_hash(uint32_t bank, const char *id, size_t len)
     return h;
 }
 
-#define CINDEX_BUCKETS 65536u
-
-/* The bucket key and the 6-byte duplicate of a content item. */
-static uint32_t cindex_entry(uint32_t bank, const char *id, size_t len, uint32_t number,
-                             uint8_t dup[6])
+/* The bucket of a key, and the 6-byte duplicate of a content item in it. */
+static uint32_t cindex_entry(uint64_t key, uint32_t number, uint8_t dup[6])
 {
-    uint64_t h = content_hash(bank, id, len);
-    dup[0] = (uint8_t)(h >> 40);
-    dup[1] = (uint8_t)(h >> 32);
+    dup[0] = (uint8_t)(key >> 40);
+    dup[1] = (uint8_t)(key >> 32);
     put_be32(dup + 2, number);
-    return (uint32_t)(h >> 48);
+    return (uint32_t)(key >> 48);
 }
 
 int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
                        size_t len, uint32_t *number, MDB_val *value)
 {
-    return store_content_find_among(s, txn, bank, id, len, NULL, number, value);
+    return store_content_find_key(s, txn, store_content_key(bank, id, len), bank, id, len,
+                                  number, value);
 }
 
-int store_content_find_among(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                             size_t len, const unwritten_records *u, uint32_t *number,
-                             MDB_val *value)
+int store_content_find_key(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t bank,
+                           const char *id, size_t len, uint32_t *number, MDB_val *value)
 {
     uint8_t want[6];
-    uint32_t bucket = cindex_entry(bank, id, len, 0, want);
+    uint32_t bucket = cindex_entry(key, 0, want);
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->db.cindex, &cur);
     if (rc != 0)
@@ -340,21 +390,9 @@ int store_content_find_among(pdqm_store *s, MDB_txn *txn, uint32_t bank, const c
                      (uint32_t)got[4] << 8 | got[5];
         MDB_val cv;
         content_view c;
-        rc = store_cnum_get(s, txn, n, &cv);
-        if (rc != 0)
+        if ((rc = store_cnum_get(s, txn, n, &cv)) != 0 ||
+            (rc = store_content_read(s, txn, n, &cv, &c)) != 0)
             break;
-        if (u && n >= u->first && n - u->first < u->n) {
-            /* Added earlier in this transaction: its records are not
-             * written yet. */
-            if (store_content_decode(n, &cv, &c) != 0) {
-                rc = MDB_CORRUPTED;
-                break;
-            }
-            if (c.id_from_hash)
-                store_content_name_by_hash(&c, u->recs[n - u->first].hash);
-        } else if ((rc = store_content_read(s, txn, n, &cv, &c)) != 0) {
-            break;
-        }
         if (c.head.bank == bank && c.head.id_len == len && memcmp(c.content_id, id, len) == 0) {
             *number = n;
             if (value)
@@ -366,25 +404,37 @@ int store_content_find_among(pdqm_store *s, MDB_txn *txn, uint32_t bank, const c
     return rc;
 }
 
-int store_content_link(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                       size_t len, uint32_t number)
+int store_content_index_put(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t number)
 {
     uint8_t dup[6];
-    uint32_t bucket = cindex_entry(bank, id, len, number, dup);
+    uint32_t bucket = cindex_entry(key, number, dup);
     MDB_val k = { 4, &bucket }, d = { 6, dup };
-    int rc = mdb_put(txn, s->db.cindex, &k, &d, MDB_NODUPDATA);
+    return mdb_put(txn, s->db.cindex, &k, &d, MDB_NODUPDATA);
+}
+
+int store_bank_list_append(pdqm_store *s, MDB_txn *txn, uint32_t bank,
+                           const uint32_t *numbers, size_t n)
+{
+    if (n == 0)
+        return 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->db.cbank, &cur);
     if (rc != 0)
         return rc;
-    MDB_val bk = { 4, &bank }, bd = { 4, &number };
-    /* Numbers only grow, so each is appended to its bank's list. */
-    return mdb_put(txn, s->db.cbank, &bk, &bd, MDB_NODUPDATA);
+    /* Numbers only grow: they go after the bank's last, all in one put. */
+    MDB_val k = { 4, &bank }, d[2] = { { 4, (void *)numbers }, { n, NULL } };
+    rc = mdb_cursor_put(cur, &k, d, MDB_MULTIPLE | MDB_APPENDDUP);
+    if (rc == 0 && d[1].mv_size != n)
+        rc = EIO;
+    mdb_cursor_close(cur);
+    return rc;
 }
 
 int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
                          size_t len, uint32_t number)
 {
     uint8_t dup[6];
-    uint32_t bucket = cindex_entry(bank, id, len, number, dup);
+    uint32_t bucket = cindex_entry(store_content_key(bank, id, len), number, dup);
     MDB_val k = { 4, &bucket }, d = { 6, dup };
     int rc = mdb_del(txn, s->db.cindex, &k, &d);
     if (rc != 0)

@@ -1083,6 +1083,19 @@ static void test_add_outcomes(void **state)
     assert_int_equal(count_matches(s, h[6].hash, 0), 0);
     assert_int_equal(count_matches(s, h[7].hash, 0), 0);
 
+    /* An id whose first add in a batch is a known file: its next add, a
+     * new file, is the one added (the batch reads as adds one by one). */
+    pdqm_add b5[2] = {
+        {"a", "c7", NULL, SHA_W, NULL, PDQM_CONTENT_IMAGE, &h[6], 1, 0},
+        {"a", "c7", NULL, SHA_V, NULL, PDQM_CONTENT_IMAGE, &h[7], 1, 0},
+    };
+    assert_ok(pdqm_store_add(s, b5, 2, out, &err));
+    assert_int_equal(out[0], PDQM_ADD_SAME_FILE);
+    assert_int_equal(out[1], PDQM_ADDED);
+    assert_int_equal(count_matches(s, h[6].hash, 0), 0);
+    assert_int_equal(count_matches(s, h[7].hash, 0), 1);
+    assert_ok(pdqm_store_delete(s, "a", "c7", &err));
+
     /* Another bank may hold the same id and the same file. */
     pdqm_add b4 = {"b2", "c1", NULL, SHA_X, NULL, PDQM_CONTENT_IMAGE, &h[0], 1, 0};
     assert_ok(pdqm_store_add(s, &b4, 1, out, &err));
@@ -1102,7 +1115,7 @@ static void test_add_outcomes(void **state)
     pdqm_store_stats st = stats(s);
     assert_int_equal(st.contents, 5);   /* a: c1 c2 c4 c5, b2: c1 */
     assert_int_equal(st.hashes, 5);
-    assert_int_equal(st.entries_ever, 5);
+    assert_int_equal(st.entries_ever, 6);   /* and c7's, deleted */
     assert_int_equal(bank(s, "a").contents, 4);
     assert_int_equal(bank(s, "b2").contents, 1);
     assert_verified(s);
@@ -1555,6 +1568,32 @@ static void test_content_id_collisions(void **state)
     assert_int_equal(count_matches(s, hb, 0), 1);
     assert_int_equal(add1(s, "f", a, ha, NULL), PDQM_ADDED);
     assert_int_equal(count_matches(s, ha, 0), 1);
+    assert_int_equal(bank(s, "f").contents, 2);
+
+    /* The two in one batch, each twice (an add batch looks its ids up in
+     * the order of their fingerprints, where a and b are neighbours). */
+    assert_ok(pdqm_store_delete(s, "f", a, &err));
+    assert_ok(pdqm_store_delete(s, "f", b, &err));
+    pdqm_stored_hash sa = sh(ha, 90, 0), sb = sh(hb, 90, 0);
+    pdqm_add both[4] = {
+        {"f", b, NULL, NULL, NULL, PDQM_CONTENT_HASHES, &sb, 1, 0},
+        {"f", a, NULL, NULL, NULL, PDQM_CONTENT_HASHES, &sa, 1, 0},
+        {"f", b, NULL, NULL, NULL, PDQM_CONTENT_HASHES, &sa, 1, 0},
+        {"f", a, NULL, NULL, NULL, PDQM_CONTENT_HASHES, &sb, 1, 0},
+    };
+    pdqm_add_outcome out[4];
+    assert_ok(pdqm_store_add(s, both, 4, out, &err));
+    assert_int_equal(out[0], PDQM_ADDED);
+    assert_int_equal(out[1], PDQM_ADDED);
+    assert_int_equal(out[2], PDQM_ADD_EXISTS);
+    assert_int_equal(out[3], PDQM_ADD_EXISTS);
+    pdqm_matches m2 = lookup(s, &hb, 1, 0, NULL, 0);
+    assert_int_equal(m2.count, 1);   /* b, not a's repeat */
+    assert_string_equal(m2.items[0].content_id, b);
+    pdqm_matches_free(&m2);
+    assert_ok(pdqm_store_add(s, both, 4, out, &err));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(out[i], PDQM_ADD_EXISTS);
     assert_int_equal(bank(s, "f").contents, 2);
     assert_verified(s);
 }

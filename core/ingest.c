@@ -4,39 +4,12 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "ingest.h"
+#include "../hashing/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-
-/* The length of the UTF-8 sequence at s (1..4), or 0 when s does not start
- * one (a stray continuation byte, an overlong or surrogate form, a
- * sequence cut short by the terminator). */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0)
-        n = 2, min = 0x80, c &= 0x1F;
-    else if ((c & 0xF0) == 0xE0)
-        n = 3, min = 0x800, c &= 0x0F;
-    else if ((c & 0xF8) == 0xF0)
-        n = 4, min = 0x10000, c &= 0x07;
-    else
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    return n;
-}
 
 static int is_control(unsigned char c)
 {
@@ -51,7 +24,7 @@ pdqm_status pdqm_content_id_check(const char *id, pdqm_error *err)
                               PDQM_CONTENT_ID_MAX);
     const unsigned char *p = (const unsigned char *)id;
     while (*p) {
-        size_t n = utf8_seq(p);
+        size_t n = pdqm_utf8_sequence(p);
         if (n == 0)
             return pdqm_error_set(err, PDQM_ERR_INVALID, "a content id must be UTF-8");
         if (n == 1 && is_control(*p))
@@ -77,7 +50,7 @@ pdqm_status pdqm_content_id_from_name(const char *name, char **out, pdqm_error *
     const unsigned char *p = (const unsigned char *)name;
     char *w = id;
     while (*p) {
-        size_t n = utf8_seq(p);
+        size_t n = pdqm_utf8_sequence(p);
         if (n == 0 || *p == '%' || (n == 1 && is_control(*p))) {
             *w++ = '%';
             *w++ = hex[*p >> 4];

@@ -3,6 +3,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "../hashing/utf8.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -49,28 +50,6 @@ int cli_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if there is none. */
-static size_t utf8_sequence(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) { n = 2; min = 0x80; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 3; min = 0x800; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 4; min = 0x10000; }
-    else return 0;
-    unsigned cp = c & (0x3f >> (n - 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 json_t *cli_json_text(const char *s)
 {
     /* Each invalid byte becomes the 3-byte U+FFFD: at most 3x the input. */
@@ -81,7 +60,7 @@ json_t *cli_json_text(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     size_t o = 0;
     while (*p) {
-        size_t n = utf8_sequence(p);
+        size_t n = pdqm_utf8_sequence(p);
         if (n == 0) {
             memcpy(clean + o, "\xef\xbf\xbd", 3);
             o += 3;

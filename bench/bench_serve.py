@@ -28,6 +28,21 @@ sys.path.insert(0, str(HERE))
 import bench_index  # noqa: E402  (the corpus cache)
 
 
+def listen_port(serve_log, proc, timeout=60):
+    """The port a `serve --log-file serve_log` listens on, from its start-up
+    record."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if serve_log.exists():
+            m = re.search(r"listen=127\.0\.0\.1:(\d+)", serve_log.read_text())
+            if m:
+                return m.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError("pdqmatch serve ended: " + proc.stderr.read())
+        time.sleep(0.05)
+    raise RuntimeError("pdqmatch serve did not start")
+
+
 def log(msg):
     print(f"bench_serve: {msg}", file=sys.stderr, flush=True)
 
@@ -117,10 +132,13 @@ def main():
     jpeg = work / "q.jpg"
     subprocess.run(["vips", "thumbnail", str(ROOT / "samples" / "bridge.jpg"), str(jpeg), "512",
                     "--height", "512", "--size", "force"], check=True, capture_output=True)
-    proc = subprocess.Popen([binary, "serve", "--db", db, "--listen", "127.0.0.1:0"],
-                            stderr=subprocess.PIPE, text=True)
+    # The access log on, as in production: to a file (a record a request
+    # would fill a pipe nobody reads).
+    serve_log = work / "serve.log"
+    proc = subprocess.Popen([binary, "serve", "--db", db, "--listen", "127.0.0.1:0",
+                             "--log-file", str(serve_log)], stderr=subprocess.PIPE, text=True)
     try:
-        port = re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+        port = listen_port(serve_log, proc)
         url = f"http://127.0.0.1:{port}"
         time.sleep(0.5)
         log("GET /v1/lookup")

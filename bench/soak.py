@@ -46,6 +46,21 @@ ROOT = Path(__file__).resolve().parent.parent
 WINDOW = 30.0
 
 
+def listen_port(serve_log, proc, timeout=60):
+    """The port a `serve --log-file serve_log` listens on, from its start-up
+    record."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if serve_log.exists():
+            m = re.search(r"listen=127\.0\.0\.1:(\d+)", serve_log.read_text())
+            if m:
+                return m.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError("pdqmatch serve ended: " + proc.stderr.read())
+        time.sleep(0.05)
+    raise RuntimeError("pdqmatch serve did not start")
+
+
 def rss_mib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -204,9 +219,12 @@ def main():
     subprocess.run([binary, "banks", "create", "soak", "--db", db], check=True)
     jpegs = [p.read_bytes() for p in sorted((ROOT / "samples").glob("*.jpg"))]
 
-    proc = subprocess.Popen([binary, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
-                            stderr=subprocess.PIPE, text=True)
-    port = re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+    # The access log on, as in production: to a file (a record a request
+    # would fill a pipe nobody reads).
+    serve_log = work / "serve.log"
+    proc = subprocess.Popen([binary, "serve", "--db", str(db), "--listen", "127.0.0.1:0",
+                             "--log-file", str(serve_log)], stderr=subprocess.PIPE, text=True)
+    port = listen_port(serve_log, proc)
     url = f"http://127.0.0.1:{port}"
     # Lookups and adds run in two processes of their own: in one, Python's
     # lock would let the lookups starve the adds (about 13,000 hashes a

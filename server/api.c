@@ -256,7 +256,7 @@ static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
             json_object_set_new(one, "not_matched", json_string(r.queries[i].not_matched));
         json_array_append_new(results, one);
     }
-    pdqm_metrics_lookups(s->metrics, n, r.store_matches);
+    pdqm_count_lookups(s, n, r.store_matches);
     pdqm_policy_result_free(&r);
     if (single) {
         json_t *one = json_incref(json_array_get(results, 0));

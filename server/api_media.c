@@ -228,7 +228,7 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         pdqm_policy_result r;
         st = pdqm_policy_lookup(s->store, &q, 1, &o, &r, &err);
         if (st == PDQM_OK) {
-            pdqm_metrics_lookups(s->metrics, q.n, r.store_matches);
+            pdqm_count_lookups(s, q.n, r.store_matches);
             json_decref(matches);
             matches = pdqm_query_result_json(&r.queries[0], all8, &raw);
             if (r.queries[0].not_matched)
@@ -247,7 +247,7 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         if (st == PDQM_OK) {
             for (size_t i = 0; i < m.count; i++)
                 json_array_append_new(matches, candidate_json(&m.items[i], &raw));
-            pdqm_metrics_lookups(s->metrics, h.video.count, m.count);
+            pdqm_count_lookups(s, h.video.count, m.count);
             json_object_set_new(j, "query_frames", json_integer((json_int_t)m.query_frames));
             pdqm_video_matches_free(&m);
         }

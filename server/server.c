@@ -35,6 +35,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->keys = NULL;
     o->tls_cert_pem = NULL;
     o->tls_key_pem = NULL;
+    o->log = NULL;
     o->max_body = (size_t)64 << 20;
     o->max_body_memory = (size_t)1 << 30;
     pdqm_image_limits_default(&o->image_limits);
@@ -46,8 +47,11 @@ void pdqm_server_options_default(pdqm_server_options *o)
 /* ------------------------------------------------------------------ */
 /* Replies                                                              */
 
-/* The status of the reply this thread queued last, for the metrics. */
+/* The status of the reply this thread queued last, for the metrics, and
+ * the request this thread is answering (its id goes in every reply; the
+ * reply's status and size go in its access record). */
 static _Thread_local unsigned replied_status;
+static _Thread_local request *current;
 
 /* Queue body (malloc'd, consumed) with its type and, when header is not
  * NULL, one more header. */
@@ -56,8 +60,8 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
                                  const char *value)
 {
     replied_status = status;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
-                                                             MHD_RESPMEM_MUST_FREE);
+    size_t len = strlen(body);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(body);
         return MHD_NO;
@@ -65,6 +69,12 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
     MHD_add_response_header(r, "Content-Type", content_type);
     if (header)
         MHD_add_response_header(r, header, value);
+    if (current) {
+        current->status = status;
+        current->bytes_out = len;
+        if (current->id[0])
+            MHD_add_response_header(r, "X-Request-Id", current->id);
+    }
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
@@ -98,6 +108,13 @@ enum MHD_Result reply_json_raw(struct MHD_Connection *c, unsigned status, json_t
     return reply_text(c, status, body, "application/json");
 }
 
+/* The route template of rq for the log ("/v1/banks/{name}"), or NULL
+ * when it matched none. */
+static const char *route_path_of(const request *rq)
+{
+    return rq->route ? rq->server->route_paths[rq->route - pdqm_routes] : NULL;
+}
+
 /* The JSON text of an error (malloc'd), NULL when out of memory.  The
  * message is kept on one line. */
 static char *error_body(const char *code, char *message)
@@ -122,6 +139,12 @@ enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const cha
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    if (status >= 500 && current)
+        PDQM_LOG(current->server->log, PDQM_LOG_ERROR, "server error",
+                 PDQM_LOG_S("request_id", current->id),
+                 PDQM_LOG_S("route", route_path_of(current)),
+                 PDQM_LOG_I("status", status), PDQM_LOG_S("code", code),
+                 PDQM_LOG_S("error", message));
     char *body = error_body(code, message);
     if (body == NULL)
         return MHD_NO;
@@ -216,12 +239,84 @@ static void request_free(request *rq)
     free(rq);
 }
 
+/* The access record of a finished request: one at info, whatever became
+ * of it (status 0: closed without a reply). */
+static void access_record(pdqm_server *s, const request *rq, enum MHD_RequestTerminationCode toe)
+{
+    static const char *const ends[] = {
+        [MHD_REQUEST_TERMINATED_COMPLETED_OK] = NULL,
+        [MHD_REQUEST_TERMINATED_WITH_ERROR] = "closed on an error",
+        [MHD_REQUEST_TERMINATED_TIMEOUT_REACHED] = "timed out",
+        [MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN] = "server stopping",
+        [MHD_REQUEST_TERMINATED_READ_ERROR] = "closed by the client",
+        [MHD_REQUEST_TERMINATED_CLIENT_ABORT] = "closed by the client",
+    };
+    const char *end = (unsigned)toe < sizeof ends / sizeof ends[0] ? ends[toe] : "closed";
+    if (rq->timed_out)
+        end = "the body took too long";
+    pdqm_log_field f[] = {
+        PDQM_LOG_S("request_id", rq->id),
+        PDQM_LOG_S("method", rq->method),
+        PDQM_LOG_S("route", route_path_of(rq)),
+        PDQM_LOG_I("status", rq->status),
+        PDQM_LOG_I("bytes_in", rq->bytes_in),
+        PDQM_LOG_I("bytes_out", rq->bytes_out),
+        PDQM_LOG_D("duration_ms", (pdqm_monotonic_seconds() - rq->start) * 1000.0),
+        PDQM_LOG_S("key", rq->key_name[0] ? rq->key_name : NULL),
+        PDQM_LOG_I("matches", rq->matches),
+        PDQM_LOG_S("end", end),
+    };
+    size_t n = sizeof f / sizeof f[0];
+    if (rq->matches < 0) {   /* no lookup ran: no matches field */
+        f[8] = f[9];
+        n--;
+    }
+    pdqm_log_record(s->log, PDQM_LOG_INFO, "request", f, n);
+}
+
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    (void)cls; (void)c; (void)toe;
-    request_free(*con_cls);
+    (void)c;
+    pdqm_server *s = cls;
+    request *rq = *con_cls;
+    if (rq && pdqm_log_wants(s->log, PDQM_LOG_INFO))
+        access_record(s, rq, toe);
+    request_free(rq);
     *con_cls = NULL;
+}
+
+void pdqm_count_lookups(pdqm_server *s, size_t n, size_t matches)
+{
+    pdqm_metrics_lookups(s->metrics, n, matches);
+    if (current)
+        current->matches = (current->matches < 0 ? 0 : current->matches) + (long long)matches;
+}
+
+/* A request id from the client is kept when it is a sane token: 1 to 64
+ * of [A-Za-z0-9._:-]. */
+static int request_id_ok(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++) {
+        unsigned char ch = (unsigned char)id[n];
+        if (n == REQUEST_ID_MAX ||
+            !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' || ch == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* Otherwise one is made: 16 hex digits, from a counter scrambled with a
+ * seed of the process (unique within it, unlikely to repeat across). */
+static void request_id_make(pdqm_server *s, char out[REQUEST_ID_MAX + 1])
+{
+    uint64_t x = s->id_seed + 0x9e3779b97f4a7c15ull * atomic_fetch_add(&s->id_counter, 1);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    snprintf(out, REQUEST_ID_MAX + 1, "%016llx", (unsigned long long)x);
 }
 
 static size_t body_limit(const pdqm_server *s, const request *rq)
@@ -333,6 +428,15 @@ static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
+static enum MHD_Result count_lengths(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind; (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
 /* First call of a request: find its route, check its declared length. */
 static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, const char *url,
                                      const char *method, void **con_cls)
@@ -342,7 +446,15 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         return MHD_NO;
     rq->server = s;
     rq->start = pdqm_monotonic_seconds();
+    rq->matches = -1;
     *con_cls = rq;
+    current = rq;
+    snprintf(rq->method, sizeof rq->method, "%s", method);
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (given && request_id_ok(given))
+        memcpy(rq->id, given, strlen(given) + 1);
+    else
+        request_id_make(s, rq->id);
     int nul = strstr(url, NUL_MARK) != NULL;
     if (!nul)
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_nul, &nul);
@@ -376,10 +488,17 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     if (s->keys && rq->route->role != PDQM_ROLE_NONE) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_AUTHORIZATION);
-        if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
+        /* The scheme is case-insensitive (RFC 9110, 11.1); spaces follow. */
+        if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
             return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                                "send an API key: 'Authorization: Bearer KEY'");
-        pdqm_role role = pdqm_api_keys_role(s->keys, auth + 7, NULL);
+        const char *token = auth + 7;
+        while (*token == ' ')
+            token++;
+        const char *key_name = NULL;
+        pdqm_role role = pdqm_api_keys_role(s->keys, token, &key_name);
+        if (key_name)
+            snprintf(rq->key_name, sizeof rq->key_name, "%s", key_name);
         if (role == PDQM_ROLE_NONE)
             return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown API key");
         if (role < rq->route->role)
@@ -387,6 +506,13 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
                                "%s %s needs the %s role", method, url,
                                rq->route->role == PDQM_ROLE_ADMIN ? "admin" : "write");
     }
+    /* Two lengths (libmicrohttpd takes the first) would let a proxy and
+     * this server read different bodies: request smuggling. */
+    int lengths = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_lengths, &lengths);
+    if (lengths > 1)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                           "more than one Content-Length header");
     const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length != NULL && strcmp(length, "0") != 0) {
@@ -472,20 +598,12 @@ static void request_count(pdqm_server *s, request *rq)
     pdqm_metrics_request(s->metrics, route, replied_status, pdqm_monotonic_seconds() - rq->start);
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+/* A later call of a request: a piece of its body, or its end. */
+static enum MHD_Result handle_more(pdqm_server *s, struct MHD_Connection *c, request *rq,
+                                   const char *upload_data, size_t *upload_data_size)
 {
-    (void)version;
-    pdqm_server *s = cls;
-    replied_status = 0;
-    if (*con_cls == NULL) {
-        enum MHD_Result r = request_begin(s, c, url, method, con_cls);
-        request_count(s, *con_cls);
-        return r;
-    }
-    request *rq = *con_cls;
     if (*upload_data_size != 0) {
+        rq->bytes_in += *upload_data_size;
         if (pdqm_monotonic_seconds() - rq->start > s->timeout) {
             /* A client that sends its body too slowly (slowloris) holds a
              * connection and memory: the deadline ends it.  libmicrohttpd
@@ -532,6 +650,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return r;
 }
 
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    pdqm_server *s = cls;
+    replied_status = 0;
+    if (*con_cls == NULL) {
+        enum MHD_Result r = request_begin(s, c, url, method, con_cls);
+        request_count(s, *con_cls);
+        current = NULL;
+        return r;
+    }
+    request *rq = *con_cls;
+    current = rq;
+    enum MHD_Result r = handle_more(s, c, rq, upload_data, upload_data_size);
+    current = NULL;
+    return r;
+}
+
 /* ------------------------------------------------------------------ */
 /* Start and stop                                                       */
 
@@ -569,14 +707,19 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     s->store = store;
     s->keys = o->keys;
+    s->log = o->log;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    s->id_seed = (uint64_t)now.tv_sec * 1000000007ull ^ (uint64_t)now.tv_nsec ^
+                 (uint64_t)getpid() << 40;
     s->route_names = calloc(pdqm_n_routes, sizeof *s->route_names);
     s->route_labels = calloc(pdqm_n_routes, sizeof *s->route_labels);
-    if (s->route_names && s->route_labels) {
+    s->route_paths = calloc(pdqm_n_routes, sizeof *s->route_paths);
+    if (s->route_names && s->route_labels && s->route_paths) {
         for (size_t i = 0; i < pdqm_n_routes; i++) {
-            char path[80];
-            pdqm_route_path(&pdqm_routes[i], path, sizeof path);
+            pdqm_route_path(&pdqm_routes[i], s->route_paths[i], sizeof s->route_paths[i]);
             snprintf(s->route_names[i], sizeof s->route_names[i], "%s %s",
-                     pdqm_routes[i].method, path);
+                     pdqm_routes[i].method, s->route_paths[i]);
             s->route_labels[i] = s->route_names[i];
         }
         s->metrics = pdqm_metrics_new(s->route_labels, pdqm_n_routes);
@@ -584,6 +727,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     if (s->metrics == NULL) {
         free(s->route_names);
         free(s->route_labels);
+        free(s->route_paths);
         free(s);
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     }
@@ -610,7 +754,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
-                                 MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                 MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
                                  MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_ARRAY, use_tls ? tls : tls + 2,
                                  MHD_OPTION_END);
@@ -619,6 +763,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         pdqm_metrics_free(s->metrics);
         free(s->route_names);
         free(s->route_labels);
+        free(s->route_paths);
         free(s);
         if (use_tls)
             return pdqm_error_set(err, PDQM_ERR_INVALID,
@@ -651,5 +796,6 @@ void pdqm_server_stop(pdqm_server *s)
     pdqm_metrics_free(s->metrics);
     free(s->route_names);
     free(s->route_labels);
+    free(s->route_paths);
     free(s);
 }

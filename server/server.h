@@ -15,6 +15,7 @@
 #include "../hashing/video.h"
 #include "../index/store.h"
 #include "auth.h"
+#include "log.h"
 
 typedef struct pdqm_server_options {
     const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
@@ -30,6 +31,8 @@ typedef struct pdqm_server_options {
     const pdqm_api_keys *keys;   /* borrowed; NULL: no auth, loopback only */
     const char *tls_cert_pem;    /* both set: HTTPS (PEM text, borrowed) */
     const char *tls_key_pem;
+    pdqm_log *log;               /* borrowed; NULL: no log.  An access record
+                                    a request at info, every 5xx at error */
 } pdqm_server_options;
 
 void pdqm_server_options_default(pdqm_server_options *o);

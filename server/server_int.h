@@ -6,6 +6,7 @@
 #define PDQM_SERVER_INT_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <microhttpd.h>
 
 #include "auth.h"
@@ -26,9 +27,15 @@ struct pdqm_server {
     pdqm_video_limits video_limits;
     const pdqm_api_keys *keys;   /* NULL: no auth (loopback only) */
     pdqm_metrics *metrics;
+    pdqm_log *log;               /* NULL: none */
+    uint64_t id_seed;            /* request ids: made from the seed and a count */
+    _Atomic uint64_t id_counter;
     char (*route_names)[96];     /* "METHOD /v1/banks/{name}", for the metrics */
     const char **route_labels;
+    char (*route_paths)[80];     /* "/v1/banks/{name}", for the access log */
 };
+
+#define REQUEST_ID_MAX 64
 
 /* One request, from its first call to its completion.  The path holds at
  * most two parameters, {name} and {content_id}, decoded by libmicrohttpd. */
@@ -47,6 +54,13 @@ typedef struct request {
     size_t reserved;         /* bytes of max_body_memory this request holds */
     struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
     double start;            /* monotonic seconds at the first call */
+    /* For the access record: */
+    char id[REQUEST_ID_MAX + 1];      /* X-Request-Id, sent back in every reply */
+    char method[16];
+    char key_name[PDQM_KEY_NAME_MAX + 1];   /* the API key's name, "" when none */
+    unsigned status;         /* of the reply, 0 before one */
+    size_t bytes_in, bytes_out;   /* body bytes received, and sent */
+    long long matches;       /* store matches of the lookups it ran; -1: none */
 } request;
 
 typedef enum MHD_Result (*route_fn)(pdqm_server *s, struct MHD_Connection *c, request *rq);
@@ -77,6 +91,10 @@ json_t *pdqm_answer_json(const struct pdqm_answer *a, int with_orientation,
                          struct pdqm_json_raw *raw);
 json_t *pdqm_query_result_json(const struct pdqm_query_result *q, int with_orientation,
                                struct pdqm_json_raw *raw);
+
+/* Count lookups of n queries that found `matches` store matches: in the
+ * metrics, and in the access record of the request being answered. */
+void pdqm_count_lookups(pdqm_server *s, size_t n, size_t matches);
 
 /* "N" in lo..hi from a query argument, -1 when bad (api.c). */
 long pdqm_arg_long(const char *s, long lo, long hi);

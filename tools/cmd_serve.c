@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,15 @@ static const char usage[] =
     "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
-    "                      [--max-image-time S] [--max-body-memory N]\n";
+    "                      [--max-image-time S] [--max-body-memory N]\n"
+    "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n";
 
 static const char intro[] =
     "Serve the store at PATH over HTTP on HOST:PORT (port 0 picks a free one),\n"
     "until SIGTERM or SIGINT, which stop accepting, finish the requests in\n"
-    "flight and close the store.\n";
+    "flight and close the store.  SIGHUP reopens the log file (for logrotate).\n"
+    "The log has a record at start (where it listens: listen=HOST:PORT), one a\n"
+    "request (at info), one for every 5xx (at error) and one at the end.\n";
 
 static const char outro[] =
     "The routes are listed in the README.\n";
@@ -57,6 +61,7 @@ int cmd_serve(int argc, char **argv)
 {
     const char *db = PDQM_STORE_DEFAULT_PATH;
     const char *keys_path = NULL, *cert_path = NULL, *key_path = NULL;
+    const char *log_level = "info", *log_format = "text", *log_file = NULL;
     int create = 0;
     pdqm_server_options o;
     pdqm_server_options_default(&o);
@@ -106,6 +111,14 @@ int cmd_serve(int argc, char **argv)
           NULL, 0, NULL },
         { "max-time", CLI_SECONDS, "S", &o.video_limits.max_wall_seconds, 0, 0.001, 1e7,
           "give up on a video after S seconds of work", 1, NULL, 0, NULL },
+        { "log-level", CLI_TEXT, "L", &log_level, 0, 0, 0,
+          "debug, info (a record a request), warn or error", 1, NULL, 0, NULL },
+        { "log-format", CLI_TEXT, "F", &log_format, 0, 0, 0,
+          "text (one line a record: time, level, message, name=value) or json\n"
+          "(one object a line)", 1, NULL, 0, NULL },
+        { "log-file", CLI_TEXT, "PATH", &log_file, 0, 0, 0,
+          "append the log to PATH (reopened on SIGHUP) instead of standard error",
+          0, NULL, 0, NULL },
     };
     int rc = cli_parse_options("serve", usage, intro, outro, options,
                                sizeof options / sizeof options[0], argc, argv);
@@ -115,6 +128,12 @@ int cmd_serve(int argc, char **argv)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
     if ((cert_path == NULL) != (key_path == NULL))
         return cli_usage_error("serve", "--tls-cert and --tls-key go together");
+    int level = pdqm_log_level_parse(log_level);
+    if (level < 0)
+        return cli_usage_error("serve", "--log-level is debug, info, warn or error, not '%s'",
+                               log_level);
+    if (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)
+        return cli_usage_error("serve", "--log-format is text or json, not '%s'", log_format);
 
     /* The signals that stop the server are taken by sigwait below, in this
      * thread only: block them before any thread starts. */
@@ -122,58 +141,100 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     pdqm_error err;
-    char *cert = NULL, *key = NULL;
-    if (cert_path && (read_pem(cert_path, &cert) != 0 || read_pem(key_path, &key) != 0)) {
-        free(cert);
+    pdqm_log *log;
+    if (pdqm_log_open(log_file, (pdqm_log_level)level,
+                      strcmp(log_format, "json") == 0 ? PDQM_LOG_JSON : PDQM_LOG_TEXT, &log,
+                      &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
         return 2;
     }
+    o.log = log;
+    rc = 2;
+    char *cert = NULL, *key = NULL;
+    pdqm_api_keys keys = { NULL, 0 };
+    pdqm_store *store = NULL;
+    pdqm_server *server = NULL;
+    if (cert_path && (read_pem(cert_path, &cert) != 0 || read_pem(key_path, &key) != 0))
+        goto done;
     o.tls_cert_pem = cert;
     o.tls_key_pem = key;
-    pdqm_api_keys keys = { NULL, 0 };
     if (keys_path) {
         if (pdqm_api_keys_load(keys_path, &keys, &err) != PDQM_OK) {
             cli_error("%s", pdqm_error_message(&err));
-            free(cert);
-            free(key);
-            return 2;
+            goto done;
         }
         o.keys = &keys;
     }
-    pdqm_store *store;
     pdqm_status st = pdqm_store_open(db, create ? PDQM_STORE_CREATE : 0, &store, &err);
     if (st != PDQM_OK) {
         if (st == PDQM_ERR_NOT_FOUND)
             cli_error("%s: no store there (give --create to make a new one)", db);
         else
             cli_error("%s", pdqm_error_message(&err));
-        pdqm_api_keys_free(&keys);
-        free(cert);
-        free(key);
-        return 2;
+        goto done;
     }
-    pdqm_server *server;
     if (pdqm_server_start(store, &o, &server, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
-        pdqm_store_close(store);
-        pdqm_api_keys_free(&keys);
-        free(cert);
-        free(key);
-        return 2;
+        goto done;
     }
+
+    /* The start-up record: what is served, where, and under which limits
+     * (listen last: a script that started on port 0 reads it there). */
+    pdqm_store_stats stats = { 0 };
+    pdqm_store_stats_get(store, &stats, NULL);
     const char *colon = strrchr(o.listen, ':');
-    fprintf(stderr, "pdqmatch: serving %s%s on %.*s:%u\n", db, cert ? " over TLS" : "", (int)(colon - o.listen), o.listen,
-            pdqm_server_port(server));
+    char listen[96];
+    snprintf(listen, sizeof listen, "%.*s:%u", (int)(colon - o.listen), o.listen,
+             pdqm_server_port(server));
+    PDQM_LOG(log, PDQM_LOG_INFO, "started", PDQM_LOG_S("version", PDQM_VERSION),
+             PDQM_LOG_S("store", db), PDQM_LOG_I("banks", stats.banks),
+             PDQM_LOG_I("contents", stats.contents), PDQM_LOG_I("hashes", stats.hashes),
+             PDQM_LOG_I("pending", stats.pending), PDQM_LOG_S("tls", cert ? "on" : "off"),
+             PDQM_LOG_S("auth", keys_path ? "on" : "off"), PDQM_LOG_I("keys", keys.count),
+             PDQM_LOG_I("max_connections", o.max_connections),
+             PDQM_LOG_I("timeout_s", o.timeout_seconds),
+             PDQM_LOG_I("max_body_memory", o.max_body_memory),
+             PDQM_LOG_I("max_image_bytes", o.image_limits.max_bytes),
+             PDQM_LOG_I("max_video_bytes", o.video_limits.max_bytes),
+             PDQM_LOG_S("listen", listen));
+    struct stat sb;
+    if (keys_path && stat(keys_path, &sb) == 0 && (sb.st_mode & 077) != 0) {
+        char mode[8];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(sb.st_mode & 07777));
+        PDQM_LOG(log, PDQM_LOG_WARN, "the key file is open to group or others",
+                 PDQM_LOG_S("file", keys_path), PDQM_LOG_S("mode", mode),
+                 PDQM_LOG_S("fix", "chmod 600"));
+    }
     int sig;
-    sigwait(&stop, &sig);
-    fprintf(stderr, "pdqmatch: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    for (;;) {
+        sigwait(&stop, &sig);
+        if (sig != SIGHUP)
+            break;
+        if (pdqm_log_reopen(log, &err) != PDQM_OK)
+            PDQM_LOG(log, PDQM_LOG_ERROR, "cannot reopen the log",
+                     PDQM_LOG_S("error", pdqm_error_message(&err)));
+        else
+            PDQM_LOG(log, PDQM_LOG_INFO, "reopened the log", PDQM_LOG_S("signal", "SIGHUP"));
+    }
+    PDQM_LOG(log, PDQM_LOG_INFO, "stopping",
+             PDQM_LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    pdqm_server_stop(server);
+    server = NULL;
+    pdqm_store_close(store);
+    store = NULL;
+    PDQM_LOG(log, PDQM_LOG_INFO, "stopped", PDQM_LOG_S("store", db));
+    rc = 0;
+done:
     pdqm_server_stop(server);
     pdqm_store_close(store);
     pdqm_api_keys_free(&keys);
     free(cert);
     free(key);
-    return 0;
+    pdqm_log_close(log);
+    return rc;
 }

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import BIN, SAMPLES, run  # noqa: E402
+from helpers import BIN, SAMPLES, drain, log_text, run  # noqa: E402
 
 @pytest.fixture
 def server(tmp_path):
@@ -19,7 +19,8 @@ def server(tmp_path):
     proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
                             stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
-    m = re.search(r"on 127\.0\.0\.1:(\d+)$", line.strip())
+    drain(proc)
+    m = re.search(r"listen=127\.0\.0\.1:(\d+)$", line.strip())
     assert m, line
     yield f"http://127.0.0.1:{m.group(1)}", proc, db
     if proc.poll() is None:
@@ -27,7 +28,7 @@ def server(tmp_path):
         # failing exit status.
         proc.send_signal(signal.SIGTERM)
         try:
-            assert proc.wait(timeout=60) == 0, proc.stderr.read()
+            assert proc.wait(timeout=60) == 0, log_text(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()

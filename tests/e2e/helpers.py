@@ -20,6 +20,7 @@ Fixtures (tests/data):
 import csv
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,3 +118,24 @@ def flip(h, bits, seed):
 def lookup_rows(stdout):
     """CSV lines of 'pdqmatch lookup' as lists of fields."""
     return [line.split(",") for line in stdout.splitlines()]
+
+
+def drain(proc):
+    """Once a server's start-up line is read: keep reading its standard
+    error (a record a request) into proc.log_lines, so that its log never
+    fills the pipe and stalls it.  log_text(proc) is all of it once the
+    server has ended."""
+    proc.log_lines = []
+
+    def pump():
+        for line in proc.stderr:
+            proc.log_lines.append(line)
+    proc.log_thread = threading.Thread(target=pump, daemon=True)
+    proc.log_thread.start()
+
+
+def log_text(proc, timeout=30):
+    """What drain(proc) read, all of it when the server has ended."""
+    if proc.poll() is not None:
+        proc.log_thread.join(timeout)
+    return "".join(proc.log_lines)

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from helpers import BIN, run
+from helpers import BIN, run, drain
 
 BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
 
@@ -222,6 +222,7 @@ def test_idle_connections_are_closed_after_the_timeout(tmp_path):
                              "--timeout", "1"], stderr=subprocess.PIPE, text=True)
     try:
         port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))
+        drain(proc)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")   # never finished
             start = time.monotonic()

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import requests
 
-from helpers import BIN, SAMPLES, run
+from helpers import BIN, SAMPLES, run, drain
 
 KEYS = {"read": "r" * 20, "write": "w-key-0123456789abc", "admin": "A" * 40}
 BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
@@ -21,7 +21,8 @@ def keyed(tmp_path):
                        "".join(f"{k} {role} {role}-team\n" for role, k in KEYS.items()))
     proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--create", "--listen", "127.0.0.1:0",
                              "--api-keys", str(keyfile)], stderr=subprocess.PIPE, text=True)
-    m = re.search(r"on 127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
+    m = re.search(r"listen=127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
+    drain(proc)
     assert m
     yield f"http://127.0.0.1:{m.group(1)}"
     proc.kill()
@@ -91,7 +92,8 @@ def test_public_address_allowed_with_keys(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
-        m = re.search(r"on 0\.0\.0\.0:(\d+)$", line.strip())
+        drain(proc)
+        m = re.search(r"listen=0\.0\.0\.0:(\d+)$", line.strip())
         assert m, line
         r = requests.get(f"http://127.0.0.1:{m.group(1)}/v1/stats", timeout=10,
                          headers={"Authorization": "Bearer " + "k" * 20})

@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 import requests
 
-from helpers import BIN, SAMPLES, random_hashes, run, stats
+from helpers import BIN, SAMPLES, random_hashes, run, stats, drain, log_text
 
 BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
 
@@ -23,7 +23,8 @@ class Server:
         self.proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0",
                                       *map(str, extra)], stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()
-        m = re.search(r"on 127\.0\.0\.1:(\d+)$", line.strip())
+        drain(self.proc)
+        m = re.search(r"listen=127\.0\.0\.1:(\d+)$", line.strip())
         assert m, line
         self.url = f"http://127.0.0.1:{m.group(1)}"
 
@@ -31,7 +32,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                assert self.proc.wait(timeout=60) == 0, self.proc.stderr.read()
+                assert self.proc.wait(timeout=60) == 0, log_text(self.proc)
             finally:
                 if self.proc.poll() is None:
                     self.proc.kill()

@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from helpers import BIN, random_hashes, run
+from helpers import BIN, random_hashes, run, drain
 
 ROUNDS = int(__import__("os").environ.get("CRASH_ROUNDS", "25"))
 CLIENTS = 4
@@ -36,6 +36,7 @@ def test_kill_9_while_adding(tmp_path):
         proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
                                 stderr=subprocess.PIPE, text=True)
         m = re.search(r":(\d+)$", proc.stderr.readline().strip())
+        drain(proc)
         assert m
         url = f"http://127.0.0.1:{m.group(1)}"
         stop = threading.Event()

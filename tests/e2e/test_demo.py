@@ -4,7 +4,7 @@ import re
 import signal
 import subprocess
 
-from helpers import BIN, ROOT, run
+from helpers import BIN, ROOT, run, drain
 
 
 def test_demo_curl_examples_work_as_printed(tmp_path):
@@ -16,7 +16,8 @@ def test_demo_curl_examples_work_as_printed(tmp_path):
     proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
                             stderr=subprocess.PIPE, text=True)
     try:
-        m = re.search(r"on 127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
+        m = re.search(r"listen=127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
+        drain(proc)
         assert m
         out = subprocess.run(["sh", "samples/demo-curl.sh"], cwd=ROOT, capture_output=True,
                              text=True, timeout=300,

@@ -10,7 +10,7 @@ import zlib
 import pytest
 import requests
 
-from helpers import BIN, SAMPLES, VIDEOS, random_hashes, run
+from helpers import BIN, SAMPLES, VIDEOS, random_hashes, run, drain
 
 JPEG = {"Content-Type": "image/jpeg"}
 
@@ -36,6 +36,7 @@ def limited(tmp_path):
                              "--max-image-bytes", "200000", "--max-duration", "5",
                              "--max-pixels", "2000000"], stderr=subprocess.PIPE, text=True)
     m = re.search(r":(\d+)$", proc.stderr.readline().strip())
+    drain(proc)
     yield f"http://127.0.0.1:{m.group(1)}", proc
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
@@ -86,6 +87,7 @@ def test_image_decoding_time_is_bounded(tmp_path):
                              "--max-image-time", "1"], stderr=subprocess.PIPE, text=True)
     try:
         url = "http://127.0.0.1:" + re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+        drain(proc)
         tall = b"P4\n1 2287334\n" + bytes(2287334)
         t0 = time.monotonic()
         r = requests.post(url + "/v1/hash", data=tall, headers={"Content-Type": "image/x-portable-bitmap"},
@@ -109,6 +111,7 @@ def tight(tmp_path):
                              "--timeout", "2", "--max-body-memory", "100000"],
                             stderr=subprocess.PIPE, text=True)
     m = re.search(r":(\d+)$", proc.stderr.readline().strip())
+    drain(proc)
     yield f"http://127.0.0.1:{m.group(1)}", int(m.group(1)), proc
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
@@ -207,6 +210,7 @@ def test_deleted_hashes_give_back_their_lookup_memory(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         url = "http://127.0.0.1:" + re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1)
+        drain(proc)
         r = requests.get(url + "/v1/lookup", params={"hash": old[70_000]}, timeout=10).json()
         assert [m["content_id"] for m in r["matches"]] == [old[70_000]]
         copied = requests.get(url + "/v1/stats", timeout=10).json()["hash_copy_bytes"]

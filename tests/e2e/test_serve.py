@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from helpers import run
+from helpers import run, drain, log_text
 
 
 BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
@@ -57,5 +57,6 @@ def test_sigterm_stops_cleanly(server):
     assert requests.get(url + "/healthz", timeout=10).ok
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
-    assert "SIGTERM: stopping" in proc.stderr.read()
+    err = log_text(proc)
+    assert " info stopping signal=SIGTERM\n" in err and " info stopped store=" in err
     assert run("verify", "--db", db).returncode == 0

@@ -6,7 +6,7 @@ import subprocess
 
 import requests
 
-from helpers import BIN, run
+from helpers import BIN, run, drain
 
 
 def test_https_with_a_self_signed_certificate(tmp_path):
@@ -19,7 +19,8 @@ def test_https_with_a_self_signed_certificate(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
-        m = re.search(r"over TLS on 127\.0\.0\.1:(\d+)$", line.strip())
+        drain(proc)
+        m = re.search(r"tls=on .*listen=127\.0\.0\.1:(\d+)$", line.strip())
         assert m, line
         r = requests.get(f"https://127.0.0.1:{m.group(1)}/healthz", verify=str(cert), timeout=10)
         assert r.json() == {"status": "ok"}

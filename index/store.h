@@ -291,6 +291,13 @@ pdqm_status pdqm_store_walk(pdqm_store *store, const char *bank,
                             pdqm_content_fn fn, void *arg, int *stopped,
                             pdqm_error *err);
 
+/* pdqm_store_walk of the items numbered from or more only: the walk
+ * seeks to its start (one B-tree lookup), so a page of content costs the
+ * same wherever it starts; past the last item it calls fn never. */
+pdqm_status pdqm_store_walk_from(pdqm_store *store, const char *bank, uint32_t from,
+                                 pdqm_content_fn fn, void *arg, int *stopped,
+                                 pdqm_error *err);
+
 typedef struct pdqm_store_stats {
     uint64_t banks;
     uint64_t contents;

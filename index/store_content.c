@@ -228,6 +228,7 @@ typedef struct walk_args {
     pdqm_content_fn fn;
     void *arg;
     int *stopped;
+    uint32_t from;           /* the first number walked */
 } walk_args;
 
 /* Hand one content item to the walk's callback.  Returns 0 to go on, an
@@ -291,25 +292,33 @@ static pdqm_status do_walk(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *e
             st = pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no bank '%s'", a->bank);
             goto done;
         }
-        uint32_t *numbers = NULL;
-        size_t n = 0;
+        /* From its first number at or past from: a seek, not a scan. */
+        MDB_cursor *cur = NULL;
         if (rc == 0)
-            rc = store_bank_numbers(s, txn, b.id, &numbers, &n);
-        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = mdb_cursor_open(txn, s->db.cbank, &cur);
+        MDB_val k = { 4, &b.id }, d = { 4, &a->from };
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
+        while (rc == 0) {
+            uint32_t number;
             MDB_val cv;
-            rc = store_cnum_get(s, txn, numbers[i], &cv);
+            memcpy(&number, d.mv_data, 4);
+            rc = store_cnum_get(s, txn, number, &cv);
             if (rc == 0)
-                rc = walk_one(s, txn, a, t, numbers[i], &cv, &hashes, &hcap,
-                              &cached_block, &cached);
+                rc = walk_one(s, txn, a, t, number, &cv, &hashes, &hcap, &cached_block,
+                              &cached);
             else if (rc == MDB_NOTFOUND)
                 rc = MDB_CORRUPTED;
+            if (rc == 0)
+                rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP);
         }
-        free(numbers);
+        if (cur)
+            mdb_cursor_close(cur);
     } else {
         cnum_iter it;
         uint32_t number;
         MDB_val cv;
-        for (rc = store_cnum_first(s, txn, &it, &number, &cv); rc == 0;
+        for (rc = store_cnum_from(s, txn, &it, a->from, &number, &cv); rc == 0;
              rc = store_cnum_next(&it, &number, &cv))
             if ((rc = walk_one(s, txn, a, t, number, &cv, &hashes, &hcap,
                                &cached_block, &cached)) != 0)
@@ -361,7 +370,7 @@ static pdqm_status do_content_number(pdqm_store *s, MDB_txn *txn, void *arg, pdq
     bank_table *t;
     pdqm_status st = store_bank_table_new(s, txn, &t, err);
     if (st == PDQM_OK) {
-        walk_args w = { NULL, collect_one, a, NULL };
+        walk_args w = { NULL, collect_one, a, NULL, 0 };
         pdqm_stored_hash *buf = NULL;
         size_t cap = 0;
         uint32_t cached_block = UINT32_MAX;
@@ -401,6 +410,13 @@ pdqm_status pdqm_store_walk(pdqm_store *store, const char *bank,
                             pdqm_content_fn fn, void *arg, int *stopped,
                             pdqm_error *err)
 {
+    return pdqm_store_walk_from(store, bank, 0, fn, arg, stopped, err);
+}
+
+pdqm_status pdqm_store_walk_from(pdqm_store *store, const char *bank, uint32_t from,
+                                 pdqm_content_fn fn, void *arg, int *stopped,
+                                 pdqm_error *err)
+{
     if (stopped)
         *stopped = 0;
     if (bank) {
@@ -408,6 +424,6 @@ pdqm_status pdqm_store_walk(pdqm_store *store, const char *bank,
         if (st != PDQM_OK)
             return st;
     }
-    walk_args a = { bank, fn, arg, stopped };
+    walk_args a = { bank, fn, arg, stopped, from };
     return store_read(store, do_walk, &a, err);
 }

@@ -692,7 +692,13 @@ static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c
     p.items = json_array();
     int more = 0;
     pdqm_error err;
-    pdqm_status st = pdqm_store_walk(s->store, rq->param[0], page_add, &p, &more, &err);
+    /* A cursor is the last number of the page before: the walk starts past
+     * it (a cursor past every item is an empty last page). */
+    pdqm_bank_info bank;
+    pdqm_status st = p.after >= (int64_t)UINT32_MAX
+                         ? pdqm_store_bank_get(s->store, rq->param[0], &bank, &err)
+                         : pdqm_store_walk_from(s->store, rq->param[0], (uint32_t)(p.after + 1),
+                                                page_add, &p, &more, &err);
     if (st != PDQM_OK) {
         json_decref(p.items);
         pdqm_json_raw_clear(&p.raw);

@@ -2493,6 +2493,34 @@ static void test_walk(void **state)
     assert_int_equal(w.calls, 4);
     assert_int_equal(w.hashes, 12);
     assert_int_equal(w.seen[3], 0);
+
+    /* From a number: the items numbered from it on, one bank or all (each
+     * item's number is its first entry: 0, 1, 6, 8, 11, k10 at 8 gone). */
+    pdqm_content_info ci;
+    assert_ok(pdqm_store_content_get(s, "w1", "k01", &ci, &err));
+    uint32_t k01 = ci.number;
+    pdqm_content_info_clear(&ci);
+    assert_int_equal(k01, 6);
+    w = (walk_state){.items = items, .n_items = 5, .store = s, .next = 2};
+    assert_ok(pdqm_store_walk_from(s, "w1", k01, walk_fn, &w, &stopped, &err));
+    assert_int_equal(w.calls, 2);   /* k01, k02 */
+    assert_int_equal(w.seen[2] + w.seen[4], 2);
+    w = (walk_state){.items = items, .n_items = 5, .store = s, .next = 2};
+    assert_ok(pdqm_store_walk_from(s, "w1", k01 + 1, walk_fn, &w, &stopped, &err));
+    assert_int_equal(w.calls, 1);   /* k02: k10 is gone */
+    assert_int_equal(w.seen[4], 1);
+    w = (walk_state){.items = items, .n_items = 5, .store = s, .next = 1};
+    assert_ok(pdqm_store_walk_from(s, NULL, 1, walk_fn, &w, &stopped, &err));
+    assert_int_equal(w.calls, 3);   /* k00, k01, k02 */
+    for (uint32_t past = 12; past < 14; past++) {
+        w = (walk_state){.items = items, .n_items = 5, .store = s};
+        assert_ok(pdqm_store_walk_from(s, "w1", past, walk_fn, &w, &stopped, &err));
+        assert_ok(pdqm_store_walk_from(s, NULL, past, walk_fn, &w, &stopped, &err));
+        assert_ok(pdqm_store_walk_from(s, "w1", UINT32_MAX, walk_fn, &w, &stopped, &err));
+        assert_int_equal(w.calls, 0);
+    }
+    assert_status(pdqm_store_walk_from(s, "nope", 3, walk_fn, &w, NULL, &err),
+                  PDQM_ERR_NOT_FOUND);
 }
 
 static void test_stats_and_verify(void **state)

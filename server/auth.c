@@ -101,6 +101,15 @@ void pdqm_api_keys_free(pdqm_api_keys *keys)
 
 pdqm_role pdqm_api_keys_role(const pdqm_api_keys *keys, const char *given, const char **name)
 {
+    size_t index = keys->count;
+    pdqm_role role = pdqm_api_keys_match(keys, given, &index);
+    if (name)
+        *name = index < keys->count ? keys->keys[index].name : NULL;
+    return role;
+}
+
+pdqm_role pdqm_api_keys_match(const pdqm_api_keys *keys, const char *given, size_t *index)
+{
     /* Copy the key given into a fixed buffer so every comparison reads the
      * same number of bytes; a length mismatch shows up as the terminator
      * differing, never as an early exit. */
@@ -109,8 +118,6 @@ pdqm_role pdqm_api_keys_role(const pdqm_api_keys *keys, const char *given, const
     unsigned long too_long = glen > PDQM_KEY_MAX;
     memcpy(g, given, too_long ? PDQM_KEY_MAX : glen);
     pdqm_role found = PDQM_ROLE_NONE;
-    if (name)
-        *name = NULL;
     for (size_t i = 0; i < keys->count; i++) {
         const unsigned char *k = (const unsigned char *)keys->keys[i].key;
         unsigned diff = (unsigned)too_long;
@@ -119,8 +126,8 @@ pdqm_role pdqm_api_keys_role(const pdqm_api_keys *keys, const char *given, const
         /* mask is all ones when diff == 0 */
         unsigned mask = (unsigned)-(int)((diff | (0u - diff)) >> (sizeof diff * 8 - 1) ^ 1u);
         found = (pdqm_role)((unsigned)found | ((unsigned)keys->keys[i].role & mask));
-        if (mask && name)
-            *name = keys->keys[i].name;
+        if (mask)
+            *index = i;
     }
     return found;
 }

@@ -45,4 +45,8 @@ void pdqm_api_keys_free(pdqm_api_keys *keys);
  * the number of keys, never on how much of a key matched. */
 pdqm_role pdqm_api_keys_role(const pdqm_api_keys *keys, const char *given, const char **name);
 
+/* pdqm_api_keys_role, telling which key matched: *index (keys->keys[*index])
+ * when one did, else it is left alone.  The same constant time. */
+pdqm_role pdqm_api_keys_match(const pdqm_api_keys *keys, const char *given, size_t *index);
+
 #endif

@@ -31,6 +31,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->listen = "127.0.0.1:8080";
     o->threads = 0;
     o->max_connections = 1024;
+    o->max_connections_per_ip = 64;
     o->timeout_seconds = 30;
     o->keys = NULL;
     o->tls_cert_pem = NULL;
@@ -230,8 +231,11 @@ static void request_free(request *rq)
 {
     if (rq == NULL)
         return;
-    if (rq->reserved)
+    if (rq->reserved) {
         atomic_fetch_sub(&rq->server->body_memory, rq->reserved);
+        if (rq->holder)
+            atomic_fetch_sub(rq->holder, rq->reserved);
+    }
     if (rq->form)
         MHD_destroy_post_processor(rq->form);
     free(rq->path_copy);
@@ -366,14 +370,28 @@ static const char *media_type_problem(struct MHD_Connection *c, request *rq)
 }
 
 /* Bodies are held whole in memory (a media decoder wants the bytes, a JSON
- * parser the text), so all of them together get a budget: a request
- * reserves its declared length when it starts, or its body as it grows,
- * and one that would pass max_body_memory is answered 429 at once. */
+ * parser the text), so all of them together get a budget, reserved as the
+ * bytes arrive (never the declared length ahead: two requests declaring
+ * 512 MiB and sending 2 bytes would take the whole budget from everyone).
+ * One key's requests together, and one request, may hold at most
+ * body_share (half the budget): what a client holds costs its own
+ * requests, answered 429 once their body is in. */
 static int body_reserve(pdqm_server *s, request *rq, size_t n)
 {
+    if (n > s->body_share - rq->reserved)
+        return -1;
+    if (rq->holder) {
+        size_t mine = atomic_fetch_add(rq->holder, n);
+        if (mine + n > s->body_share) {
+            atomic_fetch_sub(rq->holder, n);
+            return -1;
+        }
+    }
     size_t before = atomic_fetch_add(&s->body_memory, n);
     if (before + n > s->max_body_memory) {
         atomic_fetch_sub(&s->body_memory, n);
+        if (rq->holder)
+            atomic_fetch_sub(rq->holder, n);
         return -1;
     }
     rq->reserved += n;
@@ -495,10 +513,12 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         const char *token = auth + 7;
         while (*token == ' ')
             token++;
-        const char *key_name = NULL;
-        pdqm_role role = pdqm_api_keys_role(s->keys, token, &key_name);
-        if (key_name)
-            snprintf(rq->key_name, sizeof rq->key_name, "%s", key_name);
+        size_t key = s->keys->count;
+        pdqm_role role = pdqm_api_keys_match(s->keys, token, &key);
+        if (key < s->keys->count) {
+            snprintf(rq->key_name, sizeof rq->key_name, "%s", s->keys->keys[key].name);
+            rq->holder = &s->key_body[key];
+        }
         if (role == PDQM_ROLE_NONE)
             return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown API key");
         if (role < rq->route->role)
@@ -529,8 +549,10 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
             return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
                                "the body is %llu bytes, over the limit of %zu", n,
                                body_limit(s, rq));
-        if (body_reserve(s, rq, (size_t)n) != 0)
-            return reply_busy(c);
+        if (n > s->body_share)
+            return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                               "the body is %llu bytes, over the %zu one client may hold at "
+                               "once (half of --max-body-memory)", n, s->body_share);
     }
     if (rq->route->takes_body == 2) {
         const char *why = media_type_problem(c, rq);
@@ -673,6 +695,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 /* ------------------------------------------------------------------ */
 /* Start and stop                                                       */
 
+static void server_free(pdqm_server *s)
+{
+    pdqm_metrics_free(s->metrics);
+    free(s->route_names);
+    free(s->route_labels);
+    free(s->route_paths);
+    free((void *)s->key_body);
+    free(s);
+}
+
 pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                               pdqm_server **out, pdqm_error *err)
 {
@@ -715,7 +747,8 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     s->route_names = calloc(pdqm_n_routes, sizeof *s->route_names);
     s->route_labels = calloc(pdqm_n_routes, sizeof *s->route_labels);
     s->route_paths = calloc(pdqm_n_routes, sizeof *s->route_paths);
-    if (s->route_names && s->route_labels && s->route_paths) {
+    s->key_body = calloc(o->keys ? o->keys->count + 1 : 1, sizeof *s->key_body);
+    if (s->route_names && s->route_labels && s->route_paths && s->key_body) {
         for (size_t i = 0; i < pdqm_n_routes; i++) {
             pdqm_route_path(&pdqm_routes[i], s->route_paths[i], sizeof s->route_paths[i]);
             snprintf(s->route_names[i], sizeof s->route_names[i], "%s %s",
@@ -725,14 +758,12 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         s->metrics = pdqm_metrics_new(s->route_labels, pdqm_n_routes);
     }
     if (s->metrics == NULL) {
-        free(s->route_names);
-        free(s->route_labels);
-        free(s->route_paths);
-        free(s);
+        server_free(s);
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     }
     s->max_body = o->max_body ? o->max_body : ((size_t)64 << 20);
     s->max_body_memory = o->max_body_memory ? o->max_body_memory : ((size_t)1 << 30);
+    s->body_share = s->max_body_memory / 2 ? s->max_body_memory / 2 : 1;
     s->timeout = o->timeout_seconds ? o->timeout_seconds : 30;
     s->image_limits = o->image_limits;
     s->video_limits = o->video_limits;
@@ -753,6 +784,8 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                 o->max_connections_per_ip ? o->max_connections_per_ip : 64,
                                  MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
                                  MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
                                  MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
@@ -760,11 +793,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                                  MHD_OPTION_END);
     if (s->daemon == NULL) {
         int e = errno;
-        pdqm_metrics_free(s->metrics);
-        free(s->route_names);
-        free(s->route_labels);
-        free(s->route_paths);
-        free(s);
+        server_free(s);
         if (use_tls)
             return pdqm_error_set(err, PDQM_ERR_INVALID,
                                   "cannot serve TLS on %s: check the certificate and key "
@@ -793,9 +822,5 @@ void pdqm_server_stop(pdqm_server *s)
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     MHD_stop_daemon(s->daemon);
-    pdqm_metrics_free(s->metrics);
-    free(s->route_names);
-    free(s->route_labels);
-    free(s->route_paths);
-    free(s);
+    server_free(s);
 }

@@ -22,6 +22,9 @@ struct pdqm_server {
     size_t max_media_body;   /* image and video bodies: the larger limit */
     size_t max_body_memory;  /* bodies held at once, all requests together */
     _Atomic size_t body_memory;   /* reserved by requests in progress */
+    size_t body_share;       /* what one key's requests (or, without keys, one
+                                request) may hold: half of max_body_memory */
+    _Atomic size_t *key_body;     /* held by each key's requests (keys->count) */
     double timeout;          /* seconds a request's body may take */
     pdqm_image_limits image_limits;
     pdqm_video_limits video_limits;
@@ -52,6 +55,7 @@ typedef struct request {
     int file_fields;         /* form fields named "file" seen; a second is 400 */
     int timed_out;           /* the body took too long: connection closed */
     size_t reserved;         /* bytes of max_body_memory this request holds */
+    _Atomic size_t *holder;  /* its key's count of held bytes; NULL: no key */
     struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
     double start;            /* monotonic seconds at the first call */
     /* For the access record: */

@@ -19,6 +19,7 @@
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--create] [--listen HOST:PORT] [--threads N]\n"
     "                      [--api-keys FILE] [--timeout S] [--max-connections N]\n"
+    "                      [--max-connections-per-ip N]\n"
     "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
@@ -88,6 +89,10 @@ int cmd_serve(int argc, char **argv)
           "longer than S seconds to arrive", 1, NULL, 0, NULL },
         { "max-connections", CLI_COUNT, "N", &o.max_connections, sizeof o.max_connections,
           1, 100000, "connections at once; more are refused", 1, NULL, 0, NULL },
+        { "max-connections-per-ip", CLI_COUNT, "N", &o.max_connections_per_ip,
+          sizeof o.max_connections_per_ip, 1, 100000,
+          "connections at once from one client address; more are refused", 1, NULL, 0,
+          NULL },
         { "max-image-bytes", CLI_COUNT, "N", &o.image_limits.max_bytes,
           sizeof o.image_limits.max_bytes, 1, (double)((uint64_t)4 << 30),
           "largest image body", 1, NULL, 0, NULL },
@@ -197,6 +202,7 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_I("pending", stats.pending), PDQM_LOG_S("tls", cert ? "on" : "off"),
              PDQM_LOG_S("auth", keys_path ? "on" : "off"), PDQM_LOG_I("keys", keys.count),
              PDQM_LOG_I("max_connections", o.max_connections),
+             PDQM_LOG_I("max_connections_per_ip", o.max_connections_per_ip),
              PDQM_LOG_I("timeout_s", o.timeout_seconds),
              PDQM_LOG_I("max_body_memory", o.max_body_memory),
              PDQM_LOG_I("max_image_bytes", o.image_limits.max_bytes),

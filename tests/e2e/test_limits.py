@@ -1,6 +1,8 @@
 """pdqmatch serve's media limits: configurable, answered with 413, the
 server stays up with bounded memory, and nothing is stored."""
+import os
 import re
+import socket
 import signal
 import struct
 import subprocess
@@ -148,27 +150,40 @@ def test_a_body_sent_too_slowly_is_cut_off(tight):
 
 
 def test_bodies_past_the_memory_budget_get_429(tight):
-    """Bodies held at once are budgeted: with 95 KB of a 100 KB budget held by
-    a stalled upload, a 7 KB body gets 429 with Retry-After; once the upload
-    is gone, the same body is served."""
+    """Bodies held at once are budgeted, as their bytes arrive: with 48 KB
+    held by a stalled upload, of the 50 KB one client may hold (half of a
+    100 KB budget; without keys a client is a request), a body that would
+    pass the budget gets 429 with Retry-After; once the upload is gone, the
+    same body is served.  A declared length over the 50 KB is 413 at once."""
     url, port, proc = tight
     import socket, time
     jpeg = (SAMPLES / "street.jpg").read_bytes()
-    assert 5000 < len(jpeg) < 90000
+    assert 5000 < len(jpeg) < 50000
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-                  b"Content-Length: 95000\r\n\r\n" + b"\xff" * 1000)
-        for _ in range(100):   # until the server has taken its reservation
+                  b"Content-Length: 49000\r\n\r\n" + b"\xff" * 48000)
+        for _ in range(100):   # until the server has read what was sent
             metrics = requests.get(url + "/metrics", timeout=10).text
-            if "pdqmatch_body_bytes 95000\n" in metrics:
+            if "pdqmatch_body_bytes 48000\n" in metrics:
                 break
             time.sleep(0.05)
-        assert "pdqmatch_body_bytes 95000\n" in metrics
+        assert "pdqmatch_body_bytes 48000\n" in metrics
         assert "pdqmatch_body_bytes_limit 100000\n" in metrics
-        r = requests.post(url + "/v1/hash", data=jpeg, headers=JPEG, timeout=10)
-        assert (r.status_code, r.headers.get("Retry-After"), r.json()["error"]["code"]) == \
-            (429, "1", "too_many_requests")
-    for _ in range(50):        # the stalled request is freed once its socket closes
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s2:
+            s2.sendall(b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                       b"Content-Length: 49000\r\n\r\n" + b"\xff" * 48000)
+            for _ in range(100):
+                metrics = requests.get(url + "/metrics", timeout=10).text
+                if "pdqmatch_body_bytes 96000\n" in metrics:
+                    break
+                time.sleep(0.05)
+            assert "pdqmatch_body_bytes 96000\n" in metrics
+            r = requests.post(url + "/v1/hash", data=jpeg, headers=JPEG, timeout=10)
+            assert (r.status_code, r.headers.get("Retry-After"), r.json()["error"]["code"]) == \
+                (429, "1", "too_many_requests")
+        r = requests.post(url + "/v1/hash", data=b"\xff" * 50001, headers=JPEG, timeout=10)
+        assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")
+    for _ in range(50):        # the stalled requests are freed once their sockets close
         r = requests.post(url + "/v1/hash", data=jpeg, headers=JPEG, timeout=10)
         if r.status_code != 429:
             break
@@ -225,6 +240,88 @@ def test_deleted_hashes_give_back_their_lookup_memory(tmp_path):
         assert f"pdqmatch_hash_copy_bytes {copied - 4 * 1024 * 1024}\n" in metrics
         r = requests.get(url + "/v1/lookup", params={"hash": old[139_999]}, timeout=10).json()
         assert r["matches"] == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
+ATTACKER, VICTIM = "attacker-key-0123456789", "victim-key-01234567890"
+
+
+def keyed_server(tmp_path, *extra):
+    keys = tmp_path / "keys"
+    keys.write_text(f"{ATTACKER} read attacker\n{VICTIM} admin victim\n")
+    os.chmod(keys, 0o600)
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--create", "--listen", "127.0.0.1:0",
+                             "--api-keys", str(keys), *map(str, extra)],
+                            stderr=subprocess.PIPE, text=True)
+    port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))
+    drain(proc)
+    url = f"http://127.0.0.1:{port}"
+    r = requests.post(url + "/v1/banks", json={"name": "b"}, timeout=10,
+                      headers={"Authorization": "Bearer " + VICTIM})
+    assert r.status_code == 201
+    return url, port, proc
+
+
+def stalled_upload(port, key, length, sent):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST /v1/lookup/media HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+              b"Authorization: Bearer " + key.encode() + b"\r\n"
+              b"Content-Length: " + str(length).encode() + b"\r\n\r\n" + b"\xff" * sent)
+    return s
+
+
+def victim_traffic(url, n=50):
+    """n small body lookups and n small adds of the victim: their statuses."""
+    auth = {"Authorization": "Bearer " + VICTIM}
+    statuses = []
+    for i, h in enumerate(random_hashes(n, seed=99)):
+        r = requests.post(url + "/v1/lookup", json={"hashes": [h]}, headers=auth, timeout=10)
+        statuses.append(r.status_code)
+        r = requests.post(url + "/v1/banks/b/hashes", headers=auth, timeout=10,
+                          json={"items": [{"hash": h, "content_id": f"v{i}"}]})
+        statuses.append(r.status_code)
+    return statuses
+
+
+def test_finding_1_declared_lengths_do_not_starve_others(tmp_path):
+    """Two connections declare 512 MiB bodies and send 2 bytes: before,
+    the declared lengths were reserved and every body request of every
+    client got 429 for the whole timeout."""
+    url, port, proc = keyed_server(tmp_path)
+    try:
+        held = [stalled_upload(port, ATTACKER, 536870912, 2) for _ in range(2)]
+        time.sleep(0.3)
+        statuses = victim_traffic(url)
+        assert statuses == [200] * 50 * 2, sorted(set(statuses))
+        for s in held:
+            s.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
+def test_finding_1_one_key_holds_at_most_half_the_body_memory(tmp_path):
+    """A key that really sends its bodies, slowly, holds at most half of
+    --max-body-memory: its own third upload is refused, others are served."""
+    url, port, proc = keyed_server(tmp_path, "--max-body-memory", 200000)
+    try:
+        held = [stalled_upload(port, ATTACKER, 90000, 60000) for _ in range(3)]
+        time.sleep(0.5)
+        metrics = requests.get(url + "/metrics", timeout=10,
+                               headers={"Authorization": "Bearer " + VICTIM}).text
+        held_bytes = int(re.search(r"^pdqmatch_body_bytes (\d+)$", metrics, re.M).group(1))
+        assert held_bytes <= 100000          # two of the three, not 180 KB
+        statuses = victim_traffic(url, 20)
+        assert statuses == [200] * 40, sorted(set(statuses))
+        big = {"hashes": random_hashes(900, seed=5)}    # a 60 KB body: fits the rest
+        r = requests.post(url + "/v1/lookup", json=big, timeout=10,
+                          headers={"Authorization": "Bearer " + VICTIM})
+        assert r.status_code == 200
+        for s in held:
+            s.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

@@ -147,6 +147,15 @@ static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, req
     (void)rq;
     pdqm_body_memory body = { atomic_load(&s->body_memory), s->max_body_memory };
     char *text = pdqm_metrics_render(s->metrics, s->store, body);
+    char *rates = pdqm_rate_metrics(s);
+    char *both = text && rates ? malloc(strlen(text) + strlen(rates) + 1) : NULL;
+    if (both) {
+        strcpy(both, text);
+        strcat(both, rates);
+    }
+    free(text);
+    free(rates);
+    text = both;
     if (text == NULL)
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
     return reply_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4");

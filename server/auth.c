@@ -45,7 +45,24 @@ pdqm_status pdqm_api_keys_load(const char *path, pdqm_api_keys *out, pdqm_error 
         if (key == NULL || key[0] == '#')
             continue;
         char *role = strtok_r(NULL, " \t\r\n", &save);
-        char *name = strtok_r(NULL, " \t\r\n", &save);
+        char *name = NULL;
+        double rate = 0, burst = 0;
+        int bad_field = 0;
+        for (char *t; (t = strtok_r(NULL, " \t\r\n", &save)) != NULL;) {
+            double *field = strncmp(t, "rate=", 5) == 0 ? &rate
+                          : strncmp(t, "burst=", 6) == 0 ? &burst : NULL;
+            if (field == NULL) {
+                /* The name, once, before the fields. */
+                bad_field |= name != NULL || rate > 0 || burst > 0;
+                name = t;
+                continue;
+            }
+            char *end;
+            errno = 0;
+            *field = strtod(strchr(t, '=') + 1, &end);
+            bad_field |= errno != 0 || *end != '\0' || end == strchr(t, '=') + 1 ||
+                         !(*field > 0 && *field <= 1e6);
+        }
         size_t klen = strlen(key);
         int bad_char = 0;
         for (size_t i = 0; i < klen; i++)
@@ -57,9 +74,12 @@ pdqm_status pdqm_api_keys_load(const char *path, pdqm_api_keys *out, pdqm_error 
         else if (role == NULL || role_named(role) == PDQM_ROLE_NONE)
             st = pdqm_error_set(err, PDQM_ERR_INVALID,
                                 "%s:%zu: the role is read, write or admin", path, lineno);
-        else if (name && (strlen(name) > PDQM_KEY_NAME_MAX || strtok_r(NULL, " \t\r\n", &save)))
+        else if (bad_field || (name && strlen(name) > PDQM_KEY_NAME_MAX) ||
+                 (burst > 0 && rate == 0))
             st = pdqm_error_set(err, PDQM_ERR_INVALID,
-                                "%s:%zu: a line is KEY ROLE [NAME], a name at most %d bytes",
+                                "%s:%zu: a line is KEY ROLE [NAME] [rate=R] [burst=B], a name "
+                                "at most %d bytes, R (requests a second) and B (more than 0, "
+                                "B with R) numbers up to 1000000",
                                 path, lineno, PDQM_KEY_NAME_MAX);
         for (size_t i = 0; st == PDQM_OK && i < out->count; i++)
             if (strcmp(out->keys[i].key, key) == 0)
@@ -81,6 +101,8 @@ pdqm_status pdqm_api_keys_load(const char *path, pdqm_api_keys *out, pdqm_error 
         memcpy(k->key, key, klen);
         snprintf(k->name, sizeof k->name, "%s", name ? name : "");
         k->role = role_named(role);
+        k->rate = rate;
+        k->burst = rate > 0 ? (burst > 0 ? burst : (rate > 1 ? rate : 1)) : 0;
     }
     if (st == PDQM_OK && ferror(f))
         st = pdqm_error_set(err, PDQM_ERR_IO, "cannot read the key file %s", path);

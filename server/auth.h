@@ -1,8 +1,9 @@
 /*
  * auth.h - API keys for pdqmatch serve.
  *
- * A key file holds one key a line, "KEY ROLE [NAME]", with blank lines and
- * '#' comments skipped.  Roles nest: read (hash and lookup) < write (also
+ * A key file holds one key a line, "KEY ROLE [NAME] [rate=R] [burst=B]",
+ * with blank lines and '#' comments skipped.  rate=R lets the key make R
+ * requests a second, in bursts of up to B (default: R, at least 1).  Roles nest: read (hash and lookup) < write (also
  * add and delete content) < admin (also manage banks).
  */
 #ifndef PDQM_AUTH_H
@@ -27,6 +28,8 @@ typedef struct pdqm_api_key {
     char key[PDQM_KEY_MAX + 1];
     char name[PDQM_KEY_NAME_MAX + 1];
     pdqm_role role;
+    double rate;             /* requests a second; 0: no limit */
+    double burst;            /* the bucket's size, with a rate */
 } pdqm_api_key;
 
 typedef struct pdqm_api_keys {

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,6 +410,75 @@ static enum MHD_Result reply_busy(struct MHD_Connection *c)
                      "1");
 }
 
+/* Take a token of key's bucket: 0 when there was one, else the seconds
+ * until there is. */
+static double bucket_take(key_bucket *b, const pdqm_api_key *key)
+{
+    double now = pdqm_monotonic_seconds(), wait = 0;
+    pthread_mutex_lock(&b->lock);
+    b->tokens += (now - b->last) * key->rate;
+    if (b->tokens > key->burst)
+        b->tokens = key->burst;
+    b->last = now;
+    if (b->tokens >= 1)
+        b->tokens -= 1;
+    else
+        wait = (1 - b->tokens) / key->rate;
+    pthread_mutex_unlock(&b->lock);
+    if (wait > 0)
+        atomic_fetch_add(&b->limited, 1);
+    return wait;
+}
+
+/* 429: the key's rate is spent; Retry-After says when a request will pass. */
+static enum MHD_Result reply_rate_limited(struct MHD_Connection *c, const pdqm_api_key *key,
+                                          double wait)
+{
+    char message[160], after[24];
+    snprintf(message, sizeof message, "this key may make %g requests a second (bursts of %g); "
+             "retry after %.3f s", key->rate, key->burst, wait);
+    snprintf(after, sizeof after, "%llu", (unsigned long long)ceil(wait));
+    char *body = error_body("rate_limited", message);
+    if (body == NULL)
+        return MHD_NO;
+    return send_body(c, MHD_HTTP_TOO_MANY_REQUESTS, body, "application/json", "Retry-After",
+                     after);
+}
+
+char *pdqm_rate_metrics(pdqm_server *s)
+{
+    size_t n = s->keys ? s->keys->count : 0, cap = 256 + n * (PDQM_KEY_NAME_MAX + 64), w = 0;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return NULL;
+    w += (size_t)snprintf(text + w, cap - w,
+                          "# HELP pdqmatch_rate_limited_total Requests refused (429) by their "
+                          "key's rate limit, by key name.\n"
+                          "# TYPE pdqmatch_rate_limited_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        const pdqm_api_key *k = &s->keys->keys[i];
+        size_t j = 0;   /* keys of one name are one series: its first key sums them */
+        while (j < i && (s->keys->keys[j].rate == 0 || strcmp(s->keys->keys[j].name, k->name)))
+            j++;
+        if (k->rate == 0 || j < i)
+            continue;
+        unsigned long long total = 0;
+        for (j = i; j < n; j++)
+            if (s->keys->keys[j].rate > 0 && strcmp(s->keys->keys[j].name, k->name) == 0)
+                total += atomic_load(&s->buckets[j].limited);
+        /* Names are printable and hold no space; quotes and backslashes
+         * are escaped as Prometheus has it. */
+        w += (size_t)snprintf(text + w, cap - w, "pdqmatch_rate_limited_total{key=\"");
+        for (const char *p = k->name; *p && w + 4 < cap; p++) {
+            if (*p == '"' || *p == '\\')
+                text[w++] = '\\';
+            text[w++] = *p;
+        }
+        w += (size_t)snprintf(text + w, cap - w, "\"} %llu\n", total);
+    }
+    return text;
+}
+
 /* libmicrohttpd decodes %XX in the path and the query arguments; a %00
  * would end the C string there, so "/v1/banks/t%00/content/x" would reach
  * the handlers as "/v1/banks/t".  This decoder writes a decoded NUL as the
@@ -518,6 +588,11 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         if (key < s->keys->count) {
             snprintf(rq->key_name, sizeof rq->key_name, "%s", s->keys->keys[key].name);
             rq->holder = &s->key_body[key];
+        }
+        if (key < s->keys->count && s->keys->keys[key].rate > 0) {
+            double wait = bucket_take(&s->buckets[key], &s->keys->keys[key]);
+            if (wait > 0)
+                return reply_rate_limited(c, &s->keys->keys[key], wait);
         }
         if (role == PDQM_ROLE_NONE)
             return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown API key");
@@ -702,6 +777,10 @@ static void server_free(pdqm_server *s)
     free(s->route_labels);
     free(s->route_paths);
     free((void *)s->key_body);
+    if (s->buckets)
+        for (size_t i = 0; s->keys && i < s->keys->count; i++)
+            pthread_mutex_destroy(&s->buckets[i].lock);
+    free(s->buckets);
     free(s);
 }
 
@@ -748,7 +827,14 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     s->route_labels = calloc(pdqm_n_routes, sizeof *s->route_labels);
     s->route_paths = calloc(pdqm_n_routes, sizeof *s->route_paths);
     s->key_body = calloc(o->keys ? o->keys->count + 1 : 1, sizeof *s->key_body);
-    if (s->route_names && s->route_labels && s->route_paths && s->key_body) {
+    s->buckets = calloc(o->keys ? o->keys->count + 1 : 1, sizeof *s->buckets);
+    if (s->buckets)
+        for (size_t i = 0; o->keys && i < o->keys->count; i++) {
+            pthread_mutex_init(&s->buckets[i].lock, NULL);
+            s->buckets[i].tokens = o->keys->keys[i].burst;
+            s->buckets[i].last = pdqm_monotonic_seconds();
+        }
+    if (s->route_names && s->route_labels && s->route_paths && s->key_body && s->buckets) {
         for (size_t i = 0; i < pdqm_n_routes; i++) {
             pdqm_route_path(&pdqm_routes[i], s->route_paths[i], sizeof s->route_paths[i]);
             snprintf(s->route_names[i], sizeof s->route_names[i], "%s %s",

@@ -6,6 +6,7 @@
 #define PDQM_SERVER_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <microhttpd.h>
 
@@ -13,6 +14,15 @@
 #include "metrics.h"
 #include "../hashing/clock.h"
 #include "server.h"
+
+/* A key's rate limit: a token bucket (tokens refill at the key's rate, up
+ * to its burst; a request takes one). */
+typedef struct key_bucket {
+    pthread_mutex_t lock;
+    double tokens;
+    double last;             /* monotonic seconds of the last refill */
+    _Atomic unsigned long long limited;   /* requests refused for it */
+} key_bucket;
 
 struct pdqm_server {
     struct MHD_Daemon *daemon;
@@ -25,6 +35,7 @@ struct pdqm_server {
     size_t body_share;       /* what one key's requests (or, without keys, one
                                 request) may hold: half of max_body_memory */
     _Atomic size_t *key_body;     /* held by each key's requests (keys->count) */
+    key_bucket *buckets;     /* each key's rate limit (keys->count) */
     double timeout;          /* seconds a request's body may take */
     pdqm_image_limits image_limits;
     pdqm_video_limits video_limits;
@@ -99,6 +110,10 @@ json_t *pdqm_query_result_json(const struct pdqm_query_result *q, int with_orien
 /* Count lookups of n queries that found `matches` store matches: in the
  * metrics, and in the access record of the request being answered. */
 void pdqm_count_lookups(pdqm_server *s, size_t n, size_t matches);
+
+/* The rate-limit counters as Prometheus text, appended to the metrics
+ * (malloc'd; NULL when out of memory). */
+char *pdqm_rate_metrics(pdqm_server *s);
 
 /* "N" in lo..hi from a query argument, -1 when bad (api.c). */
 long pdqm_arg_long(const char *s, long lo, long hi);

@@ -325,3 +325,48 @@ def test_finding_1_one_key_holds_at_most_half_the_body_memory(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_rate_limits_per_key(tmp_path):
+    """A key with rate=5 burst=5 sending 50 requests at once: 5 pass, the
+    rest get 429 with Retry-After, counted in /metrics by its name; another
+    key is unaffected, and a bad field in the key file is refused."""
+    keys = tmp_path / "keys"
+    slow = "slow-key-0123456789abc"
+    keys.write_text(f"{slow} read batch-job rate=5 burst=5\n{VICTIM} admin victim\n")
+    os.chmod(keys, 0o600)
+    proc = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "s.db"), "--create",
+                             "--listen", "127.0.0.1:0", "--api-keys", str(keys)],
+                            stderr=subprocess.PIPE, text=True)
+    port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))
+    drain(proc)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        s = requests.Session()
+        replies = [s.get(url + "/v1/stats", timeout=10,
+                         headers={"Authorization": "Bearer " + slow}) for _ in range(50)]
+        codes = [r.status_code for r in replies]
+        assert codes.count(200) in (5, 6), codes    # 6: a token refilled meanwhile
+        limited = [r for r in replies if r.status_code == 429]
+        assert len(limited) >= 44
+        for r in limited:
+            assert r.json()["error"]["code"] == "rate_limited"
+            assert r.headers["Retry-After"] == "1"
+        other = [s.get(url + "/v1/stats", timeout=10,
+                       headers={"Authorization": "Bearer " + VICTIM}).status_code
+                 for _ in range(50)]
+        assert other == [200] * 50
+        metrics = s.get(url + "/metrics", timeout=10,
+                        headers={"Authorization": "Bearer " + VICTIM}).text
+        assert f'pdqmatch_rate_limited_total{{key="batch-job"}} {len(limited)}\n' in metrics
+        assert 'key="victim"' not in metrics
+        time.sleep(1.1)                 # 5 tokens a second: the key passes again
+        assert s.get(url + "/v1/stats", timeout=10,
+                     headers={"Authorization": "Bearer " + slow}).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    for bad in ("rate=0", "rate=x", "burst=5", "rate=5 name", "rate=-1", "rate=5 burst="):
+        keys.write_text(f"{slow} read {bad}\n")
+        p = run("serve", "--db", tmp_path / "s.db", "--api-keys", keys)
+        assert p.returncode == 2 and "[rate=R] [burst=B]" in p.stderr, (bad, p.stderr)

@@ -33,6 +33,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->threads = 0;
     o->max_connections = 1024;
     o->max_connections_per_ip = 64;
+    o->header_timeout_seconds = 10;
     o->timeout_seconds = 30;
     o->keys = NULL;
     o->tls_cert_pem = NULL;
@@ -285,6 +286,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
     (void)c;
     pdqm_server *s = cls;
     request *rq = *con_cls;
+    pdqm_deadlines_request_done(c);
     if (rq && pdqm_log_wants(s->log, PDQM_LOG_INFO))
         access_record(s, rq, toe);
     request_free(rq);
@@ -537,6 +539,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     rq->matches = -1;
     *con_cls = rq;
     current = rq;
+    pdqm_deadlines_head_in(c);
     snprintf(rq->method, sizeof rq->method, "%s", method);
     const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
     if (given && request_id_ok(given))
@@ -772,6 +775,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 static void server_free(pdqm_server *s)
 {
+    pdqm_deadlines_stop(s->deadlines);
     pdqm_metrics_free(s->metrics);
     free(s->route_names);
     free(s->route_labels);
@@ -834,7 +838,10 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
             s->buckets[i].tokens = o->keys->keys[i].burst;
             s->buckets[i].last = pdqm_monotonic_seconds();
         }
-    if (s->route_names && s->route_labels && s->route_paths && s->key_body && s->buckets) {
+    s->deadlines = pdqm_deadlines_start(o->header_timeout_seconds ? o->header_timeout_seconds
+                                                                  : 10);
+    if (s->route_names && s->route_labels && s->route_paths && s->key_body && s->buckets &&
+        s->deadlines) {
         for (size_t i = 0; i < pdqm_n_routes; i++) {
             pdqm_route_path(&pdqm_routes[i], s->route_paths[i], sizeof s->route_paths[i]);
             snprintf(s->route_names[i], sizeof s->route_names[i], "%s %s",
@@ -874,6 +881,8 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
                                  o->max_connections_per_ip ? o->max_connections_per_ip : 64,
                                  MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
                                  MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, pdqm_deadlines_notify,
+                                 s->deadlines,
                                  MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_ARRAY, use_tls ? tls : tls + 2,
                                  MHD_OPTION_END);

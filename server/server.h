@@ -22,6 +22,9 @@ typedef struct pdqm_server_options {
     unsigned threads;            /* thread pool size; 0: one per core */
     unsigned max_connections;    /* at once (default 1024) */
     unsigned max_connections_per_ip;   /* at once from one address (default 64) */
+    unsigned header_timeout_seconds;   /* a connection that has not sent a whole
+                                          request head this long after it opened, or
+                                          after its last request, is closed (default 10) */
     unsigned timeout_seconds;    /* a connection idle this long, or whose request
                                     body takes longer to arrive, is closed (default 30) */
     size_t max_body;             /* bytes of a JSON body (default 64 MiB) */

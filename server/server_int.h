@@ -24,6 +24,20 @@ typedef struct key_bucket {
     _Atomic unsigned long long limited;   /* requests refused for it */
 } key_bucket;
 
+/* The header deadline (deadline.c): start the watcher (NULL when out of
+ * memory or threads), stop it once libmicrohttpd has stopped; the
+ * notification callback for MHD_OPTION_NOTIFY_CONNECTION (cls: the
+ * watcher); a request's head is in; a request is done (its connection
+ * waits for the next head from now). */
+typedef struct pdqm_deadlines pdqm_deadlines;
+pdqm_deadlines *pdqm_deadlines_start(double timeout);
+void pdqm_deadlines_stop(pdqm_deadlines *d);
+unsigned long long pdqm_deadlines_closed(const pdqm_deadlines *d);
+void pdqm_deadlines_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                           enum MHD_ConnectionNotificationCode code);
+void pdqm_deadlines_head_in(struct MHD_Connection *c);
+void pdqm_deadlines_request_done(struct MHD_Connection *c);
+
 struct pdqm_server {
     struct MHD_Daemon *daemon;
     pdqm_store *store;
@@ -36,6 +50,7 @@ struct pdqm_server {
                                 request) may hold: half of max_body_memory */
     _Atomic size_t *key_body;     /* held by each key's requests (keys->count) */
     key_bucket *buckets;     /* each key's rate limit (keys->count) */
+    pdqm_deadlines *deadlines;   /* the header deadline's watcher */
     double timeout;          /* seconds a request's body may take */
     pdqm_image_limits image_limits;
     pdqm_video_limits video_limits;

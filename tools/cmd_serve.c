@@ -19,7 +19,7 @@
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--create] [--listen HOST:PORT] [--threads N]\n"
     "                      [--api-keys FILE] [--timeout S] [--max-connections N]\n"
-    "                      [--max-connections-per-ip N]\n"
+    "                      [--max-connections-per-ip N] [--header-timeout S]\n"
     "                      [--tls-cert FILE --tls-key FILE] [--max-pixels N]\n"
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
@@ -89,6 +89,11 @@ int cmd_serve(int argc, char **argv)
           "longer than S seconds to arrive", 1, NULL, 0, NULL },
         { "max-connections", CLI_COUNT, "N", &o.max_connections, sizeof o.max_connections,
           1, 100000, "connections at once; more are refused", 1, NULL, 0, NULL },
+        { "header-timeout", CLI_COUNT, "S", &o.header_timeout_seconds,
+          sizeof o.header_timeout_seconds, 1, 3600,
+          "close a connection that has not sent a whole request head S seconds\n"
+          "after it opened or after its last request (a client trickling its\n"
+          "headers is never idle)", 1, NULL, 0, NULL },
         { "max-connections-per-ip", CLI_COUNT, "N", &o.max_connections_per_ip,
           sizeof o.max_connections_per_ip, 1, 100000,
           "connections at once from one client address; more are refused", 1, NULL, 0,
@@ -204,6 +209,7 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_I("max_connections", o.max_connections),
              PDQM_LOG_I("max_connections_per_ip", o.max_connections_per_ip),
              PDQM_LOG_I("timeout_s", o.timeout_seconds),
+             PDQM_LOG_I("header_timeout_s", o.header_timeout_seconds),
              PDQM_LOG_I("max_body_memory", o.max_body_memory),
              PDQM_LOG_I("max_image_bytes", o.image_limits.max_bytes),
              PDQM_LOG_I("max_video_bytes", o.video_limits.max_bytes),

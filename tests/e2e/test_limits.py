@@ -370,3 +370,50 @@ def test_rate_limits_per_key(tmp_path):
         keys.write_text(f"{slow} read {bad}\n")
         p = run("serve", "--db", tmp_path / "s.db", "--api-keys", keys)
         assert p.returncode == 2 and "[rate=R] [burst=B]" in p.stderr, (bad, p.stderr)
+
+
+def test_finding_2_trickling_headers_are_cut_at_the_header_deadline(tmp_path):
+    """Five connections of --max-connections 5 each send a header byte a
+    second (never idle for --timeout 3): before, new clients were kept out
+    for as long as the trickle lasted.  The header deadline (2 s) closes
+    them, and a new client is served within it."""
+    proc = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "s.db"), "--create",
+                             "--listen", "127.0.0.1:0", "--max-connections", "5", "--timeout", "3",
+                             "--header-timeout", "2"], stderr=subprocess.PIPE, text=True)
+    port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))
+    drain(proc)
+    try:
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+        for s in socks:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        start = time.monotonic()
+        served_after = None
+        cut = set()
+        while time.monotonic() - start < 8:
+            for i, s in enumerate(socks):     # a byte a second, never idle
+                if i in cut:
+                    continue
+                try:
+                    s.sendall(b"a")
+                except OSError:
+                    cut.add(i)
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
+                if r.ok:
+                    served_after = time.monotonic() - start
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        assert served_after is not None and served_after < 4, served_after
+        for s in socks:
+            s.close()
+        # A client that sends its head at once is never cut, however long
+        # its connection lives between requests within the idle timeout.
+        with requests.Session() as s:
+            for _ in range(3):
+                assert s.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok
+                time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0

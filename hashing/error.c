@@ -28,6 +28,7 @@ const char *pdqm_strerror(pdqm_status status)
     case PDQM_ERR_EXISTS:      return "already exists";
     case PDQM_ERR_STORE:       return "store failure";
     case PDQM_ERR_DEGENERATE:  return "degenerate hash";
+    case PDQM_ERR_NO_SPACE:    return "disk full";
     }
     return "unknown error";
 }
@@ -49,6 +50,7 @@ const char *pdqm_status_token(pdqm_status status)
     case PDQM_ERR_EXISTS:      return "exists";
     case PDQM_ERR_STORE:       return "store_failure";
     case PDQM_ERR_DEGENERATE:  return "degenerate_hash";
+    case PDQM_ERR_NO_SPACE:    return "insufficient_storage";
     }
     return "unknown";
 }

@@ -34,10 +34,12 @@ typedef enum pdqm_status {
     PDQM_ERR_NOT_FOUND = 10,  /* no such bank, content or store */
     PDQM_ERR_EXISTS = 11,     /* it exists already */
     PDQM_ERR_STORE = 12,      /* the store failed: disk full, I/O, corruption */
-    PDQM_ERR_DEGENERATE = 13  /* a hash with nothing to match: quality 0, or
+    PDQM_ERR_DEGENERATE = 13, /* a hash with nothing to match: quality 0, or
                                  fewer than 16 bits set (a blank image) */
+    PDQM_ERR_NO_SPACE = 14    /* the disk is full: no write fits until space is
+                                 freed (reads go on) */
 } pdqm_status;
-#define PDQM_LAST_STATUS PDQM_ERR_DEGENERATE
+#define PDQM_LAST_STATUS PDQM_ERR_NO_SPACE
 
 /* Room for the specifics of one error; longer messages are truncated. */
 #define PDQM_ERROR_MESSAGE_MAX 256

@@ -315,6 +315,14 @@ typedef struct pdqm_store_stats {
     int schema;
 } pdqm_store_stats;
 
+/* Whether writes may be tried: 0 for a read-only handle, and while the
+ * disk is full (a write ended in PDQM_ERR_NO_SPACE and none has fitted
+ * since; writes then fail at once with PDQM_ERR_NO_SPACE, but for one
+ * tried now and then, after 0.25 s doubling to 5 s, so that they resume
+ * by themselves once space is freed).  Nothing is lost: a failed write
+ * changes nothing, and reads go on.  No transaction. */
+int pdqm_store_writable(pdqm_store *store);
+
 /* Fill *stats (the caller's).  One read transaction. */
 pdqm_status pdqm_store_stats_get(pdqm_store *store, pdqm_store_stats *stats,
                                  pdqm_error *err);

@@ -23,6 +23,9 @@ pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what)
 {
     if (rc == ENOMEM)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "%s: out of memory", what);
+    if (rc == ENOSPC || rc == EDQUOT)
+        return pdqm_error_set(err, PDQM_ERR_NO_SPACE, "%s: disk full (%s)", what,
+                              mdb_strerror(rc));
     if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
         return pdqm_error_set(err, PDQM_ERR_STORE, "%s: the store is corrupt (%s)",
                               what, mdb_strerror(rc));

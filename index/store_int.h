@@ -195,6 +195,12 @@ typedef struct store_tx {
     uint32_t *touched;
     size_t n_touched, cap_touched;
     int touched_all;
+    /* The disk filled (a write ended in ENOSPC) and no write has fitted
+     * since: writes fail at once until retry_at (monotonic seconds), then
+     * one is tried; each failure doubles the wait, up to 5 s.  Atomics: a
+     * hint read without locks, never an invariant of the store. */
+    _Atomic int full;
+    _Atomic double full_retry_at, full_wait;
 } store_tx;
 
 /* The in-memory copies a lookup handle keeps (store_copies.c). */

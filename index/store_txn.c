@@ -8,6 +8,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -285,10 +286,44 @@ static pdqm_status with_write_txn(pdqm_store *s, write_fn fn, void *arg,
     return job.st;
 }
 
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
                         pdqm_error *err)
 {
-    return with_write_txn(s, fn, arg, what, err);
+    /* A full disk is a state: while it lasts a write fails at once (an
+     * add is answered in microseconds, and no add tries a doomed indexing
+     * pass), and one is tried again now and then, so that writes resume
+     * as soon as space is freed. */
+    if (atomic_load(&s->tx.full)) {
+        double now = now_seconds(), at = atomic_load(&s->tx.full_retry_at);
+        if (now < at)
+            return pdqm_error_set(err, PDQM_ERR_NO_SPACE,
+                                  "%s: disk full (free space; the next try is in %.1f s)", what,
+                                  at - now);
+    }
+    pdqm_status st = with_write_txn(s, fn, arg, what, err);
+    if (st == PDQM_ERR_NO_SPACE) {
+        double wait = atomic_load(&s->tx.full) ? atomic_load(&s->tx.full_wait) * 2 : 0.25;
+        if (wait > 5)
+            wait = 5;
+        atomic_store(&s->tx.full_wait, wait);
+        atomic_store(&s->tx.full_retry_at, now_seconds() + wait);
+        atomic_store(&s->tx.full, 1);
+    } else if (st == PDQM_OK && atomic_load(&s->tx.full)) {
+        atomic_store(&s->tx.full, 0);
+    }
+    return st;
+}
+
+int pdqm_store_writable(pdqm_store *store)
+{
+    return !store->read_only && !atomic_load(&store->tx.full);
 }
 
 pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err)

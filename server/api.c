@@ -138,8 +138,10 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
     if (pdqm_store_stats_get(s->store, &st, &err) != PDQM_OK)
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", "%s",
                            pdqm_error_message(&err));
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I}", "status", "ready", "hashes",
-                                                (json_int_t)st.hashes));
+    /* A full disk leaves the service ready: lookups go on, adds get 507. */
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I,s:b}", "status", "ready", "hashes",
+                                                (json_int_t)st.hashes, "writable",
+                                                pdqm_store_writable(s->store)));
 }
 
 static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, request *rq)
@@ -147,7 +149,7 @@ static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, req
     (void)rq;
     pdqm_body_memory body = { atomic_load(&s->body_memory), s->max_body_memory };
     char *text = pdqm_metrics_render(s->metrics, s->store, body);
-    char *rates = pdqm_rate_metrics(s);
+    char *rates = pdqm_rate_metrics(s, pdqm_store_writable(s->store));
     char *both = text && rates ? malloc(strlen(text) + strlen(rates) + 1) : NULL;
     if (both) {
         strcpy(both, text);

@@ -142,7 +142,7 @@ enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const cha
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    if (status >= 500 && current)
+    if (status >= 500 && status != MHD_HTTP_INSUFFICIENT_STORAGE && current)
         PDQM_LOG(current->server->log, PDQM_LOG_ERROR, "server error",
                  PDQM_LOG_S("request_id", current->id),
                  PDQM_LOG_S("route", route_path_of(current)),
@@ -165,12 +165,23 @@ static unsigned status_of(pdqm_status st)
     case PDQM_ERR_UNSUPPORTED: return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
     case PDQM_ERR_DECODE: return MHD_HTTP_BAD_REQUEST;
     case PDQM_ERR_DEGENERATE: return MHD_HTTP_UNPROCESSABLE_CONTENT;
+    case PDQM_ERR_NO_SPACE: return MHD_HTTP_INSUFFICIENT_STORAGE;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
 
 enum MHD_Result reply_status(struct MHD_Connection *c, pdqm_status st, const pdqm_error *err)
 {
+    if (st == PDQM_ERR_NO_SPACE) {
+        /* A state, not an incident: logged once when it starts (and once
+         * when writes resume, request_count), answered "disk full". */
+        if (current && !atomic_exchange(&current->server->disk_full, 1))
+            PDQM_LOG(current->server->log, PDQM_LOG_ERROR, "disk full",
+                     PDQM_LOG_S("request_id", current->id),
+                     PDQM_LOG_S("error", pdqm_error_message(err)),
+                     PDQM_LOG_S("effect", "writes get 507 until space is freed; reads go on"));
+        return reply_error(c, status_of(st), pdqm_status_token(st), "disk full");
+    }
     return reply_error(c, status_of(st), pdqm_status_token(st), "%s", pdqm_error_message(err));
 }
 
@@ -447,9 +458,10 @@ static enum MHD_Result reply_rate_limited(struct MHD_Connection *c, const pdqm_a
                      after);
 }
 
-char *pdqm_rate_metrics(pdqm_server *s)
+char *pdqm_rate_metrics(pdqm_server *s, int writable)
 {
-    size_t n = s->keys ? s->keys->count : 0, cap = 256 + n * (PDQM_KEY_NAME_MAX + 64), w = 0;
+    size_t n = s->keys ? s->keys->count : 0, cap = 1024 + n * (2 * PDQM_KEY_NAME_MAX + 64);
+    size_t w = 0;
     char *text = malloc(cap);
     if (text == NULL)
         return NULL;
@@ -478,6 +490,16 @@ char *pdqm_rate_metrics(pdqm_server *s)
         }
         w += (size_t)snprintf(text + w, cap - w, "\"} %llu\n", total);
     }
+    snprintf(text + w, cap - w,
+             "# HELP pdqmatch_header_deadline_closed_total Connections closed for not sending "
+             "a request head within --header-timeout.\n"
+             "# TYPE pdqmatch_header_deadline_closed_total counter\n"
+             "pdqmatch_header_deadline_closed_total %llu\n"
+             "# HELP pdqmatch_store_writable 1 while writes may be tried, 0 while the disk is "
+             "full.\n"
+             "# TYPE pdqmatch_store_writable gauge\n"
+             "pdqmatch_store_writable %d\n",
+             pdqm_deadlines_closed(s->deadlines), writable);
     return text;
 }
 
@@ -696,6 +718,10 @@ static void request_count(pdqm_server *s, request *rq)
         return;
     size_t route = rq->route ? (size_t)(rq->route - pdqm_routes) : pdqm_n_routes;
     pdqm_metrics_request(s->metrics, route, replied_status, pdqm_monotonic_seconds() - rq->start);
+    if (atomic_load(&s->disk_full) && replied_status < 500 && pdqm_store_writable(s->store) &&
+        atomic_exchange(&s->disk_full, 0))
+        PDQM_LOG(s->log, PDQM_LOG_INFO, "disk space is back", PDQM_LOG_S("request_id", rq->id),
+                 PDQM_LOG_S("effect", "writes go on"));
 }
 
 /* A later call of a request: a piece of its body, or its end. */

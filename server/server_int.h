@@ -51,6 +51,7 @@ struct pdqm_server {
     _Atomic size_t *key_body;     /* held by each key's requests (keys->count) */
     key_bucket *buckets;     /* each key's rate limit (keys->count) */
     pdqm_deadlines *deadlines;   /* the header deadline's watcher */
+    _Atomic int disk_full;   /* a full disk was logged, its end not yet */
     double timeout;          /* seconds a request's body may take */
     pdqm_image_limits image_limits;
     pdqm_video_limits video_limits;
@@ -126,9 +127,10 @@ json_t *pdqm_query_result_json(const struct pdqm_query_result *q, int with_orien
  * metrics, and in the access record of the request being answered. */
 void pdqm_count_lookups(pdqm_server *s, size_t n, size_t matches);
 
-/* The rate-limit counters as Prometheus text, appended to the metrics
- * (malloc'd; NULL when out of memory). */
-char *pdqm_rate_metrics(pdqm_server *s);
+/* The server's own metrics as Prometheus text, appended to the metrics
+ * (malloc'd; NULL when out of memory): the rate-limit counters, the
+ * connections cut at the header deadline, whether the store is writable. */
+char *pdqm_rate_metrics(pdqm_server *s, int writable);
 
 /* "N" in lo..hi from a query argument, -1 when bad (api.c). */
 long pdqm_arg_long(const char *s, long lo, long hi);

@@ -17,7 +17,7 @@ def test_health_and_lookup(server):
     url, proc, db = server
     assert requests.get(url + "/healthz", timeout=10).json() == {"status": "ok"}
     r = requests.get(url + "/readyz", timeout=10)
-    assert (r.status_code, r.json()) == (200, {"status": "ready", "hashes": 5})
+    assert (r.status_code, r.json()) == (200, {"status": "ready", "hashes": 5, "writable": True})
     r = requests.get(url + "/v1/lookup", params={"hash": BRIDGE.upper()}, timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
     body = r.json()

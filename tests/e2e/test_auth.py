@@ -73,7 +73,8 @@ def test_health_needs_no_key(keyed):
     ("k" * 20 + " root\n", "keys:1: the role is read, write or admin"),
     ("# none\n\n", "the key file {keys} holds no key"),
     ("k" * 20 + " read\n" + "k" * 20 + " admin\n", "keys:2: the key is repeated"),
-    ("k" * 20 + " read a b\n", "keys:1: a line is KEY ROLE [NAME], a name at most 64 bytes"),
+    ("k" * 20 + " read a b\n", "keys:1: a line is KEY ROLE [NAME] [rate=R] [burst=B], a name at "
+     "most 64 bytes, R (requests a second) and B (more than 0, B with R) numbers up to 1000000"),
 ])
 def test_bad_key_files(tmp_path, text, message):
     keys = tmp_path / "keys"

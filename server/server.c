@@ -249,6 +249,7 @@ static void request_free(request *rq)
         if (rq->holder)
             atomic_fetch_sub(rq->holder, rq->reserved);
     }
+    pdqm_keyring_unref(rq->keyring);
     if (rq->form)
         MHD_destroy_post_processor(rq->form);
     free(rq->path_copy);
@@ -423,26 +424,6 @@ static enum MHD_Result reply_busy(struct MHD_Connection *c)
                      "1");
 }
 
-/* Take a token of key's bucket: 0 when there was one, else the seconds
- * until there is. */
-static double bucket_take(key_bucket *b, const pdqm_api_key *key)
-{
-    double now = pdqm_monotonic_seconds(), wait = 0;
-    pthread_mutex_lock(&b->lock);
-    b->tokens += (now - b->last) * key->rate;
-    if (b->tokens > key->burst)
-        b->tokens = key->burst;
-    b->last = now;
-    if (b->tokens >= 1)
-        b->tokens -= 1;
-    else
-        wait = (1 - b->tokens) / key->rate;
-    pthread_mutex_unlock(&b->lock);
-    if (wait > 0)
-        atomic_fetch_add(&b->limited, 1);
-    return wait;
-}
-
 /* 429: the key's rate is spent; Retry-After says when a request will pass. */
 static enum MHD_Result reply_rate_limited(struct MHD_Connection *c, const pdqm_api_key *key,
                                           double wait)
@@ -458,49 +439,57 @@ static enum MHD_Result reply_rate_limited(struct MHD_Connection *c, const pdqm_a
                      after);
 }
 
+/* The server's keyring with a reference taken; NULL without keys. */
+static pdqm_keyring *keyring_get(pdqm_server *s)
+{
+    pthread_mutex_lock(&s->keys_lock);
+    pdqm_keyring *r = s->keyring;
+    if (r)
+        pdqm_keyring_ref(r);
+    pthread_mutex_unlock(&s->keys_lock);
+    return r;
+}
+
 char *pdqm_rate_metrics(pdqm_server *s, int writable)
 {
-    size_t n = s->keys ? s->keys->count : 0, cap = 1024 + n * (2 * PDQM_KEY_NAME_MAX + 64);
-    size_t w = 0;
+    pdqm_keyring *r = keyring_get(s);
+    size_t w = 0, cap = pdqm_keyring_metrics_size(r) + 1024;
     char *text = malloc(cap);
-    if (text == NULL)
-        return NULL;
-    w += (size_t)snprintf(text + w, cap - w,
-                          "# HELP pdqmatch_rate_limited_total Requests refused (429) by their "
-                          "key's rate limit, by key name.\n"
-                          "# TYPE pdqmatch_rate_limited_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        const pdqm_api_key *k = &s->keys->keys[i];
-        size_t j = 0;   /* keys of one name are one series: its first key sums them */
-        while (j < i && (s->keys->keys[j].rate == 0 || strcmp(s->keys->keys[j].name, k->name)))
-            j++;
-        if (k->rate == 0 || j < i)
-            continue;
-        unsigned long long total = 0;
-        for (j = i; j < n; j++)
-            if (s->keys->keys[j].rate > 0 && strcmp(s->keys->keys[j].name, k->name) == 0)
-                total += atomic_load(&s->buckets[j].limited);
-        /* Names are printable and hold no space; quotes and backslashes
-         * are escaped as Prometheus has it. */
-        w += (size_t)snprintf(text + w, cap - w, "pdqmatch_rate_limited_total{key=\"");
-        for (const char *p = k->name; *p && w + 4 < cap; p++) {
-            if (*p == '"' || *p == '\\')
-                text[w++] = '\\';
-            text[w++] = *p;
-        }
-        w += (size_t)snprintf(text + w, cap - w, "\"} %llu\n", total);
+    if (text != NULL) {
+        pdqm_keyring_metrics(r, text, &w, cap);
+        snprintf(text + w, cap - w,
+                 "# HELP pdqmatch_header_deadline_closed_total Connections closed for not "
+                 "sending a request head within --header-timeout.\n"
+                 "# TYPE pdqmatch_header_deadline_closed_total counter\n"
+                 "pdqmatch_header_deadline_closed_total %llu\n"
+                 "# HELP pdqmatch_store_writable 1 while writes may be tried, 0 while the disk "
+                 "is full.\n"
+                 "# TYPE pdqmatch_store_writable gauge\n"
+                 "pdqmatch_store_writable %d\n",
+                 pdqm_deadlines_closed(s->deadlines), writable);
     }
-    snprintf(text + w, cap - w,
-             "# HELP pdqmatch_header_deadline_closed_total Connections closed for not sending "
-             "a request head within --header-timeout.\n"
-             "# TYPE pdqmatch_header_deadline_closed_total counter\n"
-             "pdqmatch_header_deadline_closed_total %llu\n"
-             "# HELP pdqmatch_store_writable 1 while writes may be tried, 0 while the disk is "
-             "full.\n"
-             "# TYPE pdqmatch_store_writable gauge\n"
-             "pdqmatch_store_writable %d\n",
-             pdqm_deadlines_closed(s->deadlines), writable);
+    pdqm_keyring_unref(r);
     return text;
+}
+
+pdqm_status pdqm_server_set_keys(pdqm_server *s, const pdqm_api_keys *keys, pdqm_error *err)
+{
+    if (keys == NULL || keys->count == 0)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "a server keeps at least one API key");
+    pthread_mutex_lock(&s->keys_lock);
+    pdqm_keyring *old = s->keyring, *r = NULL;
+    if (old != NULL)
+        r = pdqm_keyring_new(keys, old);
+    if (r != NULL)
+        s->keyring = r;
+    pthread_mutex_unlock(&s->keys_lock);
+    if (old == NULL)
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "the server was started without API keys: restart it with them");
+    if (r == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    pdqm_keyring_unref(old);   /* freed when its last request is done */
+    return PDQM_OK;
 }
 
 /* libmicrohttpd decodes %XX in the path and the query arguments; a %00
@@ -598,7 +587,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
     if (rq->route == NULL)
         return reply_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no route %s", url);
 
-    if (s->keys && rq->route->role != PDQM_ROLE_NONE) {
+    if (s->keyring && rq->route->role != PDQM_ROLE_NONE) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_AUTHORIZATION);
         /* The scheme is case-insensitive (RFC 9110, 11.1); spaces follow. */
@@ -608,16 +597,16 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         const char *token = auth + 7;
         while (*token == ' ')
             token++;
-        size_t key = s->keys->count;
-        pdqm_role role = pdqm_api_keys_match(s->keys, token, &key);
-        if (key < s->keys->count) {
-            snprintf(rq->key_name, sizeof rq->key_name, "%s", s->keys->keys[key].name);
-            rq->holder = &s->key_body[key];
-        }
-        if (key < s->keys->count && s->keys->keys[key].rate > 0) {
-            double wait = bucket_take(&s->buckets[key], &s->keys->keys[key]);
+        pdqm_keyring *r = rq->keyring = keyring_get(s);
+        size_t key = r->keys.count;
+        pdqm_role role = pdqm_api_keys_match(&r->keys, token, &key);
+        if (key < r->keys.count) {
+            const pdqm_api_key *k = &r->keys.keys[key];
+            snprintf(rq->key_name, sizeof rq->key_name, "%s", k->name);
+            rq->holder = &r->held[key];
+            double wait = pdqm_keyring_take(r, key);
             if (wait > 0)
-                return reply_rate_limited(c, &s->keys->keys[key], wait);
+                return reply_rate_limited(c, k, wait);
         }
         if (role == PDQM_ROLE_NONE)
             return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown API key");
@@ -806,11 +795,8 @@ static void server_free(pdqm_server *s)
     free(s->route_names);
     free(s->route_labels);
     free(s->route_paths);
-    free((void *)s->key_body);
-    if (s->buckets)
-        for (size_t i = 0; s->keys && i < s->keys->count; i++)
-            pthread_mutex_destroy(&s->buckets[i].lock);
-    free(s->buckets);
+    pdqm_keyring_unref(s->keyring);
+    pthread_mutex_destroy(&s->keys_lock);
     free(s);
 }
 
@@ -847,7 +833,11 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     if (s == NULL)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     s->store = store;
-    s->keys = o->keys;
+    pthread_mutex_init(&s->keys_lock, NULL);
+    if (o->keys && (s->keyring = pdqm_keyring_new(o->keys, NULL)) == NULL) {
+        server_free(s);
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    }
     s->log = o->log;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -856,17 +846,9 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     s->route_names = calloc(pdqm_n_routes, sizeof *s->route_names);
     s->route_labels = calloc(pdqm_n_routes, sizeof *s->route_labels);
     s->route_paths = calloc(pdqm_n_routes, sizeof *s->route_paths);
-    s->key_body = calloc(o->keys ? o->keys->count + 1 : 1, sizeof *s->key_body);
-    s->buckets = calloc(o->keys ? o->keys->count + 1 : 1, sizeof *s->buckets);
-    if (s->buckets)
-        for (size_t i = 0; o->keys && i < o->keys->count; i++) {
-            pthread_mutex_init(&s->buckets[i].lock, NULL);
-            s->buckets[i].tokens = o->keys->keys[i].burst;
-            s->buckets[i].last = pdqm_monotonic_seconds();
-        }
     s->deadlines = pdqm_deadlines_start(o->header_timeout_seconds ? o->header_timeout_seconds
                                                                   : 10);
-    if (s->route_names && s->route_labels && s->route_paths && s->key_body && s->buckets &&
+    if (s->route_names && s->route_labels && s->route_paths &&
         s->deadlines) {
         for (size_t i = 0; i < pdqm_n_routes; i++) {
             pdqm_route_path(&pdqm_routes[i], s->route_paths[i], sizeof s->route_paths[i]);

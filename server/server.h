@@ -32,7 +32,7 @@ typedef struct pdqm_server_options {
                                     together (default 1 GiB); past it: 429 */
     pdqm_image_limits image_limits;   /* default: 64 MiB, 250 megapixels */
     pdqm_video_limits video_limits;   /* default: 512 MiB, and the hashing defaults */
-    const pdqm_api_keys *keys;   /* borrowed; NULL: no auth, loopback only */
+    const pdqm_api_keys *keys;   /* copied; NULL: no auth, loopback only */
     const char *tls_cert_pem;    /* both set: HTTPS (PEM text, borrowed) */
     const char *tls_key_pem;
     pdqm_log *log;               /* borrowed; NULL: no log.  An access record
@@ -51,6 +51,13 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
 
 /* The port the server listens on (useful with port 0). */
 unsigned pdqm_server_port(const pdqm_server *s);
+
+/* Check keys (copied) from now on, in place of the ones the server has:
+ * requests already authenticated finish under the old keys, no connection
+ * is dropped, and a key in both keeps its rate-limit state.  A server
+ * started without keys keeps serving without (PDQM_ERR_INVALID): auth is
+ * never switched on or off while it runs. */
+pdqm_status pdqm_server_set_keys(pdqm_server *s, const pdqm_api_keys *keys, pdqm_error *err);
 
 /* Stop accepting, finish the requests in flight, free; NULL does nothing. */
 void pdqm_server_stop(pdqm_server *s);

@@ -11,18 +11,10 @@
 #include <microhttpd.h>
 
 #include "auth.h"
+#include "keyring.h"
 #include "metrics.h"
 #include "../hashing/clock.h"
 #include "server.h"
-
-/* A key's rate limit: a token bucket (tokens refill at the key's rate, up
- * to its burst; a request takes one). */
-typedef struct key_bucket {
-    pthread_mutex_t lock;
-    double tokens;
-    double last;             /* monotonic seconds of the last refill */
-    _Atomic unsigned long long limited;   /* requests refused for it */
-} key_bucket;
 
 /* The header deadline (deadline.c): start the watcher (NULL when out of
  * memory or threads), stop it once libmicrohttpd has stopped; the
@@ -48,14 +40,13 @@ struct pdqm_server {
     _Atomic size_t body_memory;   /* reserved by requests in progress */
     size_t body_share;       /* what one key's requests (or, without keys, one
                                 request) may hold: half of max_body_memory */
-    _Atomic size_t *key_body;     /* held by each key's requests (keys->count) */
-    key_bucket *buckets;     /* each key's rate limit (keys->count) */
     pdqm_deadlines *deadlines;   /* the header deadline's watcher */
     _Atomic int disk_full;   /* a full disk was logged, its end not yet */
     double timeout;          /* seconds a request's body may take */
     pdqm_image_limits image_limits;
     pdqm_video_limits video_limits;
-    const pdqm_api_keys *keys;   /* NULL: no auth (loopback only) */
+    pthread_mutex_t keys_lock;   /* guards the keyring pointer (not what it holds) */
+    pdqm_keyring *keyring;       /* NULL: no auth (loopback only) */
     pdqm_metrics *metrics;
     pdqm_log *log;               /* NULL: none */
     uint64_t id_seed;            /* request ids: made from the seed and a count */
@@ -83,6 +74,7 @@ typedef struct request {
     int timed_out;           /* the body took too long: connection closed */
     size_t reserved;         /* bytes of max_body_memory this request holds */
     _Atomic size_t *holder;  /* its key's count of held bytes; NULL: no key */
+    pdqm_keyring *keyring;   /* a reference to the keyring holder is in */
     struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
     double start;            /* monotonic seconds at the first call */
     /* For the access record: */

@@ -29,7 +29,9 @@ static const char usage[] =
 static const char intro[] =
     "Serve the store at PATH over HTTP on HOST:PORT (port 0 picks a free one),\n"
     "until SIGTERM or SIGINT, which stop accepting, finish the requests in\n"
-    "flight and close the store.  SIGHUP reopens the log file (for logrotate).\n"
+    "flight and close the store.  SIGHUP reopens the log file (for logrotate)\n"
+    "and reloads the key file without dropping a connection (a file that does\n"
+    "not load leaves the keys as they were).\n"
     "The log has a record at start (where it listens: listen=HOST:PORT), one a\n"
     "request (at info), one for every 5xx (at error) and one at the end.\n";
 
@@ -56,6 +58,39 @@ static int read_pem(const char *path, char **out)
     (*out)[len] = '\0';
     free(data);
     return 0;
+}
+
+/* A key file others may read is taken, with a warning at each load. */
+static void warn_if_open(pdqm_log *log, const char *keys_path)
+{
+    struct stat sb;
+    if (keys_path && stat(keys_path, &sb) == 0 && (sb.st_mode & 077) != 0) {
+        char mode[8];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(sb.st_mode & 07777));
+        PDQM_LOG(log, PDQM_LOG_WARN, "the key file is open to group or others",
+                 PDQM_LOG_S("file", keys_path), PDQM_LOG_S("mode", mode),
+                 PDQM_LOG_S("fix", "chmod 600"));
+    }
+}
+
+/* SIGHUP: read the key file again; a file that does not load leaves the
+ * keys in force as they were. */
+static void reload_keys(pdqm_log *log, pdqm_server *server, const char *keys_path)
+{
+    pdqm_api_keys keys = { NULL, 0 };
+    pdqm_error err;
+    if (pdqm_api_keys_load(keys_path, &keys, &err) != PDQM_OK ||
+        pdqm_server_set_keys(server, &keys, &err) != PDQM_OK) {
+        PDQM_LOG(log, PDQM_LOG_ERROR, "cannot reload the keys; the old ones stay",
+                 PDQM_LOG_S("file", keys_path), PDQM_LOG_S("error", pdqm_error_message(&err)));
+    } else {
+        PDQM_LOG(log, PDQM_LOG_INFO, "reloaded the keys", PDQM_LOG_S("file", keys_path),
+                 PDQM_LOG_I("keys", keys.count));
+        warn_if_open(log, keys_path);
+    }
+    if (keys.keys)
+        memset(keys.keys, 0, keys.count * sizeof *keys.keys);
+    pdqm_api_keys_free(&keys);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -214,14 +249,7 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_I("max_image_bytes", o.image_limits.max_bytes),
              PDQM_LOG_I("max_video_bytes", o.video_limits.max_bytes),
              PDQM_LOG_S("listen", listen));
-    struct stat sb;
-    if (keys_path && stat(keys_path, &sb) == 0 && (sb.st_mode & 077) != 0) {
-        char mode[8];
-        snprintf(mode, sizeof mode, "%04o", (unsigned)(sb.st_mode & 07777));
-        PDQM_LOG(log, PDQM_LOG_WARN, "the key file is open to group or others",
-                 PDQM_LOG_S("file", keys_path), PDQM_LOG_S("mode", mode),
-                 PDQM_LOG_S("fix", "chmod 600"));
-    }
+    warn_if_open(log, keys_path);
     int sig;
     for (;;) {
         sigwait(&stop, &sig);
@@ -232,6 +260,8 @@ int cmd_serve(int argc, char **argv)
                      PDQM_LOG_S("error", pdqm_error_message(&err)));
         else
             PDQM_LOG(log, PDQM_LOG_INFO, "reopened the log", PDQM_LOG_S("signal", "SIGHUP"));
+        if (keys_path)
+            reload_keys(log, server, keys_path);
     }
     PDQM_LOG(log, PDQM_LOG_INFO, "stopping",
              PDQM_LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));

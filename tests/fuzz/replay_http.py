@@ -112,7 +112,7 @@ def main():
                                  "--max-video-bytes", str(1 << 20), "--max-frames", "64",
                                  "--max-time", "5"],
                                 stderr=subprocess.PIPE, text=True)
-        m = re.search(r"on 127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
+        m = re.search(r"listen=127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
         if not m:
             print("replay_http: the server did not start", file=sys.stderr)
             return 1

@@ -149,7 +149,7 @@ static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, req
     (void)rq;
     pdqm_body_memory body = { atomic_load(&s->body_memory), s->max_body_memory };
     char *text = pdqm_metrics_render(s->metrics, s->store, body);
-    char *rates = pdqm_rate_metrics(s, pdqm_store_writable(s->store));
+    char *rates = pdqm_server_metrics(s, pdqm_store_writable(s->store));
     char *both = text && rates ? malloc(strlen(text) + strlen(rates) + 1) : NULL;
     if (both) {
         strcpy(both, text);

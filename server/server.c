@@ -450,7 +450,7 @@ static pdqm_keyring *keyring_get(pdqm_server *s)
     return r;
 }
 
-char *pdqm_rate_metrics(pdqm_server *s, int writable)
+char *pdqm_server_metrics(pdqm_server *s, int writable)
 {
     pdqm_keyring *r = keyring_get(s);
     size_t w = 0, cap = pdqm_keyring_metrics_size(r) + 1024;

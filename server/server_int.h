@@ -122,7 +122,7 @@ void pdqm_count_lookups(pdqm_server *s, size_t n, size_t matches);
 /* The server's own metrics as Prometheus text, appended to the metrics
  * (malloc'd; NULL when out of memory): the rate-limit counters, the
  * connections cut at the header deadline, whether the store is writable. */
-char *pdqm_rate_metrics(pdqm_server *s, int writable);
+char *pdqm_server_metrics(pdqm_server *s, int writable);
 
 /* "N" in lo..hi from a query argument, -1 when bad (api.c). */
 long pdqm_arg_long(const char *s, long lo, long hi);

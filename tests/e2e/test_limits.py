@@ -248,9 +248,11 @@ def test_deleted_hashes_give_back_their_lookup_memory(tmp_path):
 ATTACKER, VICTIM = "attacker-key-0123456789", "victim-key-01234567890"
 
 
-def keyed_server(tmp_path, *extra):
+def keyed_server(tmp_path, *extra, first_key=f"{ATTACKER} read attacker"):
+    """A server with two keys, first_key's line and VICTIM (admin), and
+    bank b: (url, port, proc)."""
     keys = tmp_path / "keys"
-    keys.write_text(f"{ATTACKER} read attacker\n{VICTIM} admin victim\n")
+    keys.write_text(f"{first_key}\n{VICTIM} admin victim\n")
     os.chmod(keys, 0o600)
     db = tmp_path / "s.db"
     proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--create", "--listen", "127.0.0.1:0",
@@ -331,16 +333,9 @@ def test_rate_limits_per_key(tmp_path):
     """A key with rate=5 burst=5 sending 50 requests at once: 5 pass, the
     rest get 429 with Retry-After, counted in /metrics by its name; another
     key is unaffected, and a bad field in the key file is refused."""
-    keys = tmp_path / "keys"
     slow = "slow-key-0123456789abc"
-    keys.write_text(f"{slow} read batch-job rate=5 burst=5\n{VICTIM} admin victim\n")
-    os.chmod(keys, 0o600)
-    proc = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "s.db"), "--create",
-                             "--listen", "127.0.0.1:0", "--api-keys", str(keys)],
-                            stderr=subprocess.PIPE, text=True)
-    port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))
-    drain(proc)
-    url = f"http://127.0.0.1:{port}"
+    url, port, proc = keyed_server(tmp_path, first_key=f"{slow} read batch-job rate=5 burst=5")
+    keys = tmp_path / "keys"
     try:
         s = requests.Session()
         t0 = time.monotonic()

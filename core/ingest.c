@@ -103,8 +103,9 @@ pdqm_status pdqm_hash_check(const pdqm_hash256 *hash, int quality, pdqm_error *e
 
 void pdqm_frame_rule_default(pdqm_frame_rule *rule)
 {
+    rule->interval = PDQM_STORE_INTERVAL;
     rule->min_quality = PDQM_DEFAULT_MIN_QUALITY;
-    rule->prune_distance = 0;
+    rule->prune_distance = PDQM_STORE_PRUNE_DISTANCE;
 }
 
 size_t pdqm_frames_select(const pdqm_frame_rule *rule, const pdqm_video_frame *f, size_t n,

@@ -66,15 +66,25 @@ pdqm_status pdqm_hash_check(const pdqm_hash256 *hash, int quality, pdqm_error *e
 /* ------------------------------------------------------------------ */
 /* Video frames                                                         */
 
-/* Which of a video's hashed frames are stored.  (Which frames are hashed
- * at all is the interval given to pdqm_hash_video_bytes().) */
+/* How a video is stored, the one rule of every front end that stores
+ * video (`pdqmatch index`, POST /v1/banks/NAME/media, and the writers to
+ * come): which frames are hashed (interval), and which of those are kept
+ * (quality, and pruning of near repeats).  Hashes imported from elsewhere
+ * (vPDQ lists, exchanges) are stored as they come.  The default is vPDQ's
+ * sampling, a frame a second; video queries sample the same
+ * (PDQM_QUERY_INTERVAL). */
 typedef struct pdqm_frame_rule {
+    double interval;           /* hash a frame every this many seconds (0:
+                                  every frame) */
     int min_quality;           /* frames of lower quality are dropped (50) */
     int prune_distance;        /* a frame within this many bits of the last
                                   one kept is dropped (0: identical only) */
 } pdqm_frame_rule;
 
 #define PDQM_DEFAULT_MIN_QUALITY 50   /* Meta's advice for PDQ */
+#define PDQM_STORE_INTERVAL 1.0       /* stored videos: a frame a second */
+#define PDQM_STORE_PRUNE_DISTANCE 0   /* ... dropped when identical to the last kept */
+#define PDQM_QUERY_INTERVAL 1.0       /* video queries: a frame a second */
 
 void pdqm_frame_rule_default(pdqm_frame_rule *rule);
 

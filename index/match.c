@@ -19,8 +19,69 @@ void pdqm_video_match_options_default(pdqm_video_match_options *o)
     o->min_quality = 50;
     o->min_query_pct = 80.0;
     o->min_candidate_pct = 0.0;
+    o->min_segment = 5.0;
     o->banks = NULL;
     o->n_banks = 0;
+}
+
+const char *pdqm_match_rule_name(pdqm_match_rule rule)
+{
+    return rule == PDQM_RULE_SEGMENT ? "segment" : "percent";
+}
+
+static int compare_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+/* A stored time a unique query hash matched, for following segments. */
+typedef struct query_time {
+    size_t u;
+    double t;
+} query_time;
+
+static int compare_query_time(const void *pa, const void *pb)
+{
+    const query_time *a = pa, *b = pb;
+    if (a->u != b->u)
+        return (a->u > b->u) - (a->u < b->u);
+    return (a->t > b->t) - (a->t < b->t);
+}
+
+/* The median of the positive steps between the n times t (sorted), 0 when
+ * there is none. */
+static double median_step(const double *t, size_t n)
+{
+    double *gaps = malloc((n ? n : 1) * sizeof *gaps);
+    size_t ng = 0;
+    if (gaps == NULL)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (t[i] > t[i - 1])
+            gaps[ng++] = t[i] - t[i - 1];
+    double m = 0;
+    if (ng) {
+        qsort(gaps, ng, sizeof *gaps, compare_double);
+        m = gaps[ng / 2];
+    }
+    free(gaps);
+    return m;
+}
+
+/* Where the stored frame at time t stops standing for the video: the next
+ * stored time after it (ct sorted, n), or t + step after the last. */
+static double extent_end(const double *ct, size_t n, double t, double step)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ct[mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n ? ct[lo] : t + step;
 }
 
 void pdqm_video_matches_free(pdqm_video_matches *m)
@@ -96,6 +157,9 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     /* Best match of each unique query hash: distance and candidate time. */
     int *best_d = malloc((nu ? nu : 1) * sizeof *best_d);
     double *best_t = malloc((nu ? nu : 1) * sizeof *best_t);
+    double *ct = NULL, *qt = NULL, *seg_ext = NULL;
+    query_time *times = NULL;     /* every stored time each query hash matched */
+    size_t *times_at = NULL;      /* times[times_at[u] .. times_at[u + 1]) */
     if (!cu || !q_hit || !best_d || !best_t) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
         goto done;
@@ -149,19 +213,54 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     else
         c->candidate_pct = 100.0;
     c->best_distance = best_overall;
-    if (info.kind == PDQM_CONTENT_VIDEO &&
-        (c->query_pct < o->min_query_pct || c->candidate_pct < o->min_candidate_pct))
+    int by_percent = info.kind != PDQM_CONTENT_VIDEO ||
+                     (c->query_pct >= o->min_query_pct &&
+                      c->candidate_pct >= o->min_candidate_pct);
+    if (!by_percent && !(o->min_segment > 0))
         goto done;
 
-    /* Every matched query frame, in time order, then the segments: runs of
-     * consecutive matched frames whose candidate times move forward about
-     * as fast as the query's. */
+    /* The candidate's stored times, each standing for the video until the
+     * next one; the query's and the candidate's frame steps. */
+    ct = malloc((nh ? nh : 1) * sizeof *ct);
+    qt = malloc((nq ? nq : 1) * sizeof *qt);
     c->frames = malloc((nq ? nq : 1) * sizeof *c->frames);
     c->segments = malloc((nq ? nq : 1) * sizeof *c->segments);
-    if (!c->frames || !c->segments) {
+    seg_ext = malloc((nq ? nq : 1) * sizeof *seg_ext);
+    if (!ct || !qt || !c->frames || !c->segments || !seg_ext) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
         goto done;
     }
+    for (size_t i = 0; i < nh; i++)
+        ct[i] = hashes[i].timestamp;
+    qsort(ct, nh, sizeof *ct, compare_double);
+    for (size_t i = 0; i < nq; i++)
+        qt[i] = q[i].timestamp;
+    double qstep = median_step(qt, nq), cstep = median_step(ct, nh);
+    if (cstep <= 0 || cstep > 1.0)
+        cstep = 1.0;
+
+    /* Every matched query frame, in time order, then the segments: runs of
+     * consecutive matched frames whose candidate times move forward about
+     * as fast as the query's (a stored frame standing for the time until
+     * the next stored one). */
+    /* A query frame may match several stored frames (a video looks alike
+     * at several times): a segment goes on through whichever of them
+     * follows it, not only the nearest. */
+    times = malloc((nmi ? nmi : 1) * sizeof *times);
+    times_at = calloc(nu + 1, sizeof *times_at);
+    if (!times || !times_at) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    size_t nt = 0;
+    for (size_t k = 0; k < nmi; k++)
+        if (m->items[mi[k]].quality >= o->min_quality)
+            times[nt++] = (query_time){ m->items[mi[k]].query, m->items[mi[k]].timestamp };
+    qsort(times, nt, sizeof *times, compare_query_time);
+    for (size_t k = 0; k < nt; k++)
+        times_at[times[k].u + 1]++;
+    for (size_t u = 0; u < nu; u++)
+        times_at[u + 1] += times_at[u];
     int open = 0;
     for (size_t i = 0; i < nq; i++) {
         long u = q_unique[i];
@@ -174,18 +273,48 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
         if (info.kind != PDQM_CONTENT_VIDEO)
             continue;
         pdqm_segment *g = open ? &c->segments[c->n_segments - 1] : NULL;
-        double dq = g ? fm.query_time - g->query_end : 0;
-        double dc = g ? fm.candidate_time - g->candidate_end : 0;
-        if (g && dc >= -0.5 && dc <= dq + 2.0) {
+        double follow = -1;   /* the first stored time it matched that follows g */
+        if (g) {
+            double dq = fm.query_time - g->query_end;
+            double still = seg_ext[c->n_segments - 1] - g->candidate_end;
+            for (size_t k = times_at[u]; k < times_at[u + 1] && follow < 0; k++) {
+                double dc = times[k].t - g->candidate_end;
+                if (dc >= -0.5 && dc <= still + dq + 2.0)
+                    follow = times[k].t;
+            }
+        }
+        if (follow >= 0) {
+            double ext = extent_end(ct, nh, follow, cstep);
             g->query_end = fm.query_time;
-            if (fm.candidate_time > g->candidate_end)
-                g->candidate_end = fm.candidate_time;
+            if (follow > g->candidate_end)
+                g->candidate_end = follow;
+            if (ext > seg_ext[c->n_segments - 1])
+                seg_ext[c->n_segments - 1] = ext;
             g->frames++;
         } else {
+            double ext = extent_end(ct, nh, fm.candidate_time, cstep);
+            seg_ext[c->n_segments] = ext;
             c->segments[c->n_segments++] = (pdqm_segment){
                 fm.query_time, fm.query_time, fm.candidate_time, fm.candidate_time, 1 };
             open = 1;
         }
+    }
+    c->rule = PDQM_RULE_PERCENT;
+    if (!by_percent) {
+        /* The segment rule: a segment of min_segment seconds, or 80 % of a
+         * shorter video's length, on the query's side, and half as much on
+         * the candidate's. */
+        double length = nh ? ct[nh - 1] + cstep : 0;
+        double need = o->min_segment < 0.8 * length ? o->min_segment : 0.8 * length;
+        int found = 0;
+        for (size_t k = 0; k < c->n_segments && !found; k++) {
+            const pdqm_segment *g = &c->segments[k];
+            found = g->query_end - g->query_start + qstep >= need - 1e-6 &&
+                    seg_ext[k] - g->candidate_start >= need / 2 - 1e-6;
+        }
+        if (!found || need <= 0)
+            goto done;
+        c->rule = PDQM_RULE_SEGMENT;
     }
     snprintf(c->bank, sizeof c->bank, "%s", info.bank);
     c->content_id = info.content_id;
@@ -207,6 +336,11 @@ done:
     free(q_hit);
     free(best_d);
     free(best_t);
+    free(ct);
+    free(qt);
+    free(seg_ext);
+    free(times);
+    free(times_at);
     return st;
 }
 

@@ -10,6 +10,18 @@
  * (80 % and 0 % by default).  Beyond vPDQ, the matched stretches of time
  * are reported as segments, and stored images (or single hashes) that
  * query frames match are reported too: a known image shown in a video.
+ *
+ * The segment rule, beyond vPDQ too: a known video is also reported when
+ * one segment holds at least min_segment seconds of it (or, for a video
+ * shorter than min_segment / 0.8 s, 80 % of its length), whatever the
+ * percentages: a compilation holding a few seconds of a known video among
+ * other material.  A segment is a run of matched query frames in time
+ * order whose candidate times move forward with the query's (a stored
+ * frame standing for the time until the next stored one, since stored
+ * videos keep only frames that differ); its length on the query side is
+ * from its first frame to its last plus one query frame step, and the
+ * candidate's side must move at least half as far (a still picture shown
+ * for seconds is not a stretch of a video).
  */
 #ifndef PDQM_MATCH_H
 #define PDQM_MATCH_H
@@ -24,6 +36,7 @@ typedef struct pdqm_video_match_options {
     int min_quality;           /* F: frames of lower quality are ignored (50) */
     double min_query_pct;      /* Pq (80) */
     double min_candidate_pct;  /* Pc (0) */
+    double min_segment;        /* seconds of the segment rule (5); 0: off */
     const char *const *banks;  /* NULL: all banks */
     size_t n_banks;
 } pdqm_video_match_options;
@@ -44,6 +57,16 @@ typedef struct pdqm_frame_match {
     int distance;
 } pdqm_frame_match;
 
+/* Why a candidate is reported. */
+typedef enum pdqm_match_rule {
+    PDQM_RULE_PERCENT = 0,     /* the percentages reach their minimums (and
+                                  every image or single hash matched) */
+    PDQM_RULE_SEGMENT = 1      /* a segment long enough, the percentages not */
+} pdqm_match_rule;
+
+/* "percent" / "segment". */
+const char *pdqm_match_rule_name(pdqm_match_rule rule);
+
 typedef struct pdqm_video_candidate {
     char bank[PDQM_BANK_NAME_MAX + 1];
     char *content_id;          /* owned by the list */
@@ -52,6 +75,7 @@ typedef struct pdqm_video_candidate {
     double query_pct;          /* of the query's unique frames */
     double candidate_pct;      /* of the candidate's unique frames (100 for an image) */
     int best_distance;
+    pdqm_match_rule rule;
     pdqm_segment *segments;    /* in query time order */
     size_t n_segments;
     pdqm_frame_match *frames;  /* every matched query frame, in query order */

@@ -16,6 +16,7 @@
 #include "../index/match.h"
 #include "../core/ingest.h"
 #include "../core/jsonraw.h"
+#include "../core/match_json.h"
 #include "../core/policy.h"
 #include "server_int.h"
 
@@ -26,13 +27,13 @@ static json_t *hex_json(const pdqm_hash256 *h)
     return json_string(hex);
 }
 
-/* The frame interval from ?interval=S (default 1 s; 0: every frame); -1
- * when bad. */
-static double interval_arg(struct MHD_Connection *c)
+/* The frame interval from ?interval=S (0: every frame), fallback when not
+ * given; -1 when bad. */
+static double interval_arg(struct MHD_Connection *c, double fallback)
 {
     const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "interval");
     if (s == NULL)
-        return 1.0;
+        return fallback;
     char *end;
     double v = strtod(s, &end);
     if (*s == '\0' || *end != '\0' || !(v >= 0 && v <= 3600))
@@ -47,9 +48,10 @@ typedef struct hashed {
     pdqm_video_hashes video;
 } hashed;
 
-/* Hash the body; on failure reply and return 0. */
+/* Hash the body, a video a frame every ?interval= seconds (else
+ * interval); on failure reply and return 0. */
 static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsigned flags,
-                     hashed *h, enum MHD_Result *result)
+                     double interval, hashed *h, enum MHD_Result *result)
 {
     memset(h, 0, sizeof *h);
     if (rq->size == 0) {
@@ -57,7 +59,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
                               "send an image or a video as the body (or the form field 'file')");
         return 0;
     }
-    double interval = interval_arg(c);
+    interval = interval_arg(c, interval);
     if (interval < 0) {
         *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                               "'interval' is seconds from 0 to 3600");
@@ -138,7 +140,7 @@ enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request
 {
     hashed h;
     enum MHD_Result result;
-    if (!hash_body(s, c, rq, PDQM_MEDIA_DIHEDRAL, &h, &result))
+    if (!hash_body(s, c, rq, PDQM_MEDIA_DIHEDRAL, PDQM_QUERY_INTERVAL, &h, &result))
         return result;
     json_t *j = hashed_json(&h, 1);
     hashed_free(&h);
@@ -172,23 +174,6 @@ static json_t *file_matches(pdqm_server *s, const pdqm_digests *d)
     return arr;
 }
 
-static json_t *candidate_json(const pdqm_video_candidate *v, pdqm_json_raw *raw)
-{
-    json_t *segs = json_array();
-    for (size_t k = 0; k < v->n_segments; k++)
-        json_array_append_new(segs, json_pack("{s:f,s:f,s:f,s:f,s:i}",
-            "query_start", v->segments[k].query_start, "query_end", v->segments[k].query_end,
-            "candidate_start", v->segments[k].candidate_start,
-            "candidate_end", v->segments[k].candidate_end, "frames", (int)v->segments[k].frames));
-    json_t *cid = json_string(v->content_id);
-    return json_pack("{s:s,s:o,s:s,s:f,s:f,s:i,s:o,s:o}", "bank", v->bank,
-                     "content_id", cid ? cid : json_string(""),
-                     "kind", v->kind == PDQM_CONTENT_VIDEO ? "video" : "image",
-                     "query_pct", v->query_pct, "candidate_pct", v->candidate_pct,
-                     "best_distance", v->best_distance, "metadata", pdqm_json_raw_value(raw, v->metadata),
-                     "segments", segs);
-}
-
 enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
     const char *dist = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max_distance");
@@ -207,9 +192,14 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
     if (minq && (min_quality = (int)pdqm_arg_long(minq, 0, 100)) < 0)
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                            "min_quality is a number from 0 to 100");
+    const char *mins = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "min_segment");
+    long min_segment = -1;
+    if (mins && (min_segment = pdqm_arg_long(mins, 0, 86400)) < 0)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                           "min_segment is a number of seconds from 0 to 86400 (0: off)");
     hashed h;
     enum MHD_Result result;
-    if (!hash_body(s, c, rq, all8 ? PDQM_MEDIA_DIHEDRAL : 0, &h, &result))
+    if (!hash_body(s, c, rq, all8 ? PDQM_MEDIA_DIHEDRAL : 0, PDQM_QUERY_INTERVAL, &h, &result))
         return result;
     pdqm_error err;
     pdqm_status st;
@@ -242,11 +232,13 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
             o.max_distance = max_distance;
         if (min_quality >= 0)
             o.min_quality = min_quality;
+        if (min_segment >= 0)
+            o.min_segment = (double)min_segment;
         pdqm_video_matches m;
         st = pdqm_store_match_video(s->store, h.video.frames, h.video.count, &o, &m, &err);
         if (st == PDQM_OK) {
             for (size_t i = 0; i < m.count; i++)
-                json_array_append_new(matches, candidate_json(&m.items[i], &raw));
+                json_array_append_new(matches, pdqm_video_candidate_json(&m.items[i], &raw));
             pdqm_count_lookups(s, h.video.count, m.count);
             json_object_set_new(j, "query_frames", json_integer((json_int_t)m.query_frames));
             pdqm_video_matches_free(&m);
@@ -278,9 +270,13 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
     pdqm_status st = pdqm_store_bank_get(s->store, bank, &b, &err);
     if (st != PDQM_OK)   /* before hashing: an unknown bank costs nothing */
         return reply_status(c, st, &err);
+    /* A video is stored by the library's rule, as `pdqmatch index` stores
+     * it (?interval= overrides which frames are hashed). */
+    pdqm_frame_rule rule;
+    pdqm_frame_rule_default(&rule);
     hashed h;
     enum MHD_Result result;
-    if (!hash_body(s, c, rq, 0, &h, &result))
+    if (!hash_body(s, c, rq, 0, rule.interval, &h, &result))
         return result;
     const pdqm_digests *d = hashed_digests(&h);
     pdqm_stored_hash one, *hashes = &one;
@@ -295,14 +291,11 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
                                "%s", err.message);
         }
     } else {
-        /* The frames a video keeps: the library's rule, as `pdqmatch index`. */
         hashes = malloc(h.video.count * sizeof *hashes);
         if (hashes == NULL) {
             hashed_free(&h);
             return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
         }
-        pdqm_frame_rule rule;
-        pdqm_frame_rule_default(&rule);
         n = pdqm_frames_select(&rule, h.video.frames, h.video.count, hashes);
         if (n == 0) {
             free(hashes);

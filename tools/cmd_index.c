@@ -250,7 +250,7 @@ static void file_work(void *ctx, void *item)
 static size_t add_video(run *r, char *content_id, const pdqm_video_frame *f, size_t n,
                         const char *sha256, const char *md5)
 {
-    pdqm_frame_rule rule = { r->min_quality, r->prune_distance };
+    pdqm_frame_rule rule = { r->interval, r->min_quality, r->prune_distance };
     size_t first = r->n_hashes;
     for (size_t i = 0; i < n; i++)   /* room for every frame, then select */
         if (new_hash(r) == NULL) {
@@ -599,9 +599,12 @@ int cmd_index(int argc, char **argv)
     memset(&r, 0, sizeof r);
     pdqm_image_limits_default(&r.limits);
     pdqm_video_limits_default(&r.video_limits);
-    r.min_quality = PDQM_DEFAULT_MIN_QUALITY;
+    pdqm_frame_rule stored;
+    pdqm_frame_rule_default(&stored);
+    r.min_quality = stored.min_quality;
     r.list_min_quality = 1;
-    r.interval = 1.0;
+    r.interval = stored.interval;
+    r.prune_distance = stored.prune_distance;
     const char *db = PDQM_STORE_DEFAULT_PATH;
     uint32_t threads = (uint32_t)cli_cpu_count();
     cli_list lists = { .n = 0 }, vpdq = { .n = 0 };

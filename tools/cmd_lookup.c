@@ -18,6 +18,8 @@
 #include "../index/match.h"
 #include "../index/store.h"
 #include "../core/jsonraw.h"
+#include "../core/ingest.h"
+#include "../core/match_json.h"
 #include "../core/policy.h"
 
 #define QUERY_BATCH 512   /* hashes a store lookup */
@@ -26,6 +28,7 @@ static const char usage[] =
     "usage: pdqmatch lookup [--db PATH] [--max-distance N] [--bank A,B] [--dihedral]\n"
     "                       [--json] [--hash-list FILE] [--interval S]\n"
     "                       [--min-quality Q] [--query-pct P] [--candidate-pct P]\n"
+    "                       [--min-segment S]\n"
     "                       QUERY...\n";
 
 static const char intro[] =
@@ -44,8 +47,10 @@ static const char outro[] =
     "vPDQ does: frames of quality under --min-quality are ignored and identical\n"
     "ones counted once; a stored video matches when the share of the query's\n"
     "frames within the distance is at least --query-pct and the share of its\n"
-    "own frames matched at least --candidate-pct.  One line a matched video or\n"
-    "image: QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT; --json adds the\n"
+    "own frames matched at least --candidate-pct, or when --min-segment seconds\n"
+    "of it in a row are found in the query (a compilation).  One line a matched\n"
+    "video or image: QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT, then\n"
+    "',segment' when only the segment rule matched; --json adds the rule, the\n"
     "matched segments of time and every frame match.\n"
     "Exit status: 0 when a block match was found that no allow match\n"
     "suppresses, 1 otherwise, 2 on an error.\n";
@@ -226,32 +231,8 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
         json_object_set_new(o_json, "query", cli_json_text(name));
         json_object_set_new(o_json, "type", json_string("video"));
         json_object_set_new(o_json, "frames", json_integer((json_int_t)m.query_frames));
-        for (size_t i = 0; i < m.count; i++) {
-            const pdqm_video_candidate *c = &m.items[i];
-            json_t *e = json_object(), *segs = json_array(), *frames = json_array();
-            json_object_set_new(e, "content_id", cli_json_text(c->content_id));
-            json_object_set_new(e, "bank", json_string(c->bank));
-            json_object_set_new(e, "kind", json_string(c->kind == PDQM_CONTENT_VIDEO ? "video" : "image"));
-            json_object_set_new(e, "query_pct", json_real(c->query_pct));
-            json_object_set_new(e, "candidate_pct", json_real(c->candidate_pct));
-            json_object_set_new(e, "best_distance", json_integer(c->best_distance));
-            json_object_set_new(e, "metadata", pdqm_json_raw_value(&raw, c->metadata));
-            for (size_t k = 0; k < c->n_segments; k++)
-                json_array_append_new(segs, json_pack("{s:f,s:f,s:f,s:f,s:i}",
-                    "query_start", c->segments[k].query_start, "query_end", c->segments[k].query_end,
-                    "candidate_start", c->segments[k].candidate_start,
-                    "candidate_end", c->segments[k].candidate_end, "frames", (int)c->segments[k].frames));
-            for (size_t k = 0; k < c->n_frames; k++)
-                json_array_append_new(frames, json_pack("{s:f,s:f,s:i}",
-                    "query_time", c->frames[k].query_time, "candidate_time", c->frames[k].candidate_time,
-                    "distance", c->frames[k].distance));
-            if (c->kind == PDQM_CONTENT_VIDEO)
-                json_object_set_new(e, "segments", segs);
-            else
-                json_decref(segs);
-            json_object_set_new(e, "frame_matches", frames);
-            json_array_append_new(arr, e);
-        }
+        for (size_t i = 0; i < m.count; i++)
+            json_array_append_new(arr, pdqm_video_candidate_json(&m.items[i], &raw));
         json_object_set_new(o_json, "matches", arr);
         print_json(o_json, JSON_COMPACT | JSON_REAL_PRECISION(6), &raw);
     } else {
@@ -260,7 +241,8 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
             pdqm_csv_field(stdout, name);
             putchar(',');
             pdqm_csv_field(stdout, c->content_id);
-            printf(",%s,%.2f,%.2f\n", c->bank, c->query_pct, c->candidate_pct);
+            printf(",%s,%.2f,%.2f%s\n", c->bank, c->query_pct, c->candidate_pct,
+                   c->rule == PDQM_RULE_SEGMENT ? ",segment" : "");
         }
     }
     pdqm_video_matches_free(&m);
@@ -395,7 +377,7 @@ int cmd_lookup(int argc, char **argv)
     memset(&r, 0, sizeof r);
     pdqm_policy_options_default(&r.opts);
     pdqm_video_match_options_default(&r.vopts);
-    r.interval = 1.0;
+    r.interval = PDQM_QUERY_INTERVAL;
     const char *db = PDQM_STORE_DEFAULT_PATH, *bank_list = NULL;
     cli_list lists = { .n = 0 };
     const cli_opt options[] = {
@@ -427,6 +409,10 @@ int cmd_lookup(int argc, char **argv)
         { .name = "candidate-pct", .type = CLI_NUMBER, .value = "P",
           .target = &r.vopts.min_candidate_pct, .min = 0, .max = 100, .show_default = 1,
           .help = "... and this share of the stored video's frames" },
+        { .name = "min-segment", .type = CLI_NUMBER, .value = "S",
+          .target = &r.vopts.min_segment, .min = 0, .max = 86400, .show_default = 1,
+          .help = "a video also matches when S seconds of it in a row are found in the "
+                  "query, whatever the shares (0: off)" },
     };
     int rc = cli_parse_options("lookup", usage, intro, outro, options,
                                sizeof options / sizeof options[0], argc, argv);

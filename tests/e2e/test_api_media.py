@@ -62,6 +62,15 @@ def test_media_added_over_http_is_found_by_the_next_lookup(server):
     assert top["segments"][0]["query_start"] == 0
     assert r["file_matches"][0]["content_id"] == "chair"
     assert run("verify", "--db", db).returncode == 0
+    # One shape for a video match, here and in `pdqmatch lookup --json`
+    # (the library builds both), with the rule that matched.
+    assert top["rule"] == "percent" and len(top["frame_matches"]) == 19
+    p = run("lookup", "--db", db, "--json", "--bank", "photos", VIDEO)
+    cli = [m for m in __import__("json").loads(p.stdout)["matches"] if m["content_id"] == "chair"]
+    assert cli == [top]
+    bad = requests.post(url + "/v1/lookup/media", params={"min_segment": "x"}, data=data,
+                        headers=hdr, timeout=60)
+    assert bad.status_code == 400 and "min_segment" in bad.json()["error"]["message"]
 
 
 def test_bad_media(server):

@@ -145,3 +145,33 @@ def test_bad_videos_leave_nothing(tmp_path):
     assert run("export", "--db", db).stdout.splitlines()[1:] != []
     assert all("truncated" not in line for line in run("export", "--db", db).stdout.splitlines())
     assert run("verify", "--db", db).stdout.endswith("ok: 1 banks, 1 contents, 1 hashes\n")
+
+
+def test_a_compilation_matches_by_the_segment_rule(store, tmp_path):
+    """Issue 14, finding 3: the first 8 s of a known video followed by 12 s
+    of other material shows the segment but was not reported (query % 40,
+    under the 80 % rule).  The segment rule reports it, with its time
+    ranges, and names the rule; --min-segment 0 turns it off."""
+    d, db = store
+    comp = tmp_path / "compilation.mp4"
+    ffmpeg("-i", CHAIR, "-f", "lavfi", "-i", "testsrc2=size=480x720:rate=30", "-filter_complex",
+           "[0:v]trim=0:8,setpts=PTS-STARTPTS,setsar=1[a];"
+           "[1:v]trim=0:12,setpts=PTS-STARTPTS,setsar=1[b];[a][b]concat=n=2:v=1:a=0[v]",
+           "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", comp)
+    found, rc = matches(db, comp, "--bank", "videos")
+    assert rc == 0 and [m["content_id"] for m in found] == [CHAIR.name]
+    m = found[0]
+    assert m["rule"] == "segment" and m["query_pct"] < 80
+    seg = max(m["segments"], key=lambda s: s["query_end"] - s["query_start"])
+    assert abs(seg["query_start"] - 0) <= 1 and abs(seg["query_end"] - 7) <= 1
+    assert abs(seg["candidate_start"] - 0) <= 1 and abs(seg["candidate_end"] - 7) <= 1
+    p = run("lookup", "--db", db, "--bank", "videos", comp)
+    assert p.stdout.endswith(",segment\n")
+    found, rc = matches(db, comp, "--bank", "videos", "--min-segment", "0")
+    assert (found, rc) == ([], 1)
+    # Longer than the segment: not reported.
+    found, rc = matches(db, comp, "--bank", "videos", "--min-segment", "9")
+    assert (found, rc) == ([], 1)
+    # A whole-video match names the percent rule.
+    found, _ = matches(db, CHAIR, "--bank", "videos")
+    assert found[0]["rule"] == "percent"

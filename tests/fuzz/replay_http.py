@@ -115,6 +115,8 @@ def main():
         m = re.search(r"listen=127\.0\.0\.1:(\d+)$", proc.stderr.readline().strip())
         if not m:
             print("replay_http: the server did not start", file=sys.stderr)
+            proc.kill()
+            proc.wait(timeout=60)
             return 1
         port = int(m.group(1))
         # The server logs to stderr: keep reading it, or a full pipe stops it.

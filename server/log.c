@@ -4,7 +4,10 @@
  * A record is built in a buffer on the stack (LINE_MAX bytes: a longer
  * text is cut, and ends in "..."), then written with one write(2) to a
  * descriptor opened O_APPEND.  Reopening dup2()s the new file onto that
- * descriptor, so writers never see it closed.
+ * descriptor, so writers never see it closed.  Deferred records (the
+ * access log) gather in a buffer that a thread of the log's own writes
+ * out every 0.1 s; a record written at once first writes out the buffer,
+ * under the same lock, so the file keeps the order of the records.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "log.h"
@@ -13,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +24,63 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 16384
+#define DEFER_BYTES 65536            /* deferred records held at most */
+#define DEFER_NS 100000000L          /* ... and for at most 0.1 s */
 
 struct pdqm_log {
     int fd;                  /* 2, or the file's (kept through reopens) */
     char *path;              /* NULL: standard error */
     pdqm_log_level level;
     pdqm_log_format format;
+    pthread_mutex_t lock;    /* the buffer, and the order of writes */
+    pthread_cond_t wake;
+    char *buf;               /* deferred records (DEFER_BYTES), NULL until the first */
+    size_t used;
+    int flusher;             /* the thread runs */
+    int stop;
+    pthread_t thread;
 };
+
+/* Write n bytes at p; a write that fails is dropped. */
+static void write_all(int fd, const char *p, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, p + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;   /* dropped: the log never stops the service */
+        off += (size_t)w;
+    }
+}
+
+/* Write out the deferred records; the lock is held. */
+static void flush_locked(pdqm_log *l)
+{
+    if (l->used) {
+        write_all(l->fd, l->buf, l->used);
+        l->used = 0;
+    }
+}
+
+static void *flusher(void *arg)
+{
+    pdqm_log *l = arg;
+    pthread_mutex_lock(&l->lock);
+    while (!l->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += DEFER_NS;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&l->wake, &l->lock, &until);
+        flush_locked(l);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -60,8 +114,12 @@ pdqm_status pdqm_log_open(const char *path, pdqm_log_level level, pdqm_log_forma
     l->level = level;
     l->format = format;
     l->fd = 2;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->wake, NULL);
     if (path && (l->fd = open_file(path)) < 0) {
         int e = errno;
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->wake);
         free(l->path);
         free(l);
         return pdqm_error_set(err, PDQM_ERR_IO, "cannot open the log file %s: %s", path,
@@ -75,6 +133,9 @@ pdqm_status pdqm_log_reopen(pdqm_log *l, pdqm_error *err)
 {
     if (l == NULL || l->path == NULL)
         return PDQM_OK;
+    pthread_mutex_lock(&l->lock);
+    flush_locked(l);          /* what was logged before goes to the old file */
+    pthread_mutex_unlock(&l->lock);
     int fd = open_file(l->path);
     if (fd < 0)
         return pdqm_error_set(err, PDQM_ERR_IO, "cannot reopen the log file %s: %s", l->path,
@@ -92,8 +153,19 @@ void pdqm_log_close(pdqm_log *l)
 {
     if (l == NULL)
         return;
+    pthread_mutex_lock(&l->lock);
+    l->stop = 1;
+    pthread_cond_signal(&l->wake);
+    pthread_mutex_unlock(&l->lock);
+    if (l->flusher)
+        pthread_join(l->thread, NULL);
+    if (l->buf)
+        write_all(l->fd, l->buf, l->used);
     if (l->path)
         close(l->fd);
+    pthread_mutex_destroy(&l->lock);
+    pthread_cond_destroy(&l->wake);
+    free(l->buf);
     free(l->path);
     free(l);
 }
@@ -259,35 +331,84 @@ static void build(line *l, pdqm_log_format format, const char *ts, const char *l
     }
 }
 
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" of now, in ts (40 bytes); the seconds are
+ * formatted once a second a thread. */
+static void timestamp(char *ts)
+{
+    static _Thread_local time_t last = (time_t)-1;
+    static _Thread_local char secs[32];
+    static _Thread_local size_t secs_len;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec != last) {
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        secs_len = strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm);
+        last = now.tv_sec;
+    }
+    memcpy(ts, secs, secs_len);
+    int ms = (int)(now.tv_nsec / 1000000);
+    ts[secs_len] = '.';
+    ts[secs_len + 1] = (char)('0' + ms / 100);
+    ts[secs_len + 2] = (char)('0' + ms / 10 % 10);
+    ts[secs_len + 3] = (char)('0' + ms % 10);
+    ts[secs_len + 4] = 'Z';
+    ts[secs_len + 5] = '\0';
+}
+
+/* The record as one line, newline included, in l. */
+static void format_record(pdqm_log *log, pdqm_log_level level, const char *msg,
+                          const pdqm_log_field *f, size_t n, line *l)
+{
+    char ts[40];
+    timestamp(ts);
+    const char *lv = pdqm_log_level_name(level);
+    if (lv == NULL)
+        lv = "error";
+    build(l, log->format, ts, lv, msg, f, n, (size_t)-1);
+    if (l->cut) {
+        /* Too long: again, with each text cut to its share of the line
+         * (names and numbers are short), so the record stays whole. */
+        build(l, log->format, ts, lv, msg, f, n, LINE_ROOM / (2 * (n + 2)) - 16);
+    }
+    l->buf[l->len++] = '\n';
+}
+
 void pdqm_log_record(pdqm_log *log, pdqm_log_level level, const char *msg,
                      const pdqm_log_field *f, size_t n)
 {
     if (!pdqm_log_wants(log, level))
         return;
     line l;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    char ts[40];
-    size_t tn = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + tn, sizeof ts - tn, ".%03ldZ", now.tv_nsec / 1000000);
-    const char *lv = pdqm_log_level_name(level);
-    if (lv == NULL)
-        lv = "error";
-    build(&l, log->format, ts, lv, msg, f, n, (size_t)-1);
-    if (l.cut) {
-        /* Too long: again, with each text cut to its share of the line
-         * (names and numbers are short), so the record stays whole. */
-        build(&l, log->format, ts, lv, msg, f, n, LINE_ROOM / (2 * (n + 2)) - 16);
+    format_record(log, level, msg, f, n, &l);
+    pthread_mutex_lock(&log->lock);
+    flush_locked(log);
+    write_all(log->fd, l.buf, l.len);
+    pthread_mutex_unlock(&log->lock);
+}
+
+void pdqm_log_record_deferred(pdqm_log *log, pdqm_log_level level, const char *msg,
+                              const pdqm_log_field *f, size_t n)
+{
+    if (!pdqm_log_wants(log, level))
+        return;
+    line l;
+    format_record(log, level, msg, f, n, &l);
+    pthread_mutex_lock(&log->lock);
+    if (log->buf == NULL && !log->stop) {
+        log->buf = malloc(DEFER_BYTES);
+        if (log->buf && pthread_create(&log->thread, NULL, flusher, log) == 0)
+            log->flusher = 1;
     }
-    l.buf[l.len++] = '\n';
-    for (size_t off = 0; off < l.len;) {
-        ssize_t w = write(log->fd, l.buf + off, l.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;   /* dropped: the log never stops the service */
-        off += (size_t)w;
+    if (log->buf == NULL || !log->flusher) {
+        /* No memory or no thread: at once, as any record. */
+        flush_locked(log);
+        write_all(log->fd, l.buf, l.len);
+    } else {
+        if (log->used + l.len > DEFER_BYTES)
+            flush_locked(log);
+        memcpy(log->buf + log->used, l.buf, l.len);
+        log->used += l.len;
     }
+    pthread_mutex_unlock(&log->lock);
 }

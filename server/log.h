@@ -68,6 +68,14 @@ int pdqm_log_wants(const pdqm_log *log, pdqm_log_level level);
 void pdqm_log_record(pdqm_log *log, pdqm_log_level level, const char *msg,
                      const pdqm_log_field *f, size_t n);
 
+/* pdqm_log_record() for records of a high rate (the access log): the line
+ * goes to a buffer written out at most 0.1 s later, when 64 KiB have
+ * gathered, before any record of pdqm_log_record() (so the order holds),
+ * and at a reopen or close.  One write(2) for many records; a crash may
+ * lose the last tenth of a second of them. */
+void pdqm_log_record_deferred(pdqm_log *log, pdqm_log_level level, const char *msg,
+                              const pdqm_log_field *f, size_t n);
+
 /* A record with fields given in place, formatted only when wanted:
  * PDQM_LOG(log, PDQM_LOG_INFO, "started", PDQM_LOG_S("store", path)). */
 #define PDQM_LOG(log, level, msg, ...)                                           \

@@ -289,7 +289,7 @@ static void access_record(pdqm_server *s, const request *rq, enum MHD_RequestTer
         f[8] = f[9];
         n--;
     }
-    pdqm_log_record(s->log, PDQM_LOG_INFO, "request", f, n);
+    pdqm_log_record_deferred(s->log, PDQM_LOG_INFO, "request", f, n);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../server/log.h"
@@ -175,6 +176,66 @@ static void test_reopen_follows_the_path(void **state)
     assert_int_equal(pdqm_log_level_parse("WARN"), -1);
 }
 
+/* Deferred records (the access log) are written later, in one write, but
+ * never after a record written at once that followed them, and never lost
+ * at a close; over 64 KiB of them are written as they fill the buffer. */
+static void test_deferred_records_keep_their_order(void **state)
+{
+    (void)state;
+    pdqm_log *log = open_log(PDQM_LOG_INFO, PDQM_LOG_TEXT);
+    const pdqm_log_field f[] = { PDQM_LOG_I("n", 1) };
+    pdqm_log_record_deferred(log, PDQM_LOG_INFO, "request", f, 1);
+    pdqm_log_record_deferred(log, PDQM_LOG_INFO, "request", f, 1);
+    char *text = slurp_text(path);
+    assert_string_equal(text, "");              /* not yet */
+    free(text);
+    PDQM_LOG(log, PDQM_LOG_ERROR, "now", PDQM_LOG_I("n", 2));
+    text = slurp_text(path);
+    char *a = strstr(text, " request n=1\n"), *now = strstr(text, " now n=2\n");
+    assert_non_null(a);
+    assert_non_null(now);
+    assert_true(a < now);
+    assert_non_null(strstr(a + 1, " request n=1\n"));
+    free(text);
+    pdqm_log_record_deferred(log, PDQM_LOG_DEBUG, "dropped", f, 1);
+    for (int i = 0; i < 3000; i++)                /* about 120 KiB */
+        pdqm_log_record_deferred(log, PDQM_LOG_INFO, "many", f, 1);
+    text = slurp_text(path);
+    assert_non_null(strstr(text, " many n=1\n"));   /* the first 64 KiB are out */
+    free(text);
+    pdqm_log_record_deferred(log, PDQM_LOG_INFO, "last", f, 1);
+    pdqm_log_close(log);
+    text = slurp_text(path);
+    size_t many = 0;
+    for (const char *p = text; (p = strstr(p, " many n=1\n")) != NULL; p++)
+        many++;
+    assert_int_equal(many, 3000);
+    assert_null(strstr(text, "dropped"));
+    assert_non_null(strstr(text, " last n=1\n"));
+    free(text);
+}
+
+/* The flusher writes deferred records out within about 0.1 s. */
+static void test_deferred_records_are_written_soon(void **state)
+{
+    (void)state;
+    pdqm_log *log = open_log(PDQM_LOG_INFO, PDQM_LOG_JSON);
+    const pdqm_log_field f[] = { PDQM_LOG_S("route", "/healthz") };
+    pdqm_log_record_deferred(log, PDQM_LOG_INFO, "request", f, 1);
+    char *text = NULL;
+    for (int i = 0; i < 100; i++) {             /* up to 2 s */
+        free(text);
+        text = slurp_text(path);
+        if (strstr(text, "\"route\":\"/healthz\""))
+            break;
+        struct timespec ts = { 0, 20000000 };
+        nanosleep(&ts, NULL);
+    }
+    assert_non_null(strstr(text, "\"route\":\"/healthz\""));
+    free(text);
+    pdqm_log_close(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +243,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_records_are_cut_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_follows_the_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_records_keep_their_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_records_are_written_soon, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

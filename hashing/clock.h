@@ -7,4 +7,9 @@
 /* Seconds of CLOCK_MONOTONIC: only differences mean anything. */
 double pdqm_monotonic_seconds(void);
 
+/* The CLOCK_REALTIME time ns nanoseconds from now, as
+ * pthread_cond_timedwait() takes a deadline. */
+struct timespec;
+void pdqm_realtime_in(long ns, struct timespec *out);
+
 #endif

@@ -47,12 +47,7 @@ static void *watch(void *arg)
     pthread_mutex_lock(&d->lock);
     while (!d->stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 200 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        pdqm_realtime_in(200 * 1000 * 1000L, &until);
         pthread_cond_timedwait(&d->wake, &d->lock, &until);
         double now = pdqm_monotonic_seconds();
         for (watched *w = d->head; w && !d->stop; w = w->next)

@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "log.h"
+#include "../hashing/clock.h"
 #include "../hashing/utf8.h"
 
 #include <errno.h>
@@ -69,12 +70,7 @@ static void *flusher(void *arg)
     pthread_mutex_lock(&l->lock);
     while (!l->stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += DEFER_NS;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        pdqm_realtime_in(DEFER_NS, &until);
         pthread_cond_timedwait(&l->wake, &l->lock, &until);
         flush_locked(l);
     }
@@ -374,41 +370,43 @@ static void format_record(pdqm_log *log, pdqm_log_level level, const char *msg,
     l->buf[l->len++] = '\n';
 }
 
-void pdqm_log_record(pdqm_log *log, pdqm_log_level level, const char *msg,
-                     const pdqm_log_field *f, size_t n)
+/* Format the record and write it now, or (deferred) into the buffer the
+ * flusher writes out; a record written now first writes out the buffer,
+ * so the file keeps the order. */
+static void emit(pdqm_log *log, pdqm_log_level level, const char *msg,
+                 const pdqm_log_field *f, size_t n, int deferred)
 {
     if (!pdqm_log_wants(log, level))
         return;
     line l;
     format_record(log, level, msg, f, n, &l);
     pthread_mutex_lock(&log->lock);
-    flush_locked(log);
-    write_all(log->fd, l.buf, l.len);
+    if (deferred && log->buf == NULL && !log->stop) {
+        log->buf = malloc(DEFER_BYTES);
+        if (log->buf && pthread_create(&log->thread, NULL, flusher, log) == 0)
+            log->flusher = 1;
+    }
+    if (deferred && log->flusher) {
+        if (log->used + l.len > DEFER_BYTES)
+            flush_locked(log);
+        memcpy(log->buf + log->used, l.buf, l.len);
+        log->used += l.len;
+    } else {
+        /* At once (or no memory or no thread for the buffer). */
+        flush_locked(log);
+        write_all(log->fd, l.buf, l.len);
+    }
     pthread_mutex_unlock(&log->lock);
+}
+
+void pdqm_log_record(pdqm_log *log, pdqm_log_level level, const char *msg,
+                     const pdqm_log_field *f, size_t n)
+{
+    emit(log, level, msg, f, n, 0);
 }
 
 void pdqm_log_record_deferred(pdqm_log *log, pdqm_log_level level, const char *msg,
                               const pdqm_log_field *f, size_t n)
 {
-    if (!pdqm_log_wants(log, level))
-        return;
-    line l;
-    format_record(log, level, msg, f, n, &l);
-    pthread_mutex_lock(&log->lock);
-    if (log->buf == NULL && !log->stop) {
-        log->buf = malloc(DEFER_BYTES);
-        if (log->buf && pthread_create(&log->thread, NULL, flusher, log) == 0)
-            log->flusher = 1;
-    }
-    if (log->buf == NULL || !log->flusher) {
-        /* No memory or no thread: at once, as any record. */
-        flush_locked(log);
-        write_all(log->fd, l.buf, l.len);
-    } else {
-        if (log->used + l.len > DEFER_BYTES)
-            flush_locked(log);
-        memcpy(log->buf + log->used, l.buf, l.len);
-        log->used += l.len;
-    }
-    pthread_mutex_unlock(&log->lock);
+    emit(log, level, msg, f, n, 1);
 }

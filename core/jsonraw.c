@@ -49,14 +49,24 @@ void pdqm_json_raw_clear(pdqm_json_raw *r)
     r->n = r->cap = 0;
 }
 
+int pdqm_json_text_valid(const char *text)
+{
+    json_t *check = json_loads(text, JSON_DECODE_ANY, NULL);
+    json_decref(check);
+    return check != NULL;
+}
+
 json_t *pdqm_json_raw_value(pdqm_json_raw *r, const char *text)
 {
     if (text == NULL)
         return json_null();
-    json_t *check = json_loads(text, JSON_DECODE_ANY, NULL);
-    if (check == NULL)
+    if (!pdqm_json_text_valid(text))
         return json_string(text);
-    json_decref(check);
+    return pdqm_json_raw_text(r, text);
+}
+
+json_t *pdqm_json_raw_text(pdqm_json_raw *r, const char *text)
+{
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
         char **grown = realloc(r->texts, cap * sizeof *grown);

@@ -37,6 +37,12 @@ void pdqm_json_raw_clear(pdqm_json_raw *r);
  * NULL when out of memory. */
 json_t *pdqm_json_raw_value(pdqm_json_raw *r, const char *text);
 
+/* A place for text the caller knows is JSON (written by pdqm_jtext, say). */
+json_t *pdqm_json_raw_text(pdqm_json_raw *r, const char *text);
+
+/* Whether text is one JSON value, as jansson reads it. */
+int pdqm_json_text_valid(const char *text);
+
 /* json_dumps(j, flags) with every place of r replaced by its text.  A new
  * string (free()), or NULL when out of memory. */
 char *pdqm_json_raw_dumps(const json_t *j, size_t flags, const pdqm_json_raw *r);

@@ -1,7 +1,69 @@
 /*
- * match_json.c - a video match as JSON (see match_json.h).
+ * match_json.c - matches as JSON (see match_json.h).
  */
 #include "match_json.h"
+
+#include "../hashing/hash256.h"
+#include "../hashing/pdq.h"
+#include "ingest.h"
+
+void pdqm_answer_text(pdqm_jtext *t, const pdqm_answer *a, int with_orientation)
+{
+    const pdqm_match *m = a->match;
+    char hex[PDQM_HASH_HEX_LEN + 1];
+    pdqm_hash256_to_hex(&m->hash, hex);
+    pdqm_jtext_lit(t, "{\"hash\":\"");
+    pdqm_jtext_raw(t, hex, PDQM_HASH_HEX_LEN);
+    pdqm_jtext_lit(t, "\",\"distance\":");
+    pdqm_jtext_int(t, m->distance);
+    pdqm_jtext_lit(t, ",\"bank\":");
+    pdqm_jtext_string(t, m->bank);
+    pdqm_jtext_lit(t, ",\"bank_kind\":");
+    pdqm_jtext_string(t, pdqm_bank_kind_name(m->bank_kind));
+    pdqm_jtext_lit(t, ",\"content_id\":");
+    pdqm_jtext_string(t, m->content_id ? m->content_id : "");
+    pdqm_jtext_lit(t, ",\"quality\":");
+    pdqm_jtext_int(t, m->quality);
+    pdqm_jtext_lit(t, ",\"metadata\":");
+    if (m->metadata == NULL)
+        pdqm_jtext_lit(t, "null");
+    else if (pdqm_json_text_valid(m->metadata))
+        pdqm_jtext_lit(t, m->metadata);
+    else
+        pdqm_jtext_string(t, m->metadata);
+    pdqm_jtext_lit(t, ",\"suppressed\":");
+    pdqm_jtext_bool(t, a->suppressed);
+    if (with_orientation) {
+        pdqm_jtext_lit(t, ",\"orientation\":");
+        pdqm_jtext_string(t, pdqm_dihedral_name((pdqm_dihedral)a->orientation));
+    }
+    pdqm_jtext_raw(t, "}", 1);
+}
+
+void pdqm_answers_text(pdqm_jtext *t, const pdqm_query_result *q, int with_orientation)
+{
+    pdqm_jtext_raw(t, "[", 1);
+    for (size_t x = 0; x < q->count; x++) {
+        if (x)
+            pdqm_jtext_raw(t, ",", 1);
+        pdqm_answer_text(t, &q->answers[x], with_orientation);
+    }
+    pdqm_jtext_raw(t, "]", 1);
+}
+
+void pdqm_query_result_text(pdqm_jtext *t, const char *label, const pdqm_query_result *q,
+                            int with_orientation)
+{
+    pdqm_jtext_lit(t, "{\"query\":");
+    pdqm_jtext_string(t, label);
+    pdqm_jtext_lit(t, ",\"matches\":");
+    pdqm_answers_text(t, q, with_orientation);
+    if (q->not_matched) {
+        pdqm_jtext_lit(t, ",\"not_matched\":");
+        pdqm_jtext_string(t, q->not_matched);
+    }
+    pdqm_jtext_raw(t, "}", 1);
+}
 
 json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, pdqm_json_raw *raw)
 {

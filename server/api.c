@@ -15,6 +15,8 @@
 #include "../hashing/hash256.h"
 #include "../core/ingest.h"
 #include "../core/jsonraw.h"
+#include "../core/jsontext.h"
+#include "../core/match_json.h"
 #include "../core/policy.h"
 #include "server_int.h"
 
@@ -64,33 +66,6 @@ static json_t *bank_json(const pdqm_bank_info *b)
     return json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "name", b->name, "threshold", b->threshold,
                      "kind", pdqm_bank_kind_name(b->kind), "created", (json_int_t)b->created,
                      "contents", (json_int_t)b->contents, "hashes", (json_int_t)b->hashes);
-}
-
-json_t *pdqm_answer_json(const pdqm_answer *a, int with_orientation, pdqm_json_raw *raw)
-{
-    const pdqm_match *m = a->match;
-    char hex[PDQM_HASH_HEX_LEN + 1];
-    pdqm_hash256_to_hex(&m->hash, hex);
-    json_t *cid = json_string(m->content_id);
-    json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:o,s:i,s:o,s:b}", "hash", hex,
-                          "distance", m->distance, "bank", m->bank,
-                          "bank_kind", pdqm_bank_kind_name(m->bank_kind),
-                          "content_id", cid ? cid : json_string(""), "quality", m->quality,
-                          "metadata", pdqm_json_raw_value(raw, m->metadata),
-                          "suppressed", a->suppressed);
-    if (j && with_orientation)
-        json_object_set_new(j, "orientation",
-                            json_string(pdqm_dihedral_name((pdqm_dihedral)a->orientation)));
-    return j;
-}
-
-json_t *pdqm_query_result_json(const pdqm_query_result *q, int with_orientation,
-                               pdqm_json_raw *raw)
-{
-    json_t *arr = json_array();
-    for (size_t x = 0; x < q->count; x++)
-        json_array_append_new(arr, pdqm_answer_json(&q->answers[x], with_orientation, raw));
-    return arr;
 }
 
 static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_hash *hashes,
@@ -255,26 +230,27 @@ static enum MHD_Result lookup_reply(pdqm_server *s, struct MHD_Connection *c,
     free(queries);
     if (st != PDQM_OK)
         return reply_status(c, st, &err);
-    json_t *results = json_array();
-    pdqm_json_raw raw;
-    pdqm_json_raw_init(&raw);
+    /* The reply is written as text: on a one-hash lookup, jansson's
+     * tree and dump would cost more than the HTTP floor (jsontext.h). */
+    pdqm_jtext t;
+    pdqm_jtext_init(&t);
+    if (!single)
+        pdqm_jtext_lit(&t, "{\"results\":[");
     for (size_t i = 0; i < n; i++) {
         char hex[PDQM_HASH_HEX_LEN + 1];
         pdqm_hash256_to_hex(&q[i], hex);
-        json_t *one = json_pack("{s:s,s:o}", "query", hex, "matches",
-                                pdqm_query_result_json(&r.queries[i], 0, &raw));
-        if (one && r.queries[i].not_matched)
-            json_object_set_new(one, "not_matched", json_string(r.queries[i].not_matched));
-        json_array_append_new(results, one);
+        if (i)
+            pdqm_jtext_raw(&t, ",", 1);
+        pdqm_query_result_text(&t, hex, &r.queries[i], 0);
     }
+    if (!single)
+        pdqm_jtext_lit(&t, "]}");
     pdqm_count_lookups(s, n, r.store_matches);
     pdqm_policy_result_free(&r);
-    if (single) {
-        json_t *one = json_incref(json_array_get(results, 0));
-        json_decref(results);
-        return reply_json_raw(c, MHD_HTTP_OK, one, &raw);
-    }
-    return reply_json_raw(c, MHD_HTTP_OK, json_pack("{s:o}", "results", results), &raw);
+    char *body = pdqm_jtext_take(&t, NULL);
+    if (body == NULL)
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
+    return reply_text(c, MHD_HTTP_OK, body, "application/json");
 }
 
 static enum MHD_Result get_lookup(pdqm_server *s, struct MHD_Connection *c, request *rq)

@@ -220,7 +220,14 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
         if (st == PDQM_OK) {
             pdqm_count_lookups(s, q.n, r.store_matches);
             json_decref(matches);
-            matches = pdqm_query_result_json(&r.queries[0], all8, &raw);
+            pdqm_jtext t;
+            pdqm_jtext_init(&t);
+            pdqm_answers_text(&t, &r.queries[0], all8);
+            char *text = pdqm_jtext_take(&t, NULL);
+            matches = text ? pdqm_json_raw_text(&raw, text) : NULL;
+            free(text);
+            if (matches == NULL)
+                st = pdqm_error_set(&err, PDQM_ERR_NOMEM, "out of memory");
             if (r.queries[0].not_matched)
                 json_object_set_new(j, "not_matched", json_string(r.queries[0].not_matched));
             pdqm_policy_result_free(&r);

@@ -105,16 +105,6 @@ enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request
 enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 
-/* An answer of the match policy as JSON, and a query's answers as an
- * array; with_orientation adds which orientation matched (api.c). */
-struct pdqm_answer;
-struct pdqm_query_result;
-struct pdqm_json_raw;
-json_t *pdqm_answer_json(const struct pdqm_answer *a, int with_orientation,
-                         struct pdqm_json_raw *raw);
-json_t *pdqm_query_result_json(const struct pdqm_query_result *q, int with_orientation,
-                               struct pdqm_json_raw *raw);
-
 /* Count lookups of n queries that found `matches` store matches: in the
  * metrics, and in the access record of the request being answered. */
 void pdqm_count_lookups(pdqm_server *s, size_t n, size_t matches);
@@ -136,6 +126,7 @@ enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
 /* reply_json() with the stored texts of raw spliced in (jsonraw.h); raw is
  * cleared. */
+struct pdqm_json_raw;
 enum MHD_Result reply_json_raw(struct MHD_Connection *c, unsigned status, json_t *j,
                                struct pdqm_json_raw *raw);
 enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *code,

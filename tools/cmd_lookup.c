@@ -99,34 +99,18 @@ static void print_results(lookup_run *r, size_t from, const pdqm_policy_result *
         if (qr->not_matched)
             cli_error("%s: not looked up: %s", q->label, qr->not_matched);
         if (r->json) {
-            json_t *o = json_object(), *arr = json_array();
-            pdqm_json_raw raw;
-            pdqm_json_raw_init(&raw);
-            json_object_set_new(o, "query", cli_json_text(q->label));
-            for (size_t i = 0; i < qr->count; i++) {
-                const pdqm_answer *a = &qr->answers[i];
-                const pdqm_match *x = a->match;
-                char hex[PDQM_HASH_HEX_LEN + 1];
-                pdqm_hash256_to_hex(&x->hash, hex);
-                json_t *e = json_object();
-                json_object_set_new(e, "hash", json_string(hex));
-                json_object_set_new(e, "distance", json_integer(x->distance));
-                json_object_set_new(e, "bank", json_string(x->bank));
-                json_object_set_new(e, "bank_kind",
-                                    json_string(x->bank_kind == PDQM_BANK_ALLOW ? "allow" : "block"));
-                json_object_set_new(e, "content_id", cli_json_text(x->content_id));
-                json_object_set_new(e, "quality", json_integer(x->quality));
-                json_object_set_new(e, "metadata", pdqm_json_raw_value(&raw, x->metadata));
-                json_object_set_new(e, "suppressed", json_boolean(a->suppressed));
-                if (r->dihedral)
-                    json_object_set_new(e, "orientation",
-                        json_string(pdqm_dihedral_name((pdqm_dihedral)a->orientation)));
-                json_array_append_new(arr, e);
+            pdqm_jtext t;
+            pdqm_jtext_init(&t);
+            pdqm_query_result_text(&t, q->label, qr, r->dihedral);
+            size_t len;
+            char *text = pdqm_jtext_take(&t, &len);
+            if (text == NULL) {
+                cli_error("out of memory");
+                exit(2);
             }
-            json_object_set_new(o, "matches", arr);
-            if (qr->not_matched)
-                json_object_set_new(o, "not_matched", json_string(qr->not_matched));
-            print_json(o, JSON_COMPACT, &raw);
+            fwrite(text, 1, len, stdout);
+            putchar('\n');
+            free(text);
         } else {
             for (size_t i = 0; i < qr->count; i++) {
                 const pdqm_answer *a = &qr->answers[i];

@@ -1,5 +1,6 @@
 """pdqmatch serve: banks, content, batch lookups and the hostile-input
 answers of the JSON routes.  Each test runs its own server and store."""
+import json
 import re
 import socket
 import subprocess
@@ -231,3 +232,41 @@ def test_idle_connections_are_closed_after_the_timeout(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_hash_lookup_answers_as_the_cli_does(server):
+    """GET /v1/lookup, POST /v1/lookup and `pdqmatch lookup --json` write
+    one answer shape (core/match_json.c): the same objects, stored
+    metadata as it was given, names escaped alike."""
+    url, proc, db = server
+    near = flip(BRIDGE, 2)
+    for name, kind in (("t", "block"), ("safe", "allow")):
+        assert requests.post(url + "/v1/banks", json={"name": name, "kind": kind},
+                             timeout=10).status_code == 201
+    # Raw text, so that the metadata's spelling is what the server stores.
+    body = ('{"items":[{"hash":"%s","content_id":"say \\"hi\\"/caf\u00e9\\\\x",'
+            '"metadata":{"n": 9007199254740993, "f": 0.10000000000000000001, "s": "a\\u2028b"}}]}'
+            % near)
+    r = requests.post(url + "/v1/banks/t/hashes", data=body.encode(),
+                      headers={"Content-Type": "application/json"}, timeout=10)
+    assert r.status_code == 200, r.text
+    r = requests.post(url + "/v1/banks/safe/hashes",
+                      json={"items": [{"hash": BRIDGE, "content_id": "known-good"}]}, timeout=10)
+    assert r.json()["added"] == 1
+    queries = [near, flip(BRIDGE, 200)]
+    one = requests.get(url + "/v1/lookup", params={"hash": near, "max_distance": 31}, timeout=10)
+    batch = requests.post(url + "/v1/lookup", json={"hashes": queries, "max_distance": 31},
+                          timeout=10)
+    p = run("lookup", "--db", db, "--json", "--max-distance", "31", *queries)
+    assert p.returncode == 1 and p.stderr == "", p.stderr   # 1: every block match suppressed
+    cli = [json.loads(line) for line in p.stdout.split("\n") if line]
+    assert [one.json()] == cli[:1]
+    assert batch.json() == {"results": cli}
+    got = {m["content_id"]: m for m in one.json()["matches"]}
+    assert got['say "hi"/caf\u00e9\\x']["metadata"] == \
+        {"n": 9007199254740993, "f": 0.1, "s": "a\u2028b"}
+    assert got['say "hi"/caf\u00e9\\x']["suppressed"] is True
+    assert got["known-good"]["bank_kind"] == "allow"
+    # The stored text, byte for byte, in both (an integer past 2^53 whole).
+    spelled = [re.search(r'"metadata":(\{"n".*?\})', text).group(1) for text in (one.text, p.stdout)]
+    assert spelled[0] == spelled[1] and "9007199254740993" in spelled[0]

@@ -6,8 +6,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
+#include <limits.h>
+
+#include "../../hashing/pdq.h"
 #include "../../core/ingest.h"
 #include "../../core/jsonraw.h"
+#include "../../core/jsontext.h"
+#include "../../core/match_json.h"
 #include "../../core/policy.h"
 #include "../../core/transfer.h"
 
@@ -261,6 +266,107 @@ static void test_format_double(void **state)
     assert_string_equal(buf, "1700000000.5");
 }
 
+/* Text written by pdqm_jtext reads back, through jansson, as what was
+ * written: every escape, every byte that is not UTF-8 as U+FFFD, the
+ * extreme integers. */
+static void test_json_text(void **state)
+{
+    (void)state;
+    pdqm_jtext t;
+    pdqm_jtext_init(&t);
+    const char *in = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f caf\xc3\xa9 \xe2\x80\xa8 \xe9 \xc0\x80 "
+                     "\xf0\x9f\x98\x80";
+    pdqm_jtext_lit(&t, "[");
+    pdqm_jtext_string(&t, in);
+    pdqm_jtext_lit(&t, ",");
+    pdqm_jtext_int(&t, LLONG_MIN);
+    pdqm_jtext_lit(&t, ",");
+    pdqm_jtext_int(&t, LLONG_MAX);
+    pdqm_jtext_lit(&t, ",");
+    pdqm_jtext_int(&t, 0);
+    pdqm_jtext_lit(&t, ",");
+    pdqm_jtext_bool(&t, 1);
+    pdqm_jtext_lit(&t, ",");
+    pdqm_jtext_string(&t, "");
+    pdqm_jtext_lit(&t, "]");
+    size_t len;
+    char *text = pdqm_jtext_take(&t, &len);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), len);
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    assert_non_null(j);
+    const char *want = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f caf\xc3\xa9 \xe2\x80\xa8 \xef\xbf\xbd "
+                       "\xef\xbf\xbd\xef\xbf\xbd \xf0\x9f\x98\x80";
+    assert_string_equal(json_string_value(json_array_get(j, 0)), want);
+    assert_true(json_integer_value(json_array_get(j, 1)) == LLONG_MIN);
+    assert_true(json_integer_value(json_array_get(j, 2)) == LLONG_MAX);
+    assert_true(json_integer_value(json_array_get(j, 3)) == 0);
+    assert_true(json_is_true(json_array_get(j, 4)));
+    assert_string_equal(json_string_value(json_array_get(j, 5)), "");
+    json_decref(j);
+    free(text);
+
+    /* Grown past its first block, a text stays whole. */
+    pdqm_jtext_init(&t);
+    pdqm_jtext_lit(&t, "[");
+    for (int i = 0; i < 10000; i++) {
+        if (i)
+            pdqm_jtext_lit(&t, ",");
+        pdqm_jtext_int(&t, i);
+    }
+    pdqm_jtext_lit(&t, "]");
+    text = pdqm_jtext_take(&t, NULL);
+    j = json_loads(text, 0, &je);
+    assert_int_equal(json_array_size(j), 10000);
+    assert_int_equal(json_integer_value(json_array_get(j, 9999)), 9999);
+    json_decref(j);
+    free(text);
+}
+
+/* An answer as text: the fields in their order, stored metadata as it
+ * was given (its numbers unrounded), text that is not JSON as a string. */
+static void test_answer_text(void **state)
+{
+    (void)state;
+    pdqm_match m = { .distance = 3, .quality = 90, .bank = "b\"1", .bank_kind = PDQM_BANK_ALLOW,
+                     .content_id = "caf\xc3\xa9/\"x\"",
+                     .metadata = "{\"n\": 9007199254740993, \"f\": 0.10000000000000000001}" };
+    memset(m.hash.w, 0xab, sizeof m.hash.w);
+    pdqm_answer a[2] = { { &m, 5, 1 }, { &m, 0, 0 } };
+    pdqm_query_result q = { a, 2, NULL, 0 };
+    pdqm_jtext t;
+    pdqm_jtext_init(&t);
+    pdqm_query_result_text(&t, "label\xff", &q, 1);
+    char *text = pdqm_jtext_take(&t, NULL);
+    const char *want =
+        "{\"query\":\"label\xef\xbf\xbd\",\"matches\":[{\"hash\":\""
+        "abababababababababababababababababababababababababababababababab\",\"distance\":3,"
+        "\"bank\":\"b\\\"1\",\"bank_kind\":\"allow\",\"content_id\":\"caf\xc3\xa9/\\\"x\\\"\","
+        "\"quality\":90,\"metadata\":{\"n\": 9007199254740993, "
+        "\"f\": 0.10000000000000000001},\"suppressed\":true,\"orientation\":\"%s\"},";
+    char expect[1024];
+    snprintf(expect, sizeof expect, want, pdqm_dihedral_name((pdqm_dihedral)5));
+    assert_memory_equal(text, expect, strlen(expect));
+    free(text);
+
+    m.metadata = "not json {";
+    a[0].suppressed = 0;
+    q.count = 1;
+    q.not_matched = "why";
+    pdqm_jtext_init(&t);
+    pdqm_query_result_text(&t, "x", &q, 0);
+    text = pdqm_jtext_take(&t, NULL);
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    json_t *x = json_array_get(json_object_get(j, "matches"), 0);
+    assert_string_equal(json_string_value(json_object_get(x, "metadata")), "not json {");
+    assert_null(json_object_get(x, "orientation"));
+    assert_string_equal(json_string_value(json_object_get(j, "not_matched")), "why");
+    json_decref(j);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +378,8 @@ int main(void)
         cmocka_unit_test(test_items_group),
         cmocka_unit_test(test_policy_bank_filter),
         cmocka_unit_test(test_json_raw),
+        cmocka_unit_test(test_json_text),
+        cmocka_unit_test(test_answer_text),
         cmocka_unit_test(test_format_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,9 @@ on the same store (the mean a query; the server idles meanwhile).  A lookup over
 at least the floor (cores / healthz rate, in core-seconds) plus the
 search, so the cores allow cores / (floor + search) lookups a second; the
 table prints the lookup rate as a share of that, for each of three rounds
-(search, healthz, lookups, back to back) and the median round.  The access log is on, to a file,
+and the median round.  A round takes the search, healthz and lookups in
+turn, five times over (2 s a row each time), and merges each row, so that
+the three see the machine at the same speed.  The access log is on, to a file,
 as in production.
 
 The peer is Hasher-Matcher-Actioner / Open Media Match, whose published
@@ -56,6 +58,8 @@ def listen_port(serve_log, proc, timeout=60):
 
 # wrk's settings for the healthz and lookup rows (the same for both).
 THREADS, CONNS = 2, 32
+# A round's rows are each run in this many slices, taken in turn.
+SLICES = 5
 
 
 def log(msg):
@@ -63,12 +67,31 @@ def log(msg):
 
 
 LOOKUP_LUA = r"""
-local hashes = {}
-for line in io.lines("%(queries)s") do hashes[#hashes + 1] = line end
+-- Every request is formatted once, in init: the load generator shares the
+-- 2 cores, and the /healthz row it is judged beside runs no script at all.
+local requests = {}
+init = function(args)
+  for line in io.lines("%(queries)s") do
+    requests[#requests + 1] = wrk.format("GET", "/v1/lookup?hash=" .. line)
+  end
+end
 local i = 0
 request = function()
-  i = i %% #hashes + 1
-  return wrk.format("GET", "/v1/lookup?hash=" .. hashes[i])
+  i = i %% #requests + 1
+  return requests[i]
+end
+"""
+
+# Appended to the healthz and lookup scripts: the figures a round merges
+# across its slices (requests, microseconds, latency quantiles).  A script
+# with no request() keeps wrk's own static request.
+DONE_LUA = r"""
+done = function(summary, latency, requests)
+  io.write(string.format("slice requests=%d duration_us=%d\n", summary.requests, summary.duration))
+  for _, p in ipairs({50, 80, 90, 95, 97, 98, 98.5, 99, 99.25, 99.5, 99.75, 99.9, 99.99}) do
+    io.write(string.format("slice p%s=%d\n", p, latency:percentile(p)))
+  end
+  io.write(string.format("slice p100=%d\n", latency.max))
 end
 """
 
@@ -118,9 +141,42 @@ def wrk(url, script, seconds, conns, threads=1):
         return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: (.*)", text)
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"),
-            "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else "", "raw": text}
+    r = {"rps": rps, "p50": ms("50%"), "p99": ms("99%"),
+         "non2xx": int(non2xx.group(1)) if non2xx else 0,
+         "socket_errors": errors.group(1) if errors else "", "raw": text}
+    m = re.search(r"slice requests=(\d+) duration_us=(\d+)", text)
+    if m:
+        r["requests"], r["us"] = int(m.group(1)), int(m.group(2))
+        r["quantiles"] = [(float(p), int(v)) for p, v in re.findall(r"slice p([\d.]+)=(\d+)", text)]
+    return r
+
+
+def merged(slices):
+    """One row from its slices: the rate over all of them, and p50 and p99
+    of their pooled latencies (each slice's distribution interpolated
+    between the quantiles it printed, weighted by its requests)."""
+    n = sum(x["requests"] for x in slices)
+    def cdf(x):
+        total = 0.0
+        for sl in slices:
+            pts = [(0.0, 0)] + sl["quantiles"]
+            f = 100.0
+            for (p0, v0), (p1, v1) in zip(pts, pts[1:]):
+                if x < v1:
+                    f = p0 + (p1 - p0) * (x - v0) / (v1 - v0) if x > v0 else p0
+                    break
+            total += sl["requests"] * f
+        return total / n
+    def quantile(p):
+        lo, hi = 0.0, float(max(sl["quantiles"][-1][1] for sl in slices))
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+        return hi / 1000.0          # microseconds to ms
+    return {"rps": n / (sum(x["us"] for x in slices) / 1e6), "p50": quantile(50),
+            "p99": quantile(99), "non2xx": sum(x["non2xx"] for x in slices),
+            "socket_errors": "; ".join(x["socket_errors"] for x in slices if x["socket_errors"]),
+            "raw": "\n".join(x["raw"] for x in slices)}
 
 
 def main():
@@ -164,15 +220,23 @@ def main():
         port = listen_port(serve_log, proc)
         url = f"http://127.0.0.1:{port}"
         time.sleep(0.5)
-        lookup = LOOKUP_LUA % {"queries": queries}
+        lookup = LOOKUP_LUA % {"queries": queries} + DONE_LUA
+        per = max(1, a.seconds // SLICES)
         wrk(url, lookup, 2, CONNS, THREADS)     # warm the in-memory copy
         for i in range(3):
-            # Each round measures the search, the floor and the lookups
-            # back to back, so that all three see the machine in one state.
-            log(f"round {i + 1} of 3: bench_lookup, GET /healthz, then GET /v1/lookup")
-            search = search_ms()
-            floor = wrk(url + "/healthz", None, a.seconds, CONNS, THREADS)
-            look = wrk(url, lookup, a.seconds, CONNS, THREADS)
+            # A round measures the search, the floor and the lookups in
+            # turn, SLICES times over, and merges each: all three then see
+            # the machine's speed of the same half minute, which on a
+            # shared machine drifts by a half within a minute.
+            log(f"round {i + 1} of 3: bench_lookup, GET /healthz, GET /v1/lookup, "
+                f"{SLICES} times in turn")
+            searches, floors, looks = [], [], []
+            for _ in range(SLICES):
+                searches.append(search_ms())
+                floors.append(wrk(url + "/healthz", DONE_LUA, per, CONNS, THREADS))
+                looks.append(wrk(url, lookup, per, CONNS, THREADS))
+            search = sum(searches) / len(searches)
+            floor, look = merged(floors), merged(looks)
             allowed = cores / (cores / floor["rps"] + search / 1000)
             rounds.append({"floor": floor, "look": look, "search": search, "allowed": allowed,
                            "share": look["rps"] / allowed})

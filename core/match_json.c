@@ -65,7 +65,8 @@ void pdqm_query_result_text(pdqm_jtext *t, const char *label, const pdqm_query_r
     pdqm_jtext_raw(t, "}", 1);
 }
 
-json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, pdqm_json_raw *raw)
+json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, int with_orientation,
+                                  pdqm_json_raw *raw)
 {
     json_t *segs = json_array(), *frames = json_array();
     for (size_t k = 0; segs && k < c->n_segments; k++) {
@@ -85,11 +86,15 @@ json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, pdqm_json_raw *
     /* Content ids are UTF-8 by the store's rule; a store from before it
      * could hold one that is not. */
     json_t *id = json_string(c->content_id ? c->content_id : "");
-    return json_pack("{s:o,s:s,s:s,s:s,s:f,s:f,s:i,s:o,s:o,s:o}",
-                     "content_id", id ? id : json_string(""), "bank", c->bank,
-                     "kind", c->kind == PDQM_CONTENT_VIDEO ? "video" : "image",
-                     "rule", pdqm_match_rule_name(c->rule), "query_pct", c->query_pct,
-                     "candidate_pct", c->candidate_pct, "best_distance", c->best_distance,
-                     "metadata", pdqm_json_raw_value(raw, c->metadata),
-                     "segments", segs, "frame_matches", frames);
+    json_t *j = json_pack("{s:o,s:s,s:s,s:s,s:f,s:f,s:i,s:o,s:o,s:o}",
+                          "content_id", id ? id : json_string(""), "bank", c->bank,
+                          "kind", c->kind == PDQM_CONTENT_VIDEO ? "video" : "image",
+                          "rule", pdqm_match_rule_name(c->rule), "query_pct", c->query_pct,
+                          "candidate_pct", c->candidate_pct, "best_distance", c->best_distance,
+                          "metadata", pdqm_json_raw_value(raw, c->metadata),
+                          "segments", segs, "frame_matches", frames);
+    if (j && with_orientation)
+        json_object_set_new(j, "orientation",
+                            json_string(pdqm_dihedral_name((pdqm_dihedral)c->orientation)));
+    return j;
 }

@@ -31,8 +31,10 @@ void pdqm_query_result_text(pdqm_jtext *t, const char *label, const pdqm_query_r
  * "segment"), "query_pct", "candidate_pct", "best_distance", "metadata"
  * (the stored text, through raw), "segments": [{"query_start",
  * "query_end", "candidate_start", "candidate_end", "frames"}],
- * "frame_matches": [{"query_time", "candidate_time", "distance"}]}.  A new
- * reference, NULL when out of memory. */
-json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, pdqm_json_raw *raw);
+ * "frame_matches": [{"query_time", "candidate_time", "distance"}]}, and
+ * "orientation" (of the query frames that matched) with with_orientation.
+ * A new reference, NULL when out of memory. */
+json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, int with_orientation,
+                                  pdqm_json_raw *raw);
 
 #endif

@@ -76,22 +76,37 @@ typedef struct collect {
     pdqm_video_hashes *out;
     size_t cap;
     int failed;
+    int dihedral;
 } collect;
 
 static int collect_frame(void *arg, const pdqm_video_frame *f)
 {
     collect *c = arg;
-    if (c->out->count == c->cap) {
+    pdqm_video_hashes *v = c->out;
+    if (v->count == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 256;
-        pdqm_video_frame *grown = realloc(c->out->frames, cap * sizeof *grown);
+        pdqm_video_frame *grown = realloc(v->frames, cap * sizeof *grown);
         if (grown == NULL) {
             c->failed = 1;
             return 1;
         }
-        c->out->frames = grown;
+        v->frames = grown;
+        if (c->dihedral) {
+            pdqm_hash256 *d = realloc(v->dihedral, cap * PDQM_DIHEDRAL_COUNT * sizeof *d);
+            if (d == NULL) {
+                c->failed = 1;
+                return 1;
+            }
+            v->dihedral = d;
+        }
         c->cap = cap;
     }
-    c->out->frames[c->out->count++] = *f;
+    if (c->dihedral)
+        memcpy(v->dihedral + v->count * PDQM_DIHEDRAL_COUNT, f->dihedral,
+               PDQM_DIHEDRAL_COUNT * sizeof *v->dihedral);
+    v->frames[v->count] = *f;
+    v->frames[v->count].dihedral = NULL;   /* set once the array stops moving */
+    v->count++;
     return 0;
 }
 
@@ -101,13 +116,17 @@ pdqm_status pdqm_hash_video_bytes(const void *data, size_t len,
                                   pdqm_error *err)
 {
     memset(out, 0, sizeof *out);
-    collect c = { out, 0, 0 };
-    pdqm_status st = pdqm_video_hash(data, len, limits, interval, collect_frame, &c,
+    collect c = { out, 0, 0, (flags & PDQM_MEDIA_DIHEDRAL) != 0 };
+    pdqm_status st = pdqm_video_hash(data, len, limits, interval,
+                                     c.dihedral ? PDQM_VIDEO_DIHEDRAL : 0, collect_frame, &c,
                                      &out->info, err);
     if (st == PDQM_OK && c.failed)
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for video frames");
     if (st == PDQM_OK && (flags & PDQM_MEDIA_DIGESTS))
         st = pdqm_digest(data, len, &out->digests, err);
+    if (st == PDQM_OK && c.dihedral)
+        for (size_t i = 0; i < out->count; i++)
+            out->frames[i].dihedral = out->dihedral + i * PDQM_DIHEDRAL_COUNT;
     if (st != PDQM_OK)
         pdqm_video_hashes_free(out);
     return st;
@@ -118,6 +137,8 @@ void pdqm_video_hashes_free(pdqm_video_hashes *v)
     if (v == NULL)
         return;
     free(v->frames);
+    free(v->dihedral);
     v->frames = NULL;
+    v->dihedral = NULL;
     v->count = 0;
 }

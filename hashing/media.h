@@ -52,7 +52,10 @@ pdqm_media_kind pdqm_media_sniff(const void *data, size_t len);
 
 /* The frames of a video and what describes it. */
 typedef struct pdqm_video_hashes {
-    pdqm_video_frame *frames;   /* owned: pdqm_video_hashes_free() */
+    pdqm_video_frame *frames;   /* owned: pdqm_video_hashes_free(); with
+                                   PDQM_MEDIA_DIHEDRAL each frame's dihedral
+                                   points into `dihedral` */
+    pdqm_hash256 *dihedral;     /* 8 a frame, with PDQM_MEDIA_DIHEDRAL */
     size_t count;
     pdqm_video_info info;
     pdqm_digests digests;       /* with PDQM_MEDIA_DIGESTS */

@@ -130,7 +130,7 @@ int pdqm_video_probe(const void *data, size_t len)
 }
 
 pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
-                            double interval, pdqm_video_fn fn, void *arg,
+                            double interval, unsigned flags, pdqm_video_fn fn, void *arg,
                             pdqm_video_info *info, pdqm_error *err)
 {
     pdqm_video_limits defaults;
@@ -351,13 +351,17 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                               rgb->data, rgb->linesize);
                     pdqm_pixels px = { rgb->data[0], sws_w, sws_h, 3, (size_t)rgb->linesize[0] };
                     pdqm_pdq pdq;
-                    st = pdqm_pdq_hash(&px, PDQM_PDQ_NO_PRESHRINK, &pdq, err);
+                    unsigned pdq_flags = PDQM_PDQ_NO_PRESHRINK;
+                    if (flags & PDQM_VIDEO_DIHEDRAL)
+                        pdq_flags |= PDQM_PDQ_DIHEDRAL;
+                    st = pdqm_pdq_hash(&px, pdq_flags, &pdq, err);
                     if (st == PDQM_OK) {
                         pdqm_video_frame vf = {
                             .frame = index,
                             .timestamp = (double)((float)index / fps_f),
                             .hash = pdq.hash,
                             .quality = pdq.quality,
+                            .dihedral = (flags & PDQM_VIDEO_DIHEDRAL) ? pdq.dihedral : NULL,
                         };
                         info->frames_hashed++;
                         if (fn(arg, &vf) != 0) {

@@ -44,6 +44,9 @@ typedef struct pdqm_video_frame {
     double timestamp;          /* frame / fps, computed in float as vPDQ does */
     pdqm_hash256 hash;
     int quality;
+    const pdqm_hash256 *dihedral;  /* with PDQM_VIDEO_DIHEDRAL: the frame's 8
+                                      orientations (pdq.h's order, one DCT),
+                                      valid while it is handed over; else NULL */
 } pdqm_video_frame;
 
 typedef struct pdqm_video_info {
@@ -60,6 +63,9 @@ typedef struct pdqm_video_info {
  * to stop (pdqm_video_hash() then returns PDQM_OK with what was done). */
 typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
 
+/* Flags for pdqm_video_hash(). */
+#define PDQM_VIDEO_DIHEDRAL 0x1u   /* fill each frame's dihedral */
+
 /* Hash the video in len bytes at data, one frame every `interval` seconds
  * (0: every frame), calling fn for each.  info (may be NULL) is filled as
  * far as decoding went.  limits NULL means the defaults.
@@ -68,7 +74,7 @@ typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
  * PDQM_ERR_DECODE (corrupt data), PDQM_ERR_TOO_LARGE (over a limit),
  * PDQM_ERR_NOMEM, PDQM_ERR_INTERNAL. */
 pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
-                            double interval, pdqm_video_fn fn, void *arg,
+                            double interval, unsigned flags, pdqm_video_fn fn, void *arg,
                             pdqm_video_info *info, pdqm_error *err);
 
 /* True when the bytes look like a video FFmpeg can open (for telling

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../hashing/pdq.h"
+
 void pdqm_video_match_options_default(pdqm_video_match_options *o)
 {
     o->max_distance = 31;
@@ -20,6 +22,7 @@ void pdqm_video_match_options_default(pdqm_video_match_options *o)
     o->min_query_pct = 80.0;
     o->min_candidate_pct = 0.0;
     o->min_segment = 5.0;
+    o->dihedral = 0;
     o->banks = NULL;
     o->n_banks = 0;
 }
@@ -84,16 +87,20 @@ static double extent_end(const double *ct, size_t n, double t, double step)
     return lo < n ? ct[lo] : t + step;
 }
 
+static void candidate_free(pdqm_video_candidate *c)
+{
+    free(c->content_id);
+    free(c->metadata);
+    free(c->segments);
+    free(c->frames);
+}
+
 void pdqm_video_matches_free(pdqm_video_matches *m)
 {
     if (m == NULL)
         return;
-    for (size_t i = 0; i < m->count; i++) {
-        free(m->items[i].content_id);
-        free(m->items[i].metadata);
-        free(m->items[i].segments);
-        free(m->items[i].frames);
-    }
+    for (size_t i = 0; i < m->count; i++)
+        candidate_free(&m->items[i]);
     free(m->items);
     memset(m, 0, sizeof *m);
 }
@@ -358,15 +365,11 @@ static int compare_by_content(const void *pa, const void *pb)
     return (a->index > b->index) - (a->index < b->index);
 }
 
-pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *frames,
-                                   size_t n, const pdqm_video_match_options *options,
-                                   pdqm_video_matches *out, pdqm_error *err)
+/* The matches of the query in one orientation. */
+static pdqm_status match_frames(pdqm_store *store, const pdqm_video_frame *frames, size_t n,
+                                const pdqm_video_match_options *options,
+                                pdqm_video_matches *out, pdqm_error *err)
 {
-    pdqm_video_match_options defaults;
-    if (options == NULL) {
-        pdqm_video_match_options_default(&defaults);
-        options = &defaults;
-    }
     memset(out, 0, sizeof *out);
     pdqm_status st = PDQM_OK;
     pdqm_video_frame *q = malloc((n ? n : 1) * sizeof *q);
@@ -454,4 +457,87 @@ done:
     free(qu);
     free(q_unique);
     return st;
+}
+
+/* Whether candidate a, found under one orientation, is a better answer
+ * than b, the same item under an earlier one. */
+static int better(const pdqm_video_candidate *a, const pdqm_video_candidate *b)
+{
+    if (a->rule != b->rule)
+        return a->rule == PDQM_RULE_PERCENT;
+    if (a->query_pct != b->query_pct)
+        return a->query_pct > b->query_pct;
+    return a->best_distance < b->best_distance;
+}
+
+pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *frames,
+                                   size_t n, const pdqm_video_match_options *options,
+                                   pdqm_video_matches *out, pdqm_error *err)
+{
+    pdqm_video_match_options defaults;
+    if (options == NULL) {
+        pdqm_video_match_options_default(&defaults);
+        options = &defaults;
+    }
+    if (!options->dihedral)
+        return match_frames(store, frames, n, options, out, err);
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        if (frames[i].dihedral == NULL)
+            return pdqm_error_set(err, PDQM_ERR_INVALID,
+                                  "a dihedral video lookup needs each frame's 8 hashes");
+    pdqm_video_frame *turned = malloc((n ? n : 1) * sizeof *turned);
+    size_t cap = 0;
+    pdqm_status st = turned ? PDQM_OK
+                            : pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+    for (int o = 0; o < PDQM_DIHEDRAL_COUNT && st == PDQM_OK; o++) {
+        for (size_t i = 0; i < n; i++) {
+            turned[i] = frames[i];
+            turned[i].hash = frames[i].dihedral[o];
+        }
+        pdqm_video_matches part;
+        if ((st = match_frames(store, turned, n, options, &part, err)) != PDQM_OK)
+            break;
+        if (o == 0)
+            out->query_frames = part.query_frames;
+        for (size_t k = 0; k < part.count; k++) {
+            pdqm_video_candidate *c = &part.items[k];
+            c->orientation = o;
+            size_t at = 0;
+            while (at < out->count && !(strcmp(out->items[at].bank, c->bank) == 0 &&
+                                        strcmp(out->items[at].content_id, c->content_id) == 0))
+                at++;
+            if (at < out->count) {
+                if (better(c, &out->items[at])) {
+                    candidate_free(&out->items[at]);
+                    out->items[at] = *c;
+                } else {
+                    candidate_free(c);
+                }
+                continue;
+            }
+            if (out->count == cap) {
+                size_t grown_cap = cap ? 2 * cap : 16;
+                pdqm_video_candidate *grown = realloc(out->items, grown_cap * sizeof *grown);
+                if (grown == NULL) {
+                    /* Free what is left of this part; the rest is out's. */
+                    for (size_t r = k; r < part.count; r++)
+                        candidate_free(&part.items[r]);
+                    st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+                    break;
+                }
+                out->items = grown;
+                cap = grown_cap;
+            }
+            out->items[out->count++] = *c;
+        }
+        free(part.items);   /* each candidate now out's, or freed */
+    }
+    free(turned);
+    if (st != PDQM_OK) {
+        pdqm_video_matches_free(out);
+        return st;
+    }
+    qsort(out->items, out->count, sizeof *out->items, compare_candidates);
+    return PDQM_OK;
 }

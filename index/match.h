@@ -37,6 +37,9 @@ typedef struct pdqm_video_match_options {
     double min_query_pct;      /* Pq (80) */
     double min_candidate_pct;  /* Pc (0) */
     double min_segment;        /* seconds of the segment rule (5); 0: off */
+    int dihedral;              /* also match the query turned and mirrored:
+                                  each frame's 8 hashes (PDQM_VIDEO_DIHEDRAL)
+                                  are needed (0) */
     const char *const *banks;  /* NULL: all banks */
     size_t n_banks;
 } pdqm_video_match_options;
@@ -76,6 +79,8 @@ typedef struct pdqm_video_candidate {
     double candidate_pct;      /* of the candidate's unique frames (100 for an image) */
     int best_distance;
     pdqm_match_rule rule;
+    int orientation;           /* with dihedral: the pdqm_dihedral of the
+                                  query frames that matched; else 0 */
     pdqm_segment *segments;    /* in query time order */
     size_t n_segments;
     pdqm_frame_match *frames;  /* every matched query frame, in query order */
@@ -89,7 +94,12 @@ typedef struct pdqm_video_matches {
 } pdqm_video_matches;
 
 /* Match the frames of a query video (as pdqm_video_hash() gives them)
- * against the store.  *out is filled even when nothing matched; free it
+ * against the store.  With options->dihedral each of the query's 8
+ * orientations is matched as a video of its own (a mirrored copy is
+ * mirrored throughout), and each candidate is reported once, under its
+ * best orientation: by the percent rule before the segment rule, then the
+ * higher query %, then the nearer best distance, then the lower
+ * orientation; PDQM_ERR_INVALID when a frame lacks its 8 hashes.  *out is filled even when nothing matched; free it
  * with pdqm_video_matches_free().  Errors: those of pdqm_store_lookup(). */
 pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *frames,
                                    size_t n, const pdqm_video_match_options *options,

@@ -80,7 +80,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
                                    &h->image, &err);
     } else {
         st = pdqm_hash_video_bytes(rq->body, rq->size, &s->video_limits, interval,
-                                   PDQM_MEDIA_DIGESTS,
+                                   PDQM_MEDIA_DIGESTS | (flags & PDQM_MEDIA_DIHEDRAL),
                                    &h->video, &err);
         if (st == PDQM_OK && h->video.count == 0) {
             pdqm_video_hashes_free(&h->video);
@@ -241,11 +241,12 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
             o.min_quality = min_quality;
         if (min_segment >= 0)
             o.min_segment = (double)min_segment;
+        o.dihedral = all8;
         pdqm_video_matches m;
         st = pdqm_store_match_video(s->store, h.video.frames, h.video.count, &o, &m, &err);
         if (st == PDQM_OK) {
             for (size_t i = 0; i < m.count; i++)
-                json_array_append_new(matches, pdqm_video_candidate_json(&m.items[i], &raw));
+                json_array_append_new(matches, pdqm_video_candidate_json(&m.items[i], all8, &raw));
             pdqm_count_lookups(s, h.video.count, m.count);
             json_object_set_new(j, "query_frames", json_integer((json_int_t)m.query_frames));
             pdqm_video_matches_free(&m);

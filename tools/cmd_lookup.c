@@ -49,9 +49,11 @@ static const char outro[] =
     "frames within the distance is at least --query-pct and the share of its\n"
     "own frames matched at least --candidate-pct, or when --min-segment seconds\n"
     "of it in a row are found in the query (a compilation).  One line a matched\n"
-    "video or image: QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT, then\n"
-    "',segment' when only the segment rule matched; --json adds the rule, the\n"
-    "matched segments of time and every frame match.\n"
+    "video or image: QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT (then\n"
+    ",ORIENTATION with --dihedral: the query's frames are matched turned and\n"
+    "mirrored too, each item at its best orientation), then ',segment' when\n"
+    "only the segment rule matched; --json adds the rule, the matched\n"
+    "segments of time and every frame match.\n"
     "Exit status: 0 when a block match was found that no allow match\n"
     "suppresses, 1 otherwise, 2 on an error.\n";
 
@@ -188,7 +190,8 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
 {
     pdqm_video_hashes v;
     pdqm_error err;
-    if (pdqm_hash_video_bytes(data, len, NULL, r->interval, 0, &v, &err) != PDQM_OK) {
+    if (pdqm_hash_video_bytes(data, len, NULL, r->interval,
+                              r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0, &v, &err) != PDQM_OK) {
         cli_error("%s: %s", name, pdqm_error_message(&err));
         r->errors++;
         return 0;
@@ -197,6 +200,7 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
     pdqm_video_match_options o = r->vopts;
     o.banks = r->opts.banks;
     o.n_banks = r->opts.n_banks;
+    o.dihedral = r->dihedral;
     if (r->opts.max_distance >= 0)
         o.max_distance = r->opts.max_distance;
     pdqm_status st = pdqm_store_match_video(r->store, v.frames, v.count, &o, &m, &err);
@@ -216,7 +220,7 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
         json_object_set_new(o_json, "type", json_string("video"));
         json_object_set_new(o_json, "frames", json_integer((json_int_t)m.query_frames));
         for (size_t i = 0; i < m.count; i++)
-            json_array_append_new(arr, pdqm_video_candidate_json(&m.items[i], &raw));
+            json_array_append_new(arr, pdqm_video_candidate_json(&m.items[i], r->dihedral, &raw));
         json_object_set_new(o_json, "matches", arr);
         print_json(o_json, JSON_COMPACT | JSON_REAL_PRECISION(6), &raw);
     } else {
@@ -225,8 +229,10 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
             pdqm_csv_field(stdout, name);
             putchar(',');
             pdqm_csv_field(stdout, c->content_id);
-            printf(",%s,%.2f,%.2f%s\n", c->bank, c->query_pct, c->candidate_pct,
-                   c->rule == PDQM_RULE_SEGMENT ? ",segment" : "");
+            printf(",%s,%.2f,%.2f", c->bank, c->query_pct, c->candidate_pct);
+            if (r->dihedral)
+                printf(",%s", pdqm_dihedral_name((pdqm_dihedral)c->orientation));
+            puts(c->rule == PDQM_RULE_SEGMENT ? ",segment" : "");
         }
     }
     pdqm_video_matches_free(&m);

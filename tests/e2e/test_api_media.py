@@ -2,7 +2,7 @@
 /v1/banks/NAME/media), raw and multipart bodies, and bad media."""
 import requests
 
-from helpers import BAD, SAMPLES, VIDEOS, run
+from helpers import BAD, SAMPLES, VIDEOS, ffmpeg, run
 
 BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
 JPEG = {"Content-Type": "image/jpeg"}
@@ -98,3 +98,24 @@ def test_bad_media(server):
     assert r.status_code == 400
     assert requests.get(url + "/v1/stats", timeout=10).json() == before
     assert proc.poll() is None
+
+
+def test_a_mirrored_video_matches_over_http_under_dihedral(server, tmp_path):
+    """Issue 14, point 3 over HTTP: POST /v1/lookup/media?dihedral=1 with a
+    mirrored copy of a stored video finds it and names the orientation, as
+    `pdqmatch lookup --dihedral --json` does."""
+    url, proc, db = server
+    hdr = {"Content-Type": "video/mp4"}
+    r = requests.post(url + "/v1/banks/photos/media", params={"content_id": "chair"},
+                      data=VIDEO.read_bytes(), headers=hdr, timeout=60)
+    assert r.status_code == 201
+    mirrored = tmp_path / "mirrored.mp4"
+    ffmpeg("-i", VIDEO, "-vf", "hflip", "-c:v", "libx264", "-pix_fmt", "yuv420p", mirrored)
+    data = mirrored.read_bytes()
+    plain = requests.post(url + "/v1/lookup/media", data=data, headers=hdr, timeout=60).json()
+    assert plain["matches"] == []
+    r = requests.post(url + "/v1/lookup/media", params={"dihedral": "1"}, data=data,
+                      headers=hdr, timeout=60).json()
+    assert [(m["content_id"], m["orientation"]) for m in r["matches"]] == [("chair", "flipy")]
+    p = run("lookup", "--db", db, "--json", "--dihedral", "--bank", "photos", mirrored)
+    assert __import__("json").loads(p.stdout)["matches"] == r["matches"]

@@ -175,3 +175,27 @@ def test_a_compilation_matches_by_the_segment_rule(store, tmp_path):
     # A whole-video match names the percent rule.
     found, _ = matches(db, CHAIR, "--bank", "videos")
     assert found[0]["rule"] == "percent"
+
+
+@pytest.mark.parametrize("vf,orientation", [("hflip", "flipy"), ("transpose=1", None)])
+def test_a_mirrored_or_turned_copy_matches_under_dihedral(store, tmp_path, vf, orientation):
+    """Issue 14, finding 4 (point 3): a mirrored or transposed copy matches
+    nothing, as PDQ is not robust to them.  With --dihedral (dihedral=1
+    over HTTP) the 7 other orientations of each query frame, from the same
+    DCT, are matched too, and the answer names the orientation."""
+    d, db = store
+    copy = tmp_path / "copy.mp4"
+    ffmpeg("-i", CHAIR, "-vf", vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", copy)
+    found, rc = matches(db, copy, "--bank", "videos")
+    assert (found, rc) == ([], 1)
+    found, rc = matches(db, copy, "--bank", "videos", "--dihedral")
+    assert rc == 0 and [m["content_id"] for m in found] == [CHAIR.name]
+    m = found[0]
+    assert m["rule"] == "percent" and m["query_pct"] >= 80
+    assert m["orientation"] == orientation or (orientation is None and m["orientation"] != "orig")
+    p = run("lookup", "--db", db, "--bank", "videos", "--dihedral", copy)
+    assert p.stdout == f"{copy},{CHAIR.name},videos,{m['query_pct']:.2f}," \
+        f"{m['candidate_pct']:.2f},{m['orientation']}\n"
+    # The original under --dihedral: itself, in its own orientation.
+    found, _ = matches(db, CHAIR, "--bank", "videos", "--dihedral")
+    assert [(x["content_id"], x["orientation"]) for x in found] == [(CHAIR.name, "orig")]

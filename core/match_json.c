@@ -93,6 +93,8 @@ json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, int with_orient
                           "candidate_pct", c->candidate_pct, "best_distance", c->best_distance,
                           "metadata", pdqm_json_raw_value(raw, c->metadata),
                           "segments", segs, "frame_matches", frames);
+    if (j)
+        json_object_set_new(j, "bars_cut", json_boolean(c->bars_cut));
     if (j && with_orientation)
         json_object_set_new(j, "orientation",
                             json_string(pdqm_dihedral_name((pdqm_dihedral)c->orientation)));

@@ -31,7 +31,8 @@ void pdqm_query_result_text(pdqm_jtext *t, const char *label, const pdqm_query_r
  * "segment"), "query_pct", "candidate_pct", "best_distance", "metadata"
  * (the stored text, through raw), "segments": [{"query_start",
  * "query_end", "candidate_start", "candidate_end", "frames"}],
- * "frame_matches": [{"query_time", "candidate_time", "distance"}]}, and
+ * "frame_matches": [{"query_time", "candidate_time", "distance"}],
+ * "bars_cut" (matched by the query's frames with their bars cut off)}, and
  * "orientation" (of the query frames that matched) with with_orientation.
  * A new reference, NULL when out of memory. */
 json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, int with_orientation,

@@ -462,6 +462,6 @@ pdqm_status pdqm_vpdq_line(const char *line, size_t len, pdqm_video_frame *frame
         !(ts >= 0) || ts > 1e9 || pdqm_hash256_from_hex(hex, strlen(hex), &h, NULL) != PDQM_OK)
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "not a vPDQ line (FRAME,QUALITY,HASH,TIMESTAMP)");
-    *frame = (pdqm_video_frame){ number, ts, h, quality, NULL };
+    *frame = (pdqm_video_frame){ .frame = number, .timestamp = ts, .hash = h, .quality = quality };
     return PDQM_OK;
 }

@@ -118,7 +118,9 @@ pdqm_status pdqm_hash_video_bytes(const void *data, size_t len,
     memset(out, 0, sizeof *out);
     collect c = { out, 0, 0, (flags & PDQM_MEDIA_DIHEDRAL) != 0 };
     pdqm_status st = pdqm_video_hash(data, len, limits, interval,
-                                     c.dihedral ? PDQM_VIDEO_DIHEDRAL : 0, collect_frame, &c,
+                                     (c.dihedral ? PDQM_VIDEO_DIHEDRAL : 0) |
+                                         ((flags & PDQM_MEDIA_BARS) ? PDQM_VIDEO_BARS : 0),
+                                     collect_frame, &c,
                                      &out->info, err);
     if (st == PDQM_OK && c.failed)
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for video frames");

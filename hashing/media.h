@@ -19,6 +19,7 @@
 /* Flags for the functions below. */
 #define PDQM_MEDIA_DIHEDRAL 0x1u   /* fill pdq.dihedral */
 #define PDQM_MEDIA_DIGESTS  0x2u   /* fill digests */
+#define PDQM_MEDIA_BARS     0x4u   /* video: find each frame's bars (bars.h) */
 
 typedef struct pdqm_image_hash {
     pdqm_pdq pdq;            /* hash, quality, dihedrals */

@@ -9,6 +9,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "video.h"
 
+#include "bars.h"
+
 #include "clock.h"
 
 #include <pthread.h>
@@ -127,6 +129,38 @@ int pdqm_video_probe(const void *data, size_t len)
         strcmp(f->name, "webp") == 0)
         return 0;
     return score >= AVPROBE_SCORE_EXTENSION / 2;
+}
+
+/* The hashes of px with its bars (inside in) cut, into f->inner. */
+static pdqm_status hash_cuts(const pdqm_pixels *px, const pdqm_rect *in, const pdqm_pdq *whole,
+                             pdqm_video_frame *f, pdqm_error *err)
+{
+    const pdqm_rect cuts[PDQM_CUTS] = {
+        [PDQM_CUT_ROWS] = { 0, in->y, px->width, in->height },
+        [PDQM_CUT_COLUMNS] = { in->x, 0, in->width, px->height },
+        [PDQM_CUT_ALL] = *in,
+    };
+    for (int k = 0; k < PDQM_CUTS; k++) {
+        const pdqm_rect *r = &cuts[k];
+        pdqm_pdq p = *whole;
+        if (r->width != px->width || r->height != px->height) {
+            if (k == PDQM_CUT_ALL && (r->width == px->width || r->height == px->height)) {
+                /* Bars on one axis only: the same cut as that axis's. */
+                int same = r->width == px->width ? PDQM_CUT_ROWS : PDQM_CUT_COLUMNS;
+                f->inner[k] = f->inner[same];
+                f->inner_quality[k] = f->inner_quality[same];
+                continue;
+            }
+            pdqm_pixels sub = { px->data + (size_t)r->y * px->stride + (size_t)r->x * 3,
+                                r->width, r->height, 3, px->stride };
+            pdqm_status st = pdqm_pdq_hash(&sub, PDQM_PDQ_NO_PRESHRINK, &p, err);
+            if (st != PDQM_OK)
+                return st;
+        }
+        f->inner[k] = p.hash;
+        f->inner_quality[k] = p.quality;
+    }
+    return PDQM_OK;
 }
 
 pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
@@ -363,8 +397,13 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                             .quality = pdq.quality,
                             .dihedral = (flags & PDQM_VIDEO_DIHEDRAL) ? pdq.dihedral : NULL,
                         };
+                        pdqm_rect in;
+                        if ((flags & PDQM_VIDEO_BARS) && pdqm_find_bars(&px, &in)) {
+                            vf.barred = 1;
+                            st = hash_cuts(&px, &in, &pdq, &vf, err);
+                        }
                         info->frames_hashed++;
-                        if (fn(arg, &vf) != 0) {
+                        if (st == PDQM_OK && fn(arg, &vf) != 0) {
                             av_frame_unref(frame);
                             goto cleanup;
                         }

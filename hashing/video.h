@@ -47,7 +47,19 @@ typedef struct pdqm_video_frame {
     const pdqm_hash256 *dihedral;  /* with PDQM_VIDEO_DIHEDRAL: the frame's 8
                                       orientations (pdq.h's order, one DCT),
                                       valid while it is handed over; else NULL */
+    int barred;                /* with PDQM_VIDEO_BARS: the frame has uniform
+                                  bars (bars.h), and then the hashes of the
+                                  picture with its bars cut (PDQM_CUT_*): the
+                                  top and bottom ones only, the left and
+                                  right ones only, and all (a picture that
+                                  had bars of its own on one axis, given
+                                  more on the other, is found by one cut);
+                                  a cut of no bars is the frame's hash */
+    pdqm_hash256 inner[3];
+    int inner_quality[3];
 } pdqm_video_frame;
+
+enum { PDQM_CUT_ROWS = 0, PDQM_CUT_COLUMNS = 1, PDQM_CUT_ALL = 2, PDQM_CUTS = 3 };
 
 typedef struct pdqm_video_info {
     int width;                 /* of the frames hashed, pixels */
@@ -65,6 +77,7 @@ typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
 
 /* Flags for pdqm_video_hash(). */
 #define PDQM_VIDEO_DIHEDRAL 0x1u   /* fill each frame's dihedral */
+#define PDQM_VIDEO_BARS     0x2u   /* find bars, and hash inside them */
 
 /* Hash the video in len bytes at data, one frame every `interval` seconds
  * (0: every frame), calling fn for each.  info (may be NULL) is filled as

@@ -470,6 +470,24 @@ static int better(const pdqm_video_candidate *a, const pdqm_video_candidate *b)
     return a->best_distance < b->best_distance;
 }
 
+/* The query's frames as variant v sees them: v < 8 turned to orientation
+ * v, v = 8 + k with each barred frame's bars cut by cut k. */
+static void variant_frames(const pdqm_video_frame *frames, size_t n, int v,
+                           pdqm_video_frame *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = frames[i];
+        if (v >= PDQM_DIHEDRAL_COUNT) {
+            if (frames[i].barred) {
+                out[i].hash = frames[i].inner[v - PDQM_DIHEDRAL_COUNT];
+                out[i].quality = frames[i].inner_quality[v - PDQM_DIHEDRAL_COUNT];
+            }
+        } else if (v > 0) {
+            out[i].hash = frames[i].dihedral[v];
+        }
+    }
+}
+
 pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *frames,
                                    size_t n, const pdqm_video_match_options *options,
                                    pdqm_video_matches *out, pdqm_error *err)
@@ -479,10 +497,13 @@ pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *fr
         pdqm_video_match_options_default(&defaults);
         options = &defaults;
     }
-    if (!options->dihedral)
+    int barred = 0;
+    for (size_t i = 0; i < n; i++)
+        barred |= frames[i].barred;
+    if (!options->dihedral && !barred)
         return match_frames(store, frames, n, options, out, err);
     memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; options->dihedral && i < n; i++)
         if (frames[i].dihedral == NULL)
             return pdqm_error_set(err, PDQM_ERR_INVALID,
                                   "a dihedral video lookup needs each frame's 8 hashes");
@@ -490,19 +511,20 @@ pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *fr
     size_t cap = 0;
     pdqm_status st = turned ? PDQM_OK
                             : pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
-    for (int o = 0; o < PDQM_DIHEDRAL_COUNT && st == PDQM_OK; o++) {
-        for (size_t i = 0; i < n; i++) {
-            turned[i] = frames[i];
-            turned[i].hash = frames[i].dihedral[o];
-        }
+    for (int v = 0; v < PDQM_DIHEDRAL_COUNT + PDQM_CUTS && st == PDQM_OK; v++) {
+        if ((v > 0 && v < PDQM_DIHEDRAL_COUNT && !options->dihedral) ||
+            (v >= PDQM_DIHEDRAL_COUNT && !barred))
+            continue;
+        variant_frames(frames, n, v, turned);
         pdqm_video_matches part;
         if ((st = match_frames(store, turned, n, options, &part, err)) != PDQM_OK)
             break;
-        if (o == 0)
+        if (v == 0)
             out->query_frames = part.query_frames;
         for (size_t k = 0; k < part.count; k++) {
             pdqm_video_candidate *c = &part.items[k];
-            c->orientation = o;
+            c->orientation = v < PDQM_DIHEDRAL_COUNT ? v : 0;
+            c->bars_cut = v >= PDQM_DIHEDRAL_COUNT;
             size_t at = 0;
             while (at < out->count && !(strcmp(out->items[at].bank, c->bank) == 0 &&
                                         strcmp(out->items[at].content_id, c->content_id) == 0))

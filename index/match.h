@@ -81,6 +81,8 @@ typedef struct pdqm_video_candidate {
     pdqm_match_rule rule;
     int orientation;           /* with dihedral: the pdqm_dihedral of the
                                   query frames that matched; else 0 */
+    int bars_cut;              /* matched by the query's frames with their
+                                  bars cut off (PDQM_VIDEO_BARS) */
     pdqm_segment *segments;    /* in query time order */
     size_t n_segments;
     pdqm_frame_match *frames;  /* every matched query frame, in query order */
@@ -99,8 +101,12 @@ typedef struct pdqm_video_matches {
  * mirrored throughout), and each candidate is reported once, under its
  * best orientation: by the percent rule before the segment rule, then the
  * higher query %, then the nearer best distance, then the lower
- * orientation; PDQM_ERR_INVALID when a frame lacks its 8 hashes.  *out is filled even when nothing matched; free it
- * with pdqm_video_matches_free().  Errors: those of pdqm_store_lookup(). */
+ * orientation; PDQM_ERR_INVALID when a frame lacks its 8 hashes.
+ * Frames hashed with PDQM_VIDEO_BARS that have bars are matched once more
+ * with the hashes of the picture inside their bars (the other frames as
+ * they are), and a candidate found so is reported the same way, with
+ * bars_cut set.  *out is filled even when nothing matched; free it with
+ * pdqm_video_matches_free().  Errors: those of pdqm_store_lookup(). */
 pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *frames,
                                    size_t n, const pdqm_video_match_options *options,
                                    pdqm_video_matches *out, pdqm_error *err);

@@ -80,7 +80,8 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
                                    &h->image, &err);
     } else {
         st = pdqm_hash_video_bytes(rq->body, rq->size, &s->video_limits, interval,
-                                   PDQM_MEDIA_DIGESTS | (flags & PDQM_MEDIA_DIHEDRAL),
+                                   PDQM_MEDIA_DIGESTS |
+                                       (flags & (PDQM_MEDIA_DIHEDRAL | PDQM_MEDIA_BARS)),
                                    &h->video, &err);
         if (st == PDQM_OK && h->video.count == 0) {
             pdqm_video_hashes_free(&h->video);
@@ -199,7 +200,8 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
                            "min_segment is a number of seconds from 0 to 86400 (0: off)");
     hashed h;
     enum MHD_Result result;
-    if (!hash_body(s, c, rq, all8 ? PDQM_MEDIA_DIHEDRAL : 0, PDQM_QUERY_INTERVAL, &h, &result))
+    if (!hash_body(s, c, rq, PDQM_MEDIA_BARS | (all8 ? PDQM_MEDIA_DIHEDRAL : 0),
+                   PDQM_QUERY_INTERVAL, &h, &result))
         return result;
     pdqm_error err;
     pdqm_status st;

@@ -51,9 +51,10 @@ static const char outro[] =
     "of it in a row are found in the query (a compilation).  One line a matched\n"
     "video or image: QUERY,CONTENT_ID,BANK,QUERY_PCT,CANDIDATE_PCT (then\n"
     ",ORIENTATION with --dihedral: the query's frames are matched turned and\n"
-    "mirrored too, each item at its best orientation), then ',segment' when\n"
-    "only the segment rule matched; --json adds the rule, the matched\n"
-    "segments of time and every frame match.\n"
+    "mirrored too, each item at its best orientation), then ',bars_cut' when\n"
+    "it matched once the frames' uniform bars (letterbox, pillarbox) were cut\n"
+    "off, then ',segment' when only the segment rule matched; --json adds the\n"
+    "rule, the matched segments of time and every frame match.\n"
     "Exit status: 0 when a block match was found that no allow match\n"
     "suppresses, 1 otherwise, 2 on an error.\n";
 
@@ -191,7 +192,8 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
     pdqm_video_hashes v;
     pdqm_error err;
     if (pdqm_hash_video_bytes(data, len, NULL, r->interval,
-                              r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0, &v, &err) != PDQM_OK) {
+                              PDQM_MEDIA_BARS | (r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0), &v,
+                              &err) != PDQM_OK) {
         cli_error("%s: %s", name, pdqm_error_message(&err));
         r->errors++;
         return 0;
@@ -232,6 +234,8 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
             printf(",%s,%.2f,%.2f", c->bank, c->query_pct, c->candidate_pct);
             if (r->dihedral)
                 printf(",%s", pdqm_dihedral_name((pdqm_dihedral)c->orientation));
+            if (c->bars_cut)
+                fputs(",bars_cut", stdout);
             puts(c->rule == PDQM_RULE_SEGMENT ? ",segment" : "");
         }
     }

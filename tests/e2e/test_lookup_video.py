@@ -199,3 +199,28 @@ def test_a_mirrored_or_turned_copy_matches_under_dihedral(store, tmp_path, vf, o
     # The original under --dihedral: itself, in its own orientation.
     found, _ = matches(db, CHAIR, "--bank", "videos", "--dihedral")
     assert [(x["content_id"], x["orientation"]) for x in found] == [(CHAIR.name, "orig")]
+
+
+LETTERBOX = "pad=iw:trunc(ih*1.125/2)*2:0:trunc(ih*0.0625):black"
+PILLARBOX = "pad=trunc(iw*1.25/2)*2:ih:trunc(iw*0.125):0:0x808080"
+
+
+@pytest.mark.parametrize("video", [CHAIR, PATTERN, DOORKNOB], ids=lambda v: v.stem)
+@pytest.mark.parametrize("bars", [LETTERBOX, PILLARBOX], ids=["letterbox", "pillarbox"])
+def test_a_copy_with_bars_matches_at_the_defaults(store, tmp_path, video, bars):
+    """Issue 14, finding 4 (point 4): a letterboxed (black, +12.5 % of the
+    height) or pillarboxed (grey, +25 % of the width) copy matched nothing.
+    Query frames with uniform bars are looked up with the bars cut off too
+    (the chair video has bars of its own: one axis is cut at a time as
+    well), and the answer says so."""
+    d, db = store
+    copy = tmp_path / "barred.mp4"
+    ffmpeg("-i", video, "-vf", bars, "-c:v", "libx264", "-pix_fmt", "yuv420p", copy)
+    found, rc = matches(db, copy, "--bank", "videos")
+    assert rc == 0 and [m["content_id"] for m in found] == [video.name]
+    assert found[0]["rule"] == "percent" and found[0]["bars_cut"] is True
+    p = run("lookup", "--db", db, "--bank", "videos", copy)
+    assert p.stdout.endswith(",bars_cut\n")
+    # The source itself: matched as it is.
+    found, _ = matches(db, video, "--bank", "videos")
+    assert [(m["content_id"], m["bars_cut"]) for m in found] == [(video.name, False)]

@@ -48,8 +48,8 @@ static void test_percentages(void **state)
 
     /* Query: A' (8 bits from A), B, B again, E (unrelated), L (quality 10). */
     pdqm_video_frame q[] = {
-        { 0, 0.0, flip(A, 8), 80, NULL }, { 1, 1.0, B, 80, NULL }, { 2, 2.0, B, 80, NULL },
-        { 3, 3.0, E, 80, NULL }, { 4, 4.0, L, 20, NULL },
+        { .frame = 0, .timestamp = 0.0, .hash = flip(A, 8), .quality = 80 }, { .frame = 1, .timestamp = 1.0, .hash = B, .quality = 80 }, { .frame = 2, .timestamp = 2.0, .hash = B, .quality = 80 },
+        { .frame = 3, .timestamp = 3.0, .hash = E, .quality = 80 }, { .frame = 4, .timestamp = 4.0, .hash = L, .quality = 20 },
     };
     pdqm_video_match_options o;
     pdqm_video_match_options_default(&o);
@@ -87,7 +87,7 @@ static void test_percentages(void **state)
     pdqm_video_matches_free(&m);
 
     /* Nothing of quality in the query: no candidates, no error. */
-    pdqm_video_frame dull = { 0, 0.0, A, 0, NULL };
+    pdqm_video_frame dull = { .frame = 0, .timestamp = 0.0, .hash = A, .quality = 0 };
     assert_int_equal(pdqm_store_match_video(s, &dull, 1, NULL, &m, &err), PDQM_OK);
     assert_int_equal(m.count, 0);
     assert_int_equal(m.query_frames, 0);

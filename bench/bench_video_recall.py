@@ -24,10 +24,12 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 import video_copies as vc  # noqa: E402
 
 SETTINGS = [
-    # name, index arguments, lookup arguments (a copy needing "dihedral"
-    # is looked up with --dihedral where the setting has it)
-    ("1 fps stored, 1 fps queried", ["--interval", "1", "--prune-distance", "0"], []),
-    ("defaults", [], []),
+    # name, index arguments, lookup arguments, whether a copy needing
+    # "dihedral" (a mirror) is looked up with --dihedral
+    ("1 fps stored, 1 fps queried", ["--interval", "1", "--prune-distance", "0"], [], False),
+    ("defaults (--dihedral: mirrors)", [], [], True),
+    # The candidate default of issue 14: every frame, pruned.
+    ("every frame, pruned at 31", ["--interval", "0", "--prune-distance", "31"], [], True),
 ]
 
 
@@ -43,7 +45,7 @@ def main():
     print("bench_video_recall: making the copies with ffmpeg", file=sys.stderr, flush=True)
     copies = vc.make_copies(copies_dir)
     results = {}
-    for name, index_args, lookup_args in SETTINGS:
+    for name, index_args, lookup_args, dihedral in SETTINGS:
         db = work / (name.replace(" ", "_").replace(",", "") + ".db")
         for p in (db, Path(f"{db}-lock")):
             p.unlink(missing_ok=True)
@@ -51,7 +53,7 @@ def main():
         per_source = vc.stored_per_second(binary, db)
         rows = defaultdict(lambda: [0, 0, 0])   # kind -> [copies, found, false]
         for c in copies:
-            extra = ["--dihedral"] if c.needs == "dihedral" and "--dihedral" in lookup_args else []
+            extra = ["--dihedral"] if c.needs == "dihedral" and dihedral else []
             found = vc.lookup(binary, db, c.path, *lookup_args, *extra)
             ok, clean = vc.judge(c, found)
             r = rows[c.what]

@@ -78,9 +78,10 @@ static void test_frames_select(void **state)
     pdqm_hash256 a = { { ~0ull, 0, 0, 0 } }, b = { { ~0ull, 1, 0, 0 } },
                  blank = { { 0, 0, 0, 0 } };
     pdqm_video_frame f[] = {
-        { .frame = 0, .timestamp = 0.0, .hash = a, .quality = 90 }, { .frame = 1, .timestamp = 1.0, .hash = a, .quality = 90 },      /* identical: once */
-        { .frame = 2, .timestamp = 2.0, .hash = b, .quality = 40 },                          /* low quality */
-        { .frame = 3, .timestamp = 3.0, .hash = blank, .quality = 100 },                     /* degenerate */
+        { .frame = 0, .timestamp = 0.0, .hash = a, .quality = 90 },
+        { .frame = 1, .timestamp = 1.0, .hash = a, .quality = 90 },      /* identical: once */
+        { .frame = 2, .timestamp = 2.0, .hash = b, .quality = 40 },      /* low quality */
+        { .frame = 3, .timestamp = 3.0, .hash = blank, .quality = 100 }, /* degenerate */
         { .frame = 4, .timestamp = 4.0, .hash = b, .quality = 90 },
     };
     pdqm_stored_hash out[5];

@@ -48,8 +48,11 @@ static void test_percentages(void **state)
 
     /* Query: A' (8 bits from A), B, B again, E (unrelated), L (quality 10). */
     pdqm_video_frame q[] = {
-        { .frame = 0, .timestamp = 0.0, .hash = flip(A, 8), .quality = 80 }, { .frame = 1, .timestamp = 1.0, .hash = B, .quality = 80 }, { .frame = 2, .timestamp = 2.0, .hash = B, .quality = 80 },
-        { .frame = 3, .timestamp = 3.0, .hash = E, .quality = 80 }, { .frame = 4, .timestamp = 4.0, .hash = L, .quality = 20 },
+        { .frame = 0, .timestamp = 0.0, .hash = flip(A, 8), .quality = 80 },
+        { .frame = 1, .timestamp = 1.0, .hash = B, .quality = 80 },
+        { .frame = 2, .timestamp = 2.0, .hash = B, .quality = 80 },
+        { .frame = 3, .timestamp = 3.0, .hash = E, .quality = 80 },
+        { .frame = 4, .timestamp = 4.0, .hash = L, .quality = 20 },
     };
     pdqm_video_match_options o;
     pdqm_video_match_options_default(&o);

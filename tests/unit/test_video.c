@@ -130,7 +130,8 @@ static void test_frame_selection(void **state)
     pdqm_video_frame frames[64];
     pdqm_video_info info;
     /* 1 second at 30 fps: every 30th frame. */
-    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 1.0, 0, keep_frames, frames, &info, NULL), PDQM_OK);
+    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 1.0,
+                                     0, keep_frames, frames, &info, NULL), PDQM_OK);
     assert_int_equal(info.frames_decoded, 120);
     assert_int_equal(info.frames_hashed, 4);
     for (int i = 0; i < 4; i++) {
@@ -139,7 +140,8 @@ static void test_frame_selection(void **state)
     }
     assert_true(info.fps == 30.0 && info.width == 1280 && info.height == 720);
     /* 0.5 s: every 15th. */
-    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 0.5, 0, keep_frames, frames, &info, NULL), PDQM_OK);
+    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 0.5,
+                                     0, keep_frames, frames, &info, NULL), PDQM_OK);
     assert_int_equal(info.frames_hashed, 8);
     assert_int_equal(frames[1].frame, 15);
     free(bytes);
@@ -180,7 +182,8 @@ static void test_bad_videos(void **state)
     {
         pdqm_error err;
         int calls = -1000000;
-        pdqm_status st = pdqm_video_hash(bytes, n / 2, NULL, 0, 0, count_frames, &calls, NULL, &err);
+        pdqm_status st = pdqm_video_hash(bytes, n / 2, NULL, 0,
+                                         0, count_frames, &calls, NULL, &err);
         assert_int_equal(st, PDQM_ERR_DECODE);
         assert_string_equal(err.message, "corrupt or truncated video data (Invalid data found "
                                          "when processing input)");
@@ -220,7 +223,8 @@ static void test_bad_videos(void **state)
     }
     pdqm_error err;
     int calls = 0;
-    pdqm_status st = pdqm_video_hash(noise, sizeof noise, NULL, 0, 0, stop_after_two, &calls, NULL, &err);
+    pdqm_status st = pdqm_video_hash(noise, sizeof noise, NULL, 0,
+                                     0, stop_after_two, &calls, NULL, &err);
     assert_true(st == PDQM_ERR_UNSUPPORTED || st == PDQM_ERR_DECODE);
     assert_int_equal(calls, 0);
 }
@@ -233,7 +237,8 @@ static void test_every_prefix_fails_cleanly(void **state)
     for (size_t len = 1; len < n; len += n / 41 + 1) {
         int calls = 0;
         pdqm_error err;
-        pdqm_status st = pdqm_video_hash(bytes, len, NULL, 0, 0, stop_after_two, &calls, NULL, &err);
+        pdqm_status st = pdqm_video_hash(bytes, len, NULL, 0,
+                                         0, stop_after_two, &calls, NULL, &err);
         assert_true(st != PDQM_OK || calls > 0);
     }
     free(bytes);

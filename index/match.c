@@ -560,6 +560,7 @@ pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *fr
         pdqm_video_matches_free(out);
         return st;
     }
-    qsort(out->items, out->count, sizeof *out->items, compare_candidates);
+    if (out->count > 1)
+        qsort(out->items, out->count, sizeof *out->items, compare_candidates);
     return PDQM_OK;
 }

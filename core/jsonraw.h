@@ -20,6 +20,10 @@
 
 #include <jansson.h>
 
+/* How every front end writes a JSON document (the service's replies, the
+ * CLI's --json): compact, reals to 10 significant digits. */
+#define PDQM_JSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
+
 typedef struct pdqm_json_raw {
     char **texts;            /* owned copies, by place number */
     size_t n, cap;

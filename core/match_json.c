@@ -3,6 +3,8 @@
  */
 #include "match_json.h"
 
+#include <math.h>
+
 #include "../hashing/hash256.h"
 #include "../hashing/pdq.h"
 #include "ingest.h"
@@ -65,6 +67,18 @@ void pdqm_query_result_text(pdqm_jtext *t, const char *label, const pdqm_query_r
     pdqm_jtext_raw(t, "}", 1);
 }
 
+/* Times to the microsecond, percentages to 4 places: frame times come
+ * from float32 (vPDQ's), and more digits are noise. */
+static double us(double t)
+{
+    return round(t * 1e6) / 1e6;
+}
+
+static double pct(double p)
+{
+    return round(p * 1e4) / 1e4;
+}
+
 json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, int with_orientation,
                                   pdqm_json_raw *raw)
 {
@@ -72,15 +86,15 @@ json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, int with_orient
     for (size_t k = 0; segs && k < c->n_segments; k++) {
         const pdqm_segment *g = &c->segments[k];
         json_array_append_new(segs, json_pack("{s:f,s:f,s:f,s:f,s:I}", "query_start",
-                                              g->query_start, "query_end", g->query_end,
-                                              "candidate_start", g->candidate_start,
-                                              "candidate_end", g->candidate_end, "frames",
+                                              us(g->query_start), "query_end", us(g->query_end),
+                                              "candidate_start", us(g->candidate_start),
+                                              "candidate_end", us(g->candidate_end), "frames",
                                               (json_int_t)g->frames));
     }
     for (size_t k = 0; frames && k < c->n_frames; k++) {
         const pdqm_frame_match *f = &c->frames[k];
-        json_array_append_new(frames, json_pack("{s:f,s:f,s:i}", "query_time", f->query_time,
-                                                "candidate_time", f->candidate_time,
+        json_array_append_new(frames, json_pack("{s:f,s:f,s:i}", "query_time", us(f->query_time),
+                                                "candidate_time", us(f->candidate_time),
                                                 "distance", f->distance));
     }
     /* Content ids are UTF-8 by the store's rule; a store from before it
@@ -89,8 +103,8 @@ json_t *pdqm_video_candidate_json(const pdqm_video_candidate *c, int with_orient
     json_t *j = json_pack("{s:o,s:s,s:s,s:s,s:f,s:f,s:i,s:o,s:o,s:o}",
                           "content_id", id ? id : json_string(""), "bank", c->bank,
                           "kind", c->kind == PDQM_CONTENT_VIDEO ? "video" : "image",
-                          "rule", pdqm_match_rule_name(c->rule), "query_pct", c->query_pct,
-                          "candidate_pct", c->candidate_pct, "best_distance", c->best_distance,
+                          "rule", pdqm_match_rule_name(c->rule), "query_pct", pct(c->query_pct),
+                          "candidate_pct", pct(c->candidate_pct), "best_distance", c->best_distance,
                           "metadata", pdqm_json_raw_value(raw, c->metadata),
                           "segments", segs, "frame_matches", frames);
     if (j)

@@ -93,7 +93,7 @@ enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body
 /* Reply with j (consumed). */
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
-    char *body = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    char *body = json_dumps(j, PDQM_JSON_DUMP_FLAGS);
     json_decref(j);
     if (body == NULL)
         return MHD_NO;
@@ -103,7 +103,7 @@ enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
 enum MHD_Result reply_json_raw(struct MHD_Connection *c, unsigned status, json_t *j,
                                struct pdqm_json_raw *raw)
 {
-    char *body = pdqm_json_raw_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10), raw);
+    char *body = pdqm_json_raw_dumps(j, PDQM_JSON_DUMP_FLAGS, raw);
     json_decref(j);
     pdqm_json_raw_clear(raw);
     if (body == NULL)

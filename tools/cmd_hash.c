@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "pool.h"
+#include "../core/jsonraw.h"
 #include "../hashing/fileio.h"
 #include "../hashing/media.h"
 
@@ -114,7 +115,7 @@ static void print_video(const job *j, int json)
     json_object_set_new(o, "height", json_integer(v->info.height));
     json_object_set_new(o, "sha256", json_string(v->digests.sha256));
     json_object_set_new(o, "md5", json_string(v->digests.md5));
-    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_dumpf(o, stdout, PDQM_JSON_DUMP_FLAGS);
     fputc('\n', stdout);
     json_decref(o);
 }

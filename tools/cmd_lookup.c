@@ -224,7 +224,7 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
         for (size_t i = 0; i < m.count; i++)
             json_array_append_new(arr, pdqm_video_candidate_json(&m.items[i], r->dihedral, &raw));
         json_object_set_new(o_json, "matches", arr);
-        print_json(o_json, JSON_COMPACT | JSON_REAL_PRECISION(6), &raw);
+        print_json(o_json, PDQM_JSON_DUMP_FLAGS, &raw);
     } else {
         for (size_t i = 0; i < m.count; i++) {
             const pdqm_video_candidate *c = &m.items[i];

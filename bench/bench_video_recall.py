@@ -26,10 +26,14 @@ import video_copies as vc  # noqa: E402
 SETTINGS = [
     # name, index arguments, lookup arguments, whether a copy needing
     # "dihedral" (a mirror) is looked up with --dihedral
-    ("1 fps stored, 1 fps queried", ["--interval", "1", "--prune-distance", "0"], [], False),
+    # vPDQ's and python-threatexchange's sampling, on both sides.
+    ("1 fps stored, 1 fps queried", ["--interval", "1", "--prune-distance", "0",
+                                     "--max-per-second", "0"], ["--burst", "1"], False),
+    # Every frame stored, pruned with no cap a second, queried at 1 fps.
+    ("every frame pruned at 31, 1 fps", ["--interval", "0", "--prune-distance", "31",
+                                         "--max-per-second", "0"], ["--burst", "1"], True),
+    # The defaults: pruned at 31, at most 15 a second; 3 frames a second.
     ("defaults (--dihedral: mirrors)", [], [], True),
-    # The candidate default of issue 14: every frame, pruned.
-    ("every frame, pruned at 31", ["--interval", "0", "--prune-distance", "31"], [], True),
 ]
 
 

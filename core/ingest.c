@@ -6,6 +6,7 @@
 #include "ingest.h"
 #include "../hashing/utf8.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,21 +107,51 @@ void pdqm_frame_rule_default(pdqm_frame_rule *rule)
     rule->interval = PDQM_STORE_INTERVAL;
     rule->min_quality = PDQM_DEFAULT_MIN_QUALITY;
     rule->prune_distance = PDQM_STORE_PRUNE_DISTANCE;
+    rule->max_per_second = PDQM_STORE_MAX_PER_SECOND;
+}
+
+/* Frames [from, to) of f kept by pruning at distance d after last (NULL:
+ * none kept yet), into out; returns how many. */
+static size_t prune(const pdqm_frame_rule *rule, const pdqm_video_frame *f, size_t from,
+                    size_t to, int d, const pdqm_hash256 *last, pdqm_stored_hash *out)
+{
+    size_t kept = 0;
+    for (size_t i = from; i < to; i++) {
+        if (f[i].quality < rule->min_quality ||
+            pdqm_hash_check(&f[i].hash, f[i].quality, NULL) != PDQM_OK)
+            continue;
+        if (last && pdqm_hash256_distance(last, &f[i].hash) <= d)
+            continue;
+        out[kept++] = (pdqm_stored_hash){ f[i].hash, f[i].quality, f[i].timestamp };
+        last = &f[i].hash;
+    }
+    return kept;
 }
 
 size_t pdqm_frames_select(const pdqm_frame_rule *rule, const pdqm_video_frame *f, size_t n,
                           pdqm_stored_hash *out)
 {
+    if (rule->max_per_second <= 0)
+        return prune(rule, f, 0, n, rule->prune_distance, NULL, out);
+    /* A second at a time (by timestamp): pruned at the rule's distance,
+     * then at a distance raised 2 bits at a time until the second keeps
+     * no more than the cap.  At PDQM_HASH_BITS nothing after the first is
+     * kept, so the raising ends. */
     size_t kept = 0;
-    const pdqm_hash256 *last = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (f[i].quality < rule->min_quality ||
-            pdqm_hash_check(&f[i].hash, f[i].quality, NULL) != PDQM_OK)
-            continue;
-        if (last && pdqm_hash256_distance(last, &f[i].hash) <= rule->prune_distance)
-            continue;
-        out[kept++] = (pdqm_stored_hash){ f[i].hash, f[i].quality, f[i].timestamp };
-        last = &f[i].hash;
+    for (size_t i = 0; i < n;) {
+        double second = floor(f[i].timestamp);
+        size_t end = i + 1;
+        while (end < n && floor(f[end].timestamp) == second)
+            end++;
+        const pdqm_hash256 *last = kept ? &out[kept - 1].hash : NULL;
+        size_t k;
+        for (int d = rule->prune_distance;; d += 2) {
+            k = prune(rule, f, i, end, d, last, out + kept);
+            if (k <= (size_t)rule->max_per_second || d >= PDQM_HASH_BITS)
+                break;
+        }
+        kept += k;
+        i = end;
     }
     return kept;
 }

@@ -69,27 +69,40 @@ pdqm_status pdqm_hash_check(const pdqm_hash256 *hash, int quality, pdqm_error *e
 /* How a video is stored, the one rule of every front end that stores
  * video (`pdqmatch index`, POST /v1/banks/NAME/media, and the writers to
  * come): which frames are hashed (interval), and which of those are kept
- * (quality, and pruning of near repeats).  Hashes imported from elsewhere
- * (vPDQ lists, exchanges) are stored as they come.  The default is vPDQ's
- * sampling, a frame a second; video queries sample the same
- * (PDQM_QUERY_INTERVAL). */
+ * (quality, pruning of near repeats, and a cap a second).  Hashes imported
+ * from elsewhere (vPDQ lists, exchanges) are stored as they come.
+ *
+ * The default stores every frame that is more than 31 bits (the match
+ * distance) from the last one kept, at most 15 a second: on a second of
+ * fast motion that would keep more, the distance is raised for that second
+ * until it keeps 15 or fewer.  Queries take a sample a second as vPDQ does,
+ * of 3 frames in a row (PDQM_QUERY_INTERVAL, PDQM_QUERY_BURST), and a
+ * sample matches when one of its frames does: a clip or a re-timed copy
+ * whose sampled frames fall between the stored ones still finds, in each
+ * second, a frame near one kept.  (A frame a second on both sides, vPDQ's
+ * way, misses clips and re-timings of moving video.) */
 typedef struct pdqm_frame_rule {
     double interval;           /* hash a frame every this many seconds (0:
                                   every frame) */
     int min_quality;           /* frames of lower quality are dropped (50) */
     int prune_distance;        /* a frame within this many bits of the last
                                   one kept is dropped (0: identical only) */
+    int max_per_second;        /* at most this many kept in a second of
+                                  video (0: no cap) */
 } pdqm_frame_rule;
 
 #define PDQM_DEFAULT_MIN_QUALITY 50   /* Meta's advice for PDQ */
-#define PDQM_STORE_INTERVAL 1.0       /* stored videos: a frame a second */
-#define PDQM_STORE_PRUNE_DISTANCE 0   /* ... dropped when identical to the last kept */
-#define PDQM_QUERY_INTERVAL 1.0       /* video queries: a frame a second */
+#define PDQM_STORE_INTERVAL 0.0       /* stored videos: every frame hashed, */
+#define PDQM_STORE_PRUNE_DISTANCE 31  /* ... kept when over 31 bits from the last kept, */
+#define PDQM_STORE_MAX_PER_SECOND 15  /* ... at most 15 a second */
+#define PDQM_QUERY_INTERVAL 1.0       /* video queries: a sample a second */
+#define PDQM_QUERY_BURST 3            /* ... of 3 frames in a row */
 
 void pdqm_frame_rule_default(pdqm_frame_rule *rule);
 
-/* Keep the frames of f (n of them) that the rule keeps, degenerate ones
- * never, as stored hashes in out (room for n).  Returns how many. */
+/* Keep the frames of f (n of them, in time order) that the rule keeps,
+ * degenerate ones never, as stored hashes in out (room for n).  Returns
+ * how many. */
 size_t pdqm_frames_select(const pdqm_frame_rule *rule, const pdqm_video_frame *f, size_t n,
                           pdqm_stored_hash *out);
 

@@ -112,12 +112,12 @@ static int collect_frame(void *arg, const pdqm_video_frame *f)
 
 pdqm_status pdqm_hash_video_bytes(const void *data, size_t len,
                                   const pdqm_video_limits *limits, double interval,
-                                  unsigned flags, pdqm_video_hashes *out,
+                                  unsigned burst, unsigned flags, pdqm_video_hashes *out,
                                   pdqm_error *err)
 {
     memset(out, 0, sizeof *out);
     collect c = { out, 0, 0, (flags & PDQM_MEDIA_DIHEDRAL) != 0 };
-    pdqm_status st = pdqm_video_hash(data, len, limits, interval,
+    pdqm_status st = pdqm_video_hash(data, len, limits, interval, burst,
                                      (c.dihedral ? PDQM_VIDEO_DIHEDRAL : 0) |
                                          ((flags & PDQM_MEDIA_BARS) ? PDQM_VIDEO_BARS : 0),
                                      collect_frame, &c,

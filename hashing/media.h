@@ -62,12 +62,12 @@ typedef struct pdqm_video_hashes {
     pdqm_digests digests;       /* with PDQM_MEDIA_DIGESTS */
 } pdqm_video_hashes;
 
-/* Hash every frame (interval 0) or one every interval seconds into *out,
- * which holds them all (at most limits->max_frames).  Errors are those of
- * pdqm_video_hash(). */
+/* Hash every frame (interval 0) or a sample of burst frames every interval
+ * seconds into *out, which holds them all (at most limits->max_frames).
+ * Errors are those of pdqm_video_hash(). */
 pdqm_status pdqm_hash_video_bytes(const void *data, size_t len,
                                   const pdqm_video_limits *limits, double interval,
-                                  unsigned flags, pdqm_video_hashes *out,
+                                  unsigned burst, unsigned flags, pdqm_video_hashes *out,
                                   pdqm_error *err);
 
 void pdqm_video_hashes_free(pdqm_video_hashes *v);

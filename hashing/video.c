@@ -164,8 +164,8 @@ static pdqm_status hash_cuts(const pdqm_pixels *px, const pdqm_rect *in, const p
 }
 
 pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
-                            double interval, unsigned flags, pdqm_video_fn fn, void *arg,
-                            pdqm_video_info *info, pdqm_error *err)
+                            double interval, unsigned burst, unsigned flags, pdqm_video_fn fn,
+                            void *arg, pdqm_video_info *info, pdqm_error *err)
 {
     pdqm_video_limits defaults;
     if (limits == NULL) {
@@ -183,6 +183,11 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                               len, limits->max_bytes);
     if (!(interval >= 0))
         return pdqm_error_set(err, PDQM_ERR_INVALID, "an interval is 0 or more seconds");
+    if (burst > PDQM_VIDEO_MAX_BURST)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "a sample is at most %d frames",
+                              PDQM_VIDEO_MAX_BURST);
+    if (burst == 0)
+        burst = 1;
     pthread_once(&log_once, silence_ffmpeg);
 
     pdqm_status st = PDQM_OK;
@@ -301,6 +306,9 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
         double step = (double)(float)interval * fps;
         frame_mod = step >= 1 ? (step > 1e9 ? 1000000000u : (uint32_t)step) : 1;
     }
+    /* A sample is its first frame and the burst - 1 after it (all of
+     * them when it is as long as the step). */
+    const int grouped = burst > 1 && frame_mod > 1;
     const float fps_f = (float)fps;
     int sws_w = 0, sws_h = 0, sws_fmt = -1;
     int eof = 0;
@@ -350,7 +358,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
             } else if (pdqm_monotonic_seconds() > reader.deadline) {
                 st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
                                     limits->max_wall_seconds);
-            } else if (index % frame_mod == 0) {
+            } else if (index % frame_mod < (grouped ? burst : 1)) {
                 /* One scaler, set by the first frame; the reference never
                  * changes it, and a mid-stream change of size or format
                  * would have swscale read outside the frame. */
@@ -392,6 +400,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                     if (st == PDQM_OK) {
                         pdqm_video_frame vf = {
                             .frame = index,
+                            .sample = grouped ? index / frame_mod + 1 : 0,
                             .timestamp = (double)((float)index / fps_f),
                             .hash = pdq.hash,
                             .quality = pdq.quality,

@@ -41,6 +41,9 @@ void pdqm_video_limits_default(pdqm_video_limits *limits);
 
 typedef struct pdqm_video_frame {
     uint32_t frame;            /* 0-based decoder output index */
+    uint32_t sample;           /* frames hashed as one sample of several
+                                  (pdqm_video_hash()'s burst) share it,
+                                  1-based; 0: the frame is a sample alone */
     double timestamp;          /* frame / fps, computed in float as vPDQ does */
     pdqm_hash256 hash;
     int quality;
@@ -79,16 +82,21 @@ typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
 #define PDQM_VIDEO_DIHEDRAL 0x1u   /* fill each frame's dihedral */
 #define PDQM_VIDEO_BARS     0x2u   /* find bars, and hash inside them */
 
-/* Hash the video in len bytes at data, one frame every `interval` seconds
- * (0: every frame), calling fn for each.  info (may be NULL) is filled as
+/* Hash the video in len bytes at data, one sample every `interval` seconds
+ * (0: every frame), calling fn for each frame hashed.  A sample is one
+ * frame, or with burst > 1 that many consecutive frames (vPDQ's frame and
+ * the burst - 1 after it, sharing a `sample` number): on fast-moving video
+ * one of them is likelier to be near a stored frame.  info (may be NULL) is filled as
  * far as decoding went.  limits NULL means the defaults.
- * Errors: PDQM_ERR_INVALID (empty input or a negative interval),
+ * Errors: PDQM_ERR_INVALID (empty input, a negative interval, a burst over
+ * PDQM_VIDEO_MAX_BURST),
  * PDQM_ERR_UNSUPPORTED (no video stream, or not a format FFmpeg reads),
  * PDQM_ERR_DECODE (corrupt data), PDQM_ERR_TOO_LARGE (over a limit),
  * PDQM_ERR_NOMEM, PDQM_ERR_INTERNAL. */
+#define PDQM_VIDEO_MAX_BURST 60
 pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
-                            double interval, unsigned flags, pdqm_video_fn fn, void *arg,
-                            pdqm_video_info *info, pdqm_error *err);
+                            double interval, unsigned burst, unsigned flags, pdqm_video_fn fn,
+                            void *arg, pdqm_video_info *info, pdqm_error *err);
 
 /* True when the bytes look like a video FFmpeg can open (for telling
  * videos from images by content). */

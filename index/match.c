@@ -10,6 +10,7 @@
 #include "match.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +137,52 @@ static int compare_candidates(const void *pa, const void *pb)
     return strcmp(a->content_id, b->content_id);
 }
 
+/* Whether query frame i belongs to the sample of frame i - 1 (frames of a
+ * burst share a sample number; 0 is a sample alone). */
+static int same_sample(const pdqm_video_frame *q, size_t i)
+{
+    return i > 0 && q[i].sample != 0 && q[i].sample == q[i - 1].sample;
+}
+
+static int compare_second(const void *pa, const void *pb)
+{
+    const long *a = pa, *b = pb;
+    return (*a > *b) - (*a < *b);
+}
+
+/* The share of a stored video's seconds (those holding a frame of quality)
+ * in which one of its frames was matched: what a sampled query covers of
+ * a video stored with many frames a second.  The n hashes; the unique ones
+ * of quality cu (ncu, sorted) and which of them matched, cu_hit.  A second
+ * is numbered 2s + 1 when matched, 2s otherwise. */
+static double seconds_pct(const pdqm_video_match_options *o, const pdqm_stored_hash *hashes,
+                          size_t n, const pdqm_hash256 *cu, size_t ncu,
+                          const unsigned char *cu_hit)
+{
+    long *sec = malloc((n ? n : 1) * sizeof *sec);
+    if (sec == NULL)
+        return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (hashes[i].quality < o->min_quality)
+            continue;
+        long ci = find_hash(cu, ncu, &hashes[i].hash);
+        double t = floor(hashes[i].timestamp);
+        sec[k++] = 2 * (long)(t > 1e12 ? 1e12 : t < 0 ? 0 : t) + (ci >= 0 && cu_hit[ci]);
+    }
+    qsort(sec, k, sizeof *sec, compare_second);
+    size_t seconds = 0, hit = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (i == 0 || sec[i] / 2 != sec[i - 1] / 2)
+            seconds++;
+        /* Sorted: a matched second's odd entry is its last. */
+        if ((sec[i] & 1) && (i + 1 == k || sec[i + 1] / 2 != sec[i] / 2))
+            hit++;
+    }
+    free(sec);
+    return seconds ? 100.0 * (double)hit / (double)seconds : 0;
+}
+
 /* Build candidate c from the matches of one content item.
  * q / nq: the query frames of quality in time order; qu (nu): their unique
  * hashes, sorted, and q_unique[i] the unique index of frame i.
@@ -165,6 +212,7 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     int *best_d = malloc((nu ? nu : 1) * sizeof *best_d);
     double *best_t = malloc((nu ? nu : 1) * sizeof *best_t);
     double *ct = NULL, *qt = NULL, *seg_ext = NULL;
+    unsigned char *slot_hit = NULL;   /* a query sample matched */
     query_time *times = NULL;     /* every stored time each query hash matched */
     size_t *times_at = NULL;      /* times[times_at[u] .. times_at[u + 1]) */
     if (!cu || !q_hit || !best_d || !best_t) {
@@ -213,12 +261,37 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     if (q_matched == 0)
         goto done;
 
+    /* The query's points: its unique hashes (vPDQ's rule), or, when its
+     * frames were hashed in samples of several (a burst), its samples, each
+     * matched when one of its frames is. */
+    slot_hit = calloc(nq ? nq : 1, 1);
+    if (slot_hit == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
+        goto done;
+    }
+    size_t n_slots = 0, slots_hit = 0;
+    int grouped = 0;
+    for (size_t i = 0; i < nq; i++) {
+        grouped |= q[i].sample != 0;
+        if (!same_sample(q, i))
+            n_slots++;
+        if (q_unique[i] >= 0 && q_hit[q_unique[i]] && !slot_hit[n_slots - 1]) {
+            slot_hit[n_slots - 1] = 1;
+            slots_hit++;
+        }
+    }
+
     c->kind = info.kind;
-    c->query_pct = nu ? 100.0 * (double)q_matched / (double)nu : 0;
-    if (info.kind == PDQM_CONTENT_VIDEO)
-        c->candidate_pct = ncu ? 100.0 * (double)c_matched / (double)ncu : 0;
+    if (grouped)
+        c->query_pct = n_slots ? 100.0 * (double)slots_hit / (double)n_slots : 0;
     else
+        c->query_pct = nu ? 100.0 * (double)q_matched / (double)nu : 0;
+    if (info.kind != PDQM_CONTENT_VIDEO)
         c->candidate_pct = 100.0;
+    else if (grouped)
+        c->candidate_pct = seconds_pct(o, hashes, nh, cu, ncu, cu_hit);
+    else
+        c->candidate_pct = ncu ? 100.0 * (double)c_matched / (double)ncu : 0;
     c->best_distance = best_overall;
     int by_percent = info.kind != PDQM_CONTENT_VIDEO ||
                      (c->query_pct >= o->min_query_pct &&
@@ -240,9 +313,11 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     for (size_t i = 0; i < nh; i++)
         ct[i] = hashes[i].timestamp;
     qsort(ct, nh, sizeof *ct, compare_double);
+    size_t nqt = 0;     /* the samples' start times */
     for (size_t i = 0; i < nq; i++)
-        qt[i] = q[i].timestamp;
-    double qstep = median_step(qt, nq), cstep = median_step(ct, nh);
+        if (!same_sample(q, i))
+            qt[nqt++] = q[i].timestamp;
+    double qstep = median_step(qt, nqt), cstep = median_step(ct, nh);
     if (cstep <= 0 || cstep > 1.0)
         cstep = 1.0;
 
@@ -269,10 +344,13 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     for (size_t u = 0; u < nu; u++)
         times_at[u + 1] += times_at[u];
     int open = 0;
-    for (size_t i = 0; i < nq; i++) {
+    for (size_t i = 0, slot = 0; i < nq; i++) {
+        if (i > 0 && !same_sample(q, i))
+            slot++;
         long u = q_unique[i];
         if (u < 0 || !q_hit[u]) {
-            open = 0;       /* an unmatched frame ends a segment */
+            if (!slot_hit[slot])
+                open = 0;   /* an unmatched sample ends a segment */
             continue;
         }
         pdqm_frame_match fm = { q[i].timestamp, best_t[u], best_d[u] };
@@ -346,6 +424,7 @@ done:
     free(ct);
     free(qt);
     free(seg_ext);
+    free(slot_hit);
     free(times);
     free(times_at);
     return st;

@@ -48,10 +48,10 @@ typedef struct hashed {
     pdqm_video_hashes video;
 } hashed;
 
-/* Hash the body, a video a frame every ?interval= seconds (else
- * interval); on failure reply and return 0. */
+/* Hash the body, a video a sample of burst frames every ?interval= seconds
+ * (else interval); on failure reply and return 0. */
 static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsigned flags,
-                     double interval, hashed *h, enum MHD_Result *result)
+                     double interval, unsigned burst, hashed *h, enum MHD_Result *result)
 {
     memset(h, 0, sizeof *h);
     if (rq->size == 0) {
@@ -79,7 +79,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
                                    flags | PDQM_MEDIA_DIGESTS,
                                    &h->image, &err);
     } else {
-        st = pdqm_hash_video_bytes(rq->body, rq->size, &s->video_limits, interval,
+        st = pdqm_hash_video_bytes(rq->body, rq->size, &s->video_limits, interval, burst,
                                    PDQM_MEDIA_DIGESTS |
                                        (flags & (PDQM_MEDIA_DIHEDRAL | PDQM_MEDIA_BARS)),
                                    &h->video, &err);
@@ -141,7 +141,7 @@ enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request
 {
     hashed h;
     enum MHD_Result result;
-    if (!hash_body(s, c, rq, PDQM_MEDIA_DIHEDRAL, PDQM_QUERY_INTERVAL, &h, &result))
+    if (!hash_body(s, c, rq, PDQM_MEDIA_DIHEDRAL, PDQM_QUERY_INTERVAL, 1, &h, &result))
         return result;
     json_t *j = hashed_json(&h, 1);
     hashed_free(&h);
@@ -198,10 +198,16 @@ enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c,
     if (mins && (min_segment = pdqm_arg_long(mins, 0, 86400)) < 0)
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                            "min_segment is a number of seconds from 0 to 86400 (0: off)");
+    const char *bursts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "burst");
+    long burst = PDQM_QUERY_BURST;
+    if (bursts && (burst = pdqm_arg_long(bursts, 1, PDQM_VIDEO_MAX_BURST)) < 0)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                           "burst is a number of frames a sample from 1 to %d",
+                           PDQM_VIDEO_MAX_BURST);
     hashed h;
     enum MHD_Result result;
     if (!hash_body(s, c, rq, PDQM_MEDIA_BARS | (all8 ? PDQM_MEDIA_DIHEDRAL : 0),
-                   PDQM_QUERY_INTERVAL, &h, &result))
+                   PDQM_QUERY_INTERVAL, (unsigned)burst, &h, &result))
         return result;
     pdqm_error err;
     pdqm_status st;
@@ -286,7 +292,7 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
     pdqm_frame_rule_default(&rule);
     hashed h;
     enum MHD_Result result;
-    if (!hash_body(s, c, rq, 0, rule.interval, &h, &result))
+    if (!hash_body(s, c, rq, 0, rule.interval, 1, &h, &result))
         return result;
     const pdqm_digests *d = hashed_digests(&h);
     pdqm_stored_hash one, *hashes = &one;

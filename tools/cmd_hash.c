@@ -74,7 +74,7 @@ static void work(void *ctx, void *item)
         return;
     j->kind = pdqm_media_sniff(data, len);
     if (j->kind == PDQM_MEDIA_VIDEO)
-        j->status = pdqm_hash_video_bytes(data, len, &run->video_limits, run->interval,
+        j->status = pdqm_hash_video_bytes(data, len, &run->video_limits, run->interval, 1,
                                           run->flags & PDQM_MEDIA_DIGESTS, &j->video, &j->error);
     else
         j->status = pdqm_hash_image_bytes(data, len, &run->limits, run->flags, &j->result,

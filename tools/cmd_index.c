@@ -32,8 +32,8 @@
 
 static const char usage[] =
     "usage: pdqmatch index [--db PATH] [--bank NAME] [--threads N] [--min-quality Q]\n"
-    "                      [--interval S] [--prune-distance N] [--hash-list FILE]...\n"
-    "                      [--vpdq-list FILE]... [INPUT...]\n";
+    "                      [--interval S] [--prune-distance N] [--max-per-second N]\n"
+    "                      [--hash-list FILE]... [--vpdq-list FILE]... [INPUT...]\n";
 
 static const char intro[] =
     "Add media files, or lists of hashes, to the bank NAME of the store at PATH\n"
@@ -41,8 +41,10 @@ static const char intro[] =
     "or video file, or a directory walked recursively; its content id is the\n"
     "path relative to INPUT (a file's own name for a file INPUT), with '%' and\n"
     "any byte an id cannot hold written as %XX.  A video is one item of many\n"
-    "frame hashes.  --bank is required for media and vPDQ lists; a hash list\n"
-    "may name each row's bank in a 'bank' column instead.\n"
+    "frame hashes: by default every frame more than 31 bits from the last one\n"
+    "kept, at most 15 a second (README.md, \"Video\").  --bank is required for\n"
+    "media and vPDQ lists; a hash list may name each row's bank in a 'bank'\n"
+    "column instead.\n"
     "\n"
     "A hash list (FILE '-' for standard input) is one hash a line, or\n"
     "HASH,QUALITY[,CONTENT_ID] lines as 'pdqmatch hash' prints them, or CSV/TSV\n"
@@ -71,6 +73,7 @@ typedef struct run {
     int min_quality;         /* of media hashed here */
     int list_min_quality;    /* of hash lists' rows */
     int prune_distance;
+    int max_per_second;
     double interval;
     pdqm_image_limits limits;
     pdqm_video_limits video_limits;
@@ -236,7 +239,7 @@ static void file_work(void *ctx, void *item)
         return;
     j->kind = pdqm_media_sniff(data, len);
     if (j->kind == PDQM_MEDIA_VIDEO)
-        j->status = pdqm_hash_video_bytes(data, len, &r->video_limits, r->interval,
+        j->status = pdqm_hash_video_bytes(data, len, &r->video_limits, r->interval, 1,
                                           PDQM_MEDIA_DIGESTS, &j->video, &j->error);
     else
         j->status = pdqm_hash_image_bytes(data, len, &r->limits, PDQM_MEDIA_DIGESTS,
@@ -248,9 +251,16 @@ static void file_work(void *ctx, void *item)
  * keeps.  Takes ownership of content_id; sha256 and md5 may be NULL.
  * Returns the frames kept (0: the item is not queued). */
 static size_t add_video(run *r, char *content_id, const pdqm_video_frame *f, size_t n,
-                        const char *sha256, const char *md5)
+                        const char *sha256, const char *md5, int listed)
 {
-    pdqm_frame_rule rule = { r->interval, r->min_quality, r->prune_distance };
+    pdqm_frame_rule rule = { r->interval, r->min_quality, r->prune_distance,
+                             r->max_per_second };
+    if (listed) {
+        /* A hash list made elsewhere is taken as it is: only frames under
+         * the quality and exact repeats are dropped. */
+        rule.prune_distance = 0;
+        rule.max_per_second = 0;
+    }
     size_t first = r->n_hashes;
     for (size_t i = 0; i < n; i++)   /* room for every frame, then select */
         if (new_hash(r) == NULL) {
@@ -297,7 +307,7 @@ static void file_done(void *ctx, void *item)
         /* reported once already */
     } else if (j->kind == PDQM_MEDIA_VIDEO) {
         if (add_video(r, j->content_id, j->video.frames, j->video.count,
-                      j->video.digests.sha256, j->video.digests.md5) == 0)
+                      j->video.digests.sha256, j->video.digests.md5, 0) == 0)
             r->n.skipped_quality++;
         j->content_id = NULL;
         if (r->n_adds >= FILE_BATCH)
@@ -393,7 +403,7 @@ static void index_vpdq_list(run *r, const char *name)
         if (pdqm_content_id_from_name(base && base[1] ? base + 1 : name, &id, &ierr)) {
             cli_error("%s: %s", name, pdqm_error_message(&ierr));
             r->n.failed++;
-        } else if (add_video(r, id, frames, n, NULL, NULL) == 0)
+        } else if (add_video(r, id, frames, n, NULL, NULL, 1) == 0)
             r->n.skipped_quality++;
         if (r->n_adds >= FILE_BATCH)
             flush(r);
@@ -605,6 +615,7 @@ int cmd_index(int argc, char **argv)
     r.list_min_quality = 1;
     r.interval = stored.interval;
     r.prune_distance = stored.prune_distance;
+    r.max_per_second = stored.max_per_second;
     const char *db = PDQM_STORE_DEFAULT_PATH;
     uint32_t threads = (uint32_t)cli_cpu_count();
     cli_list lists = { .n = 0 }, vpdq = { .n = 0 };
@@ -631,6 +642,11 @@ int cmd_index(int argc, char **argv)
           .show_default = 1,
           .help = "drop a video frame within N bits of the last one kept (0:\n"
                   "identical frames only)" },
+        { .name = "max-per-second", .type = CLI_COUNT, .value = "N",
+          .target = &r.max_per_second, .size = sizeof r.max_per_second, .min = 0, .max = 1000,
+          .show_default = 1,
+          .help = "keep at most N frames of a second of video, pruning that second\n"
+                  "harder when it has more (0: no cap); a vPDQ list is taken as it is" },
         { .name = "threads", .type = CLI_COUNT, .value = "N", .target = &threads,
           .size = sizeof threads, .min = 1, .max = 256,
           .help = "files hashed at a time (default: one per core)" },

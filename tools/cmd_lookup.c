@@ -70,6 +70,7 @@ typedef struct lookup_run {
     pdqm_policy_options opts;
     pdqm_video_match_options vopts;
     double interval;
+    unsigned burst;
     int dihedral, json;
     int matched, errors;        /* matched: a block match not suppressed */
     query *q;
@@ -191,7 +192,7 @@ static int lookup_video(lookup_run *r, const char *name, const uint8_t *data, si
 {
     pdqm_video_hashes v;
     pdqm_error err;
-    if (pdqm_hash_video_bytes(data, len, NULL, r->interval,
+    if (pdqm_hash_video_bytes(data, len, NULL, r->interval, r->burst,
                               PDQM_MEDIA_BARS | (r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0), &v,
                               &err) != PDQM_OK) {
         cli_error("%s: %s", name, pdqm_error_message(&err));
@@ -372,6 +373,7 @@ int cmd_lookup(int argc, char **argv)
     pdqm_policy_options_default(&r.opts);
     pdqm_video_match_options_default(&r.vopts);
     r.interval = PDQM_QUERY_INTERVAL;
+    r.burst = PDQM_QUERY_BURST;
     const char *db = PDQM_STORE_DEFAULT_PATH, *bank_list = NULL;
     cli_list lists = { .n = 0 };
     const cli_opt options[] = {
@@ -392,7 +394,10 @@ int cmd_lookup(int argc, char **argv)
                   "'-' for standard input); repeatable" },
         { .name = "interval", .type = CLI_SECONDS, .value = "S", .target = &r.interval,
           .min = 0, .max = 86400, .show_default = 1,
-          .help = "hash a video query's frame every S seconds (0: every frame)" },
+          .help = "hash a sample of a video query every S seconds (0: every frame)" },
+        { .name = "burst", .type = CLI_COUNT, .value = "N", .target = &r.burst,
+          .size = sizeof r.burst, .min = 1, .max = PDQM_VIDEO_MAX_BURST, .show_default = 1,
+          .help = "frames in a row a sample: the sample matches when one of them does" },
         { .name = "min-quality", .type = CLI_COUNT, .value = "Q", .target = &r.opts.min_quality,
           .size = sizeof r.opts.min_quality, .min = 0, .max = 100, .show_default = 1,
           .also = &r.vopts.min_quality,

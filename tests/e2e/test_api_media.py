@@ -64,7 +64,10 @@ def test_media_added_over_http_is_found_by_the_next_lookup(server):
     assert run("verify", "--db", db).returncode == 0
     # One shape for a video match, here and in `pdqmatch lookup --json`
     # (the library builds both), with the rule that matched.
-    assert top["rule"] == "percent" and len(top["frame_matches"]) == 19
+    # A sample a second of 3 frames: the first frame of each of the 19
+    # samples matches (itself).
+    assert top["rule"] == "percent"
+    assert sum(f["distance"] == 0 for f in top["frame_matches"]) >= 19
     p = run("lookup", "--db", db, "--json", "--bank", "photos", VIDEO)
     cli = [m for m in __import__("json").loads(p.stdout)["matches"] if m["content_id"] == "chair"]
     assert cli == [top]

@@ -31,12 +31,16 @@ def matches(db, query, *args):
     return json.loads(p.stdout)["matches"], p.returncode
 
 
-@pytest.mark.parametrize("video", [CHAIR, PATTERN, DOORKNOB])
-def test_each_video_matches_itself(store, video):
+# Every sample of a video matches, and so does every second of it, but
+# doorknob's last: its frames of quality there (3.17-3.97 s) fall between
+# the samples (at 3 s its frames are under quality 50).
+@pytest.mark.parametrize("video,covered", [(CHAIR, "100.00"), (PATTERN, "100.00"),
+                                           (DOORKNOB, "66.67")])
+def test_each_video_matches_itself(store, video, covered):
     d, db = store
     p = run("lookup", "--db", db, "--bank", "videos", video)
     assert p.returncode == 0
-    assert p.stdout == f"{video},{video.name},videos,100.00,100.00\n"
+    assert p.stdout == f"{video},{video.name},videos,100.00,{covered}\n"
 
 
 def test_reencodes_and_resizes_match(store):
@@ -94,10 +98,14 @@ def test_vpdq_hash_lists(tmp_path):
     lst = VPDQ / "hashes" / "chair-19-sd-bar.txt"
     p = run("index", "--db", db, "--bank", "partner", "--vpdq-list", lst)
     assert p.returncode == 0, p.stderr
-    # The list holds every frame; a query of one frame a second matches a
-    # share of them, a query of every frame nearly all.
-    q, c = run("lookup", "--db", db, CHAIR).stdout.strip().split(",")[3:]
+    # The list holds every frame.  A query of one frame a second, vPDQ's
+    # way, matches a share of its frames; one of samples (the default)
+    # covers nearly every second of it; a query of every frame nearly all
+    # of its frames.
+    q, c = run("lookup", "--db", db, "--burst", "1", CHAIR).stdout.strip().split(",")[3:]
     assert float(q) == 100.0 and 15 < float(c) < 25
+    q, c = run("lookup", "--db", db, CHAIR).stdout.strip().split(",")[3:]
+    assert float(q) == 100.0 and float(c) >= 90
     line = run("lookup", "--db", db, "--interval", "0", CHAIR).stdout
     assert line.startswith(f"{CHAIR},chair-19-sd-bar.txt,partner,100.00,")
     assert float(line.strip().split(",")[4]) >= 99
@@ -110,22 +118,54 @@ def test_vpdq_hash_lists(tmp_path):
     assert run("export", "--db", db).stdout.count("bad.txt") == 0   # nothing of it stored
 
 
-def test_frames_kept_at_index(tmp_path):
-    db = tmp_path / "v.db"
-    p = run("index", "--db", db, "--bank", "b", "--interval", "0", DOORKNOB)
-    assert p.returncode == 0
-    ref = (VPDQ / "reference-outputs" / "full-default" / "doorknob-hd-no-bar.txt").read_text()
-    frames = [line.split(",") for line in ref.splitlines()]
-    # Quality >= 50, and a frame identical to the last kept one dropped.
-    kept, last = [], None
+def distance(a, b):
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+def prune(frames, d, last):
+    kept = []
     for f in frames:
-        if int(f[1]) >= 50 and f[2] != last:
+        if int(f[1]) >= 50 and (last is None or distance(last, f[2]) > d):
             kept.append(f)
             last = f[2]
-    rows = run("export", "--db", db).stdout.splitlines()[1:]
+    return kept
+
+
+def stored_frames(db):
     # The export writes timestamps exactly; vPDQ's files round them to 3 places.
-    assert [(r.split(",")[0], round(float(r.split(",")[3]), 3)) for r in rows] == \
-        [(f[2], float(f[3])) for f in kept]
+    return [(r.split(",")[0], round(float(r.split(",")[3]), 3))
+            for r in run("export", "--db", db).stdout.splitlines()[1:]]
+
+
+@pytest.mark.parametrize("video", [DOORKNOB, PATTERN])
+def test_frames_kept_at_index(tmp_path, video):
+    """The stored-video rule, worked out here from the reference's hashes of
+    every frame: quality 50 or more; a frame within 31 bits of the last one
+    kept dropped; at most 15 a second, a second with more pruned at a
+    distance 2 bits higher at a time.  (pattern moves fast: the cap bites.)"""
+    ref = (VPDQ / "reference-outputs" / "full-default" / f"{video.stem}.txt").read_text()
+    frames = [line.split(",") for line in ref.splitlines()]
+    kept, seconds = [], {}
+    for f in frames:
+        seconds.setdefault(int(float(f[3]) + 1e-9), []).append(f)
+    for s in sorted(seconds):
+        last = kept[-1][2] if kept else None
+        d = 31
+        while len(k := prune(seconds[s], d, last)) > 15 and d < 256:
+            d += 2
+        kept += k
+    db = tmp_path / "v.db"
+    assert run("index", "--db", db, "--bank", "b", video).returncode == 0
+    assert stored_frames(db) == [(f[2], float(f[3])) for f in kept]
+    per_second = {}
+    for _, t in stored_frames(db):
+        per_second[int(t)] = per_second.get(int(t), 0) + 1
+    assert max(per_second.values()) <= 15
+    # With no pruning and no cap: every frame of quality but repeats.
+    db2 = tmp_path / "v2.db"
+    assert run("index", "--db", db2, "--bank", "b", "--prune-distance", "0",
+               "--max-per-second", "0", video).returncode == 0
+    assert stored_frames(db2) == [(f[2], float(f[3])) for f in prune(frames, 0, None)]
 
 
 def test_bad_videos_leave_nothing(tmp_path):

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     limits.max_wall_seconds = 5;
     pdqm_video_hashes out;
     pdqm_error err;
-    if (pdqm_hash_video_bytes(data, size, &limits, 0, PDQM_MEDIA_DIGESTS, &out, &err) ==
+    if (pdqm_hash_video_bytes(data, size, &limits, 0, 1, PDQM_MEDIA_DIGESTS, &out, &err) ==
         PDQM_OK) {
         if (out.count > limits.max_frames)
             __builtin_trap();

@@ -87,11 +87,45 @@ static void test_frames_select(void **state)
     pdqm_stored_hash out[5];
     pdqm_frame_rule rule;
     pdqm_frame_rule_default(&rule);
+    assert_int_equal(rule.prune_distance, 31);
+    assert_int_equal(rule.max_per_second, 15);
+    assert_int_equal(pdqm_frames_select(&rule, f, 5, out), 1);   /* b is 1 bit from a */
+    rule.prune_distance = 0;
     assert_int_equal(pdqm_frames_select(&rule, f, 5, out), 2);
     assert_true(out[0].timestamp == 0.0 && out[1].timestamp == 4.0);
     rule.min_quality = 0;
-    rule.prune_distance = 1;                        /* b is 1 bit from a */
+    rule.prune_distance = 1;
     assert_int_equal(pdqm_frames_select(&rule, f, 5, out), 1);
+}
+
+/* A second of fast motion keeps no more than the cap; the next, quieter,
+ * second keeps what pruning alone keeps. */
+static void test_frames_select_caps_a_second(void **state)
+{
+    (void)state;
+    pdqm_video_frame f[35];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 35; i++) {
+        pdqm_hash256 h;
+        for (int w = 0; w < 4; w++) {      /* far apart: about 128 bits */
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            h.w[w] = x;
+        }
+        f[i] = (pdqm_video_frame){ .frame = (uint32_t)i, .hash = h, .quality = 90,
+                                   .timestamp = i < 30 ? i / 30.0 : 1.0 + (i - 30) / 5.0 };
+    }
+    pdqm_stored_hash out[35];
+    pdqm_frame_rule rule;
+    pdqm_frame_rule_default(&rule);
+    size_t n = pdqm_frames_select(&rule, f, 35, out), first = 0;
+    while (first < n && out[first].timestamp < 1.0)
+        first++;
+    assert_true(first >= 1 && first <= 15);
+    assert_int_equal(n - first, 5);
+    rule.max_per_second = 0;                        /* no cap: all 35 */
+    assert_int_equal(pdqm_frames_select(&rule, f, 35, out), 35);
 }
 
 /* A sink that keeps what it is handed. */
@@ -375,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_content_id_from_name),
         cmocka_unit_test(test_hash_check),
         cmocka_unit_test(test_frames_select),
+        cmocka_unit_test(test_frames_select_caps_a_second),
         cmocka_unit_test(test_list_items),
         cmocka_unit_test(test_items_group),
         cmocka_unit_test(test_policy_bank_filter),

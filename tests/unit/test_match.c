@@ -104,10 +104,74 @@ static void test_percentages(void **state)
     rmdir(dir);
 }
 
+/* A query hashed in samples of several frames (a burst): a sample matches
+ * when one of its frames does, the query % counts samples, the candidate %
+ * counts the stored video's seconds, and an unmatched frame inside a
+ * matched sample does not end a segment. */
+static void test_samples(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pdqm-match-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/s.db", dir);
+    pdqm_store *s;
+    pdqm_error err;
+    assert_int_equal(pdqm_store_open(path, PDQM_STORE_CREATE, &s, &err), PDQM_OK);
+    assert_int_equal(pdqm_store_bank_create(s, "v", 31, PDQM_BANK_BLOCK, &err), PDQM_OK);
+    /* Stored: 8 frames, 2 a second for 4 s (A0 A1 at 0 s, B0 B1 at 1 s...). */
+    pdqm_stored_hash frames[8];
+    for (int i = 0; i < 8; i++)
+        frames[i] = (pdqm_stored_hash){ h(100 + (uint64_t)i), 90, i * 0.5 };
+    pdqm_add add = { "v", "vid", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, frames, 8, 0 };
+    assert_int_equal(pdqm_store_add(s, &add, 1, NULL, &err), PDQM_OK);
+
+    /* Query: 3 samples of 3 frames at 0, 1, 2 s; in each the middle frame
+     * is a stored one (the second of each second), the others unrelated. */
+    pdqm_video_frame q[9];
+    for (uint32_t i = 0; i < 9; i++) {
+        uint32_t sample = i / 3;
+        pdqm_hash256 hash = i % 3 == 1 ? frames[2 * sample + 1].hash : h(900 + i);
+        q[i] = (pdqm_video_frame){ .frame = 30 * sample + i % 3, .sample = sample + 1,
+                                   .timestamp = sample + (i % 3) / 30.0, .hash = hash,
+                                   .quality = 90 };
+    }
+    pdqm_video_match_options o;
+    pdqm_video_match_options_default(&o);
+    pdqm_video_matches m;
+    assert_int_equal(pdqm_store_match_video(s, q, 9, &o, &m, &err), PDQM_OK);
+    assert_int_equal(m.count, 1);
+    pdqm_video_candidate *c = &m.items[0];
+    assert_true(c->query_pct == 100.0);             /* 3 of 3 samples */
+    assert_true(c->candidate_pct == 75.0);          /* seconds 0 1 2 of 0..3 */
+    assert_int_equal(c->n_frames, 3);
+    assert_int_equal(c->n_segments, 1);             /* not 3 */
+    assert_true(c->segments[0].query_start == q[1].timestamp);
+    assert_true(c->segments[0].query_end == q[7].timestamp);
+    pdqm_video_matches_free(&m);
+
+    /* The same frames as samples alone: 3 of 9 unique hashes (33 %). */
+    for (int i = 0; i < 9; i++)
+        q[i].sample = 0;
+    o.min_query_pct = 30;
+    assert_int_equal(pdqm_store_match_video(s, q, 9, &o, &m, &err), PDQM_OK);
+    assert_int_equal(m.count, 1);
+    assert_true(m.items[0].query_pct > 33.33 && m.items[0].query_pct < 33.34);
+    assert_true(m.items[0].candidate_pct == 37.5);  /* 3 of 8 frames */
+    pdqm_video_matches_free(&m);
+
+    pdqm_store_close(s);
+    char lock[80];
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    unlink(path);
+    unlink(lock);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_percentages),
+        cmocka_unit_test(test_samples),
     };
     return cmocka_run_group_tests_name("match", tests, NULL, NULL);
 }

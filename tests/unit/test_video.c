@@ -52,7 +52,7 @@ static text hash_text(const char *name, double interval)
     text t = { NULL, 0, 0 };
     pdqm_error err;
     pdqm_video_info info;
-    if (pdqm_video_hash(bytes, n, NULL, interval, 0, append_line, &t, &info, &err) != PDQM_OK)
+    if (pdqm_video_hash(bytes, n, NULL, interval, 1, 0, append_line, &t, &info, &err) != PDQM_OK)
         fail_msg("%s: %s", name, err.message);
     free(bytes);
     return t;
@@ -122,6 +122,13 @@ static int keep_frames(void *arg, const pdqm_video_frame *f)
     return 0;
 }
 
+static int count_frames(void *arg, const pdqm_video_frame *f)
+{
+    (void)f;
+    ++*(int *)arg;
+    return 0;
+}
+
 static void test_frame_selection(void **state)
 {
     (void)state;
@@ -130,7 +137,7 @@ static void test_frame_selection(void **state)
     pdqm_video_frame frames[64];
     pdqm_video_info info;
     /* 1 second at 30 fps: every 30th frame. */
-    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 1.0,
+    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 1.0, 1,
                                      0, keep_frames, frames, &info, NULL), PDQM_OK);
     assert_int_equal(info.frames_decoded, 120);
     assert_int_equal(info.frames_hashed, 4);
@@ -140,10 +147,28 @@ static void test_frame_selection(void **state)
     }
     assert_true(info.fps == 30.0 && info.width == 1280 && info.height == 720);
     /* 0.5 s: every 15th. */
-    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 0.5,
+    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 0.5, 1,
                                      0, keep_frames, frames, &info, NULL), PDQM_OK);
     assert_int_equal(info.frames_hashed, 8);
     assert_int_equal(frames[1].frame, 15);
+    assert_int_equal(frames[1].sample, 0);          /* a sample alone */
+    /* A sample a second of 3 frames in a row (the query default): frames
+     * 0 1 2, 30 31 32, ..., numbered by sample from 1. */
+    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 1.0, 3,
+                                     0, keep_frames, frames, &info, NULL), PDQM_OK);
+    assert_int_equal(info.frames_hashed, 12);
+    for (unsigned i = 0; i < 12; i++) {
+        assert_int_equal(frames[i].frame, 30 * (i / 3) + i % 3);
+        assert_int_equal(frames[i].sample, i / 3 + 1);
+    }
+    /* Every frame: a burst means nothing, each frame is its own sample. */
+    int calls = 0;
+    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 0, 3, 0, count_frames, &calls, &info,
+                                     NULL), PDQM_OK);
+    assert_int_equal(calls, 120);
+    pdqm_error err;
+    assert_int_equal(pdqm_video_hash(bytes, n, NULL, 1.0, PDQM_VIDEO_MAX_BURST + 1, 0,
+                                     count_frames, &calls, &info, &err), PDQM_ERR_INVALID);
     free(bytes);
 }
 
@@ -153,19 +178,13 @@ static int stop_after_two(void *arg, const pdqm_video_frame *f)
     return ++*(int *)arg >= 2;
 }
 
-static int count_frames(void *arg, const pdqm_video_frame *f)
-{
-    (void)f;
-    ++*(int *)arg;
-    return 0;
-}
 
 static void expect_video_error(const void *bytes, size_t n, const pdqm_video_limits *limits,
                                pdqm_status want, const char *message)
 {
     pdqm_error err;
     int calls = 0;
-    pdqm_status st = pdqm_video_hash(bytes, n, limits, 0, 0, count_frames, &calls, NULL, &err);
+    pdqm_status st = pdqm_video_hash(bytes, n, limits, 0, 1, 0, count_frames, &calls, NULL, &err);
     if (st != want || strcmp(err.message, message) != 0)
         fail_msg("got %s '%s', expected %s '%s'", pdqm_status_token(st), err.message,
                  pdqm_status_token(want), message);
@@ -182,7 +201,7 @@ static void test_bad_videos(void **state)
     {
         pdqm_error err;
         int calls = -1000000;
-        pdqm_status st = pdqm_video_hash(bytes, n / 2, NULL, 0,
+        pdqm_status st = pdqm_video_hash(bytes, n / 2, NULL, 0, 1,
                                          0, count_frames, &calls, NULL, &err);
         assert_int_equal(st, PDQM_ERR_DECODE);
         assert_string_equal(err.message, "corrupt or truncated video data (Invalid data found "
@@ -223,7 +242,7 @@ static void test_bad_videos(void **state)
     }
     pdqm_error err;
     int calls = 0;
-    pdqm_status st = pdqm_video_hash(noise, sizeof noise, NULL, 0,
+    pdqm_status st = pdqm_video_hash(noise, sizeof noise, NULL, 0, 1,
                                      0, stop_after_two, &calls, NULL, &err);
     assert_true(st == PDQM_ERR_UNSUPPORTED || st == PDQM_ERR_DECODE);
     assert_int_equal(calls, 0);
@@ -237,7 +256,7 @@ static void test_every_prefix_fails_cleanly(void **state)
     for (size_t len = 1; len < n; len += n / 41 + 1) {
         int calls = 0;
         pdqm_error err;
-        pdqm_status st = pdqm_video_hash(bytes, len, NULL, 0,
+        pdqm_status st = pdqm_video_hash(bytes, len, NULL, 0, 1,
                                          0, stop_after_two, &calls, NULL, &err);
         assert_true(st != PDQM_OK || calls > 0);
     }

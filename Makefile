@@ -223,6 +223,8 @@ bench-run: build
 	@echo
 	@$(PYTHON) bench/bench_video_recall.py $(BUILD)
 	@echo
+	@$(PYTHON) bench/bench_video_lookup.py $(BUILD)
+	@echo
 	@$(PYTHON) bench/bench_index.py $(BUILD) --sizes $(BENCH_SIZES)
 	@echo
 	@$(PYTHON) bench/bench_serve.py $(BUILD)

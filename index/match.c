@@ -157,8 +157,9 @@ static int compare_second(const void *pa, const void *pb)
  * is numbered 2s + 1 when matched, 2s otherwise. */
 static double seconds_pct(const pdqm_video_match_options *o, const pdqm_stored_hash *hashes,
                           size_t n, const pdqm_hash256 *cu, size_t ncu,
-                          const unsigned char *cu_hit)
+                          const unsigned char *cu_hit, size_t *n_seconds)
 {
+    *n_seconds = 0;
     long *sec = malloc((n ? n : 1) * sizeof *sec);
     if (sec == NULL)
         return 0;
@@ -180,14 +181,17 @@ static double seconds_pct(const pdqm_video_match_options *o, const pdqm_stored_h
             hit++;
     }
     free(sec);
+    *n_seconds = seconds;
     return seconds ? 100.0 * (double)hit / (double)seconds : 0;
 }
 
 /* Build candidate c from the matches of one content item.
  * q / nq: the query frames of quality in time order; qu (nu): their unique
  * hashes, sorted, and q_unique[i] the unique index of frame i.
- * m: the store's matches; mi / nmi: indexes into m of this content's. */
+ * m: the store's matches; mi / nmi: indexes into m of this content's.
+ * query_last: the start of the query's last sample, of quality or not. */
 static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options *o,
+                                  double query_last,
                                   const pdqm_video_frame *q, size_t nq, const long *q_unique,
                                   size_t nu, const pdqm_matches *m, const size_t *mi,
                                   size_t nmi, pdqm_video_candidate *c, int *keep,
@@ -213,6 +217,7 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     double *best_t = malloc((nu ? nu : 1) * sizeof *best_t);
     double *ct = NULL, *qt = NULL, *seg_ext = NULL;
     unsigned char *slot_hit = NULL;   /* a query sample matched */
+    size_t *seg_last = NULL;          /* each segment's last frame in q */
     query_time *times = NULL;     /* every stored time each query hash matched */
     size_t *times_at = NULL;      /* times[times_at[u] .. times_at[u + 1]) */
     if (!cu || !q_hit || !best_d || !best_t) {
@@ -281,6 +286,7 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
         }
     }
 
+    size_t quality_seconds = 0;    /* of the stored video, when grouped */
     c->kind = info.kind;
     if (grouped)
         c->query_pct = n_slots ? 100.0 * (double)slots_hit / (double)n_slots : 0;
@@ -289,7 +295,7 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     if (info.kind != PDQM_CONTENT_VIDEO)
         c->candidate_pct = 100.0;
     else if (grouped)
-        c->candidate_pct = seconds_pct(o, hashes, nh, cu, ncu, cu_hit);
+        c->candidate_pct = seconds_pct(o, hashes, nh, cu, ncu, cu_hit, &quality_seconds);
     else
         c->candidate_pct = ncu ? 100.0 * (double)c_matched / (double)ncu : 0;
     c->best_distance = best_overall;
@@ -306,7 +312,8 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
     c->frames = malloc((nq ? nq : 1) * sizeof *c->frames);
     c->segments = malloc((nq ? nq : 1) * sizeof *c->segments);
     seg_ext = malloc((nq ? nq : 1) * sizeof *seg_ext);
-    if (!ct || !qt || !c->frames || !c->segments || !seg_ext) {
+    seg_last = malloc((nq ? nq : 1) * sizeof *seg_last);
+    if (!ct || !qt || !c->frames || !c->segments || !seg_ext || !seg_last) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory matching a video");
         goto done;
     }
@@ -375,27 +382,49 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
                 g->candidate_end = follow;
             if (ext > seg_ext[c->n_segments - 1])
                 seg_ext[c->n_segments - 1] = ext;
+            seg_last[c->n_segments - 1] = i;
             g->frames++;
         } else {
             double ext = extent_end(ct, nh, fm.candidate_time, cstep);
             seg_ext[c->n_segments] = ext;
+            seg_last[c->n_segments] = i;
             c->segments[c->n_segments++] = (pdqm_segment){
                 fm.query_time, fm.query_time, fm.candidate_time, fm.candidate_time, 1 };
             open = 1;
         }
     }
+    /* A sampled query's segment runs until the next sample of quality
+     * that is not in it, or the query's end: samples of no quality (a fade
+     * to black) are neither for it nor against it. */
+    for (size_t k = 0; grouped && k < c->n_segments; k++) {
+        size_t j = seg_last[k] + 1;
+        while (j < nq && same_sample(q, j))
+            j++;
+        c->segments[k].query_end = j < nq ? q[j].timestamp : query_last + qstep;
+    }
     c->rule = PDQM_RULE_PERCENT;
     if (!by_percent) {
         /* The segment rule: a segment of min_segment seconds, or 80 % of a
          * shorter video's length, on the query's side, and half as much on
-         * the candidate's. */
+         * the candidate's.  A sampled query measures in seconds: a stored
+         * video's length is its seconds of quality, a segment on the
+         * query's side runs to its end (above) and on the candidate's
+         * covers the seconds it touches. */
         double length = nh ? ct[nh - 1] + cstep : 0;
+        if (grouped)
+            length = (double)quality_seconds;
         double need = o->min_segment < 0.8 * length ? o->min_segment : 0.8 * length;
         int found = 0;
         for (size_t k = 0; k < c->n_segments && !found; k++) {
             const pdqm_segment *g = &c->segments[k];
-            found = g->query_end - g->query_start + qstep >= need - 1e-6 &&
-                    seg_ext[k] - g->candidate_start >= need / 2 - 1e-6;
+            double qlen = g->query_end - g->query_start + (grouped ? 0 : qstep);
+            double clen = seg_ext[k] - g->candidate_start;
+            if (grouped) {
+                double touched = floor(g->candidate_end) - floor(g->candidate_start) + 1;
+                if (touched > clen)
+                    clen = touched;
+            }
+            found = qlen >= need - 1e-6 && clen >= need / 2 - 1e-6;
         }
         if (!found || need <= 0)
             goto done;
@@ -425,6 +454,7 @@ done:
     free(qt);
     free(seg_ext);
     free(slot_hit);
+    free(seg_last);
     free(times);
     free(times_at);
     return st;
@@ -495,6 +525,10 @@ static pdqm_status match_frames(pdqm_store *store, const pdqm_video_frame *frame
     for (size_t i = 0; i < m.count; i++)
         group[i] = order[i].index;
 
+    size_t last_sample = n - 1;    /* where the query's last sample starts */
+    while (last_sample > 0 && frames[last_sample].sample != 0 &&
+           frames[last_sample].sample == frames[last_sample - 1].sample)
+        last_sample--;
     size_t cap = 16;
     out->items = calloc(cap, sizeof *out->items);
     if (out->items == NULL) {
@@ -518,8 +552,8 @@ static pdqm_status match_frames(pdqm_store *store, const pdqm_video_frame *frame
         int keep;
         pdqm_video_candidate *c = &out->items[out->count];
         memset(c, 0, sizeof *c);
-        st = fill_candidate(store, options, q, nq, q_unique, nu, &m, group + i, j - i, c,
-                            &keep, err);
+        st = fill_candidate(store, options, frames[last_sample].timestamp, q, nq, q_unique, nu,
+                            &m, group + i, j - i, c, &keep, err);
         if (keep)
             out->count++;
         i = j;

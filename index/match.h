@@ -46,7 +46,11 @@ typedef struct pdqm_video_match_options {
 
 void pdqm_video_match_options_default(pdqm_video_match_options *o);
 
-/* A stretch of the query matching a stretch of the candidate, in seconds. */
+/* A stretch of the query matching a stretch of the candidate, in seconds:
+ * from the first matched query frame to the last (a query of samples of
+ * several frames: to where the segment stops, the start of the next sample
+ * of quality not in it, or the end of the query's last sample), and the
+ * candidate's times they matched. */
 typedef struct pdqm_segment {
     double query_start, query_end;
     double candidate_start, candidate_end;

@@ -26,16 +26,37 @@ static pdqm_hash256 flip(pdqm_hash256 x, int bits)
     return x;
 }
 
+/* A fresh store in a new directory made from the template dir, with a
+ * block bank "v" of threshold 31. */
+static pdqm_store *open_store(char *dir)
+{
+    char path[64];
+    pdqm_store *s;
+    pdqm_error err;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/s.db", dir);
+    assert_int_equal(pdqm_store_open(path, PDQM_STORE_CREATE, &s, &err), PDQM_OK);
+    assert_int_equal(pdqm_store_bank_create(s, "v", 31, PDQM_BANK_BLOCK, &err), PDQM_OK);
+    return s;
+}
+
+static void close_store(pdqm_store *s, const char *dir)
+{
+    char path[80];
+    pdqm_store_close(s);
+    snprintf(path, sizeof path, "%s/s.db", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/s.db-lock", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_percentages(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/pdqm-match-XXXXXX", path[64];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/s.db", dir);
-    pdqm_store *s;
+    char dir[] = "/tmp/pdqm-match-XXXXXX";
     pdqm_error err;
-    assert_int_equal(pdqm_store_open(path, PDQM_STORE_CREATE, &s, &err), PDQM_OK);
-    assert_int_equal(pdqm_store_bank_create(s, "v", 31, PDQM_BANK_BLOCK, &err), PDQM_OK);
+    pdqm_store *s = open_store(dir);
 
     /* A stored video of frames A B C D at 0..3 s (D twice: counted once),
      * and a frame of quality 10, which does not count. */
@@ -96,12 +117,7 @@ static void test_percentages(void **state)
     assert_int_equal(m.query_frames, 0);
     pdqm_video_matches_free(&m);
 
-    pdqm_store_close(s);
-    char lock[80];
-    snprintf(lock, sizeof lock, "%s-lock", path);
-    unlink(path);
-    unlink(lock);
-    rmdir(dir);
+    close_store(s, dir);
 }
 
 /* A query hashed in samples of several frames (a burst): a sample matches
@@ -111,13 +127,9 @@ static void test_percentages(void **state)
 static void test_samples(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/pdqm-match-XXXXXX", path[64];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/s.db", dir);
-    pdqm_store *s;
+    char dir[] = "/tmp/pdqm-match-XXXXXX";
     pdqm_error err;
-    assert_int_equal(pdqm_store_open(path, PDQM_STORE_CREATE, &s, &err), PDQM_OK);
-    assert_int_equal(pdqm_store_bank_create(s, "v", 31, PDQM_BANK_BLOCK, &err), PDQM_OK);
+    pdqm_store *s = open_store(dir);
     /* Stored: 8 frames, 2 a second for 4 s (A0 A1 at 0 s, B0 B1 at 1 s...). */
     pdqm_stored_hash frames[8];
     for (int i = 0; i < 8; i++)
@@ -159,12 +171,7 @@ static void test_samples(void **state)
     assert_true(m.items[0].candidate_pct == 37.5);  /* 3 of 8 frames */
     pdqm_video_matches_free(&m);
 
-    pdqm_store_close(s);
-    char lock[80];
-    snprintf(lock, sizeof lock, "%s-lock", path);
-    unlink(path);
-    unlink(lock);
-    rmdir(dir);
+    close_store(s, dir);
 }
 
 int main(void)

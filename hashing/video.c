@@ -163,6 +163,159 @@ static pdqm_status hash_cuts(const pdqm_pixels *px, const pdqm_rect *in, const p
     return PDQM_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* The hashing half: sampled frames are converted, hashed and handed to
+ * fn on a thread of their own, in order, while the decoder goes on (at
+ * 720p a frame's conversion and hash cost about as much as decoding
+ * several frames, and on the caller's thread they held the decoder up).
+ * At most QUEUE_DEPTH frames wait: references to the decoder's own
+ * buffers, not copies. */
+
+enum { QUEUE_DEPTH = 2 };
+
+typedef struct job {
+    AVFrame *frame;
+    uint32_t index;
+} job;
+
+typedef struct hasher {
+    /* Set before the first job, read-only after. */
+    struct SwsContext *sws;
+    AVFrame *rgb;
+    unsigned flags;
+    int grouped;
+    uint32_t frame_mod;
+    float fps_f;
+    pdqm_video_fn fn;
+    void *arg;
+    pdqm_video_info *info;    /* frames_hashed: the hashing side's only */
+
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    job queue[QUEUE_DEPTH];
+    unsigned head, n;
+    int closed;               /* no more jobs will come */
+    int stopped;              /* fn asked to stop, or hashing failed */
+    pdqm_status st;           /* the hashing side's failure */
+    pdqm_error err;
+    int running;              /* the thread was started */
+    pthread_t thread;
+} hasher;
+
+/* Convert, hash and hand over one frame: 0 to go on, 1 when fn asks to
+ * stop, -1 on a failure (h->st, h->err). */
+static int hash_one(hasher *h, const AVFrame *frame, uint32_t index)
+{
+    sws_scale(h->sws, (const uint8_t *const *)frame->data, frame->linesize, 0, h->rgb->height,
+              h->rgb->data, h->rgb->linesize);
+    pdqm_pixels px = { h->rgb->data[0], h->rgb->width, h->rgb->height, 3,
+                       (size_t)h->rgb->linesize[0] };
+    pdqm_pdq pdq;
+    unsigned pdq_flags = PDQM_PDQ_NO_PRESHRINK;
+    if (h->flags & PDQM_VIDEO_DIHEDRAL)
+        pdq_flags |= PDQM_PDQ_DIHEDRAL;
+    h->st = pdqm_pdq_hash(&px, pdq_flags, &pdq, &h->err);
+    if (h->st != PDQM_OK)
+        return -1;
+    pdqm_video_frame vf = {
+        .frame = index,
+        .sample = h->grouped ? index / h->frame_mod + 1 : 0,
+        .timestamp = (double)((float)index / h->fps_f),
+        .hash = pdq.hash,
+        .quality = pdq.quality,
+        .dihedral = (h->flags & PDQM_VIDEO_DIHEDRAL) ? pdq.dihedral : NULL,
+    };
+    pdqm_rect in;
+    if ((h->flags & PDQM_VIDEO_BARS) && pdqm_find_bars(&px, &in)) {
+        vf.barred = 1;
+        h->st = hash_cuts(&px, &in, &pdq, &vf, &h->err);
+        if (h->st != PDQM_OK)
+            return -1;
+    }
+    h->info->frames_hashed++;
+    return h->fn(h->arg, &vf) != 0 ? 1 : 0;
+}
+
+static void *hasher_main(void *arg)
+{
+    hasher *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (h->n == 0 && !h->closed)
+            pthread_cond_wait(&h->changed, &h->mu);
+        if (h->n == 0)
+            break;
+        job j = h->queue[h->head];
+        h->head = (h->head + 1) % QUEUE_DEPTH;
+        h->n--;
+        int stopped = h->stopped;
+        pthread_cond_broadcast(&h->changed);   /* room for the decoder */
+        pthread_mutex_unlock(&h->mu);
+        int rc = stopped ? 1 : hash_one(h, j.frame, j.index);
+        av_frame_free(&j.frame);
+        pthread_mutex_lock(&h->mu);
+        if (rc != 0 && !h->stopped) {
+            h->stopped = 1;
+            pthread_cond_broadcast(&h->changed);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Hand a frame to the hashing side (a new reference to it; on the
+ * caller's thread when no thread could be started).  Returns 0, or
+ * nonzero once the hashing side has stopped. */
+static int hasher_push(hasher *h, const AVFrame *frame, uint32_t index)
+{
+    if (!h->running) {
+        if (!h->stopped && hash_one(h, frame, index) != 0)
+            h->stopped = 1;
+        return h->stopped;
+    }
+    AVFrame *ref = av_frame_clone(frame);
+    pthread_mutex_lock(&h->mu);
+    while (h->n == QUEUE_DEPTH && !h->stopped)
+        pthread_cond_wait(&h->changed, &h->mu);
+    int stopped = h->stopped;
+    if (!stopped && ref == NULL) {
+        h->st = pdqm_error_set(&h->err, PDQM_ERR_NOMEM, "out of memory for a video frame");
+        h->stopped = stopped = 1;
+    }
+    if (!stopped) {
+        h->queue[(h->head + h->n) % QUEUE_DEPTH] = (job){ ref, index };
+        h->n++;
+        pthread_cond_broadcast(&h->changed);
+        ref = NULL;
+    }
+    pthread_mutex_unlock(&h->mu);
+    av_frame_free(&ref);
+    return stopped;
+}
+
+static int hasher_stopped(hasher *h)
+{
+    if (!h->running)
+        return h->stopped;
+    pthread_mutex_lock(&h->mu);
+    int stopped = h->stopped;
+    pthread_mutex_unlock(&h->mu);
+    return stopped;
+}
+
+/* No more frames: wait for the queued ones to be hashed. */
+static void hasher_finish(hasher *h)
+{
+    if (!h->running)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->closed = 1;
+    pthread_cond_broadcast(&h->changed);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    h->running = 0;
+}
+
 pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
                             double interval, unsigned burst, unsigned flags, pdqm_video_fn fn,
                             void *arg, pdqm_video_info *info, pdqm_error *err)
@@ -198,6 +351,9 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     struct SwsContext *sws = NULL;
     AVPacket *pkt = av_packet_alloc();
     AVFrame *frame = av_frame_alloc(), *rgb = av_frame_alloc();
+    hasher h = { .flags = flags, .fn = fn, .arg = arg, .info = info, .st = PDQM_OK };
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.changed, NULL);
     uint8_t *io_buf = av_malloc(IO_BUFFER);
     fmt = avformat_alloc_context();
     if (!pkt || !frame || !rgb || !io_buf || !fmt) {
@@ -311,6 +467,12 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     const int grouped = burst > 1 && frame_mod > 1;
     const float fps_f = (float)fps;
     int sws_w = 0, sws_h = 0, sws_fmt = -1;
+    h.rgb = rgb;
+    h.grouped = grouped;
+    h.frame_mod = frame_mod;
+    h.fps_f = fps_f;
+    /* Without a thread, the frames are hashed here, as they come. */
+    h.running = pthread_create(&h.thread, NULL, hasher_main, &h) == 0;
     int eof = 0;
     uint32_t index = 0;
     while (st == PDQM_OK) {
@@ -347,6 +509,10 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                 st = av_failure(err, PDQM_ERR_DECODE, "corrupt or truncated video data", rc);
                 break;
             }
+            if (hasher_stopped(&h)) {   /* fn asked to stop, or hashing failed */
+                av_frame_unref(frame);
+                goto finish;
+            }
             info->frames_decoded = index + 1;
             info->duration = (index + 1) / fps;
             if (index >= limits->max_frames) {
@@ -376,6 +542,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                         rgb->width = sws_w;
                         rgb->height = sws_h;
                         rgb->format = AV_PIX_FMT_RGB24;
+                        h.sws = sws;   /* before the first frame is handed over */
                         if (sws == NULL || av_frame_get_buffer(rgb, 0) < 0)
                             st = pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames",
                                                 sws_w, sws_h);
@@ -389,33 +556,9 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                                         sws_w, sws_h, frame->width, frame->height);
                 }
                 if (st == PDQM_OK) {
-                    sws_scale(sws, (const uint8_t *const *)frame->data, frame->linesize, 0, sws_h,
-                              rgb->data, rgb->linesize);
-                    pdqm_pixels px = { rgb->data[0], sws_w, sws_h, 3, (size_t)rgb->linesize[0] };
-                    pdqm_pdq pdq;
-                    unsigned pdq_flags = PDQM_PDQ_NO_PRESHRINK;
-                    if (flags & PDQM_VIDEO_DIHEDRAL)
-                        pdq_flags |= PDQM_PDQ_DIHEDRAL;
-                    st = pdqm_pdq_hash(&px, pdq_flags, &pdq, err);
-                    if (st == PDQM_OK) {
-                        pdqm_video_frame vf = {
-                            .frame = index,
-                            .sample = grouped ? index / frame_mod + 1 : 0,
-                            .timestamp = (double)((float)index / fps_f),
-                            .hash = pdq.hash,
-                            .quality = pdq.quality,
-                            .dihedral = (flags & PDQM_VIDEO_DIHEDRAL) ? pdq.dihedral : NULL,
-                        };
-                        pdqm_rect in;
-                        if ((flags & PDQM_VIDEO_BARS) && pdqm_find_bars(&px, &in)) {
-                            vf.barred = 1;
-                            st = hash_cuts(&px, &in, &pdq, &vf, err);
-                        }
-                        info->frames_hashed++;
-                        if (st == PDQM_OK && fn(arg, &vf) != 0) {
-                            av_frame_unref(frame);
-                            goto cleanup;
-                        }
+                    if (hasher_push(&h, frame, index) != 0) {
+                        av_frame_unref(frame);
+                        goto finish;   /* fn asked to stop, or hashing failed */
                     }
                 }
             }
@@ -427,10 +570,20 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
         if (eof && rc == AVERROR_EOF)
             break;
     }
-    if (st == PDQM_OK && info->frames_decoded == 0)
+finish:
+    hasher_finish(&h);
+    if (h.st != PDQM_OK) {   /* an earlier frame's failure goes first */
+        st = h.st;
+        if (err != NULL)
+            *err = h.err;
+    } else if (st == PDQM_OK && !h.stopped && info->frames_decoded == 0) {
         st = pdqm_error_set(err, PDQM_ERR_DECODE, "no frame could be decoded");
+    }
 
 cleanup:
+    hasher_finish(&h);
+    pthread_cond_destroy(&h.changed);
+    pthread_mutex_destroy(&h.mu);
     sws_freeContext(sws);
     avcodec_free_context(&dec);
     if (fmt)

@@ -248,6 +248,26 @@ static void test_bad_videos(void **state)
     assert_int_equal(calls, 0);
 }
 
+/* The frames are hashed on a thread beside the decoder: a callback that
+ * asks to stop is called no more, and the call returns PDQM_OK. */
+static void test_callback_stops_the_decoder(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *bytes = read_data("vpdq/videos/doorknob-hd-no-bar.mp4", &n);
+    for (unsigned burst = 1; burst <= 3; burst += 2) {
+        pdqm_error err;
+        pdqm_video_info info;
+        int calls = 0;
+        assert_int_equal(pdqm_video_hash(bytes, n, NULL, 0, burst, 0, stop_after_two, &calls,
+                                         &info, &err),
+                         PDQM_OK);
+        assert_int_equal(calls, 2);
+        assert_int_equal(info.frames_hashed, 2);
+    }
+    free(bytes);
+}
+
 static void test_every_prefix_fails_cleanly(void **state)
 {
     (void)state;
@@ -295,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_upstream_regression_rule),
         cmocka_unit_test(test_frame_selection),
         cmocka_unit_test(test_bad_videos),
+        cmocka_unit_test(test_callback_stops_the_decoder),
         cmocka_unit_test(test_every_prefix_fails_cleanly),
         cmocka_unit_test(test_sniffing),
     };

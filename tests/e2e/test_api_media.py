@@ -113,7 +113,8 @@ def test_a_mirrored_video_matches_over_http_under_dihedral(server, tmp_path):
                       data=VIDEO.read_bytes(), headers=hdr, timeout=60)
     assert r.status_code == 201
     mirrored = tmp_path / "mirrored.mp4"
-    ffmpeg("-i", VIDEO, "-vf", "hflip", "-c:v", "libx264", "-pix_fmt", "yuv420p", mirrored)
+    ffmpeg("-i", VIDEO, "-vf", "hflip", "-c:v", "libx264", "-preset", "veryfast",
+           "-pix_fmt", "yuv420p", mirrored)
     data = mirrored.read_bytes()
     plain = requests.post(url + "/v1/lookup/media", data=data, headers=hdr, timeout=60).json()
     assert plain["matches"] == []

@@ -9,6 +9,9 @@ from helpers import SAMPLES, VIDEOS, VPDQ, ffmpeg, run
 CHAIR = VIDEOS / "chair-19-sd-bar.mp4"
 PATTERN = VIDEOS / "pattern-hd-no-bar.mp4"
 DOORKNOB = VIDEOS / "doorknob-hd-no-bar.mp4"
+# The copies' encoder settings: veryfast, as video_copies.py's (the default
+# preset took most of this file's time).
+FAST = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +51,10 @@ def test_reencodes_and_resizes_match(store):
     crf = d / "crf35.mp4"
     half = d / "half.mp4"
     vp9 = d / "vp9.webm"
-    ffmpeg("-i", CHAIR, "-c:v", "libx264", "-crf", "35", crf)
-    ffmpeg("-i", CHAIR, "-vf", "scale=240:-2", half)
+    ffmpeg("-i", CHAIR, "-c:v", "libx264", "-preset", "veryfast", "-crf", "35", crf)
+    ffmpeg("-i", CHAIR, "-vf", "scale=240:-2", *FAST, half)
     ffmpeg("-i", PATTERN, "-vf", "scale=640:-2", "-c:v", "libvpx-vp9", "-b:v", "300k",
-           "-deadline", "realtime", vp9)
+           "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", vp9)
     for query, target in ((crf, CHAIR), (half, CHAIR), (vp9, PATTERN)):
         found, rc = matches(db, query, "--bank", "videos")
         assert rc == 0
@@ -197,7 +200,7 @@ def test_a_compilation_matches_by_the_segment_rule(store, tmp_path):
     ffmpeg("-i", CHAIR, "-f", "lavfi", "-i", "testsrc2=size=480x720:rate=30", "-filter_complex",
            "[0:v]trim=0:8,setpts=PTS-STARTPTS,setsar=1[a];"
            "[1:v]trim=0:12,setpts=PTS-STARTPTS,setsar=1[b];[a][b]concat=n=2:v=1:a=0[v]",
-           "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", comp)
+           "-map", "[v]", *FAST, comp)
     found, rc = matches(db, comp, "--bank", "videos")
     assert rc == 0 and [m["content_id"] for m in found] == [CHAIR.name]
     m = found[0]
@@ -225,7 +228,7 @@ def test_a_mirrored_or_turned_copy_matches_under_dihedral(store, tmp_path, vf, o
     DCT, are matched too, and the answer names the orientation."""
     d, db = store
     copy = tmp_path / "copy.mp4"
-    ffmpeg("-i", CHAIR, "-vf", vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", copy)
+    ffmpeg("-i", CHAIR, "-vf", vf, *FAST, copy)
     found, rc = matches(db, copy, "--bank", "videos")
     assert (found, rc) == ([], 1)
     found, rc = matches(db, copy, "--bank", "videos", "--dihedral")
@@ -255,7 +258,7 @@ def test_a_copy_with_bars_matches_at_the_defaults(store, tmp_path, video, bars):
     well), and the answer says so."""
     d, db = store
     copy = tmp_path / "barred.mp4"
-    ffmpeg("-i", video, "-vf", bars, "-c:v", "libx264", "-pix_fmt", "yuv420p", copy)
+    ffmpeg("-i", video, "-vf", bars, *FAST, copy)
     found, rc = matches(db, copy, "--bank", "videos")
     assert rc == 0 and [m["content_id"] for m in found] == [video.name]
     assert found[0]["rule"] == "percent" and found[0]["bars_cut"] is True

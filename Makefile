@@ -169,8 +169,11 @@ FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ)/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)
 
+FUZZ_JOBS ?= $(shell nproc)
+
 fuzz: fuzz-deps
-	@$(MAKE) --no-print-directory fuzz-run
+	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) --output-sync=target fuzz-run
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -189,26 +192,29 @@ $(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ)/libpdqmatch.a
 -include $(shell find $(FUZZ)/obj -name '*.d' 2>/dev/null)
 
 # -rss_limit_mb: a target may use 2 GiB, no more; -timeout: 25 s an input.
-fuzz-run: fuzz-build
-	@set -e; mkdir -p $(FUZZ)/crashes; for t in $(FUZZ_TARGETS); do \
-		mkdir -p $(FUZZ)/corpus/$$t tests/fuzz/corpus/$$t; \
-		if ls tests/fuzz/regressions/$$t/* >/dev/null 2>&1; then \
-			echo "== $$t: regressions"; \
-			$(FUZZ)/$$t tests/fuzz/regressions/$$t/* > $(FUZZ)/regress.log 2>&1 || \
-				{ grep -E '^(Running|==[0-9]+==|SUMMARY)' $(FUZZ)/regress.log; \
-				  echo "$$t: a regression input fails"; exit 1; }; \
-			grep -c '^Executed' $(FUZZ)/regress.log | sed 's/$$/ inputs replayed/'; \
-		fi; \
-		echo "== $$t, $(FUZZ_SECONDS) s"; \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		$(FUZZ)/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=25 \
-			-print_final_stats=1 -artifact_prefix=$(FUZZ)/crashes/$$t- \
-			$(FUZZ)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | \
-			grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|INFO: seed corpus|#[0-9]+ +DONE)' || true; \
-		test -z "$$(ls $(FUZZ)/crashes/ 2>/dev/null | grep "^$$t-")" || \
-			{ echo "$$t: crash, see $(FUZZ)/crashes/"; exit 1; }; \
-	done
+fuzz-run: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+# One target: its regressions replayed, then FUZZ_SECONDS of fuzzing.  The
+# targets run FUZZ_JOBS at a time (one a core), each target's output kept
+# together.
+fuzz-run-%: fuzz-build
+	@set -e; t=$*; mkdir -p $(FUZZ)/crashes $(FUZZ)/corpus/$$t tests/fuzz/corpus/$$t; \
+	if ls tests/fuzz/regressions/$$t/* >/dev/null 2>&1; then \
+		echo "== $$t: regressions"; \
+		$(FUZZ)/$$t tests/fuzz/regressions/$$t/* > $(FUZZ)/regress-$$t.log 2>&1 || \
+			{ grep -E '^(Running|==[0-9]+==|SUMMARY)' $(FUZZ)/regress-$$t.log; \
+			  echo "$$t: a regression input fails"; exit 1; }; \
+		grep -c '^Executed' $(FUZZ)/regress-$$t.log | sed 's/$$/ inputs replayed/'; \
+	fi; \
+	echo "== $$t, $(FUZZ_SECONDS) s"; \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(FUZZ)/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=25 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ)/crashes/$$t- \
+		$(FUZZ)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | \
+		grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|INFO: seed corpus|#[0-9]+ +DONE)' || true; \
+	test -z "$$(ls $(FUZZ)/crashes/ 2>/dev/null | grep "^$$t-")" || \
+		{ echo "$$t: crash, see $(FUZZ)/crashes/"; exit 1; }
 
 # ---------------------------------------------------------------------------
 # Benchmarks and demo

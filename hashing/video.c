@@ -203,8 +203,10 @@ typedef struct hasher {
 } hasher;
 
 /* Convert, hash and hand over one frame: 0 to go on, 1 when fn asks to
- * stop, -1 on a failure (h->st, h->err). */
-static int hash_one(hasher *h, const AVFrame *frame, uint32_t index)
+ * stop, -1 on a failure (*st, *err: the caller records it, see
+ * hasher_fail()). */
+static int hash_one(hasher *h, const AVFrame *frame, uint32_t index, pdqm_status *st,
+                    pdqm_error *err)
 {
     sws_scale(h->sws, (const uint8_t *const *)frame->data, frame->linesize, 0, h->rgb->height,
               h->rgb->data, h->rgb->linesize);
@@ -214,8 +216,8 @@ static int hash_one(hasher *h, const AVFrame *frame, uint32_t index)
     unsigned pdq_flags = PDQM_PDQ_NO_PRESHRINK;
     if (h->flags & PDQM_VIDEO_DIHEDRAL)
         pdq_flags |= PDQM_PDQ_DIHEDRAL;
-    h->st = pdqm_pdq_hash(&px, pdq_flags, &pdq, &h->err);
-    if (h->st != PDQM_OK)
+    *st = pdqm_pdq_hash(&px, pdq_flags, &pdq, err);
+    if (*st != PDQM_OK)
         return -1;
     pdqm_video_frame vf = {
         .frame = index,
@@ -228,12 +230,24 @@ static int hash_one(hasher *h, const AVFrame *frame, uint32_t index)
     pdqm_rect in;
     if ((h->flags & PDQM_VIDEO_BARS) && pdqm_find_bars(&px, &in)) {
         vf.barred = 1;
-        h->st = hash_cuts(&px, &in, &pdq, &vf, &h->err);
-        if (h->st != PDQM_OK)
+        *st = hash_cuts(&px, &in, &pdq, &vf, err);
+        if (*st != PDQM_OK)
             return -1;
     }
     h->info->frames_hashed++;
     return h->fn(h->arg, &vf) != 0 ? 1 : 0;
+}
+
+/* Record the outcome of a frame (h->mu held when the thread runs): the
+ * first failure is kept, and either failure or fn's stop ends hashing. */
+static void hasher_fail(hasher *h, int rc, pdqm_status st, const pdqm_error *err)
+{
+    if (rc < 0 && h->st == PDQM_OK) {
+        h->st = st;
+        h->err = *err;
+    }
+    if (rc != 0)
+        h->stopped = 1;
 }
 
 static void *hasher_main(void *arg)
@@ -251,13 +265,14 @@ static void *hasher_main(void *arg)
         int stopped = h->stopped;
         pthread_cond_broadcast(&h->changed);   /* room for the decoder */
         pthread_mutex_unlock(&h->mu);
-        int rc = stopped ? 1 : hash_one(h, j.frame, j.index);
+        pdqm_status st = PDQM_OK;
+        pdqm_error err;
+        int rc = stopped ? 1 : hash_one(h, j.frame, j.index, &st, &err);
         av_frame_free(&j.frame);
         pthread_mutex_lock(&h->mu);
-        if (rc != 0 && !h->stopped) {
-            h->stopped = 1;
+        if (rc != 0 && !h->stopped)
             pthread_cond_broadcast(&h->changed);
-        }
+        hasher_fail(h, rc, st, &err);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -268,9 +283,11 @@ static void *hasher_main(void *arg)
  * nonzero once the hashing side has stopped. */
 static int hasher_push(hasher *h, const AVFrame *frame, uint32_t index)
 {
+    pdqm_status st = PDQM_OK;
+    pdqm_error err;
     if (!h->running) {
-        if (!h->stopped && hash_one(h, frame, index) != 0)
-            h->stopped = 1;
+        if (!h->stopped)
+            hasher_fail(h, hash_one(h, frame, index, &st, &err), st, &err);
         return h->stopped;
     }
     AVFrame *ref = av_frame_clone(frame);
@@ -279,8 +296,9 @@ static int hasher_push(hasher *h, const AVFrame *frame, uint32_t index)
         pthread_cond_wait(&h->changed, &h->mu);
     int stopped = h->stopped;
     if (!stopped && ref == NULL) {
-        h->st = pdqm_error_set(&h->err, PDQM_ERR_NOMEM, "out of memory for a video frame");
-        h->stopped = stopped = 1;
+        st = pdqm_error_set(&err, PDQM_ERR_NOMEM, "out of memory for a video frame");
+        hasher_fail(h, -1, st, &err);
+        stopped = 1;
     }
     if (!stopped) {
         h->queue[(h->head + h->n) % QUEUE_DEPTH] = (job){ ref, index };

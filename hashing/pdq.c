@@ -43,13 +43,12 @@
 #define LUMA_B 0.114f
 
 /* ------------------------------------------------------------------ */
-/* Constant tables, built once: the DCT matrix [6] and the luma products */
+/* Constant tables, built once: the DCT matrix [6]                     */
 
 static float dct_matrix[DCT_N][BUF];      /* D[i][j] */
 static float dct_matrix_t[BUF][DCT_N];    /* D transposed, for B = T * D^T */
 /* weight * (float)v for every sample value v: the same float products the
  * reference computes per pixel, looked up instead of multiplied. */
-static float luma_table[3][256];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static pthread_key_t scratch_key;    /* see scratch_get() */
 static int scratch_key_ok;
@@ -71,11 +70,6 @@ static void build_tables(void)
     }
     /* Without a key, scratch_get() falls back to plain malloc. */
     scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
-    for (int v = 0; v < 256; v++) {
-        luma_table[0][v] = LUMA_R * (float)v;
-        luma_table[1][v] = LUMA_G * (float)v;
-        luma_table[2][v] = LUMA_B * (float)v;
-    }
 }
 
 const float *pdqm_pdq_dct_matrix(void)
@@ -107,20 +101,22 @@ int pdqm_pdq_preshrink_source(int src_len, int dst)
     return (int)(((int64_t)dst * src_len) / PDQM_PDQ_PRESHRINK);
 }
 
-/* One row of RGB as luma: the products of the tables, computed (each
- * rounded to float, as the tables' entries are), so that the loop
- * vectorises; built for AVX2 too, picked at start. */
+/* The luma of one RGB pixel: each product rounded to float, then
+ * (R + G) first and + B, the reference's order. */
+static inline float luma_of(const uint8_t *p)
+{
+    return (LUMA_R * (float)p[0] + LUMA_G * (float)p[1]) + LUMA_B * (float)p[2];
+}
+
+/* One row of RGB as luma, in a loop that vectorises; built for AVX2 too,
+ * picked at start. */
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 static void luma_row(const uint8_t *restrict p, int cols, float *restrict out)
 {
-    for (int x = 0; x < cols; x++) {
-        float r = LUMA_R * (float)p[3 * x];
-        float g = LUMA_G * (float)p[3 * x + 1];
-        float b = LUMA_B * (float)p[3 * x + 2];
-        out[x] = (r + g) + b;   /* (R + G) first, then + B: the reference's order */
-    }
+    for (int x = 0; x < cols; x++)
+        out[x] = luma_of(p + 3 * x);
 }
 
 /* Fill luma (rows x cols) from px, sampling source rows and columns through
@@ -133,7 +129,6 @@ static void compute_luma(const pdqm_pixels *px, int rows, int cols,
     for (int x = 0; x < cols; x++)
         col_src[x] = step * (shrink ? pdqm_pdq_preshrink_source(px->width, x) : x);
 
-    const float *tr = luma_table[0], *tg = luma_table[1], *tb = luma_table[2];
     for (int y = 0; y < rows; y++) {
         int sy = shrink ? pdqm_pdq_preshrink_source(px->height, y) : y;
         const uint8_t *row = px->data + (size_t)sy * px->stride;
@@ -147,11 +142,8 @@ static void compute_luma(const pdqm_pixels *px, int rows, int cols,
         } else if (!shrink) {
             luma_row(row, cols, out);
         } else {
-            for (int x = 0; x < cols; x++) {
-                const uint8_t *p = row + col_src[x];
-                /* (R + G) first, then + B: the reference's order. */
-                out[x] = (tr[p[0]] + tg[p[1]]) + tb[p[2]];
-            }
+            for (int x = 0; x < cols; x++)
+                out[x] = luma_of(row + col_src[x]);
         }
     }
 }
@@ -287,44 +279,28 @@ static void transpose(const float *in, float *out, int rows, int cols)
  * not (a 1280x720 video frame is 3.7 MB a buffer). */
 #define STRIP 16
 
-/* Box of `window` along every row of in (rows x cols).  Each strip of
- * rows is transposed into s1 (cols x STRIP), boxed down its columns into
- * s2 and handed to out_strip: a row's running sum walks its row left to
- * right, exactly as a column box on the whole transpose would.  needed,
- * when not NULL, marks the columns whose results are used. */
-typedef void strip_sink(void *ctx, const float *s2, int first_row, int n_rows, int cols);
-
+/* Box of `window` along every row of in (rows x cols) into out.  Each
+ * strip of rows is transposed into s1 (cols x STRIP) and boxed down its
+ * columns into s2: a row's running sum walks its row left to right,
+ * exactly as a column box on the whole transpose would.  With col_at NULL
+ * the strip goes back whole (out: rows x cols); else only the 64 columns
+ * col_at names are kept (out: rows x 64), and needed marks them. */
 static void row_box(const float *in, int rows, int cols, int window, float *s1, float *s2,
-                    float *sum, const unsigned char *needed, strip_sink *sink, void *ctx)
+                    float *sum, const unsigned char *needed, const int *col_at, float *out)
 {
     for (int i0 = 0; i0 < rows; i0 += STRIP) {
         int n = rows - i0 < STRIP ? rows - i0 : STRIP;
         transpose(in + (size_t)i0 * cols, s1, n, cols);   /* s1: cols x n */
         box_columns(s1, s2, cols, n, window, sum, needed); /* s2: cols x n */
-        sink(ctx, s2, i0, n, cols);
-    }
-}
-
-/* Sinks: the whole strip back into a rows x cols buffer, or only the 64
- * sampled columns into a rows x 64 one. */
-typedef struct sink_all { float *out; } sink_all;
-
-static void put_all(void *ctx, const float *s2, int first_row, int n_rows, int cols)
-{
-    sink_all *k = ctx;
-    transpose(s2, k->out + (size_t)first_row * cols, cols, n_rows);
-}
-
-typedef struct sink_sampled { float *out; const int *col_at; } sink_sampled;
-
-static void put_sampled(void *ctx, const float *s2, int first_row, int n_rows, int cols)
-{
-    (void)cols;
-    sink_sampled *k = ctx;
-    for (int r = 0; r < n_rows; r++) {
-        float *dst = k->out + (size_t)(first_row + r) * BUF;
-        for (int j = 0; j < BUF; j++)
-            dst[j] = s2[(size_t)k->col_at[j] * n_rows + r];
+        if (col_at == NULL) {
+            transpose(s2, out + (size_t)i0 * cols, cols, n);
+            continue;
+        }
+        for (int r = 0; r < n; r++) {
+            float *dst = out + (size_t)(i0 + r) * BUF;
+            for (int j = 0; j < BUF; j++)
+                dst[j] = s2[(size_t)col_at[j] * n + r];
+        }
     }
 }
 
@@ -356,16 +332,14 @@ static void blur_and_decimate(float *a, float *b, float *strip, float *sum,
     }
 
     /* Pass 1: row box a -> b, then column box b -> a. */
-    sink_all all = { b };
-    row_box(a, rows, cols, along_rows, s1, s2, sum, NULL, put_all, &all);
+    row_box(a, rows, cols, along_rows, s1, s2, sum, NULL, NULL, b);
     box_columns(b, a, rows, cols, along_cols, sum, NULL);
 
     /* Pass 2, row box: only the sampled columns, gathered as rows x 64 in b... */
     memset(needed, 0, (size_t)cols);
     for (int j = 0; j < BUF; j++)
         needed[col_at[j]] = 1;
-    sink_sampled sampled = { b, col_at };
-    row_box(a, rows, cols, along_rows, s1, s2, sum, needed, put_sampled, &sampled);
+    row_box(a, rows, cols, along_rows, s1, s2, sum, needed, col_at, b);
 
     /* ...and finish with the column box down just those. */
     memset(needed, 0, (size_t)rows);

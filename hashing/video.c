@@ -204,7 +204,7 @@ typedef struct hasher {
 
 /* Convert, hash and hand over one frame: 0 to go on, 1 when fn asks to
  * stop, -1 on a failure (*st, *err: the caller records it, see
- * hasher_fail()). */
+ * hasher_record()). */
 static int hash_one(hasher *h, const AVFrame *frame, uint32_t index, pdqm_status *st,
                     pdqm_error *err)
 {
@@ -239,8 +239,8 @@ static int hash_one(hasher *h, const AVFrame *frame, uint32_t index, pdqm_status
 }
 
 /* Record the outcome of a frame (h->mu held when the thread runs): the
- * first failure is kept, and either failure or fn's stop ends hashing. */
-static void hasher_fail(hasher *h, int rc, pdqm_status st, const pdqm_error *err)
+ * first failure is kept, and a failure or fn's stop ends hashing. */
+static void hasher_record(hasher *h, int rc, pdqm_status st, const pdqm_error *err)
 {
     if (rc < 0 && h->st == PDQM_OK) {
         h->st = st;
@@ -272,7 +272,7 @@ static void *hasher_main(void *arg)
         pthread_mutex_lock(&h->mu);
         if (rc != 0 && !h->stopped)
             pthread_cond_broadcast(&h->changed);
-        hasher_fail(h, rc, st, &err);
+        hasher_record(h, rc, st, &err);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -287,7 +287,7 @@ static int hasher_push(hasher *h, const AVFrame *frame, uint32_t index)
     pdqm_error err;
     if (!h->running) {
         if (!h->stopped)
-            hasher_fail(h, hash_one(h, frame, index, &st, &err), st, &err);
+            hasher_record(h, hash_one(h, frame, index, &st, &err), st, &err);
         return h->stopped;
     }
     AVFrame *ref = av_frame_clone(frame);
@@ -297,7 +297,7 @@ static int hasher_push(hasher *h, const AVFrame *frame, uint32_t index)
     int stopped = h->stopped;
     if (!stopped && ref == NULL) {
         st = pdqm_error_set(&err, PDQM_ERR_NOMEM, "out of memory for a video frame");
-        hasher_fail(h, -1, st, &err);
+        hasher_record(h, -1, st, &err);
         stopped = 1;
     }
     if (!stopped) {

@@ -74,8 +74,10 @@ typedef struct pdqm_video_info {
     const char *codec;         /* FFmpeg's short name: static storage */
 } pdqm_video_info;
 
-/* Called for each hashed frame, in order; return 0 to go on, anything else
- * to stop (pdqm_video_hash() then returns PDQM_OK with what was done). */
+/* Called for each hashed frame, in order, from one thread that is not
+ * always the caller's (frames are hashed beside the decoder), and never
+ * after pdqm_video_hash() returns; return 0 to go on, anything else to
+ * stop (pdqm_video_hash() then returns PDQM_OK with what was done). */
 typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
 
 /* Flags for pdqm_video_hash(). */

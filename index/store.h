@@ -198,6 +198,72 @@ pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
                               const char *content_id, pdqm_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Applying a replicated log                                            */
+
+/* A store fed from an ordered log (a cluster: cluster/cluster.h) applies
+ * entries of writes, each with its sequence number.  Applying is
+ * deterministic: the same entries in the same order give every store the
+ * same content, whatever else happened on its node, which is why nothing
+ * in an op may say "now" (times are given) and why an op that cannot be
+ * applied (a bank that exists, a content id that does not) is an outcome,
+ * kept in its result, not a failure of the batch. */
+typedef enum pdqm_op_type {
+    PDQM_OP_BANK_CREATE = 1,   /* bank, threshold, bank_kind, time */
+    PDQM_OP_BANK_UPDATE = 2,   /* bank, threshold and bank_kind (-1: unchanged) */
+    PDQM_OP_BANK_DELETE = 3,   /* bank */
+    PDQM_OP_ADD = 4,           /* adds (each its own bank; added > 0), deferred */
+    PDQM_OP_DELETE = 5         /* bank, content_id */
+} pdqm_op_type;
+#define PDQM_OP_LAST PDQM_OP_DELETE
+
+typedef struct pdqm_op {
+    pdqm_op_type type;
+    const char *bank;
+    int threshold;
+    int bank_kind;
+    int64_t time;              /* BANK_CREATE: its creation, unix seconds > 0 */
+    const char *content_id;
+    const pdqm_add *adds;
+    size_t n_adds;
+    int deferred;              /* ADD: leave the hashes to an indexing pass
+                                  (a bulk load: pdqm_store_add_deferred) */
+} pdqm_op;
+
+/* What applying one op did: PDQM_OK, or the error it would have had as a
+ * call of its own (PDQM_ERR_EXISTS, PDQM_ERR_NOT_FOUND, PDQM_ERR_INVALID...),
+ * which left the store as it was.  For an ADD, outcomes (room for n_adds,
+ * the caller's; may be NULL) tells each item's fate. */
+typedef struct pdqm_op_result {
+    pdqm_error error;
+    pdqm_add_outcome *outcomes;
+} pdqm_op_result;
+
+/* One entry of the log: its sequence number (1, 2, ...) and its ops. */
+typedef struct pdqm_log_entry {
+    uint64_t seq;
+    const pdqm_op *ops;
+    size_t n_ops;
+    pdqm_op_result *results;   /* n_ops of them, the caller's (may be NULL) */
+    int skipped;               /* out: 1 when seq was applied before */
+} pdqm_log_entry;
+
+/* Apply n entries, in ascending seq order, in one write transaction that
+ * also stores the last seq applied: a crash loses the batch whole or not
+ * at all, and entries at or below the stored seq are skipped (skipped 1,
+ * results untouched), so replaying a log from any point is harmless.  Each
+ * op runs in a nested transaction of its own (a failed op is undone
+ * alone).  Returns PDQM_OK when the batch committed, whatever the ops'
+ * outcomes; PDQM_ERR_INVALID for seqs that do not ascend; PDQM_ERR_STORE,
+ * PDQM_ERR_NO_SPACE, PDQM_ERR_NOMEM when the batch could not be applied
+ * (nothing of it was, and it may be given again). */
+pdqm_status pdqm_store_apply(pdqm_store *store, pdqm_log_entry *entries, size_t n,
+                             pdqm_error *err);
+
+/* The last seq pdqm_store_apply() stored (0 when none).  One read
+ * transaction. */
+pdqm_status pdqm_store_applied_seq(pdqm_store *store, uint64_t *seq, pdqm_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Lookups                                                              */
 
 typedef struct pdqm_lookup_options {

@@ -435,16 +435,35 @@ done:
     return rc;
 }
 
-static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
-                              pdqm_add_outcome *outcomes, int deferred,
-                              uint32_t *pending_after, uint32_t *window_after,
-                              pdqm_error *err)
+pdqm_status store_add_check(const pdqm_add *adds, size_t n, pdqm_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         pdqm_status st = check_add(&adds[i], i, err);
         if (st != PDQM_OK)
             return st;
     }
+    return PDQM_OK;
+}
+
+int store_add_in(pdqm_store *s, MDB_txn *txn, const pdqm_add *adds, size_t n,
+                 pdqm_add_outcome *outcomes, int deferred, uint32_t *pending_after,
+                 uint32_t *window_after, pdqm_error *err)
+{
+    add_args a = { adds, n, outcomes, deferred, 0, 0 };
+    int rc = n ? do_add(s, txn, &a, err) : 0;
+    *pending_after = a.pending_after;
+    *window_after = a.window_after;
+    return rc;
+}
+
+static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
+                              pdqm_add_outcome *outcomes, int deferred,
+                              uint32_t *pending_after, uint32_t *window_after,
+                              pdqm_error *err)
+{
+    pdqm_status st0 = store_add_check(adds, n, err);
+    if (st0 != PDQM_OK)
+        return st0;
     if (n == 0)
         return PDQM_OK;
     add_args a = { adds, n, outcomes, deferred, 0, 0 };
@@ -497,13 +516,18 @@ static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m, pdqm_error
     return 0;
 }
 
+int store_add_is_small(const pdqm_add *adds, size_t n)
+{
+    size_t hashes = 0;
+    for (size_t i = 0; i < n && hashes <= SMALL_BATCH; i++)
+        hashes += adds[i].n_hashes;
+    return hashes <= SMALL_BATCH;
+}
+
 pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
                            pdqm_add_outcome *outcomes, pdqm_error *err)
 {
-    size_t hashes = 0;
-    for (size_t i = 0; i < n; i++)
-        hashes += adds[i].n_hashes;
-    if (hashes <= SMALL_BATCH) {
+    if (store_add_is_small(adds, n)) {
         uint32_t pending = 0, window = 0;
         pdqm_status st = add_common(store, adds, n, outcomes, 1, &pending, &window, err);
         /* The add has committed whatever happens next; a failed indexing

@@ -71,18 +71,34 @@ pdqm_status pdqm_store_bank_create(pdqm_store *store, const char *name,
     return pdqm_store_bank_create_at(store, name, threshold, kind, 0, err);
 }
 
-pdqm_status pdqm_store_bank_create_at(pdqm_store *store, const char *name,
-                                      int threshold, pdqm_bank_kind kind,
-                                      int64_t created, pdqm_error *err)
+pdqm_status store_bank_check(const char *name, int threshold, int kind, int unchanged,
+                             pdqm_error *err)
 {
     pdqm_status st = pdqm_bank_name_check(name, err);
     if (st != PDQM_OK)
         return st;
-    if (threshold < 0 || threshold > PDQM_MAX_DISTANCE)
+    if (threshold > PDQM_MAX_DISTANCE || threshold < (unchanged ? -1 : 0))
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "a threshold is 0 to 256 bits, not %d", threshold);
-    if (kind != PDQM_BANK_BLOCK && kind != PDQM_BANK_ALLOW)
-        return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown bank kind %d", (int)kind);
+    if (!(unchanged && kind == -1) && kind != PDQM_BANK_BLOCK && kind != PDQM_BANK_ALLOW)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown bank kind %d", kind);
+    return PDQM_OK;
+}
+
+int store_bank_create_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
+                         int kind, int64_t created, pdqm_error *err)
+{
+    bank_args a = { name, threshold, kind, created };
+    return do_bank_create(s, txn, &a, err);
+}
+
+pdqm_status pdqm_store_bank_create_at(pdqm_store *store, const char *name,
+                                      int threshold, pdqm_bank_kind kind,
+                                      int64_t created, pdqm_error *err)
+{
+    pdqm_status st = store_bank_check(name, threshold, (int)kind, 0, err);
+    if (st != PDQM_OK)
+        return st;
     bank_args a = { name, threshold, kind, created };
     return store_write(store, do_bank_create, &a, "cannot create the bank", err);
 }
@@ -114,17 +130,19 @@ static int do_bank_update(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
     return store_bank_put(s, txn, a->name, &b);
 }
 
+int store_bank_update_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
+                         int kind, pdqm_error *err)
+{
+    bank_args a = { name, threshold, kind, 0 };
+    return do_bank_update(s, txn, &a, err);
+}
+
 pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
                                    int threshold, int kind, pdqm_error *err)
 {
-    pdqm_status st = pdqm_bank_name_check(name, err);
+    pdqm_status st = store_bank_check(name, threshold, kind, 1, err);
     if (st != PDQM_OK)
         return st;
-    if (threshold > PDQM_MAX_DISTANCE || threshold < -1)
-        return pdqm_error_set(err, PDQM_ERR_INVALID,
-                              "a threshold is 0 to 256 bits, not %d", threshold);
-    if (kind != -1 && kind != PDQM_BANK_BLOCK && kind != PDQM_BANK_ALLOW)
-        return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown bank kind %d", kind);
     bank_args a = { name, threshold, kind, 0 };
     return store_write(store, do_bank_update, &a, "cannot update the bank", err);
 }
@@ -156,6 +174,12 @@ static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
         return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     MDB_val bk = { strlen(a->name), (void *)a->name };
     return mdb_del(txn, s->db.banks, &bk, NULL);
+}
+
+int store_bank_delete_in(pdqm_store *s, MDB_txn *txn, const char *name, pdqm_error *err)
+{
+    bank_args a = { name, -1, -1, 0 };
+    return do_bank_delete(s, txn, &a, err);
 }
 
 pdqm_status pdqm_store_bank_delete(pdqm_store *store, const char *name,

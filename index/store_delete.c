@@ -128,8 +128,7 @@ static int do_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     return store_bank_put(s, txn, a->bank, &b);
 }
 
-pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
-                              const char *content_id, pdqm_error *err)
+pdqm_status store_delete_check(const char *bank, const char *content_id, pdqm_error *err)
 {
     pdqm_status st = pdqm_bank_name_check(bank, err);
     if (st != PDQM_OK)
@@ -138,6 +137,22 @@ pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
     if (len == 0 || len > PDQM_CONTENT_ID_MAX)
         return pdqm_error_set(err, PDQM_ERR_NOT_FOUND, "no content '%s' in bank '%s'",
                               content_id ? content_id : "", bank);
+    return PDQM_OK;
+}
+
+int store_delete_in(pdqm_store *s, MDB_txn *txn, const char *bank, const char *content_id,
+                    pdqm_error *err)
+{
+    delete_args a = { bank, content_id };
+    return do_delete(s, txn, &a, err);
+}
+
+pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
+                              const char *content_id, pdqm_error *err)
+{
+    pdqm_status st = store_delete_check(bank, content_id, err);
+    if (st != PDQM_OK)
+        return st;
     delete_args a = { bank, content_id };
     return store_write(store, do_delete, &a, "cannot delete from the store", err);
 }

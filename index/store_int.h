@@ -5,7 +5,8 @@
  * Layout (one LMDB environment, named databases):
  *   meta      "schema", "next_entry", "next_bank",
  *             "pending_from", "pending_to", "pass_window" (absent in
- *             stores from before it): u32 values
+ *             stores from before it): u32 values; "applied_seq" (only in
+ *             a store fed from a log): a u64, the last entry applied
  *   banks     bank name -> bank_rec
  *   cnum      u32 group -> the content records of numbers group*16 ..
  *             group*16+15 (see store_cnum_get): 16 records share one
@@ -266,6 +267,29 @@ int store_meta_put(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t value
 typedef int (*write_fn)(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
 pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
                         pdqm_error *err);
+
+/* The writes of store.h in two halves, for pdqm_store_apply(): the checks
+ * made before any transaction (a status), and the write itself in the
+ * caller's transaction (an LMDB code, or -1 with *err set).
+ * store_bank_check's unchanged allows -1 for threshold and kind (an
+ * update); store_add_is_small says whether pdqm_store_add() would defer
+ * the batch and leave it to a pass (store_add.c, store_banks.c,
+ * store_delete.c). */
+pdqm_status store_bank_check(const char *name, int threshold, int kind, int unchanged,
+                             pdqm_error *err);
+int store_bank_create_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
+                         int kind, int64_t created, pdqm_error *err);
+int store_bank_update_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
+                         int kind, pdqm_error *err);
+int store_bank_delete_in(pdqm_store *s, MDB_txn *txn, const char *name, pdqm_error *err);
+pdqm_status store_delete_check(const char *bank, const char *content_id, pdqm_error *err);
+int store_delete_in(pdqm_store *s, MDB_txn *txn, const char *bank, const char *content_id,
+                    pdqm_error *err);
+pdqm_status store_add_check(const pdqm_add *adds, size_t n, pdqm_error *err);
+int store_add_in(pdqm_store *s, MDB_txn *txn, const pdqm_add *adds, size_t n,
+                 pdqm_add_outcome *outcomes, int deferred, uint32_t *pending_after,
+                 uint32_t *window_after, pdqm_error *err);
+int store_add_is_small(const pdqm_add *adds, size_t n);
 
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);

@@ -85,7 +85,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 endif
 
-LIB_SRCS := $(wildcard hashing/*.c index/*.c core/*.c server/*.c)
+LIB_SRCS := $(wildcard hashing/*.c index/*.c core/*.c cluster/*.c server/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -1,0 +1,287 @@
+/*
+ * test_cluster.c - cluster/cluster.h: the log entry's encoding.
+ *
+ * Every op round-trips field for field; hash-named items and items
+ * without timestamps take the short form; and the decoder, given entries
+ * cut short at every byte, with bits flipped, with counts that lie, of
+ * another version or with bytes after the end, fails with a message and
+ * never reads past the entry (ASan watches) nor makes more than the entry
+ * accounts for.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <strings.h>
+
+#include "../../cluster/cluster.h"
+#include "../../hashing/hash256.h"
+
+static pdqm_error err;
+
+#define assert_ok(call)                                                      \
+    do {                                                                     \
+        pdqm_error_clear(&err);                                              \
+        pdqm_status st_ = (call);                                            \
+        if (st_ != PDQM_OK)                                                  \
+            fail_msg("%s: got %s (%s)", #call, pdqm_status_token(st_),       \
+                     pdqm_error_message(&err));                              \
+    } while (0)
+
+static int str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Digests compare case-blind (the entry holds raw bytes). */
+static int hex_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcasecmp(a, b) == 0);
+}
+
+static void assert_ops_equal(const pdqm_op *a, const pdqm_op *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(a[i].type, b[i].type);
+        if (a[i].type != PDQM_OP_ADD)
+            assert_string_equal(a[i].bank, b[i].bank);
+        switch (a[i].type) {
+        case PDQM_OP_BANK_CREATE:
+            assert_int_equal(a[i].time, b[i].time);
+            /* fall through */
+        case PDQM_OP_BANK_UPDATE:
+            assert_int_equal(a[i].threshold, b[i].threshold);
+            assert_int_equal(a[i].bank_kind, b[i].bank_kind);
+            break;
+        case PDQM_OP_BANK_DELETE:
+            break;
+        case PDQM_OP_DELETE:
+            assert_string_equal(a[i].content_id, b[i].content_id);
+            break;
+        case PDQM_OP_ADD:
+            assert_int_equal(a[i].deferred, b[i].deferred);
+            assert_int_equal(a[i].n_adds, b[i].n_adds);
+            for (size_t k = 0; k < a[i].n_adds; k++) {
+                const pdqm_add *x = &a[i].adds[k], *y = &b[i].adds[k];
+                assert_string_equal(x->bank, y->bank);
+                assert_string_equal(x->content_id, y->content_id);
+                assert_true(str_eq(x->metadata, y->metadata));
+                assert_true(hex_eq(x->sha256, y->sha256));
+                assert_true(hex_eq(x->md5, y->md5));
+                assert_int_equal(x->kind, y->kind);
+                assert_int_equal(x->added, y->added);
+                assert_int_equal(x->n_hashes, y->n_hashes);
+                for (size_t h = 0; h < x->n_hashes; h++) {
+                    assert_memory_equal(&x->hashes[h].hash, &y->hashes[h].hash, 32);
+                    assert_int_equal(x->hashes[h].quality, y->hashes[h].quality);
+                    assert_true(x->hashes[h].timestamp == y->hashes[h].timestamp);
+                }
+            }
+            break;
+        }
+    }
+}
+
+/* A sample entry of every op type. */
+static pdqm_stored_hash frames[3];
+static pdqm_stored_hash plain[1];
+static pdqm_add items[3];
+static char hash_id[PDQM_HASH_HEX_LEN + 1];
+static pdqm_op sample[6];
+
+static void make_sample(void)
+{
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 4; k++)
+            frames[i].hash.w[k] = 0x0123456789abcdefull * (uint64_t)(i + k + 1);
+        frames[i].quality = 70 + i;
+        frames[i].timestamp = 0.5 * i;
+    }
+    plain[0] = (pdqm_stored_hash){ { { 1, 2, 3, 0xffffffffffffffffull } }, 100, 0 };
+    pdqm_hash256_to_hex(&plain[0].hash, hash_id);
+    items[0] = (pdqm_add){ "videos", "clip/one.mp4", "{\"src\":\"ncmec\",\"n\":[1,2]}",
+                           "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+                           "d41d8cd98f00b204e9800998ecf8427e", PDQM_CONTENT_VIDEO, frames, 3,
+                           1700000000 };
+    items[1] = (pdqm_add){ "list", hash_id, NULL, NULL, NULL, PDQM_CONTENT_HASHES, plain, 1,
+                           1700000001 };
+    items[2] = (pdqm_add){ "list", "named", NULL, NULL, NULL, PDQM_CONTENT_IMAGE, plain, 1,
+                           1700000002 };
+    sample[0] = (pdqm_op){ .type = PDQM_OP_BANK_CREATE, .bank = "videos", .threshold = 31,
+                           .bank_kind = PDQM_BANK_ALLOW, .time = 1699999999 };
+    sample[1] = (pdqm_op){ .type = PDQM_OP_BANK_UPDATE, .bank = "videos", .threshold = -1,
+                           .bank_kind = PDQM_BANK_BLOCK };
+    sample[2] = (pdqm_op){ .type = PDQM_OP_ADD, .adds = items, .n_adds = 3, .deferred = 1 };
+    sample[3] = (pdqm_op){ .type = PDQM_OP_DELETE, .bank = "list", .content_id = "named" };
+    sample[4] = (pdqm_op){ .type = PDQM_OP_BANK_DELETE, .bank = "list" };
+    sample[5] = (pdqm_op){ .type = PDQM_OP_BANK_UPDATE, .bank = "b", .threshold = 256,
+                           .bank_kind = -1 };
+}
+
+static void test_log_round_trip(void **state)
+{
+    (void)state;
+    make_sample();
+    uint8_t *buf;
+    size_t len;
+    assert_ok(pdqm_log_encode(sample, 6, &buf, &len, &err));
+    size_t want = PDQM_LOG_HEADER_BYTES;
+    for (int i = 0; i < 6; i++)
+        want += pdqm_log_op_bytes(&sample[i]);
+    assert_int_equal(len, want);
+    pdqm_log_ops d;
+    assert_ok(pdqm_log_decode(buf, len, &d, &err));
+    assert_int_equal(d.n_ops, 6);
+    assert_ops_equal(sample, d.ops, 6);
+    pdqm_log_ops_free(&d);
+    free(buf);
+}
+
+/* A hash-named item does not repeat its id, and hashes without
+ * timestamps leave them out: 33 bytes a hash, the size of a hash list. */
+static void test_log_short_forms(void **state)
+{
+    (void)state;
+    make_sample();
+    size_t hash_named = pdqm_log_add_bytes(&items[1]);
+    assert_int_equal(hash_named, 1 + 1 + 4 + 1 + 8 + 4 + 33);
+    pdqm_add named = items[1];
+    named.content_id = "x";
+    assert_int_equal(pdqm_log_add_bytes(&named), hash_named + 2 + 1);
+    pdqm_op add = { .type = PDQM_OP_ADD, .adds = &items[1], .n_adds = 1 };
+    assert_int_equal(pdqm_log_op_bytes(&add), PDQM_LOG_ADD_BYTES + hash_named);
+}
+
+static void test_log_encode_refuses(void **state)
+{
+    (void)state;
+    make_sample();
+    uint8_t *buf;
+    size_t len;
+    pdqm_add bad = items[0];
+    bad.sha256 = "not hex";
+    pdqm_op op = { .type = PDQM_OP_ADD, .adds = &bad, .n_adds = 1 };
+    assert_int_equal(pdqm_log_encode(&op, 1, &buf, &len, &err), PDQM_ERR_INVALID);
+    char longbank[300];
+    memset(longbank, 'b', sizeof longbank - 1);
+    longbank[sizeof longbank - 1] = '\0';
+    pdqm_op del = { .type = PDQM_OP_BANK_DELETE, .bank = longbank };
+    assert_int_equal(pdqm_log_encode(&del, 1, &buf, &len, &err), PDQM_ERR_INVALID);
+    pdqm_op unknown = { .type = (pdqm_op_type)99, .bank = "b" };
+    assert_int_equal(pdqm_log_encode(&unknown, 1, &buf, &len, &err), PDQM_ERR_INVALID);
+}
+
+/* Every prefix of an entry is refused; so is the entry with a byte after
+ * it.  Each refusal says where. */
+static void test_log_truncated_entries(void **state)
+{
+    (void)state;
+    make_sample();
+    uint8_t *buf;
+    size_t len;
+    assert_ok(pdqm_log_encode(sample, 6, &buf, &len, &err));
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *copy = malloc(cut ? cut : 1);   /* exactly cut bytes: ASan sees overreads */
+        memcpy(copy, buf, cut);
+        pdqm_log_ops d;
+        pdqm_error e;
+        pdqm_error_clear(&e);
+        assert_int_equal(pdqm_log_decode(copy, cut, &d, &e), PDQM_ERR_INVALID);
+        assert_non_null(strstr(e.message, "log entry"));
+        free(copy);
+    }
+    uint8_t *longer = malloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    pdqm_log_ops d;
+    assert_int_equal(pdqm_log_decode(longer, len + 1, &d, &err), PDQM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "after the last op"));
+    free(longer);
+    free(buf);
+}
+
+/* Every single bit flipped: the decoder fails or decodes something that
+ * encodes again (a mangled entry never crashes or overreads). */
+static void test_log_flipped_bits(void **state)
+{
+    (void)state;
+    make_sample();
+    uint8_t *buf;
+    size_t len;
+    assert_ok(pdqm_log_encode(sample, 6, &buf, &len, &err));
+    size_t decoded = 0;
+    for (size_t bit = 0; bit < len * 8; bit++) {
+        uint8_t *copy = malloc(len);
+        memcpy(copy, buf, len);
+        copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        pdqm_log_ops d;
+        if (pdqm_log_decode(copy, len, &d, NULL) == PDQM_OK) {
+            decoded++;
+            uint8_t *again;
+            size_t again_len;
+            if (pdqm_log_encode(d.ops, d.n_ops, &again, &again_len, NULL) == PDQM_OK)
+                free(again);
+            pdqm_log_ops_free(&d);
+        }
+        free(copy);
+    }
+    /* Flips inside hashes and strings still decode: the walk saw those. */
+    assert_true(decoded > 0 && decoded < len * 8);
+    free(buf);
+}
+
+/* Counts that claim more than the entry holds are caught before anything
+ * is made of them; so are other versions and other magic. */
+static void test_log_lies(void **state)
+{
+    (void)state;
+    make_sample();
+    pdqm_op add = { .type = PDQM_OP_ADD, .adds = &items[2], .n_adds = 1 };
+    uint8_t *buf;
+    size_t len;
+    assert_ok(pdqm_log_encode(&add, 1, &buf, &len, &err));
+    pdqm_log_ops d;
+    /* The item count (after header, type, deferred): 4 billion. */
+    uint8_t *lie = malloc(len);
+    memcpy(lie, buf, len);
+    memset(lie + PDQM_LOG_HEADER_BYTES + 2, 0xff, 4);
+    assert_int_equal(pdqm_log_decode(lie, len, &d, &err), PDQM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "more items"));
+    /* The hash count, just before the one hash. */
+    memcpy(lie, buf, len);
+    memset(lie + len - 33 - 4, 0xff, 4);
+    assert_int_equal(pdqm_log_decode(lie, len, &d, &err), PDQM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "more hashes"));
+    /* A later version: unsupported, not malformed. */
+    memcpy(lie, buf, len);
+    lie[4] = PDQM_LOG_VERSION + 1;
+    assert_int_equal(pdqm_log_decode(lie, len, &d, &err), PDQM_ERR_UNSUPPORTED);
+    memcpy(lie, buf, len);
+    lie[0] = 'X';
+    assert_int_equal(pdqm_log_decode(lie, len, &d, &err), PDQM_ERR_INVALID);
+    /* A NUL inside a string. */
+    memcpy(lie, buf, len);
+    lie[PDQM_LOG_HEADER_BYTES + 1 + 1 + 4 + 1 + 1 + 1] = '\0';   /* bank "list" */
+    assert_int_equal(pdqm_log_decode(lie, len, &d, &err), PDQM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "NUL"));
+    free(lie);
+    free(buf);
+    /* The empty entry is an entry (of no ops). */
+    assert_ok(pdqm_log_encode(NULL, 0, &buf, &len, &err));
+    assert_ok(pdqm_log_decode(buf, len, &d, &err));
+    assert_int_equal(d.n_ops, 0);
+    pdqm_log_ops_free(&d);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_round_trip),
+        cmocka_unit_test(test_log_short_forms),
+        cmocka_unit_test(test_log_encode_refuses),
+        cmocka_unit_test(test_log_truncated_entries),
+        cmocka_unit_test(test_log_flipped_bits),
+        cmocka_unit_test(test_log_lies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

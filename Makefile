@@ -28,7 +28,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What building and testing need, as Debian packages.
 DEB_PACKAGES := gcc make pkg-config \
 	libvips-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
-	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev \
+	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libnats-dev nats-server \
 	python3 python3-pytest python3-requests ffmpeg curl openssl
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
@@ -71,7 +71,7 @@ fuzz-deps: deps
 # ---------------------------------------------------------------------------
 # Build (run through `make build` once the packages are installed).
 
-PKGS := vips libavformat libavcodec libswscale libavutil lmdb libmicrohttpd jansson
+PKGS := vips libavformat libavcodec libswscale libavutil lmdb libmicrohttpd jansson libnats
 CC := gcc
 # -ffp-contract=off: PDQ must round every float product and sum on its own
 # to stay bit-exact with the reference (see hashing/pdq.c).

@@ -3,7 +3,7 @@
  * ordered log (a NATS JetStream stream), applied in order by every node to
  * its own store (pdqm_store_apply in index/store.h).
  *
- * This part: the entry's encoding.  An entry is a list of ops
+ * First the entry's encoding, then the node's link to the stream.  An entry is a list of ops
  * (index/store.h, pdqm_op), written compactly in a versioned binary form,
  * little-endian:
  *
@@ -72,5 +72,128 @@ typedef struct pdqm_log_ops {
 pdqm_status pdqm_log_decode(const uint8_t *data, size_t len, pdqm_log_ops *out,
                             pdqm_error *err);
 void pdqm_log_ops_free(pdqm_log_ops *ops);
+
+/* ------------------------------------------------------------------ */
+/* The cluster: the log on NATS JetStream                               */
+
+/* A node's link to the cluster: a connection to the NATS servers, the
+ * stream (created when missing), and once pdqm_cluster_follow() runs, the
+ * applier: a thread that feeds the stream, in order, to the node's store,
+ * a batch a transaction (pdqm_store_apply).  Safe to share between
+ * threads. */
+typedef struct pdqm_cluster pdqm_cluster;
+
+typedef struct pdqm_cluster_options {
+    const char *urls;          /* NATS servers, comma-separated (nats://host:port) */
+    const char *stream;        /* the stream's name (default PDQM_CLUSTER_STREAM) */
+    int replicas;              /* when the stream is created: copies kept (0: 3,
+                                  or the number of servers given when fewer) */
+    const char *creds_file;    /* NATS credentials (a .creds file), or NULL */
+    const char *ca_file;       /* for tls:// servers: the CA to trust, or NULL */
+    double timeout;            /* seconds a publish may wait for the stream's
+                                  acknowledgement, retries included (default 5) */
+    const char *name;          /* this node's name in NATS (default "pdqmatch") */
+} pdqm_cluster_options;
+
+#define PDQM_CLUSTER_STREAM "PDQMATCH"
+
+void pdqm_cluster_options_default(pdqm_cluster_options *o);
+
+/* Connect and make sure the stream exists (creating it with its subject
+ * "<stream>.log").  The connection reconnects by itself for as long as the
+ * handle lives.  PDQM_ERR_UNAVAILABLE when no server answers, with NATS's
+ * reason; PDQM_ERR_INVALID for bad options; PDQM_ERR_NOMEM. */
+pdqm_status pdqm_cluster_open(const pdqm_cluster_options *o, pdqm_cluster **out,
+                              pdqm_error *err);
+
+/* Stop the applier (if any), close the connection, free the handle. */
+void pdqm_cluster_close(pdqm_cluster *c);
+
+/* Publish ops as one entry and wait for the stream to acknowledge it
+ * (stored by a majority of its replicas): *seq is its sequence number.
+ * The entry carries a message id, so a publish retried after a lost
+ * acknowledgement is stored once.  PDQM_ERR_UNAVAILABLE when the stream
+ * cannot acknowledge within the options' timeout (nothing may have been
+ * stored, or the entry may appear later: a client retries);
+ * PDQM_ERR_TOO_LARGE for an entry over the servers' max_payload;
+ * PDQM_ERR_INVALID (pdqm_log_encode). */
+pdqm_status pdqm_cluster_publish(pdqm_cluster *c, const pdqm_op *ops, size_t n,
+                                 uint64_t *seq, pdqm_error *err);
+
+/* The largest entry the servers take (their max_payload), in bytes. */
+size_t pdqm_cluster_max_entry(pdqm_cluster *c);
+
+/* Start the applier on store (which the cluster then feeds; other writes
+ * to it break the replica).  It resumes after the store's applied seq. */
+pdqm_status pdqm_cluster_follow(pdqm_cluster *c, pdqm_store *store, pdqm_error *err);
+
+/* What applying one of this node's entries did: its ops' results (each
+ * ADD's outcomes included).  Free with pdqm_cluster_outcome_free(). */
+typedef struct pdqm_cluster_outcome {
+    uint64_t seq;
+    size_t n_ops;
+    pdqm_op_result *results;
+} pdqm_cluster_outcome;
+void pdqm_cluster_outcome_free(pdqm_cluster_outcome *o);
+
+/* Wait until the applier has applied seq (at most timeout seconds).  When
+ * out is not NULL and seq is an entry this handle published, *out gets
+ * what applying it did (n_ops 0 if that is no longer known).
+ * PDQM_ERR_UNAVAILABLE on the timeout. */
+pdqm_status pdqm_cluster_wait(pdqm_cluster *c, uint64_t seq, double timeout,
+                              pdqm_cluster_outcome *out, pdqm_error *err);
+
+/* Publish ops, wait until this node has applied them, and return what
+ * applying did: pdqm_cluster_publish() then pdqm_cluster_wait(). */
+pdqm_status pdqm_cluster_write(pdqm_cluster *c, const pdqm_op *ops, size_t n,
+                               pdqm_cluster_outcome *out, pdqm_error *err);
+
+typedef struct pdqm_cluster_state {
+    uint64_t applied;          /* the last seq the store applied */
+    uint64_t last;             /* the stream's last seq, as last seen */
+    double lag;                /* seconds the store has been behind the stream
+                                  (0 when caught up) */
+    int connected;             /* the NATS connection is up */
+    uint64_t entries;          /* entries applied by this process */
+    uint64_t bad_entries;      /* entries that did not decode (skipped) */
+    uint64_t apply_failures;   /* batches that failed and were tried again */
+    double apply_rate;         /* entries a second over the last few seconds */
+} pdqm_cluster_state;
+
+void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out);
+
+/* ------------------------------------------------------------------ */
+/* Writing: to the local store, or through the cluster                  */
+
+/* Where a front end's writes go.  With cluster NULL they go to store, as
+ * the store's own calls; with a cluster they are checked as the store
+ * would check them (a bad request publishes nothing), given their times,
+ * published, and answered once this node's store has applied them, with
+ * what applying did, so that a single node and a node of a cluster answer
+ * alike.  *seq (when not NULL) is the write's sequence in the log (0 for
+ * a local write). */
+typedef struct pdqm_writer {
+    pdqm_store *store;
+    pdqm_cluster *cluster;
+} pdqm_writer;
+
+pdqm_status pdqm_write_bank_create(const pdqm_writer *w, const char *name, int threshold,
+                                   pdqm_bank_kind kind, int64_t created, uint64_t *seq,
+                                   pdqm_error *err);
+pdqm_status pdqm_write_bank_update(const pdqm_writer *w, const char *name, int threshold,
+                                   int kind, uint64_t *seq, pdqm_error *err);
+pdqm_status pdqm_write_bank_delete(const pdqm_writer *w, const char *name, uint64_t *seq,
+                                   pdqm_error *err);
+pdqm_status pdqm_write_delete(const pdqm_writer *w, const char *bank, const char *content_id,
+                              uint64_t *seq, pdqm_error *err);
+
+/* pdqm_store_add (deferred: pdqm_store_add_deferred), and with
+ * create_banks the rule of pdqm_ingest_add: a bank the items name that
+ * does not exist is made first (block, PDQM_DEFAULT_THRESHOLD).  Through
+ * the cluster, an add over one entry's size is refused with
+ * PDQM_ERR_TOO_LARGE: a bulk load splits its items (pdqm_write_add_bulk). */
+pdqm_status pdqm_write_add(const pdqm_writer *w, const pdqm_add *adds, size_t n,
+                           int create_banks, int deferred, pdqm_add_outcome *outcomes,
+                           uint64_t *seq, pdqm_error *err);
 
 #endif

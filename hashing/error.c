@@ -29,6 +29,7 @@ const char *pdqm_strerror(pdqm_status status)
     case PDQM_ERR_STORE:       return "store failure";
     case PDQM_ERR_DEGENERATE:  return "degenerate hash";
     case PDQM_ERR_NO_SPACE:    return "disk full";
+    case PDQM_ERR_UNAVAILABLE: return "unavailable, try again";
     }
     return "unknown error";
 }
@@ -51,6 +52,7 @@ const char *pdqm_status_token(pdqm_status status)
     case PDQM_ERR_STORE:       return "store_failure";
     case PDQM_ERR_DEGENERATE:  return "degenerate_hash";
     case PDQM_ERR_NO_SPACE:    return "insufficient_storage";
+    case PDQM_ERR_UNAVAILABLE: return "unavailable";
     }
     return "unknown";
 }

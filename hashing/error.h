@@ -36,10 +36,12 @@ typedef enum pdqm_status {
     PDQM_ERR_STORE = 12,      /* the store failed: disk full, I/O, corruption */
     PDQM_ERR_DEGENERATE = 13, /* a hash with nothing to match: quality 0, or
                                  fewer than 16 bits set (a blank image) */
-    PDQM_ERR_NO_SPACE = 14    /* the disk is full: no write fits until space is
+    PDQM_ERR_NO_SPACE = 14,   /* the disk is full: no write fits until space is
                                  freed (reads go on) */
+    PDQM_ERR_UNAVAILABLE = 15 /* a service the call needs (the cluster's log)
+                                 cannot be reached now; try again */
 } pdqm_status;
-#define PDQM_LAST_STATUS PDQM_ERR_NO_SPACE
+#define PDQM_LAST_STATUS PDQM_ERR_UNAVAILABLE
 
 /* Room for the specifics of one error; longer messages are truncated. */
 #define PDQM_ERROR_MESSAGE_MAX 256

@@ -259,6 +259,12 @@ typedef struct pdqm_log_entry {
 pdqm_status pdqm_store_apply(pdqm_store *store, pdqm_log_entry *entries, size_t n,
                              pdqm_error *err);
 
+/* The checks pdqm_store_apply() makes of an op before applying it (those
+ * of the op's own call, and no time left to "now"): PDQM_OK, or the
+ * outcome it would have.  A writer to a log checks with it first, so that
+ * a bad request publishes nothing.  No transaction. */
+pdqm_status pdqm_store_check_op(const pdqm_op *op, pdqm_error *err);
+
 /* The last seq pdqm_store_apply() stored (0 when none).  One read
  * transaction. */
 pdqm_status pdqm_store_applied_seq(pdqm_store *store, uint64_t *seq, pdqm_error *err);

@@ -48,7 +48,7 @@ static int is_outcome(pdqm_status st)
 }
 
 /* The checks of the op's own call, and the log's own rule: no "now". */
-static pdqm_status op_check(const pdqm_op *op, pdqm_error *err)
+pdqm_status pdqm_store_check_op(const pdqm_op *op, pdqm_error *err)
 {
     switch (op->type) {
     case PDQM_OP_BANK_CREATE:
@@ -88,7 +88,7 @@ static int run_op(pdqm_store *s, MDB_txn *txn, const pdqm_op *op, pdqm_op_result
 {
     pdqm_error *e = &res->error;
     pdqm_error_clear(e);
-    if (op_check(op, e) != PDQM_OK)
+    if (pdqm_store_check_op(op, e) != PDQM_OK)
         return 0;
     MDB_txn *child;
     int rc = mdb_txn_begin(s->env, txn, 0, &child);

@@ -114,9 +114,23 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", "%s",
                            pdqm_error_message(&err));
     /* A full disk leaves the service ready: lookups go on, adds get 507. */
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I,s:b}", "status", "ready", "hashes",
-                                                (json_int_t)st.hashes, "writable",
-                                                pdqm_store_writable(s->store)));
+    if (s->cluster == NULL)
+        return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I,s:b}", "status", "ready", "hashes",
+                                                    (json_int_t)st.hashes, "writable",
+                                                    pdqm_store_writable(s->store)));
+    /* A node of a cluster is ready while its store is at most --max-lag
+     * behind the log.  A node cut off from NATS keeps answering lookups
+     * from what it holds (ready), but cannot take writes. */
+    pdqm_cluster_state cs;
+    pdqm_cluster_state_get(s->cluster, &cs);
+    int behind = cs.lag > s->max_lag;
+    json_t *j = json_pack("{s:s,s:I,s:b,s:I,s:I,s:I,s:f,s:b}", "status",
+                          behind ? "lagging" : "ready", "hashes", (json_int_t)st.hashes,
+                          "writable", pdqm_store_writable(s->store) && cs.connected,
+                          "applied_seq", (json_int_t)cs.applied, "last_seq", (json_int_t)cs.last,
+                          "lag_entries", (json_int_t)(cs.last - cs.applied), "lag_seconds",
+                          cs.lag, "connected", cs.connected);
+    return reply_json(c, behind ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, j);
 }
 
 static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, request *rq)
@@ -414,14 +428,14 @@ static int bank_fields(struct MHD_Connection *c, json_t *j, int *threshold, int 
 }
 
 static enum MHD_Result bank_reply(pdqm_server *s, struct MHD_Connection *c, const char *name,
-                                  unsigned status)
+                                  unsigned status, uint64_t seq)
 {
     pdqm_bank_info b;
     pdqm_error err;
     pdqm_status st = pdqm_store_bank_get(s->store, name, &b, &err);
     if (st != PDQM_OK)
         return reply_status(c, st, &err);
-    return reply_json(c, status, bank_json(&b));
+    return reply_json(c, status, pdqm_with_seq(bank_json(&b), seq));
 }
 
 static enum MHD_Result post_banks(pdqm_server *s, struct MHD_Connection *c, request *rq)
@@ -436,11 +450,12 @@ static enum MHD_Result post_banks(pdqm_server *s, struct MHD_Connection *c, requ
     if (name == NULL)
         result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "'name' (a string) is required");
     else if (bank_fields(c, j, &threshold, &kind, &result)) {
-        pdqm_status st = pdqm_store_bank_create(s->store, name,
+        uint64_t seq;
+        pdqm_status st = pdqm_write_bank_create(&s->writer, name,
                                                 threshold < 0 ? PDQM_DEFAULT_THRESHOLD : threshold,
                                                 kind < 0 ? PDQM_BANK_BLOCK : (pdqm_bank_kind)kind,
-                                                &err);
-        result = st == PDQM_OK ? bank_reply(s, c, name, MHD_HTTP_CREATED)
+                                                0, &seq, &err);
+        result = st == PDQM_OK ? bank_reply(s, c, name, MHD_HTTP_CREATED, seq)
                                : reply_status(c, st, &err);
     }
     json_decref(j);
@@ -449,7 +464,7 @@ static enum MHD_Result post_banks(pdqm_server *s, struct MHD_Connection *c, requ
 
 static enum MHD_Result get_bank(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
-    return bank_reply(s, c, rq->param[0], MHD_HTTP_OK);
+    return bank_reply(s, c, rq->param[0], MHD_HTTP_OK, 0);
 }
 
 static enum MHD_Result patch_bank(pdqm_server *s, struct MHD_Connection *c, request *rq)
@@ -461,8 +476,10 @@ static enum MHD_Result patch_bank(pdqm_server *s, struct MHD_Connection *c, requ
     int threshold, kind;
     pdqm_error err;
     if (bank_fields(c, j, &threshold, &kind, &result)) {
-        pdqm_status st = pdqm_store_bank_update(s->store, rq->param[0], threshold, kind, &err);
-        result = st == PDQM_OK ? bank_reply(s, c, rq->param[0], MHD_HTTP_OK)
+        uint64_t seq;
+        pdqm_status st = pdqm_write_bank_update(&s->writer, rq->param[0], threshold, kind, &seq,
+                                                &err);
+        result = st == PDQM_OK ? bank_reply(s, c, rq->param[0], MHD_HTTP_OK, seq)
                                : reply_status(c, st, &err);
     }
     json_decref(j);
@@ -472,11 +489,12 @@ static enum MHD_Result patch_bank(pdqm_server *s, struct MHD_Connection *c, requ
 static enum MHD_Result delete_bank(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
     pdqm_error err;
-    pdqm_status st = pdqm_store_bank_delete(s->store, rq->param[0], &err);
+    uint64_t seq;
+    pdqm_status st = pdqm_write_bank_delete(&s->writer, rq->param[0], &seq, &err);
     if (st != PDQM_OK)
         return reply_status(c, st, &err);
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:b}", "bank", rq->param[0],
-                                                "deleted", 1));
+    return reply_json(c, MHD_HTTP_OK, pdqm_with_seq(json_pack("{s:s,s:b}", "bank", rq->param[0],
+                                                              "deleted", 1), seq));
 }
 
 /* ------------------------------------------------------------------ */
@@ -560,7 +578,8 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
     }
     const pdqm_add *adds = grouped.adds;
     size_t n_adds = grouped.n_adds;
-    pdqm_status st = pdqm_store_add(s->store, adds, n_adds, outcomes, &err);
+    uint64_t seq;
+    pdqm_status st = pdqm_write_add(&s->writer, adds, n_adds, 0, 0, outcomes, &seq, &err);
     if (st != PDQM_OK) {
         result = reply_status(c, st, &err);
         goto done;
@@ -573,8 +592,9 @@ static enum MHD_Result post_hashes(pdqm_server *s, struct MHD_Connection *c, req
         else
             json_array_append_new(existing, json_string(adds[i].content_id));
     }
-    result = reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:I,s:o}", "bank", bank, "added",
-                                                  (json_int_t)added, "existing", existing));
+    result = reply_json(c, MHD_HTTP_OK,
+                        pdqm_with_seq(json_pack("{s:s,s:I,s:o}", "bank", bank, "added",
+                                                (json_int_t)added, "existing", existing), seq));
 done:
     if (metadata)
         for (size_t i = 0; i < n; i++)
@@ -627,11 +647,13 @@ static enum MHD_Result delete_content(pdqm_server *s, struct MHD_Connection *c, 
     if (!ok)
         return r;
     pdqm_error err;
-    pdqm_status st = pdqm_store_delete(s->store, rq->param[0], rq->param[1], &err);
+    uint64_t seq;
+    pdqm_status st = pdqm_write_delete(&s->writer, rq->param[0], rq->param[1], &seq, &err);
     if (st != PDQM_OK)
         return reply_status(c, st, &err);
-    return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:s,s:b}", "bank", rq->param[0],
-                                                "content_id", rq->param[1], "deleted", 1));
+    return reply_json(c, MHD_HTTP_OK,
+                      pdqm_with_seq(json_pack("{s:s,s:s,s:b}", "bank", rq->param[0],
+                                              "content_id", rq->param[1], "deleted", 1), seq));
 }
 
 /* A page of a bank's content, in the order added, after the cursor. */

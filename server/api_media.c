@@ -326,7 +326,8 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
                      .kind = h.kind == PDQM_MEDIA_IMAGE ? PDQM_CONTENT_IMAGE
                                                         : PDQM_CONTENT_VIDEO };
     pdqm_add_outcome outcome;
-    st = pdqm_store_add(s->store, &add, 1, &outcome, &err);
+    uint64_t seq;
+    st = pdqm_write_add(&s->writer, &add, 1, 0, 0, &outcome, &seq, &err);
     json_t *j = NULL;
     if (st == PDQM_OK)
         j = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "bank", bank, "content_id", add.content_id,
@@ -334,6 +335,7 @@ enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, r
                       "hashes", (json_int_t)n, "sha256", d->sha256,
                       "outcome", outcome == PDQM_ADDED ? "added"
                                : outcome == PDQM_ADD_EXISTS ? "content_id_exists" : "same_file");
+    j = pdqm_with_seq(j, seq);
     if (hashes != &one)
         free(hashes);
     hashed_free(&h);

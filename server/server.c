@@ -45,6 +45,16 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->image_limits.max_bytes = (size_t)64 << 20;
     pdqm_video_limits_default(&o->video_limits);
     o->video_limits.max_bytes = (size_t)512 << 20;
+    o->cluster = NULL;
+    o->max_lag = 1;
+    o->min_seq_wait = 5;
+}
+
+json_t *pdqm_with_seq(json_t *j, uint64_t seq)
+{
+    if (j && seq)
+        json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+    return j;
 }
 
 /* ------------------------------------------------------------------ */
@@ -166,6 +176,7 @@ static unsigned status_of(pdqm_status st)
     case PDQM_ERR_DECODE: return MHD_HTTP_BAD_REQUEST;
     case PDQM_ERR_DEGENERATE: return MHD_HTTP_UNPROCESSABLE_CONTENT;
     case PDQM_ERR_NO_SPACE: return MHD_HTTP_INSUFFICIENT_STORAGE;
+    case PDQM_ERR_UNAVAILABLE: return MHD_HTTP_SERVICE_UNAVAILABLE;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
@@ -453,7 +464,7 @@ static pdqm_keyring *keyring_get(pdqm_server *s)
 char *pdqm_server_metrics(pdqm_server *s, int writable)
 {
     pdqm_keyring *r = keyring_get(s);
-    size_t w = 0, cap = pdqm_keyring_metrics_size(r) + 1024;
+    size_t w = 0, cap = pdqm_keyring_metrics_size(r) + 4096;
     char *text = malloc(cap);
     if (text != NULL) {
         pdqm_keyring_metrics(r, text, &w, cap);
@@ -467,6 +478,45 @@ char *pdqm_server_metrics(pdqm_server *s, int writable)
                  "# TYPE pdqmatch_store_writable gauge\n"
                  "pdqmatch_store_writable %d\n",
                  pdqm_deadlines_closed(s->deadlines), writable);
+        w += strlen(text + w);
+        if (s->cluster) {
+            pdqm_cluster_state cs;
+            pdqm_cluster_state_get(s->cluster, &cs);
+            snprintf(text + w, cap - w,
+                     "# HELP pdqmatch_cluster_applied_seq The last log entry this node's store "
+                     "applied.\n"
+                     "# TYPE pdqmatch_cluster_applied_seq gauge\n"
+                     "pdqmatch_cluster_applied_seq %llu\n"
+                     "# HELP pdqmatch_cluster_last_seq The log's last entry, as last seen.\n"
+                     "# TYPE pdqmatch_cluster_last_seq gauge\n"
+                     "pdqmatch_cluster_last_seq %llu\n"
+                     "# HELP pdqmatch_cluster_lag_seconds How long this node has been behind "
+                     "the log (0: caught up).\n"
+                     "# TYPE pdqmatch_cluster_lag_seconds gauge\n"
+                     "pdqmatch_cluster_lag_seconds %.3f\n"
+                     "# HELP pdqmatch_cluster_apply_rate Log entries applied a second, lately.\n"
+                     "# TYPE pdqmatch_cluster_apply_rate gauge\n"
+                     "pdqmatch_cluster_apply_rate %.1f\n"
+                     "# HELP pdqmatch_cluster_entries_applied_total Log entries applied by this "
+                     "process.\n"
+                     "# TYPE pdqmatch_cluster_entries_applied_total counter\n"
+                     "pdqmatch_cluster_entries_applied_total %llu\n"
+                     "# HELP pdqmatch_cluster_bad_entries_total Log entries that did not decode "
+                     "(applied as empty).\n"
+                     "# TYPE pdqmatch_cluster_bad_entries_total counter\n"
+                     "pdqmatch_cluster_bad_entries_total %llu\n"
+                     "# HELP pdqmatch_cluster_apply_failures_total Batches that could not be "
+                     "applied and were tried again.\n"
+                     "# TYPE pdqmatch_cluster_apply_failures_total counter\n"
+                     "pdqmatch_cluster_apply_failures_total %llu\n"
+                     "# HELP pdqmatch_cluster_connected 1 while the NATS connection is up.\n"
+                     "# TYPE pdqmatch_cluster_connected gauge\n"
+                     "pdqmatch_cluster_connected %d\n",
+                     (unsigned long long)cs.applied, (unsigned long long)cs.last, cs.lag,
+                     cs.apply_rate, (unsigned long long)cs.entries,
+                     (unsigned long long)cs.bad_entries, (unsigned long long)cs.apply_failures,
+                     cs.connected);
+        }
     }
     pdqm_keyring_unref(r);
     return text;
@@ -760,6 +810,27 @@ static enum MHD_Result handle_more(pdqm_server *s, struct MHD_Connection *c, req
                            rq->route->takes_body ? "the body is over the limit of %zu bytes"
                                                  : "this route takes no body (limit %zu)",
                            rq->route->takes_body ? body_limit(s, rq) : (size_t)0);
+    /* Read your writes on any node: wait (bounded) until this node has
+     * applied the log as far as the client says. */
+    const char *min_seq = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Pdqmatch-Min-Seq");
+    if (min_seq) {
+        char *end;
+        errno = 0;
+        unsigned long long want = strtoull(min_seq, &end, 10);
+        if (errno || *end || min_seq[0] < '0' || min_seq[0] > '9') {
+            enum MHD_Result r = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                            "X-Pdqmatch-Min-Seq is a log sequence number");
+            request_count(s, rq);
+            return r;
+        }
+        pdqm_error err;
+        if (want > 0 && s->cluster &&
+            pdqm_cluster_wait(s->cluster, want, s->min_seq_wait, NULL, &err) != PDQM_OK) {
+            enum MHD_Result r = reply_status(c, err.status, &err);
+            request_count(s, rq);
+            return r;
+        }
+    }
     enum MHD_Result r = rq->route->fn(s, c, rq);
     request_count(s, rq);
     return r;
@@ -833,6 +904,10 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     if (s == NULL)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     s->store = store;
+    s->cluster = o->cluster;
+    s->writer = (pdqm_writer){ store, o->cluster };
+    s->max_lag = o->max_lag > 0 ? o->max_lag : 1;
+    s->min_seq_wait = o->min_seq_wait > 0 ? o->min_seq_wait : 5;
     pthread_mutex_init(&s->keys_lock, NULL);
     if (o->keys && (s->keyring = pdqm_keyring_new(o->keys, NULL)) == NULL) {
         server_free(s);

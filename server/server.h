@@ -14,6 +14,7 @@
 #include "../hashing/image.h"
 #include "../hashing/video.h"
 #include "../index/store.h"
+#include "../cluster/cluster.h"
 #include "auth.h"
 #include "log.h"
 
@@ -37,6 +38,13 @@ typedef struct pdqm_server_options {
     const char *tls_key_pem;
     pdqm_log *log;               /* borrowed; NULL: no log.  An access record
                                     a request at info, every 5xx at error */
+    pdqm_cluster *cluster;       /* borrowed; not NULL: a node of a cluster, whose
+                                    writes go through the log and whose store
+                                    the cluster's applier feeds */
+    double max_lag;              /* seconds behind the log past which /readyz
+                                    says 503 (default 1) */
+    double min_seq_wait;         /* seconds a read waits for X-Pdqmatch-Min-Seq
+                                    (default 5) */
 } pdqm_server_options;
 
 void pdqm_server_options_default(pdqm_server_options *o);

@@ -49,6 +49,9 @@ struct pdqm_server {
     pdqm_keyring *keyring;       /* NULL: no auth (loopback only) */
     pdqm_metrics *metrics;
     pdqm_log *log;               /* NULL: none */
+    pdqm_writer writer;          /* where writes go: the store, or the cluster */
+    pdqm_cluster *cluster;       /* NULL: a single node */
+    double max_lag, min_seq_wait;
     uint64_t id_seed;            /* request ids: made from the seed and a count */
     _Atomic uint64_t id_counter;
     char (*route_names)[96];     /* "METHOD /v1/banks/{name}", for the metrics */
@@ -113,6 +116,10 @@ void pdqm_count_lookups(pdqm_server *s, size_t n, size_t matches);
  * (malloc'd; NULL when out of memory): the rate-limit counters, the
  * connections cut at the header deadline, whether the store is writable. */
 char *pdqm_server_metrics(pdqm_server *s, int writable);
+
+/* j with "seq": the write's place in the cluster's log, when it has one
+ * (seq 0: a single node's write, j as it was). */
+json_t *pdqm_with_seq(json_t *j, uint64_t seq);
 
 /* "N" in lo..hi from a query argument, -1 when bad (api.c). */
 long pdqm_arg_long(const char *s, long lo, long hi);

@@ -15,6 +15,7 @@
 #include "../hashing/image.h"
 #include "../index/store.h"
 #include "../server/server.h"
+#include "../cluster/cluster.h"
 
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--create] [--listen HOST:PORT] [--threads N]\n"
@@ -24,7 +25,9 @@ static const char usage[] =
     "                      [--max-image-bytes N] [--max-video-bytes N]\n"
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
     "                      [--max-image-time S] [--max-body-memory N]\n"
-    "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n";
+    "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n"
+    "                      [--nats URL[,URL...] [--stream NAME] [--stream-replicas N]\n"
+    "                       [--nats-creds FILE] [--nats-ca FILE] [--max-lag S]]\n";
 
 static const char intro[] =
     "Serve the store at PATH over HTTP on HOST:PORT (port 0 picks a free one),\n"
@@ -101,6 +104,10 @@ int cmd_serve(int argc, char **argv)
     int create = 0;
     pdqm_server_options o;
     pdqm_server_options_default(&o);
+    pdqm_cluster_options co;
+    pdqm_cluster_options_default(&co);
+    co.name = "pdqmatch serve";
+    unsigned replicas = 0;
     /* Every option once: parsing, --help and the defaults shown (read from
      * pdqm_server_options_default()) come from this table. */
     const cli_opt options[] = {
@@ -164,6 +171,23 @@ int cmd_serve(int argc, char **argv)
         { "log-file", CLI_TEXT, "PATH", &log_file, 0, 0, 0,
           "append the log to PATH (reopened on SIGHUP) instead of standard error",
           0, NULL, 0, NULL },
+        { "nats", CLI_TEXT, "URLS", &co.urls, 0, 0, 0,
+          "be a node of a cluster: every write goes through the NATS JetStream\n"
+          "stream on these servers (nats://HOST:PORT, comma-separated), and the\n"
+          "store is fed from it (docs/SCALING.md)", 0, NULL, 0, NULL },
+        { "stream", CLI_TEXT, "NAME", &co.stream, 0, 0, 0, "the cluster's stream", 1, NULL, 0,
+          NULL },
+        { "stream-replicas", CLI_COUNT, "N", &replicas, sizeof replicas, 1, 5,
+          "copies of the stream, when this node creates it (default 3, or the\n"
+          "number of servers given when fewer)", 0, NULL, 0, NULL },
+        { "nats-creds", CLI_TEXT, "FILE", &co.creds_file, 0, 0, 0,
+          "NATS credentials (a .creds file)", 0, NULL, 0, NULL },
+        { "nats-ca", CLI_TEXT, "FILE", &co.ca_file, 0, 0, 0,
+          "the CA that signs the NATS servers' certificates (tls:// servers)", 0, NULL, 0,
+          NULL },
+        { "max-lag", CLI_SECONDS, "S", &o.max_lag, 0, 0.001, 86400,
+          "/readyz answers 503 while the store is more than S seconds behind the\n"
+          "stream", 1, NULL, 0, NULL },
     };
     int rc = cli_parse_options("serve", usage, intro, outro, options,
                                sizeof options / sizeof options[0], argc, argv);
@@ -204,6 +228,7 @@ int cmd_serve(int argc, char **argv)
     pdqm_api_keys keys = { NULL, 0 };
     pdqm_store *store = NULL;
     pdqm_server *server = NULL;
+    pdqm_cluster *cluster = NULL;
     if (cert_path && (read_pem(cert_path, &cert) != 0 || read_pem(key_path, &key) != 0))
         goto done;
     o.tls_cert_pem = cert;
@@ -222,6 +247,16 @@ int cmd_serve(int argc, char **argv)
         else
             cli_error("%s", pdqm_error_message(&err));
         goto done;
+    }
+    if (co.urls) {
+        co.replicas = (int)replicas;
+        co.timeout = o.timeout_seconds < 5 ? o.timeout_seconds : 5;
+        if (pdqm_cluster_open(&co, &cluster, &err) != PDQM_OK ||
+            pdqm_cluster_follow(cluster, store, &err) != PDQM_OK) {
+            cli_error("%s", pdqm_error_message(&err));
+            goto done;
+        }
+        o.cluster = cluster;
     }
     if (pdqm_server_start(store, &o, &server, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
@@ -248,6 +283,8 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_I("max_body_memory", o.max_body_memory),
              PDQM_LOG_I("max_image_bytes", o.image_limits.max_bytes),
              PDQM_LOG_I("max_video_bytes", o.video_limits.max_bytes),
+             PDQM_LOG_S("cluster", co.urls ? co.urls : "off"),
+             PDQM_LOG_S("stream", co.urls ? co.stream : "-"),
              PDQM_LOG_S("listen", listen));
     warn_if_open(log, keys_path);
     int sig;
@@ -267,12 +304,15 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     pdqm_server_stop(server);
     server = NULL;
+    pdqm_cluster_close(cluster);
+    cluster = NULL;
     pdqm_store_close(store);
     store = NULL;
     PDQM_LOG(log, PDQM_LOG_INFO, "stopped", PDQM_LOG_S("store", db));
     rc = 0;
 done:
     pdqm_server_stop(server);
+    pdqm_cluster_close(cluster);
     pdqm_store_close(store);
     pdqm_api_keys_free(&keys);
     free(cert);

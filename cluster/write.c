@@ -1,0 +1,163 @@
+/*
+ * write.c - a front end's writes, to the local store or through the
+ * cluster's log (cluster.h, "Writing").
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cluster.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/ingest.h"
+
+/* Check every op, publish them as one entry, wait until applied, and
+ * return the result of the op that matters (index `main`), its ADD
+ * outcomes copied to outcomes. */
+static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t n, size_t main,
+                               pdqm_add_outcome *outcomes, uint64_t *seq, pdqm_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        pdqm_status st = pdqm_store_check_op(&ops[i], err);
+        if (st != PDQM_OK)
+            return st;
+    }
+    pdqm_cluster_outcome o;
+    pdqm_status st = pdqm_cluster_write(w->cluster, ops, n, &o, err);
+    if (st != PDQM_OK)
+        return st;
+    if (seq)
+        *seq = o.seq;
+    if (o.n_ops != n) {
+        /* Applied, but what it did is no longer known here (it was kept
+         * too long, or memory ran out): say so rather than guess. */
+        pdqm_cluster_outcome_free(&o);
+        return pdqm_error_set(err, PDQM_ERR_INTERNAL,
+                              "the write was applied (log entry %llu) but its outcome is lost",
+                              (unsigned long long)(seq ? *seq : 0));
+    }
+    const pdqm_op_result *r = &o.results[main];
+    st = r->error.status;
+    if (st != PDQM_OK) {
+        if (err)
+            *err = r->error;
+    } else if (outcomes && ops[main].type == PDQM_OP_ADD && r->outcomes) {
+        memcpy(outcomes, r->outcomes, ops[main].n_adds * sizeof *outcomes);
+    }
+    pdqm_cluster_outcome_free(&o);
+    return st;
+}
+
+static pdqm_status one_op(const pdqm_writer *w, const pdqm_op *op, uint64_t *seq, pdqm_error *err)
+{
+    return via_cluster(w, op, 1, 0, NULL, seq, err);
+}
+
+pdqm_status pdqm_write_bank_create(const pdqm_writer *w, const char *name, int threshold,
+                                   pdqm_bank_kind kind, int64_t created, uint64_t *seq,
+                                   pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_bank_create_at(w->store, name, threshold, kind, created, err);
+    pdqm_op op = { .type = PDQM_OP_BANK_CREATE, .bank = name, .threshold = threshold,
+                   .bank_kind = (int)kind, .time = created > 0 ? created : (int64_t)time(NULL) };
+    return one_op(w, &op, seq, err);
+}
+
+pdqm_status pdqm_write_bank_update(const pdqm_writer *w, const char *name, int threshold,
+                                   int kind, uint64_t *seq, pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_bank_update(w->store, name, threshold, kind, err);
+    pdqm_op op = { .type = PDQM_OP_BANK_UPDATE, .bank = name, .threshold = threshold,
+                   .bank_kind = kind };
+    return one_op(w, &op, seq, err);
+}
+
+pdqm_status pdqm_write_bank_delete(const pdqm_writer *w, const char *name, uint64_t *seq,
+                                   pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_bank_delete(w->store, name, err);
+    pdqm_op op = { .type = PDQM_OP_BANK_DELETE, .bank = name };
+    return one_op(w, &op, seq, err);
+}
+
+pdqm_status pdqm_write_delete(const pdqm_writer *w, const char *bank, const char *content_id,
+                              uint64_t *seq, pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_delete(w->store, bank, content_id, err);
+    pdqm_op op = { .type = PDQM_OP_DELETE, .bank = bank, .content_id = content_id };
+    return one_op(w, &op, seq, err);
+}
+
+pdqm_status pdqm_write_add(const pdqm_writer *w, const pdqm_add *adds, size_t n,
+                           int create_banks, int deferred, pdqm_add_outcome *outcomes,
+                           uint64_t *seq, pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL) {
+        if (create_banks)
+            return pdqm_ingest_add(w->store, adds, n, deferred, outcomes, err);
+        return deferred ? pdqm_store_add_deferred(w->store, adds, n, outcomes, err)
+                        : pdqm_store_add(w->store, adds, n, outcomes, err);
+    }
+    if (n == 0)
+        return PDQM_OK;
+    /* Times given here, once: every node stores the same. */
+    pdqm_add *timed = malloc(n * sizeof *timed);
+    pdqm_op *ops = malloc((n + 1) * sizeof *ops);
+    pdqm_status st = PDQM_OK;
+    if (timed == NULL || ops == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        timed[i] = adds[i];
+        if (timed[i].added <= 0)
+            timed[i].added = now;
+    }
+    /* With create_banks: a create of each bank named that this node does
+     * not hold yet, in the same entry, before the add (one that exists
+     * when applied is an outcome, and harmless). */
+    size_t k = 0;
+    if (create_banks) {
+        const char *last = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (last && strcmp(last, adds[i].bank) == 0)
+                continue;
+            last = adds[i].bank;
+            pdqm_bank_info info;
+            st = pdqm_store_bank_get(w->store, last, &info, err);
+            if (st == PDQM_ERR_NOT_FOUND) {
+                int dup = 0;
+                for (size_t j = 0; j < k; j++)
+                    dup |= strcmp(ops[j].bank, last) == 0;
+                if (!dup)
+                    ops[k++] = (pdqm_op){ .type = PDQM_OP_BANK_CREATE, .bank = last,
+                                          .threshold = PDQM_DEFAULT_THRESHOLD,
+                                          .bank_kind = PDQM_BANK_BLOCK, .time = now };
+                st = PDQM_OK;
+            } else if (st != PDQM_OK) {
+                goto done;
+            }
+        }
+    }
+    ops[k] = (pdqm_op){ .type = PDQM_OP_ADD, .adds = timed, .n_adds = n, .deferred = deferred };
+    st = via_cluster(w, ops, k + 1, k, outcomes, seq, err);
+done:
+    free(timed);
+    free(ops);
+    return st;
+}

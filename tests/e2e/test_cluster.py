@@ -169,8 +169,9 @@ def test_cluster_add_on_a_found_on_b_and_c(cluster):
 
 def test_cluster_bad_write_publishes_nothing(cluster):
     _, (a, b, _) = cluster
-    assert requests.post(a.url + "/v1/banks", json={"name": "k"}, timeout=10).status_code == 201
-    before = ready(b)["last_seq"]
+    r = requests.post(a.url + "/v1/banks", json={"name": "k"}, timeout=10)
+    assert r.status_code == 201
+    before = r.json()["seq"]
     r = requests.post(a.url + "/v1/banks", json={"name": "bad name!"}, timeout=10)
     assert r.status_code == 400
     r = requests.post(a.url + "/v1/banks/k/hashes",
@@ -181,7 +182,8 @@ def test_cluster_bad_write_publishes_nothing(cluster):
     # malformed one never reaches the log.
     r = requests.post(a.url + "/v1/banks", json={"name": "k"}, timeout=10)
     assert r.status_code == 409, r.text
-    time.sleep(0.5)
+    wait_applied([b], before + 1)
+    time.sleep(1)   # the stream's last seq, as b last asked it
     assert ready(b)["last_seq"] == before + 1
 
 

@@ -3,7 +3,8 @@
  * ordered log (a NATS JetStream stream), applied in order by every node to
  * its own store (pdqm_store_apply in index/store.h).
  *
- * First the entry's encoding, then the node's link to the stream.  An entry is a list of ops
+ * First the entry's encoding, then the node's link to the stream, then
+ * the writer the front ends share.  An entry is a list of ops
  * (index/store.h, pdqm_op), written compactly in a versioned binary form,
  * little-endian:
  *

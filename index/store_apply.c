@@ -20,24 +20,12 @@
 
 static int applied_get(pdqm_store *s, MDB_txn *txn, uint64_t *out)
 {
-    MDB_val k = { sizeof APPLIED_KEY - 1, (void *)APPLIED_KEY }, v;
-    int rc = mdb_get(txn, s->db.meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        *out = 0;
-        return 0;
-    }
-    if (rc != 0)
-        return rc;
-    if (v.mv_size != 8)
-        return MDB_CORRUPTED;
-    memcpy(out, v.mv_data, 8);
-    return 0;
+    return store_meta_get_sized(s, txn, APPLIED_KEY, out, sizeof *out);
 }
 
 static int applied_put(pdqm_store *s, MDB_txn *txn, uint64_t seq)
 {
-    MDB_val k = { sizeof APPLIED_KEY - 1, (void *)APPLIED_KEY }, v = { 8, &seq };
-    return mdb_put(txn, s->db.meta, &k, &v, 0);
+    return store_meta_put_sized(s, txn, APPLIED_KEY, &seq, sizeof seq);
 }
 
 /* An op's own failure (an outcome) or the node's (the batch fails)? */

@@ -256,9 +256,14 @@ pdqm_status store_read(pdqm_store *s, read_fn fn, void *arg, pdqm_error *err);
 pdqm_status store_bank_for_read(pdqm_store *s, MDB_txn *txn, const char *name, bank_rec *b,
                                 pdqm_error *err);
 
-/* One named u32 of the meta table (0 when absent), and its update. */
+/* One named u32 of the meta table (0 when absent), and its update; the
+ * sized pair for values of another size (MDB_CORRUPTED when the stored
+ * size differs). */
 int store_meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out);
 int store_meta_put(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t value);
+int store_meta_get_sized(pdqm_store *s, MDB_txn *txn, const char *name, void *out, size_t size);
+int store_meta_put_sized(pdqm_store *s, MDB_txn *txn, const char *name, const void *value,
+                         size_t size);
 
 /* Run fn inside a write transaction of its own, growing the map and
  * retrying when it fills, and logging changed posting keys before the

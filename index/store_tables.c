@@ -485,26 +485,37 @@ int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **ou
 /* ------------------------------------------------------------------ */
 /* Meta                                                                 */
 
-int store_meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out)
+int store_meta_get_sized(pdqm_store *s, MDB_txn *txn, const char *name, void *out, size_t size)
 {
     MDB_val k = { strlen(name), (void *)name }, v;
     int rc = mdb_get(txn, s->db.meta, &k, &v);
     if (rc == MDB_NOTFOUND) {
-        *out = 0;
+        memset(out, 0, size);
         return 0;
     }
     if (rc != 0)
         return rc;
-    if (v.mv_size != 4)
+    if (v.mv_size != size)
         return MDB_CORRUPTED;
-    memcpy(out, v.mv_data, 4);
+    memcpy(out, v.mv_data, size);
     return 0;
+}
+
+int store_meta_put_sized(pdqm_store *s, MDB_txn *txn, const char *name, const void *value,
+                         size_t size)
+{
+    MDB_val k = { strlen(name), (void *)name }, v = { size, (void *)value };
+    return mdb_put(txn, s->db.meta, &k, &v, 0);
+}
+
+int store_meta_get(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t *out)
+{
+    return store_meta_get_sized(s, txn, name, out, sizeof *out);
 }
 
 int store_meta_put(pdqm_store *s, MDB_txn *txn, const char *name, uint32_t value)
 {
-    MDB_val k = { strlen(name), (void *)name }, v = { 4, &value };
-    return mdb_put(txn, s->db.meta, &k, &v, 0);
+    return store_meta_put_sized(s, txn, name, &value, sizeof value);
 }
 
 int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)

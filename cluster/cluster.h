@@ -125,7 +125,10 @@ pdqm_status pdqm_cluster_publish(pdqm_cluster *c, const pdqm_op *ops, size_t n,
 size_t pdqm_cluster_max_entry(pdqm_cluster *c);
 
 /* Start the applier on store (which the cluster then feeds; other writes
- * to it break the replica).  It resumes after the store's applied seq. */
+ * to it break the replica).  It resumes after the store's applied seq.
+ * PDQM_ERR_INVALID when the stream no longer has the entries that follow
+ * it (purged: the store must come from a newer snapshot).  The applier
+ * never applies past a missing entry (pdqm_cluster_state.missing). */
 pdqm_status pdqm_cluster_follow(pdqm_cluster *c, pdqm_store *store, pdqm_error *err);
 
 /* What applying one of this node's entries did: its ops' results (each
@@ -149,6 +152,14 @@ pdqm_status pdqm_cluster_wait(pdqm_cluster *c, uint64_t seq, double timeout,
 pdqm_status pdqm_cluster_write(pdqm_cluster *c, const pdqm_op *ops, size_t n,
                                pdqm_cluster_outcome *out, pdqm_error *err);
 
+/* Purge the stream's entries up to and including upto (a snapshot's
+ * applied seq): a node then starts from a snapshot at upto or later, and
+ * a node that had not applied them stops (see pdqm_cluster_state.missing).
+ * *first (when not NULL) is the stream's first entry after it.
+ * PDQM_ERR_UNAVAILABLE when the servers do not answer. */
+pdqm_status pdqm_cluster_purge(pdqm_cluster *c, uint64_t upto, uint64_t *first,
+                               pdqm_error *err);
+
 typedef struct pdqm_cluster_state {
     uint64_t applied;          /* the last seq the store applied */
     uint64_t last;             /* the stream's last seq, as last seen */
@@ -159,6 +170,9 @@ typedef struct pdqm_cluster_state {
     uint64_t bad_entries;      /* entries that did not decode (skipped) */
     uint64_t apply_failures;   /* batches that failed and were tried again */
     double apply_rate;         /* entries a second over the last few seconds */
+    uint64_t missing;          /* 0, or the first entry this store needs that the
+                                  stream no longer has (purged): the store stays
+                                  where it is, and the node needs a snapshot */
 } pdqm_cluster_state;
 
 void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #define APPLY_BATCH 256
+#define APPLY_BYTES (64u << 20)   /* and at most this many bytes of entries */
 #define OUTCOME_KEEP 60.0
 #define MAX_SERVERS 16
 
@@ -58,6 +59,7 @@ struct pdqm_cluster {
     uint64_t applied, last;
     double behind_since;       /* monotonic time applied < last was first seen, 0 */
     uint64_t entries, bad_entries, apply_failures;
+    uint64_t missing;          /* the first entry the stream no longer has, 0 */
     double rate_at;            /* the apply rate's window start */
     uint64_t rate_base;
     double rate;
@@ -465,22 +467,27 @@ static natsSubscription *subscribe_from(pdqm_cluster *c, uint64_t start)
     return sub;
 }
 
-/* The stream's last seq, asked of the servers; 0 with *ok 0 when they do
+/* The stream's first and last seq, asked of the servers: 0 when they do
  * not answer. */
-static uint64_t stream_last(pdqm_cluster *c, int *ok)
+static int stream_bounds(pdqm_cluster *c, uint64_t *first, uint64_t *last)
 {
     jsStreamInfo *si = NULL;
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 1000;
-    if (js_GetStreamInfo(&si, c->js, c->stream, &jo, NULL) != NATS_OK) {
-        *ok = 0;
+    if (js_GetStreamInfo(&si, c->js, c->stream, &jo, NULL) != NATS_OK)
         return 0;
-    }
-    uint64_t last = si->State.LastSeq;
+    *first = si->State.FirstSeq;
+    *last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
-    *ok = 1;
-    return last;
+    return 1;
+}
+
+/* Entries applied+1 .. first-1 were purged: a store that has not applied
+ * them cannot follow this stream (it needs a snapshot). */
+static int purged_past(uint64_t applied, uint64_t first)
+{
+    return first > applied + 1;
 }
 
 static void note_last(pdqm_cluster *c, uint64_t last, double now)
@@ -505,11 +512,13 @@ static void *applier_main(void *arg)
     while (!atomic_load(&c->stop)) {
         double now = now_mono();
         if (now >= next_info) {
-            int ok;
-            uint64_t last = stream_last(c, &ok);
+            uint64_t first = 0, last = 0;
+            int ok = stream_bounds(c, &first, &last);
             pthread_mutex_lock(&c->lock);
             if (ok)
                 note_last(c, last, now);
+            if (ok && purged_past(c->applied, first) && c->missing == 0)
+                c->missing = c->applied + 1;
             kept_expire(c, now);
             pthread_mutex_unlock(&c->lock);
             next_info = now + 0.5;
@@ -542,11 +551,13 @@ static void *applier_main(void *arg)
                 sub = NULL;
                 continue;
             }
+            size_t bytes = 0;
             for (;;) {
+                bytes += (size_t)natsMsg_GetDataLength(m);
                 if (entry_prepare(c, m, &batch[n]))
                     n++;
                 int queued = 0;
-                if (n == APPLY_BATCH || natsSubscription_GetPending(sub, &queued, NULL) != NATS_OK ||
+                if (n == APPLY_BATCH || bytes >= APPLY_BYTES || natsSubscription_GetPending(sub, &queued, NULL) != NATS_OK ||
                     queued == 0)
                     break;
                 if (natsSubscription_NextMsg(&m, sub, 10) != NATS_OK)
@@ -562,15 +573,40 @@ static void *applier_main(void *arg)
         pthread_mutex_lock(&c->lock);
         uint64_t applied = c->applied;
         pthread_mutex_unlock(&c->lock);
-        for (size_t i = 0; i < n; i++) {
-            if (batch[i].seq <= applied || (k && batch[i].seq <= entries[k - 1].seq))
+        uint64_t expect = applied + 1;
+        int gap = 0;
+        for (size_t i = 0; i < n && !gap; i++) {
+            if (batch[i].seq < expect)
                 continue;
+            if (batch[i].seq > expect) {
+                /* The stream skipped entries (purged before this store
+                 * applied them): applying past them would make a replica
+                 * unlike the others.  Stop here, and say so. */
+                gap = 1;
+                break;
+            }
+            expect++;
             entries[k++] = (pdqm_log_entry){ batch[i].seq, batch[i].ops.ops, batch[i].ops.n_ops,
                                              batch[i].results, 0 };
             for (size_t j = 0; j < batch[i].ops.n_ops; j++)
                 deferred_due |= batch[i].ops.ops[j].type == PDQM_OP_ADD &&
                                 batch[i].ops.ops[j].deferred;
         }
+        if (gap && k == 0) {
+            pthread_mutex_lock(&c->lock);
+            if (c->missing == 0)
+                c->missing = expect;
+            pthread_mutex_unlock(&c->lock);
+            for (size_t i = 0; i < n; i++)
+                entry_clear(&batch[i]);
+            n = 0;
+            natsSubscription_Destroy(sub);
+            sub = NULL;
+            struct timespec pause = { 1, 0 };
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        uint64_t upto = k ? entries[k - 1].seq : applied;
         pdqm_status st = pdqm_store_apply(c->store, entries, k, NULL);
         now = now_mono();
         if (st != PDQM_OK) {
@@ -589,7 +625,7 @@ static void *applier_main(void *arg)
         pthread_mutex_lock(&c->lock);
         for (size_t i = 0; i < n; i++) {
             pending_entry *e = &batch[i];
-            if (e->seq > c->applied) {
+            if (e->seq > c->applied && e->seq <= upto) {
                 c->applied = e->seq;
                 c->entries++;
                 note_last(c, e->seq + e->num_pending, now);
@@ -625,6 +661,14 @@ pdqm_status pdqm_cluster_follow(pdqm_cluster *c, pdqm_store *store, pdqm_error *
     pdqm_status st = pdqm_store_applied_seq(store, &applied, err);
     if (st != PDQM_OK)
         return st;
+    uint64_t first, last;
+    if (stream_bounds(c, &first, &last) && purged_past(applied, first))
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "the stream %s begins at entry %llu, but this store has applied "
+                              "it only to %llu: the entries between are purged; start this "
+                              "node from a snapshot (pdqmatch snapshot) of a node that has "
+                              "applied them", c->stream, (unsigned long long)first,
+                              (unsigned long long)applied);
     c->store = store;
     c->applied = applied;
     c->rate_at = now_mono();
@@ -701,6 +745,24 @@ void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out)
     out->bad_entries = c->bad_entries;
     out->apply_failures = c->apply_failures;
     out->apply_rate = c->rate;
+    out->missing = c->missing;
     pthread_mutex_unlock(&c->lock);
     out->connected = natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+pdqm_status pdqm_cluster_purge(pdqm_cluster *c, uint64_t upto, uint64_t *first,
+                               pdqm_error *err)
+{
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = (int64_t)(c->timeout * 1000);
+    jo.Stream.Purge.Sequence = upto + 1;   /* purges below it */
+    jsErrCode jerr = 0;
+    natsStatus s = js_PurgeStream(c->js, c->stream, &jo, &jerr);
+    if (s != NATS_OK)
+        return nats_error(err, PDQM_ERR_UNAVAILABLE, "cannot purge the stream", s, jerr);
+    uint64_t last;
+    if (first && !stream_bounds(c, first, &last))
+        *first = upto + 1;
+    return PDQM_OK;
 }

@@ -123,13 +123,21 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
      * from what it holds (ready), but cannot take writes. */
     pdqm_cluster_state cs;
     pdqm_cluster_state_get(s->cluster, &cs);
-    int behind = cs.lag > s->max_lag;
+    int behind = cs.lag > s->max_lag || cs.missing;
     json_t *j = json_pack("{s:s,s:I,s:b,s:I,s:I,s:I,s:f,s:b}", "status",
-                          behind ? "lagging" : "ready", "hashes", (json_int_t)st.hashes,
+                          cs.missing ? "stuck" : behind ? "lagging" : "ready",
+                          "hashes", (json_int_t)st.hashes,
                           "writable", pdqm_store_writable(s->store) && cs.connected,
                           "applied_seq", (json_int_t)cs.applied, "last_seq", (json_int_t)cs.last,
                           "lag_entries", (json_int_t)(cs.last - cs.applied), "lag_seconds",
                           cs.lag, "connected", cs.connected);
+    if (cs.missing) {
+        /* The stream was purged past this store: it cannot catch up. */
+        json_object_set_new(j, "missing_seq", json_integer((json_int_t)cs.missing));
+        json_object_set_new(j, "message", json_string("the stream no longer has the entries "
+                                                      "this store needs next (purged): restart "
+                                                      "this node from a newer snapshot"));
+    }
     return reply_json(c, behind ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, j);
 }
 

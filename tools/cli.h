@@ -30,6 +30,7 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /* Print `pdqmatch: MESSAGE` on stderr. */
@@ -100,6 +101,23 @@ typedef struct cli_opt {
 /* The five limits on media a command that hashes files takes (hash,
  * index), for its table: img a pdqm_image_limits, vid a
  * pdqm_video_limits, both filled with their defaults first. */
+/* The options of a command that talks to a cluster (serve, the writing
+ * commands, snapshot), for its table: co a pdqm_cluster_options filled
+ * with its defaults first, what the help of --nats says it does. */
+#define CLI_NATS_OPTIONS(co, what)                                                       \
+    { .name = "nats", .type = CLI_TEXT, .value = "URLS", .target = &(co).urls,           \
+      .help = what },                                                                    \
+    { .name = "stream", .type = CLI_TEXT, .value = "NAME", .target = &(co).stream,       \
+      .show_default = 1, .help = "the cluster's stream" },                               \
+    { .name = "stream-replicas", .type = CLI_COUNT, .value = "N", .target = &(co).replicas, \
+      .size = sizeof (co).replicas, .min = 1, .max = 5,                                  \
+      .help = "copies of the stream, when it is created here (default 3, or the\n"       \
+              "number of servers given when fewer)" },                                   \
+    { .name = "nats-creds", .type = CLI_TEXT, .value = "FILE", .target = &(co).creds_file, \
+      .help = "NATS credentials (a .creds file)" },                                      \
+    { .name = "nats-ca", .type = CLI_TEXT, .value = "FILE", .target = &(co).ca_file,     \
+      .help = "the CA that signs the NATS servers' certificates (tls:// servers)" }
+
 #define CLI_MEDIA_LIMIT_OPTIONS(img, vid)                                               \
     { .name = "max-pixels", .type = CLI_COUNT, .value = "N", .target = &(img).max_pixels, \
       .size = sizeof (img).max_pixels, .min = 1, .max = 1e15, .show_default = 1,        \

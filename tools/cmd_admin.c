@@ -13,6 +13,7 @@
 #include "../index/store.h"
 #include "../core/ingest.h"
 #include "../core/transfer.h"
+#include "../cluster/cluster.h"
 
 /* The options of the admin commands: one table, each command taking the
  * ones it names. */
@@ -429,3 +430,95 @@ int cmd_compact(int argc, char **argv)
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------ */
+
+static const char snapshot_usage[] =
+    "usage: pdqmatch snapshot [--db PATH] [--nats URLS [--stream NAME] [--purge]] OUTPUT\n";
+
+static const char snapshot_intro[] =
+    "Write a compacted copy of the store at PATH, a cluster node's (it may be\n"
+    "serving meanwhile), to OUTPUT, which must not exist.  The copy holds the\n"
+    "last log entry it applied: a node started on it ('pdqmatch serve --db\n"
+    "OUTPUT --nats ...') replays only the entries after that one.  Prints\n"
+    "'snapshot at log entry N: OUTPUT'.\n";
+
+static const char snapshot_outro[] =
+    "With --purge, the stream's entries up to N are then purged, which bounds\n"
+    "the stream's size.  A node that has not applied them yet cannot catch up\n"
+    "afterwards (its /readyz says 'stuck') and must be started from a newer\n"
+    "snapshot: take the snapshot from the node furthest behind, or purge to\n"
+    "the lowest applied_seq the nodes' /readyz report (docs/SCALING.md).\n";
+
+int cmd_snapshot(int argc, char **argv)
+{
+    const char *db = PDQM_STORE_DEFAULT_PATH;
+    int purge = 0;
+    pdqm_cluster_options co;
+    pdqm_cluster_options_default(&co);
+    co.name = "pdqmatch snapshot";
+    const cli_opt options[] = {
+        { .name = "db", .type = CLI_TEXT, .value = "PATH", .target = &db, .show_default = 1,
+          .help = "the store" },
+        CLI_NATS_OPTIONS(co, "the cluster's NATS servers (nats://HOST:PORT, comma-separated),\n"
+                             "for --purge"),
+        { .name = "purge", .type = CLI_FLAG, .target = &purge,
+          .help = "purge the stream's entries the snapshot holds (see below)" },
+    };
+    int rc = cli_parse_options("snapshot", snapshot_usage, snapshot_intro, snapshot_outro,
+                               options, sizeof options / sizeof options[0], argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (optind >= argc)
+        return cli_usage_error("snapshot", "no OUTPUT given");
+    if (optind + 1 < argc)
+        return cli_usage_error("snapshot", "unexpected argument '%s'", argv[optind + 1]);
+    if (purge && co.urls == NULL)
+        return cli_usage_error("snapshot", "--purge needs --nats");
+    const char *out = argv[optind];
+    pdqm_store *s = open_store(db, PDQM_STORE_READONLY);
+    if (s == NULL)
+        return 2;
+    pdqm_error err;
+    pdqm_status st = pdqm_store_compact(s, out, &err);
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    /* The seq is read from the copy: the very snapshot the copy is of. */
+    uint64_t seq = 0;
+    s = open_store(out, PDQM_STORE_READONLY);
+    if (s == NULL)
+        return 2;
+    st = pdqm_store_applied_seq(s, &seq, &err);
+    pdqm_store_close(s);
+    if (st != PDQM_OK) {
+        cli_error("%s: %s", out, pdqm_error_message(&err));
+        return 2;
+    }
+    printf("snapshot at log entry %llu: %s\n", (unsigned long long)seq, out);
+    fflush(stdout);
+    if (!purge)
+        return 0;
+    if (seq == 0) {
+        cli_error("%s has applied no log entry: nothing to purge", db);
+        return 1;
+    }
+    pdqm_cluster *c;
+    if (pdqm_cluster_open(&co, &c, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    uint64_t first = 0;
+    st = pdqm_cluster_purge(c, seq, &first, &err);
+    pdqm_cluster_close(c);
+    if (st != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    printf("purged the stream's entries up to %llu; it begins at %llu\n",
+           (unsigned long long)seq, (unsigned long long)first);
+    return 0;
+}
+

@@ -107,7 +107,6 @@ int cmd_serve(int argc, char **argv)
     pdqm_cluster_options co;
     pdqm_cluster_options_default(&co);
     co.name = "pdqmatch serve";
-    unsigned replicas = 0;
     /* Every option once: parsing, --help and the defaults shown (read from
      * pdqm_server_options_default()) come from this table. */
     const cli_opt options[] = {
@@ -171,20 +170,9 @@ int cmd_serve(int argc, char **argv)
         { "log-file", CLI_TEXT, "PATH", &log_file, 0, 0, 0,
           "append the log to PATH (reopened on SIGHUP) instead of standard error",
           0, NULL, 0, NULL },
-        { "nats", CLI_TEXT, "URLS", &co.urls, 0, 0, 0,
-          "be a node of a cluster: every write goes through the NATS JetStream\n"
-          "stream on these servers (nats://HOST:PORT, comma-separated), and the\n"
-          "store is fed from it (docs/SCALING.md)", 0, NULL, 0, NULL },
-        { "stream", CLI_TEXT, "NAME", &co.stream, 0, 0, 0, "the cluster's stream", 1, NULL, 0,
-          NULL },
-        { "stream-replicas", CLI_COUNT, "N", &replicas, sizeof replicas, 1, 5,
-          "copies of the stream, when this node creates it (default 3, or the\n"
-          "number of servers given when fewer)", 0, NULL, 0, NULL },
-        { "nats-creds", CLI_TEXT, "FILE", &co.creds_file, 0, 0, 0,
-          "NATS credentials (a .creds file)", 0, NULL, 0, NULL },
-        { "nats-ca", CLI_TEXT, "FILE", &co.ca_file, 0, 0, 0,
-          "the CA that signs the NATS servers' certificates (tls:// servers)", 0, NULL, 0,
-          NULL },
+        CLI_NATS_OPTIONS(co, "be a node of a cluster: every write goes through the NATS JetStream\n"
+                             "stream on these servers (nats://HOST:PORT, comma-separated), and the\n"
+                             "store is fed from it (docs/SCALING.md)"),
         { "max-lag", CLI_SECONDS, "S", &o.max_lag, 0, 0.001, 86400,
           "/readyz answers 503 while the store is more than S seconds behind the\n"
           "stream", 1, NULL, 0, NULL },
@@ -249,7 +237,6 @@ int cmd_serve(int argc, char **argv)
         goto done;
     }
     if (co.urls) {
-        co.replicas = (int)replicas;
         co.timeout = o.timeout_seconds < 5 ? o.timeout_seconds : 5;
         if (pdqm_cluster_open(&co, &cluster, &err) != PDQM_OK ||
             pdqm_cluster_follow(cluster, store, &err) != PDQM_OK) {

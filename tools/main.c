@@ -16,17 +16,18 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    { "hash",    cmd_hash,    "print PDQ hashes of image files" },
-    { "index",   cmd_index,   "add media files or hash lists to a store" },
-    { "lookup",  cmd_lookup,  "find stored hashes near hashes or media" },
-    { "stats",   cmd_stats,   "print a store's counts and sizes" },
-    { "banks",   cmd_banks,   "list, create, change or delete banks" },
-    { "delete",  cmd_delete,  "delete a content item from a store" },
-    { "export",  cmd_export,  "print a store as JSON Lines or CSV, losing nothing" },
-    { "import",  cmd_import,  "restore a JSON Lines export into a store" },
-    { "verify",  cmd_verify,  "check a store's consistency" },
-    { "compact", cmd_compact, "write a compacted copy of a store" },
-    { "serve",   cmd_serve,   "serve a store over HTTP" },
+    { "hash",     cmd_hash,     "print PDQ hashes of image files" },
+    { "index",    cmd_index,    "add media files or hash lists to a store" },
+    { "lookup",   cmd_lookup,   "find stored hashes near hashes or media" },
+    { "stats",    cmd_stats,    "print a store's counts and sizes" },
+    { "banks",    cmd_banks,    "list, create, change or delete banks" },
+    { "delete",   cmd_delete,   "delete a content item from a store" },
+    { "export",   cmd_export,   "print a store as JSON Lines or CSV, losing nothing" },
+    { "import",   cmd_import,   "restore a JSON Lines export into a store" },
+    { "verify",   cmd_verify,   "check a store's consistency" },
+    { "compact",  cmd_compact,  "write a compacted copy of a store" },
+    { "snapshot", cmd_snapshot, "copy a cluster node's store to start another from" },
+    { "serve",    cmd_serve,    "serve a store over HTTP" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -272,3 +272,103 @@ def test_cluster_majority_of_nats_down(cluster):
     m = requests.get(b.url + "/v1/lookup", params={"hash": h[1]},
                      headers={"X-Pdqmatch-Min-Seq": str(r.json()["seq"])}, timeout=10).json()
     assert len(m["matches"]) == 1
+
+
+def test_cluster_nats_server_killed_during_adds_through_all_nodes(cluster):
+    """kill -9 of one NATS server in the middle of a stream of adds through
+    all three nodes: writes go on, every acknowledged add is on every node,
+    and the nodes stay identical (no add half there)."""
+    nats, nodes = cluster
+    assert requests.post(nodes[0].url + "/v1/banks", json={"name": "k"},
+                         timeout=10).status_code == 201
+    hashes = random_hashes(3 * 400, 6)
+    acked, refused = [], []
+    killed_at = []
+    lock = threading.Lock()
+
+    def adds(k, node):
+        for i in range(400):
+            cid = f"n{k}-{i}"
+            h = hashes[k * 400 + i]
+            items = [{"hash": h, "content_id": cid, "metadata": {"i": i}},
+                     {"hash": h, "content_id": cid + "-twin"}]
+            try:
+                r = requests.post(node.url + "/v1/banks/k/hashes", json={"items": items},
+                                  timeout=30)
+                ok = r.status_code == 200
+            except requests.RequestException:
+                ok = False
+            with lock:
+                (acked if ok else refused).append((cid, time.monotonic()))
+
+    threads = [threading.Thread(target=adds, args=(k, n)) for k, n in enumerate(nodes)]
+    for t in threads:
+        t.start()
+    while True:
+        with lock:
+            if len(acked) >= 300:
+                break
+        time.sleep(0.01)
+    nats.kill(0)
+    killed_at.append(time.monotonic())
+    for t in threads:
+        t.join()
+    after = [cid for cid, at in acked if at > killed_at[0] + 5]
+    assert len(after) > 100, (len(acked), len(refused))   # writes went on
+    seq = max(ready(n)["last_seq"] for n in nodes)
+    wait_applied(nodes, seq, timeout=60)
+    exports = [export(n.db) for n in nodes]
+    assert exports[0] == exports[1] == exports[2]
+    held = set(re.findall(r'"content_id":"(n\d-\d+(?:-twin)?)"', exports[0]))
+    for cid, _ in acked:
+        assert cid in held and cid + "-twin" in held, cid
+    # An item and its twin came in one write: both there or neither.
+    for cid, _ in refused:
+        assert (cid in held) == (cid + "-twin" in held), cid
+    for n in nodes:
+        assert run("verify", "--db", n.db).returncode == 0
+
+
+def test_cluster_fourth_node_joins_from_a_snapshot(cluster, tmp_path):
+    nats, nodes = cluster
+    a, b, c = nodes
+    assert requests.post(a.url + "/v1/banks", json={"name": "k"}, timeout=10).status_code == 201
+    hashes = random_hashes(200, 7)
+    for i in range(100):
+        r = requests.post(nodes[i % 3].url + "/v1/banks/k/hashes",
+                          json={"items": [{"hash": hashes[i], "content_id": f"s{i}"}]},
+                          timeout=20)
+        assert r.status_code == 200, r.text
+    # A snapshot of a serving node, then the stream purged up to it.
+    snap = tmp_path / "snap.db"
+    out = run("snapshot", "--db", a.db, "--nats", nats.urls, "--purge", snap)
+    assert out.returncode == 0, out.stderr
+    m = re.match(r"snapshot at log entry (\d+): ", out.stdout)
+    assert m, out.stdout
+    at = int(m.group(1))
+    assert at >= 101
+    assert f"purged the stream's entries up to {at}" in out.stdout
+    for i in range(100, 200):
+        r = requests.post(nodes[i % 3].url + "/v1/banks/k/hashes",
+                          json={"items": [{"hash": hashes[i], "content_id": f"s{i}"}]},
+                          timeout=20)
+        assert r.status_code == 200, r.text
+    r = requests.delete(b.url + "/v1/banks/k/content/s3", timeout=10)
+    assert r.status_code == 200, r.text
+    last = r.json()["seq"]
+    # A node with an empty store cannot follow a purged stream: it says so.
+    empty = subprocess.run([BIN, "serve", "--db", str(tmp_path / "e.db"), "--create",
+                            "--listen", "127.0.0.1:0", "--nats", nats.urls],
+                           capture_output=True, text=True, timeout=60)
+    assert empty.returncode == 2
+    assert "purged" in empty.stderr and "snapshot" in empty.stderr, empty.stderr
+    d = Node(snap, nats.urls)
+    try:
+        wait_applied(nodes + [d], last, timeout=30)
+        assert ready(d)["status"] == "ready"
+        exports = [export(n.db) for n in nodes + [d]]
+        assert exports[0] == exports[1] == exports[2] == exports[3]
+        assert '"content_id":"s199"' in exports[3] and '"content_id":"s3"' not in exports[3]
+        assert run("verify", "--db", snap).returncode == 0
+    finally:
+        d.stop()

@@ -33,6 +33,7 @@
 #define APPLY_BYTES (64u << 20)   /* and at most this many bytes of entries */
 #define OUTCOME_KEEP 60.0
 #define MAX_SERVERS 16
+#define ENSURE_SECONDS 15.0       /* finding or making the stream at start */
 
 typedef struct kept_outcome {
     pdqm_cluster_outcome o;
@@ -93,17 +94,19 @@ void pdqm_cluster_options_default(pdqm_cluster_options *o)
 /* ------------------------------------------------------------------ */
 /* Opening                                                              */
 
-static pdqm_status ensure_stream(pdqm_cluster *c, int replicas, pdqm_error *err)
+/* One try at finding or making the stream. */
+static natsStatus ensure_stream_once(pdqm_cluster *c, int replicas, const char **what,
+                                     jsErrCode *jerr)
 {
     jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, c->js, c->stream, NULL, &jerr);
+    *what = "cannot read the stream";
+    natsStatus s = js_GetStreamInfo(&si, c->js, c->stream, NULL, jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
-        return PDQM_OK;
+        return NATS_OK;
     }
     if (s != NATS_NOT_FOUND)
-        return nats_error(err, PDQM_ERR_UNAVAILABLE, "cannot read the stream", s, jerr);
+        return s;
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
     const char *subjects[1] = { c->subject };
@@ -113,17 +116,37 @@ static pdqm_status ensure_stream(pdqm_cluster *c, int replicas, pdqm_error *err)
     cfg.Storage = js_FileStorage;
     cfg.Replicas = replicas;
     cfg.Duplicates = (int64_t)120 * 1000000000;   /* message ids remembered 2 min */
-    s = js_AddStream(&si, c->js, &cfg, NULL, &jerr);
+    *what = "cannot create the stream";
+    s = js_AddStream(&si, c->js, &cfg, NULL, jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
-        return PDQM_OK;
+        return NATS_OK;
     }
     /* Another node made it meanwhile. */
     if (js_GetStreamInfo(&si, c->js, c->stream, NULL, NULL) == NATS_OK) {
         jsStreamInfo_Destroy(si);
-        return PDQM_OK;
+        return NATS_OK;
     }
-    return nats_error(err, PDQM_ERR_UNAVAILABLE, "cannot create the stream", s, jerr);
+    return s;
+}
+
+/* Find or make the stream, trying again for a while: servers that have
+ * just started may not have formed their cluster yet (no peers to place
+ * the replicas on). */
+static pdqm_status ensure_stream(pdqm_cluster *c, int replicas, pdqm_error *err)
+{
+    double until = now_mono() + ENSURE_SECONDS;
+    for (;;) {
+        const char *what;
+        jsErrCode jerr = 0;
+        natsStatus s = ensure_stream_once(c, replicas, &what, &jerr);
+        if (s == NATS_OK)
+            return PDQM_OK;
+        if (now_mono() >= until)
+            return nats_error(err, PDQM_ERR_UNAVAILABLE, what, s, jerr);
+        struct timespec pause = { 0, 250 * 1000000L };
+        nanosleep(&pause, NULL);
+    }
 }
 
 static int stream_name_ok(const char *s)

@@ -186,7 +186,12 @@ void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out);
  * published, and answered once this node's store has applied them, with
  * what applying did, so that a single node and a node of a cluster answer
  * alike.  *seq (when not NULL) is the write's sequence in the log (0 for
- * a local write). */
+ * a local write).
+ *
+ * A cluster with store NULL is a writer that only publishes (the offline
+ * tools): a write returns once the stream has acknowledged it, and what
+ * applying does is the nodes' to know (a delete of what is not there is
+ * a no-op on every node alike); outcomes are not written. */
 typedef struct pdqm_writer {
     pdqm_store *store;
     pdqm_cluster *cluster;
@@ -210,5 +215,33 @@ pdqm_status pdqm_write_delete(const pdqm_writer *w, const char *bank, const char
 pdqm_status pdqm_write_add(const pdqm_writer *w, const pdqm_add *adds, size_t n,
                            int create_banks, int deferred, pdqm_add_outcome *outcomes,
                            uint64_t *seq, pdqm_error *err);
+
+/* A bulk load (the offline tools' hash lists and imports): pdqm_write_add
+ * of n items, but through a cluster split into as many entries as their
+ * size needs, each at most pdqm_cluster_max_entry() bytes and published
+ * once the one before it is acknowledged (the load goes no faster than
+ * the stream stores it).  So a bulk load is not one write: the entries
+ * acknowledged before a failure stay, and a load run again skips what
+ * they hold.  With create_banks, each entry creates the banks its items
+ * name first (one that exists is left as it is).  PDQM_ERR_TOO_LARGE for
+ * an item over one entry, before anything of it is published. */
+typedef struct pdqm_bulk_counts {
+    size_t items;              /* written (local) or published */
+    size_t entries;            /* log entries published (0 for a local writer) */
+    size_t bytes;              /* their size */
+    uint64_t first_seq, last_seq;
+} pdqm_bulk_counts;
+
+pdqm_status pdqm_write_add_bulk(const pdqm_writer *w, const pdqm_add *adds, size_t n,
+                                int create_banks, int deferred, pdqm_add_outcome *outcomes,
+                                pdqm_bulk_counts *counts, pdqm_error *err);
+
+/* The sink an import (core/transfer.h, pdqm_import_jsonl_to) writes
+ * through w: the store's own without a cluster; through a cluster, each
+ * bank line an entry that creates the bank when missing and sets its
+ * threshold and kind (what it did is not known: *did -1), items as bulk
+ * loads of deferred adds.  w must outlive the sink. */
+struct pdqm_import_sink;
+void pdqm_write_import_sink(const pdqm_writer *w, struct pdqm_import_sink *out);
 
 #endif

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../core/ingest.h"
+#include "../core/transfer.h"
 
 /* Check every op, publish them as one entry, wait until applied, and
  * return the result of the op that matters (index `main`), its ADD
@@ -21,6 +22,10 @@ static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t 
         pdqm_status st = pdqm_store_check_op(&ops[i], err);
         if (st != PDQM_OK)
             return st;
+    }
+    if (w->store == NULL) {   /* publishing for the nodes: nothing to wait on */
+        uint64_t at;
+        return pdqm_cluster_publish(w->cluster, ops, n, seq ? seq : &at, err);
     }
     pdqm_cluster_outcome o;
     pdqm_status st = pdqm_cluster_write(w->cluster, ops, n, &o, err);
@@ -139,7 +144,8 @@ pdqm_status pdqm_write_add(const pdqm_writer *w, const pdqm_add *adds, size_t n,
                 continue;
             last = adds[i].bank;
             pdqm_bank_info info;
-            st = pdqm_store_bank_get(w->store, last, &info, err);
+            /* Without a store, every bank named: one that exists stays. */
+            st = w->store ? pdqm_store_bank_get(w->store, last, &info, err) : PDQM_ERR_NOT_FOUND;
             if (st == PDQM_ERR_NOT_FOUND) {
                 int dup = 0;
                 for (size_t j = 0; j < k; j++)
@@ -161,3 +167,108 @@ done:
     free(ops);
     return st;
 }
+
+/* At most this many banks created in one entry of a bulk load (an entry
+ * ends early instead). */
+#define BULK_BANKS 64
+
+pdqm_status pdqm_write_add_bulk(const pdqm_writer *w, const pdqm_add *adds, size_t n,
+                                int create_banks, int deferred, pdqm_add_outcome *outcomes,
+                                pdqm_bulk_counts *counts, pdqm_error *err)
+{
+    memset(counts, 0, sizeof *counts);
+    if (w->cluster == NULL) {
+        pdqm_status st = pdqm_write_add(w, adds, n, create_banks, deferred, outcomes, NULL, err);
+        if (st == PDQM_OK)
+            counts->items = n;
+        return st;
+    }
+    size_t budget = pdqm_cluster_max_entry(w->cluster);
+    size_t i = 0;
+    while (i < n) {
+        /* The entry: the header, an ADD op, each new bank's create. */
+        size_t used = PDQM_LOG_HEADER_BYTES + PDQM_LOG_ADD_BYTES, j = i;
+        const char *banks[BULK_BANKS];
+        size_t n_banks = 0;
+        while (j < n) {
+            size_t b = pdqm_log_add_bytes(&adds[j]);
+            if (b == 0)
+                return pdqm_error_set(err, PDQM_ERR_INVALID, "item %zu cannot be written in a "
+                                      "log entry (a missing or too long field)", j);
+            int new_bank = 0;
+            if (create_banks) {
+                new_bank = 1;
+                for (size_t k = 0; k < n_banks && new_bank; k++)
+                    new_bank = strcmp(banks[k], adds[j].bank) != 0;
+                if (new_bank) {
+                    pdqm_op create = { .type = PDQM_OP_BANK_CREATE, .bank = adds[j].bank };
+                    b += pdqm_log_op_bytes(&create);
+                }
+            }
+            if (used + b > budget || (new_bank && n_banks == BULK_BANKS)) {
+                if (j == i)
+                    return pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
+                                          "item %zu ('%s') takes %zu bytes, over the %zu a "
+                                          "log entry may hold", j, adds[j].content_id, b,
+                                          budget - PDQM_LOG_HEADER_BYTES - PDQM_LOG_ADD_BYTES);
+                break;
+            }
+            if (new_bank)
+                banks[n_banks++] = adds[j].bank;
+            used += b;
+            j++;
+        }
+        uint64_t seq = 0;
+        pdqm_status st = pdqm_write_add(w, adds + i, j - i, create_banks, deferred,
+                                        outcomes ? outcomes + i : NULL, &seq, err);
+        if (st != PDQM_OK)
+            return st;
+        if (counts->first_seq == 0)
+            counts->first_seq = seq;
+        counts->last_seq = seq;
+        counts->entries++;
+        counts->bytes += used;
+        counts->items += j - i;
+        i = j;
+    }
+    return PDQM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Imports through a writer                                             */
+
+/* A bank line: one entry of a create (a bank that exists stays) and an
+ * update to the line's threshold and kind, so every node ends the same
+ * whatever it held. */
+static pdqm_status sink_bank(void *arg, const char *name, int threshold, pdqm_bank_kind kind,
+                             int64_t created, int *did, pdqm_error *err)
+{
+    const pdqm_writer *w = arg;
+    *did = -1;
+    pdqm_op ops[2] = {
+        { .type = PDQM_OP_BANK_CREATE, .bank = name, .threshold = threshold,
+          .bank_kind = (int)kind, .time = created > 0 ? created : (int64_t)time(NULL) },
+        { .type = PDQM_OP_BANK_UPDATE, .bank = name, .threshold = threshold,
+          .bank_kind = (int)kind },
+    };
+    return via_cluster(w, ops, 2, 1, NULL, NULL, err);
+}
+
+static pdqm_status sink_add(void *arg, const pdqm_add *adds, size_t n,
+                            pdqm_add_outcome *outcomes, int *known, pdqm_error *err)
+{
+    const pdqm_writer *w = arg;
+    pdqm_bulk_counts c;
+    *known = w->store != NULL;
+    return pdqm_write_add_bulk(w, adds, n, 1, 1, outcomes, &c, err);
+}
+
+void pdqm_write_import_sink(const pdqm_writer *w, pdqm_import_sink *out)
+{
+    if (w->cluster == NULL) {
+        pdqm_import_store_sink(w->store, out);
+        return;
+    }
+    *out = (pdqm_import_sink){ (void *)w, sink_bank, sink_add, NULL };
+}
+

@@ -14,7 +14,7 @@
 #include "jsonraw.h"
 
 #define EXPORT_VERSION 1
-#define BATCH_ITEMS 1000
+#define BATCH_ITEMS 10000
 #define BATCH_HASHES 1000000
 
 void pdqm_format_double(double v, char out[32])
@@ -299,7 +299,7 @@ static int raw_member(const char *line, const char *key, const char **start, siz
 }
 
 typedef struct importer {
-    pdqm_store *store;
+    const pdqm_import_sink *sink;
     pdqm_import_counts *counts;
     pdqm_import_refused_fn refused;
     void *arg;
@@ -322,9 +322,10 @@ static pdqm_status flush(importer *im, pdqm_error *err)
 {
     if (im->n == 0)
         return PDQM_OK;
-    pdqm_status st = pdqm_ingest_add(im->store, im->adds, im->n, 1, im->outcomes, err);
+    int known = 1;
+    pdqm_status st = im->sink->add(im->sink->arg, im->adds, im->n, im->outcomes, &known, err);
     for (size_t i = 0; i < im->n; i++) {
-        if (st == PDQM_OK && im->outcomes[i] == PDQM_ADDED) {
+        if (st == PDQM_OK && (!known || im->outcomes[i] == PDQM_ADDED)) {
             im->counts->items++;
             im->counts->hashes += im->adds[i].n_hashes;
         } else if (st == PDQM_OK) {
@@ -377,19 +378,50 @@ static pdqm_status import_bank(importer *im, uint64_t line, json_t *j, pdqm_erro
     pdqm_status st = flush(im, err);   /* items before this line go first */
     if (st != PDQM_OK)
         return st;
-    pdqm_bank_info b;
-    st = pdqm_store_bank_get(im->store, name, &b, err);
-    if (st == PDQM_ERR_NOT_FOUND) {
-        st = pdqm_store_bank_create_at(im->store, name, threshold, (pdqm_bank_kind)kind,
-                                       c ? (int64_t)json_integer_value(c) : 0, err);
-        if (st == PDQM_OK)
-            im->counts->banks_created++;
-    } else if (st == PDQM_OK && (b.threshold != threshold || (int)b.kind != kind)) {
-        st = pdqm_store_bank_update(im->store, name, threshold, kind, err);
-        if (st == PDQM_OK)
-            im->counts->banks_changed++;
+    int did = 0;
+    st = im->sink->bank(im->sink->arg, name, threshold, (pdqm_bank_kind)kind,
+                        c ? (int64_t)json_integer_value(c) : 0, &did, err);
+    if (st == PDQM_OK) {
+        im->counts->banks_created += did == 1;
+        im->counts->banks_changed += did == 2;
+        im->counts->banks_published += did < 0;
     }
     return st;
+}
+
+/* The store's sink. */
+static pdqm_status store_bank(void *arg, const char *name, int threshold, pdqm_bank_kind kind,
+                              int64_t created, int *did, pdqm_error *err)
+{
+    pdqm_store *store = arg;
+    pdqm_bank_info b;
+    *did = 0;
+    pdqm_status st = pdqm_store_bank_get(store, name, &b, err);
+    if (st == PDQM_ERR_NOT_FOUND) {
+        st = pdqm_store_bank_create_at(store, name, threshold, kind, created, err);
+        *did = st == PDQM_OK;
+    } else if (st == PDQM_OK && (b.threshold != threshold || b.kind != kind)) {
+        st = pdqm_store_bank_update(store, name, threshold, (int)kind, err);
+        *did = st == PDQM_OK ? 2 : 0;
+    }
+    return st;
+}
+
+static pdqm_status store_add(void *arg, const pdqm_add *adds, size_t n,
+                             pdqm_add_outcome *outcomes, int *known, pdqm_error *err)
+{
+    *known = 1;
+    return pdqm_ingest_add(arg, adds, n, 1, outcomes, err);
+}
+
+static pdqm_status store_finish(void *arg, pdqm_error *err)
+{
+    return pdqm_store_index_pending(arg, NULL, err);
+}
+
+void pdqm_import_store_sink(pdqm_store *store, pdqm_import_sink *out)
+{
+    *out = (pdqm_import_sink){ store, store_bank, store_add, store_finish };
 }
 
 /* A hex digest member of `digits` characters: 0 and *out when fine. */
@@ -510,8 +542,17 @@ static pdqm_status import_item(importer *im, uint64_t line, const char *text, js
 pdqm_status pdqm_import_jsonl(pdqm_store *store, FILE *in, pdqm_import_refused_fn refused,
                               void *arg, pdqm_import_counts *counts, pdqm_error *err)
 {
+    pdqm_import_sink sink;
+    pdqm_import_store_sink(store, &sink);
+    return pdqm_import_jsonl_to(&sink, in, refused, arg, counts, err);
+}
+
+pdqm_status pdqm_import_jsonl_to(const pdqm_import_sink *sink, FILE *in,
+                                 pdqm_import_refused_fn refused, void *arg,
+                                 pdqm_import_counts *counts, pdqm_error *err)
+{
     memset(counts, 0, sizeof *counts);
-    importer im = { .store = store, .counts = counts, .refused = refused, .arg = arg };
+    importer im = { .sink = sink, .counts = counts, .refused = refused, .arg = arg };
     char *buf = NULL;
     size_t cap = 0;
     uint64_t line = 0;
@@ -575,8 +616,8 @@ pdqm_status pdqm_import_jsonl(pdqm_store *store, FILE *in, pdqm_import_refused_f
     pdqm_status fs = flush(&im, st == PDQM_OK ? err : NULL);
     if (st == PDQM_OK)
         st = fs;
-    if (st == PDQM_OK)
-        st = pdqm_store_index_pending(store, NULL, err);
+    if (st == PDQM_OK && sink->finish)
+        st = sink->finish(sink->arg, err);
     for (size_t i = 0; i < im.n; i++)
         item_free(&im.adds[i]);
     free(im.adds);

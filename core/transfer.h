@@ -50,6 +50,8 @@ typedef struct pdqm_import_counts {
     uint64_t hashes;
     uint64_t existing;        /* the bank had the content id (or the file): skipped */
     uint64_t refused;         /* bad lines, each reported */
+    uint64_t banks_published; /* bank lines sent where what they did is not
+                                 known here (a cluster's stream) */
 } pdqm_import_counts;
 
 /* A line refused, with its number (from 1) and why. */
@@ -65,6 +67,34 @@ typedef void (*pdqm_import_refused_fn)(void *arg, uint64_t line, const pdqm_erro
  * store's error (batches already added stay). */
 pdqm_status pdqm_import_jsonl(pdqm_store *store, FILE *in, pdqm_import_refused_fn refused,
                               void *arg, pdqm_import_counts *counts, pdqm_error *err);
+
+/* Where an import writes, for a writer other than a store (a cluster's:
+ * cluster.h, pdqm_write_import_sink).  The import reads and checks every
+ * line itself; the sink keeps the store's rules for what it is given. */
+typedef struct pdqm_import_sink {
+    void *arg;
+    /* Make bank name as a bank line says: created (at `created`, 0 for
+     * now) when missing, else given threshold and kind.  *did: 1
+     * created, 2 changed, 0 already so, -1 not known here. */
+    pdqm_status (*bank)(void *arg, const char *name, int threshold, pdqm_bank_kind kind,
+                        int64_t created, int *did, pdqm_error *err);
+    /* Add n items (creating the banks they name, as pdqm_ingest_add), the
+     * outcome of each in outcomes; *known 0 when those are not known here
+     * (then every item counts as imported). */
+    pdqm_status (*add)(void *arg, const pdqm_add *adds, size_t n, pdqm_add_outcome *outcomes,
+                       int *known, pdqm_error *err);
+    /* Once the file is read (NULL: nothing to do). */
+    pdqm_status (*finish)(void *arg, pdqm_error *err);
+} pdqm_import_sink;
+
+/* The sink pdqm_import_jsonl() writes to store through: banks as said
+ * above, items as deferred adds, one indexing pass to finish. */
+void pdqm_import_store_sink(pdqm_store *store, pdqm_import_sink *out);
+
+/* pdqm_import_jsonl() through any sink. */
+pdqm_status pdqm_import_jsonl_to(const pdqm_import_sink *sink, FILE *in,
+                                 pdqm_import_refused_fn refused, void *arg,
+                                 pdqm_import_counts *counts, pdqm_error *err);
 
 /* Write s to f as one CSV field, quoted (with "" for ") only when it holds
  * a comma, a quote or a line break; NULL writes nothing. */

@@ -26,6 +26,7 @@ typedef struct admin_opts {
     int json;
     int threshold;       /* -1: not given */
     int kind;            /* -1: not given */
+    pdqm_cluster_options co;   /* co.urls: write through the cluster */
 } admin_opts;
 
 /* Parse the options of cmd, which takes those named in `takes` (names
@@ -39,7 +40,11 @@ static int parse_opts(const char *cmd, const char *usage, const char *takes, int
     o->format = "csv";
     o->threshold = -1;
     o->kind = -1;
+    pdqm_cluster_options_default(&o->co);
+    o->co.name = "pdqmatch";
     const cli_opt all[] = {
+        CLI_NATS_OPTIONS(o->co, "publish the change to the cluster on these NATS servers\n"
+                                "(nats://HOST:PORT, comma-separated) instead of writing a store"),
         { .name = "db", .type = CLI_TEXT, .value = "PATH", .target = &o->db, .show_default = 1,
           .help = "the store" },
         { .name = "bank", .type = CLI_TEXT, .value = "NAME", .target = &o->bank,
@@ -95,6 +100,30 @@ static pdqm_store *open_store(const char *db, unsigned flags)
         return NULL;
     }
     return s;
+}
+
+/* A writing command's writer: the store, or with --nats the cluster
+ * (published for the nodes to apply).  0 when ready, else the exit
+ * status. */
+static int open_writer(const admin_opts *o, pdqm_writer *w)
+{
+    memset(w, 0, sizeof *w);
+    if (o->co.urls == NULL)
+        return (w->store = open_store(o->db, PDQM_STORE_CREATE)) ? 0 : 2;
+    pdqm_error err;
+    if (pdqm_cluster_open(&o->co, &w->cluster, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return 2;
+    }
+    return 0;
+}
+
+static void close_writer(pdqm_writer *w, uint64_t seq)
+{
+    if (w->cluster && seq)
+        printf("published as log entry %llu\n", (unsigned long long)seq);
+    pdqm_cluster_close(w->cluster);
+    pdqm_store_close(w->store);
 }
 
 static const char *kind_name(pdqm_bank_kind k)
@@ -168,12 +197,16 @@ static const char banks_usage[] =
     "List, create, change or delete banks.  A bank's threshold (default 31) is\n"
     "the distance its matches are reported within unless a lookup asks for\n"
     "another; an 'allow' bank lists known-good media.  Deleting a bank deletes\n"
-    "everything in it.\n";
+    "everything in it.  With --nats URLS, create, set and delete go to the\n"
+    "cluster: they are published to its stream and every node applies them\n"
+    "(what they do there, the nodes' /v1/banks shows).\n";
 
 int cmd_banks(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("banks", banks_usage, "db json threshold kind", argc, argv, &o);
+    int rc = parse_opts("banks", banks_usage,
+                        "db json threshold kind nats stream stream-replicas nats-creds nats-ca",
+                        argc, argv, &o);
     if (rc >= 0)
         return rc;
     const char *action = optind < argc ? argv[optind] : "list";
@@ -187,13 +220,37 @@ int cmd_banks(int argc, char **argv)
         return cli_usage_error("banks", "unexpected argument '%s'", argv[optind + (is_list ? 1 : 2)]);
     if (strcmp(action, "set") == 0 && o.threshold < 0 && o.kind < 0)
         return cli_usage_error("banks", "'banks set' needs --threshold or --kind");
-
-    pdqm_store *s = open_store(o.db, is_list ? PDQM_STORE_READONLY : PDQM_STORE_CREATE);
-    if (s == NULL)
-        return 2;
+    if (is_list && o.co.urls)
+        return cli_usage_error("banks", "a list is a node's: 'banks list --db PATH' there, or "
+                               "GET /v1/banks");
     pdqm_error err;
     pdqm_status st = PDQM_OK;
-    if (is_list) {
+    if (!is_list) {
+        pdqm_writer w;
+        if ((rc = open_writer(&o, &w)) != 0)
+            return rc;
+        uint64_t seq = 0;
+        if (strcmp(action, "create") == 0)
+            st = pdqm_write_bank_create(&w, name, o.threshold >= 0 ? o.threshold
+                                                                  : PDQM_DEFAULT_THRESHOLD,
+                                        o.kind >= 0 ? (pdqm_bank_kind)o.kind : PDQM_BANK_BLOCK,
+                                        0, &seq, &err);
+        else if (strcmp(action, "set") == 0)
+            st = pdqm_write_bank_update(&w, name, o.threshold, o.kind, &seq, &err);
+        else
+            st = pdqm_write_bank_delete(&w, name, &seq, &err);
+        close_writer(&w, seq);
+        if (st != PDQM_OK) {
+            cli_error("%s", pdqm_error_message(&err));
+            return st == PDQM_ERR_NOT_FOUND || st == PDQM_ERR_EXISTS || st == PDQM_ERR_INVALID
+                ? 1 : 2;
+        }
+        return 0;
+    }
+    pdqm_store *s = open_store(o.db, PDQM_STORE_READONLY);
+    if (s == NULL)
+        return 2;
+    {
         pdqm_bank_info *list;
         size_t n;
         st = pdqm_store_bank_list(s, &list, &n, &err);
@@ -217,13 +274,6 @@ int cmd_banks(int argc, char **argv)
             }
             free(list);
         }
-    } else if (strcmp(action, "create") == 0) {
-        st = pdqm_store_bank_create(s, name, o.threshold >= 0 ? o.threshold : PDQM_DEFAULT_THRESHOLD,
-                                    o.kind >= 0 ? (pdqm_bank_kind)o.kind : PDQM_BANK_BLOCK, &err);
-    } else if (strcmp(action, "set") == 0) {
-        st = pdqm_store_bank_update(s, name, o.threshold, o.kind, &err);
-    } else {
-        st = pdqm_store_bank_delete(s, name, &err);
     }
     pdqm_store_close(s);
     if (st != PDQM_OK) {
@@ -236,26 +286,35 @@ int cmd_banks(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 
 static const char delete_usage[] =
-    "usage: pdqmatch delete [--db PATH] --bank NAME --content-id ID\n"
+    "usage: pdqmatch delete [--db PATH | --nats URLS] --bank NAME --content-id ID\n"
     "\n"
-    "Delete one content item and its hashes; lookups stop finding it at once.\n";
+    "Delete one content item and its hashes; lookups stop finding it at once.\n"
+    "With --nats URLS the delete is published to the cluster's stream, and\n"
+    "every node applies it (one that does not hold the item changes nothing).\n";
 
 int cmd_delete(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("delete", delete_usage, "db bank content-id", argc, argv, &o);
+    int rc = parse_opts("delete", delete_usage,
+                        "db bank content-id nats stream stream-replicas nats-creds nats-ca",
+                        argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (o.bank == NULL || o.content_id == NULL)
         return cli_usage_error("delete", "--bank and --content-id are required");
     if (optind < argc)
         return cli_usage_error("delete", "unexpected argument '%s'", argv[optind]);
-    pdqm_store *s = open_store(o.db, 0);
-    if (s == NULL)
-        return 2;
+    pdqm_writer w;
+    if (o.co.urls)
+        rc = open_writer(&o, &w);
+    else if ((w = (pdqm_writer){ open_store(o.db, 0), NULL }).store == NULL)
+        rc = 2;
+    if (rc > 0)
+        return rc;
     pdqm_error err;
-    pdqm_status st = pdqm_store_delete(s, o.bank, o.content_id, &err);
-    pdqm_store_close(s);
+    uint64_t seq = 0;
+    pdqm_status st = pdqm_write_delete(&w, o.bank, o.content_id, &seq, &err);
+    close_writer(&w, seq);
     if (st != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         return st == PDQM_ERR_NOT_FOUND ? 1 : 2;
@@ -300,14 +359,17 @@ int cmd_export(int argc, char **argv)
 }
 
 static const char import_usage[] =
-    "usage: pdqmatch import [--db PATH] FILE\n"
+    "usage: pdqmatch import [--db PATH | --nats URLS] FILE\n"
     "\n"
     "Restore what 'pdqmatch export --format jsonl' wrote (FILE '-' for standard\n"
     "input) into the store at PATH (created when missing): banks with their thresholds, kinds and times, items with their\n"
     "hashes, metadata, digests and times.  Items the store has are skipped, so\n"
     "importing twice stores nothing twice.  A bad line is reported as\n"
     "'pdqmatch: FILE:LINE: reason' and skipped.  Exit status: 0, 1 when a line\n"
-    "was refused, 2 on a usage error or when the store cannot be written.\n";
+    "was refused, 2 on a usage error or when the store cannot be written.\n"
+    "With --nats URLS the file goes to a cluster: every bank line and batch of\n"
+    "items is published to its stream, in entries as large as the servers\n"
+    "take, and every node applies them (skipping the items it holds).\n";
 
 typedef struct import_run {
     const char *name;
@@ -322,7 +384,8 @@ static void import_refused(void *arg, uint64_t line, const pdqm_error *why)
 int cmd_import(int argc, char **argv)
 {
     admin_opts o;
-    int rc = parse_opts("import", import_usage, "db", argc, argv, &o);
+    int rc = parse_opts("import", import_usage,
+                        "db nats stream stream-replicas nats-creds nats-ca", argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (optind + 1 != argc)
@@ -334,22 +397,33 @@ int cmd_import(int argc, char **argv)
         cli_error("%s: %s", name, strerror(errno));
         return 2;
     }
-    pdqm_store *s = open_store(o.db, PDQM_STORE_CREATE);
-    if (s == NULL) {
+    pdqm_writer w;
+    if ((rc = open_writer(&o, &w)) != 0) {
         if (in != stdin)
             fclose(in);
-        return 2;
+        return rc;
     }
     import_run r = { name };
     pdqm_import_counts n;
     pdqm_error err;
-    pdqm_status st = pdqm_import_jsonl(s, in, import_refused, &r, &n, &err);
+    pdqm_import_sink sink;
+    pdqm_write_import_sink(&w, &sink);
+    pdqm_status st = pdqm_import_jsonl_to(&sink, in, import_refused, &r, &n, &err);
     if (in != stdin)
         fclose(in);
-    pdqm_store_close(s);
+    int published = w.cluster != NULL;
+    close_writer(&w, 0);
     if (st != PDQM_OK) {
         cli_error("%s: %s", name, pdqm_error_message(&err));
         return 2;
+    }
+    if (published) {
+        printf("published %llu item%s (%llu hash%s) and %llu bank%s, refused %llu line%s\n",
+               (unsigned long long)n.items, n.items == 1 ? "" : "s",
+               (unsigned long long)n.hashes, n.hashes == 1 ? "" : "es",
+               (unsigned long long)n.banks_published, n.banks_published == 1 ? "" : "s",
+               (unsigned long long)n.refused, n.refused == 1 ? "" : "s");
+        return n.refused ? 1 : 0;
     }
     printf("imported %llu item%s (%llu hash%s), created %llu bank%s and changed %llu, "
            "skipped %llu already stored, refused %llu line%s\n",

@@ -26,13 +26,15 @@
 #include "../hashing/media.h"
 #include "../index/store.h"
 #include "../core/ingest.h"
+#include "../cluster/cluster.h"
 
 #define FILE_BATCH 256       /* media files a transaction */
 #define LIST_BATCH 100000    /* hash-list items a transaction */
 
 static const char usage[] =
-    "usage: pdqmatch index [--db PATH] [--bank NAME] [--threads N] [--min-quality Q]\n"
-    "                      [--interval S] [--prune-distance N] [--max-per-second N]\n"
+    "usage: pdqmatch index [--db PATH | --nats URLS [--stream NAME]] [--bank NAME]\n"
+    "                      [--threads N] [--min-quality Q] [--interval S]\n"
+    "                      [--prune-distance N] [--max-per-second N]\n"
     "                      [--hash-list FILE]... [--vpdq-list FILE]... [INPUT...]\n";
 
 static const char intro[] =
@@ -60,7 +62,13 @@ static const char outro[] =
     "or file SHA-256 the bank has are skipped.  A bad file or line is reported as\n"
     "'pdqmatch: FILE: reason' or 'pdqmatch: FILE:LINE: reason' and skipped.\n"
     "Exit status: 0 when everything was indexed or skipped, 1 when anything\n"
-    "failed, 2 on a usage error or when the store cannot be written.\n";
+    "failed, 2 on a usage error or when the store cannot be written.\n"
+    "\n"
+    "With --nats, the items go to a cluster instead of a store: they are\n"
+    "published to its stream in entries as large as the servers take, each\n"
+    "once the one before is stored, and every node applies them (skipping what\n"
+    "it holds).  The summary then counts what was published, up to which log\n"
+    "entry; a node has them all once its /readyz applied_seq reaches it.\n";
 
 typedef struct counts {
     uint64_t indexed, hashes, skipped_known, skipped_quality, skipped_other, failed;
@@ -68,7 +76,9 @@ typedef struct counts {
 } counts;
 
 typedef struct run {
-    pdqm_store *store;
+    pdqm_store *store;       /* NULL with --nats */
+    pdqm_writer w;
+    pdqm_bulk_counts sent;   /* with --nats: what was published */
     const char *bank;
     int min_quality;         /* of media hashed here */
     int list_min_quality;    /* of hash lists' rows */
@@ -173,6 +183,32 @@ static pdqm_stored_hash *new_hash(run *r)
     return &r->hashes[r->n_hashes++];
 }
 
+/* Write items to the store, or publish them to the cluster, and count
+ * them. */
+static pdqm_status write_items(run *r, const pdqm_add *adds, size_t n, pdqm_add_outcome *outcomes,
+                               pdqm_error *err)
+{
+    pdqm_bulk_counts c;
+    pdqm_status st = pdqm_write_add_bulk(&r->w, adds, n, 1, 1, outcomes, &c, err);
+    if (st != PDQM_OK)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        if (r->store == NULL || outcomes[i] == PDQM_ADDED) {
+            r->n.indexed++;
+            r->n.hashes += adds[i].n_hashes;
+        } else {
+            r->n.skipped_known++;
+        }
+    }
+    if (r->sent.first_seq == 0)
+        r->sent.first_seq = c.first_seq;
+    if (c.last_seq)
+        r->sent.last_seq = c.last_seq;
+    r->sent.entries += c.entries;
+    r->sent.bytes += c.bytes;
+    return PDQM_OK;
+}
+
 /* Commit the batch.  Returns -1 when the store failed (reported). */
 static int flush(run *r)
 {
@@ -182,21 +218,12 @@ static int flush(run *r)
     for (size_t i = 0; i < r->n_adds; i++)
         r->adds[i].hashes = r->hashes + (size_t)(uintptr_t)r->adds[i].hashes;
     pdqm_error err;
-    pdqm_status st = pdqm_ingest_add(r->store, r->adds, r->n_adds, 1, r->outcomes, &err);
     int rc = 0;
-    if (st != PDQM_OK) {
-        cli_error("cannot write to the store: %s", pdqm_error_message(&err));
+    if (write_items(r, r->adds, r->n_adds, r->outcomes, &err) != PDQM_OK) {
+        cli_error("cannot write to the %s: %s", r->store ? "store" : "cluster",
+                  pdqm_error_message(&err));
         r->store_failed = 1;
         rc = -1;
-    } else {
-        for (size_t i = 0; i < r->n_adds; i++) {
-            if (r->outcomes[i] == PDQM_ADDED) {
-                r->n.indexed++;
-                r->n.hashes += r->adds[i].n_hashes;
-            } else {
-                r->n.skipped_known++;
-            }
-        }
     }
     for (size_t i = 0; i < r->n_owned; i++)
         free(r->owned[i]);
@@ -224,7 +251,8 @@ static void file_work(void *ctx, void *item)
     run *r = ctx;
     file_job *j = item;
     pdqm_content_info info;
-    if (pdqm_store_content_get(r->store, r->bank, j->content_id, &info, NULL) == PDQM_OK) {
+    if (r->store &&
+        pdqm_store_content_get(r->store, r->bank, j->content_id, &info, NULL) == PDQM_OK) {
         pdqm_content_info_clear(&info);
         j->known = 1;
         return;
@@ -541,17 +569,9 @@ static pdqm_status list_items(void *arg, const pdqm_add *adds, size_t n, pdqm_er
         l->outcomes = o;
         l->cap = n;
     }
-    pdqm_status st = pdqm_ingest_add(r->store, adds, n, 1, l->outcomes, err);
+    pdqm_status st = write_items(r, adds, n, l->outcomes, err);
     if (st != PDQM_OK)
         return st;
-    for (size_t i = 0; i < n; i++) {
-        if (l->outcomes[i] == PDQM_ADDED) {
-            r->n.indexed++;
-            r->n.hashes += adds[i].n_hashes;
-        } else {
-            r->n.skipped_known++;
-        }
-    }
     progress(r, 0);
     return PDQM_OK;
 }
@@ -586,8 +606,9 @@ static int index_list(run *r, const char *name)
     r->n.failed += counts.refused;
     r->n.degenerate += counts.degenerate;
     if (st != PDQM_OK) {
-        if (st == PDQM_ERR_STORE || st == PDQM_ERR_NOMEM) {
-            cli_error("cannot write to the store: %s", pdqm_error_message(&err));
+        if (st == PDQM_ERR_STORE || st == PDQM_ERR_NOMEM || st == PDQM_ERR_UNAVAILABLE) {
+            cli_error("cannot write to the %s: %s", r->store ? "store" : "cluster",
+                      pdqm_error_message(&err));
             r->store_failed = 1;
         } else {
             cli_error("%s: %s", l.shown, pdqm_error_message(&err));
@@ -619,9 +640,14 @@ int cmd_index(int argc, char **argv)
     const char *db = PDQM_STORE_DEFAULT_PATH;
     uint32_t threads = (uint32_t)cli_cpu_count();
     cli_list lists = { .n = 0 }, vpdq = { .n = 0 };
+    pdqm_cluster_options co;
+    pdqm_cluster_options_default(&co);
+    co.name = "pdqmatch index";
     const cli_opt options[] = {
         { .name = "db", .type = CLI_TEXT, .value = "PATH", .target = &db, .show_default = 1,
           .help = "the store" },
+        CLI_NATS_OPTIONS(co, "publish to the cluster on these NATS servers (nats://HOST:PORT,\n"
+                             "comma-separated) instead of writing a store"),
         { .name = "bank", .type = CLI_TEXT, .value = "NAME", .target = &r.bank,
           .help = "the bank to add to" },
         { .name = "hash-list", .type = CLI_LIST, .value = "FILE", .target = &lists,
@@ -667,12 +693,21 @@ int cmd_index(int argc, char **argv)
     if (r.bank && pdqm_bank_name_check(r.bank, &err) != PDQM_OK)
         return cli_usage_error("index", "--bank '%s': %s", r.bank, pdqm_error_message(&err));
 
-    if (pdqm_store_open(db, PDQM_STORE_CREATE, &r.store, &err) != PDQM_OK) {
+    pdqm_cluster *cluster = NULL;
+    if (co.urls) {
+        if (pdqm_cluster_open(&co, &cluster, &err) != PDQM_OK) {
+            cli_error("%s", pdqm_error_message(&err));
+            return 2;
+        }
+    } else if (pdqm_store_open(db, PDQM_STORE_CREATE, &r.store, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         return 2;
     }
+    r.w = (pdqm_writer){ r.store, cluster };
+    /* The bank, made now (through a cluster, each entry makes its banks). */
     pdqm_bank_info info;
-    pdqm_status st = r.bank ? pdqm_store_bank_get(r.store, r.bank, &info, &err) : PDQM_OK;
+    pdqm_status st = r.bank && r.store ? pdqm_store_bank_get(r.store, r.bank, &info, &err)
+                                       : PDQM_OK;
     if (st == PDQM_ERR_NOT_FOUND)
         st = pdqm_store_bank_create(r.store, r.bank, PDQM_DEFAULT_THRESHOLD, PDQM_BANK_BLOCK, &err);
     if (st != PDQM_OK) {
@@ -737,12 +772,23 @@ int cmd_index(int argc, char **argv)
     flush(&r);
 
     uint64_t indexed = 0;
-    if (!r.store_failed && pdqm_store_index_pending(r.store, &indexed, &err) != PDQM_OK) {
+    if (r.store && !r.store_failed &&
+        pdqm_store_index_pending(r.store, &indexed, &err) != PDQM_OK) {
         cli_error("cannot index the store: %s", pdqm_error_message(&err));
         r.store_failed = 1;
     }
     progress(&r, 1);
-    if (!r.quiet) {
+    if (!r.quiet && cluster) {
+        printf("published %llu item%s (%llu hash%s) in %zu log entr%s (%.1f MB, up to entry "
+               "%llu), skipped %llu below quality %d and %llu not media, failed %llu, in "
+               "%.2f s\n",
+               (unsigned long long)r.n.indexed, r.n.indexed == 1 ? "" : "s",
+               (unsigned long long)r.n.hashes, r.n.hashes == 1 ? "" : "es", r.sent.entries,
+               r.sent.entries == 1 ? "y" : "ies", (double)r.sent.bytes / 1e6,
+               (unsigned long long)r.sent.last_seq, (unsigned long long)r.n.skipped_quality,
+               r.min_quality, (unsigned long long)r.n.skipped_other,
+               (unsigned long long)r.n.failed, pdqm_monotonic_seconds() - r.started);
+    } else if (!r.quiet) {
         char where[PDQM_BANK_NAME_MAX + 16], degenerate[48] = "";
         snprintf(where, sizeof where, r.bank ? "bank '%s'" : "the list's banks",
                  r.bank ? r.bank : "");
@@ -762,6 +808,7 @@ int cmd_index(int argc, char **argv)
     free(r.hashes);
     free(r.owned);
     pdqm_store_close(r.store);
+    pdqm_cluster_close(cluster);
     if (r.store_failed)
         return 2;
     return r.n.failed ? 1 : 0;

@@ -1,13 +1,10 @@
 """A pdqmatch cluster: three `nats-server` processes forming a JetStream
 cluster on 127.0.0.1, each with its own storage folder, and three
 `pdqmatch serve --nats` nodes, every one with its own store fed from the
-stream.  Everything is started here and stopped at the end."""
-import json
+stream (tests/e2e/natsrig.py).  Everything is started here and stopped at
+the end."""
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -15,100 +12,8 @@ import time
 import pytest
 import requests
 
-from helpers import BIN, drain, random_hashes, run
-
-NATS = shutil.which("nats-server") or "/usr/bin/nats-server"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Nats:
-    """A 3-server JetStream cluster on loopback."""
-
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.client = [free_port() for _ in range(3)]
-        self.route = [free_port() for _ in range(3)]
-        self.procs = [None] * 3
-        for i in range(3):
-            self.start(i)
-        self.urls = ",".join(f"nats://127.0.0.1:{p}" for p in self.client)
-        self.wait_ready()
-
-    def start(self, i):
-        conf = self.tmp / f"nats{i}.conf"
-        routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.route)
-        conf.write_text(f"""
-server_name: n{i}
-listen: 127.0.0.1:{self.client[i]}
-max_payload: 8MB
-jetstream {{ store_dir: "{self.tmp}/js{i}" }}
-cluster {{ name: pdqm, listen: 127.0.0.1:{self.route[i]}, routes: [ {routes} ] }}
-""")
-        self.procs[i] = subprocess.Popen([NATS, "-c", str(conf)],
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=open(self.tmp / f"nats{i}.log", "a"))
-
-    def wait_ready(self, timeout=30):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            logs = "".join((self.tmp / f"nats{i}.log").read_text() for i in range(3)
-                           if (self.tmp / f"nats{i}.log").exists())
-            if "JetStream cluster new metadata leader" in logs:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("the NATS cluster did not form")
-
-    def kill(self, i):
-        self.procs[i].kill()
-        self.procs[i].wait()
-
-    def stop(self):
-        for p in self.procs:
-            if p and p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            if p:
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-
-
-class Node:
-    def __init__(self, db, urls, *extra):
-        self.db, self.urls, self.extra = db, urls, extra
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen([BIN, "serve", "--db", str(self.db), "--create",
-                                      "--listen", "127.0.0.1:0", "--nats", self.urls,
-                                      "--timeout", "5", *self.extra],
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stderr.readline()
-        drain(self.proc)
-        m = re.search(r"listen=127\.0\.0\.1:(\d+)$", line.strip())
-        assert m, line
-        self.url = f"http://127.0.0.1:{m.group(1)}"
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                assert self.proc.wait(timeout=60) == 0
-            finally:
-                if self.proc.poll() is None:
-                    self.proc.kill()
-                    self.proc.wait()
+from helpers import BIN, lookup_rows, random_hashes, run
+from natsrig import Nats, Node, ready, wait_applied
 
 
 @pytest.fixture
@@ -123,19 +28,6 @@ def cluster(tmp_path):
         for n in nodes:
             n.stop()
         nats.stop()
-
-
-def ready(node):
-    return requests.get(node.url + "/readyz", timeout=10).json()
-
-
-def wait_applied(nodes, seq, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if all(ready(n)["applied_seq"] >= seq for n in nodes):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not every node applied {seq}: {[ready(n) for n in nodes]}")
 
 
 def export(db):
@@ -372,3 +264,112 @@ def test_cluster_fourth_node_joins_from_a_snapshot(cluster, tmp_path):
         assert run("verify", "--db", snap).returncode == 0
     finally:
         d.stop()
+
+
+# The bulk load's size: a million hashes (the issue's), fewer under the
+# sanitizers, where every node's apply runs several times slower.
+BULK = int(os.environ.get("PDQM_TEST_CLUSTER_BULK", "1000000"))
+
+
+def test_cluster_index_nats_bulk_list_reaches_every_node_exactly(cluster, tmp_path):
+    import random
+    nats, nodes = cluster
+    rng = random.Random(8)
+    ints = [rng.getrandbits(256) for _ in range(BULK)]
+    lst = tmp_path / "big.txt"
+    with open(lst, "w") as f:
+        f.write("".join("%064x\n" % v for v in ints))
+    p = run("index", "--nats", nats.urls, "--bank", "big", "--hash-list", lst, timeout=900)
+    assert p.returncode == 0, p.stderr
+    m = re.match(rf"published {BULK} items \({BULK} hashes\) in (\d+) log entries "
+                 r"\([\d.]+ MB, up to entry (\d+)\)", p.stdout)
+    assert m, p.stdout
+    assert int(m.group(1)) > 1    # split to fit the servers' max_payload
+    wait_applied(nodes, int(m.group(2)), timeout=900)
+    for n in nodes:
+        assert ready(n)["hashes"] == BULK
+    # Exact against a brute force: stored hashes with bits flipped, and
+    # random ones (far from all).
+    def flipped(v, k, seed):
+        r = random.Random(seed)
+        for b in r.sample(range(256), k):
+            v ^= 1 << b
+        return v
+    queries = [flipped(ints[i * 997], d, i) for i, d in enumerate([0, 3, 10, 20, 31, 32, 40])]
+    queries += [rng.getrandbits(256) for _ in range(3)]
+    want = sorted(("%064x" % q, "%064x" % v) for q in queries for v in ints
+                  if (q ^ v).bit_count() <= 31)
+    assert len(want) >= 5
+    for n in nodes:
+        out = run("lookup", "--db", n.db, "--bank", "big", "--max-distance", "31",
+                  *("%064x" % q for q in queries))
+        got = sorted((row[0], row[1]) for row in lookup_rows(out.stdout))
+        assert got == want, n.db
+
+
+def test_cluster_offline_banks_and_delete_publish_for_every_node(cluster):
+    nats, nodes = cluster
+    a, b, c = nodes
+    p = run("banks", "create", "tools", "--threshold", "20", "--kind", "allow",
+            "--nats", nats.urls)
+    assert p.returncode == 0, p.stderr
+    seq = int(re.match(r"published as log entry (\d+)$", p.stdout.strip()).group(1))
+    # A bad change is refused before anything is published.
+    bad = run("banks", "create", "bad name!", "--nats", nats.urls)
+    assert bad.returncode == 1 and "bank" in bad.stderr and bad.stdout == ""
+    h = random_hashes(2, 9)
+    r = requests.post(a.url + "/v1/banks/tools/hashes",
+                      json={"items": [{"hash": h[0], "content_id": "x"},
+                                      {"hash": h[1], "content_id": "y"}]}, timeout=10)
+    assert r.status_code == 200 and r.json()["seq"] == seq + 1, r.text
+    p = run("delete", "--bank", "tools", "--content-id", "x", "--nats", nats.urls)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"published as log entry {seq + 2}"
+    p = run("banks", "set", "tools", "--threshold", "5", "--nats", nats.urls)
+    assert p.returncode == 0, p.stderr
+    wait_applied(nodes, seq + 3)
+    for n in nodes:
+        bank = requests.get(n.url + "/v1/banks/tools", timeout=10).json()
+        assert (bank["threshold"], bank["kind"], bank["contents"]) == (5, "allow", 1), bank
+    p = run("banks", "delete", "tools", "--nats", nats.urls)
+    assert p.returncode == 0, p.stderr
+    wait_applied(nodes, seq + 4)
+    for n in nodes:
+        assert requests.get(n.url + "/v1/banks/tools", timeout=10).status_code == 404
+    assert run("banks", "list", "--nats", nats.urls).returncode == 2
+
+
+def test_cluster_import_nats_gives_every_node_the_export(cluster, tmp_path):
+    """An export imported into the cluster: every node's export is the
+    file itself, byte for byte (banks' thresholds, kinds and times, items'
+    metadata, digests and times)."""
+    from helpers import SAMPLES
+    nats, nodes = cluster
+    src = tmp_path / "src.db"
+    assert run("index", "--db", src, "--bank", "photos", SAMPLES).returncode == 0
+    hs = random_hashes(30, 10)
+    lst = tmp_path / "l.csv"
+    lst.write_text("hash,content_id,metadata,bank\n" +
+                   "".join(f'{h},m{i},"{{""i"": {i}}}",list{i % 2}\n' for i, h in enumerate(hs)))
+    assert run("index", "--db", src, "--hash-list", lst).returncode == 0
+    assert run("banks", "set", "list1", "--threshold", "12", "--kind", "allow",
+               "--db", src).returncode == 0
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(export(src))
+    p = run("import", "--nats", nats.urls, dump)
+    assert p.returncode == 0, p.stderr
+    # The 5 samples and the 30 list items; photos, list0, list1.
+    assert p.stdout == "published 35 items (35 hashes) and 3 banks, refused 0 lines\n"
+    # An add the nodes skip (list0 has m0): once applied, so is the import.
+    r = requests.post(nodes[1].url + "/v1/banks/list0/hashes",
+                      json={"items": [{"hash": hs[0], "content_id": "m0"}]}, timeout=10)
+    wait_applied(nodes, r.json()["seq"])
+    for n in nodes:
+        assert export(n.db) == dump.read_text()
+    # Importing it again changes nothing anywhere.
+    assert run("import", "--nats", nats.urls, dump).returncode == 0
+    r = requests.post(nodes[2].url + "/v1/banks/list0/hashes",
+                      json={"items": [{"hash": hs[0], "content_id": "m0"}]}, timeout=10)
+    wait_applied(nodes, r.json()["seq"])
+    for n in nodes:
+        assert export(n.db) == dump.read_text()

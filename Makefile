@@ -234,6 +234,8 @@ bench-run: build
 	@$(PYTHON) bench/bench_index.py $(BUILD) --sizes $(BENCH_SIZES)
 	@echo
 	@$(PYTHON) bench/bench_serve.py $(BUILD)
+	@echo
+	@$(PYTHON) bench/bench_cluster.py $(BUILD)
 
 soak: deps
 	@$(MAKE) --no-print-directory soak-run

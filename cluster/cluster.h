@@ -94,6 +94,12 @@ typedef struct pdqm_cluster_options {
     double timeout;            /* seconds a publish may wait for the stream's
                                   acknowledgement, retries included (default 5) */
     const char *name;          /* this node's name in NATS (default "pdqmatch") */
+    const char *mirror;        /* NULL, or read the stream through this mirror of
+                                  it (created when missing, in the JetStream
+                                  the servers given belong to): a region's
+                                  nodes then share one copy of the log coming
+                                  over the wide-area link.  Writes still go to
+                                  the stream itself. */
 } pdqm_cluster_options;
 
 #define PDQM_CLUSTER_STREAM "PDQMATCH"

@@ -46,6 +46,8 @@ struct pdqm_cluster {
     natsConnection *nc;
     jsCtx *js;
     char *stream, *subject;
+    char *read_stream;         /* where the applier reads: the stream, or a
+                                  mirror of it */
     char node_id[24];
     atomic_ullong counter;
     double timeout;
@@ -94,13 +96,14 @@ void pdqm_cluster_options_default(pdqm_cluster_options *o)
 /* ------------------------------------------------------------------ */
 /* Opening                                                              */
 
-/* One try at finding or making the stream. */
-static natsStatus ensure_stream_once(pdqm_cluster *c, int replicas, const char **what,
-                                     jsErrCode *jerr)
+/* One try at finding or making a stream: the log itself (mirror_of
+ * NULL), or a mirror of it. */
+static natsStatus ensure_stream_once(pdqm_cluster *c, const char *name, const char *mirror_of,
+                                     int replicas, const char **what, jsErrCode *jerr)
 {
     jsStreamInfo *si = NULL;
-    *what = "cannot read the stream";
-    natsStatus s = js_GetStreamInfo(&si, c->js, c->stream, NULL, jerr);
+    *what = mirror_of ? "cannot read the mirror" : "cannot read the stream";
+    natsStatus s = js_GetStreamInfo(&si, c->js, name, NULL, jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
         return NATS_OK;
@@ -110,20 +113,28 @@ static natsStatus ensure_stream_once(pdqm_cluster *c, int replicas, const char *
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
     const char *subjects[1] = { c->subject };
-    cfg.Name = c->stream;
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
+    jsStreamSource origin;
+    jsStreamSource_Init(&origin);
+    cfg.Name = name;
+    if (mirror_of) {
+        /* A mirror keeps the origin's sequence numbers (and subjects). */
+        origin.Name = mirror_of;
+        cfg.Mirror = &origin;
+    } else {
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Duplicates = (int64_t)120 * 1000000000;   /* message ids remembered 2 min */
+    }
     cfg.Storage = js_FileStorage;
     cfg.Replicas = replicas;
-    cfg.Duplicates = (int64_t)120 * 1000000000;   /* message ids remembered 2 min */
-    *what = "cannot create the stream";
+    *what = mirror_of ? "cannot create the mirror" : "cannot create the stream";
     s = js_AddStream(&si, c->js, &cfg, NULL, jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
         return NATS_OK;
     }
     /* Another node made it meanwhile. */
-    if (js_GetStreamInfo(&si, c->js, c->stream, NULL, NULL) == NATS_OK) {
+    if (js_GetStreamInfo(&si, c->js, name, NULL, NULL) == NATS_OK) {
         jsStreamInfo_Destroy(si);
         return NATS_OK;
     }
@@ -139,7 +150,9 @@ static pdqm_status ensure_stream(pdqm_cluster *c, int replicas, pdqm_error *err)
     for (;;) {
         const char *what;
         jsErrCode jerr = 0;
-        natsStatus s = ensure_stream_once(c, replicas, &what, &jerr);
+        natsStatus s = ensure_stream_once(c, c->stream, NULL, replicas, &what, &jerr);
+        if (s == NATS_OK && c->read_stream != c->stream)
+            s = ensure_stream_once(c, c->read_stream, c->stream, replicas, &what, &jerr);
         if (s == NATS_OK)
             return PDQM_OK;
         if (now_mono() >= until)
@@ -168,9 +181,11 @@ pdqm_status pdqm_cluster_open(const pdqm_cluster_options *o, pdqm_cluster **out,
     const char *stream = o->stream ? o->stream : d.stream;
     if (o->urls == NULL || *o->urls == '\0')
         return pdqm_error_set(err, PDQM_ERR_INVALID, "no NATS server given");
-    if (!stream_name_ok(stream))
+    if (!stream_name_ok(stream) || (o->mirror && !stream_name_ok(o->mirror)))
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "a stream name is 1 to 64 letters, digits, '_' or '-'");
+    if (o->mirror && strcmp(o->mirror, stream) == 0)
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "the mirror must be another stream");
     /* The servers, split. */
     char *urls = strdup(o->urls);
     const char *servers[MAX_SERVERS];
@@ -203,6 +218,7 @@ pdqm_status pdqm_cluster_open(const pdqm_cluster_options *o, pdqm_cluster **out,
     c->subject = malloc(strlen(stream) + 5);
     if (c->subject)
         sprintf(c->subject, "%s.log", stream);
+    c->read_stream = o->mirror ? strdup(o->mirror) : c->stream;
     /* The message ids' prefix: random, so that this handle knows its own
      * entries on the stream. */
     uint64_t r = 0;
@@ -218,7 +234,7 @@ pdqm_status pdqm_cluster_open(const pdqm_cluster_options *o, pdqm_cluster **out,
 
     pdqm_status st = PDQM_OK;
     natsStatus s = NATS_OK;
-    if (c->stream == NULL || c->subject == NULL) {
+    if (c->stream == NULL || c->subject == NULL || c->read_stream == NULL) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -293,6 +309,8 @@ void pdqm_cluster_close(pdqm_cluster *c)
     kept_free_all(c);
     pthread_cond_destroy(&c->applied_cv);
     pthread_mutex_destroy(&c->lock);
+    if (c->read_stream != c->stream)
+        free(c->read_stream);
     free(c->stream);
     free(c->subject);
     free(c);
@@ -477,7 +495,7 @@ static natsSubscription *subscribe_from(pdqm_cluster *c, uint64_t start)
 {
     jsSubOptions so;
     jsSubOptions_Init(&so);
-    so.Stream = c->stream;
+    so.Stream = c->read_stream;
     so.Ordered = true;
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = start;
@@ -498,7 +516,7 @@ static int stream_bounds(pdqm_cluster *c, uint64_t *first, uint64_t *last)
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 1000;
-    if (js_GetStreamInfo(&si, c->js, c->stream, &jo, NULL) != NATS_OK)
+    if (js_GetStreamInfo(&si, c->js, c->read_stream, &jo, NULL) != NATS_OK)
         return 0;
     *first = si->State.FirstSeq;
     *last = si->State.LastSeq;
@@ -690,7 +708,7 @@ pdqm_status pdqm_cluster_follow(pdqm_cluster *c, pdqm_store *store, pdqm_error *
                               "the stream %s begins at entry %llu, but this store has applied "
                               "it only to %llu: the entries between are purged; start this "
                               "node from a snapshot (pdqmatch snapshot) of a node that has "
-                              "applied them", c->stream, (unsigned long long)first,
+                              "applied them", c->read_stream, (unsigned long long)first,
                               (unsigned long long)applied);
     c->store = store;
     c->applied = applied;

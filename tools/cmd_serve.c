@@ -26,7 +26,8 @@ static const char usage[] =
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
     "                      [--max-image-time S] [--max-body-memory N]\n"
     "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n"
-    "                      [--nats URL[,URL...] [--stream NAME] [--stream-replicas N]\n"
+    "                      [--nats URL[,URL...] [--stream NAME] [--mirror NAME]\n"
+    "                       [--stream-replicas N]\n"
     "                       [--nats-creds FILE] [--nats-ca FILE] [--max-lag S]]\n";
 
 static const char intro[] =
@@ -173,6 +174,9 @@ int cmd_serve(int argc, char **argv)
         CLI_NATS_OPTIONS(co, "be a node of a cluster: every write goes through the NATS JetStream\n"
                              "stream on these servers (nats://HOST:PORT, comma-separated), and the\n"
                              "store is fed from it (docs/SCALING.md)"),
+        { .name = "mirror", .type = CLI_TEXT, .value = "NAME", .target = &co.mirror,
+          .help = "read the stream through NAME, a mirror of it in this region's\n"
+                  "JetStream (created when missing; writes still go to the stream)" },
         { "max-lag", CLI_SECONDS, "S", &o.max_lag, 0, 0.001, 86400,
           "/readyz answers 503 while the store is more than S seconds behind the\n"
           "stream", 1, NULL, 0, NULL },

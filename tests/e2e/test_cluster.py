@@ -373,3 +373,37 @@ def test_cluster_import_nats_gives_every_node_the_export(cluster, tmp_path):
     wait_applied(nodes, r.json()["seq"])
     for n in nodes:
         assert export(n.db) == dump.read_text()
+
+
+def test_cluster_node_reading_through_a_mirror(cluster, tmp_path):
+    """A node of another region reads the log through a mirror of the
+    stream (as a JetStream mirror in its own region would hold it): its
+    writes still go to the stream, are answered with what applying did,
+    and it ends identical to the others."""
+    nats, nodes = cluster
+    a = nodes[0]
+    d = Node(tmp_path / "d.db", nats.urls, "--mirror", "PDQMATCH_EU")
+    try:
+        r = requests.post(d.url + "/v1/banks", json={"name": "m"}, timeout=10)
+        assert r.status_code == 201, r.text
+        hs = random_hashes(40, 11)
+        for i, h in enumerate(hs):
+            node = (a, d)[i % 2]
+            r = requests.post(node.url + "/v1/banks/m/hashes",
+                              json={"items": [{"hash": h, "content_id": f"r{i}"}]}, timeout=10)
+            assert r.status_code == 200 and r.json()["added"] == 1, r.text
+        # The same id again through the mirror's node: skipped, as anywhere.
+        r = requests.post(d.url + "/v1/banks/m/hashes",
+                          json={"items": [{"hash": hs[0], "content_id": "r0"}]}, timeout=10)
+        assert r.status_code == 200 and r.json()["added"] == 0, r.text
+        seq = r.json()["seq"]
+        # Sequence numbers are the stream's on every node.
+        m = requests.get(a.url + "/v1/lookup", params={"hash": hs[1]},
+                         headers={"X-Pdqmatch-Min-Seq": str(seq)}, timeout=10).json()
+        assert [x["content_id"] for x in m["matches"]] == ["r1"]
+        wait_applied(nodes + [d], seq)
+        assert ready(d)["status"] == "ready"
+        exports = [export(n.db) for n in nodes + [d]]
+        assert exports[0] == exports[1] == exports[2] == exports[3]
+    finally:
+        d.stop()

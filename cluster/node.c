@@ -354,7 +354,8 @@ pdqm_status pdqm_cluster_publish(pdqm_cluster *c, const pdqm_op *ops, size_t n,
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MsgId = id;
-        po.ExpectStream = c->stream;
+        /* Not po.ExpectStream: that header stays on the entry, and a
+         * mirror (another stream) then refuses to store it. */
         double left = end - now_mono();
         po.MaxWait = left > 0.05 ? (int64_t)(left * 1000) : 50;
         jsPubAck *pa = NULL;
@@ -362,10 +363,15 @@ pdqm_status pdqm_cluster_publish(pdqm_cluster *c, const pdqm_op *ops, size_t n,
         s = js_PublishMsg(&pa, c->js, m, &po, &jerr);
         natsMsg_Destroy(m);
         if (s == NATS_OK) {
+            int ours = pa->Stream && strcmp(pa->Stream, c->stream) == 0;
             *seq = pa->Sequence;
+            if (!ours)
+                pdqm_error_set(err, PDQM_ERR_INVALID, "the subject %s is stored by the stream "
+                               "%s, not %s", c->subject, pa->Stream ? pa->Stream : "?",
+                               c->stream);
             jsPubAck_Destroy(pa);
             free(buf);
-            return PDQM_OK;
+            return ours ? PDQM_OK : PDQM_ERR_INVALID;
         }
         if (now_mono() + 0.1 >= end)
             break;

@@ -24,14 +24,14 @@ def free_port():
 
 
 class Nats:
-    """A 3-server JetStream cluster on loopback."""
+    """A JetStream cluster of n servers on loopback (n 1: one server alone)."""
 
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.client = [free_port() for _ in range(3)]
-        self.route = [free_port() for _ in range(3)]
-        self.procs = [None] * 3
-        for i in range(3):
+    def __init__(self, tmp, n=3):
+        self.tmp, self.n = tmp, n
+        self.client = [free_port() for _ in range(n)]
+        self.route = [free_port() for _ in range(n)]
+        self.procs = [None] * n
+        for i in range(n):
             self.start(i)
         self.urls = ",".join(f"nats://127.0.0.1:{p}" for p in self.client)
         self.wait_ready()
@@ -44,8 +44,8 @@ server_name: n{i}
 listen: 127.0.0.1:{self.client[i]}
 max_payload: 8MB
 jetstream {{ store_dir: "{self.tmp}/js{i}" }}
-cluster {{ name: pdqm, listen: 127.0.0.1:{self.route[i]}, routes: [ {routes} ] }}
-""")
+""" + (f"""cluster {{ name: pdqm, listen: 127.0.0.1:{self.route[i]}, routes: [ {routes} ] }}
+""" if self.n > 1 else ""))
         self.procs[i] = subprocess.Popen([NATS, "-c", str(conf)],
                                          stdout=subprocess.DEVNULL,
                                          stderr=open(self.tmp / f"nats{i}.log", "a"))
@@ -53,9 +53,10 @@ cluster {{ name: pdqm, listen: 127.0.0.1:{self.route[i]}, routes: [ {routes} ] }
     def wait_ready(self, timeout=30):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            logs = "".join((self.tmp / f"nats{i}.log").read_text() for i in range(3)
+            logs = "".join((self.tmp / f"nats{i}.log").read_text() for i in range(self.n)
                            if (self.tmp / f"nats{i}.log").exists())
-            if "JetStream cluster new metadata leader" in logs:
+            if ("JetStream cluster new metadata leader" if self.n > 1
+                    else "Server is ready") in logs:
                 return
             time.sleep(0.1)
         raise RuntimeError("the NATS cluster did not form")

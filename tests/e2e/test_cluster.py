@@ -407,3 +407,28 @@ def test_cluster_node_reading_through_a_mirror(cluster, tmp_path):
         assert exports[0] == exports[1] == exports[2] == exports[3]
     finally:
         d.stop()
+
+
+def test_cluster_mirror_on_a_single_nats_server(tmp_path):
+    """One NATS server, the stream at one replica, a node reading through a
+    mirror: entries must reach the mirror (a header naming the stream they
+    were published to would make the mirror refuse every one)."""
+    nats = Nats(tmp_path, n=1)
+    nodes = []
+    try:
+        nodes.append(Node(tmp_path / "a.db", nats.urls))
+        nodes.append(Node(tmp_path / "m.db", nats.urls, "--mirror", "PDQMATCH_M"))
+        r = requests.post(nodes[1].url + "/v1/banks", json={"name": "one"}, timeout=10)
+        assert r.status_code == 201, r.text
+        h = random_hashes(1, 12)[0]
+        r = requests.post(nodes[0].url + "/v1/banks/one/hashes",
+                          json={"items": [{"hash": h, "content_id": "x"}]}, timeout=10)
+        assert r.status_code == 200, r.text
+        m = requests.get(nodes[1].url + "/v1/lookup", params={"hash": h},
+                         headers={"X-Pdqmatch-Min-Seq": str(r.json()["seq"])}, timeout=10)
+        assert [x["content_id"] for x in m.json()["matches"]] == ["x"], m.text
+    finally:
+        for n in nodes:
+            n.stop()
+        nats.stop()
+

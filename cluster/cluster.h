@@ -91,6 +91,9 @@ typedef struct pdqm_cluster_options {
                                   or the number of servers given when fewer) */
     const char *creds_file;    /* NATS credentials (a .creds file), or NULL */
     const char *ca_file;       /* for tls:// servers: the CA to trust, or NULL */
+    const char *cert_file;     /* a client certificate (PEM) for servers that ask
+                                  for one, with key_file, or NULL */
+    const char *key_file;
     double timeout;            /* seconds a publish may wait for the stream's
                                   acknowledgement, retries included (default 5) */
     const char *name;          /* this node's name in NATS (default "pdqmatch") */

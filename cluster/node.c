@@ -258,6 +258,16 @@ pdqm_status pdqm_cluster_open(const pdqm_cluster_options *o, pdqm_cluster **out,
         st = nats_error(err, PDQM_ERR_INVALID, "cannot load the NATS CA file", s, 0);
         goto fail;
     }
+    if ((o->cert_file == NULL) != (o->key_file == NULL)) {
+        st = pdqm_error_set(err, PDQM_ERR_INVALID, "a NATS client certificate and its key go "
+                            "together");
+        goto fail;
+    }
+    if (o->cert_file && (s = natsOptions_LoadCertificatesChain(c->opts, o->cert_file,
+                                                               o->key_file)) != NATS_OK) {
+        st = nats_error(err, PDQM_ERR_INVALID, "cannot load the NATS client certificate", s, 0);
+        goto fail;
+    }
     if ((s = natsConnection_Connect(&c->nc, c->opts)) != NATS_OK) {
         st = nats_error(err, PDQM_ERR_UNAVAILABLE, "cannot connect to NATS", s, 0);
         goto fail;
@@ -604,7 +614,8 @@ static void *applier_main(void *arg)
                 if (entry_prepare(c, m, &batch[n]))
                     n++;
                 int queued = 0;
-                if (n == APPLY_BATCH || bytes >= APPLY_BYTES || natsSubscription_GetPending(sub, &queued, NULL) != NATS_OK ||
+                if (n == APPLY_BATCH || bytes >= APPLY_BYTES ||
+                    natsSubscription_GetPending(sub, &queued, NULL) != NATS_OK ||
                     queued == 0)
                     break;
                 if (natsSubscription_NextMsg(&m, sub, 10) != NATS_OK)

@@ -116,7 +116,12 @@ typedef struct cli_opt {
     { .name = "nats-creds", .type = CLI_TEXT, .value = "FILE", .target = &(co).creds_file, \
       .help = "NATS credentials (a .creds file)" },                                      \
     { .name = "nats-ca", .type = CLI_TEXT, .value = "FILE", .target = &(co).ca_file,     \
-      .help = "the CA that signs the NATS servers' certificates (tls:// servers)" }
+      .help = "the CA that signs the NATS servers' certificates (tls:// servers)" },     \
+    { .name = "nats-cert", .type = CLI_TEXT, .value = "FILE", .target = &(co).cert_file, \
+      .help = "a client certificate (PEM) for NATS servers that verify clients,\n"      \
+              "with --nats-key" },                                                       \
+    { .name = "nats-key", .type = CLI_TEXT, .value = "FILE", .target = &(co).key_file,   \
+      .help = "the client certificate's private key (PEM)" }
 
 #define CLI_MEDIA_LIMIT_OPTIONS(img, vid)                                               \
     { .name = "max-pixels", .type = CLI_COUNT, .value = "N", .target = &(img).max_pixels, \

@@ -43,8 +43,6 @@ static int parse_opts(const char *cmd, const char *usage, const char *takes, int
     pdqm_cluster_options_default(&o->co);
     o->co.name = "pdqmatch";
     const cli_opt all[] = {
-        CLI_NATS_OPTIONS(o->co, "publish the change to the cluster on these NATS servers\n"
-                                "(nats://HOST:PORT, comma-separated) instead of writing a store"),
         { .name = "db", .type = CLI_TEXT, .value = "PATH", .target = &o->db, .show_default = 1,
           .help = "the store" },
         { .name = "bank", .type = CLI_TEXT, .value = "NAME", .target = &o->bank,
@@ -69,6 +67,8 @@ static int parse_opts(const char *cmd, const char *usage, const char *takes, int
                   "bank,metadata,sha256,md5,kind, the form 'pdqmatch index\n"
                   "--hash-list' reads back into the same banks and items (thresholds\n"
                   "and times are jsonl's)" },
+        CLI_NATS_OPTIONS(o->co, "publish the change to the cluster on these NATS servers\n"
+                                "(nats://HOST:PORT, comma-separated) instead of writing a store"),
     };
     cli_opt mine[sizeof all / sizeof all[0]];
     size_t n = 0;
@@ -205,7 +205,8 @@ int cmd_banks(int argc, char **argv)
 {
     admin_opts o;
     int rc = parse_opts("banks", banks_usage,
-                        "db json threshold kind nats stream stream-replicas nats-creds nats-ca",
+                        "db json threshold kind nats stream stream-replicas nats-creds nats-ca "
+                        "nats-cert nats-key",
                         argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -296,7 +297,8 @@ int cmd_delete(int argc, char **argv)
 {
     admin_opts o;
     int rc = parse_opts("delete", delete_usage,
-                        "db bank content-id nats stream stream-replicas nats-creds nats-ca",
+                        "db bank content-id nats stream stream-replicas nats-creds nats-ca "
+                        "nats-cert nats-key",
                         argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -362,11 +364,12 @@ static const char import_usage[] =
     "usage: pdqmatch import [--db PATH | --nats URLS] FILE\n"
     "\n"
     "Restore what 'pdqmatch export --format jsonl' wrote (FILE '-' for standard\n"
-    "input) into the store at PATH (created when missing): banks with their thresholds, kinds and times, items with their\n"
-    "hashes, metadata, digests and times.  Items the store has are skipped, so\n"
-    "importing twice stores nothing twice.  A bad line is reported as\n"
-    "'pdqmatch: FILE:LINE: reason' and skipped.  Exit status: 0, 1 when a line\n"
-    "was refused, 2 on a usage error or when the store cannot be written.\n"
+    "input) into the store at PATH (created when missing): banks with their\n"
+    "thresholds, kinds and times, items with their hashes, metadata, digests\n"
+    "and times.  Items the store has are skipped, so importing twice stores\n"
+    "nothing twice.  A bad line is reported as 'pdqmatch: FILE:LINE: reason'\n"
+    "and skipped.  Exit status: 0, 1 when a line was refused, 2 on a usage\n"
+    "error or when the store cannot be written.\n"
     "With --nats URLS the file goes to a cluster: every bank line and batch of\n"
     "items is published to its stream, in entries as large as the servers\n"
     "take, and every node applies them (skipping the items it holds).\n";
@@ -385,7 +388,8 @@ int cmd_import(int argc, char **argv)
 {
     admin_opts o;
     int rc = parse_opts("import", import_usage,
-                        "db nats stream stream-replicas nats-creds nats-ca", argc, argv, &o);
+                        "db nats stream stream-replicas nats-creds nats-ca nats-cert nats-key",
+                        argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (optind + 1 != argc)

@@ -28,7 +28,8 @@ static const char usage[] =
     "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n"
     "                      [--nats URL[,URL...] [--stream NAME] [--mirror NAME]\n"
     "                       [--stream-replicas N]\n"
-    "                       [--nats-creds FILE] [--nats-ca FILE] [--max-lag S]]\n";
+    "                       [--nats-creds FILE] [--nats-ca FILE]\n"
+    "                       [--nats-cert FILE --nats-key FILE] [--max-lag S]]\n";
 
 static const char intro[] =
     "Serve the store at PATH over HTTP on HOST:PORT (port 0 picks a free one),\n"
@@ -171,9 +172,9 @@ int cmd_serve(int argc, char **argv)
         { "log-file", CLI_TEXT, "PATH", &log_file, 0, 0, 0,
           "append the log to PATH (reopened on SIGHUP) instead of standard error",
           0, NULL, 0, NULL },
-        CLI_NATS_OPTIONS(co, "be a node of a cluster: every write goes through the NATS JetStream\n"
-                             "stream on these servers (nats://HOST:PORT, comma-separated), and the\n"
-                             "store is fed from it (docs/SCALING.md)"),
+        CLI_NATS_OPTIONS(co, "be a node of a cluster: every write goes through the NATS\n"
+                             "JetStream stream on these servers (nats://HOST:PORT,\n"
+                             "comma-separated), and the store is fed from it (docs/SCALING.md)"),
         { .name = "mirror", .type = CLI_TEXT, .value = "NAME", .target = &co.mirror,
           .help = "read the stream through NAME, a mirror of it in this region's\n"
                   "JetStream (created when missing; writes still go to the stream)" },

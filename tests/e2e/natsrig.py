@@ -26,14 +26,14 @@ def free_port():
 class Nats:
     """A JetStream cluster of n servers on loopback (n 1: one server alone)."""
 
-    def __init__(self, tmp, n=3):
-        self.tmp, self.n = tmp, n
+    def __init__(self, tmp, n=3, conf="", scheme="nats"):
+        self.tmp, self.n, self.conf = tmp, n, conf
         self.client = [free_port() for _ in range(n)]
         self.route = [free_port() for _ in range(n)]
         self.procs = [None] * n
         for i in range(n):
             self.start(i)
-        self.urls = ",".join(f"nats://127.0.0.1:{p}" for p in self.client)
+        self.urls = ",".join(f"{scheme}://127.0.0.1:{p}" for p in self.client)
         self.wait_ready()
 
     def start(self, i):
@@ -44,6 +44,7 @@ server_name: n{i}
 listen: 127.0.0.1:{self.client[i]}
 max_payload: 8MB
 jetstream {{ store_dir: "{self.tmp}/js{i}" }}
+{self.conf}
 """ + (f"""cluster {{ name: pdqm, listen: 127.0.0.1:{self.route[i]}, routes: [ {routes} ] }}
 """ if self.n > 1 else ""))
         self.procs[i] = subprocess.Popen([NATS, "-c", str(conf)],

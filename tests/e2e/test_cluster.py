@@ -432,3 +432,43 @@ def test_cluster_mirror_on_a_single_nats_server(tmp_path):
             n.stop()
         nats.stop()
 
+
+def test_cluster_over_tls_with_client_certificates(tmp_path):
+    """A NATS server that speaks only TLS and verifies its clients: a node
+    and the tools connect with --nats-ca, --nats-cert and --nats-key; without
+    a client certificate they are refused, saying so."""
+    def openssl(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+    ca, ca_key = tmp_path / "ca.pem", tmp_path / "ca.key"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test ca",
+            "-keyout", ca_key, "-out", ca)
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        ext_file = tmp_path / f"{name}.ext"
+        ext_file.write_text(ext + "\n")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", tmp_path / f"{name}.key", "-out", tmp_path / f"{name}.csr")
+        openssl("x509", "-req", "-in", tmp_path / f"{name}.csr", "-CA", ca, "-CAkey", ca_key,
+                "-CAcreateserial", "-days", "2", "-extfile", ext_file,
+                "-out", tmp_path / f"{name}.pem")
+    nats = Nats(tmp_path, n=1, scheme="tls", conf=f"""
+tls {{ cert_file: "{tmp_path}/server.pem", key_file: "{tmp_path}/server.key",
+       ca_file: "{ca}", verify: true }}
+""")
+    tls = ["--nats-ca", ca, "--nats-cert", tmp_path / "client.pem",
+           "--nats-key", tmp_path / "client.key"]
+    node = None
+    try:
+        refused = run("banks", "create", "t", "--nats", nats.urls, "--nats-ca", ca, timeout=60)
+        assert refused.returncode == 2 and "cannot connect to NATS" in refused.stderr, \
+            refused.stderr
+        p = run("banks", "create", "t", "--nats", nats.urls, *tls, timeout=60)
+        assert p.returncode == 0, p.stderr
+        node = Node(tmp_path / "a.db", nats.urls, *map(str, tls))
+        wait_applied([node], 1)
+        assert requests.get(node.url + "/v1/banks/t", timeout=10).status_code == 200
+    finally:
+        if node:
+            node.stop()
+        nats.stop()
+

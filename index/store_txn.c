@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,6 +151,23 @@ static void job_finish(write_job *j, int rc)
         j->st = store_lmdb_error(j->err, rc, j->what);
 }
 
+/* LMDB reports a short write as EIO, and a short write is what a commit
+ * meets first on a full disk (the next write gets ENOSPC).  Call it
+ * ENOSPC when the store's filesystem has next to no room left, so that a
+ * full disk is the recoverable state it is (store_write), whichever of
+ * the two the commit met. */
+#define LOW_SPACE_BYTES ((uint64_t)64 << 20)
+
+static int commit_error(pdqm_store *s, int rc)
+{
+    mdb_filehandle_t fd;
+    struct statvfs v;
+    if (rc == EIO && mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &v) == 0 &&
+        (uint64_t)v.f_bavail * v.f_frsize < LOW_SPACE_BYTES)
+        return ENOSPC;
+    return rc;
+}
+
 /* Run the jobs of group (n of them, linked) in one transaction.  Returns
  * 0 when it committed (each job's rc says whether its own part stayed),
  * MDB_MAP_FULL or MDB_TXN_FULL for the caller to handle, or another LMDB
@@ -189,7 +207,7 @@ static int run_group(pdqm_store *s, write_job *group, size_t n)
     if (rc == 0 && any)
         rc = log_postings_change(s, txn);
     if (rc == 0 && any)
-        rc = mdb_txn_commit(txn);
+        rc = commit_error(s, mdb_txn_commit(txn));
     else
         mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->tx.resize_lock);

@@ -157,7 +157,9 @@ pdqm_status pdqm_cluster_wait(pdqm_cluster *c, uint64_t seq, double timeout,
                               pdqm_cluster_outcome *out, pdqm_error *err);
 
 /* Publish ops, wait until this node has applied them, and return what
- * applying did: pdqm_cluster_publish() then pdqm_cluster_wait(). */
+ * applying did: pdqm_cluster_publish() then pdqm_cluster_wait().  When
+ * the wait times out (PDQM_ERR_UNAVAILABLE) the entry is in the log all
+ * the same, and its seq is in the message. */
 pdqm_status pdqm_cluster_write(pdqm_cluster *c, const pdqm_op *ops, size_t n,
                                pdqm_cluster_outcome *out, pdqm_error *err);
 
@@ -178,6 +180,8 @@ typedef struct pdqm_cluster_state {
     uint64_t entries;          /* entries applied by this process */
     uint64_t bad_entries;      /* entries that did not decode (skipped) */
     uint64_t apply_failures;   /* batches that failed and were tried again */
+    pdqm_error apply_error;    /* while batches fail: why the last one did
+                                  (status PDQM_OK otherwise) */
     double apply_rate;         /* entries a second over the last few seconds */
     uint64_t missing;          /* 0, or the first entry this store needs that the
                                   stream no longer has (purged): the store stays

@@ -62,6 +62,7 @@ struct pdqm_cluster {
     uint64_t applied, last;
     double behind_since;       /* monotonic time applied < last was first seen, 0 */
     uint64_t entries, bad_entries, apply_failures;
+    pdqm_error apply_error;    /* why the last batch failed, while it does */
     uint64_t missing;          /* the first entry the stream no longer has, 0 */
     double rate_at;            /* the apply rate's window start */
     uint64_t rate_base;
@@ -665,12 +666,15 @@ static void *applier_main(void *arg)
             continue;
         }
         uint64_t upto = k ? entries[k - 1].seq : applied;
-        pdqm_status st = pdqm_store_apply(c->store, entries, k, NULL);
+        pdqm_error aerr;
+        pdqm_error_clear(&aerr);
+        pdqm_status st = pdqm_store_apply(c->store, entries, k, &aerr);
         now = now_mono();
         if (st != PDQM_OK) {
             /* Nothing of the batch was applied: again, after a pause. */
             pthread_mutex_lock(&c->lock);
             c->apply_failures++;
+            c->apply_error = aerr;
             pthread_mutex_unlock(&c->lock);
             retrying = 1;
             struct timespec pause = { (time_t)backoff, (long)((backoff - (int)backoff) * 1e9) };
@@ -681,6 +685,7 @@ static void *applier_main(void *arg)
         retrying = 0;
         backoff = 0.1;
         pthread_mutex_lock(&c->lock);
+        pdqm_error_clear(&c->apply_error);
         for (size_t i = 0; i < n; i++) {
             pending_entry *e = &batch[i];
             if (e->seq > c->applied && e->seq <= upto) {
@@ -789,7 +794,15 @@ pdqm_status pdqm_cluster_write(pdqm_cluster *c, const pdqm_op *ops, size_t n,
     pdqm_status st = pdqm_cluster_publish(c, ops, n, &seq, err);
     if (st != PDQM_OK)
         return st;
-    return pdqm_cluster_wait(c, seq, c->timeout, out, err);
+    st = pdqm_cluster_wait(c, seq, c->timeout, out, NULL);
+    if (st == PDQM_ERR_UNAVAILABLE)
+        /* The write is in the log: every node will apply it.  A retry
+         * would find it done, so say where it is rather than only "no". */
+        return pdqm_error_set(err, st, "the write is entry %llu of the log, which this node "
+                              "has not applied within %.0f s; it will be (read it with "
+                              "X-Pdqmatch-Min-Seq: %llu)", (unsigned long long)seq, c->timeout,
+                              (unsigned long long)seq);
+    return st;
 }
 
 void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out)
@@ -804,6 +817,7 @@ void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out)
     out->apply_failures = c->apply_failures;
     out->apply_rate = c->rate;
     out->missing = c->missing;
+    out->apply_error = c->apply_error;
     pthread_mutex_unlock(&c->lock);
     out->connected = natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;
 }

@@ -23,6 +23,11 @@ static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t 
         if (st != PDQM_OK)
             return st;
     }
+    /* A node whose disk is full cannot apply the write in time: say so
+     * now, with nothing published, and the client goes to another. */
+    if (w->store && !pdqm_store_writable(w->store))
+        return pdqm_error_set(err, PDQM_ERR_NO_SPACE, "this node's disk is full: nothing was "
+                              "written; another node of the cluster can take it");
     if (w->store == NULL) {   /* publishing for the nodes: nothing to wait on */
         uint64_t at;
         return pdqm_cluster_publish(w->cluster, ops, n, seq ? seq : &at, err);

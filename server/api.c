@@ -131,6 +131,8 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
                           "applied_seq", (json_int_t)cs.applied, "last_seq", (json_int_t)cs.last,
                           "lag_entries", (json_int_t)(cs.last - cs.applied), "lag_seconds",
                           cs.lag, "connected", cs.connected);
+    if (cs.apply_error.status != PDQM_OK)
+        json_object_set_new(j, "apply_error", json_string(pdqm_error_message(&cs.apply_error)));
     if (cs.missing) {
         /* The stream was purged past this store: it cannot catch up. */
         json_object_set_new(j, "missing_seq", json_integer((json_int_t)cs.missing));

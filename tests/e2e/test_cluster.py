@@ -205,8 +205,10 @@ def test_cluster_nats_server_killed_during_adds_through_all_nodes(cluster):
     killed_at.append(time.monotonic())
     for t in threads:
         t.join()
-    after = [cid for cid, at in acked if at > killed_at[0] + 5]
-    assert len(after) > 100, (len(acked), len(refused))   # writes went on
+    # Writes went on: most of the adds came after the kill (900 were left),
+    # and a few at most were refused while the stream found a new leader.
+    after = [cid for cid, at in acked if at > killed_at[0]]
+    assert len(after) > 600 and len(refused) < 100, (len(acked), len(after), len(refused))
     seq = max(ready(n)["last_seq"] for n in nodes)
     wait_applied(nodes, seq, timeout=60)
     exports = [export(n.db) for n in nodes]
@@ -472,3 +474,67 @@ tls {{ cert_file: "{tmp_path}/server.pem", key_file: "{tmp_path}/server.key",
             node.stop()
         nats.stop()
 
+
+
+def test_cluster_node_on_a_full_disk_falls_out_and_catches_up(tmp_path):
+    """One node's disk fills while the others go on: its applier keeps the
+    failed batch and tries again, it reports itself not ready and not
+    writable, a write through it is refused with 507 and publishes
+    nothing, and once space is freed it catches up to the others' export.
+    Needs root (a small tmpfs), as test_full_disk does."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(disk)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): " + p.stderr.strip())
+    nats = Nats(tmp_path)
+    nodes = []
+    try:
+        a = Node(tmp_path / "a.db", nats.urls)
+        nodes.append(a)
+        c = Node(disk / "c.db", nats.urls)
+        nodes.append(c)
+        assert requests.post(a.url + "/v1/banks", json={"name": "k"}, timeout=10).status_code == 201
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        with open(disk / "ballast", "wb") as f:
+            f.write(b"\0" * (free - 1_500_000))
+        hashes = iter(random_hashes(400_000, 13))
+        acked, last, n = [], 0, 0
+        # Add through a until c has stayed behind past --max-lag (1 s).
+        while n < 1000:
+            items = [{"hash": next(hashes), "content_id": f"f{n}-{i}"} for i in range(200)]
+            r = requests.post(a.url + "/v1/banks/k/hashes", json={"items": items}, timeout=30)
+            assert r.status_code == 200, r.text
+            acked += items
+            last = r.json()["seq"]
+            n += 1
+            r = requests.get(c.url + "/readyz", timeout=10)
+            if r.status_code == 503 and r.json()["writable"] is False:
+                break
+        assert r.status_code == 503 and r.json()["status"] == "lagging", r.text
+        assert r.json()["writable"] is False, (r.text, requests.get(c.url + "/metrics").text)
+        # A write through the full node: refused, and nothing published.
+        before = ready(a)["last_seq"]
+        r = requests.post(c.url + "/v1/banks/k/hashes",
+                          json={"items": [{"hash": next(hashes), "content_id": "via-c"}]},
+                          timeout=30)
+        assert r.status_code == 507, r.text
+        time.sleep(1)
+        assert ready(a)["last_seq"] == before
+        # Lookups go on from what it holds.
+        m = requests.get(c.url + "/v1/lookup", params={"hash": acked[0]["hash"]}, timeout=10)
+        assert m.json()["matches"][0]["content_id"] == "f0-0"
+        (disk / "ballast").unlink()
+        wait_applied(nodes, last, timeout=60)
+        assert ready(c)["writable"] is True, ready(c)
+        exports = [export(x.db) for x in nodes]
+        assert exports[0] == exports[1]
+        assert '"content_id":"via-c"' not in exports[0]
+        for x in nodes:
+            assert run("verify", "--db", x.db).returncode == 0
+    finally:
+        for x in nodes:
+            x.stop()
+        nats.stop()
+        subprocess.run(["umount", "-l", str(disk)], check=False)

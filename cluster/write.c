@@ -14,7 +14,8 @@
 
 /* Check every op, publish them as one entry, wait until applied, and
  * return the result of the op that matters (index `main`), its ADD
- * outcomes copied to outcomes. */
+ * outcomes copied to outcomes.  A writer without a store returns once
+ * the entry is published. */
 static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t n, size_t main,
                                pdqm_add_outcome *outcomes, uint64_t *seq, pdqm_error *err)
 {
@@ -41,10 +42,10 @@ static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t 
     if (o.n_ops != n) {
         /* Applied, but what it did is no longer known here (it was kept
          * too long, or memory ran out): say so rather than guess. */
+        unsigned long long at = (unsigned long long)o.seq;
         pdqm_cluster_outcome_free(&o);
         return pdqm_error_set(err, PDQM_ERR_INTERNAL,
-                              "the write was applied (log entry %llu) but its outcome is lost",
-                              (unsigned long long)(seq ? *seq : 0));
+                              "the write was applied (log entry %llu) but its outcome is lost", at);
     }
     const pdqm_op_result *r = &o.results[main];
     st = r->error.status;

@@ -17,6 +17,7 @@ Fixtures (tests/data):
                        (see vpdq/README.md): videos/, reference-outputs/
                        full-default/, hashes/
 """
+import contextlib
 import csv
 import os
 import subprocess
@@ -139,3 +140,21 @@ def log_text(proc, timeout=30):
     if proc.poll() is not None:
         proc.log_thread.join(timeout)
     return "".join(proc.log_lines)
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size):
+    """A tmpfs of `size` ("12m") mounted at path (made), for full-disk
+    tests; the test is skipped where it cannot be mounted (mounting needs
+    root: CI runs as root).  Unmounted at the end."""
+    import pytest
+    path.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): " + p.stderr.strip())
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+

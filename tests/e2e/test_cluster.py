@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from helpers import BIN, lookup_rows, random_hashes, run
+from helpers import BIN, lookup_rows, random_hashes, run, small_tmpfs
 from natsrig import Nats, Node, ready, wait_applied
 
 
@@ -482,12 +482,11 @@ def test_cluster_node_on_a_full_disk_falls_out_and_catches_up(tmp_path):
     writable, a write through it is refused with 507 and publishes
     nothing, and once space is freed it catches up to the others' export.
     Needs root (a small tmpfs), as test_full_disk does."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(disk)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root): " + p.stderr.strip())
+    with small_tmpfs(tmp_path / "disk", "96m") as disk:
+        full_disk_node(tmp_path, disk)
+
+
+def full_disk_node(tmp_path, disk):
     nats = Nats(tmp_path)
     nodes = []
     try:
@@ -537,4 +536,3 @@ def test_cluster_node_on_a_full_disk_falls_out_and_catches_up(tmp_path):
         for x in nodes:
             x.stop()
         nats.stop()
-        subprocess.run(["umount", "-l", str(disk)], check=False)

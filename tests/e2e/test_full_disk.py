@@ -11,21 +11,13 @@ import time
 import pytest
 import requests
 
-from helpers import BIN, drain, random_hashes, run
+from helpers import BIN, drain, random_hashes, run, small_tmpfs
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(disk)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root): " + p.stderr.strip())
-    try:
+    with small_tmpfs(tmp_path / "disk", "12m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_finding_4_full_disk_is_a_recoverable_state(tmp_path, small_disk):

@@ -31,6 +31,8 @@
 
 #define APPLY_BATCH 256
 #define APPLY_BYTES (64u << 20)   /* and at most this many bytes of entries */
+#define STALL_SECONDS 2.0         /* behind, and no entry for this long: subscribe anew */
+#define STALL_MAX 60.0
 #define OUTCOME_KEEP 60.0
 #define MAX_SERVERS 16
 #define ENSURE_SECONDS 15.0       /* finding or making the stream at start */
@@ -566,6 +568,8 @@ static void *applier_main(void *arg)
     pending_entry batch[APPLY_BATCH];
     size_t n = 0;
     int retrying = 0, deferred_due = 0;
+    double heard = 0;          /* when the subscription last gave an entry */
+    double stall = STALL_SECONDS;
     double next_info = 0, backoff = 0.1;
     while (!atomic_load(&c->stop)) {
         double now = now_mono();
@@ -591,6 +595,7 @@ static void *applier_main(void *arg)
                     nanosleep(&pause, NULL);
                     continue;
                 }
+                heard = now_mono();
             }
             /* Wait for one entry, then take what else has arrived. */
             natsMsg *m = NULL;
@@ -599,6 +604,20 @@ static void *applier_main(void *arg)
                 if (deferred_due) {
                     (void)pdqm_store_index_pending(c->store, NULL, NULL);
                     deferred_due = 0;
+                }
+                /* Behind the stream and nothing arriving: after the
+                 * servers' outage the consumer may be gone without a word
+                 * (the client notices missed heartbeats only after many
+                 * seconds).  Subscribe anew, from what is applied. */
+                pthread_mutex_lock(&c->lock);
+                int behind = c->last > c->applied;
+                pthread_mutex_unlock(&c->lock);
+                if (behind && now_mono() - heard > stall) {
+                    natsSubscription_Destroy(sub);
+                    sub = NULL;
+                    /* Twice as patient each time, for links so slow that
+                     * one large entry takes longer than that. */
+                    stall = stall * 2 > STALL_MAX ? STALL_MAX : stall * 2;
                 }
                 continue;
             }
@@ -609,6 +628,8 @@ static void *applier_main(void *arg)
                 sub = NULL;
                 continue;
             }
+            heard = now_mono();
+            stall = STALL_SECONDS;
             size_t bytes = 0;
             for (;;) {
                 bytes += (size_t)natsMsg_GetDataLength(m);

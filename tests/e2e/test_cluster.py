@@ -161,9 +161,12 @@ def test_cluster_majority_of_nats_down(cluster):
             break
         time.sleep(0.5)
     assert r.status_code == 200, r.text
+    # b catches up by itself too (its consumer may need making anew after
+    # the outage: allow it longer than a read's 5 s wait).
+    wait_applied([b], r.json()["seq"], timeout=30)
     m = requests.get(b.url + "/v1/lookup", params={"hash": h[1]},
                      headers={"X-Pdqmatch-Min-Seq": str(r.json()["seq"])}, timeout=10).json()
-    assert len(m["matches"]) == 1
+    assert len(m["matches"]) == 1, m
 
 
 def test_cluster_nats_server_killed_during_adds_through_all_nodes(cluster):

@@ -242,7 +242,7 @@ typedef struct pdqm_bulk_counts {
     size_t items;              /* written (local) or published */
     size_t entries;            /* log entries published (0 for a local writer) */
     size_t bytes;              /* their size */
-    uint64_t first_seq, last_seq;
+    uint64_t last_seq;         /* the last entry published */
 } pdqm_bulk_counts;
 
 pdqm_status pdqm_write_add_bulk(const pdqm_writer *w, const pdqm_add *adds, size_t n,

@@ -229,8 +229,6 @@ pdqm_status pdqm_write_add_bulk(const pdqm_writer *w, const pdqm_add *adds, size
                                         outcomes ? outcomes + i : NULL, &seq, err);
         if (st != PDQM_OK)
             return st;
-        if (counts->first_seq == 0)
-            counts->first_seq = seq;
         counts->last_seq = seq;
         counts->entries++;
         counts->bytes += used;

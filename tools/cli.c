@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "../hashing/utf8.h"
+#include "../cluster/cluster.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -74,6 +75,17 @@ json_t *cli_json_text(const char *s)
     json_t *j = json_stringn(clean, o);
     free(clean);
     return j;
+}
+
+pdqm_cluster *cli_cluster_open(const pdqm_cluster_options *co)
+{
+    pdqm_cluster *c;
+    pdqm_error err;
+    if (pdqm_cluster_open(co, &c, &err) != PDQM_OK) {
+        cli_error("%s", pdqm_error_message(&err));
+        return NULL;
+    }
+    return c;
 }
 
 int cli_cpu_count(void)

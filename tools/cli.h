@@ -50,6 +50,12 @@ json_t *cli_json_text(const char *s);
 /* Online processors, at least 1. */
 int cli_cpu_count(void);
 
+/* Connect to the cluster co names (pdqm_cluster_open); on failure the
+ * reason is reported and NULL returned (the command exits 2). */
+struct pdqm_cluster_options;
+struct pdqm_cluster;
+struct pdqm_cluster *cli_cluster_open(const struct pdqm_cluster_options *co);
+
 /* Read one line of f into *buf (grown as needed, NUL-terminated, newline
  * dropped) of at most max bytes.  Returns 1 for a line, 0 at the end, -1
  * on a read error, 2 for a line over max (consumed and dropped). */

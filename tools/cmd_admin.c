@@ -110,12 +110,7 @@ static int open_writer(const admin_opts *o, pdqm_writer *w)
     memset(w, 0, sizeof *w);
     if (o->co.urls == NULL)
         return (w->store = open_store(o->db, PDQM_STORE_CREATE)) ? 0 : 2;
-    pdqm_error err;
-    if (pdqm_cluster_open(&o->co, &w->cluster, &err) != PDQM_OK) {
-        cli_error("%s", pdqm_error_message(&err));
-        return 2;
-    }
-    return 0;
+    return (w->cluster = cli_cluster_open(&o->co)) ? 0 : 2;
 }
 
 static void close_writer(pdqm_writer *w, uint64_t seq)
@@ -583,11 +578,9 @@ int cmd_snapshot(int argc, char **argv)
         cli_error("%s has applied no log entry: nothing to purge", db);
         return 1;
     }
-    pdqm_cluster *c;
-    if (pdqm_cluster_open(&co, &c, &err) != PDQM_OK) {
-        cli_error("%s", pdqm_error_message(&err));
+    pdqm_cluster *c = cli_cluster_open(&co);
+    if (c == NULL)
         return 2;
-    }
     uint64_t first = 0;
     st = pdqm_cluster_purge(c, seq, &first, &err);
     pdqm_cluster_close(c);

@@ -200,8 +200,6 @@ static pdqm_status write_items(run *r, const pdqm_add *adds, size_t n, pdqm_add_
             r->n.skipped_known++;
         }
     }
-    if (r->sent.first_seq == 0)
-        r->sent.first_seq = c.first_seq;
     if (c.last_seq)
         r->sent.last_seq = c.last_seq;
     r->sent.entries += c.entries;
@@ -695,10 +693,8 @@ int cmd_index(int argc, char **argv)
 
     pdqm_cluster *cluster = NULL;
     if (co.urls) {
-        if (pdqm_cluster_open(&co, &cluster, &err) != PDQM_OK) {
-            cli_error("%s", pdqm_error_message(&err));
+        if ((cluster = cli_cluster_open(&co)) == NULL)
             return 2;
-        }
     } else if (pdqm_store_open(db, PDQM_STORE_CREATE, &r.store, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         return 2;

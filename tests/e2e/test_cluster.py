@@ -539,3 +539,19 @@ def full_disk_node(tmp_path, disk):
         for x in nodes:
             x.stop()
         nats.stop()
+
+
+def test_cluster_options_refused_with_their_reason(tmp_path):
+    p = run("snapshot", "--db", tmp_path / "x.db", "--purge", tmp_path / "s.db")
+    assert p.returncode == 2
+    assert p.stderr.startswith("pdqmatch: --purge needs --nats\n"), p.stderr
+    p = run("delete", "--bank", "b", "--content-id", "c", "--nats", "nats://127.0.0.1:1",
+            "--nats-cert", tmp_path / "c.pem")
+    assert p.returncode == 2
+    assert p.stderr == "pdqmatch: a NATS client certificate and its key go together\n", p.stderr
+    p = run("serve", "--db", tmp_path / "y.db", "--create", "--nats", "nats://127.0.0.1:1",
+            "--mirror", "PDQMATCH")
+    assert p.returncode == 2
+    assert p.stderr == "pdqmatch: the mirror must be another stream\n", p.stderr
+    p = run("banks", "list", "--nats", "nats://127.0.0.1:1")
+    assert p.returncode == 2 and "a list is a node's" in p.stderr, p.stderr

@@ -8,22 +8,37 @@
  * (index/store.h, pdqm_op), written compactly in a versioned binary form,
  * little-endian:
  *
- *   "PDQL", version (u8, PDQM_LOG_VERSION), flags (u8, 0), op count (u16)
+ *   "PDQL", version (u8, 1 or 2), flags (u8, 0), op count (u16)
  *   each op: type (u8), then by type
- *     BANK_CREATE  bank (str8), threshold (u16), kind (u8), time (i64)
- *     BANK_UPDATE  bank (str8), threshold (i16, -1 unchanged), kind (i8, -1)
+ *     BANK_CREATE  bank (str8), threshold (u16), kind (u8), time (i64),
+ *                  [v2: flags (u8: 1 ratio), the enabled ratio (u64 bits)]
+ *     BANK_UPDATE  bank (str8), threshold (i16, -1 unchanged), kind (i8, -1),
+ *                  [v2: flags (u8: 1 ratio, 2 rename), the enabled ratio
+ *                  (IEEE double's bits, u64), the new name (str8), each
+ *                  only with its flag]
  *     BANK_DELETE  bank (str8)
  *     DELETE       bank (str8), content id (str16)
  *     ADD          deferred (u8), item count (u32), each item:
  *                    flags (u8: 1 metadata, 2 SHA-256, 4 MD5, 8 timestamps,
- *                           16 the id is the first hash in hex, not written)
- *                    bank (str8), content id (str16, unless flag 16),
- *                    metadata (str32), SHA-256 (32 bytes), MD5 (16 bytes)
- *                    (each only with its flag), kind (u8), added (i64),
- *                    hash count (u32), each hash: 32 bytes (the words of
+ *                           16 the id is the first hash in hex, not written;
+ *                           v2: 32 named by its number (no id), 64 note,
+ *                           128 disabled)
+ *                    bank (str8), content id (str16, unless flag 16 or 32),
+ *                    metadata (str32), note (str16), disabled_until (i64),
+ *                    SHA-256 (32 bytes), MD5 (16 bytes) (each only with its
+ *                    flag), kind (u8), added (i64), hash count (u32; v2: 0
+ *                    with an MD5), each hash: 32 bytes (the words of
  *                    pdqm_hash256, little-endian), quality (u8), and with
  *                    flag 8 the timestamp (IEEE double's bits, u64)
+ *     v2 CONTENT_CHANGE  bank (str8, empty: any), number (u32), flags (u8:
+ *                  1 disabled_until, 2 note), disabled_until (i64), note
+ *                  (str16), each only with its flag
+ *     v2 DELETE_NUMBER   bank (str8, empty: any), number (u32)
  *   strN: a uN length, then that many bytes (no NUL among them).
+ * An entry is written as version 1 unless an op needs version 2, so that
+ * the nodes of an older pdqmatch go on reading what they can; a node that
+ * meets an entry of a version it does not know stops there (its /readyz
+ * says to upgrade it) rather than skip it.
  *
  * Entries arrive from the network: the decoder takes nothing on trust.
  * Nothing here prints, logs or exits.
@@ -37,7 +52,7 @@
 #include "../hashing/error.h"
 #include "../index/store.h"
 
-#define PDQM_LOG_VERSION 1
+#define PDQM_LOG_VERSION 2        /* the latest version read and written */
 #define PDQM_LOG_HEADER_BYTES 8
 #define PDQM_LOG_MAX_OPS 65535
 
@@ -186,6 +201,10 @@ typedef struct pdqm_cluster_state {
     uint64_t missing;          /* 0, or the first entry this store needs that the
                                   stream no longer has (purged): the store stays
                                   where it is, and the node needs a snapshot */
+    uint64_t unsupported;      /* 0, or the first entry this store needs that a
+                                  later pdqmatch wrote (a log version this one
+                                  does not read): the store stays where it is
+                                  until the node is upgraded */
 } pdqm_cluster_state;
 
 void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out);
@@ -210,17 +229,29 @@ typedef struct pdqm_writer {
     pdqm_cluster *cluster;
 } pdqm_writer;
 
+/* (enabled_ratio 0..1; negative: 1, the default.) */
 pdqm_status pdqm_write_bank_create(const pdqm_writer *w, const char *name, int threshold,
-                                   pdqm_bank_kind kind, int64_t created, uint64_t *seq,
-                                   pdqm_error *err);
+                                   pdqm_bank_kind kind, double enabled_ratio, int64_t created,
+                                   uint64_t *seq, pdqm_error *err);
 pdqm_status pdqm_write_bank_update(const pdqm_writer *w, const char *name, int threshold,
                                    int kind, uint64_t *seq, pdqm_error *err);
+pdqm_status pdqm_write_bank_change(const pdqm_writer *w, const char *name,
+                                   const pdqm_bank_changes *changes, uint64_t *seq,
+                                   pdqm_error *err);
 pdqm_status pdqm_write_bank_delete(const pdqm_writer *w, const char *name, uint64_t *seq,
                                    pdqm_error *err);
+/* pdqm_store_content_change and pdqm_store_delete_number (*deleted as
+ * there; a writer that only publishes leaves it 0). */
+pdqm_status pdqm_write_content_change(const pdqm_writer *w, const char *bank, uint32_t number,
+                                      const pdqm_content_changes *changes, uint64_t *seq,
+                                      pdqm_error *err);
+pdqm_status pdqm_write_delete_number(const pdqm_writer *w, const char *bank, uint32_t number,
+                                     int *deleted, uint64_t *seq, pdqm_error *err);
 pdqm_status pdqm_write_delete(const pdqm_writer *w, const char *bank, const char *content_id,
                               uint64_t *seq, pdqm_error *err);
 
-/* pdqm_store_add (deferred: pdqm_store_add_deferred), and with
+/* pdqm_store_add (deferred: pdqm_store_add_deferred; each item's number
+ * to its number pointer, as there), and with
  * create_banks the rule of pdqm_ingest_add: a bank the items name that
  * does not exist is made first (block, PDQM_DEFAULT_THRESHOLD).  Through
  * the cluster, an add over one entry's size is refused with

@@ -20,8 +20,14 @@ static const uint8_t MAGIC[4] = { 'P', 'D', 'Q', 'L' };
 
 enum {
     ITEM_META = 1, ITEM_SHA256 = 2, ITEM_MD5 = 4, ITEM_TIMES = 8, ITEM_HASH_ID = 16,
-    ITEM_FLAGS = 31
+    ITEM_FLAGS_1 = 31,
+    /* version 2 */
+    ITEM_BY_NUMBER = 32, ITEM_NOTE = 64, ITEM_DISABLED = 128, ITEM_FLAGS_2 = 255
 };
+
+/* Version 2's BANK_UPDATE and CONTENT_CHANGE fields. */
+enum { BANK_RATIO = 1, BANK_RENAME = 2, BANK_FLAGS = 3 };
+enum { CHANGE_DISABLED = 1, CHANGE_NOTE = 2, CHANGE_FLAGS = 3 };
 
 /* ------------------------------------------------------------------ */
 /* Sizes                                                                */
@@ -42,7 +48,8 @@ static int is_hex(const char *s, size_t n)
  * entry then leaves out. */
 static int id_is_hash(const pdqm_add *a)
 {
-    if (a->n_hashes == 0 || a->hashes == NULL || strlen(a->content_id) != PDQM_HASH_HEX_LEN)
+    if (a->content_id == NULL || a->n_hashes == 0 || a->hashes == NULL ||
+        strlen(a->content_id) != PDQM_HASH_HEX_LEN)
         return 0;
     char hex[PDQM_HASH_HEX_LEN + 1];
     pdqm_hash256_to_hex(&a->hashes[0].hash, hex);
@@ -57,33 +64,89 @@ static int has_times(const pdqm_add *a)
     return 0;
 }
 
+/* Whether an item needs version 2: named by its number, a note, disabled,
+ * no hash. */
+static int add_is_v2(const pdqm_add *a)
+{
+    return a->content_id == NULL || (a->note && a->note[0]) || a->disabled_until != 0 ||
+           a->n_hashes == 0;
+}
+
+static int op_is_v2(const pdqm_op *op)
+{
+    switch (op->type) {
+    case PDQM_OP_BANK_CREATE:
+        return op->set_ratio;
+    case PDQM_OP_BANK_UPDATE:
+        return op->set_ratio || op->rename;
+    case PDQM_OP_CONTENT_CHANGE:
+    case PDQM_OP_DELETE_NUMBER:
+        return 1;
+    case PDQM_OP_ADD:
+        for (size_t i = 0; i < op->n_adds; i++)
+            if (add_is_v2(&op->adds[i]))
+                return 1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 size_t pdqm_log_add_bytes(const pdqm_add *a)
 {
-    if (a->bank == NULL || a->content_id == NULL || strlen(a->bank) > 255 ||
-        strlen(a->content_id) > 65535 || (a->metadata && strlen(a->metadata) > UINT32_MAX) ||
+    if (a->bank == NULL || strlen(a->bank) > 255 ||
+        (a->content_id && strlen(a->content_id) > 65535) ||
+        (a->metadata && strlen(a->metadata) > UINT32_MAX) ||
+        (a->note && strlen(a->note) > 65535) ||
         (a->sha256 && !is_hex(a->sha256, 64)) || (a->md5 && !is_hex(a->md5, 32)) ||
         a->n_hashes > UINT32_MAX || (a->n_hashes && a->hashes == NULL))
         return 0;
     size_t n = 1 + 1 + strlen(a->bank);
-    if (!id_is_hash(a))
+    if (a->content_id && !id_is_hash(a))
         n += 2 + strlen(a->content_id);
     if (a->metadata)
         n += 4 + strlen(a->metadata);
+    if (a->note && a->note[0])
+        n += 2 + strlen(a->note);
+    if (a->disabled_until)
+        n += 8;
     n += (a->sha256 ? 32 : 0) + (a->md5 ? 16 : 0) + 1 + 8 + 4;
     n += a->n_hashes * (size_t)(has_times(a) ? 41 : 33);
     return n;
 }
 
-size_t pdqm_log_op_bytes(const pdqm_op *op)
+/* The op's bytes in an entry of that version; 0 when it cannot be
+ * written there. */
+static size_t op_bytes(const pdqm_op *op, unsigned version)
 {
     size_t bank = op->bank ? strlen(op->bank) : 0;
-    if (op->type != PDQM_OP_ADD && (op->bank == NULL || bank > 255))
+    if (op->type != PDQM_OP_ADD && bank > 255)
+        return 0;
+    /* Only CONTENT_CHANGE and DELETE_NUMBER may name no bank. */
+    if (op->type != PDQM_OP_ADD && op->type != PDQM_OP_CONTENT_CHANGE &&
+        op->type != PDQM_OP_DELETE_NUMBER && op->bank == NULL)
+        return 0;
+    if (version < 2 && op_is_v2(op))
         return 0;
     switch (op->type) {
     case PDQM_OP_BANK_CREATE:
-        return 1 + 1 + bank + 2 + 1 + 8;
+        return 1 + 1 + bank + 2 + 1 + 8 + (version >= 2 ? 1 + (op->set_ratio ? 8 : 0) : 0);
     case PDQM_OP_BANK_UPDATE:
-        return 1 + 1 + bank + 2 + 1;
+        if (version < 2)
+            return 1 + 1 + bank + 2 + 1;
+        if (op->rename && strlen(op->rename) > 255)
+            return 0;
+        return 1 + 1 + bank + 2 + 1 + 1 + (op->set_ratio ? 8 : 0) +
+               (op->rename ? 1 + strlen(op->rename) : 0);
+    case PDQM_OP_CONTENT_CHANGE: {
+        const pdqm_content_changes *c = &op->changes;
+        size_t note = c->set_note && c->note ? strlen(c->note) : 0;
+        if (note > 65535)
+            return 0;
+        return 1 + 1 + bank + 4 + 1 + (c->set_disabled ? 8 : 0) + (c->set_note ? 2 + note : 0);
+    }
+    case PDQM_OP_DELETE_NUMBER:
+        return 1 + 1 + bank + 4;
     case PDQM_OP_BANK_DELETE:
         return 1 + 1 + bank;
     case PDQM_OP_DELETE:
@@ -104,6 +167,11 @@ size_t pdqm_log_op_bytes(const pdqm_op *op)
     }
     }
     return 0;
+}
+
+size_t pdqm_log_op_bytes(const pdqm_op *op)
+{
+    return op_bytes(op, op_is_v2(op) ? 2 : 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -169,18 +237,23 @@ static void put_hex(writer *w, const char *hex, size_t bytes)
 
 static void put_add(writer *w, const pdqm_add *a)
 {
-    int hash_id = id_is_hash(a), times = has_times(a);
+    int hash_id = id_is_hash(a), times = has_times(a), note = a->note && a->note[0];
     put_u8(w, (a->metadata ? ITEM_META : 0) | (a->sha256 ? ITEM_SHA256 : 0) |
                   (a->md5 ? ITEM_MD5 : 0) | (times ? ITEM_TIMES : 0) |
-                  (hash_id ? ITEM_HASH_ID : 0));
+                  (hash_id ? ITEM_HASH_ID : 0) | (a->content_id ? 0 : ITEM_BY_NUMBER) |
+                  (note ? ITEM_NOTE : 0) | (a->disabled_until ? ITEM_DISABLED : 0));
     put_str8(w, a->bank);
-    if (!hash_id)
+    if (a->content_id && !hash_id)
         put_str16(w, a->content_id);
     if (a->metadata) {
         size_t n = strlen(a->metadata);
         put_u32(w, (uint32_t)n);
         put(w, a->metadata, n);
     }
+    if (note)
+        put_str16(w, a->note);
+    if (a->disabled_until)
+        put_u64(w, (uint64_t)a->disabled_until);
     if (a->sha256)
         put_hex(w, a->sha256, 32);
     if (a->md5)
@@ -207,9 +280,15 @@ pdqm_status pdqm_log_encode(const pdqm_op *ops, size_t n, uint8_t **out, size_t 
     if (n > PDQM_LOG_MAX_OPS)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "an entry holds at most %d ops",
                               PDQM_LOG_MAX_OPS);
+    /* Version 1 unless an op needs 2: nodes of an older pdqmatch read
+     * what it can hold. */
+    unsigned version = 1;
+    for (size_t i = 0; i < n && version == 1; i++)
+        if (op_is_v2(&ops[i]))
+            version = 2;
     size_t total = PDQM_LOG_HEADER_BYTES;
     for (size_t i = 0; i < n; i++) {
-        size_t b = pdqm_log_op_bytes(&ops[i]);
+        size_t b = op_bytes(&ops[i], version);
         if (b == 0)
             return pdqm_error_set(err, PDQM_ERR_INVALID,
                                   "op %zu cannot be written in an entry (a missing or "
@@ -222,23 +301,54 @@ pdqm_status pdqm_log_encode(const pdqm_op *ops, size_t n, uint8_t **out, size_t 
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a log entry");
     writer w = { buf };
     put(&w, MAGIC, 4);
-    put_u8(&w, PDQM_LOG_VERSION);
+    put_u8(&w, version);
     put_u8(&w, 0);
     put_u16(&w, (unsigned)n);
     for (size_t i = 0; i < n; i++) {
         const pdqm_op *op = &ops[i];
         put_u8(&w, (unsigned)op->type);
         if (op->type != PDQM_OP_ADD)
-            put_str8(&w, op->bank);
+            put_str8(&w, op->bank ? op->bank : "");
         switch (op->type) {
         case PDQM_OP_BANK_CREATE:
             put_u16(&w, (unsigned)op->threshold & 0xffff);
             put_u8(&w, (unsigned)op->bank_kind & 0xff);
             put_u64(&w, (uint64_t)op->time);
+            if (version >= 2) {
+                put_u8(&w, op->set_ratio ? BANK_RATIO : 0);
+                if (op->set_ratio) {
+                    uint64_t bits;
+                    memcpy(&bits, &op->enabled_ratio, 8);
+                    put_u64(&w, bits);
+                }
+            }
             break;
         case PDQM_OP_BANK_UPDATE:
             put_u16(&w, (unsigned)op->threshold & 0xffff);
             put_u8(&w, (unsigned)op->bank_kind & 0xff);
+            if (version >= 2) {
+                put_u8(&w, (op->set_ratio ? BANK_RATIO : 0) | (op->rename ? BANK_RENAME : 0));
+                if (op->set_ratio) {
+                    uint64_t bits;
+                    memcpy(&bits, &op->enabled_ratio, 8);
+                    put_u64(&w, bits);
+                }
+                if (op->rename)
+                    put_str8(&w, op->rename);
+            }
+            break;
+        case PDQM_OP_CONTENT_CHANGE: {
+            const pdqm_content_changes *c = &op->changes;
+            put_u32(&w, op->number);
+            put_u8(&w, (c->set_disabled ? CHANGE_DISABLED : 0) | (c->set_note ? CHANGE_NOTE : 0));
+            if (c->set_disabled)
+                put_u64(&w, (uint64_t)c->disabled_until);
+            if (c->set_note)
+                put_str16(&w, c->note ? c->note : "");
+            break;
+        }
+        case PDQM_OP_DELETE_NUMBER:
+            put_u32(&w, op->number);
             break;
         case PDQM_OP_BANK_DELETE:
             break;
@@ -278,6 +388,7 @@ typedef struct reader {
     const uint8_t *p, *end, *start;
     pdqm_error *err;
     int failed;
+    unsigned version;
     size_t n_ops, n_adds, n_hashes, str_bytes;   /* counted by the walk */
     sink *out;
 } reader;
@@ -358,14 +469,21 @@ static const char *get_hex(reader *r, size_t bytes, const char *what)
 static void read_add(reader *r, pdqm_add *a)
 {
     unsigned flags = (unsigned)get_n(r, 1, "an item's flags");
-    if (flags & ~(unsigned)ITEM_FLAGS) {
+    if (flags & ~(unsigned)(r->version >= 2 ? ITEM_FLAGS_2 : ITEM_FLAGS_1)) {
         fail(r, "an item has unknown flags");
         return;
     }
+    if ((flags & ITEM_HASH_ID) && (flags & ITEM_BY_NUMBER)) {
+        fail(r, "an item is named both by its hash and by its number");
+        return;
+    }
     a->bank = get_str(r, 1, "an item's bank");
-    if (!(flags & ITEM_HASH_ID))
+    if (!(flags & (ITEM_HASH_ID | ITEM_BY_NUMBER)))
         a->content_id = get_str(r, 2, "an item's content id");
     a->metadata = flags & ITEM_META ? get_str(r, 4, "an item's metadata") : NULL;
+    a->note = flags & ITEM_NOTE ? get_str(r, 2, "an item's note") : NULL;
+    a->disabled_until = flags & ITEM_DISABLED ? (int64_t)get_n(r, 8, "an item's disabled time")
+                                              : 0;
     a->sha256 = flags & ITEM_SHA256 ? get_hex(r, 32, "an item's SHA-256") : NULL;
     a->md5 = flags & ITEM_MD5 ? get_hex(r, 16, "an item's MD5") : NULL;
     a->kind = (pdqm_content_kind)get_n(r, 1, "an item's kind");
@@ -374,7 +492,7 @@ static void read_add(reader *r, pdqm_add *a)
     size_t each = flags & ITEM_TIMES ? 41 : 33;
     if (r->failed)
         return;
-    if (nh == 0)
+    if (nh == 0 && !(r->version >= 2 && (flags & ITEM_MD5) && !(flags & ITEM_HASH_ID)))
         fail(r, "an item has no hashes");
     else if (nh > (size_t)(r->end - r->p) / each)
         fail(r, "an item has more hashes than the entry has bytes");
@@ -420,24 +538,83 @@ static void read_op(reader *r, pdqm_op *op)
     unsigned type = (unsigned)get_n(r, 1, "an op's type");
     if (r->failed)
         return;
-    if (type < PDQM_OP_BANK_CREATE || type > PDQM_OP_LAST) {
+    if (type < PDQM_OP_BANK_CREATE || type > (r->version >= 2 ? PDQM_OP_LAST : PDQM_OP_DELETE)) {
         fail(r, "an op of unknown type");
         return;
     }
     op->type = (pdqm_op_type)type;
     op->threshold = -1;
     op->bank_kind = -1;
-    if (type != PDQM_OP_ADD)
+    if (type != PDQM_OP_ADD) {
         op->bank = get_str(r, 1, "an op's bank");
+        /* Only these two may name no bank (an empty name). */
+        if (op->bank && op->bank[0] == '\0' &&
+            (type == PDQM_OP_CONTENT_CHANGE || type == PDQM_OP_DELETE_NUMBER))
+            op->bank = NULL;
+    }
     switch (op->type) {
     case PDQM_OP_BANK_CREATE:
         op->threshold = (int)get_n(r, 2, "a bank's threshold");
         op->bank_kind = (int)get_n(r, 1, "a bank's kind");
         op->time = (int64_t)get_n(r, 8, "a bank's time");
+        if (r->version >= 2) {
+            unsigned f = (unsigned)get_n(r, 1, "a bank create's flags");
+            if (f & ~(unsigned)BANK_RATIO) {
+                fail(r, "a bank create has unknown flags");
+                return;
+            }
+            if (f & BANK_RATIO) {
+                uint64_t bits = get_n(r, 8, "a bank's enabled ratio");
+                op->set_ratio = 1;
+                memcpy(&op->enabled_ratio, &bits, 8);
+                if (!(op->enabled_ratio >= 0 && op->enabled_ratio <= 1)) {
+                    fail(r, "an enabled ratio outside 0..1");
+                    return;
+                }
+            }
+        }
         break;
     case PDQM_OP_BANK_UPDATE:
         op->threshold = (int)(int16_t)get_n(r, 2, "a bank's threshold");
         op->bank_kind = (int)(int8_t)get_n(r, 1, "a bank's kind");
+        if (r->version >= 2) {
+            unsigned f = (unsigned)get_n(r, 1, "a bank update's flags");
+            if (f & ~(unsigned)BANK_FLAGS) {
+                fail(r, "a bank update has unknown flags");
+                return;
+            }
+            if (f & BANK_RATIO) {
+                uint64_t bits = get_n(r, 8, "a bank's enabled ratio");
+                op->set_ratio = 1;
+                memcpy(&op->enabled_ratio, &bits, 8);
+                if (!(op->enabled_ratio >= 0 && op->enabled_ratio <= 1)) {
+                    fail(r, "an enabled ratio outside 0..1");
+                    return;
+                }
+            }
+            if (f & BANK_RENAME)
+                op->rename = get_str(r, 1, "a bank's new name");
+        }
+        break;
+    case PDQM_OP_CONTENT_CHANGE: {
+        op->number = (uint32_t)get_n(r, 4, "a content number");
+        unsigned f = (unsigned)get_n(r, 1, "a content change's flags");
+        if (f & ~(unsigned)CHANGE_FLAGS) {
+            fail(r, "a content change has unknown flags");
+            return;
+        }
+        if (f & CHANGE_DISABLED) {
+            op->changes.set_disabled = 1;
+            op->changes.disabled_until = (int64_t)get_n(r, 8, "a disabled time");
+        }
+        if (f & CHANGE_NOTE) {
+            op->changes.set_note = 1;
+            op->changes.note = get_str(r, 2, "a note");
+        }
+        break;
+    }
+    case PDQM_OP_DELETE_NUMBER:
+        op->number = (uint32_t)get_n(r, 4, "a content number");
         break;
     case PDQM_OP_BANK_DELETE:
         break;
@@ -453,9 +630,9 @@ static void read_op(reader *r, pdqm_op *op)
             fail(r, "an add's deferred flag is not 0 or 1");
             return;
         }
-        /* An item takes at least 48 bytes: a lie is caught before the
-         * walk makes anything of it. */
-        if (n == 0 || n > (size_t)(r->end - r->p) / 48) {
+        /* An item takes at least 31 bytes (48 in version 1): a lie is
+         * caught before the walk makes anything of it. */
+        if (n == 0 || n > (size_t)(r->end - r->p) / (r->version >= 2 ? 31 : 48)) {
             fail(r, n ? "an add has more items than the entry has bytes" : "an add has no items");
             return;
         }
@@ -488,13 +665,14 @@ static void walk(reader *r)
     }
     r->p += 4;
     unsigned version = (unsigned)get_n(r, 1, "");
-    if (version != PDQM_LOG_VERSION) {
+    if (version < 1 || version > PDQM_LOG_VERSION) {
         r->failed = 1;
         pdqm_error_set(r->err, version > PDQM_LOG_VERSION ? PDQM_ERR_UNSUPPORTED : PDQM_ERR_INVALID,
-                       "log entry of version %u (this pdqmatch reads version %d)", version,
-                       PDQM_LOG_VERSION);
+                       "log entry of version %u (this pdqmatch reads versions 1 to %d)",
+                       version, PDQM_LOG_VERSION);
         return;
     }
+    r->version = version;
     if (get_n(r, 1, "") != 0) {
         fail(r, "unknown entry flags");
         return;
@@ -519,7 +697,7 @@ static void walk(reader *r)
 pdqm_status pdqm_log_decode(const uint8_t *data, size_t len, pdqm_log_ops *out,
                             pdqm_error *err)
 {
-    reader r = { data, data + len, data, err, 0, 0, 0, 0, 0, NULL };
+    reader r = { data, data + len, data, err, 0, 0, 0, 0, 0, 0, NULL };
     walk(&r);
     if (r.failed)
         return err ? err->status : PDQM_ERR_INVALID;
@@ -531,7 +709,7 @@ pdqm_status pdqm_log_decode(const uint8_t *data, size_t len, pdqm_log_ops *out,
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a log entry");
     sink s = { (pdqm_op *)block, (pdqm_add *)(block + ops_b),
                (pdqm_stored_hash *)(block + ops_b + adds_b), block + ops_b + adds_b + hashes_b };
-    reader again = { data, data + len, data, err, 0, 0, 0, 0, 0, &s };
+    reader again = { data, data + len, data, err, 0, 0, 0, 0, 0, 0, &s };
     walk(&again);
     out->ops = (pdqm_op *)block;
     out->n_ops = r.n_ops;

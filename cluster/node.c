@@ -66,6 +66,7 @@ struct pdqm_cluster {
     uint64_t entries, bad_entries, apply_failures;
     pdqm_error apply_error;    /* why the last batch failed, while it does */
     uint64_t missing;          /* the first entry the stream no longer has, 0 */
+    uint64_t unsupported;      /* an entry of a later log version, 0 */
     double rate_at;            /* the apply rate's window start */
     uint64_t rate_base;
     double rate;
@@ -407,7 +408,9 @@ typedef struct pending_entry {
     pdqm_log_ops ops;
     pdqm_op_result *results;   /* for own entries */
     pdqm_add_outcome *outcomes;
+    uint32_t *numbers;
     int own;
+    int unsupported;           /* of a later log version: not applied */
 } pending_entry;
 
 static void entry_clear(pending_entry *e)
@@ -417,6 +420,7 @@ static void entry_clear(pending_entry *e)
     pdqm_log_ops_free(&e->ops);
     free(e->results);
     free(e->outcomes);
+    free(e->numbers);
     memset(e, 0, sizeof *e);
 }
 
@@ -437,8 +441,16 @@ static int entry_prepare(pdqm_cluster *c, natsMsg *m, pending_entry *e)
     const char *id = NULL;
     e->own = natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id &&
              strncmp(id, c->node_id, strlen(c->node_id)) == 0 && id[strlen(c->node_id)] == '-';
-    if (pdqm_log_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
-                        &e->ops, NULL) != PDQM_OK) {
+    pdqm_status dst = pdqm_log_decode((const uint8_t *)natsMsg_GetData(m),
+                                      (size_t)natsMsg_GetDataLength(m), &e->ops, NULL);
+    if (dst == PDQM_ERR_UNSUPPORTED) {
+        /* Written by a later pdqmatch: skipping it would leave this
+         * replica unlike the others.  The applier stops before it. */
+        memset(&e->ops, 0, sizeof e->ops);
+        e->unsupported = 1;
+        return 1;
+    }
+    if (dst != PDQM_OK) {
         memset(&e->ops, 0, sizeof e->ops);
         pthread_mutex_lock(&c->lock);
         c->bad_entries++;
@@ -451,17 +463,21 @@ static int entry_prepare(pdqm_cluster *c, natsMsg *m, pending_entry *e)
             outs += e->ops.ops[i].type == PDQM_OP_ADD ? e->ops.ops[i].n_adds : 0;
         e->results = calloc(e->ops.n_ops, sizeof *e->results);
         e->outcomes = calloc(outs ? outs : 1, sizeof *e->outcomes);
-        if (e->results == NULL || e->outcomes == NULL) {
+        e->numbers = calloc(outs ? outs : 1, sizeof *e->numbers);
+        if (e->results == NULL || e->outcomes == NULL || e->numbers == NULL) {
             /* Applied all the same; its writer learns only that it was. */
             free(e->results);
             free(e->outcomes);
+            free(e->numbers);
             e->results = NULL;
             e->outcomes = NULL;
+            e->numbers = NULL;
         } else {
             size_t at = 0;
             for (size_t i = 0; i < e->ops.n_ops; i++)
                 if (e->ops.ops[i].type == PDQM_OP_ADD) {
                     e->results[i].outcomes = e->outcomes + at;
+                    e->results[i].numbers = e->numbers + at;
                     at += e->ops.ops[i].n_adds;
                 }
         }
@@ -479,13 +495,18 @@ static void keep_outcome(pdqm_cluster *c, pending_entry *e, double now)
     for (size_t i = 0, at = 0; i < e->ops.n_ops; i++) {
         if (e->ops.ops[i].type != PDQM_OP_ADD) {
             e->results[i].outcomes = NULL;
+            e->results[i].numbers = NULL;
             continue;
         }
         size_t n = e->ops.ops[i].n_adds;
         pdqm_add_outcome *copy = malloc(n * sizeof *copy);
+        uint32_t *numbers = malloc(n * sizeof *numbers);
         if (copy)
             memcpy(copy, e->outcomes + at, n * sizeof *copy);
+        if (numbers)
+            memcpy(numbers, e->numbers + at, n * sizeof *numbers);
         e->results[i].outcomes = copy;
+        e->results[i].numbers = numbers;
         at += n;
     }
     k->o = (pdqm_cluster_outcome){ e->seq, e->ops.n_ops, e->results };
@@ -654,10 +675,14 @@ static void *applier_main(void *arg)
         uint64_t applied = c->applied;
         pthread_mutex_unlock(&c->lock);
         uint64_t expect = applied + 1;
-        int gap = 0;
-        for (size_t i = 0; i < n && !gap; i++) {
+        int gap = 0, blocked = 0;
+        for (size_t i = 0; i < n && !gap && !blocked; i++) {
             if (batch[i].seq < expect)
                 continue;
+            if (batch[i].seq == expect && batch[i].unsupported) {
+                blocked = 1;
+                break;
+            }
             if (batch[i].seq > expect) {
                 /* The stream skipped entries (purged before this store
                  * applied them): applying past them would make a replica
@@ -672,9 +697,11 @@ static void *applier_main(void *arg)
                 deferred_due |= batch[i].ops.ops[j].type == PDQM_OP_ADD &&
                                 batch[i].ops.ops[j].deferred;
         }
-        if (gap && k == 0) {
+        if ((gap || blocked) && k == 0) {
             pthread_mutex_lock(&c->lock);
-            if (c->missing == 0)
+            if (blocked && c->unsupported == 0)
+                c->unsupported = expect;
+            else if (gap && c->missing == 0)
                 c->missing = expect;
             pthread_mutex_unlock(&c->lock);
             for (size_t i = 0; i < n; i++)
@@ -727,6 +754,12 @@ static void *applier_main(void *arg)
         for (size_t i = 0; i < n; i++)
             entry_clear(&batch[i]);
         n = 0;
+        if (blocked || gap) {
+            /* What came after the entry it stopped at was dropped: read
+             * again from what is applied, and stop there. */
+            natsSubscription_Destroy(sub);
+            sub = NULL;
+        }
     }
     for (size_t i = 0; i < n; i++)
         entry_clear(&batch[i]);
@@ -766,8 +799,10 @@ void pdqm_cluster_outcome_free(pdqm_cluster_outcome *o)
 {
     if (o == NULL)
         return;
-    for (size_t i = 0; i < o->n_ops && o->results; i++)
+    for (size_t i = 0; i < o->n_ops && o->results; i++) {
         free(o->results[i].outcomes);
+        free(o->results[i].numbers);
+    }
     free(o->results);
     memset(o, 0, sizeof *o);
 }
@@ -838,6 +873,7 @@ void pdqm_cluster_state_get(pdqm_cluster *c, pdqm_cluster_state *out)
     out->apply_failures = c->apply_failures;
     out->apply_rate = c->rate;
     out->missing = c->missing;
+    out->unsupported = c->unsupported;
     out->apply_error = c->apply_error;
     pthread_mutex_unlock(&c->lock);
     out->connected = natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;

@@ -13,11 +13,13 @@
 #include "../core/transfer.h"
 
 /* Check every op, publish them as one entry, wait until applied, and
- * return the result of the op that matters (index `main`), its ADD
- * outcomes copied to outcomes.  A writer without a store returns once
- * the entry is published. */
-static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t n, size_t main,
-                               pdqm_add_outcome *outcomes, uint64_t *seq, pdqm_error *err)
+ * return the result of the op that matters (index `main`): its ADD
+ * outcomes copied to outcomes, each item's number to its number pointer,
+ * a DELETE_NUMBER's deleted to *deleted.  A writer without a store
+ * returns once the entry is published. */
+static pdqm_status via_cluster_ex(const pdqm_writer *w, const pdqm_op *ops, size_t n,
+                                  size_t main, pdqm_add_outcome *outcomes, int *deleted,
+                                  uint64_t *seq, pdqm_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         pdqm_status st = pdqm_store_check_op(&ops[i], err);
@@ -52,11 +54,23 @@ static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t 
     if (st != PDQM_OK) {
         if (err)
             *err = r->error;
-    } else if (outcomes && ops[main].type == PDQM_OP_ADD && r->outcomes) {
-        memcpy(outcomes, r->outcomes, ops[main].n_adds * sizeof *outcomes);
+    } else if (ops[main].type == PDQM_OP_ADD) {
+        if (outcomes && r->outcomes)
+            memcpy(outcomes, r->outcomes, ops[main].n_adds * sizeof *outcomes);
+        for (size_t i = 0; r->numbers && i < ops[main].n_adds; i++)
+            if (ops[main].adds[i].number)
+                *ops[main].adds[i].number = r->numbers[i];
+    } else if (deleted && ops[main].type == PDQM_OP_DELETE_NUMBER) {
+        *deleted = r->deleted;
     }
     pdqm_cluster_outcome_free(&o);
     return st;
+}
+
+static pdqm_status via_cluster(const pdqm_writer *w, const pdqm_op *ops, size_t n, size_t main,
+                               pdqm_add_outcome *outcomes, uint64_t *seq, pdqm_error *err)
+{
+    return via_cluster_ex(w, ops, n, main, outcomes, NULL, seq, err);
 }
 
 static pdqm_status one_op(const pdqm_writer *w, const pdqm_op *op, uint64_t *seq, pdqm_error *err)
@@ -65,15 +79,17 @@ static pdqm_status one_op(const pdqm_writer *w, const pdqm_op *op, uint64_t *seq
 }
 
 pdqm_status pdqm_write_bank_create(const pdqm_writer *w, const char *name, int threshold,
-                                   pdqm_bank_kind kind, int64_t created, uint64_t *seq,
-                                   pdqm_error *err)
+                                   pdqm_bank_kind kind, double enabled_ratio, int64_t created,
+                                   uint64_t *seq, pdqm_error *err)
 {
     if (seq)
         *seq = 0;
     if (w->cluster == NULL)
-        return pdqm_store_bank_create_at(w->store, name, threshold, kind, created, err);
+        return pdqm_store_bank_create_with(w->store, name, threshold, kind, enabled_ratio,
+                                           created, err);
     pdqm_op op = { .type = PDQM_OP_BANK_CREATE, .bank = name, .threshold = threshold,
-                   .bank_kind = (int)kind, .time = created > 0 ? created : (int64_t)time(NULL) };
+                   .bank_kind = (int)kind, .time = created > 0 ? created : (int64_t)time(NULL),
+                   .set_ratio = enabled_ratio >= 0, .enabled_ratio = enabled_ratio };
     return one_op(w, &op, seq, err);
 }
 
@@ -87,6 +103,47 @@ pdqm_status pdqm_write_bank_update(const pdqm_writer *w, const char *name, int t
     pdqm_op op = { .type = PDQM_OP_BANK_UPDATE, .bank = name, .threshold = threshold,
                    .bank_kind = kind };
     return one_op(w, &op, seq, err);
+}
+
+pdqm_status pdqm_write_bank_change(const pdqm_writer *w, const char *name,
+                                   const pdqm_bank_changes *changes, uint64_t *seq,
+                                   pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_bank_change(w->store, name, changes, err);
+    pdqm_op op = { .type = PDQM_OP_BANK_UPDATE, .bank = name, .threshold = changes->threshold,
+                   .bank_kind = changes->kind, .set_ratio = changes->enabled_ratio >= 0,
+                   .enabled_ratio = changes->enabled_ratio >= 0 ? changes->enabled_ratio : 0,
+                   .rename = changes->rename };
+    return one_op(w, &op, seq, err);
+}
+
+pdqm_status pdqm_write_content_change(const pdqm_writer *w, const char *bank, uint32_t number,
+                                      const pdqm_content_changes *changes, uint64_t *seq,
+                                      pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_content_change(w->store, bank, number, changes, err);
+    pdqm_op op = { .type = PDQM_OP_CONTENT_CHANGE, .bank = bank, .number = number,
+                   .changes = *changes };
+    return one_op(w, &op, seq, err);
+}
+
+pdqm_status pdqm_write_delete_number(const pdqm_writer *w, const char *bank, uint32_t number,
+                                     int *deleted, uint64_t *seq, pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (deleted)
+        *deleted = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_delete_number(w->store, bank, number, deleted, err);
+    pdqm_op op = { .type = PDQM_OP_DELETE_NUMBER, .bank = bank, .number = number };
+    return via_cluster_ex(w, &op, 1, 0, NULL, deleted, seq, err);
 }
 
 pdqm_status pdqm_write_bank_delete(const pdqm_writer *w, const char *name, uint64_t *seq,
@@ -242,10 +299,12 @@ pdqm_status pdqm_write_add_bulk(const pdqm_writer *w, const pdqm_add *adds, size
 /* Imports through a writer                                             */
 
 /* A bank line: one entry of a create (a bank that exists stays) and an
- * update to the line's threshold and kind, so every node ends the same
- * whatever it held. */
+ * update to the line's threshold, kind and enabled ratio, so every node
+ * ends the same whatever it held.  (The ratio is set only when not 1, so
+ * that an export of none stays readable by nodes of an earlier log
+ * version.) */
 static pdqm_status sink_bank(void *arg, const char *name, int threshold, pdqm_bank_kind kind,
-                             int64_t created, int *did, pdqm_error *err)
+                             double enabled_ratio, int64_t created, int *did, pdqm_error *err)
 {
     const pdqm_writer *w = arg;
     *did = -1;
@@ -253,7 +312,8 @@ static pdqm_status sink_bank(void *arg, const char *name, int threshold, pdqm_ba
         { .type = PDQM_OP_BANK_CREATE, .bank = name, .threshold = threshold,
           .bank_kind = (int)kind, .time = created > 0 ? created : (int64_t)time(NULL) },
         { .type = PDQM_OP_BANK_UPDATE, .bank = name, .threshold = threshold,
-          .bank_kind = (int)kind },
+          .bank_kind = (int)kind, .set_ratio = enabled_ratio != 1.0,
+          .enabled_ratio = enabled_ratio },
     };
     return via_cluster(w, ops, 2, 1, NULL, NULL, err);
 }

@@ -110,6 +110,12 @@ void pdqm_frame_rule_default(pdqm_frame_rule *rule)
     rule->max_per_second = PDQM_STORE_MAX_PER_SECOND;
 }
 
+void pdqm_frame_rule_as_listed(pdqm_frame_rule *rule)
+{
+    rule->prune_distance = 0;
+    rule->max_per_second = 0;
+}
+
 /* Frames [from, to) of f kept by pruning at distance d after last (NULL:
  * none kept yet), into out; returns how many. */
 static size_t prune(const pdqm_frame_rule *rule, const pdqm_video_frame *f, size_t from,

@@ -100,6 +100,11 @@ typedef struct pdqm_frame_rule {
 
 void pdqm_frame_rule_default(pdqm_frame_rule *rule);
 
+/* The rule for frames hashed elsewhere (vPDQ lists, HMA's vpdq signals):
+ * taken as they come, but for frames under rule's quality and exact
+ * repeats (no pruning, no cap). */
+void pdqm_frame_rule_as_listed(pdqm_frame_rule *rule);
+
 /* Keep the frames of f (n of them, in time order) that the rule keeps,
  * degenerate ones never, as stored hashes in out (room for n).  Returns
  * how many. */

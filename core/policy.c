@@ -18,7 +18,10 @@ void pdqm_policy_options_default(pdqm_policy_options *o)
     o->banks = NULL;
     o->n_banks = 0;
     o->min_quality = PDQM_DEFAULT_MIN_QUALITY;
+    o->draw = PDQM_DRAW_RANDOM;
+    o->flags = 0;
 }
+
 
 pdqm_status pdqm_policy_check_banks(const char *const *banks, size_t n_banks,
                                     pdqm_error *err)
@@ -105,7 +108,7 @@ pdqm_status pdqm_policy_lookup(pdqm_store *store, const pdqm_query *queries, siz
         }
         r.queries[i].not_matched = why;
     }
-    pdqm_lookup_options lo = { o->max_distance, o->banks, o->n_banks };
+    pdqm_lookup_options lo = { o->max_distance, o->banks, o->n_banks, o->draw, o->flags };
     st = pdqm_store_lookup(store, hashes, k, &lo, &r.matches_, err);
     if (st != PDQM_OK)
         goto fail;

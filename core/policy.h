@@ -29,6 +29,10 @@ typedef struct pdqm_policy_options {
     size_t n_banks;            /* with banks != NULL, 0 is an error */
     int min_quality;           /* queries of lower known quality are not
                                   looked up (PDQM_DEFAULT_MIN_QUALITY) */
+    double draw;               /* the lookup's draw against banks' enabled
+                                  ratios (pdqm_lookup_options.draw; default
+                                  PDQM_DRAW_RANDOM) */
+    unsigned flags;            /* PDQM_LOOKUP_* (0) */
 } pdqm_policy_options;
 
 void pdqm_policy_options_default(pdqm_policy_options *o);

@@ -112,6 +112,10 @@ static int jsonl_item(exporter *x, const pdqm_content_info *info,
         json_object_set_new(j, "md5", json_string(info->md5));
     if (info->metadata)
         json_object_set_new(j, "metadata", pdqm_json_raw_value(&raw, info->metadata));
+    if (info->disabled_until)
+        json_object_set_new(j, "disabled_until", json_integer((json_int_t)info->disabled_until));
+    if (info->note)
+        json_object_set_new(j, "note", json_string(info->note));
     for (size_t i = 0; i < n; i++) {
         char hex[PDQM_HASH_HEX_LEN + 1];
         pdqm_hash256_to_hex(&hashes[i].hash, hex);
@@ -165,12 +169,15 @@ pdqm_status pdqm_export(pdqm_store *store, const char *bank, pdqm_export_format 
         pdqm_json_raw_init(&raw);
         int stop = put_line(&x, json_pack("{s:s,s:i}", "format", "pdqmatch-export",
                                           "version", EXPORT_VERSION), &raw);
-        for (size_t i = 0; i < n && !stop; i++)
-            stop = put_line(&x, json_pack("{s:s,s:s,s:i,s:s,s:I}", "type", "bank",
-                                          "name", banks[i].name,
-                                          "threshold", banks[i].threshold,
-                                          "kind", pdqm_bank_kind_name(banks[i].kind),
-                                          "created", (json_int_t)banks[i].created), &raw);
+        for (size_t i = 0; i < n && !stop; i++) {
+            json_t *b = json_pack("{s:s,s:s,s:i,s:s,s:I}", "type", "bank",
+                                  "name", banks[i].name, "threshold", banks[i].threshold,
+                                  "kind", pdqm_bank_kind_name(banks[i].kind),
+                                  "created", (json_int_t)banks[i].created);
+            if (b && banks[i].enabled_ratio != 1.0)
+                json_object_set_new(b, "enabled_ratio", json_real(banks[i].enabled_ratio));
+            stop = put_line(&x, b, &raw);
+        }
         if (stop) {
             free(banks);
             return x.st;
@@ -315,6 +322,7 @@ static void item_free(pdqm_add *a)
     free((char *)a->metadata);
     free((char *)a->sha256);
     free((char *)a->md5);
+    free((char *)a->note);
     free((pdqm_stored_hash *)a->hashes);
 }
 
@@ -360,6 +368,7 @@ static pdqm_status import_bank(importer *im, uint64_t line, json_t *j, pdqm_erro
 {
     const char *name = json_string_value(json_object_get(j, "name"));
     json_t *t = json_object_get(j, "threshold"), *c = json_object_get(j, "created");
+    json_t *r = json_object_get(j, "enabled_ratio");
     const char *kind_name = json_string_value(json_object_get(j, "kind"));
     int kind = kind_name ? pdqm_bank_kind_parse(kind_name) : PDQM_BANK_BLOCK;
     pdqm_error why;
@@ -374,13 +383,17 @@ static pdqm_status import_bank(importer *im, uint64_t line, json_t *j, pdqm_erro
         return refuse(im, line, PDQM_ERR_INVALID, "bank '%s': 'kind' is block or allow", name);
     if (c && (!json_is_integer(c) || json_integer_value(c) < 0))
         return refuse(im, line, PDQM_ERR_INVALID, "bank '%s': 'created' is unix seconds", name);
+    if (r && (!json_is_number(r) || !(json_number_value(r) >= 0 && json_number_value(r) <= 1)))
+        return refuse(im, line, PDQM_ERR_INVALID, "bank '%s': 'enabled_ratio' is 0 to 1",
+                      name);
     int threshold = t ? (int)json_integer_value(t) : PDQM_DEFAULT_THRESHOLD;
     pdqm_status st = flush(im, err);   /* items before this line go first */
     if (st != PDQM_OK)
         return st;
     int did = 0;
     st = im->sink->bank(im->sink->arg, name, threshold, (pdqm_bank_kind)kind,
-                        c ? (int64_t)json_integer_value(c) : 0, &did, err);
+                        r ? json_number_value(r) : 1.0, c ? (int64_t)json_integer_value(c) : 0,
+                        &did, err);
     if (st == PDQM_OK) {
         im->counts->banks_created += did == 1;
         im->counts->banks_changed += did == 2;
@@ -391,17 +404,21 @@ static pdqm_status import_bank(importer *im, uint64_t line, json_t *j, pdqm_erro
 
 /* The store's sink. */
 static pdqm_status store_bank(void *arg, const char *name, int threshold, pdqm_bank_kind kind,
-                              int64_t created, int *did, pdqm_error *err)
+                              double enabled_ratio, int64_t created, int *did, pdqm_error *err)
 {
     pdqm_store *store = arg;
     pdqm_bank_info b;
     *did = 0;
     pdqm_status st = pdqm_store_bank_get(store, name, &b, err);
+    pdqm_bank_changes c = { threshold, (int)kind, enabled_ratio, NULL };
     if (st == PDQM_ERR_NOT_FOUND) {
-        st = pdqm_store_bank_create_at(store, name, threshold, kind, created, err);
+        st = pdqm_store_bank_create_with(store, name, threshold, kind,
+                                         enabled_ratio != 1.0 ? enabled_ratio : -1.0, created,
+                                         err);
         *did = st == PDQM_OK;
-    } else if (st == PDQM_OK && (b.threshold != threshold || b.kind != kind)) {
-        st = pdqm_store_bank_update(store, name, threshold, (int)kind, err);
+    } else if (st == PDQM_OK && (b.threshold != threshold || b.kind != kind ||
+                                 b.enabled_ratio != enabled_ratio)) {
+        st = pdqm_store_bank_change(store, name, &c, err);
         *did = st == PDQM_OK ? 2 : 0;
     }
     return st;
@@ -445,6 +462,7 @@ static pdqm_status import_item(importer *im, uint64_t line, const char *text, js
     const char *kind_name = json_string_value(json_object_get(j, "kind"));
     json_t *added = json_object_get(j, "added"), *hashes = json_object_get(j, "hashes");
     json_t *meta = json_object_get(j, "metadata");
+    json_t *off = json_object_get(j, "disabled_until"), *note = json_object_get(j, "note");
     int kind = kind_name ? pdqm_content_kind_parse(kind_name) : PDQM_CONTENT_HASHES;
     size_t n = json_array_size(hashes);
     pdqm_error why;
@@ -458,21 +476,33 @@ static pdqm_status import_item(importer *im, uint64_t line, const char *text, js
                       cid);
     if (added && (!json_is_integer(added) || json_integer_value(added) < 0))
         return refuse(im, line, PDQM_ERR_INVALID, "'%.60s': 'added' is unix seconds", cid);
-    if (!json_is_array(hashes) || n == 0 || n > PDQM_MAX_HASHES_PER_CONTENT)
+    if (!json_is_array(hashes) || n > PDQM_MAX_HASHES_PER_CONTENT ||
+        (n == 0 && !json_is_string(json_object_get(j, "md5"))))
         return refuse(im, line, PDQM_ERR_INVALID, "'%.60s': 'hashes' is an array of 1 to "
-                      "1000000 hashes", cid);
+                      "1000000 hashes (or none, with an 'md5')", cid);
+    if (off && (!json_is_integer(off) || json_integer_value(off) < -1))
+        return refuse(im, line, PDQM_ERR_INVALID, "'%.60s': 'disabled_until' is -1, 0 or unix "
+                      "seconds", cid);
+    if (note && !json_is_string(note))
+        return refuse(im, line, PDQM_ERR_INVALID, "'%.60s': 'note' is a string", cid);
     pdqm_add a;
     memset(&a, 0, sizeof a);
     a.kind = (pdqm_content_kind)kind;
     a.added = added ? (int64_t)json_integer_value(added) : 0;
+    a.disabled_until = off ? (int64_t)json_integer_value(off) : 0;
     a.n_hashes = n;
-    pdqm_stored_hash *h = calloc(n, sizeof *h);
+    pdqm_stored_hash *h = calloc(n ? n : 1, sizeof *h);
     a.hashes = h;
     a.bank = strdup(bank);
     a.content_id = strdup(cid);
-    if (!h || !a.bank || !a.content_id) {
+    a.note = note ? strdup(json_string_value(note)) : NULL;
+    if (!h || !a.bank || !a.content_id || (note && !a.note)) {
         item_free(&a);
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    }
+    if (a.note && pdqm_note_check(a.note, &why) != PDQM_OK) {
+        item_free(&a);
+        return refuse_err(im, line, &why);
     }
     if (digest(j, "sha256", 64, (char **)&a.sha256) || digest(j, "md5", 32, (char **)&a.md5)) {
         item_free(&a);

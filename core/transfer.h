@@ -4,14 +4,19 @@
  * Two forms:
  *   - JSON Lines (PDQM_EXPORT_JSONL), everything a store holds.  The first
  *     line names the form, {"format":"pdqmatch-export","version":1}; then
- *     one line a bank, {"type":"bank","name","threshold","kind","created"},
- *     sorted by name; then one line a content item, in the order added:
+ *     one line a bank, {"type":"bank","name","threshold","kind","created",
+ *     "enabled_ratio"}, sorted by name; then one line a content item, in
+ *     the order added:
  *     {"type":"item","bank","content_id","kind","added","sha256","md5",
- *      "metadata","hashes":[{"hash","quality","timestamp"}]}
- *     (sha256, md5 and metadata only when the item has them; timestamp only
- *     for a video, or when not 0).  Metadata is written as it is stored,
- *     byte for byte.  pdqm_import_jsonl() restores all of it, and exporting
- *     the restored store gives the same bytes.
+ *      "metadata","disabled_until","note","hashes":[{"hash","quality",
+ *      "timestamp"}]}
+ *     (enabled_ratio only when not 1; sha256, md5, metadata and note only
+ *     when the item has them, disabled_until when not 0; timestamp only for
+ *     a video, or when not 0; hashes empty for an item known by its MD5
+ *     alone).  Metadata is written as it is stored, byte for byte.
+ *     pdqm_import_jsonl() restores all of it, and exporting the restored
+ *     store gives the same bytes.  (An item's number, HMA's id for it, is
+ *     the store's own: a store imported into numbers its items anew.)
  *   - CSV (PDQM_EXPORT_CSV), for partners and `pdqmatch index --hash-list`:
  *     hash,quality,content_id,timestamp,bank,metadata,sha256,md5,kind, one
  *     row a hash, quoted where a field holds a comma, a quote or a line
@@ -74,10 +79,10 @@ pdqm_status pdqm_import_jsonl(pdqm_store *store, FILE *in, pdqm_import_refused_f
 typedef struct pdqm_import_sink {
     void *arg;
     /* Make bank name as a bank line says: created (at `created`, 0 for
-     * now) when missing, else given threshold and kind.  *did: 1
+     * now) when missing, and given threshold, kind and enabled ratio.  *did: 1
      * created, 2 changed, 0 already so, -1 not known here. */
     pdqm_status (*bank)(void *arg, const char *name, int threshold, pdqm_bank_kind kind,
-                        int64_t created, int *did, pdqm_error *err);
+                        double enabled_ratio, int64_t created, int *did, pdqm_error *err);
     /* Add n items (creating the banks they name, as pdqm_ingest_add), the
      * outcome of each in outcomes; *known 0 when those are not known here
      * (then every item counts as imported). */

@@ -26,6 +26,8 @@ void pdqm_video_match_options_default(pdqm_video_match_options *o)
     o->dihedral = 0;
     o->banks = NULL;
     o->n_banks = 0;
+    o->draw = PDQM_DRAW_RANDOM;
+    o->flags = 0;
 }
 
 const char *pdqm_match_rule_name(pdqm_match_rule rule)
@@ -431,6 +433,7 @@ static pdqm_status fill_candidate(pdqm_store *s, const pdqm_video_match_options 
         c->rule = PDQM_RULE_SEGMENT;
     }
     snprintf(c->bank, sizeof c->bank, "%s", info.bank);
+    c->number = info.number;
     c->content_id = info.content_id;
     c->metadata = info.metadata;
     info.content_id = info.metadata = NULL;
@@ -508,7 +511,8 @@ static pdqm_status match_frames(pdqm_store *store, const pdqm_video_frame *frame
     if (nu == 0)
         goto done;
 
-    pdqm_lookup_options lo = { options->max_distance, options->banks, options->n_banks };
+    pdqm_lookup_options lo = { options->max_distance, options->banks, options->n_banks,
+                               options->draw, options->flags };
     if ((st = pdqm_store_lookup(store, qu, nu, &lo, &m, err)) != PDQM_OK)
         goto done;
     if (m.count == 0)
@@ -676,4 +680,57 @@ pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *fr
     if (out->count > 1)
         qsort(out->items, out->count, sizeof *out->items, compare_candidates);
     return PDQM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* vPDQ's brute-force comparison                                        */
+
+/* The unique frames of quality (first occurrences), in a new array. */
+static pdqm_hash256 *vpdq_filtered(const pdqm_stored_hash *f, size_t n, size_t *out_n)
+{
+    pdqm_hash256 *u = malloc((n ? n : 1) * sizeof *u);
+    size_t k = 0;
+    if (u == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = memcmp(&f[j].hash, &f[i].hash, sizeof f[i].hash) == 0;
+        if (!seen && f[i].quality >= PDQM_VPDQ_QUALITY)
+            u[k++] = f[i].hash;
+    }
+    *out_n = k;
+    return u;
+}
+
+static double vpdq_share(const pdqm_hash256 *a, size_t na, const pdqm_hash256 *b, size_t nb)
+{
+    size_t matched = 0;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (pdqm_hash256_distance(&a[i], &b[j]) <= PDQM_VPDQ_DISTANCE) {
+                matched++;
+                break;
+            }
+    return (double)matched * 100.0 / (double)na;
+}
+
+pdqm_status pdqm_vpdq_compare(const pdqm_stored_hash *q, size_t nq, const pdqm_stored_hash *c,
+                              size_t nc, double *query_pct, double *compared_pct,
+                              pdqm_error *err)
+{
+    size_t uq, uc;
+    pdqm_hash256 *a = vpdq_filtered(q, nq, &uq), *b = a ? vpdq_filtered(c, nc, &uc) : NULL;
+    pdqm_status st = PDQM_OK;
+    if (a == NULL || b == NULL)
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
+    else if (uq == 0 || uc == 0)
+        st = pdqm_error_set(err, PDQM_ERR_INVALID, "division by zero");
+    else {
+        *query_pct = vpdq_share(a, uq, b, uc);
+        *compared_pct = vpdq_share(b, uc, a, uq);
+    }
+    free(a);
+    free(b);
+    return st;
 }

@@ -31,6 +31,11 @@
 #include "../hashing/video.h"
 #include "store.h"
 
+/* vPDQ's own constants (python-threatexchange): frames of lower quality
+ * are not matched; frames within this distance match. */
+#define PDQM_VPDQ_QUALITY 50
+#define PDQM_VPDQ_DISTANCE 31
+
 typedef struct pdqm_video_match_options {
     int max_distance;          /* D: frames within this many bits match (31) */
     int min_quality;           /* F: frames of lower quality are ignored (50) */
@@ -42,6 +47,8 @@ typedef struct pdqm_video_match_options {
                                   are needed (0) */
     const char *const *banks;  /* NULL: all banks */
     size_t n_banks;
+    double draw;               /* as pdqm_lookup_options (PDQM_DRAW_RANDOM) */
+    unsigned flags;            /* PDQM_LOOKUP_* (0) */
 } pdqm_video_match_options;
 
 void pdqm_video_match_options_default(pdqm_video_match_options *o);
@@ -77,6 +84,7 @@ const char *pdqm_match_rule_name(pdqm_match_rule rule);
 typedef struct pdqm_video_candidate {
     char bank[PDQM_BANK_NAME_MAX + 1];
     char *content_id;          /* owned by the list */
+    uint32_t number;           /* the item's number (pdqm_match.content) */
     char *metadata;            /* NULL when none */
     pdqm_content_kind kind;    /* PDQM_CONTENT_VIDEO, or an image / hash */
     double query_pct;          /* of the query's unique frames */
@@ -116,5 +124,16 @@ pdqm_status pdqm_store_match_video(pdqm_store *store, const pdqm_video_frame *fr
                                    pdqm_video_matches *out, pdqm_error *err);
 
 void pdqm_video_matches_free(pdqm_video_matches *m);
+
+/* vPDQ's brute-force comparison of two lists of frames, as
+ * python-threatexchange's VPDQSignal compares two signals: in each list
+ * exact repeats count once (the first) and frames of quality under 50 are
+ * dropped; a frame is matched when a frame of the other list is within
+ * 31 bits.  *query_pct and *compared_pct: the matched share of each list,
+ * in percent.  PDQM_ERR_INVALID when either list is empty once filtered
+ * (vPDQ divides by zero there).  No transaction. */
+pdqm_status pdqm_vpdq_compare(const pdqm_stored_hash *q, size_t nq, const pdqm_stored_hash *c,
+                              size_t nc, double *query_pct, double *compared_pct,
+                              pdqm_error *err);
 
 #endif

@@ -39,15 +39,19 @@
 #include "../hashing/hash256.h"
 
 #define PDQM_STORE_DEFAULT_PATH "pdqmatch.db"
-#define PDQM_STORE_SCHEMA_VERSION 3   /* 2: hex content ids stored as 32 bytes;
+#define PDQM_STORE_SCHEMA_VERSION 4   /* 2: hex content ids stored as 32 bytes;
                                          3: an id that is its item's first hash
-                                         in hex stored nowhere.  Stores of 1 and
-                                         2 are read, and marked 3 when opened
+                                         in hex stored nowhere; 4: content may be
+                                         disabled and carry a note, banks an
+                                         enabled ratio, items be named by their
+                                         number or hold no hash.  Stores of 1 to
+                                         3 are read, and marked 4 when opened
                                          for writing */
 
 #define PDQM_BANK_NAME_MAX 64          /* bytes, without the terminator */
 #define PDQM_CONTENT_ID_MAX 500        /* bytes (LMDB keys are at most 511) */
 #define PDQM_METADATA_MAX (64 * 1024)  /* bytes of JSON text */
+#define PDQM_NOTE_MAX 255              /* characters (code points) of a content note */
 #define PDQM_DEFAULT_THRESHOLD 31      /* Meta's recommended PDQ match distance */
 #define PDQM_MAX_DISTANCE 256
 
@@ -83,6 +87,11 @@ typedef struct pdqm_bank_info {
     uint32_t id;            /* small number the store uses internally */
     int threshold;          /* default max distance of a match, 0..256 */
     pdqm_bank_kind kind;
+    double enabled_ratio;   /* 0..1: the share of lookups the bank takes part
+                               in (1, every bank's default: all; 0: none).  A
+                               lookup draws once, and a bank takes part when
+                               its ratio is at least the draw (HMA's
+                               "coinflip"; pdqm_lookup_options.draw) */
     int64_t created;        /* unix seconds */
     uint64_t contents;      /* content items now in the bank */
     uint64_t hashes;        /* hashes now in the bank */
@@ -105,11 +114,34 @@ pdqm_status pdqm_store_bank_create_at(pdqm_store *store, const char *name,
                                       int threshold, pdqm_bank_kind kind,
                                       int64_t created, pdqm_error *err);
 
+/* pdqm_store_bank_create_at() with the enabled ratio given (0..1;
+ * negative: 1), in the same transaction. */
+pdqm_status pdqm_store_bank_create_with(pdqm_store *store, const char *name, int threshold,
+                                        pdqm_bank_kind kind, double enabled_ratio,
+                                        int64_t created, pdqm_error *err);
+
 /* Change a bank's threshold (when threshold >= 0) and kind (when kind >= 0).
  * PDQM_ERR_NOT_FOUND, PDQM_ERR_INVALID (threshold over 256, an unknown
  * kind).  One write transaction. */
 pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
                                    int threshold, int kind, pdqm_error *err);
+
+/* What pdqm_store_bank_change() changes: each field left at its
+ * "unchanged" value keeps the bank's. */
+typedef struct pdqm_bank_changes {
+    int threshold;          /* 0..256; -1: unchanged */
+    int kind;               /* a pdqm_bank_kind; -1: unchanged */
+    double enabled_ratio;   /* 0..1; negative: unchanged */
+    const char *rename;     /* a new name for the bank; NULL: unchanged */
+} pdqm_bank_changes;
+#define PDQM_BANK_UNCHANGED { -1, -1, -1.0, NULL }
+
+/* Change a bank: its threshold, kind, enabled ratio and name, in one write
+ * transaction (its content, ids and counts stay as they are).
+ * PDQM_ERR_NOT_FOUND, PDQM_ERR_EXISTS (a bank has the new name),
+ * PDQM_ERR_INVALID (a value out of range, a bad new name). */
+pdqm_status pdqm_store_bank_change(pdqm_store *store, const char *name,
+                                   const pdqm_bank_changes *changes, pdqm_error *err);
 
 /* Delete a bank and everything in it (content, digests, postings), in one
  * write transaction.  PDQM_ERR_NOT_FOUND when there is no such bank. */
@@ -142,20 +174,42 @@ typedef struct pdqm_stored_hash {
 } pdqm_stored_hash;
 
 /* One content item to add, with its hashes.  Strings are borrowed for the
- * call.  sha256 and md5, when not NULL, are the hex digests of the media. */
+ * call.  sha256 and md5, when not NULL, are the hex digests of the media.
+ * An item with no content id is named by its number (pdqm_match.content),
+ * in decimal, once added ("17"; "17.1", "17.2"... in the rare case that a
+ * bank has an item of that name already): the ids of HMA's API.  An item
+ * may hold no hash when it has an MD5 (a video known by its file only). */
 typedef struct pdqm_add {
     const char *bank;
-    const char *content_id;
+    const char *content_id;           /* NULL: named by its number */
     const char *metadata;             /* JSON text or NULL */
     const char *sha256;
     const char *md5;
     pdqm_content_kind kind;
     const pdqm_stored_hash *hashes;
-    size_t n_hashes;                  /* 1 .. PDQM_MAX_HASHES_PER_CONTENT */
+    size_t n_hashes;                  /* 1 .. PDQM_MAX_HASHES_PER_CONTENT
+                                         (0 with an md5) */
     int64_t added;                    /* unix seconds; 0: now (an import
                                          restores the exported time) */
+    int64_t disabled_until;           /* 0: matches (the default); else as
+                                         pdqm_content_info.disabled_until */
+    const char *note;                 /* NULL, or at most PDQM_NOTE_MAX
+                                         characters of UTF-8 */
+    uint32_t *number;                 /* out, when not NULL: the item's number
+                                         once added, or that of the item the
+                                         bank had (PDQM_ADD_EXISTS,
+                                         PDQM_ADD_SAME_FILE) */
 } pdqm_add;
 #define PDQM_MAX_HASHES_PER_CONTENT 1000000
+
+/* What pdqm_store_content_change() changes. */
+typedef struct pdqm_content_changes {
+    int set_disabled;        /* change disabled_until (to the value below) */
+    int64_t disabled_until;  /* as pdqm_content_info.disabled_until */
+    int set_note;            /* change the note (to the one below) */
+    const char *note;        /* NULL or "": none */
+} pdqm_content_changes;
+
 
 typedef enum pdqm_add_outcome {
     PDQM_ADDED = 0,          /* stored */
@@ -208,34 +262,47 @@ pdqm_status pdqm_store_delete(pdqm_store *store, const char *bank,
  * applied (a bank that exists, a content id that does not) is an outcome,
  * kept in its result, not a failure of the batch. */
 typedef enum pdqm_op_type {
-    PDQM_OP_BANK_CREATE = 1,   /* bank, threshold, bank_kind, time */
-    PDQM_OP_BANK_UPDATE = 2,   /* bank, threshold and bank_kind (-1: unchanged) */
+    PDQM_OP_BANK_CREATE = 1,   /* bank, threshold, bank_kind, time, with set_ratio
+                                  the enabled_ratio */
+    PDQM_OP_BANK_UPDATE = 2,   /* bank, threshold and bank_kind (-1: unchanged),
+                                  with set_ratio the enabled_ratio, rename
+                                  (NULL: unchanged) */
     PDQM_OP_BANK_DELETE = 3,   /* bank */
     PDQM_OP_ADD = 4,           /* adds (each its own bank; added > 0), deferred */
-    PDQM_OP_DELETE = 5         /* bank, content_id */
+    PDQM_OP_DELETE = 5,        /* bank, content_id */
+    PDQM_OP_CONTENT_CHANGE = 6,   /* bank (NULL: any), number, changes */
+    PDQM_OP_DELETE_NUMBER = 7     /* bank (NULL: any), number */
 } pdqm_op_type;
-#define PDQM_OP_LAST PDQM_OP_DELETE
+#define PDQM_OP_LAST PDQM_OP_DELETE_NUMBER
 
 typedef struct pdqm_op {
     pdqm_op_type type;
     const char *bank;
     int threshold;
     int bank_kind;
+    int set_ratio;             /* BANK_CREATE, BANK_UPDATE: set the enabled ratio */
+    double enabled_ratio;
+    const char *rename;        /* BANK_UPDATE: the bank's new name, or NULL */
     int64_t time;              /* BANK_CREATE: its creation, unix seconds > 0 */
     const char *content_id;
     const pdqm_add *adds;
     size_t n_adds;
     int deferred;              /* ADD: leave the hashes to an indexing pass
                                   (a bulk load: pdqm_store_add_deferred) */
+    uint32_t number;           /* CONTENT_CHANGE, DELETE_NUMBER: the item */
+    pdqm_content_changes changes;   /* CONTENT_CHANGE */
 } pdqm_op;
 
 /* What applying one op did: PDQM_OK, or the error it would have had as a
  * call of its own (PDQM_ERR_EXISTS, PDQM_ERR_NOT_FOUND, PDQM_ERR_INVALID...),
- * which left the store as it was.  For an ADD, outcomes (room for n_adds,
- * the caller's; may be NULL) tells each item's fate. */
+ * which left the store as it was.  For an ADD, outcomes and numbers (room
+ * for n_adds each, the caller's; may be NULL) tell each item's fate and
+ * number; for DELETE_NUMBER, deleted whether there was an item. */
 typedef struct pdqm_op_result {
     pdqm_error error;
     pdqm_add_outcome *outcomes;
+    uint32_t *numbers;
+    int deleted;
 } pdqm_op_result;
 
 /* One entry of the log: its sequence number (1, 2, ...) and its ops. */
@@ -276,7 +343,29 @@ typedef struct pdqm_lookup_options {
     int max_distance;           /* 0..256, or -1 for each bank's threshold */
     const char *const *banks;   /* limit to these banks; NULL for all */
     size_t n_banks;
+    double draw;                /* 0..1: a bank takes part when its enabled ratio
+                                   is above 0 and at least this (a random draw
+                                   a lookup: HMA's coinflip; 0 takes every bank
+                                   whose ratio is above 0); PDQM_DRAW_RANDOM:
+                                   one drawn for the lookup (pdqm_lookup_draw) */
+    unsigned flags;             /* PDQM_LOOKUP_* */
 } pdqm_lookup_options;
+#define PDQM_DRAW_RANDOM (-1.0)
+
+/* Whether a bank of this enabled ratio takes part in a lookup of this
+ * draw and flags (PDQM_LOOKUP_*): the rule every lookup applies, exposed
+ * for matches found otherwise (by file digest).  No transaction. */
+int pdqm_bank_takes_part(double enabled_ratio, double draw, unsigned flags);
+
+/* A draw for a lookup, uniform in (0, 1]: a bank of enabled ratio r takes
+ * part in a share r of lookups (1: all; 0: none).  With a seed (not NULL)
+ * the same seed always draws the same (HMA's "seed" of a lookup).  No
+ * transaction. */
+double pdqm_lookup_draw(const char *seed);
+#define PDQM_LOOKUP_ALL_BANKS 0x1u    /* every bank takes part, enabled ratio 0
+                                         too (HMA's bypass_coinflip) */
+#define PDQM_LOOKUP_DISABLED 0x2u     /* disabled content matches too (HMA's
+                                         raw_lookup) */
 
 typedef struct pdqm_match {
     size_t query;            /* index of the query hash */
@@ -319,6 +408,10 @@ typedef struct pdqm_content_info {
     char bank[PDQM_BANK_NAME_MAX + 1];
     char *content_id;        /* owned: free with pdqm_content_info_clear() */
     char *metadata;          /* NULL when none */
+    char *note;              /* NULL when none */
+    int64_t disabled_until;  /* 0: the item matches; -1: it does not until
+                                changed; else unix seconds until which it
+                                does not (pdqm_content_disabled) */
     char sha256[65];         /* empty when unknown */
     char md5[33];
     pdqm_content_kind kind;
@@ -330,6 +423,29 @@ typedef struct pdqm_content_info {
 
 /* Free the strings a content call filled in; info stays usable (empty). */
 void pdqm_content_info_clear(pdqm_content_info *info);
+
+/* PDQM_ERR_INVALID unless note is UTF-8 of at most PDQM_NOTE_MAX
+ * characters (code points).  No transaction. */
+pdqm_status pdqm_note_check(const char *note, pdqm_error *err);
+
+/* Whether an item of this disabled_until does not match at unix time now:
+ * the one rule every lookup and front end applies.  No transaction. */
+int pdqm_content_disabled(int64_t disabled_until, int64_t now);
+
+/* Change the item numbered number: whether it matches, its note, in one
+ * write transaction (lookups see it at once).  When bank is not NULL the
+ * item must be in that bank.  PDQM_ERR_NOT_FOUND (no such item, or not in
+ * bank), PDQM_ERR_INVALID (a note over PDQM_NOTE_MAX characters or not
+ * UTF-8, disabled_until below -1). */
+pdqm_status pdqm_store_content_change(pdqm_store *store, const char *bank, uint32_t number,
+                                      const pdqm_content_changes *changes, pdqm_error *err);
+
+/* Delete the item numbered number, in one write transaction, when it is
+ * in bank (any bank when NULL): *deleted (when not NULL) is 1, or 0 when
+ * there is no such item there (not an error: HMA's delete).
+ * PDQM_ERR_NOT_FOUND when bank is given and does not exist. */
+pdqm_status pdqm_store_delete_number(pdqm_store *store, const char *bank, uint32_t number,
+                                     int *deleted, pdqm_error *err);
 
 /* Fill *info for one content item (its strings are the caller's: clear
  * with pdqm_content_info_clear()); PDQM_ERR_NOT_FOUND when the bank or the
@@ -385,6 +501,7 @@ typedef struct pdqm_store_stats {
                                  copy of the indexed hashes, less what
                                  deleted ranges gave back */
     int schema;
+    int64_t newest_added;     /* unix seconds the last item was added (0: none) */
 } pdqm_store_stats;
 
 /* Whether writes may be tried: 0 for a read-only handle, and while the

@@ -13,6 +13,7 @@
 #include "store_postings.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,7 +48,7 @@ static pdqm_status check_add(const pdqm_add *a, size_t index, pdqm_error *err)
     pdqm_status st = pdqm_bank_name_check(a->bank, err);
     if (st != PDQM_OK)
         return st;
-    size_t len = a->content_id ? strlen(a->content_id) : 0;
+    size_t len = a->content_id ? strlen(a->content_id) : 1;   /* NULL: named by number */
     if (len == 0 || len > PDQM_CONTENT_ID_MAX)
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "item %zu: a content id is 1 to %d bytes", index + 1,
@@ -56,10 +57,16 @@ static pdqm_status check_add(const pdqm_add *a, size_t index, pdqm_error *err)
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "item %zu: metadata is over %d bytes", index + 1,
                               PDQM_METADATA_MAX);
-    if (a->n_hashes == 0 || a->hashes == NULL || a->n_hashes > PDQM_MAX_HASHES_PER_CONTENT)
+    if ((a->n_hashes == 0 && a->md5 == NULL) || (a->n_hashes && a->hashes == NULL) ||
+        a->n_hashes > PDQM_MAX_HASHES_PER_CONTENT)
         return pdqm_error_set(err, PDQM_ERR_INVALID,
-                              "item %zu: a content item has 1 to %d hashes, not %zu",
-                              index + 1, PDQM_MAX_HASHES_PER_CONTENT, a->n_hashes);
+                              "item %zu: a content item has 1 to %d hashes (or none, with "
+                              "an MD5), not %zu", index + 1, PDQM_MAX_HASHES_PER_CONTENT,
+                              a->n_hashes);
+    pdqm_content_changes attrs = { 1, a->disabled_until, 1, a->note };
+    pdqm_error why;
+    if (store_content_changes_check(&attrs, &why) != PDQM_OK)
+        return pdqm_error_set(err, why.status, "item %zu: %s", index + 1, why.message);
     for (size_t i = 0; i < a->n_hashes; i++)
         if (a->hashes[i].quality < 0 || a->hashes[i].quality > 100)
             return pdqm_error_set(err, PDQM_ERR_INVALID,
@@ -83,6 +90,7 @@ typedef struct add_args {
     const pdqm_add *adds;
     size_t n;
     pdqm_add_outcome *outcomes;
+    uint32_t *numbers;        /* out (or each add's own number pointer) */
     int deferred;
     uint32_t pending_after;   /* out: entries pending once committed */
     uint32_t window_after;    /* out: the pass window once committed */
@@ -111,6 +119,7 @@ typedef struct add_state {
     uint8_t stored;           /* (a leader's) the store held its id already */
     uint8_t added;            /* (a leader's) an add of its id is added */
     uint8_t link;             /* this add is added: its cindex entry is due */
+    uint8_t by_number;        /* no content id: named by its number */
 } add_state;
 
 /* Sort by the top 32 bits of key, stable (adds of one key stay in the
@@ -153,6 +162,33 @@ static int sort_add_keys(add_key *a, size_t n)
     return 0;
 }
 
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Name an item of the batch by its number: "N", or "N.1", "N.2"... when
+ * the bank holds that id or the batch names an item so (named, sorted
+ * holds the keys of the batch's named adds).  Writes the name into id
+ * (room for 32) and its key into *key. */
+static int name_by_number(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t number,
+                          const uint64_t *named, size_t n_named, char *id, uint64_t *key)
+{
+    for (unsigned k = 0;; k++) {
+        int len = k ? snprintf(id, 32, "%u.%u", number, k) : snprintf(id, 32, "%u", number);
+        *key = store_content_key(bank, id, (size_t)len);
+        if (n_named && bsearch(key, named, n_named, sizeof *named, compare_u64))
+            continue;
+        uint32_t other;
+        int rc = store_content_find_key(s, txn, *key, bank, id, (size_t)len, &other, NULL);
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc != 0)
+            return rc;
+    }
+}
+
 /* An add batch, in three walks: which items the store or the batch holds
  * already (in cindex's order), the new items' records (in the batch's
  * order, which sets their numbers), and their cindex entries (in cindex's
@@ -186,10 +222,11 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     add_key *order = NULL;
     add_state *st = NULL;
     uint32_t *numbers = NULL;
+    uint64_t *named_keys = NULL;
     cnum_writer cw = { 0 };
-    size_t total = 0;
-    for (size_t i = 0; i < a->n; i++)
-        total += a->adds[i].n_hashes;
+    size_t total = 0, n_order = 0;
+    for (size_t i = 0; i < a->n; i++)   /* an item with no hash takes an entry */
+        total += a->adds[i].n_hashes ? a->adds[i].n_hashes : 1;
     if ((uint64_t)m.next_entry + total > UINT32_MAX - 1) {
         pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "the store is full (2^32 hashes)");
         return -1;
@@ -201,7 +238,8 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     buf = malloc(buf_cap);
     order = malloc((a->n ? a->n : 1) * sizeof *order);
     st = calloc(a->n ? a->n : 1, sizeof *st);
-    if (!recs || (!a->deferred && !pairs) || !buf || !order || !st) {
+    named_keys = malloc((a->n ? a->n : 1) * sizeof *named_keys);
+    if (!recs || (!a->deferred && !pairs) || !buf || !order || !st || !named_keys) {
         rc = ENOMEM;
         goto done;
     }
@@ -232,15 +270,24 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             banks[nb++].name = ad->bank;
         }
         st[i].bank = (uint16_t)j;
-        order[i].i = (uint32_t)i;
-        order[i].key = store_content_key(banks[j].rec.id, ad->content_id, strlen(ad->content_id));
+        st[i].leader = (uint32_t)i;
+        if (ad->content_id == NULL) {
+            st[i].by_number = 1;   /* named in walk 2, once it has its number */
+            continue;
+        }
+        order[n_order].i = (uint32_t)i;
+        order[n_order].key = store_content_key(banks[j].rec.id, ad->content_id,
+                                               strlen(ad->content_id));
+        named_keys[n_order] = order[n_order].key;
+        n_order++;
     }
-    if ((rc = sort_add_keys(order, a->n)) != 0)
+    if ((rc = sort_add_keys(order, n_order)) != 0)
         goto done;
+    qsort(named_keys, n_order, sizeof *named_keys, compare_u64);
 
     /* 1. Which ids the store holds, and which the batch repeats (an id's
      * adds are next to each other in this order, the first one first). */
-    for (size_t k = 0, run = 0; k < a->n; k++) {
+    for (size_t k = 0, run = 0; k < n_order; k++) {
         uint32_t i = order[k].i;
         const pdqm_add *ad = &a->adds[i];
         if (k == 0 || order[k].key >> 32 != order[k - 1].key >> 32)
@@ -259,10 +306,12 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         uint32_t existing;
         rc = store_content_find_key(s, txn, order[k].key, banks[st[i].bank].rec.id,
                                     ad->content_id, strlen(ad->content_id), &existing, NULL);
-        if (rc == 0)
+        if (rc == 0) {
             st[i].stored = 1;
-        else if (rc != MDB_NOTFOUND)
+            st[i].number = existing;
+        } else if (rc != MDB_NOTFOUND) {
             goto done;
+        }
     }
     rc = 0;
 
@@ -274,12 +323,14 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         const pdqm_add *ad = &a->adds[i];
         bank_rec *bank = &banks[st[i].bank].rec;
         add_state *lead = &st[st[i].leader];
+        uint32_t *number_out = a->numbers ? &a->numbers[i] : ad->number;
         if (lead->stored || lead->added) {
             if (a->outcomes)
                 a->outcomes[i] = PDQM_ADD_EXISTS;
+            if (number_out)
+                *number_out = lead->number;
             continue;
         }
-        size_t id_len = strlen(ad->content_id);
         uint8_t sha[32] = { 0 }, md5[16] = { 0 };
         uint8_t dkey[36];
         if (ad->md5)
@@ -293,6 +344,8 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             if (rc == 0) {
                 if (a->outcomes)
                     a->outcomes[i] = PDQM_ADD_SAME_FILE;
+                if (number_out && sv.mv_size == 4)
+                    memcpy(number_out, sv.mv_data, 4);
                 continue;
             }
             if (rc != MDB_NOTFOUND)
@@ -300,11 +353,26 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         }
 
         uint32_t first = m.next_entry, number = first;
-        m.next_entry += (uint32_t)ad->n_hashes;
+        m.next_entry += ad->n_hashes ? (uint32_t)ad->n_hashes : 1;
         MDB_val nv = { 4, &number };
         lead->added = 1;
         st[i].link = 1;
         st[i].number = number;
+        if (number_out)
+            *number_out = number;
+        const char *content_id = ad->content_id;
+        char by_number[32];
+        if (st[i].by_number) {
+            /* Its id, and its entry in cindex now: no other add of the
+             * batch can name it (name_by_number avoids their ids). */
+            uint64_t key;
+            if ((rc = name_by_number(s, txn, bank->id, number, named_keys, n_order, by_number,
+                                     &key)) != 0 ||
+                (rc = store_content_index_put(s, txn, key, number)) != 0)
+                goto done;
+            content_id = by_number;
+        }
+        size_t id_len = strlen(content_id);
 
         /* The content record. */
         int has_ts = 0;
@@ -328,10 +396,13 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
                       .n_hashes = (uint32_t)ad->n_hashes, .kind = (uint32_t)ad->kind,
                       .added = ad->added > 0 ? ad->added : now,
                       .id_len = (uint32_t)id_len,
-                      .meta_len = ad->metadata ? (uint32_t)strlen(ad->metadata) : 0 },
-            .content_id = ad->content_id,
-            .first_hash = &ad->hashes[0].hash,
+                      .meta_len = ad->metadata ? (uint32_t)strlen(ad->metadata) : 0,
+                      .disabled_until = ad->disabled_until,
+                      .note_len = ad->note ? (uint32_t)strlen(ad->note) : 0 },
+            .content_id = content_id,
+            .first_hash = ad->n_hashes ? &ad->hashes[0].hash : NULL,
             .metadata = ad->metadata,
+            .note = ad->note && ad->note[0] ? ad->note : NULL,
             .sha256 = ad->sha256 ? sha : NULL,
             .md5 = ad->md5 ? md5 : NULL,
             .timestamps = has_ts ? ts : NULL,
@@ -372,6 +443,14 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
                 for (int slot = 0; slot < SLOTS; slot++)
                     pairs[n_pairs++] = (uint64_t)slot_key(r->hash, slot) << 32 | (first + k);
         }
+        if (ad->n_hashes == 0) {
+            /* An item with no hash still takes an entry (its number), so
+             * that records stay one array: a record never posted, outside
+             * its item's hashes, so never live (as a deleted one). */
+            record *r = &recs[n_recs++];
+            memset(r, 0, sizeof *r);
+            r->bank = (uint16_t)bank->id;
+        }
         bank->contents += 1;
         bank->hashes += ad->n_hashes;
         if (a->outcomes)
@@ -383,7 +462,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 
     /* 3. Their entries in cindex, in its order, and in their banks' lists
      * (the batch's order is theirs). */
-    for (size_t k = 0; k < a->n; k++)
+    for (size_t k = 0; k < n_order; k++)
         if (st[order[k].i].link &&
             (rc = store_content_index_put(s, txn, order[k].key, st[order[k].i].number)) != 0)
             goto done;
@@ -432,6 +511,7 @@ done:
     free(order);
     free(st);
     free(numbers);
+    free(named_keys);
     return rc;
 }
 
@@ -446,10 +526,10 @@ pdqm_status store_add_check(const pdqm_add *adds, size_t n, pdqm_error *err)
 }
 
 int store_add_in(pdqm_store *s, MDB_txn *txn, const pdqm_add *adds, size_t n,
-                 pdqm_add_outcome *outcomes, int deferred, uint32_t *pending_after,
-                 uint32_t *window_after, pdqm_error *err)
+                 pdqm_add_outcome *outcomes, uint32_t *numbers, int deferred,
+                 uint32_t *pending_after, uint32_t *window_after, pdqm_error *err)
 {
-    add_args a = { adds, n, outcomes, deferred, 0, 0 };
+    add_args a = { adds, n, outcomes, numbers, deferred, 0, 0 };
     int rc = n ? do_add(s, txn, &a, err) : 0;
     *pending_after = a.pending_after;
     *window_after = a.window_after;
@@ -466,7 +546,7 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
         return st0;
     if (n == 0)
         return PDQM_OK;
-    add_args a = { adds, n, outcomes, deferred, 0, 0 };
+    add_args a = { adds, n, outcomes, NULL, deferred, 0, 0 };
     pdqm_status st = store_write(store, do_add, &a, "cannot add to the store", err);
     if (pending_after)
         *pending_after = a.pending_after;

@@ -56,6 +56,28 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     if (rc != 0)
         return store_lmdb_error(err, rc, "cannot read the store's schema");
     out->schema = (int)schema;
+    /* The last item added: the last record of the last group. */
+    MDB_cursor *cur;
+    MDB_val k, g;
+    if ((rc = mdb_cursor_open(txn, s->db.cnum, &cur)) != 0)
+        return store_lmdb_error(err, rc, "cannot read the store");
+    rc = mdb_cursor_get(cur, &k, &g, MDB_LAST);
+    if (rc == 0 && k.mv_size == 4) {
+        /* (The iterator's cursor is ours, at the last group: past it,
+         * store_cnum_next ends.) */
+        cnum_iter it = { cur, g.mv_data, (const uint8_t *)g.mv_data + g.mv_size, 0 };
+        memcpy(&it.group, k.mv_data, 4);
+        uint32_t number = 0, n;
+        MDB_val rec = { 0, NULL }, r;
+        while (store_cnum_next(&it, &n, &r) == 0) {
+            number = n;
+            rec = r;
+        }
+        content_view c;
+        if (rec.mv_data && store_content_decode(number, &rec, &c) == 0)
+            out->newest_added = c.head.added;
+    }
+    mdb_cursor_close(cur);
     return PDQM_OK;
 }
 
@@ -173,12 +195,16 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
                 problem(a, "content %u: its MD5 is not indexed", number);
             mdb_cursor_close(dc);
         }
+        /* An item with no hash (an MD5 alone) holds its number's entry,
+         * never live; it must have the MD5 that finds it. */
         uint64_t end = (uint64_t)c.head.first_entry + c.head.n_hashes;
-        if (c.head.n_hashes == 0 || end > m.next_entry) {
+        if ((c.head.n_hashes == 0 ? (uint64_t)c.head.first_entry + 1 : end) > m.next_entry) {
             problem(a, "content %u: entries %u..%llu outside the %u handed out", number,
                     c.head.first_entry, (unsigned long long)end, m.next_entry);
             continue;
         }
+        if (c.head.n_hashes == 0 && c.md5 == NULL)
+            problem(a, "content %u: no hash and no MD5", number);
         for (uint32_t id = c.head.first_entry; id < end; id++) {
             record r;
             if ((rc = verify_record(s, txn, blocks, id, &r)) != 0) {

@@ -42,9 +42,16 @@ pdqm_status pdqm_store_check_op(const pdqm_op *op, pdqm_error *err)
     case PDQM_OP_BANK_CREATE:
         if (op->time <= 0)
             return pdqm_error_set(err, PDQM_ERR_INVALID, "a bank created from the log needs its time");
+        if (op->set_ratio && !(op->enabled_ratio >= 0 && op->enabled_ratio <= 1))
+            return pdqm_error_set(err, PDQM_ERR_INVALID, "an enabled ratio is 0 to 1");
         return store_bank_check(op->bank, op->threshold, op->bank_kind, 0, err);
-    case PDQM_OP_BANK_UPDATE:
-        return store_bank_check(op->bank, op->threshold, op->bank_kind, 1, err);
+    case PDQM_OP_BANK_UPDATE: {
+        pdqm_bank_changes c = { op->threshold, op->bank_kind,
+                                op->set_ratio ? op->enabled_ratio : -1.0, op->rename };
+        if (op->set_ratio && op->enabled_ratio < 0)
+            return pdqm_error_set(err, PDQM_ERR_INVALID, "an enabled ratio is 0 to 1");
+        return store_bank_changes_check(op->bank, &c, err);
+    }
     case PDQM_OP_BANK_DELETE:
         return pdqm_bank_name_check(op->bank, err);
     case PDQM_OP_ADD:
@@ -57,6 +64,12 @@ pdqm_status pdqm_store_check_op(const pdqm_op *op, pdqm_error *err)
         return store_add_check(op->adds, op->n_adds, err);
     case PDQM_OP_DELETE:
         return store_delete_check(op->bank, op->content_id, err);
+    case PDQM_OP_CONTENT_CHANGE:
+        if (op->bank && pdqm_bank_name_check(op->bank, err) != PDQM_OK)
+            return err ? err->status : PDQM_ERR_INVALID;
+        return store_content_changes_check(&op->changes, err);
+    case PDQM_OP_DELETE_NUMBER:
+        return op->bank ? pdqm_bank_name_check(op->bank, err) : PDQM_OK;
     }
     return pdqm_error_set(err, PDQM_ERR_INVALID, "unknown op %d", (int)op->type);
 }
@@ -84,10 +97,20 @@ static int run_op(pdqm_store *s, MDB_txn *txn, const pdqm_op *op, pdqm_op_result
         return rc;
     switch (op->type) {
     case PDQM_OP_BANK_CREATE:
-        rc = store_bank_create_in(s, child, op->bank, op->threshold, op->bank_kind, op->time, e);
+        rc = store_bank_create_in(s, child, op->bank, op->threshold, op->bank_kind, op->time,
+                                  op->set_ratio ? op->enabled_ratio : -1.0, e);
         break;
-    case PDQM_OP_BANK_UPDATE:
-        rc = store_bank_update_in(s, child, op->bank, op->threshold, op->bank_kind, e);
+    case PDQM_OP_BANK_UPDATE: {
+        pdqm_bank_changes c = { op->threshold, op->bank_kind,
+                                op->set_ratio ? op->enabled_ratio : -1.0, op->rename };
+        rc = store_bank_change_in(s, child, op->bank, &c, e);
+        break;
+    }
+    case PDQM_OP_CONTENT_CHANGE:
+        rc = store_content_change_in(s, child, op->bank, op->number, &op->changes, e);
+        break;
+    case PDQM_OP_DELETE_NUMBER:
+        rc = store_delete_number_in(s, child, op->bank, op->number, &res->deleted, e);
         break;
     case PDQM_OP_BANK_DELETE:
         rc = store_bank_delete_in(s, child, op->bank, e);
@@ -99,7 +122,7 @@ static int run_op(pdqm_store *s, MDB_txn *txn, const pdqm_op *op, pdqm_op_result
         /* As pdqm_store_add() does: a small add waits for a pass. */
         int small = !op->deferred && store_add_is_small(op->adds, op->n_adds);
         uint32_t pending = 0, window = 0;
-        rc = store_add_in(s, child, op->adds, op->n_adds, res->outcomes,
+        rc = store_add_in(s, child, op->adds, op->n_adds, res->outcomes, res->numbers,
                           op->deferred || small, &pending, &window, e);
         if (rc == 0 && small && pending >= window)
             a->pass_due = 1;

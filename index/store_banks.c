@@ -17,6 +17,20 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The ratio as the double of its shortest decimal form: a ratio set to
+ * 0.3 reads 0.3, not the float's 0.30000001192092896. */
+static double ratio_of(const bank_rec *b)
+{
+    float f = bank_ratio(b);
+    char text[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)f);
+        if ((float)strtod(text, NULL) == f)
+            break;
+    }
+    return strtod(text, NULL);
+}
+
 static void bank_info_from(pdqm_bank_info *info, const char *name, const bank_rec *b)
 {
     memset(info, 0, sizeof *info);
@@ -24,6 +38,7 @@ static void bank_info_from(pdqm_bank_info *info, const char *name, const bank_re
     info->id = b->id;
     info->threshold = b->threshold;
     info->kind = (pdqm_bank_kind)b->kind;
+    info->enabled_ratio = ratio_of(b);
     info->created = b->created;
     info->contents = b->contents;
     info->hashes = b->hashes;
@@ -34,6 +49,7 @@ typedef struct bank_args {
     int threshold;
     int kind;
     int64_t created;     /* bank_create: 0 for now */
+    double ratio;        /* bank_create: the enabled ratio; negative: 1 */
 } bank_args;
 
 static int do_bank_create(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
@@ -59,6 +75,8 @@ static int do_bank_create(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
     b.threshold = a->threshold;
     b.kind = (uint32_t)a->kind;
     b.created = a->created > 0 ? a->created : (int64_t)time(NULL);
+    if (a->ratio >= 0)
+        b.ratio = bank_ratio_bits(a->ratio);
     if ((rc = store_bank_put(s, txn, a->name, &b)) != 0)
         return rc;
     return store_meta_write(s, txn, &m);
@@ -86,21 +104,31 @@ pdqm_status store_bank_check(const char *name, int threshold, int kind, int unch
 }
 
 int store_bank_create_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
-                         int kind, int64_t created, pdqm_error *err)
+                         int kind, int64_t created, double ratio, pdqm_error *err)
 {
-    bank_args a = { name, threshold, kind, created };
+    bank_args a = { name, threshold, kind, created, ratio };
     return do_bank_create(s, txn, &a, err);
+}
+
+pdqm_status pdqm_store_bank_create_with(pdqm_store *store, const char *name, int threshold,
+                                        pdqm_bank_kind kind, double enabled_ratio,
+                                        int64_t created, pdqm_error *err)
+{
+    pdqm_status st = store_bank_check(name, threshold, (int)kind, 0, err);
+    if (st != PDQM_OK)
+        return st;
+    if (!(enabled_ratio <= 1))   /* NaN too */
+        return pdqm_error_set(err, PDQM_ERR_INVALID, "an enabled ratio is 0 to 1, not %g",
+                              enabled_ratio);
+    bank_args a = { name, threshold, kind, created, enabled_ratio };
+    return store_write(store, do_bank_create, &a, "cannot create the bank", err);
 }
 
 pdqm_status pdqm_store_bank_create_at(pdqm_store *store, const char *name,
                                       int threshold, pdqm_bank_kind kind,
                                       int64_t created, pdqm_error *err)
 {
-    pdqm_status st = store_bank_check(name, threshold, (int)kind, 0, err);
-    if (st != PDQM_OK)
-        return st;
-    bank_args a = { name, threshold, kind, created };
-    return store_write(store, do_bank_create, &a, "cannot create the bank", err);
+    return pdqm_store_bank_create_with(store, name, threshold, kind, -1, created, err);
 }
 
 /* Find bank `name` in a write transaction; a missing bank is an error
@@ -116,35 +144,82 @@ static int bank_for_write(pdqm_store *s, MDB_txn *txn, const char *name, bank_re
     return rc;
 }
 
-static int do_bank_update(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+pdqm_status store_bank_changes_check(const char *name, const pdqm_bank_changes *c,
+                                     pdqm_error *err)
 {
-    const bank_args *a = arg;
+    pdqm_status st = store_bank_check(name, c->threshold, c->kind, 1, err);
+    if (st != PDQM_OK)
+        return st;
+    if (!(c->enabled_ratio < 0) && !(c->enabled_ratio <= 1))   /* NaN too */
+        return pdqm_error_set(err, PDQM_ERR_INVALID,
+                              "an enabled ratio is 0 to 1, not %g", c->enabled_ratio);
+    if (c->rename)
+        return pdqm_bank_name_check(c->rename, err);
+    return PDQM_OK;
+}
+
+typedef struct change_args {
+    const char *name;
+    const pdqm_bank_changes *c;
+} change_args;
+
+static int do_bank_change(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    const change_args *a = arg;
+    const pdqm_bank_changes *c = a->c;
     bank_rec b;
     int rc = bank_for_write(s, txn, a->name, &b, err);
     if (rc != 0)
         return rc;
-    if (a->threshold >= 0)
-        b.threshold = a->threshold;
-    if (a->kind >= 0)
-        b.kind = (uint32_t)a->kind;
+    if (c->threshold >= 0)
+        b.threshold = c->threshold;
+    if (c->kind >= 0)
+        b.kind = (uint32_t)c->kind;
+    if (c->enabled_ratio >= 0)
+        b.ratio = bank_ratio_bits(c->enabled_ratio);
+    if (c->rename && strcmp(c->rename, a->name) != 0) {
+        /* Records, content keys and lists name the bank by its id: a
+         * rename is its entry in the bank table alone. */
+        bank_rec other;
+        rc = store_bank_find(s, txn, c->rename, &other);
+        if (rc == 0) {
+            pdqm_error_set(err, PDQM_ERR_EXISTS, "bank '%s' exists already", c->rename);
+            return -1;
+        }
+        if (rc != MDB_NOTFOUND)
+            return rc;
+        MDB_val bk = { strlen(a->name), (void *)a->name };
+        if ((rc = mdb_del(txn, s->db.banks, &bk, NULL)) != 0)
+            return rc;
+        return store_bank_put(s, txn, c->rename, &b);
+    }
     return store_bank_put(s, txn, a->name, &b);
 }
 
-int store_bank_update_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
-                         int kind, pdqm_error *err)
+int store_bank_change_in(pdqm_store *s, MDB_txn *txn, const char *name,
+                         const pdqm_bank_changes *c, pdqm_error *err)
 {
-    bank_args a = { name, threshold, kind, 0 };
-    return do_bank_update(s, txn, &a, err);
+    change_args a = { name, c };
+    return do_bank_change(s, txn, &a, err);
+}
+
+pdqm_status pdqm_store_bank_change(pdqm_store *store, const char *name,
+                                   const pdqm_bank_changes *changes, pdqm_error *err)
+{
+    pdqm_status st = store_bank_changes_check(name, changes, err);
+    if (st != PDQM_OK)
+        return st;
+    change_args a = { name, changes };
+    return store_write(store, do_bank_change, &a, "cannot change the bank", err);
 }
 
 pdqm_status pdqm_store_bank_update(pdqm_store *store, const char *name,
                                    int threshold, int kind, pdqm_error *err)
 {
-    pdqm_status st = store_bank_check(name, threshold, kind, 1, err);
-    if (st != PDQM_OK)
-        return st;
-    bank_args a = { name, threshold, kind, 0 };
-    return store_write(store, do_bank_update, &a, "cannot update the bank", err);
+    pdqm_bank_changes c = PDQM_BANK_UNCHANGED;
+    c.threshold = threshold;
+    c.kind = kind;
+    return pdqm_store_bank_change(store, name, &c, err);
 }
 
 static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
@@ -178,7 +253,7 @@ static int do_bank_delete(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *er
 
 int store_bank_delete_in(pdqm_store *s, MDB_txn *txn, const char *name, pdqm_error *err)
 {
-    bank_args a = { name, -1, -1, 0 };
+    bank_args a = { name, -1, -1, 0, -1 };
     return do_bank_delete(s, txn, &a, err);
 }
 
@@ -188,7 +263,7 @@ pdqm_status pdqm_store_bank_delete(pdqm_store *store, const char *name,
     pdqm_status st = pdqm_bank_name_check(name, err);
     if (st != PDQM_OK)
         return st;
-    bank_args a = { name, -1, -1, 0 };
+    bank_args a = { name, -1, -1, 0, -1 };
     return store_write(store, do_bank_delete, &a, "cannot delete the bank", err);
 }
 

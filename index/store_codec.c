@@ -59,6 +59,23 @@ pdqm_status store_lmdb_error(pdqm_error *err, int rc, const char *what)
                                   bytes (schema 2) */
 #define REC_HASH_ID (REC_NUMERIC_ID | REC_HEX_ID)   /* the id is the first
                                   hash in hex, stored nowhere (schema 3) */
+/* Schema 4: kind 3 in the flag byte says a second byte follows: the kind
+ * in its bits 0-1, then which of these parts the record has, after the
+ * metadata: disabled_until (a zigzag varint), a note (varint length and
+ * bytes). */
+#define REC_EXTENDED 3u
+#define EXT_DISABLE 0x04u
+#define EXT_NOTE 0x08u
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
 
 
 
@@ -130,6 +147,7 @@ size_t store_content_bound(const content_view *c)
     size_t n = 1 + 4 * 10 + h->id_len;
     if (c->metadata)
         n += 10 + h->meta_len;
+    n += 1 + 10 + (c->note ? 10 + h->note_len : 0);
     if (c->sha256)
         n += 32;
     if (c->md5)
@@ -146,10 +164,14 @@ size_t store_content_encode(uint8_t *buf, const content_view *c)
     int named = num < 0 && names_its_hash(c);
     int hex = num < 0 && !named && hex_id(c->content_id, h->id_len);
     uint8_t *p = buf;
-    *p++ = (uint8_t)((h->kind & 3) | (c->sha256 ? REC_SHA256 : 0) | (c->md5 ? REC_MD5 : 0) |
-                     (c->timestamps ? REC_TIMESTAMPS : 0) | (c->metadata ? REC_METADATA : 0) |
+    unsigned ext = (h->disabled_until != 0 ? EXT_DISABLE : 0) | (c->note ? EXT_NOTE : 0);
+    *p++ = (uint8_t)((ext ? REC_EXTENDED : h->kind & 3) | (c->sha256 ? REC_SHA256 : 0) |
+                     (c->md5 ? REC_MD5 : 0) | (c->timestamps ? REC_TIMESTAMPS : 0) |
+                     (c->metadata ? REC_METADATA : 0) |
                      (named ? REC_HASH_ID : num >= 0 ? REC_NUMERIC_ID : 0) |
                      (hex ? REC_HEX_ID : 0));
+    if (ext)
+        *p++ = (uint8_t)((h->kind & 3) | ext);
     p = varint_put(p, h->bank);
     p = varint_put(p, h->n_hashes);
     p = varint_put(p, (uint64_t)h->added);
@@ -169,6 +191,13 @@ size_t store_content_encode(uint8_t *buf, const content_view *c)
         p = varint_put(p, h->meta_len);
         memcpy(p, c->metadata, h->meta_len);
         p += h->meta_len;
+    }
+    if (ext & EXT_DISABLE)
+        p = varint_put(p, zigzag(h->disabled_until));
+    if (ext & EXT_NOTE) {
+        p = varint_put(p, h->note_len);
+        memcpy(p, c->note, h->note_len);
+        p += h->note_len;
     }
     if (c->sha256) {
         memcpy(p, c->sha256, 32);
@@ -200,7 +229,15 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
     memset(out, 0, sizeof *out);
     if (p == end)
         return -1;
-    uint8_t flags = *p++;
+    uint8_t flags = *p++, ext = 0, kind = flags & 3u;
+    if (kind == REC_EXTENDED) {
+        if (p == end)
+            return -1;
+        ext = *p++;
+        kind = ext & 3u;
+        if (kind == REC_EXTENDED || (ext & ~(3u | EXT_DISABLE | EXT_NOTE)))
+            return -1;
+    }
     uint64_t bank, n, added, id_len = 0, meta_len = 0;
     if (varint_get(&p, end, &bank) || varint_get(&p, end, &n) ||
         varint_get(&p, end, &added) ||
@@ -213,7 +250,7 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
     h->bank = (uint32_t)bank;
     h->first_entry = number;
     h->n_hashes = (uint32_t)n;
-    h->kind = flags & 3u;
+    h->kind = kind;
     h->added = (int64_t)added;
     if (named) {
         h->id_len = PDQM_HASH_HEX_LEN;
@@ -251,6 +288,23 @@ int store_content_decode(uint32_t number, const MDB_val *v, content_view *out)
         h->flags |= CONTENT_HAS_METADATA;
         out->metadata = (const char *)p;
         p += meta_len;
+    }
+    if (ext & EXT_DISABLE) {
+        uint64_t z;
+        if (varint_get(&p, end, &z))
+            return -1;
+        h->disabled_until = unzigzag(z);
+        h->flags |= CONTENT_HAS_DISABLE;
+    }
+    if (ext & EXT_NOTE) {
+        uint64_t note_len;
+        if (varint_get(&p, end, &note_len) || note_len > (uint64_t)(end - p) ||
+            note_len > 4 * PDQM_NOTE_MAX)
+            return -1;
+        h->note_len = (uint32_t)note_len;
+        h->flags |= CONTENT_HAS_NOTE;
+        out->note = (const char *)p;
+        p += note_len;
     }
     if (flags & REC_SHA256) {
         if (end - p < 32)

@@ -27,7 +27,13 @@ void pdqm_content_info_clear(pdqm_content_info *info)
         return;
     free(info->content_id);
     free(info->metadata);
+    free(info->note);
     memset(info, 0, sizeof *info);
+}
+
+int pdqm_content_disabled(int64_t disabled_until, int64_t now)
+{
+    return disabled_until < 0 || disabled_until > now;
 }
 
 static void hex_of(const uint8_t *raw, size_t n, char *out)
@@ -59,10 +65,13 @@ static int info_from_view(pdqm_content_info *info, const char *bank, uint32_t nu
     info->content_id = dup_n(c->content_id, c->head.id_len);
     if (c->metadata)
         info->metadata = dup_n(c->metadata, c->head.meta_len);
-    if (!info->content_id || (c->metadata && !info->metadata)) {
+    if (c->note)
+        info->note = dup_n(c->note, c->head.note_len);
+    if (!info->content_id || (c->metadata && !info->metadata) || (c->note && !info->note)) {
         pdqm_content_info_clear(info);
         return -1;
     }
+    info->disabled_until = c->head.disabled_until;
     if (c->sha256)
         hex_of(c->sha256, 32, info->sha256);
     if (c->md5)
@@ -353,7 +362,9 @@ static int collect_one(void *arg, const pdqm_content_info *info,
     *a->info = *info;
     a->info->content_id = strdup(info->content_id);
     a->info->metadata = info->metadata ? strdup(info->metadata) : NULL;
-    if (!a->info->content_id || (info->metadata && !a->info->metadata))
+    a->info->note = info->note ? strdup(info->note) : NULL;
+    if (!a->info->content_id || (info->metadata && !a->info->metadata) ||
+        (info->note && !a->info->note))
         return 2;
     return 1;
 }

@@ -130,17 +130,39 @@ typedef struct bank_rec {
     uint32_t id;
     int32_t threshold;
     uint32_t kind;
-    uint32_t reserved;
+    uint32_t ratio;           /* the enabled ratio: see bank_ratio() */
     int64_t created;
     uint64_t contents;
     uint64_t hashes;
 } bank_rec;
+
+/* A bank's enabled ratio is kept as the bits of the float ratio XOR those
+ * of 1.0f: the 0 of every bank written before schema 4 reads as 1. */
+#define BANK_RATIO_ONE 0x3f800000u
+
+static inline float bank_ratio(const bank_rec *b)
+{
+    uint32_t u = b->ratio ^ BANK_RATIO_ONE;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint32_t bank_ratio_bits(double ratio)
+{
+    float f = (float)ratio;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u ^ BANK_RATIO_ONE;
+}
 
 /* A content record, decoded.  Flags say which optional parts it has. */
 #define CONTENT_HAS_SHA256 0x1u
 #define CONTENT_HAS_TIMESTAMPS 0x2u
 #define CONTENT_HAS_MD5 0x4u
 #define CONTENT_HAS_METADATA 0x8u
+#define CONTENT_HAS_DISABLE 0x10u
+#define CONTENT_HAS_NOTE 0x20u
 typedef struct content_head {
     uint32_t bank;
     uint32_t first_entry;
@@ -150,6 +172,8 @@ typedef struct content_head {
     uint32_t id_len;
     uint32_t meta_len;
     uint32_t flags;
+    int64_t disabled_until;  /* 0 (matches) unless CONTENT_HAS_DISABLE */
+    uint32_t note_len;
 } content_head;
 
 #define PCHANGES_KEEP 4096
@@ -279,21 +303,30 @@ pdqm_status store_write(pdqm_store *s, write_fn fn, void *arg, const char *what,
  * store_bank_check's unchanged allows -1 for threshold and kind (an
  * update); store_add_is_small says whether pdqm_store_add() would defer
  * the batch and leave it to a pass (store_add.c, store_banks.c,
- * store_delete.c). */
+ * store_delete.c, store_content.c).  store_add_in writes each added
+ * item's number to numbers[i] when numbers is given (else to the add's
+ * own number pointer). */
 pdqm_status store_bank_check(const char *name, int threshold, int kind, int unchanged,
                              pdqm_error *err);
+pdqm_status store_bank_changes_check(const char *name, const pdqm_bank_changes *c,
+                                     pdqm_error *err);
 int store_bank_create_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
-                         int kind, int64_t created, pdqm_error *err);
-int store_bank_update_in(pdqm_store *s, MDB_txn *txn, const char *name, int threshold,
-                         int kind, pdqm_error *err);
+                         int kind, int64_t created, double ratio, pdqm_error *err);
+int store_bank_change_in(pdqm_store *s, MDB_txn *txn, const char *name,
+                         const pdqm_bank_changes *c, pdqm_error *err);
 int store_bank_delete_in(pdqm_store *s, MDB_txn *txn, const char *name, pdqm_error *err);
 pdqm_status store_delete_check(const char *bank, const char *content_id, pdqm_error *err);
 int store_delete_in(pdqm_store *s, MDB_txn *txn, const char *bank, const char *content_id,
                     pdqm_error *err);
+int store_delete_number_in(pdqm_store *s, MDB_txn *txn, const char *bank, uint32_t number,
+                           int *deleted, pdqm_error *err);
+pdqm_status store_content_changes_check(const pdqm_content_changes *c, pdqm_error *err);
+int store_content_change_in(pdqm_store *s, MDB_txn *txn, const char *bank, uint32_t number,
+                            const pdqm_content_changes *c, pdqm_error *err);
 pdqm_status store_add_check(const pdqm_add *adds, size_t n, pdqm_error *err);
 int store_add_in(pdqm_store *s, MDB_txn *txn, const pdqm_add *adds, size_t n,
-                 pdqm_add_outcome *outcomes, int deferred, uint32_t *pending_after,
-                 uint32_t *window_after, pdqm_error *err);
+                 pdqm_add_outcome *outcomes, uint32_t *numbers, int deferred,
+                 uint32_t *pending_after, uint32_t *window_after, pdqm_error *err);
 int store_add_is_small(const pdqm_add *adds, size_t n);
 
 /* Note that the open write transaction changed posting key `key`. */
@@ -374,6 +407,7 @@ typedef struct content_view {
     const char *metadata;          /* NULL when none */
     const uint8_t *sha256, *md5;   /* NULL when absent */
     const uint8_t *timestamps;     /* n_hashes doubles, unaligned; NULL when absent */
+    const char *note;              /* head.note_len bytes; NULL when none */
 } content_view;
 
 /* number is the record's key: the content's number, which is also the id
@@ -394,6 +428,9 @@ size_t store_content_encode(uint8_t *buf, const content_view *c);
  * for the transaction), delete; 0, MDB_NOTFOUND or an LMDB error. */
 int store_cnum_get(pdqm_store *s, MDB_txn *txn, uint32_t number, MDB_val *rec);
 int store_cnum_del(pdqm_store *s, MDB_txn *txn, uint32_t number);
+/* Replace the record of an item that exists (MDB_NOTFOUND if none). */
+int store_cnum_replace(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec,
+                       size_t len);
 
 /* New content records, in ascending numbers above every stored one, a
  * group at a time: a group is written once, when the writer moves past it

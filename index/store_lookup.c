@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Above this many probes a query scans every record instead. */
@@ -96,6 +97,7 @@ typedef struct search {
     int r_max;
     uint32_t *keys;                  /* probe keys, room for r_max's probes */
     hits *out;
+    int disabled_too;                /* PDQM_LOOKUP_DISABLED */
 } search;
 
 static int compare_u32(const void *a, const void *b)
@@ -331,14 +333,17 @@ static int compare_match(const void *pa, const void *pb)
     return (a->entry > b->entry) - (a->entry < b->entry);
 }
 
-static pdqm_status build_matches(search *se, const bank_table *banks, const hits *h,
+static pdqm_status build_matches(search *se, const bank_table *banks, hits *h,
                                  pdqm_matches *out, pdqm_error *err)
 {
     out->items = calloc(h->n ? h->n : 1, sizeof *out->items);
     if (out->items == NULL)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for matches");
-    /* Strings go into one arena, sized in a first pass. */
-    size_t total = 0;
+    /* Strings go into one arena, sized in a first pass, which also drops
+     * the hits of disabled content (pdqm_content_disabled: read once a
+     * match, when its record is read anyway). */
+    size_t total = 0, kept = 0;
+    int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < h->n; i++) {
         uint32_t c;
         MDB_val v;
@@ -346,8 +351,12 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
         content_view cv;
         if (rc != 0 || store_content_decode(c, &v, &cv) != 0)
             return store_lmdb_error(err, rc ? rc : MDB_CORRUPTED, "cannot read a match");
+        if (!se->disabled_too && pdqm_content_disabled(cv.head.disabled_until, now))
+            continue;
+        h->v[kept++] = h->v[i];
         total += cv.head.id_len + 1 + (cv.metadata ? cv.head.meta_len + 1 : 0);
     }
+    h->n = kept;
     char *arena = malloc(total ? total : 1);
     if (arena == NULL)
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for matches");
@@ -398,6 +407,44 @@ static pdqm_status build_matches(search *se, const bank_table *banks, const hits
 /* ------------------------------------------------------------------ */
 /* The entry point                                                      */
 
+/* splitmix64: the draws of one thread, seeded once from the clock and the
+ * thread's address (a coinflip needs no secrecy, only spread). */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+int pdqm_bank_takes_part(double enabled_ratio, double draw, unsigned flags)
+{
+    return (flags & PDQM_LOOKUP_ALL_BANKS) || (enabled_ratio > 0 && enabled_ratio >= draw);
+}
+
+double pdqm_lookup_draw(const char *seed)
+{
+    static _Thread_local uint64_t state;
+    uint64_t x;
+    if (seed) {
+        x = 0xcbf29ce484222325ull;   /* FNV-1a of the seed, mixed */
+        for (const unsigned char *p = (const unsigned char *)seed; *p; p++)
+            x = (x ^ *p) * 0x100000001b3ull;
+        x = mix64(x);
+    } else {
+        if (state == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            state = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^
+                    (uint64_t)(uintptr_t)&state;
+        }
+        x = mix64(state++);
+    }
+    /* 53 random bits, as (0, 1]. */
+    return (double)((x >> 11) + 1) / 9007199254740992.0;
+}
+
+
 void pdqm_matches_free(pdqm_matches *m)
 {
     if (m == NULL)
@@ -419,7 +466,7 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
 {
     memset(out, 0, sizeof *out);
     pthread_once(&masks_once, build_masks);
-    pdqm_lookup_options defaults = { -1, NULL, 0 };
+    pdqm_lookup_options defaults = { -1, NULL, 0, 0, 0 };
     if (options == NULL)
         options = &defaults;
     if (options->max_distance < -1 || options->max_distance > PDQM_MAX_DISTANCE)
@@ -431,6 +478,8 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     search se;
     memset(&se, 0, sizeof se);
     se.s = s;
+    se.disabled_too = (options->flags & PDQM_LOOKUP_DISABLED) != 0;
+    const double draw = options->draw < 0 ? pdqm_lookup_draw(NULL) : options->draw;
     hits h = { NULL, 0, 0 };
     se.out = &h;
     bank_table *banks = malloc(sizeof *banks);
@@ -473,7 +522,8 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         int wanted = options->banks == NULL;
         for (size_t j = 0; !wanted && j < options->n_banks; j++)
             wanted = strcmp(options->banks[j], banks->names[i]) == 0;
-        if (!wanted)
+        /* The bank's enabled ratio against the lookup's draw. */
+        if (!wanted || !pdqm_bank_takes_part(bank_ratio(&banks->recs[i]), draw, options->flags))
             continue;
         int r = options->max_distance >= 0 ? options->max_distance : banks->recs[i].threshold;
         radius[banks->recs[i].id] = (int16_t)r;

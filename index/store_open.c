@@ -95,10 +95,11 @@ static pdqm_status open_databases(pdqm_store *s, unsigned flags, pdqm_error *err
         mdb_txn_abort(txn);
         return store_lmdb_error(err, rc, "cannot read the store's schema");
     }
-    /* Schemas 1 and 2 lack only the compact ids of later ones, which a
-     * writer of 3 may store: mark the store 3 before any write, so that an
-     * older pdqmatch refuses it instead of misreading those records. */
-    if ((schema == 1 || schema == 2) && !(flags & PDQM_STORE_READONLY)) {
+    /* Earlier schemas lack only what later ones may store (compact ids,
+     * disabled content, notes, enabled ratios, hash-less items): mark the
+     * store with this version before any write, so that an older pdqmatch
+     * refuses it instead of misreading those records. */
+    if (schema >= 1 && schema < PDQM_STORE_SCHEMA_VERSION && !(flags & PDQM_STORE_READONLY)) {
         if ((rc = store_meta_put(s, txn, "schema", PDQM_STORE_SCHEMA_VERSION)) != 0) {
             mdb_txn_abort(txn);
             return store_lmdb_error(err, rc, "cannot update the store's schema");

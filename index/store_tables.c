@@ -204,6 +204,31 @@ int store_cnum_del(pdqm_store *s, MDB_txn *txn, uint32_t number)
     return group_write(s, txn, group, &g, at, at_end, NULL, 0, 0);
 }
 
+int store_cnum_replace(pdqm_store *s, MDB_txn *txn, uint32_t number, const void *rec,
+                       size_t len)
+{
+    uint32_t group = number >> CNUM_SHIFT;
+    MDB_val k = { 4, &group }, g, old;
+    int rc = mdb_get(txn, s->db.cnum, &k, &g);
+    if (rc != 0)
+        return rc;
+    size_t at;
+    if ((rc = group_find(&g, number & 15, &old, &at)) != 0)
+        return rc;
+    size_t at_end = (size_t)((const uint8_t *)old.mv_data - (const uint8_t *)g.mv_data) + old.mv_size;
+    uint8_t *entry = malloc(len + 11);
+    if (entry == NULL)
+        return ENOMEM;
+    uint8_t *p = entry;
+    *p++ = (uint8_t)(number & 15);
+    p = varint_put(p, len);
+    memcpy(p, rec, len);
+    p += len;
+    rc = group_write(s, txn, group, &g, at, at_end, entry, (size_t)(p - entry), 0);
+    free(entry);
+    return rc;
+}
+
 /* The entry at it->p, moving past it. */
 static int iter_take(cnum_iter *it, uint32_t *number, MDB_val *rec)
 {

@@ -63,9 +63,10 @@ static json_t *body_json(struct MHD_Connection *c, request *rq, enum MHD_Result 
 
 static json_t *bank_json(const pdqm_bank_info *b)
 {
-    return json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "name", b->name, "threshold", b->threshold,
-                     "kind", pdqm_bank_kind_name(b->kind), "created", (json_int_t)b->created,
-                     "contents", (json_int_t)b->contents, "hashes", (json_int_t)b->hashes);
+    return json_pack("{s:s,s:i,s:s,s:f,s:I,s:I,s:I}", "name", b->name, "threshold", b->threshold,
+                     "kind", pdqm_bank_kind_name(b->kind), "enabled_ratio", b->enabled_ratio,
+                     "created", (json_int_t)b->created, "contents", (json_int_t)b->contents,
+                     "hashes", (json_int_t)b->hashes);
 }
 
 static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_hash *hashes,
@@ -81,6 +82,11 @@ static json_t *content_json(const pdqm_content_info *info, const pdqm_stored_has
         json_object_set_new(j, "sha256", json_string(info->sha256));
     if (info->md5[0])
         json_object_set_new(j, "md5", json_string(info->md5));
+    json_object_set_new(j, "number", json_integer((json_int_t)info->number));
+    if (info->disabled_until)
+        json_object_set_new(j, "disabled_until", json_integer((json_int_t)info->disabled_until));
+    if (info->note)
+        json_object_set_new(j, "note", json_string(info->note));
     if (hashes) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -123,9 +129,10 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
      * from what it holds (ready), but cannot take writes. */
     pdqm_cluster_state cs;
     pdqm_cluster_state_get(s->cluster, &cs);
-    int behind = cs.lag > s->max_lag || cs.missing;
+    int stuck = cs.missing || cs.unsupported;
+    int behind = cs.lag > s->max_lag || stuck;
     json_t *j = json_pack("{s:s,s:I,s:b,s:I,s:I,s:I,s:f,s:b}", "status",
-                          cs.missing ? "stuck" : behind ? "lagging" : "ready",
+                          stuck ? "stuck" : behind ? "lagging" : "ready",
                           "hashes", (json_int_t)st.hashes,
                           "writable", pdqm_store_writable(s->store) && cs.connected,
                           "applied_seq", (json_int_t)cs.applied, "last_seq", (json_int_t)cs.last,
@@ -133,7 +140,13 @@ static enum MHD_Result get_readyz(pdqm_server *s, struct MHD_Connection *c, requ
                           cs.lag, "connected", cs.connected);
     if (cs.apply_error.status != PDQM_OK)
         json_object_set_new(j, "apply_error", json_string(pdqm_error_message(&cs.apply_error)));
-    if (cs.missing) {
+    if (cs.unsupported) {
+        /* A later pdqmatch wrote it: skipping it would make this replica
+         * unlike the others. */
+        json_object_set_new(j, "unsupported_seq", json_integer((json_int_t)cs.unsupported));
+        json_object_set_new(j, "message", json_string("the log holds an entry written by a "
+                                                      "later pdqmatch: upgrade this node"));
+    } else if (cs.missing) {
         /* The stream was purged past this store: it cannot catch up. */
         json_object_set_new(j, "missing_seq", json_integer((json_int_t)cs.missing));
         json_object_set_new(j, "message", json_string("the stream no longer has the entries "
@@ -406,13 +419,23 @@ static enum MHD_Result get_banks(pdqm_server *s, struct MHD_Connection *c, reque
     return reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "banks", arr));
 }
 
-/* Read "threshold" and "kind" from j: -1 for absent; 0 after replying. */
-static int bank_fields(struct MHD_Connection *c, json_t *j, int *threshold, int *kind,
+/* Read "threshold", "kind" and "enabled_ratio" from j (-1 for absent)
+ * into *b; 0 after replying. */
+static int bank_fields(struct MHD_Connection *c, json_t *j, pdqm_bank_changes *b,
                        enum MHD_Result *result)
 {
     json_t *t = json_object_get(j, "threshold"), *k = json_object_get(j, "kind");
-    *threshold = -1;
-    *kind = -1;
+    json_t *r = json_object_get(j, "enabled_ratio");
+    int *threshold = &b->threshold, *kind = &b->kind;
+    *b = (pdqm_bank_changes)PDQM_BANK_UNCHANGED;
+    if (r) {
+        if (!json_is_number(r) || !(json_number_value(r) >= 0 && json_number_value(r) <= 1)) {
+            *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                                  "'enabled_ratio' is a number from 0 to 1");
+            return 0;
+        }
+        b->enabled_ratio = json_number_value(r);
+    }
     if (t) {
         if (!json_is_integer(t) || json_integer_value(t) < 0 ||
             json_integer_value(t) > PDQM_MAX_DISTANCE) {
@@ -455,16 +478,18 @@ static enum MHD_Result post_banks(pdqm_server *s, struct MHD_Connection *c, requ
     if (j == NULL)
         return result;
     const char *name = json_string_value(json_object_get(j, "name"));
-    int threshold, kind;
+    pdqm_bank_changes b;
     pdqm_error err;
     if (name == NULL)
         result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "'name' (a string) is required");
-    else if (bank_fields(c, j, &threshold, &kind, &result)) {
+    else if (bank_fields(c, j, &b, &result)) {
         uint64_t seq;
         pdqm_status st = pdqm_write_bank_create(&s->writer, name,
-                                                threshold < 0 ? PDQM_DEFAULT_THRESHOLD : threshold,
-                                                kind < 0 ? PDQM_BANK_BLOCK : (pdqm_bank_kind)kind,
-                                                0, &seq, &err);
+                                                b.threshold < 0 ? PDQM_DEFAULT_THRESHOLD
+                                                                : b.threshold,
+                                                b.kind < 0 ? PDQM_BANK_BLOCK
+                                                           : (pdqm_bank_kind)b.kind,
+                                                b.enabled_ratio, 0, &seq, &err);
         result = st == PDQM_OK ? bank_reply(s, c, name, MHD_HTTP_CREATED, seq)
                                : reply_status(c, st, &err);
     }
@@ -483,12 +508,11 @@ static enum MHD_Result patch_bank(pdqm_server *s, struct MHD_Connection *c, requ
     json_t *j = body_json(c, rq, &result);
     if (j == NULL)
         return result;
-    int threshold, kind;
+    pdqm_bank_changes b;
     pdqm_error err;
-    if (bank_fields(c, j, &threshold, &kind, &result)) {
+    if (bank_fields(c, j, &b, &result)) {
         uint64_t seq;
-        pdqm_status st = pdqm_write_bank_update(&s->writer, rq->param[0], threshold, kind, &seq,
-                                                &err);
+        pdqm_status st = pdqm_write_bank_change(&s->writer, rq->param[0], &b, &seq, &err);
         result = st == PDQM_OK ? bank_reply(s, c, rq->param[0], MHD_HTTP_OK, seq)
                                : reply_status(c, st, &err);
     }
@@ -666,6 +690,59 @@ static enum MHD_Result delete_content(pdqm_server *s, struct MHD_Connection *c, 
                                               "content_id", rq->param[1], "deleted", 1), seq));
 }
 
+/* Change an item: whether it matches ("disabled_until": -1 until changed,
+ * 0 matching, or unix seconds) and its "note" (null or "": none). */
+static enum MHD_Result patch_content(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    int ok;
+    enum MHD_Result result = content_id_arg(c, rq->param[1], &ok);
+    if (!ok)
+        return result;
+    json_t *j = body_json(c, rq, &result);
+    if (j == NULL)
+        return result;
+    json_t *d = json_object_get(j, "disabled_until"), *n = json_object_get(j, "note");
+    pdqm_content_changes ch = { d != NULL, 0, n != NULL, json_string_value(n) };
+    pdqm_content_info info;
+    pdqm_error err;
+    if (d && (!json_is_integer(d) || json_integer_value(d) < -1)) {
+        result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                             "'disabled_until' is -1 (until changed), 0 (matches) or unix "
+                             "seconds");
+    } else if (n && !json_is_null(n) && !json_is_string(n)) {
+        result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "'note' is a string or null");
+    } else if (!d && !n) {
+        result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
+                             "send 'disabled_until' or 'note' to change");
+    } else {
+        ch.disabled_until = d ? (int64_t)json_integer_value(d) : 0;
+        pdqm_status st = pdqm_store_content_get(s->store, rq->param[0], rq->param[1], &info,
+                                                &err);
+        uint64_t seq = 0;
+        if (st == PDQM_OK) {
+            uint32_t number = info.number;
+            pdqm_content_info_clear(&info);
+            st = pdqm_write_content_change(&s->writer, rq->param[0], number, &ch, &seq, &err);
+        }
+        if (st != PDQM_OK) {
+            result = reply_status(c, st, &err);
+        } else {
+            st = pdqm_store_content_get(s->store, rq->param[0], rq->param[1], &info, &err);
+            if (st != PDQM_OK) {
+                result = reply_status(c, st, &err);
+            } else {
+                pdqm_json_raw raw;
+                pdqm_json_raw_init(&raw);
+                json_t *out = pdqm_with_seq(content_json(&info, NULL, 0, &raw), seq);
+                pdqm_content_info_clear(&info);
+                result = reply_json_raw(c, MHD_HTTP_OK, out, &raw);
+            }
+        }
+    }
+    json_decref(j);
+    return result;
+}
+
 /* A page of a bank's content, in the order added, after the cursor. */
 typedef struct page {
     int64_t after;           /* -1: from the start */
@@ -762,6 +839,8 @@ const struct route pdqm_routes[] = {
       "A page of a bank's content (?cursor=C&limit=N)" },
     { "GET", "/v1/banks/*/content/**", get_content, 0, PDQM_ROLE_READ,
       "One content item with its hashes" },
+    { "PATCH", "/v1/banks/*/content/**", patch_content, 1, PDQM_ROLE_WRITE,
+      "Change whether an item matches (disabled_until) and its note" },
     { "DELETE", "/v1/banks/*/content/**", delete_content, 0, PDQM_ROLE_WRITE,
       "Delete one content item" },
 };

@@ -228,9 +228,9 @@ int cmd_banks(int argc, char **argv)
         uint64_t seq = 0;
         if (strcmp(action, "create") == 0)
             st = pdqm_write_bank_create(&w, name, o.threshold >= 0 ? o.threshold
-                                                                  : PDQM_DEFAULT_THRESHOLD,
+                                                            : PDQM_DEFAULT_THRESHOLD,
                                         o.kind >= 0 ? (pdqm_bank_kind)o.kind : PDQM_BANK_BLOCK,
-                                        0, &seq, &err);
+                                        -1.0, 0, &seq, &err);
         else if (strcmp(action, "set") == 0)
             st = pdqm_write_bank_update(&w, name, o.threshold, o.kind, &seq, &err);
         else

@@ -281,12 +281,8 @@ static size_t add_video(run *r, char *content_id, const pdqm_video_frame *f, siz
 {
     pdqm_frame_rule rule = { r->interval, r->min_quality, r->prune_distance,
                              r->max_per_second };
-    if (listed) {
-        /* A hash list made elsewhere is taken as it is: only frames under
-         * the quality and exact repeats are dropped. */
-        rule.prune_distance = 0;
-        rule.max_per_second = 0;
-    }
+    if (listed)   /* a hash list made elsewhere: as it is */
+        pdqm_frame_rule_as_listed(&rule);
     size_t first = r->n_hashes;
     for (size_t i = 0; i < n; i++)   /* room for every frame, then select */
         if (new_hash(r) == NULL) {

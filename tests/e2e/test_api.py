@@ -172,7 +172,7 @@ def test_huge_content_length_is_refused_unread(server):
 def test_stats(server):
     url, proc, db = server
     st = requests.get(url + "/v1/stats", timeout=10).json()
-    assert (st["banks"], st["contents"], st["hashes"], st["schema"]) == (1, 5, 5, 3)
+    assert (st["banks"], st["contents"], st["hashes"], st["schema"]) == (1, 5, 5, 4)
 
 
 def test_allow_bank_suppresses_block_matches(server):
@@ -270,3 +270,34 @@ def test_a_hash_lookup_answers_as_the_cli_does(server):
     # The stored text, byte for byte, in both (an integer past 2^53 whole).
     spelled = [re.search(r'"metadata":(\{"n".*?\})', text).group(1) for text in (one.text, p.stdout)]
     assert spelled[0] == spelled[1] and "9007199254740993" in spelled[0]
+
+
+def test_disabled_content_and_banks_of_ratio_0_match_nothing(server):
+    """An item's disabled_until and a bank's enabled_ratio, through
+    pdqmatch's own API: the same rule as HMA's, kept by the library."""
+    url, _, _ = server
+    s = requests.Session()
+    item = url + "/v1/banks/photos/content/bridge.jpg"
+    found = lambda: len(s.get(url + "/v1/lookup", params={"hash": BRIDGE, "max_distance": 0})
+                        .json()["matches"])
+    assert found() == 1
+    r = s.patch(item, json={"disabled_until": -1, "note": "under review"})
+    assert r.status_code == 200
+    assert (r.json()["disabled_until"], r.json()["note"]) == (-1, "under review")
+    assert found() == 0
+    assert s.get(item).json()["disabled_until"] == -1
+    r = s.patch(item, json={"disabled_until": int(time.time()) - 5, "note": None})
+    assert r.status_code == 200 and "note" not in r.json()
+    assert found() == 1
+    for body in ({"disabled_until": -2}, {"disabled_until": "x"}, {"note": 5}, {},
+                 {"note": "x" * 256}):
+        r = s.patch(item, json=body)
+        assert r.status_code == 400, (body, r.text)
+    r = s.patch(url + "/v1/banks/photos/content/missing", json={"note": "x"})
+    assert r.status_code == 404
+    r = s.patch(url + "/v1/banks/photos", json={"enabled_ratio": 0})
+    assert (r.status_code, r.json()["enabled_ratio"]) == (200, 0.0)
+    assert found() == 0
+    assert s.patch(url + "/v1/banks/photos", json={"enabled_ratio": 1.5}).status_code == 400
+    s.patch(url + "/v1/banks/photos", json={"enabled_ratio": 1})
+    assert found() == 1

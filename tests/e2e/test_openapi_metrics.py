@@ -14,6 +14,7 @@ ROUTES = {
     ("get", "/v1/banks/{name}"), ("patch", "/v1/banks/{name}"), ("delete", "/v1/banks/{name}"),
     ("post", "/v1/banks/{name}/hashes"), ("post", "/v1/banks/{name}/media"),
     ("get", "/v1/banks/{name}/content"), ("get", "/v1/banks/{name}/content/{content_id}"),
+    ("patch", "/v1/banks/{name}/content/{content_id}"),
     ("delete", "/v1/banks/{name}/content/{content_id}"),
 }
 METHODS = ("get", "post", "patch", "delete", "put")

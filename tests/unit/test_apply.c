@@ -194,7 +194,7 @@ static void test_apply_in_order_with_seq(void **state)
     pdqm_op e1[] = { bank_create("b", 31) };
     pdqm_op e2[] = { add_op(0, "b", "one", h1), add_op(1, "b", "two", h2) };
     pdqm_op e3[] = { delete_op("b", "one") };
-    pdqm_op_result r2[2];
+    pdqm_op_result r2[2] = { { .outcomes = NULL } };
     pdqm_add_outcome o2[2][1];
     r2[0].outcomes = o2[0];
     r2[1].outcomes = o2[1];
@@ -260,7 +260,7 @@ static void test_apply_failed_op_is_an_outcome(void **state)
     pdqm_hash256 h1 = rand_hash(), h2 = rand_hash();
     pdqm_op e1[] = { bank_create("b", 31), bank_create("b", 5), delete_op("b", "nothing"),
                      add_op(0, "nobank", "z", h1), add_op(1, "b", "z", h2) };
-    pdqm_op_result r[COUNT(e1)];
+    pdqm_op_result r[COUNT(e1)] = { { .outcomes = NULL } };
     memset(r, 0, sizeof r);
     pdqm_log_entry log[] = { { 7, e1, COUNT(e1), r, 0 } };
     assert_ok(pdqm_store_apply(f->a, log, 1, &err));
@@ -291,7 +291,7 @@ static void test_apply_refuses_now(void **state)
     pdqm_op add = add_op(0, "b", "t", rand_hash());
     adds[0].added = 0;
     pdqm_op e1[] = { create, bank_create("c", 31), add };
-    pdqm_op_result r[3];
+    pdqm_op_result r[3] = { { .outcomes = NULL } };
     memset(r, 0, sizeof r);
     pdqm_log_entry log[] = { { 1, e1, 3, r, 0 } };
     assert_ok(pdqm_store_apply(f->a, log, 1, &err));

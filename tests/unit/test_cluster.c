@@ -43,14 +43,33 @@ static void assert_ops_equal(const pdqm_op *a, const pdqm_op *b, size_t n)
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(a[i].type, b[i].type);
         if (a[i].type != PDQM_OP_ADD)
-            assert_string_equal(a[i].bank, b[i].bank);
+            assert_true(str_eq(a[i].bank, b[i].bank));
         switch (a[i].type) {
         case PDQM_OP_BANK_CREATE:
             assert_int_equal(a[i].time, b[i].time);
-            /* fall through */
+            assert_int_equal(a[i].threshold, b[i].threshold);
+            assert_int_equal(a[i].bank_kind, b[i].bank_kind);
+            break;
         case PDQM_OP_BANK_UPDATE:
             assert_int_equal(a[i].threshold, b[i].threshold);
             assert_int_equal(a[i].bank_kind, b[i].bank_kind);
+            assert_int_equal(a[i].set_ratio, b[i].set_ratio);
+            if (a[i].set_ratio)
+                assert_true(a[i].enabled_ratio == b[i].enabled_ratio);
+            assert_true(str_eq(a[i].rename, b[i].rename));
+            break;
+        case PDQM_OP_CONTENT_CHANGE:
+            assert_int_equal(a[i].number, b[i].number);
+            assert_int_equal(a[i].changes.set_disabled, b[i].changes.set_disabled);
+            if (a[i].changes.set_disabled)
+                assert_int_equal(a[i].changes.disabled_until, b[i].changes.disabled_until);
+            assert_int_equal(a[i].changes.set_note, b[i].changes.set_note);
+            if (a[i].changes.set_note)
+                assert_true(str_eq(a[i].changes.note ? a[i].changes.note : "",
+                                   b[i].changes.note ? b[i].changes.note : ""));
+            break;
+        case PDQM_OP_DELETE_NUMBER:
+            assert_int_equal(a[i].number, b[i].number);
             break;
         case PDQM_OP_BANK_DELETE:
             break;
@@ -63,8 +82,11 @@ static void assert_ops_equal(const pdqm_op *a, const pdqm_op *b, size_t n)
             for (size_t k = 0; k < a[i].n_adds; k++) {
                 const pdqm_add *x = &a[i].adds[k], *y = &b[i].adds[k];
                 assert_string_equal(x->bank, y->bank);
-                assert_string_equal(x->content_id, y->content_id);
+                assert_true(str_eq(x->content_id, y->content_id));
                 assert_true(str_eq(x->metadata, y->metadata));
+                assert_true(str_eq(x->note && x->note[0] ? x->note : NULL,
+                                   y->note && y->note[0] ? y->note : NULL));
+                assert_int_equal(x->disabled_until, y->disabled_until);
                 assert_true(hex_eq(x->sha256, y->sha256));
                 assert_true(hex_eq(x->md5, y->md5));
                 assert_int_equal(x->kind, y->kind);
@@ -117,6 +139,32 @@ static void make_sample(void)
                            .bank_kind = -1 };
 }
 
+/* A sample of what only version 2 holds. */
+static pdqm_add items2[3];
+static pdqm_op sample2[6];
+
+static void make_sample2(void)
+{
+    make_sample();
+    items2[0] = (pdqm_add){ .bank = "B", .content_id = NULL, .kind = PDQM_CONTENT_IMAGE,
+                            .hashes = plain, .n_hashes = 1, .added = 1700000003,
+                            .note = "a note", .disabled_until = -1 };
+    items2[1] = (pdqm_add){ .bank = "B", .content_id = NULL,
+                            .md5 = "d41d8cd98f00b204e9800998ecf8427e",
+                            .kind = PDQM_CONTENT_VIDEO, .added = 1700000004 };
+    items2[2] = items[1];   /* a version-1 item among them */
+    sample2[0] = (pdqm_op){ .type = PDQM_OP_BANK_UPDATE, .bank = "B", .threshold = -1,
+                            .bank_kind = -1, .set_ratio = 1, .enabled_ratio = 0.3 };
+    sample2[1] = (pdqm_op){ .type = PDQM_OP_BANK_UPDATE, .bank = "B", .threshold = 20,
+                            .bank_kind = -1, .rename = "C" };
+    sample2[2] = (pdqm_op){ .type = PDQM_OP_ADD, .adds = items2, .n_adds = 3 };
+    sample2[3] = (pdqm_op){ .type = PDQM_OP_CONTENT_CHANGE, .bank = "C", .number = 7,
+                            .changes = { 1, 1800000000, 1, "note" } };
+    sample2[4] = (pdqm_op){ .type = PDQM_OP_CONTENT_CHANGE, .bank = NULL, .number = 8,
+                            .changes = { 0, 0, 1, NULL } };
+    sample2[5] = (pdqm_op){ .type = PDQM_OP_DELETE_NUMBER, .number = 9 };
+}
+
 static void test_log_round_trip(void **state)
 {
     (void)state;
@@ -133,6 +181,52 @@ static void test_log_round_trip(void **state)
     assert_int_equal(d.n_ops, 6);
     assert_ops_equal(sample, d.ops, 6);
     pdqm_log_ops_free(&d);
+    free(buf);
+}
+
+/* What only version 2 holds goes in an entry of version 2; an entry of
+ * version-1 ops stays version 1, which older nodes read. */
+static void test_log_version_2(void **state)
+{
+    (void)state;
+    make_sample2();
+    uint8_t *buf;
+    size_t len;
+    assert_ok(pdqm_log_encode(sample, 6, &buf, &len, &err));
+    assert_int_equal(buf[4], 1);
+    free(buf);
+    assert_ok(pdqm_log_encode(sample2, 6, &buf, &len, &err));
+    assert_int_equal(buf[4], 2);
+    size_t want = PDQM_LOG_HEADER_BYTES;
+    for (int i = 0; i < 6; i++)
+        want += pdqm_log_op_bytes(&sample2[i]);
+    assert_int_equal(len, want);
+    pdqm_log_ops d;
+    assert_ok(pdqm_log_decode(buf, len, &d, &err));
+    assert_int_equal(d.n_ops, 6);
+    assert_ops_equal(sample2, d.ops, 6);
+    assert_null(d.ops[2].adds[0].content_id);    /* named by its number */
+    assert_int_equal(d.ops[2].adds[1].n_hashes, 0);
+    assert_null(d.ops[4].bank);
+    assert_null(d.ops[5].bank);
+    pdqm_log_ops_free(&d);
+    /* Version 2's ops in an entry that says version 1: refused. */
+    buf[4] = 1;
+    assert_int_equal(pdqm_log_decode(buf, len, &d, &err), PDQM_ERR_INVALID);
+    free(buf);
+    pdqm_op del = { .type = PDQM_OP_DELETE_NUMBER, .bank = "B", .number = 3 };
+    assert_ok(pdqm_log_encode(&del, 1, &buf, &len, &err));
+    buf[4] = 1;
+    assert_int_equal(pdqm_log_decode(buf, len, &d, &err), PDQM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "unknown type"));
+    free(buf);
+    /* An item with no hash needs its MD5, and an id: the hash's or a number. */
+    pdqm_add none[2] = { items2[1], items[0] };
+    none[0].md5 = NULL;
+    pdqm_op add = { .type = PDQM_OP_ADD, .adds = none, .n_adds = 2 };
+    assert_ok(pdqm_log_encode(&add, 1, &buf, &len, &err));
+    assert_int_equal(pdqm_log_decode(buf, len, &d, &err), PDQM_ERR_INVALID);
+    if (strstr(err.message, "no hashes") == NULL) fail_msg("%s", err.message);
     free(buf);
 }
 
@@ -175,10 +269,11 @@ static void test_log_encode_refuses(void **state)
 static void test_log_truncated_entries(void **state)
 {
     (void)state;
-    make_sample();
+    make_sample2();
+    for (int version = 1; version <= 2; version++) {
     uint8_t *buf;
     size_t len;
-    assert_ok(pdqm_log_encode(sample, 6, &buf, &len, &err));
+    assert_ok(pdqm_log_encode(version == 1 ? sample : sample2, 6, &buf, &len, &err));
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *copy = malloc(cut ? cut : 1);   /* exactly cut bytes: ASan sees overreads */
         memcpy(copy, buf, cut);
@@ -197,6 +292,7 @@ static void test_log_truncated_entries(void **state)
     assert_non_null(strstr(err.message, "after the last op"));
     free(longer);
     free(buf);
+    }
 }
 
 /* Every single bit flipped: the decoder fails or decodes something that
@@ -204,10 +300,11 @@ static void test_log_truncated_entries(void **state)
 static void test_log_flipped_bits(void **state)
 {
     (void)state;
-    make_sample();
+    make_sample2();
+    for (int version = 1; version <= 2; version++) {
     uint8_t *buf;
     size_t len;
-    assert_ok(pdqm_log_encode(sample, 6, &buf, &len, &err));
+    assert_ok(pdqm_log_encode(version == 1 ? sample : sample2, 6, &buf, &len, &err));
     size_t decoded = 0;
     for (size_t bit = 0; bit < len * 8; bit++) {
         uint8_t *copy = malloc(len);
@@ -227,6 +324,7 @@ static void test_log_flipped_bits(void **state)
     /* Flips inside hashes and strings still decode: the walk saw those. */
     assert_true(decoded > 0 && decoded < len * 8);
     free(buf);
+    }
 }
 
 /* Counts that claim more than the entry holds are caught before anything
@@ -277,6 +375,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_round_trip),
+        cmocka_unit_test(test_log_version_2),
         cmocka_unit_test(test_log_short_forms),
         cmocka_unit_test(test_log_encode_refuses),
         cmocka_unit_test(test_log_truncated_entries),

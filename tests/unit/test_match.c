@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
+#include <math.h>
 #include <unistd.h>
 
 #include "../../index/match.h"
@@ -174,11 +175,31 @@ static void test_samples(void **state)
     close_store(s, dir);
 }
 
+/* vPDQ's brute comparison (HMA's /m/compare): repeats once, low quality
+ * dropped, a frame matched within 31 bits of any frame of the other. */
+static void test_vpdq_compare(void **state)
+{
+    (void)state;
+    pdqm_hash256 A = h(11), B = h(12), C = h(13), E = h(15);
+    pdqm_stored_hash q[] = { { A, 90, 0 }, { A, 90, 1 }, { B, 90, 2 }, { C, 90, 3 },
+                             { h(14), 10, 4 } };
+    pdqm_stored_hash c[] = { { flip(A, 30), 80, 0 }, { E, 80, 1 }, { flip(B, 32), 80, 2 } };
+    double qp, cp;
+    pdqm_error err;
+    assert_int_equal(pdqm_vpdq_compare(q, 5, c, 3, &qp, &cp, &err), PDQM_OK);
+    assert_true(fabs(qp - 100.0 / 3) < 1e-9);   /* A of A, B, C */
+    assert_true(fabs(cp - 100.0 / 3) < 1e-9);   /* A' of A', E, B'' */
+    pdqm_stored_hash low[] = { { A, 49, 0 } };
+    assert_int_equal(pdqm_vpdq_compare(q, 5, low, 1, &qp, &cp, &err), PDQM_ERR_INVALID);
+    assert_string_equal(err.message, "division by zero");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_percentages),
         cmocka_unit_test(test_samples),
+        cmocka_unit_test(test_vpdq_compare),
     };
     return cmocka_run_group_tests_name("match", tests, NULL, NULL);
 }

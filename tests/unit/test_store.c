@@ -1895,9 +1895,10 @@ static void test_schema_mismatch(void **state)
     assert_status(pdqm_store_open(f->path, PDQM_STORE_CREATE, &s, &err), PDQM_ERR_SCHEMA);
     assert_null(s);
 
-    /* Schemas 1 and 2 (before ids were stored compactly) are read as they
-     * are, and marked 3 once opened for writing. */
-    for (version = 1; version <= 2; version++) {
+    /* Schemas 1 to 3 (before ids were stored compactly, before disabled
+     * content and notes) are read as they are, and marked with this
+     * version once opened for writing. */
+    for (version = 1; version < PDQM_STORE_SCHEMA_VERSION; version++) {
         raw_open(&meta, f->path, "meta", 0);
         assert_int_equal(mdb_put(meta.txn, meta.dbi, &k, &v, 0), 0);
         raw_close(&meta);
@@ -1905,7 +1906,7 @@ static void test_schema_mismatch(void **state)
         assert_int_equal(stats(s).schema, version);
         pdqm_store_close(s);
         assert_ok(pdqm_store_open(f->path, 0, &s, &err));
-        assert_int_equal(stats(s).schema, 3);
+        assert_int_equal(stats(s).schema, PDQM_STORE_SCHEMA_VERSION);
         pdqm_store_close(s);
     }
 }

@@ -48,6 +48,8 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->cluster = NULL;
     o->max_lag = 1;
     o->min_seq_wait = 5;
+    o->hma = 0;
+    o->fetcher = NULL;
 }
 
 json_t *pdqm_with_seq(json_t *j, uint64_t seq)
@@ -125,20 +127,25 @@ enum MHD_Result reply_json_raw(struct MHD_Connection *c, unsigned status, json_t
  * when it matched none. */
 static const char *route_path_of(const request *rq)
 {
-    return rq->route ? rq->server->route_paths[rq->route - pdqm_routes] : NULL;
+    return rq->route ? rq->server->route_paths[rq->route - rq->server->routes] : NULL;
 }
 
 /* The JSON text of an error (malloc'd), NULL when out of memory.  The
- * message is kept on one line. */
+ * message is kept on one line.  HMA's routes answer {"message": ...}, as
+ * HMA does. */
 static char *error_body(const char *code, char *message)
 {
     for (char *p = message; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    json_t *j = json_pack("{s:{s:s,s:s%}}", "error", "code", code, "message", message,
-                          strlen(message));
+    int hma = current && current->route && current->route->hma;
+    json_t *j = hma ? json_pack("{s:s%}", "message", message, strlen(message))
+                    : json_pack("{s:{s:s,s:s%}}", "error", "code", code, "message", message,
+                                strlen(message));
     if (j == NULL)   /* a message that is not UTF-8: keep the code */
-        j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", "invalid request");
+        j = hma ? json_pack("{s:s}", "message", "invalid request")
+                : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                            "invalid request");
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return body;
@@ -263,6 +270,8 @@ static void request_free(request *rq)
     pdqm_keyring_unref(rq->keyring);
     if (rq->form)
         MHD_destroy_post_processor(rq->form);
+    free(rq->form_text[0]);
+    free(rq->form_text[1]);
     free(rq->path_copy);
     free(rq->body);
     free(rq);
@@ -351,7 +360,7 @@ static void request_id_make(pdqm_server *s, char out[REQUEST_ID_MAX + 1])
 
 static size_t body_limit(const pdqm_server *s, const request *rq)
 {
-    return rq->route->takes_body == 2 ? s->max_media_body : s->max_body;
+    return rq->route->takes_body >= 2 ? s->max_media_body : s->max_body;
 }
 
 /* Gather the form field "file" of a multipart/form-data body. */
@@ -378,11 +387,62 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
     return request_append(rq->server, rq, data, size) == 0 ? MHD_YES : MHD_NO;
 }
 
+/* HMA's forms: the one file, in a field named by its content type
+ * ("photo", "video"), and the text fields "metadata" and "note" (at most
+ * FORM_TEXT_MAX bytes each).  A second file is refused, as HMA does. */
+#define FORM_TEXT_MAX (64 * 1024)
+
+static enum MHD_Result hma_form_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *filename, const char *content_type,
+                                      const char *transfer_encoding, const char *data,
+                                      uint64_t off, size_t size)
+{
+    (void)kind; (void)content_type; (void)transfer_encoding;
+    request *rq = cls;
+    if (key == NULL)
+        return MHD_YES;
+    if (filename != NULL) {
+        if (off == 0 && ++rq->file_fields > 1) {
+            rq->bad_form = 3;
+            return MHD_NO;
+        }
+        if (off == 0)
+            snprintf(rq->file_field, sizeof rq->file_field, "%s", key);
+        if (size == 0)
+            return MHD_YES;
+        return request_append(rq->server, rq, data, size) == 0 ? MHD_YES : MHD_NO;
+    }
+    int which = strcmp(key, "metadata") == 0 ? 0 : strcmp(key, "note") == 0 ? 1 : -1;
+    if (which < 0 || size == 0)
+        return MHD_YES;
+    size_t have = rq->form_text_len[which];
+    if (have + size > FORM_TEXT_MAX) {
+        rq->bad_form = 4;
+        return MHD_NO;
+    }
+    char *grown = realloc(rq->form_text[which], have + size + 1);
+    if (grown == NULL)
+        return MHD_NO;
+    memcpy(grown + have, data, size);
+    grown[have + size] = '\0';
+    rq->form_text[which] = grown;
+    rq->form_text_len[which] = have + size;
+    return MHD_YES;
+}
+
 /* A media body's Content-Type: NULL when fine, else why not. */
 static const char *media_type_problem(struct MHD_Connection *c, request *rq)
 {
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (rq->route->takes_body == 3) {
+        /* HMA's: a form, or anything else taken whole (JSON). */
+        if (type && strncasecmp(type, "multipart/form-data", 19) == 0) {
+            rq->form = MHD_create_post_processor(c, 64 * 1024, hma_form_field, rq);
+            return rq->form ? NULL : "the multipart/form-data body has no boundary";
+        }
+        return NULL;
+    }
     if (type == NULL || strncasecmp(type, "image/", 6) == 0 ||
         strncasecmp(type, "video/", 6) == 0 ||
         strncasecmp(type, "application/octet-stream", 24) == 0)
@@ -614,16 +674,20 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid",
                            "a NUL byte (%%00) in the path or a parameter");
     int path_known = 0;
-    for (size_t i = 0; i < pdqm_n_routes && rq->route == NULL; i++) {
+    /* "//c/banks" is "/c/banks" (clients that join a base URL ending in
+     * '/' to a path, as HMA's own Flask server takes them). */
+    while (url[0] == '/' && url[1] == '/')
+        url++;
+    for (size_t i = 0; i < s->n_routes && rq->route == NULL; i++) {
         request probe = { 0 };
-        int m = route_match(pdqm_routes[i].pattern, url, &probe);
+        int m = route_match(s->routes[i].pattern, url, &probe);
         if (m < 0)
             return MHD_NO;
         if (m == 0)
             continue;
         path_known = 1;
-        if (strcmp(method, pdqm_routes[i].method) == 0) {
-            rq->route = &pdqm_routes[i];
+        if (strcmp(method, s->routes[i].method) == 0) {
+            rq->route = &s->routes[i];
             rq->path_copy = probe.path_copy;
             rq->param[0] = probe.param[0];
             rq->param[1] = probe.param[1];
@@ -693,7 +757,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
                                "the body is %llu bytes, over the %zu one client may hold at "
                                "once (half of --max-body-memory)", n, s->body_share);
     }
-    if (rq->route->takes_body == 2) {
+    if (rq->route->takes_body >= 2) {
         const char *why = media_type_problem(c, rq);
         if (why)
             return reply_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
@@ -732,13 +796,14 @@ static int request_append(pdqm_server *s, request *rq, const char *data, size_t 
 void pdqm_route_path(const struct route *r, char *out, size_t size)
 {
     size_t w = 0;
+    int stars = 0;
     for (const char *p = r->pattern; *p && w + 1 < size; p++) {
         const char *name = NULL;
         if (p[0] == '*' && p[1] == '*') {
             name = "{content_id}";
             p++;
         } else if (*p == '*') {
-            name = "{name}";
+            name = stars++ ? "{id}" : "{name}";
         }
         if (name) {
             int n = snprintf(out + w, size - w, "%s", name);
@@ -755,7 +820,7 @@ static void request_count(pdqm_server *s, request *rq)
 {
     if (replied_status == 0 || rq == NULL)
         return;
-    size_t route = rq->route ? (size_t)(rq->route - pdqm_routes) : pdqm_n_routes;
+    size_t route = rq->route ? (size_t)(rq->route - s->routes) : s->n_routes;
     pdqm_metrics_request(s->metrics, route, replied_status, pdqm_monotonic_seconds() - rq->start);
     if (atomic_load(&s->disk_full) && replied_status < 500 && pdqm_store_writable(s->store) &&
         atomic_exchange(&s->disk_full, 0))
@@ -796,6 +861,8 @@ static enum MHD_Result handle_more(pdqm_server *s, struct MHD_Connection *c, req
                                         rq->bad_form == 2
                                             ? "the form has more than one field 'file': send "
                                               "one file a request"
+                                        : rq->bad_form == 3 ? "Only one file allowed per request"
+                                        : rq->bad_form == 4 ? "a form field is over 64 KiB"
                                             : "the multipart/form-data body is malformed");
         request_count(s, rq);
         return r;
@@ -866,6 +933,7 @@ static void server_free(pdqm_server *s)
     free(s->route_names);
     free(s->route_labels);
     free(s->route_paths);
+    free((struct route *)s->routes);
     pdqm_keyring_unref(s->keyring);
     pthread_mutex_destroy(&s->keys_lock);
     free(s);
@@ -905,6 +973,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory");
     s->store = store;
     s->cluster = o->cluster;
+    s->fetcher = o->fetcher;
     s->writer = (pdqm_writer){ store, o->cluster };
     s->max_lag = o->max_lag > 0 ? o->max_lag : 1;
     s->min_seq_wait = o->min_seq_wait > 0 ? o->min_seq_wait : 5;
@@ -918,20 +987,30 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     clock_gettime(CLOCK_REALTIME, &now);
     s->id_seed = (uint64_t)now.tv_sec * 1000000007ull ^ (uint64_t)now.tv_nsec ^
                  (uint64_t)getpid() << 40;
-    s->route_names = calloc(pdqm_n_routes, sizeof *s->route_names);
-    s->route_labels = calloc(pdqm_n_routes, sizeof *s->route_labels);
-    s->route_paths = calloc(pdqm_n_routes, sizeof *s->route_paths);
+    /* One table of routes: pdqmatch's, then HMA's when asked for. */
+    size_t n_routes = pdqm_n_routes + (o->hma ? pdqm_hma_n_routes : 0);
+    struct route *routes = calloc(n_routes, sizeof *routes);
+    if (routes) {
+        memcpy(routes, pdqm_routes, pdqm_n_routes * sizeof *routes);
+        if (o->hma)
+            memcpy(routes + pdqm_n_routes, pdqm_hma_routes, pdqm_hma_n_routes * sizeof *routes);
+    }
+    s->routes = routes;
+    s->n_routes = routes ? n_routes : 0;
+    s->route_names = calloc(n_routes, sizeof *s->route_names);
+    s->route_labels = calloc(n_routes, sizeof *s->route_labels);
+    s->route_paths = calloc(n_routes, sizeof *s->route_paths);
     s->deadlines = pdqm_deadlines_start(o->header_timeout_seconds ? o->header_timeout_seconds
                                                                   : 10);
-    if (s->route_names && s->route_labels && s->route_paths &&
+    if (routes && s->route_names && s->route_labels && s->route_paths &&
         s->deadlines) {
-        for (size_t i = 0; i < pdqm_n_routes; i++) {
-            pdqm_route_path(&pdqm_routes[i], s->route_paths[i], sizeof s->route_paths[i]);
+        for (size_t i = 0; i < n_routes; i++) {
+            pdqm_route_path(&routes[i], s->route_paths[i], sizeof s->route_paths[i]);
             snprintf(s->route_names[i], sizeof s->route_names[i], "%s %s",
-                     pdqm_routes[i].method, s->route_paths[i]);
+                     routes[i].method, s->route_paths[i]);
             s->route_labels[i] = s->route_names[i];
         }
-        s->metrics = pdqm_metrics_new(s->route_labels, pdqm_n_routes);
+        s->metrics = pdqm_metrics_new(s->route_labels, n_routes);
     }
     if (s->metrics == NULL) {
         server_free(s);

@@ -15,6 +15,7 @@
 #include "../hashing/video.h"
 #include "../index/store.h"
 #include "../cluster/cluster.h"
+#include "../fetch/fetch.h"
 #include "auth.h"
 #include "log.h"
 
@@ -45,6 +46,8 @@ typedef struct pdqm_server_options {
                                     says 503 (default 1) */
     double min_seq_wait;         /* seconds a read waits for X-Pdqmatch-Min-Seq
                                     (default 5) */
+    int hma;                     /* also answer HMA's API (server/hma.c) */
+    pdqm_fetcher *fetcher;       /* borrowed; fetches HMA's url= (NULL: off) */
 } pdqm_server_options;
 
 void pdqm_server_options_default(pdqm_server_options *o);

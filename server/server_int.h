@@ -54,9 +54,12 @@ struct pdqm_server {
     double max_lag, min_seq_wait;
     uint64_t id_seed;            /* request ids: made from the seed and a count */
     _Atomic uint64_t id_counter;
+    const struct route *routes;  /* pdqmatch's, then HMA's with --hma */
+    size_t n_routes;
     char (*route_names)[96];     /* "METHOD /v1/banks/{name}", for the metrics */
     const char **route_labels;
     char (*route_paths)[80];     /* "/v1/banks/{name}", for the access log */
+    pdqm_fetcher *fetcher;       /* borrowed: URL fetching (HMA's url=); NULL: off */
 };
 
 #define REQUEST_ID_MAX 64
@@ -78,7 +81,11 @@ typedef struct request {
     size_t reserved;         /* bytes of max_body_memory this request holds */
     _Atomic size_t *holder;  /* its key's count of held bytes; NULL: no key */
     pdqm_keyring *keyring;   /* a reference to the keyring holder is in */
-    struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" */
+    struct MHD_PostProcessor *form;   /* multipart/form-data: field "file" (HMA's
+                                         routes: the file of any field) */
+    char file_field[16];     /* HMA: the name of the form's file field ("photo") */
+    char *form_text[2];      /* HMA: the form's fields "metadata" and "note" */
+    size_t form_text_len[2];
     double start;            /* monotonic seconds at the first call */
     /* For the access record: */
     char id[REQUEST_ID_MAX + 1];      /* X-Request-Id, sent back in every reply */
@@ -95,13 +102,18 @@ struct route {
     const char *method;
     const char *pattern;     /* "*" matches one segment, "**" the rest */
     route_fn fn;
-    int takes_body;          /* 0: none, 1: JSON, 2: media */
+    int takes_body;          /* 0: none, 1: JSON, 2: media, 3: HMA's media or
+                                JSON (a form's file field is its content type) */
     pdqm_role role;          /* the least role that may call it, with keys */
     const char *summary;     /* one line, for /openapi.json */
+    int hma;                 /* one of HMA's routes: its errors in HMA's shape */
 };
 
 extern const struct route pdqm_routes[];
 extern const size_t pdqm_n_routes;
+/* HMA's routes (hma.c), served with --hma. */
+extern const struct route pdqm_hma_routes[];
+extern const size_t pdqm_hma_n_routes;
 
 /* The media routes (api_media.c). */
 enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request *rq);

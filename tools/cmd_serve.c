@@ -26,6 +26,8 @@ static const char usage[] =
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
     "                      [--max-image-time S] [--max-body-memory N]\n"
     "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n"
+    "                      [--hma] [--fetch-allow-hosts H1,H2,...] [--fetch-max-bytes N]\n"
+    "                      [--fetch-timeout S]\n"
     "                      [--nats URL[,URL...] [--stream NAME] [--mirror NAME]\n"
     "                       [--stream-replicas N]\n"
     "                       [--nats-creds FILE] [--nats-ca FILE]\n"
@@ -109,6 +111,8 @@ int cmd_serve(int argc, char **argv)
     pdqm_cluster_options co;
     pdqm_cluster_options_default(&co);
     co.name = "pdqmatch serve";
+    pdqm_fetch_options fo;
+    pdqm_fetch_options_default(&fo);
     /* Every option once: parsing, --help and the defaults shown (read from
      * pdqm_server_options_default()) come from this table. */
     const cli_opt options[] = {
@@ -172,6 +176,20 @@ int cmd_serve(int argc, char **argv)
         { "log-file", CLI_TEXT, "PATH", &log_file, 0, 0, 0,
           "append the log to PATH (reopened on SIGHUP) instead of standard error",
           0, NULL, 0, NULL },
+        { .name = "hma", .type = CLI_FLAG, .target = &o.hma,
+          .help = "also answer the HTTP API of Meta's Hasher-Matcher-Actioner (HMA\n"
+                  "1.1.7: /m/, /c/, /h/, /status) on the same store and keys" },
+        { .name = "fetch-allow-hosts", .type = CLI_TEXT, .value = "H1,H2,...",
+          .target = &fo.allow_hosts,
+          .help = "HMA's url= fetches media from these hosts only (a name and its\n"
+                  "subdomains; an address itself, loopback and private ones\n"
+                  "included); none by default: fetching by URL is off" },
+        { .name = "fetch-max-bytes", .type = CLI_COUNT, .value = "N", .target = &fo.max_bytes,
+          .size = sizeof fo.max_bytes, .min = 1, .max = (double)((uint64_t)4 << 30),
+          .show_default = 1, .help = "largest body fetched by URL" },
+        { .name = "fetch-timeout", .type = CLI_SECONDS, .value = "S", .target = &fo.timeout,
+          .min = 0.001, .max = 3600, .show_default = 1,
+          .help = "give up on a fetch by URL after S seconds, redirects included" },
         CLI_NATS_OPTIONS(co, "be a node of a cluster: every write goes through the NATS\n"
                              "JetStream stream on these servers (nats://HOST:PORT,\n"
                              "comma-separated), and the store is fed from it (docs/SCALING.md)"),
@@ -222,8 +240,18 @@ int cmd_serve(int argc, char **argv)
     pdqm_store *store = NULL;
     pdqm_server *server = NULL;
     pdqm_cluster *cluster = NULL;
+    pdqm_fetcher *fetcher = NULL;
     if (cert_path && (read_pem(cert_path, &cert) != 0 || read_pem(key_path, &key) != 0))
         goto done;
+    if (fo.allow_hosts && !o.hma) {
+        cli_error("--fetch-allow-hosts is for HMA's url= (give --hma)");
+        goto done;
+    }
+    if (pdqm_fetcher_new(&fo, &fetcher, &err) != PDQM_OK) {
+        cli_error("--fetch-allow-hosts: %s", pdqm_error_message(&err));
+        goto done;
+    }
+    o.fetcher = fetcher;
     o.tls_cert_pem = cert;
     o.tls_key_pem = key;
     if (keys_path) {
@@ -277,6 +305,8 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_I("max_video_bytes", o.video_limits.max_bytes),
              PDQM_LOG_S("cluster", co.urls ? co.urls : "off"),
              PDQM_LOG_S("stream", co.urls ? co.stream : "-"),
+             PDQM_LOG_S("hma", o.hma ? "on" : "off"),
+             PDQM_LOG_S("fetch_allow_hosts", fo.allow_hosts ? fo.allow_hosts : "-"),
              PDQM_LOG_S("listen", listen));
     warn_if_open(log, keys_path);
     int sig;
@@ -306,6 +336,7 @@ done:
     pdqm_server_stop(server);
     pdqm_cluster_close(cluster);
     pdqm_store_close(store);
+    pdqm_fetcher_free(fetcher);
     pdqm_api_keys_free(&keys);
     free(cert);
     free(key);

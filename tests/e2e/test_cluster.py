@@ -555,3 +555,60 @@ def test_cluster_options_refused_with_their_reason(tmp_path):
     assert p.stderr == "pdqmatch: the mirror must be another stream\n", p.stderr
     p = run("banks", "list", "--nats", "nats://127.0.0.1:1")
     assert p.returncode == 2 and "a list is a node's" in p.stderr, p.stderr
+
+
+def test_cluster_hma_writes_reach_every_node(tmp_path):
+    """HMA's writes on a node of a cluster are log entries like any other:
+    an item added through one node's HMA routes has the same id on every
+    node, and its changes (disabled, a bank renamed, deleted) reach them
+    all.  These entries use the log's version 2."""
+    nats = Nats(tmp_path)
+    a = b = None
+    try:
+        a = Node(tmp_path / "a.db", nats.urls, "--hma")
+        b = Node(tmp_path / "b.db", nats.urls, "--hma")
+        h = random_hashes(1, 7)[0]
+        lookup = {"signal_type": "pdq", "signal": h}
+
+        def on_b(want, path="/m/lookup"):
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                got = requests.get(b.url + path, params=lookup, timeout=10).json()
+                if got == want:
+                    return
+                time.sleep(0.05)
+            raise AssertionError(f"{path} on b: {got}, not {want}")
+
+        r = requests.post(a.url + "/c/banks", json={"name": "SHARED", "enabled_ratio": 0.7},
+                          timeout=10)
+        assert r.json() == {"name": "SHARED", "matching_enabled_ratio": 0.7}
+        requests.put(a.url + "/c/bank/SHARED", json={"enabled_ratio": 1}, timeout=10)
+        r = requests.post(a.url + "/c/bank/SHARED/signal", json={"pdq": h, "note": "n"},
+                          timeout=10)
+        assert r.status_code == 200, r.text
+        cid = r.json()["id"]
+        on_b({"SHARED": [{"bank_content_id": cid, "distance": "0"}]})
+        r = requests.put(b.url + f"/c/bank/SHARED/content/{cid}", json={"disable_until_ts": 0},
+                         timeout=10)
+        assert r.status_code == 200 and r.json()["disable_until_ts"] == 0
+        on_b({})
+        on_b({"matches": [cid]}, "/m/raw_lookup")
+        requests.put(a.url + f"/c/bank/SHARED/content/{cid}", json={"disable_until_ts": 1},
+                     timeout=10)
+        requests.put(a.url + "/c/bank/SHARED", json={"name": "RENAMED"}, timeout=10)
+        on_b({"RENAMED": [{"bank_content_id": cid, "distance": "0"}]})
+        r = requests.delete(b.url + f"/c/bank/RENAMED/content/{cid}", timeout=10)
+        assert r.json() == {"deleted": 1}
+        end = time.monotonic() + 10
+        while requests.get(a.url + "/m/raw_lookup", params=lookup, timeout=10).json() != \
+                {"matches": []}:
+            assert time.monotonic() < end
+            time.sleep(0.05)
+    finally:
+        for n in (a, b):
+            if n:
+                n.stop()
+        nats.stop()
+    assert export(tmp_path / "a.db") == export(tmp_path / "b.db")
+    for db in ("a.db", "b.db"):
+        assert run("verify", "--db", tmp_path / db).returncode == 0

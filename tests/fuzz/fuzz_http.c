@@ -4,9 +4,10 @@
  * with the store behind it.  The first input byte picks how the rest is
  * sent:
  *   0..127    the rest is the whole request, as is;
- *   128..255  the rest is the body of route (byte - 128) % routes, sent
- *             with a valid request line and headers, as JSON, as a
- *             multipart form, or as raw media, by turns.
+ *   128..255  the rest is the body of route (byte - 128) % routes (of
+ *             pdqmatch's API and HMA's), sent with a valid request line and
+ *             headers, as JSON, as a multipart form (field "file"), as raw
+ *             media, or as HMA's form (a file field "photo"), by turns.
  * The server must answer (or close) every request and stay up.
  *
  * libmicrohttpd keeps a half-closed connection open until its timeout, so
@@ -44,7 +45,8 @@ static void start(void)
     snprintf(path, sizeof path, "%s/s.db", dir);
     if (pdqm_image_init(&err) != PDQM_OK ||
         pdqm_store_open(path, PDQM_STORE_CREATE, &store, &err) != PDQM_OK ||
-        pdqm_store_bank_create(store, "b", 31, PDQM_BANK_BLOCK, &err) != PDQM_OK) {
+        pdqm_store_bank_create(store, "b", 31, PDQM_BANK_BLOCK, &err) != PDQM_OK ||
+        pdqm_store_bank_create(store, "B", 31, PDQM_BANK_BLOCK, &err) != PDQM_OK) {
         fprintf(stderr, "fuzz_http: %s\n", pdqm_error_message(&err));
         abort();
     }
@@ -60,6 +62,7 @@ static void start(void)
     o.video_limits.max_bytes = 1 << 20;
     o.video_limits.max_frames = 64;
     o.video_limits.max_wall_seconds = 5;
+    o.hma = 1;   /* HMA's routes too (no URL fetching: no host allowed) */
     if (pdqm_server_start(store, &o, &server, &err) != PDQM_OK) {
         fprintf(stderr, "fuzz_http: %s\n", pdqm_error_message(&err));
         abort();
@@ -77,6 +80,13 @@ static const struct { const char *method, *path; } routes[] = {
     { "PATCH", "/v1/banks/b" }, { "POST", "/v1/banks/b/hashes" },
     { "POST", "/v1/banks/b/media?content_id=f" }, { "GET", "/v1/banks/b/content?limit=3" },
     { "GET", "/v1/banks/b/content/x" }, { "DELETE", "/v1/banks/b/content/x" },
+    { "PATCH", "/v1/banks/b/content/x" },
+    { "GET", "/m/raw_lookup?signal_type=pdq&include_distance=true&signal="
+             "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22" },
+    { "GET", "/m/lookup?signal_type=vpdq&signal=%5B%5D" }, { "POST", "/m/lookup" },
+    { "POST", "/m/compare" }, { "POST", "/h/hash" }, { "POST", "/c/banks" },
+    { "PUT", "/c/bank/B" }, { "POST", "/c/bank/B/content" }, { "POST", "/c/bank/B/signal" },
+    { "PUT", "/c/bank/B/content/0" }, { "GET", "/c/bank/B/content/0?include_signals=true" },
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -148,23 +158,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char head[512];
     int h;
     size_t extra = 0;
-    switch ((pick / N_ROUTES) % 3) {
+    /* The form's file field: "file" (pdqmatch's), or HMA's content type. */
+    const char *field = (pick / N_ROUTES) % 4 == 3 ? "photo\"; filename=\"a.jpg" : "file";
+    switch ((pick / N_ROUTES) % 4) {
     case 0:
         h = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                      method, path, n);
         break;
     case 1:
+    case 3:
         extra = 2 * sizeof boundary + 64;
         h = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                      "Content-Type: multipart/form-data; boundary=%s\r\n"
                      "Content-Length: %zu\r\n\r\n--%s\r\n"
-                     "Content-Disposition: form-data; name=\"file\"\r\n\r\n",
+                     "Content-Disposition: form-data; name=\"%s\"\r\n\r\n",
                      method, path, boundary,
                      n + strlen("--") + strlen(boundary) + strlen("\r\n")
-                       + strlen("Content-Disposition: form-data; name=\"file\"\r\n\r\n")
+                       + strlen("Content-Disposition: form-data; name=\"\"\r\n\r\n")
+                       + strlen(field)
                        + strlen("\r\n--") + strlen(boundary) + strlen("--\r\n"),
-                     boundary);
+                     boundary, field);
         break;
     default:
         h = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"

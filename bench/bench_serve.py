@@ -6,6 +6,9 @@ bench_index.py's cache), starts `pdqmatch serve` on 127.0.0.1 and measures,
 with wrk (a public HTTP load tool):
 
   GET /v1/lookup?hash=         requests/s and p99 latency (1000 query hashes)
+  GET /m/raw_lookup, /m/lookup HMA's lookups by signal (serve --hma), the
+                               same hashes, in the same rounds: their rate
+                               as a share of GET /v1/lookup's
   GET /healthz                 requests/s with the same wrk settings and
                                the same request() script machinery: the
                                HTTP floor, what a request costs with no work
@@ -87,6 +90,21 @@ end
 # Lua request() for each request, which costs the load generator, on the
 # same 2 cores, some microseconds that a script-free run does not pay.  The
 # rows then differ only by what the server does.
+# HMA's lookups of the same hashes (signal_type=pdq).
+HMA_LUA = r"""
+local requests = {}
+init = function(args)
+  for line in io.lines("%(queries)s") do
+    requests[#requests + 1] = wrk.format("GET", "%(path)s?signal_type=pdq&signal=" .. line)
+  end
+end
+local i = 0
+request = function()
+  i = i %% #requests + 1
+  return requests[i]
+end
+"""
+
 HEALTHZ_LUA = r"""
 local req
 init = function(args) req = wrk.format("GET", "/healthz") end
@@ -223,7 +241,7 @@ def main():
     # The access log on, as in production: to a file (a record a request
     # would fill a pipe nobody reads).
     serve_log = work / "serve.log"
-    proc = subprocess.Popen([binary, "serve", "--db", db, "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([binary, "serve", "--db", db, "--listen", "127.0.0.1:0", "--hma",
                              "--log-file", str(serve_log)], stderr=subprocess.PIPE, text=True)
     rounds = []
     try:
@@ -231,6 +249,8 @@ def main():
         url = f"http://127.0.0.1:{port}"
         time.sleep(0.5)
         lookup = LOOKUP_LUA % {"queries": queries} + DONE_LUA
+        hma_raw = HMA_LUA % {"queries": queries, "path": "/m/raw_lookup"} + DONE_LUA
+        hma_look = HMA_LUA % {"queries": queries, "path": "/m/lookup"} + DONE_LUA
         per = max(1, a.seconds // SLICES)
         wrk(url, lookup, 2, CONNS, THREADS)     # warm the in-memory copy
         for i in range(3):
@@ -240,16 +260,21 @@ def main():
             # shared machine drifts by a half within a minute.
             log(f"round {i + 1} of 3: bench_lookup, GET /healthz, GET /v1/lookup, "
                 f"{SLICES} times in turn")
-            searches, floors, looks = [], [], []
+            searches, floors, looks, raws, hmas = [], [], [], [], []
             for _ in range(SLICES):
                 searches.append(search_ms())
                 floors.append(wrk(url, HEALTHZ_LUA + DONE_LUA, per, CONNS, THREADS))
                 looks.append(wrk(url, lookup, per, CONNS, THREADS))
+                raws.append(wrk(url, hma_raw, per, CONNS, THREADS))
+                hmas.append(wrk(url, hma_look, per, CONNS, THREADS))
             search = sum(searches) / len(searches)
             floor, look = merged(floors), merged(looks)
+            raw, hma = merged(raws), merged(hmas)
             allowed = cores / (cores / floor["rps"] + search / 1000)
             rounds.append({"floor": floor, "look": look, "search": search, "allowed": allowed,
-                           "share": look["rps"] / allowed})
+                           "share": look["rps"] / allowed, "raw": raw, "hma": hma,
+                           "raw_share": raw["rps"] / look["rps"],
+                           "hma_share": hma["rps"] / look["rps"]})
         log("POST /v1/lookup/media")
         media = wrk(url + "/v1/lookup/media", MEDIA_LUA % {"jpeg": jpeg}, a.seconds, 8)
         log("POST /v1/banks/load/hashes")
@@ -263,7 +288,8 @@ def main():
         proc.wait(timeout=120)
     records = sum(1 for line in serve_log.open() if " request " in line)
     subprocess.run([binary, "verify", "--db", db], check=True, capture_output=True)
-    runs = [r["floor"] for r in rounds] + [r["look"] for r in rounds] + [media, add]
+    runs = ([r["floor"] for r in rounds] + [r["look"] for r in rounds] +
+            [r["raw"] for r in rounds] + [r["hma"] for r in rounds] + [media, add])
     for r in runs:
         if r["non2xx"] or r["socket_errors"]:
             log("errors during the run:\n" + r["raw"])
@@ -288,6 +314,14 @@ def main():
     print(f"{'floor + search allow':38}{mid['allowed']:>14,.0f} req/s")
     print(f"{'lookups / what they allow':38}{mid['share']:>22.2f}{'>= 0.8':>14}{'':>16}"
           + each(lambda r: f"{r['share']:.2f}"))
+    # HMA's lookups by signal, as a share of GET /v1/lookup in the same
+    # rounds (the median round of each).
+    for key, label in (("raw", "GET /m/raw_lookup (HMA)"), ("hma", "GET /m/lookup (HMA)")):
+        midr = sorted(rounds, key=lambda r: r[key + "_share"])[1]
+        print(f"{label:38}{midr[key]['rps']:>14,.0f} req/s{'':>14}{'450-500/s':>16}"
+              + each(lambda r: f"{r[key]['rps']:,.0f}"))
+        print(f"{'  share of GET /v1/lookup':38}{midr[key + '_share']:>22.2f}{'>= 0.8':>14}"
+              f"{'':>16}" + each(lambda r: f"{r[key + '_share']:.2f}"))
     print(f"{'POST /v1/lookup/media (512² JPEG)':38}{media['rps']:>14,.0f} req/s{'>= 300':>14}")
     print(f"{'POST /v1/banks/NAME/hashes':38}{add['rps'] * 1000:>11,.0f} hashes/s"
           f"{'>= 200,000':>14}")

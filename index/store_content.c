@@ -357,7 +357,8 @@ static int collect_one(void *arg, const pdqm_content_info *info,
     *a->hashes = malloc((n ? n : 1) * sizeof **a->hashes);
     if (*a->hashes == NULL)
         return 2;
-    memcpy(*a->hashes, hashes, n * sizeof *hashes);
+    if (n > 0)   /* (an item with no hash hands NULL over) */
+        memcpy(*a->hashes, hashes, n * sizeof *hashes);
     *a->n = n;
     *a->info = *info;
     a->info->content_id = strdup(info->content_id);

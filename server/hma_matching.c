@@ -213,7 +213,8 @@ int hma_lookup(pdqm_server *s, struct MHD_Connection *c, const char *type, const
         *result = reply_status(c, err.status, &err);
         return 0;
     }
-    qsort(out->v, out->n, sizeof *out->v, hit_order);
+    if (out->n > 1)   /* (v is NULL when nothing matched) */
+        qsort(out->v, out->n, sizeof *out->v, hit_order);
     return 1;
 invalid:
     *result = reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "invalid signal: %s", err.message);

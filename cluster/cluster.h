@@ -8,7 +8,7 @@
  * (index/store.h, pdqm_op), written compactly in a versioned binary form,
  * little-endian:
  *
- *   "PDQL", version (u8, 1 or 2), flags (u8, 0), op count (u16)
+ *   "PDQL", version (u8, 1 to 3), flags (u8, 0), op count (u16)
  *   each op: type (u8), then by type
  *     BANK_CREATE  bank (str8), threshold (u16), kind (u8), time (i64),
  *                  [v2: flags (u8: 1 ratio), the enabled ratio (u64 bits)]
@@ -34,8 +34,15 @@
  *                  1 disabled_until, 2 note), disabled_until (i64), note
  *                  (str16), each only with its flag
  *     v2 DELETE_NUMBER   bank (str8, empty: any), number (u32)
+ *     v3 EXCHANGE_SET    exchange (str8), xflags (u8), time (i64), then by
+ *                  flag: config (str32), checkpoint (u8 present, str32),
+ *                  status (str32), lease: holder (str8), lease_until (i64),
+ *                  takeover (u8 present, then str8)
+ *     v3 EXCHANGE_DELETE exchange (str8)
+ *     v3 PUT       as ADD
+ *   v3: the type byte's top bit is the op's guard flag.
  *   strN: a uN length, then that many bytes (no NUL among them).
- * An entry is written as version 1 unless an op needs version 2, so that
+ * An entry is written in the lowest version its ops need, so that
  * the nodes of an older pdqmatch go on reading what they can; a node that
  * meets an entry of a version it does not know stops there (its /readyz
  * says to upgrade it) rather than skip it.
@@ -52,7 +59,7 @@
 #include "../hashing/error.h"
 #include "../index/store.h"
 
-#define PDQM_LOG_VERSION 2        /* the latest version read and written */
+#define PDQM_LOG_VERSION 3        /* the latest version read and written */
 #define PDQM_LOG_HEADER_BYTES 8
 #define PDQM_LOG_MAX_OPS 65535
 
@@ -249,6 +256,15 @@ pdqm_status pdqm_write_delete_number(const pdqm_writer *w, const char *bank, uin
                                      int *deleted, uint64_t *seq, pdqm_error *err);
 pdqm_status pdqm_write_delete(const pdqm_writer *w, const char *bank, const char *content_id,
                               uint64_t *seq, pdqm_error *err);
+
+/* Ops applied as one entry (pdqm_store_apply_ops on a local store): each
+ * op's outcome in results[i].error, with an ADD's or PUT's outcomes and
+ * numbers in the arrays results[i] points to (when not NULL) and a
+ * DELETE_NUMBER's deleted.  PDQM_OK when the entry was applied, whatever
+ * its ops' outcomes; a writer that only publishes leaves results as they
+ * were. */
+pdqm_status pdqm_write_ops(const pdqm_writer *w, const pdqm_op *ops, size_t n,
+                           pdqm_op_result *results, uint64_t *seq, pdqm_error *err);
 
 /* pdqm_store_add (deferred: pdqm_store_add_deferred; each item's number
  * to its number pointer, as there), and with

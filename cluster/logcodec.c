@@ -25,6 +25,10 @@ enum {
     ITEM_BY_NUMBER = 32, ITEM_NOTE = 64, ITEM_DISABLED = 128, ITEM_FLAGS_2 = 255
 };
 
+/* Version 3: an op's type byte carries its guard flag. */
+#define OP_GUARD 0x80u
+#define OP_TYPE_MASK 0x7fu
+
 /* Version 2's BANK_UPDATE and CONTENT_CHANGE fields. */
 enum { BANK_RATIO = 1, BANK_RENAME = 2, BANK_FLAGS = 3 };
 enum { CHANGE_DISABLED = 1, CHANGE_NOTE = 2, CHANGE_FLAGS = 3 };
@@ -72,6 +76,15 @@ static int add_is_v2(const pdqm_add *a)
            a->n_hashes == 0;
 }
 
+/* Whether an op needs version 3: an exchange op, a PUT, a guard. */
+static int op_is_v3(const pdqm_op *op)
+{
+    return op->guard || op->type == PDQM_OP_EXCHANGE_SET || op->type == PDQM_OP_EXCHANGE_DELETE ||
+           op->type == PDQM_OP_PUT;
+}
+
+static unsigned op_version(const pdqm_op *op);
+
 static int op_is_v2(const pdqm_op *op)
 {
     switch (op->type) {
@@ -90,6 +103,16 @@ static int op_is_v2(const pdqm_op *op)
     default:
         return 0;
     }
+}
+
+static unsigned op_version(const pdqm_op *op)
+{
+    return op_is_v3(op) ? 3 : op_is_v2(op) ? 2 : 1;
+}
+
+static size_t text_bytes(const char *t, size_t width)
+{
+    return t ? width + strlen(t) : width;
 }
 
 size_t pdqm_log_add_bytes(const pdqm_add *a)
@@ -119,16 +142,48 @@ size_t pdqm_log_add_bytes(const pdqm_add *a)
  * written there. */
 static size_t op_bytes(const pdqm_op *op, unsigned version)
 {
+    if (op_version(op) > version)
+        return 0;
+    if (op->type == PDQM_OP_EXCHANGE_SET || op->type == PDQM_OP_EXCHANGE_DELETE) {
+        /* The exchange's name where other ops have their bank. */
+        if (op->exchange == NULL || strlen(op->exchange) > 255)
+            return 0;
+        size_t n = 1 + 1 + strlen(op->exchange);
+        if (op->type == PDQM_OP_EXCHANGE_DELETE)
+            return n;
+        unsigned f = op->xflags;
+        if (f > 255 || (op->holder && strlen(op->holder) > 255) ||
+            (op->takeover && strlen(op->takeover) > 255) ||
+            (op->config && strlen(op->config) > UINT32_MAX) ||
+            (op->checkpoint && strlen(op->checkpoint) > UINT32_MAX) ||
+            (op->status && strlen(op->status) > UINT32_MAX))
+            return 0;
+        if (((f & PDQM_XSET_CONFIG) && !op->config) || ((f & PDQM_XSET_STATUS) && !op->status) ||
+            ((f & PDQM_XSET_LEASE) && !op->holder))
+            return 0;
+        n += 1 + 8;
+        if (f & PDQM_XSET_CONFIG)
+            n += text_bytes(op->config, 4);
+        if (f & PDQM_XSET_CHECKPOINT)
+            n += 1 + text_bytes(op->checkpoint, 4);
+        if (f & PDQM_XSET_STATUS)
+            n += text_bytes(op->status, 4);
+        if (f & PDQM_XSET_LEASE)
+            n += text_bytes(op->holder, 1) + 8 + 1 + (op->takeover ? text_bytes(op->takeover, 1) : 0);
+        return n;
+    }
+    int adds = op->type == PDQM_OP_ADD || op->type == PDQM_OP_PUT;
     size_t bank = op->bank ? strlen(op->bank) : 0;
-    if (op->type != PDQM_OP_ADD && bank > 255)
+    if (!adds && bank > 255)
         return 0;
     /* Only CONTENT_CHANGE and DELETE_NUMBER may name no bank. */
-    if (op->type != PDQM_OP_ADD && op->type != PDQM_OP_CONTENT_CHANGE &&
+    if (!adds && op->type != PDQM_OP_CONTENT_CHANGE &&
         op->type != PDQM_OP_DELETE_NUMBER && op->bank == NULL)
         return 0;
-    if (version < 2 && op_is_v2(op))
-        return 0;
     switch (op->type) {
+    case PDQM_OP_EXCHANGE_SET:
+    case PDQM_OP_EXCHANGE_DELETE:
+        return 0;   /* (above) */
     case PDQM_OP_BANK_CREATE:
         return 1 + 1 + bank + 2 + 1 + 8 + (version >= 2 ? 1 + (op->set_ratio ? 8 : 0) : 0);
     case PDQM_OP_BANK_UPDATE:
@@ -153,7 +208,8 @@ static size_t op_bytes(const pdqm_op *op, unsigned version)
         if (op->content_id == NULL || strlen(op->content_id) > 65535)
             return 0;
         return 1 + 1 + bank + 2 + strlen(op->content_id);
-    case PDQM_OP_ADD: {
+    case PDQM_OP_ADD:
+    case PDQM_OP_PUT: {
         if (op->n_adds > UINT32_MAX || (op->n_adds && op->adds == NULL))
             return 0;
         size_t n = PDQM_LOG_ADD_BYTES;
@@ -171,7 +227,7 @@ static size_t op_bytes(const pdqm_op *op, unsigned version)
 
 size_t pdqm_log_op_bytes(const pdqm_op *op)
 {
-    return op_bytes(op, op_is_v2(op) ? 2 : 1);
+    return op_bytes(op, op_version(op));
 }
 
 /* ------------------------------------------------------------------ */
@@ -221,6 +277,13 @@ static void put_str16(writer *w, const char *s)
 {
     size_t n = strlen(s);
     put_u16(w, (unsigned)n);
+    put(w, s, n);
+}
+
+static void put_text32(writer *w, const char *s)
+{
+    size_t n = strlen(s);
+    put_u32(w, (uint32_t)n);
     put(w, s, n);
 }
 
@@ -283,9 +346,9 @@ pdqm_status pdqm_log_encode(const pdqm_op *ops, size_t n, uint8_t **out, size_t 
     /* Version 1 unless an op needs 2: nodes of an older pdqmatch read
      * what it can hold. */
     unsigned version = 1;
-    for (size_t i = 0; i < n && version == 1; i++)
-        if (op_is_v2(&ops[i]))
-            version = 2;
+    for (size_t i = 0; i < n; i++)
+        if (op_version(&ops[i]) > version)
+            version = op_version(&ops[i]);
     size_t total = PDQM_LOG_HEADER_BYTES;
     for (size_t i = 0; i < n; i++) {
         size_t b = op_bytes(&ops[i], version);
@@ -306,10 +369,35 @@ pdqm_status pdqm_log_encode(const pdqm_op *ops, size_t n, uint8_t **out, size_t 
     put_u16(&w, (unsigned)n);
     for (size_t i = 0; i < n; i++) {
         const pdqm_op *op = &ops[i];
-        put_u8(&w, (unsigned)op->type);
-        if (op->type != PDQM_OP_ADD)
+        put_u8(&w, (unsigned)op->type | (op->guard ? OP_GUARD : 0));
+        if (op->type == PDQM_OP_EXCHANGE_SET || op->type == PDQM_OP_EXCHANGE_DELETE)
+            put_str8(&w, op->exchange);
+        else if (op->type != PDQM_OP_ADD && op->type != PDQM_OP_PUT)
             put_str8(&w, op->bank ? op->bank : "");
         switch (op->type) {
+        case PDQM_OP_EXCHANGE_DELETE:
+            break;
+        case PDQM_OP_EXCHANGE_SET: {
+            unsigned f = op->xflags;
+            put_u8(&w, f);
+            put_u64(&w, (uint64_t)op->time);
+            if (f & PDQM_XSET_CONFIG)
+                put_text32(&w, op->config);
+            if (f & PDQM_XSET_CHECKPOINT) {
+                put_u8(&w, op->checkpoint ? 1 : 0);
+                put_text32(&w, op->checkpoint ? op->checkpoint : "");
+            }
+            if (f & PDQM_XSET_STATUS)
+                put_text32(&w, op->status);
+            if (f & PDQM_XSET_LEASE) {
+                put_str8(&w, op->holder);
+                put_u64(&w, (uint64_t)op->lease_until);
+                put_u8(&w, op->takeover ? 1 : 0);
+                if (op->takeover)
+                    put_str8(&w, op->takeover);
+            }
+            break;
+        }
         case PDQM_OP_BANK_CREATE:
             put_u16(&w, (unsigned)op->threshold & 0xffff);
             put_u8(&w, (unsigned)op->bank_kind & 0xff);
@@ -356,6 +444,7 @@ pdqm_status pdqm_log_encode(const pdqm_op *ops, size_t n, uint8_t **out, size_t 
             put_str16(&w, op->content_id);
             break;
         case PDQM_OP_ADD:
+        case PDQM_OP_PUT:
             put_u8(&w, op->deferred ? 1 : 0);
             put_u32(&w, (uint32_t)op->n_adds);
             for (size_t k = 0; k < op->n_adds; k++)
@@ -538,14 +627,22 @@ static void read_op(reader *r, pdqm_op *op)
     unsigned type = (unsigned)get_n(r, 1, "an op's type");
     if (r->failed)
         return;
-    if (type < PDQM_OP_BANK_CREATE || type > (r->version >= 2 ? PDQM_OP_LAST : PDQM_OP_DELETE)) {
+    if (r->version >= 3) {
+        op->guard = (type & OP_GUARD) != 0;
+        type &= OP_TYPE_MASK;
+    }
+    unsigned last = r->version >= 3 ? PDQM_OP_LAST
+                  : r->version >= 2 ? PDQM_OP_DELETE_NUMBER : PDQM_OP_DELETE;
+    if (type < PDQM_OP_BANK_CREATE || type > last) {
         fail(r, "an op of unknown type");
         return;
     }
     op->type = (pdqm_op_type)type;
     op->threshold = -1;
     op->bank_kind = -1;
-    if (type != PDQM_OP_ADD) {
+    if (type == PDQM_OP_EXCHANGE_SET || type == PDQM_OP_EXCHANGE_DELETE) {
+        op->exchange = get_str(r, 1, "an exchange's name");
+    } else if (type != PDQM_OP_ADD && type != PDQM_OP_PUT) {
         op->bank = get_str(r, 1, "an op's bank");
         /* Only these two may name no bank (an empty name). */
         if (op->bank && op->bank[0] == '\0' &&
@@ -553,6 +650,43 @@ static void read_op(reader *r, pdqm_op *op)
             op->bank = NULL;
     }
     switch (op->type) {
+    case PDQM_OP_EXCHANGE_DELETE:
+        break;
+    case PDQM_OP_EXCHANGE_SET: {
+        unsigned f = (unsigned)get_n(r, 1, "an exchange op's flags");
+        op->xflags = f;
+        op->time = (int64_t)get_n(r, 8, "an exchange op's time");
+        if (f & ~(unsigned)(PDQM_XSET_CREATE | PDQM_XSET_CONFIG | PDQM_XSET_CHECKPOINT |
+                            PDQM_XSET_STATUS | PDQM_XSET_LEASE)) {
+            fail(r, "an exchange op has unknown flags");
+            return;
+        }
+        if (f & PDQM_XSET_CONFIG)
+            op->config = get_str(r, 4, "an exchange's config");
+        if (f & PDQM_XSET_CHECKPOINT) {
+            unsigned present = (unsigned)get_n(r, 1, "a checkpoint's flag");
+            const char *cp = get_str(r, 4, "an exchange's checkpoint");
+            if (present > 1) {
+                fail(r, "a checkpoint's flag is not 0 or 1");
+                return;
+            }
+            op->checkpoint = present ? cp : NULL;
+        }
+        if (f & PDQM_XSET_STATUS)
+            op->status = get_str(r, 4, "an exchange's status");
+        if (f & PDQM_XSET_LEASE) {
+            op->holder = get_str(r, 1, "a lease's holder");
+            op->lease_until = (int64_t)get_n(r, 8, "a lease's end");
+            unsigned has = (unsigned)get_n(r, 1, "a lease's takeover flag");
+            if (has > 1) {
+                fail(r, "a lease's takeover flag is not 0 or 1");
+                return;
+            }
+            if (has)
+                op->takeover = get_str(r, 1, "a lease's takeover");
+        }
+        break;
+    }
     case PDQM_OP_BANK_CREATE:
         op->threshold = (int)get_n(r, 2, "a bank's threshold");
         op->bank_kind = (int)get_n(r, 1, "a bank's kind");
@@ -621,7 +755,8 @@ static void read_op(reader *r, pdqm_op *op)
     case PDQM_OP_DELETE:
         op->content_id = get_str(r, 2, "a content id");
         break;
-    case PDQM_OP_ADD: {
+    case PDQM_OP_ADD:
+    case PDQM_OP_PUT: {
         op->deferred = (int)get_n(r, 1, "an add's deferred flag");
         uint64_t n = get_n(r, 4, "an add's item count");
         if (r->failed)

@@ -424,6 +424,12 @@ static void entry_clear(pending_entry *e)
     memset(e, 0, sizeof *e);
 }
 
+/* An op with items, whose outcomes and numbers a writer learns. */
+static int is_add(const pdqm_op *op)
+{
+    return op->type == PDQM_OP_ADD || op->type == PDQM_OP_PUT;
+}
+
 /* Decode a message into e; 0 when it is no JetStream message at all
  * (then it is dropped). */
 static int entry_prepare(pdqm_cluster *c, natsMsg *m, pending_entry *e)
@@ -460,7 +466,7 @@ static int entry_prepare(pdqm_cluster *c, natsMsg *m, pending_entry *e)
     if (e->own && e->ops.n_ops) {
         size_t outs = 0;
         for (size_t i = 0; i < e->ops.n_ops; i++)
-            outs += e->ops.ops[i].type == PDQM_OP_ADD ? e->ops.ops[i].n_adds : 0;
+            outs += is_add(&e->ops.ops[i]) ? e->ops.ops[i].n_adds : 0;
         e->results = calloc(e->ops.n_ops, sizeof *e->results);
         e->outcomes = calloc(outs ? outs : 1, sizeof *e->outcomes);
         e->numbers = calloc(outs ? outs : 1, sizeof *e->numbers);
@@ -475,7 +481,7 @@ static int entry_prepare(pdqm_cluster *c, natsMsg *m, pending_entry *e)
         } else {
             size_t at = 0;
             for (size_t i = 0; i < e->ops.n_ops; i++)
-                if (e->ops.ops[i].type == PDQM_OP_ADD) {
+                if (is_add(&e->ops.ops[i])) {
                     e->results[i].outcomes = e->outcomes + at;
                     e->results[i].numbers = e->numbers + at;
                     at += e->ops.ops[i].n_adds;
@@ -493,7 +499,7 @@ static void keep_outcome(pdqm_cluster *c, pending_entry *e, double now)
     if (k == NULL)
         return;
     for (size_t i = 0, at = 0; i < e->ops.n_ops; i++) {
-        if (e->ops.ops[i].type != PDQM_OP_ADD) {
+        if (!is_add(&e->ops.ops[i])) {
             e->results[i].outcomes = NULL;
             e->results[i].numbers = NULL;
             continue;
@@ -694,7 +700,8 @@ static void *applier_main(void *arg)
             entries[k++] = (pdqm_log_entry){ batch[i].seq, batch[i].ops.ops, batch[i].ops.n_ops,
                                              batch[i].results, 0 };
             for (size_t j = 0; j < batch[i].ops.n_ops; j++)
-                deferred_due |= batch[i].ops.ops[j].type == PDQM_OP_ADD &&
+                deferred_due |= (batch[i].ops.ops[j].type == PDQM_OP_ADD ||
+                                 batch[i].ops.ops[j].type == PDQM_OP_PUT) &&
                                 batch[i].ops.ops[j].deferred;
         }
         if ((gap || blocked) && k == 0) {

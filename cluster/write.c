@@ -336,3 +336,43 @@ void pdqm_write_import_sink(const pdqm_writer *w, pdqm_import_sink *out)
     *out = (pdqm_import_sink){ (void *)w, sink_bank, sink_add, NULL };
 }
 
+
+pdqm_status pdqm_write_ops(const pdqm_writer *w, const pdqm_op *ops, size_t n,
+                           pdqm_op_result *results, uint64_t *seq, pdqm_error *err)
+{
+    if (seq)
+        *seq = 0;
+    if (w->cluster == NULL)
+        return pdqm_store_apply_ops(w->store, ops, n, results, err);
+    if (w->store && !pdqm_store_writable(w->store))
+        return pdqm_error_set(err, PDQM_ERR_NO_SPACE, "this node's disk is full: nothing was "
+                              "written; another node of the cluster can take it");
+    if (w->store == NULL) {
+        uint64_t at;
+        return pdqm_cluster_publish(w->cluster, ops, n, seq ? seq : &at, err);
+    }
+    pdqm_cluster_outcome o;
+    pdqm_status st = pdqm_cluster_write(w->cluster, ops, n, &o, err);
+    if (st != PDQM_OK)
+        return st;
+    if (seq)
+        *seq = o.seq;
+    if (o.n_ops != n) {
+        unsigned long long at = (unsigned long long)o.seq;
+        pdqm_cluster_outcome_free(&o);
+        return pdqm_error_set(err, PDQM_ERR_INTERNAL,
+                              "the write was applied (log entry %llu) but its outcome is lost", at);
+    }
+    for (size_t i = 0; results && i < n; i++) {
+        const pdqm_op_result *r = &o.results[i];
+        results[i].error = r->error;
+        results[i].deleted = r->deleted;
+        int adds = ops[i].type == PDQM_OP_ADD || ops[i].type == PDQM_OP_PUT;
+        if (adds && results[i].outcomes && r->outcomes)
+            memcpy(results[i].outcomes, r->outcomes, ops[i].n_adds * sizeof *r->outcomes);
+        if (adds && results[i].numbers && r->numbers)
+            memcpy(results[i].numbers, r->numbers, ops[i].n_adds * sizeof *r->numbers);
+    }
+    pdqm_cluster_outcome_free(&o);
+    return PDQM_OK;
+}

@@ -30,6 +30,7 @@ const char *pdqm_strerror(pdqm_status status)
     case PDQM_ERR_DEGENERATE:  return "degenerate hash";
     case PDQM_ERR_NO_SPACE:    return "disk full";
     case PDQM_ERR_UNAVAILABLE: return "unavailable, try again";
+    case PDQM_ERR_BUSY:        return "busy elsewhere";
     }
     return "unknown error";
 }
@@ -53,6 +54,7 @@ const char *pdqm_status_token(pdqm_status status)
     case PDQM_ERR_DEGENERATE:  return "degenerate_hash";
     case PDQM_ERR_NO_SPACE:    return "insufficient_storage";
     case PDQM_ERR_UNAVAILABLE: return "unavailable";
+    case PDQM_ERR_BUSY:        return "busy";
     }
     return "unknown";
 }

@@ -38,10 +38,12 @@ typedef enum pdqm_status {
                                  fewer than 16 bits set (a blank image) */
     PDQM_ERR_NO_SPACE = 14,   /* the disk is full: no write fits until space is
                                  freed (reads go on) */
-    PDQM_ERR_UNAVAILABLE = 15 /* a service the call needs (the cluster's log)
+    PDQM_ERR_UNAVAILABLE = 15,/* a service the call needs (the cluster's log)
                                  cannot be reached now; try again */
+    PDQM_ERR_BUSY = 16        /* another process holds it (an exchange being
+                                 fetched elsewhere) */
 } pdqm_status;
-#define PDQM_LAST_STATUS PDQM_ERR_UNAVAILABLE
+#define PDQM_LAST_STATUS PDQM_ERR_BUSY
 
 /* Room for the specifics of one error; longer messages are truncated. */
 #define PDQM_ERROR_MESSAGE_MAX 256

@@ -213,8 +213,11 @@ typedef struct pdqm_content_changes {
 
 typedef enum pdqm_add_outcome {
     PDQM_ADDED = 0,          /* stored */
-    PDQM_ADD_EXISTS = 1,     /* the bank already has this content id: skipped */
-    PDQM_ADD_SAME_FILE = 2   /* the bank already has media with this SHA-256: skipped */
+    PDQM_ADD_EXISTS = 1,     /* the bank already has this content id: skipped
+                                (a PUT: it holds exactly this already) */
+    PDQM_ADD_SAME_FILE = 2,  /* the bank already has media with this SHA-256: skipped */
+    PDQM_ADD_REPLACED = 3    /* a PUT: the bank had this content id with other
+                                content, now replaced (a new number) */
 } pdqm_add_outcome;
 
 /* Add n content items in one transaction: all are stored or none is, and
@@ -271,9 +274,32 @@ typedef enum pdqm_op_type {
     PDQM_OP_ADD = 4,           /* adds (each its own bank; added > 0), deferred */
     PDQM_OP_DELETE = 5,        /* bank, content_id */
     PDQM_OP_CONTENT_CHANGE = 6,   /* bank (NULL: any), number, changes */
-    PDQM_OP_DELETE_NUMBER = 7     /* bank (NULL: any), number */
+    PDQM_OP_DELETE_NUMBER = 7,    /* bank (NULL: any), number */
+    PDQM_OP_EXCHANGE_SET = 8,     /* exchange, xflags and what they set (below) */
+    PDQM_OP_EXCHANGE_DELETE = 9,  /* exchange */
+    PDQM_OP_PUT = 10              /* adds, deferred: an ADD in which an item whose
+                                     content id the bank has replaces it unless
+                                     it is the same (a record of an exchange
+                                     fetched again, or changed) */
 } pdqm_op_type;
-#define PDQM_OP_LAST PDQM_OP_DELETE_NUMBER
+#define PDQM_OP_LAST PDQM_OP_PUT
+
+/* What an EXCHANGE_SET op does (xflags):
+ *   CREATE      the exchange must not exist (PDQM_ERR_EXISTS); with CONFIG
+ *   CONFIG      set its config (else it must exist: PDQM_ERR_NOT_FOUND)
+ *   CHECKPOINT  set its checkpoint (NULL: none)
+ *   STATUS      set its status text
+ *   LEASE       check and set the lease: PDQM_ERR_BUSY when another holder
+ *               has it until after the op's time (unless that holder is the
+ *               op's takeover); else holder gets it until lease_until (0:
+ *               released).
+ * The texts are the exchange room's own (exchange/exchange.h); the store
+ * keeps them as they are. */
+#define PDQM_XSET_CREATE 0x1u
+#define PDQM_XSET_CONFIG 0x2u
+#define PDQM_XSET_CHECKPOINT 0x4u
+#define PDQM_XSET_STATUS 0x8u
+#define PDQM_XSET_LEASE 0x10u
 
 typedef struct pdqm_op {
     pdqm_op_type type;
@@ -291,6 +317,18 @@ typedef struct pdqm_op {
                                   (a bulk load: pdqm_store_add_deferred) */
     uint32_t number;           /* CONTENT_CHANGE, DELETE_NUMBER: the item */
     pdqm_content_changes changes;   /* CONTENT_CHANGE */
+    int guard;                 /* when this op fails, the ops after it in its
+                                  entry are not applied (their results say
+                                  so): an exchange's page stored only while
+                                  its fetcher holds the lease */
+    const char *exchange;      /* EXCHANGE_SET, EXCHANGE_DELETE: its name */
+    unsigned xflags;           /* EXCHANGE_SET: PDQM_XSET_* */
+    const char *config;        /* with PDQM_XSET_CONFIG */
+    const char *checkpoint;    /* with PDQM_XSET_CHECKPOINT (NULL: none) */
+    const char *status;        /* with PDQM_XSET_STATUS */
+    const char *holder;        /* with PDQM_XSET_LEASE, and time (> 0) */
+    int64_t lease_until;
+    const char *takeover;      /* a holder whose lease this op may take */
 } pdqm_op;
 
 /* What applying one op did: PDQM_OK, or the error it would have had as a
@@ -335,6 +373,48 @@ pdqm_status pdqm_store_check_op(const pdqm_op *op, pdqm_error *err);
 /* The last seq pdqm_store_apply() stored (0 when none).  One read
  * transaction. */
 pdqm_status pdqm_store_applied_seq(pdqm_store *store, uint64_t *seq, pdqm_error *err);
+
+/* Apply n ops to a store that is not fed from a log, as one entry of
+ * pdqm_store_apply() would (each op in a nested transaction, outcomes in
+ * results (n of them, the caller's; may be NULL), guards), in one write
+ * transaction that stores no seq.  Returns as pdqm_store_apply(). */
+pdqm_status pdqm_store_apply_ops(pdqm_store *store, const pdqm_op *ops, size_t n,
+                                 pdqm_op_result *results, pdqm_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Exchanges                                                            */
+
+/* A store keeps, for each hash exchange it is fed from, a config, a
+ * checkpoint and a status (texts of the exchange room's, exchange.h), and
+ * a lease saying which fetcher may write for it.  They are written by ops
+ * only (EXCHANGE_SET, EXCHANGE_DELETE), so that a checkpoint commits in
+ * the same transaction as the records it covers, on one node or on every
+ * node of a cluster. */
+#define PDQM_EXCHANGE_TEXT_MAX (256 * 1024)   /* bytes of a config, checkpoint or status */
+#define PDQM_LEASE_HOLDER_MAX 255
+
+typedef struct pdqm_exchange_state {
+    char name[PDQM_BANK_NAME_MAX + 1];   /* the rule of bank names */
+    char *config;            /* owned: free with pdqm_exchange_state_clear() */
+    char *checkpoint;        /* NULL: none yet */
+    char *status;            /* NULL: never set */
+    char holder[PDQM_LEASE_HOLDER_MAX + 1];   /* "" when no lease */
+    int64_t lease_until;     /* unix seconds */
+} pdqm_exchange_state;
+
+void pdqm_exchange_state_clear(pdqm_exchange_state *st);
+void pdqm_exchange_states_free(pdqm_exchange_state *v, size_t n);
+
+/* One exchange's state into *out (the caller's; clear it after).
+ * PDQM_ERR_NOT_FOUND when there is none of that name.  One read
+ * transaction. */
+pdqm_status pdqm_store_exchange_get(pdqm_store *store, const char *name,
+                                    pdqm_exchange_state *out, pdqm_error *err);
+
+/* Every exchange, sorted by name, in a new array *out of *n (free with
+ * pdqm_exchange_states_free()).  One read transaction. */
+pdqm_status pdqm_store_exchange_list(pdqm_store *store, pdqm_exchange_state **out,
+                                     size_t *n, pdqm_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Lookups                                                              */

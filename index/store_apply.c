@@ -32,7 +32,7 @@ static int applied_put(pdqm_store *s, MDB_txn *txn, uint64_t seq)
 static int is_outcome(pdqm_status st)
 {
     return st == PDQM_ERR_INVALID || st == PDQM_ERR_NOT_FOUND || st == PDQM_ERR_EXISTS ||
-           st == PDQM_ERR_TOO_LARGE || st == PDQM_ERR_DEGENERATE;
+           st == PDQM_ERR_TOO_LARGE || st == PDQM_ERR_DEGENERATE || st == PDQM_ERR_BUSY;
 }
 
 /* The checks of the op's own call, and the log's own rule: no "now". */
@@ -54,7 +54,11 @@ pdqm_status pdqm_store_check_op(const pdqm_op *op, pdqm_error *err)
     }
     case PDQM_OP_BANK_DELETE:
         return pdqm_bank_name_check(op->bank, err);
+    case PDQM_OP_EXCHANGE_SET:
+    case PDQM_OP_EXCHANGE_DELETE:
+        return store_exchange_check(op, err);
     case PDQM_OP_ADD:
+    case PDQM_OP_PUT:
         if (op->n_adds == 0 || op->adds == NULL)
             return pdqm_error_set(err, PDQM_ERR_INVALID, "an add from the log has no items");
         for (size_t i = 0; i < op->n_adds; i++)
@@ -77,6 +81,7 @@ pdqm_status pdqm_store_check_op(const pdqm_op *op, pdqm_error *err)
 typedef struct apply_args {
     pdqm_log_entry *entries;
     size_t n;
+    int no_seq;               /* pdqm_store_apply_ops: no seq read or stored */
     int pass_due;             /* out: a small add brought the pending hashes
                                  to their window */
 } apply_args;
@@ -118,16 +123,24 @@ static int run_op(pdqm_store *s, MDB_txn *txn, const pdqm_op *op, pdqm_op_result
     case PDQM_OP_DELETE:
         rc = store_delete_in(s, child, op->bank, op->content_id, e);
         break;
-    case PDQM_OP_ADD: {
+    case PDQM_OP_ADD:
+    case PDQM_OP_PUT: {
         /* As pdqm_store_add() does: a small add waits for a pass. */
         int small = !op->deferred && store_add_is_small(op->adds, op->n_adds);
         uint32_t pending = 0, window = 0;
-        rc = store_add_in(s, child, op->adds, op->n_adds, res->outcomes, res->numbers,
-                          op->deferred || small, &pending, &window, e);
+        rc = (op->type == PDQM_OP_ADD ? store_add_in : store_put_in)(
+            s, child, op->adds, op->n_adds, res->outcomes, res->numbers,
+            op->deferred || small, &pending, &window, e);
         if (rc == 0 && small && pending >= window)
             a->pass_due = 1;
         break;
     }
+    case PDQM_OP_EXCHANGE_SET:
+        rc = store_exchange_set_in(s, child, op, e);
+        break;
+    case PDQM_OP_EXCHANGE_DELETE:
+        rc = store_exchange_delete_in(s, child, op->exchange, e);
+        break;
     }
     if (rc == 0)
         return mdb_txn_commit(child);
@@ -141,29 +154,62 @@ static int run_op(pdqm_store *s, MDB_txn *txn, const pdqm_op *op, pdqm_op_result
     return 0;
 }
 
+/* The ops of one entry; an op marked guard that fails skips the rest. */
+static int run_entry(pdqm_store *s, MDB_txn *txn, pdqm_log_entry *en, apply_args *a,
+                     pdqm_error *err)
+{
+    pdqm_error guard;          /* the failed guard's outcome, once one failed */
+    int failed = 0;
+    for (size_t j = 0; j < en->n_ops; j++) {
+        pdqm_op_result local = { .outcomes = NULL };
+        pdqm_op_result *res = en->results ? &en->results[j] : &local;
+        if (failed) {
+            pdqm_error_set(&res->error, guard.status, "not applied: %s", guard.message);
+            continue;
+        }
+        int rc = run_op(s, txn, &en->ops[j], res, a, err);
+        if (rc != 0)
+            return rc;
+        if (en->ops[j].guard && res->error.status != PDQM_OK) {
+            guard = res->error;
+            failed = 1;
+        }
+    }
+    return 0;
+}
+
 static int do_apply(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     apply_args *a = arg;
     a->pass_due = 0;
-    uint64_t applied;
-    int rc = applied_get(s, txn, &applied);
+    uint64_t applied = 0;
+    int rc = a->no_seq ? 0 : applied_get(s, txn, &applied);
     if (rc != 0)
         return rc;
     uint64_t last = applied;
     for (size_t i = 0; i < a->n; i++) {
         pdqm_log_entry *en = &a->entries[i];
-        en->skipped = en->seq <= applied;
+        en->skipped = !a->no_seq && en->seq <= applied;
         if (en->skipped)
             continue;
-        for (size_t j = 0; j < en->n_ops; j++) {
-            pdqm_op_result local = { .outcomes = NULL };
-            pdqm_op_result *res = en->results ? &en->results[j] : &local;
-            if ((rc = run_op(s, txn, &en->ops[j], res, a, err)) != 0)
-                return rc;
-        }
+        if ((rc = run_entry(s, txn, en, a, err)) != 0)
+            return rc;
         last = en->seq;
     }
-    return last != applied ? applied_put(s, txn, last) : 0;
+    return !a->no_seq && last != applied ? applied_put(s, txn, last) : 0;
+}
+
+pdqm_status pdqm_store_apply_ops(pdqm_store *store, const pdqm_op *ops, size_t n,
+                                 pdqm_op_result *results, pdqm_error *err)
+{
+    if (n == 0)
+        return PDQM_OK;
+    pdqm_log_entry en = { 0, ops, n, results, 0 };
+    apply_args a = { &en, 1, 1, 0 };
+    pdqm_status st = store_write(store, do_apply, &a, "cannot write to the store", err);
+    if (st == PDQM_OK && a.pass_due)
+        (void)pdqm_store_index_pending(store, NULL, NULL);
+    return st;
 }
 
 pdqm_status pdqm_store_apply(pdqm_store *store, pdqm_log_entry *entries, size_t n,
@@ -177,7 +223,7 @@ pdqm_status pdqm_store_apply(pdqm_store *store, pdqm_log_entry *entries, size_t 
                                   (unsigned long long)entries[i].seq);
     if (n == 0)
         return PDQM_OK;
-    apply_args a = { entries, n, 0 };
+    apply_args a = { entries, n, 0, 0 };
     pdqm_status st = store_write(store, do_apply, &a, "cannot apply the log", err);
     /* The batch has committed whatever happens next; a failed pass loses
      * nothing and is tried again by the next small add. */

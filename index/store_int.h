@@ -6,7 +6,9 @@
  *   meta      "schema", "next_entry", "next_bank",
  *             "pending_from", "pending_to", "pass_window" (absent in
  *             stores from before it): u32 values; "applied_seq" (only in
- *             a store fed from a log): a u64, the last entry applied
+ *             a store fed from a log): a u64, the last entry applied;
+ *             "exchange/<name>": a hash exchange's config, checkpoint,
+ *             status and lease (store_exchange.c)
  *   banks     bank name -> bank_rec
  *   cnum      u32 group -> the content records of numbers group*16 ..
  *             group*16+15 (see store_cnum_get): 16 records share one
@@ -328,6 +330,13 @@ int store_add_in(pdqm_store *s, MDB_txn *txn, const pdqm_add *adds, size_t n,
                  pdqm_add_outcome *outcomes, uint32_t *numbers, int deferred,
                  uint32_t *pending_after, uint32_t *window_after, pdqm_error *err);
 int store_add_is_small(const pdqm_add *adds, size_t n);
+/* The exchange ops and the PUT (store_exchange.c), in the same two halves. */
+pdqm_status store_exchange_check(const pdqm_op *op, pdqm_error *err);
+int store_exchange_set_in(pdqm_store *s, MDB_txn *txn, const pdqm_op *op, pdqm_error *err);
+int store_exchange_delete_in(pdqm_store *s, MDB_txn *txn, const char *name, pdqm_error *err);
+int store_put_in(pdqm_store *s, MDB_txn *txn, const pdqm_add *adds, size_t n,
+                 pdqm_add_outcome *outcomes, uint32_t *numbers, int deferred,
+                 uint32_t *pending_after, uint32_t *window_after, pdqm_error *err);
 
 /* Note that the open write transaction changed posting key `key`. */
 void store_touch(pdqm_store *s, uint32_t key);

@@ -184,6 +184,7 @@ static unsigned status_of(pdqm_status st)
     case PDQM_ERR_DEGENERATE: return MHD_HTTP_UNPROCESSABLE_CONTENT;
     case PDQM_ERR_NO_SPACE: return MHD_HTTP_INSUFFICIENT_STORAGE;
     case PDQM_ERR_UNAVAILABLE: return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case PDQM_ERR_BUSY: return MHD_HTTP_CONFLICT;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }

@@ -42,9 +42,30 @@ static void assert_ops_equal(const pdqm_op *a, const pdqm_op *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(a[i].type, b[i].type);
-        if (a[i].type != PDQM_OP_ADD)
+        assert_int_equal(a[i].guard, b[i].guard);
+        if (a[i].type != PDQM_OP_ADD && a[i].type != PDQM_OP_PUT &&
+            a[i].type != PDQM_OP_EXCHANGE_SET && a[i].type != PDQM_OP_EXCHANGE_DELETE)
             assert_true(str_eq(a[i].bank, b[i].bank));
         switch (a[i].type) {
+        case PDQM_OP_EXCHANGE_DELETE:
+            assert_string_equal(a[i].exchange, b[i].exchange);
+            break;
+        case PDQM_OP_EXCHANGE_SET:
+            assert_string_equal(a[i].exchange, b[i].exchange);
+            assert_int_equal(a[i].xflags, b[i].xflags);
+            assert_int_equal(a[i].time, b[i].time);
+            if (a[i].xflags & PDQM_XSET_CONFIG)
+                assert_string_equal(a[i].config, b[i].config);
+            if (a[i].xflags & PDQM_XSET_CHECKPOINT)
+                assert_true(str_eq(a[i].checkpoint, b[i].checkpoint));
+            if (a[i].xflags & PDQM_XSET_STATUS)
+                assert_string_equal(a[i].status, b[i].status);
+            if (a[i].xflags & PDQM_XSET_LEASE) {
+                assert_string_equal(a[i].holder, b[i].holder);
+                assert_int_equal(a[i].lease_until, b[i].lease_until);
+                assert_true(str_eq(a[i].takeover, b[i].takeover));
+            }
+            break;
         case PDQM_OP_BANK_CREATE:
             assert_int_equal(a[i].time, b[i].time);
             assert_int_equal(a[i].threshold, b[i].threshold);
@@ -77,6 +98,7 @@ static void assert_ops_equal(const pdqm_op *a, const pdqm_op *b, size_t n)
             assert_string_equal(a[i].content_id, b[i].content_id);
             break;
         case PDQM_OP_ADD:
+        case PDQM_OP_PUT:
             assert_int_equal(a[i].deferred, b[i].deferred);
             assert_int_equal(a[i].n_adds, b[i].n_adds);
             for (size_t k = 0; k < a[i].n_adds; k++) {
@@ -165,6 +187,28 @@ static void make_sample2(void)
     sample2[5] = (pdqm_op){ .type = PDQM_OP_DELETE_NUMBER, .number = 9 };
 }
 
+/* A sample of what only version 3 holds: the exchanges' ops. */
+static pdqm_op sample3[6];
+
+static void make_sample3(void)
+{
+    make_sample2();
+    sample3[0] = (pdqm_op){ .type = PDQM_OP_EXCHANGE_SET, .exchange = "ncmec",
+                            .xflags = PDQM_XSET_CREATE | PDQM_XSET_CONFIG,
+                            .config = "{\"type\":\"ncmec\"}", .time = 1700000005 };
+    sample3[1] = (pdqm_op){ .type = PDQM_OP_EXCHANGE_SET, .exchange = "ncmec", .guard = 1,
+                            .xflags = PDQM_XSET_LEASE | PDQM_XSET_CHECKPOINT | PDQM_XSET_STATUS,
+                            .checkpoint = "{\"from\":17}", .status = "{}",
+                            .holder = "host/12", .lease_until = 1700000600,
+                            .takeover = "host/11", .time = 1700000006 };
+    sample3[2] = (pdqm_op){ .type = PDQM_OP_PUT, .adds = items2, .n_adds = 3, .deferred = 1 };
+    sample3[3] = (pdqm_op){ .type = PDQM_OP_EXCHANGE_SET, .exchange = "x",
+                            .xflags = PDQM_XSET_CHECKPOINT, .checkpoint = NULL,
+                            .time = 1700000007 };
+    sample3[4] = (pdqm_op){ .type = PDQM_OP_DELETE, .bank = "B", .content_id = "n-1" };
+    sample3[5] = (pdqm_op){ .type = PDQM_OP_EXCHANGE_DELETE, .exchange = "x" };
+}
+
 static void test_log_round_trip(void **state)
 {
     (void)state;
@@ -230,6 +274,52 @@ static void test_log_version_2(void **state)
     free(buf);
 }
 
+/* The exchanges' ops and guards go in entries of version 3, which a node
+ * of version 2 refuses as unsupported (it stops, not skips); an entry of
+ * older ops keeps its version. */
+static void test_log_version_3(void **state)
+{
+    (void)state;
+    make_sample3();
+    uint8_t *buf;
+    size_t len;
+    assert_ok(pdqm_log_encode(sample2, 6, &buf, &len, &err));
+    assert_int_equal(buf[4], 2);
+    free(buf);
+    assert_ok(pdqm_log_encode(sample3, 6, &buf, &len, &err));
+    assert_int_equal(buf[4], 3);
+    size_t want = PDQM_LOG_HEADER_BYTES;
+    for (int i = 0; i < 6; i++)
+        want += pdqm_log_op_bytes(&sample3[i]);
+    assert_int_equal(len, want);
+    pdqm_log_ops d;
+    assert_ok(pdqm_log_decode(buf, len, &d, &err));
+    assert_int_equal(d.n_ops, 6);
+    assert_ops_equal(sample3, d.ops, 6);
+    assert_null(d.ops[3].checkpoint);
+    assert_null(d.ops[0].takeover);
+    pdqm_log_ops_free(&d);
+    /* The same bytes said to be version 2: exchange ops are unknown there. */
+    buf[4] = 2;
+    assert_int_equal(pdqm_log_decode(buf, len, &d, &err), PDQM_ERR_INVALID);
+    free(buf);
+    /* A guard alone makes an entry version 3. */
+    pdqm_op g = { .type = PDQM_OP_DELETE, .bank = "b", .content_id = "c", .guard = 1 };
+    assert_ok(pdqm_log_encode(&g, 1, &buf, &len, &err));
+    assert_int_equal(buf[4], 3);
+    assert_ok(pdqm_log_decode(buf, len, &d, &err));
+    assert_int_equal(d.ops[0].guard, 1);
+    pdqm_log_ops_free(&d);
+    free(buf);
+    /* What the format cannot hold is refused. */
+    pdqm_op bad = sample3[1];
+    bad.holder = NULL;
+    assert_int_equal(pdqm_log_encode(&bad, 1, &buf, &len, &err), PDQM_ERR_INVALID);
+    bad = sample3[0];
+    bad.exchange = NULL;
+    assert_int_equal(pdqm_log_encode(&bad, 1, &buf, &len, &err), PDQM_ERR_INVALID);
+}
+
 /* A hash-named item does not repeat its id, and hashes without
  * timestamps leave them out: 33 bytes a hash, the size of a hash list. */
 static void test_log_short_forms(void **state)
@@ -269,11 +359,12 @@ static void test_log_encode_refuses(void **state)
 static void test_log_truncated_entries(void **state)
 {
     (void)state;
-    make_sample2();
-    for (int version = 1; version <= 2; version++) {
+    make_sample3();
+    for (int version = 1; version <= 3; version++) {
     uint8_t *buf;
     size_t len;
-    assert_ok(pdqm_log_encode(version == 1 ? sample : sample2, 6, &buf, &len, &err));
+    assert_ok(pdqm_log_encode(version == 1 ? sample : version == 2 ? sample2 : sample3, 6,
+                              &buf, &len, &err));
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *copy = malloc(cut ? cut : 1);   /* exactly cut bytes: ASan sees overreads */
         memcpy(copy, buf, cut);
@@ -300,11 +391,12 @@ static void test_log_truncated_entries(void **state)
 static void test_log_flipped_bits(void **state)
 {
     (void)state;
-    make_sample2();
-    for (int version = 1; version <= 2; version++) {
+    make_sample3();
+    for (int version = 1; version <= 3; version++) {
     uint8_t *buf;
     size_t len;
-    assert_ok(pdqm_log_encode(version == 1 ? sample : sample2, 6, &buf, &len, &err));
+    assert_ok(pdqm_log_encode(version == 1 ? sample : version == 2 ? sample2 : sample3, 6,
+                              &buf, &len, &err));
     size_t decoded = 0;
     for (size_t bit = 0; bit < len * 8; bit++) {
         uint8_t *copy = malloc(len);
@@ -376,6 +468,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_round_trip),
         cmocka_unit_test(test_log_version_2),
+        cmocka_unit_test(test_log_version_3),
         cmocka_unit_test(test_log_short_forms),
         cmocka_unit_test(test_log_encode_refuses),
         cmocka_unit_test(test_log_truncated_entries),

@@ -29,7 +29,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make pkg-config \
 	libvips-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libnats-dev nats-server \
-	libcurl4-openssl-dev \
+	libcurl4-openssl-dev libexpat1-dev \
 	python3 python3-pytest python3-requests ffmpeg curl openssl
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
@@ -72,7 +72,7 @@ fuzz-deps: deps
 # ---------------------------------------------------------------------------
 # Build (run through `make build` once the packages are installed).
 
-PKGS := vips libavformat libavcodec libswscale libavutil lmdb libmicrohttpd jansson libnats libcurl
+PKGS := vips libavformat libavcodec libswscale libavutil lmdb libmicrohttpd jansson libnats libcurl expat
 CC := gcc
 # -ffp-contract=off: PDQ must round every float product and sum on its own
 # to stay bit-exact with the reference (see hashing/pdq.c).
@@ -86,7 +86,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 endif
 
-LIB_SRCS := $(wildcard hashing/*.c index/*.c core/*.c cluster/*.c fetch/*.c server/*.c)
+LIB_SRCS := $(wildcard hashing/*.c index/*.c core/*.c cluster/*.c fetch/*.c exchange/*.c server/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -32,6 +32,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_exchange(int argc, char **argv);
 
 /* Print `pdqmatch: MESSAGE` on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

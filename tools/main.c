@@ -27,6 +27,7 @@ static const command commands[] = {
     { "verify",   cmd_verify,   "check a store's consistency" },
     { "compact",  cmd_compact,  "write a compacted copy of a store" },
     { "snapshot", cmd_snapshot, "copy a cluster node's store to start another from" },
+    { "exchange", cmd_exchange, "fetch hash lists from NCMEC, StopNCII, ThreatExchange, TCAP" },
     { "serve",    cmd_serve,    "serve a store over HTTP" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

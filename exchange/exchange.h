@@ -120,6 +120,8 @@ typedef struct pdqm_exchange_status {
     pdqm_exchange_counts total;   /* every fetch's, added up */
     int64_t last_success;         /* the end of the last fetch that ended well */
     uint64_t fetches, failures;
+    int64_t running_since;        /* when the fetch under way started (0: none;
+                                     one killed leaves it, with its lease) */
 } pdqm_exchange_status;
 
 typedef struct pdqm_exchange_info {
@@ -145,7 +147,8 @@ pdqm_status pdqm_exchange_get(pdqm_store *store, const char *name, pdqm_exchange
 /* An exchange as JSON, the one form the CLI's --json and the service's
  * /v1/exchanges share: {"name", "type", "bank", "base_url", "credentials"
  * (its path), "privacy_group", "since", "checkpoint" (parsed), "fetching"
- * (the lease's holder, or null), "last_fetch": {"started", "finished",
+ * (the lease's holder, or null), "fetch_started" (when the fetch under way
+ * began, or null), "last_fetch": {"started", "finished",
  * "ok", "error", "pages", "records", "added", "updated", "unchanged",
  * "deleted", "skipped", "bad"}, "last_success", "fetches", "failures",
  * "total": {the counts of every fetch}}.  now decides whether a lease is
@@ -197,5 +200,30 @@ void pdqm_exchange_fetch_options_default(pdqm_exchange_fetch_options *o);
 pdqm_status pdqm_exchange_fetch(const pdqm_writer *w, const char *name,
                                 const pdqm_exchange_fetch_options *o,
                                 pdqm_exchange_counts *counts, pdqm_error *err);
+
+/* ------------------------------------------------------------------ */
+/* In the background                                                    */
+
+/* A thread that fetches every exchange of the store, one after the other,
+ * every interval seconds (the service's --fetch-interval), through w
+ * (which must outlive it).  Another fetcher holding an exchange's lease
+ * (a CLI fetch, another node of the cluster) is left to it. */
+typedef struct pdqm_exchange_scheduler pdqm_exchange_scheduler;
+
+pdqm_status pdqm_exchange_scheduler_start(const pdqm_writer *w, double interval,
+                                          const pdqm_exchange_fetch_options *o,
+                                          pdqm_exchange_scheduler **out, pdqm_error *err);
+
+/* Fetch now (name NULL: every exchange; else that one), without waiting
+ * for the interval.  Returns at once. */
+void pdqm_exchange_scheduler_kick(pdqm_exchange_scheduler *s, const char *name);
+
+/* Whether a fetch runs now, and the interval. */
+int pdqm_exchange_scheduler_busy(pdqm_exchange_scheduler *s);
+double pdqm_exchange_scheduler_interval(const pdqm_exchange_scheduler *s);
+
+/* Stop: a fetch under way stops at its next request (what it stored
+ * stays); then the thread ends.  NULL does nothing. */
+void pdqm_exchange_scheduler_stop(pdqm_exchange_scheduler *s);
 
 #endif

@@ -536,6 +536,7 @@ static char *status_text(run *r, const pdqm_exchange_status *prev, int ok, const
     s.total.skipped += r->c.skipped;
     s.total.bad += r->c.bad;
     s.fetches++;
+    s.running_since = 0;
     if (ok)
         s.last_success = s.finished;
     else
@@ -577,6 +578,14 @@ pdqm_status pdqm_exchange_fetch(const pdqm_writer *w, const char *name,
         snprintf(r.takeover_buf, sizeof r.takeover_buf, "%s", info.holder);
         r.takeover = r.takeover_buf;
     }
+    if (info.holder[0] && info.lease_until > r.started && strcmp(info.holder, r.holder) != 0 &&
+        r.takeover == NULL) {
+        /* Held, as this store knows: nothing written, nothing fetched. */
+        pdqm_error_set(err, PDQM_ERR_BUSY, "exchange '%s' is being fetched by %s (lease "
+                       "until %lld)", name, info.holder, (long long)info.lease_until);
+        free(info.checkpoint);
+        return PDQM_ERR_BUSY;
+    }
     /* Through a cluster a write is one log entry: records of a batch fit
      * half of the largest (the rest is the ops' own bytes and headroom). */
     r.max_bytes = w->cluster ? pdqm_cluster_max_entry(w->cluster) / 2 : (size_t)256 << 20;
@@ -600,7 +609,15 @@ pdqm_status pdqm_exchange_fetch(const pdqm_writer *w, const char *name,
     /* The lease first: nothing is fetched while another fetcher writes. */
     pdqm_op take_op;
     lease_op(&r, &take_op, 0);
+    pdqm_exchange_status running = info.status;
+    running.running_since = r.started;
+    char *running_text = xstatus_to_json(&running);
+    if (running_text) {
+        take_op.xflags |= PDQM_XSET_STATUS;
+        take_op.status = running_text;
+    }
     st = write_ops(&r, &take_op, 1, NULL, 1, NULL, &e);
+    free(running_text);
     if (st != PDQM_OK) {
         free(info.checkpoint);
         if (err)
@@ -625,8 +642,9 @@ pdqm_status pdqm_exchange_fetch(const pdqm_writer *w, const char *name,
         xpage_clear(&page);
         r.page_no++;
         st = client->next(&x, &page, &e);
-        if (st == PDQM_ERR_INVALID && page.n == 0)
-            r.c.bad++;         /* a page that cannot be read: the fetch stops there */
+        if (st == PDQM_ERR_INVALID)
+            r.c.bad++;         /* a page that cannot be read (none of it is taken):
+                                  the fetch stops there */
         if (st != PDQM_OK)
             break;
         r.c.pages++;

@@ -262,6 +262,8 @@ char *xstatus_to_json(const pdqm_exchange_status *s)
     json_object_set_new(o, "last_success", json_integer(s->last_success));
     json_object_set_new(o, "fetches", json_integer((json_int_t)s->fetches));
     json_object_set_new(o, "failures", json_integer((json_int_t)s->failures));
+    if (s->running_since)
+        json_object_set_new(o, "running_since", json_integer(s->running_since));
     counts_to(last, &s->last);
     counts_to(total, &s->total);
     json_object_set_new(o, "last", last);
@@ -288,6 +290,7 @@ void xstatus_from_json(const char *text, pdqm_exchange_status *s)
     s->last_success = xjson_int(o, "last_success", 0);
     s->fetches = (uint64_t)xjson_int(o, "fetches", 0);
     s->failures = (uint64_t)xjson_int(o, "failures", 0);
+    s->running_since = xjson_int(o, "running_since", 0);
     counts_from(json_object_get(o, "last"), &s->last);
     counts_from(json_object_get(o, "total"), &s->total);
     json_decref(o);
@@ -633,6 +636,8 @@ json_t *pdqm_exchange_info_json(const pdqm_exchange_info *x, int64_t now)
     json_object_set_new(o, "checkpoint", cp ? cp : json_null());
     int held = x->holder[0] && x->lease_until > now;
     json_object_set_new(o, "fetching", held ? json_string(x->holder) : json_null());
+    json_object_set_new(o, "fetch_started", held && s->running_since
+                                                ? json_integer(s->running_since) : json_null());
     if (s->fetches) {
         json_t *last = counts_json(&s->last);
         if (last) {

@@ -162,13 +162,17 @@ static enum MHD_Result get_metrics(pdqm_server *s, struct MHD_Connection *c, req
     pdqm_body_memory body = { atomic_load(&s->body_memory), s->max_body_memory };
     char *text = pdqm_metrics_render(s->metrics, s->store, body);
     char *rates = pdqm_server_metrics(s, pdqm_store_writable(s->store));
-    char *both = text && rates ? malloc(strlen(text) + strlen(rates) + 1) : NULL;
+    char *xm = pdqm_exchange_metrics(s);
+    char *both = text && rates && xm ? malloc(strlen(text) + strlen(rates) + strlen(xm) + 1)
+                                     : NULL;
     if (both) {
         strcpy(both, text);
         strcat(both, rates);
+        strcat(both, xm);
     }
     free(text);
     free(rates);
+    free(xm);
     text = both;
     if (text == NULL)
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "nomem", "out of memory");
@@ -843,5 +847,10 @@ const struct route pdqm_routes[] = {
       "Change whether an item matches (disabled_until) and its note", 0 },
     { "DELETE", "/v1/banks/*/content/**", delete_content, 0, PDQM_ROLE_WRITE,
       "Delete one content item", 0 },
+    { "GET", "/v1/exchanges", pdqm_get_exchanges, 0, PDQM_ROLE_READ,
+      "The hash exchanges fetched into the store: last fetch, checkpoint, counts", 0 },
+    { "GET", "/v1/exchanges/*", pdqm_get_exchange, 0, PDQM_ROLE_READ, "One exchange", 0 },
+    { "POST", "/v1/exchanges/*/fetch", pdqm_post_exchange_fetch, 0, PDQM_ROLE_ADMIN,
+      "Fetch an exchange now (with --fetch-interval)", 0 },
 };
 const size_t pdqm_n_routes = sizeof pdqm_routes / sizeof pdqm_routes[0];

@@ -166,6 +166,12 @@ static json_t *file_matches(pdqm_server *s, const pdqm_digests *d)
         json_t *m = json_pack("{s:s,s:s,s:b,s:b}", "bank", info.bank, "content_id",
                               info.content_id, "sha256", strcmp(info.sha256, d->sha256) == 0,
                               "md5", strcmp(info.md5, d->md5) == 0);
+        if (m && info.metadata) {
+            /* Its provenance, as lookups by hash give it (an exchange's). */
+            json_t *meta = json_loads(info.metadata, JSON_DECODE_ANY, NULL);
+            if (meta)
+                json_object_set_new(m, "metadata", meta);
+        }
         if (m)
             json_array_append_new(arr, m);
         free(hashes);

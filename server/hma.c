@@ -9,10 +9,12 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "hma_int.h"
+#include "../exchange/exchange.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* pydantic's error pages, as HMA's 422 answers link them. */
 #define PYDANTIC_URL "https://errors.pydantic.dev/2.11/v/"
@@ -222,20 +224,113 @@ static enum MHD_Result hma_signal_type_index(pdqm_server *s, struct MHD_Connecti
 }
 
 /* ------------------------------------------------------------------ */
-/* Exchanges: read-only, none configured (the exchange importers will
- * answer here)                                                         */
+/* Exchanges: read-only, from pdqmatch's exchanges ('pdqmatch exchange') */
 
-static enum MHD_Result hma_empty_list(pdqm_server *s, struct MHD_Connection *c, request *rq)
+/* HMA's (python-threatexchange's) name of each exchange API. */
+static const char *hma_api_name(pdqm_exchange_type t)
+{
+    switch (t) {
+    case PDQM_EXCHANGE_NCMEC: return "ncmec";
+    case PDQM_EXCHANGE_STOPNCII: return "stop_ncii";
+    case PDQM_EXCHANGE_THREATEXCHANGE: return "fb_threatexchange";
+    case PDQM_EXCHANGE_TCAP: return "tat";
+    }
+    return "unknown";
+}
+
+static enum MHD_Result hma_exchange_apis(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
     (void)s; (void)rq;
-    return reply_json(c, MHD_HTTP_OK, json_array());
+    json_t *arr = json_array();
+    for (int t = 0; t < PDQM_EXCHANGE_TYPES; t++)
+        json_array_append_new(arr, json_string(hma_api_name((pdqm_exchange_type)t)));
+    return reply_json(c, MHD_HTTP_OK, arr);
+}
+
+static enum MHD_Result hma_exchanges(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    (void)rq;
+    pdqm_exchange_info *all;
+    size_t n;
+    pdqm_error err;
+    pdqm_status st = pdqm_exchange_list(s->store, &all, &n, &err);
+    if (st != PDQM_OK)
+        return reply_status(c, st, &err);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(all[i].config.name));
+    pdqm_exchange_infos_free(all, n);
+    return reply_json(c, MHD_HTTP_OK, arr);
+}
+
+/* The time a checkpoint stands for (each type's own field), or null. */
+static json_t *checkpoint_ts(const pdqm_exchange_info *x)
+{
+    json_t *cp = x->checkpoint ? json_loads(x->checkpoint, 0, NULL) : NULL;
+    json_t *v = NULL;
+    if (json_is_object(cp)) {
+        static const char *const keys[] = { "from", "start", "update_time" };
+        for (size_t i = 0; i < 3 && v == NULL; i++)
+            if (json_is_integer(json_object_get(cp, keys[i])))
+                v = json_integer(json_integer_value(json_object_get(cp, keys[i])));
+        const char *after = json_string_value(json_object_get(cp, "after"));
+        if (v == NULL && after)
+            v = json_integer(atoll(after));      /* TCAP: "{epoch},{id}" */
+    }
+    json_decref(cp);
+    return v ? v : json_null();
+}
+
+static enum MHD_Result exchange_reply(pdqm_server *s, struct MHD_Connection *c, request *rq,
+                                      int status)
+{
+    pdqm_exchange_info x;
+    pdqm_error err;
+    if (pdqm_exchange_get(s->store, rq->param[0], &x, &err) != PDQM_OK)
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "not_found", "Exchange '%s' not found",
+                           rq->param[0]);
+    json_t *j;
+    if (status) {
+        pdqm_bank_info b;
+        uint64_t items = pdqm_store_bank_get(s->store, x.config.bank, &b, NULL) == PDQM_OK
+                             ? b.contents : 0;
+        int64_t now = (int64_t)time(NULL);
+        int running = x.holder[0] && x.lease_until > now;
+        const pdqm_exchange_status *st = &x.status;
+        j = json_pack("{s:o, s:o, s:o, s:o, s:b, s:I}",
+                      "checkpoint_ts", checkpoint_ts(&x),
+                      "running_fetch_start_ts",
+                      running && st->running_since ? json_integer(st->running_since)
+                                                   : json_null(),
+                      "last_fetch_complete_ts",
+                      st->fetches ? json_integer(st->finished) : json_null(),
+                      "last_fetch_succeeded", st->fetches ? json_boolean(st->ok) : json_null(),
+                      "up_to_date", st->fetches && st->ok,
+                      "fetched_items", (json_int_t)items);
+    } else {
+        j = json_pack("{s:s, s:s, s:b, s:s}", "name", x.config.name, "api",
+                      hma_api_name(x.config.type), "enabled", 1, "bank", x.config.bank);
+        if (j && x.config.type == PDQM_EXCHANGE_NCMEC)
+            json_object_set_new(j, "environment",
+                                json_string(x.config.base_url[0]
+                                                ? x.config.base_url
+                                                : pdqm_exchange_default_url(x.config.type)));
+        if (j && x.config.type == PDQM_EXCHANGE_THREATEXCHANGE)
+            json_object_set_new(j, "privacy_group", json_integer(atoll(x.config.privacy_group)));
+    }
+    free(x.checkpoint);
+    return reply_json(c, MHD_HTTP_OK, j);
 }
 
 static enum MHD_Result hma_exchange(pdqm_server *s, struct MHD_Connection *c, request *rq)
 {
-    (void)s;
-    return reply_error(c, MHD_HTTP_NOT_FOUND, "not_found", "Exchange '%s' not found",
-                       rq->param[0]);
+    return exchange_reply(s, c, rq, 0);
+}
+
+static enum MHD_Result hma_exchange_status(pdqm_server *s, struct MHD_Connection *c,
+                                           request *rq)
+{
+    return exchange_reply(s, c, rq, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -273,11 +368,11 @@ const struct route pdqm_hma_routes[] = {
     R("GET", "/c/signal_type/index", hma_signal_type_index, 0, PDQM_ROLE_READ,
       "/c/signal_type/index"),
     R("GET", "/c/content_type", hma_content_types, 0, PDQM_ROLE_READ, "/c/content_type"),
-    R("GET", "/c/exchanges/apis", hma_empty_list, 0, PDQM_ROLE_READ, "/c/exchanges/apis"),
-    R("GET", "/c/exchanges", hma_empty_list, 0, PDQM_ROLE_READ, "/c/exchanges"),
+    R("GET", "/c/exchanges/apis", hma_exchange_apis, 0, PDQM_ROLE_READ, "/c/exchanges/apis"),
+    R("GET", "/c/exchanges", hma_exchanges, 0, PDQM_ROLE_READ, "/c/exchanges"),
     R("GET", "/c/exchange/*", hma_exchange, 0, PDQM_ROLE_READ,
       "/c/exchange/<string:exchange_name>"),
-    R("GET", "/c/exchange/*/status", hma_exchange, 0, PDQM_ROLE_READ,
+    R("GET", "/c/exchange/*/status", hma_exchange_status, 0, PDQM_ROLE_READ,
       "/c/exchange/<string:exchange_name>/status"),
 };
 const size_t pdqm_hma_n_routes = sizeof pdqm_hma_routes / sizeof pdqm_hma_routes[0];

@@ -50,6 +50,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->min_seq_wait = 5;
     o->hma = 0;
     o->fetcher = NULL;
+    o->scheduler = NULL;
 }
 
 json_t *pdqm_with_seq(json_t *j, uint64_t seq)
@@ -975,6 +976,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     s->store = store;
     s->cluster = o->cluster;
     s->fetcher = o->fetcher;
+    s->scheduler = o->scheduler;
     s->writer = (pdqm_writer){ store, o->cluster };
     s->max_lag = o->max_lag > 0 ? o->max_lag : 1;
     s->min_seq_wait = o->min_seq_wait > 0 ? o->min_seq_wait : 5;

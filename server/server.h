@@ -48,6 +48,9 @@ typedef struct pdqm_server_options {
                                     (default 5) */
     int hma;                     /* also answer HMA's API (server/hma.c) */
     pdqm_fetcher *fetcher;       /* borrowed; fetches HMA's url= (NULL: off) */
+    struct pdqm_exchange_scheduler *scheduler;   /* borrowed; the exchanges' background
+                                                    fetcher (POST /v1/exchanges/N/fetch
+                                                    asks it); NULL: off */
 } pdqm_server_options;
 
 void pdqm_server_options_default(pdqm_server_options *o);

@@ -60,6 +60,8 @@ struct pdqm_server {
     const char **route_labels;
     char (*route_paths)[80];     /* "/v1/banks/{name}", for the access log */
     pdqm_fetcher *fetcher;       /* borrowed: URL fetching (HMA's url=); NULL: off */
+    struct pdqm_exchange_scheduler *scheduler;   /* borrowed: the exchanges' fetcher;
+                                                    NULL: off */
 };
 
 #define REQUEST_ID_MAX 64
@@ -117,6 +119,11 @@ extern const size_t pdqm_hma_n_routes;
 
 /* The media routes (api_media.c). */
 enum MHD_Result pdqm_post_hash(pdqm_server *s, struct MHD_Connection *c, request *rq);
+/* /v1/exchanges (api_exchanges.c), and the exchanges' lines of /metrics. */
+enum MHD_Result pdqm_get_exchanges(pdqm_server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result pdqm_get_exchange(pdqm_server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result pdqm_post_exchange_fetch(pdqm_server *s, struct MHD_Connection *c, request *rq);
+char *pdqm_exchange_metrics(pdqm_server *s);
 enum MHD_Result pdqm_post_lookup_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result pdqm_post_bank_media(pdqm_server *s, struct MHD_Connection *c, request *rq);
 

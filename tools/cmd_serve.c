@@ -16,6 +16,7 @@
 #include "../index/store.h"
 #include "../server/server.h"
 #include "../cluster/cluster.h"
+#include "../exchange/exchange.h"
 
 static const char usage[] =
     "usage: pdqmatch serve [--db PATH] [--create] [--listen HOST:PORT] [--threads N]\n"
@@ -27,7 +28,7 @@ static const char usage[] =
     "                      [--max-image-time S] [--max-body-memory N]\n"
     "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n"
     "                      [--hma] [--fetch-allow-hosts H1,H2,...] [--fetch-max-bytes N]\n"
-    "                      [--fetch-timeout S]\n"
+    "                      [--fetch-timeout S] [--fetch-interval S]\n"
     "                      [--nats URL[,URL...] [--stream NAME] [--mirror NAME]\n"
     "                       [--stream-replicas N]\n"
     "                       [--nats-creds FILE] [--nats-ca FILE]\n"
@@ -100,6 +101,14 @@ static void reload_keys(pdqm_log *log, pdqm_server *server, const char *keys_pat
     pdqm_api_keys_free(&keys);
 }
 
+/* What the exchanges' fetcher has to say, in the service's log. */
+static void exchange_log(void *arg, pdqm_exchange_log_level level, const char *exchange,
+                         const char *message)
+{
+    PDQM_LOG((pdqm_log *)arg, level == PDQM_XLOG_WARN ? PDQM_LOG_WARN : PDQM_LOG_INFO,
+             "exchange", PDQM_LOG_S("exchange", exchange), PDQM_LOG_S("message", message));
+}
+
 int cmd_serve(int argc, char **argv)
 {
     const char *db = PDQM_STORE_DEFAULT_PATH;
@@ -113,6 +122,7 @@ int cmd_serve(int argc, char **argv)
     co.name = "pdqmatch serve";
     pdqm_fetch_options fo;
     pdqm_fetch_options_default(&fo);
+    double fetch_interval = 0;
     /* Every option once: parsing, --help and the defaults shown (read from
      * pdqm_server_options_default()) come from this table. */
     const cli_opt options[] = {
@@ -190,6 +200,11 @@ int cmd_serve(int argc, char **argv)
         { .name = "fetch-timeout", .type = CLI_SECONDS, .value = "S", .target = &fo.timeout,
           .min = 0.001, .max = 3600, .show_default = 1,
           .help = "give up on a fetch by URL after S seconds, redirects included" },
+        { .name = "fetch-interval", .type = CLI_SECONDS, .value = "S", .target = &fetch_interval,
+          .min = 1, .max = 7 * 86400,
+          .help = "fetch every hash exchange of the store ('pdqmatch exchange') every\n"
+                  "S seconds, in the background (a fetch under way elsewhere, by\n"
+                  "the CLI or another node, is left to it); off by default" },
         CLI_NATS_OPTIONS(co, "be a node of a cluster: every write goes through the NATS\n"
                              "JetStream stream on these servers (nats://HOST:PORT,\n"
                              "comma-separated), and the store is fed from it (docs/SCALING.md)"),
@@ -241,6 +256,8 @@ int cmd_serve(int argc, char **argv)
     pdqm_server *server = NULL;
     pdqm_cluster *cluster = NULL;
     pdqm_fetcher *fetcher = NULL;
+    pdqm_exchange_scheduler *scheduler = NULL;
+    pdqm_writer writer = { NULL, NULL };
     if (cert_path && (read_pem(cert_path, &cert) != 0 || read_pem(key_path, &key) != 0))
         goto done;
     if (fo.allow_hosts && !o.hma) {
@@ -278,6 +295,19 @@ int cmd_serve(int argc, char **argv)
         }
         o.cluster = cluster;
     }
+    writer = (pdqm_writer){ store, cluster };
+    if (fetch_interval > 0) {
+        pdqm_exchange_fetch_options xo;
+        pdqm_exchange_fetch_options_default(&xo);
+        xo.log = exchange_log;
+        xo.log_arg = log;
+        if (pdqm_exchange_scheduler_start(&writer, fetch_interval, &xo, &scheduler, &err) !=
+            PDQM_OK) {
+            cli_error("%s", pdqm_error_message(&err));
+            goto done;
+        }
+        o.scheduler = scheduler;
+    }
     if (pdqm_server_start(store, &o, &server, &err) != PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         goto done;
@@ -307,6 +337,7 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_S("stream", co.urls ? co.stream : "-"),
              PDQM_LOG_S("hma", o.hma ? "on" : "off"),
              PDQM_LOG_S("fetch_allow_hosts", fo.allow_hosts ? fo.allow_hosts : "-"),
+             PDQM_LOG_I("fetch_interval_s", (long long)fetch_interval),
              PDQM_LOG_S("listen", listen));
     warn_if_open(log, keys_path);
     int sig;
@@ -324,6 +355,8 @@ int cmd_serve(int argc, char **argv)
     }
     PDQM_LOG(log, PDQM_LOG_INFO, "stopping",
              PDQM_LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    pdqm_exchange_scheduler_stop(scheduler);
+    scheduler = NULL;
     pdqm_server_stop(server);
     server = NULL;
     pdqm_cluster_close(cluster);
@@ -333,6 +366,7 @@ int cmd_serve(int argc, char **argv)
     PDQM_LOG(log, PDQM_LOG_INFO, "stopped", PDQM_LOG_S("store", db));
     rc = 0;
 done:
+    pdqm_exchange_scheduler_stop(scheduler);
     pdqm_server_stop(server);
     pdqm_cluster_close(cluster);
     pdqm_store_close(store);

@@ -21,11 +21,12 @@ changes them (same id).  A test drives it over /_control:
                             (REQ: the data request's number, from 1, since the
                             faults were set)
     POST /_control/page_size {"api", "size"}
+    POST /_control/delay    {"api", "seconds"}   (before each data answer)
+    POST /_control/reset    {"api"}              (no records, faults or log)
     GET  /_control/requests?api=A   the data requests so far (path and query)
 
-Credentials expected: NCMEC user "u" password "p"; StopNCII keys "fk" and
-"sk"; ThreatExchange token "tok"; TCAP user "u" password "p" (token
-"tcap-token-N", the Nth login).  A wrong one gets 401.
+Credentials expected: CREDENTIALS below (TCAP's token is "tcap-token-N",
+the Nth login).  A wrong one gets 401.
 
 Run alone (the benchmark does): python3 exchange_standin.py [PORT]; it
 prints the port on its first line.
@@ -42,6 +43,12 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 APIS = ("ncmec", "stopncii", "te", "tcap")
+CREDENTIALS = {
+    "ncmec": {"username": "ncmec-user", "password": "ncmec-secret-pw"},
+    "stopncii": {"functions_key": "fk-secret-123", "subscription_key": "sk-secret-456"},
+    "te": {"access_token": "te-secret-token"},
+    "tcap": {"username": "tcap-user", "password": "tcap-secret-pw"},
+}
 DEFAULT_PAGE = {"ncmec": 3, "stopncii": 3, "te": 3, "tcap": 3}
 
 
@@ -57,6 +64,7 @@ class Api:
         self.synthetic = 0
         self.synthetic_t0 = 0
         self.page_size = DEFAULT_PAGE[name]
+        self.delay = 0.0
         self.faults = {}
         self.requests = []
         self.data_requests = 0
@@ -172,6 +180,8 @@ class Handler(BaseHTTPRequestHandler):
                                  "sk": self.headers.get("Ocp-Apim-Subscription-Key")})
             api.data_requests += 1
             fault = api.faults.get(str(api.data_requests))
+        if api.delay:
+            time.sleep(api.delay)
         if fault and "status" in fault:
             headers = [("Retry-After", str(fault["retry_after"]))] if "retry_after" in fault else []
             return self.send(fault["status"], {"error": "a fault of the test"}, headers=headers)
@@ -200,6 +210,8 @@ class Handler(BaseHTTPRequestHandler):
                     api.synthetic = int(j["synthetic"])
                     api.synthetic_t0 = int(time.time()) - 86400
                     api.generation += 1
+            elif "records" in j:
+                api.load(j["records"], time.time(), j.get("forget", []))
             else:
                 with open(j["file"]) as f:
                     data = json.load(f)
@@ -211,6 +223,17 @@ class Handler(BaseHTTPRequestHandler):
                 api.data_requests = 0
         elif what == "page_size":
             api.page_size = int(j["size"])
+        elif what == "delay":
+            api.delay = float(j["seconds"])
+        elif what == "reset":
+            with api.lock:
+                api.records.clear()
+                api.order.clear()
+                api.synthetic = 0
+                api.faults = {}
+                api.requests = []
+                api.data_requests = 0
+                api.generation += 1
         elif what == "stale_tokens":
             with api.lock:
                 api.generation += 1
@@ -223,7 +246,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- NCMEC ---------------------------------------------------------
     def get_ncmec(self, api, path, q):
-        want = "Basic " + base64.b64encode(b"u:p").decode()
+        c = CREDENTIALS["ncmec"]
+        want = "Basic " + base64.b64encode(("%s:%s" % (c["username"], c["password"])).encode()).decode()
         if self.headers.get("Authorization") != want:
             return 401, "<error>unauthorized</error>", "application/xml"
         if path != "/v2/entries":
@@ -285,8 +309,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- StopNCII ------------------------------------------------------
     def get_stopncii(self, api, path, q):
-        if self.headers.get("x-functions-key") != "fk" or \
-                self.headers.get("Ocp-Apim-Subscription-Key") != "sk":
+        c = CREDENTIALS["stopncii"]
+        if self.headers.get("x-functions-key") != c["functions_key"] or \
+                self.headers.get("Ocp-Apim-Subscription-Key") != c["subscription_key"]:
             return 401, {"error": "keys"}, "application/json"
         if path != "/v1/FetchHashes":
             return 404, {"error": "no route"}, "application/json"
@@ -329,7 +354,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- ThreatExchange ------------------------------------------------
     def get_te(self, api, path, q):
-        if q.get("access_token") != "tok":
+        if q.get("access_token") != CREDENTIALS["te"]["access_token"]:
             return 401, {"error": {"message": "bad token"}}, "application/json"
         parts = path.strip("/").split("/")
         if len(parts) != 3 or parts[2] != "threat_updates" or not parts[0].startswith("v"):
@@ -368,7 +393,8 @@ class Handler(BaseHTTPRequestHandler):
             j = self.body_json()
         except ValueError:
             return self.send(400, {"error": "not json"})
-        if j.get("username") != "u" or j.get("password") != "p":
+        c = CREDENTIALS["tcap"]
+        if j.get("username") != c["username"] or j.get("password") != c["password"]:
             return self.send(401, {"error": "login"})
         api = self.st.apis["tcap"]
         with api.lock:

@@ -612,3 +612,52 @@ def test_cluster_hma_writes_reach_every_node(tmp_path):
     assert export(tmp_path / "a.db") == export(tmp_path / "b.db")
     for db in ("a.db", "b.db"):
         assert run("verify", "--db", tmp_path / db).returncode == 0
+
+
+def test_cluster_exchange_fetched_by_one_node_reaches_every_node(tmp_path):
+    """An exchange added with --nats is every node's; with --fetch-interval
+    every node tries to fetch it, one at a time (the lease is in the log),
+    and its pages (records and checkpoint, one entry each) reach all."""
+    from exchange_standin import start as start_standin
+    from test_exchanges import add, control, creds_file, expected, items, load, payload, status
+
+    standin = start_standin()
+    base = "http://127.0.0.1:%d" % standin.server_address[1]
+    nats = Nats(tmp_path)
+    nodes = []
+    try:
+        load(base, "tcap", 0)
+        control(base, "delay", api="tcap", seconds=0.2)
+        creds = creds_file(tmp_path, "tcap")
+        r = run("exchange", "add", "T", "--nats", nats.urls, "--type", "tcap", "--bank", "TCAP",
+                "--credentials", creds, "--base-url", base + "/tcap")
+        assert r.returncode == 0, r.stderr
+        for name in "ab":
+            nodes.append(Node(tmp_path / f"{name}.db", nats.urls, "--fetch-interval", "1"))
+        want = expected("tcap", payload("tcap")["phases"][:1])
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            if all({k: v[:2] for k, v in items(n.db, "TCAP").items()} == want for n in nodes):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the exchange's items did not reach every node")
+        # Never two fetches at once: the stand-in saw each page once a fetch,
+        # and no two fetches' requests interleave.
+        reqs = requests.get(base + "/_control/requests?api=tcap", timeout=10).json()
+        assert reqs and all(r["auth"].startswith("Bearer tcap-token-") for r in reqs)
+        seen_tokens = [r["auth"] for r in reqs]
+        runs = [t for i, t in enumerate(seen_tokens) if i == 0 or seen_tokens[i - 1] != t]
+        assert len(runs) == len(set(runs)), seen_tokens   # each login's pages together
+        for n in nodes:
+            s = requests.get(n.url + "/v1/exchanges/T", timeout=10).json()
+            assert s["last_fetch"] is None or s["last_fetch"]["ok"], s
+    finally:
+        for n in nodes:
+            n.stop()
+        nats.stop()
+        standin.shutdown()
+        standin.server_close()
+    assert export(tmp_path / "a.db") == export(tmp_path / "b.db")
+    for db in ("a.db", "b.db"):
+        assert run("verify", "--db", tmp_path / db).returncode == 0

@@ -190,7 +190,8 @@ def test_hma_client_sequence(hma):
     assert s.get(hma + "/c/content_type").json() == [{"name": "photo", "enabled": True},
                                                      {"name": "video", "enabled": True}]
     assert s.get(hma + "/c/exchanges").json() == []
-    assert s.get(hma + "/c/exchanges/apis").json() == []
+    assert s.get(hma + "/c/exchanges/apis").json() == ["ncmec", "stop_ncii", "fb_threatexchange",
+                                                       "tat"]
     r = s.get(hma + "/c/exchange/NCMEC")
     assert (r.status_code, r.json()) == (404, {"message": "Exchange 'NCMEC' not found"})
 

@@ -16,6 +16,8 @@ ROUTES = {
     ("get", "/v1/banks/{name}/content"), ("get", "/v1/banks/{name}/content/{content_id}"),
     ("patch", "/v1/banks/{name}/content/{content_id}"),
     ("delete", "/v1/banks/{name}/content/{content_id}"),
+    ("get", "/v1/exchanges"), ("get", "/v1/exchanges/{name}"),
+    ("post", "/v1/exchanges/{name}/fetch"),
 }
 METHODS = ("get", "post", "patch", "delete", "put")
 

@@ -315,8 +315,12 @@ static pdqm_status flush(run *r, const char *status, pdqm_error *err)
             ops[k++] = (pdqm_op){ .type = PDQM_OP_DELETE, .bank = r->config.bank,
                                   .content_id = x->id };
         }
-        else
-            adds[na++] = x->add;
+        else {
+            /* (The hash's address is taken now: the batch's array moves as
+             * it grows.) */
+            adds[na] = x->add;
+            adds[na++].hashes = x->add.n_hashes ? &x->hash : NULL;
+        }
     }
     size_t put_at = n_ops;
     if (puts) {
@@ -413,6 +417,7 @@ static pdqm_status take(run *r, const xrecord *x, size_t pos, pdqm_error *err)
         a->add.md5 = a->md5;
         a->add.hashes = add.n_hashes ? &a->hash : NULL;
         r->b.bytes += pdqm_log_add_bytes(&a->add);
+        a->add.hashes = NULL;  /* (set when written: the array moves) */
     } else {
         r->b.bytes += 6 + strlen(r->config.bank) + strlen(id);
     }

@@ -80,7 +80,8 @@ static int xencode(const xview *x, uint8_t **out, size_t *len)
     uint16_t hl = (uint16_t)x->holder_len;
     memcpy(p, &hl, 2);
     p += 2;
-    memcpy(p, x->holder, x->holder_len);
+    if (x->holder_len)
+        memcpy(p, x->holder, x->holder_len);
     p += x->holder_len;
     const char *texts[3] = { x->config, x->checkpoint, x->status };
     size_t lens[3] = { x->config_len, x->checkpoint_len, x->status_len };
@@ -270,7 +271,8 @@ static int state_from(const char *name, size_t name_len, const MDB_val *v,
     if (name_len > PDQM_BANK_NAME_MAX || xdecode(v, &x) != 0)
         return -1;
     memcpy(out->name, name, name_len);
-    memcpy(out->holder, x.holder, x.holder_len);
+    if (x.holder_len)
+        memcpy(out->holder, x.holder, x.holder_len);
     out->lease_until = x.lease_until;
     out->config = dup_text(x.config, x.config_len);
     out->checkpoint = x.checkpoint ? dup_text(x.checkpoint, x.checkpoint_len) : NULL;

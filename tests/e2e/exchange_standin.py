@@ -259,9 +259,12 @@ class Handler(BaseHTTPRequestHandler):
         size = int(q.get("size", api.page_size))
         start = int(q.get("start", 1))
         if api.synthetic:
-            n = api.synthetic
+            # Synthetic entries i are stamped t0 + i // 1000: a window holds
+            # those of its seconds.
+            lo = max(0, (t_from - api.synthetic_t0) * 1000)
+            hi = min(api.synthetic, max(0, (t_to - api.synthetic_t0 + 1) * 1000))
             rows = None
-            total = n
+            total = max(0, hi - lo)
         else:
             rows = [x for x in api.items() if t_from <= x[2] <= t_to]
             total = len(rows)
@@ -269,11 +272,12 @@ class Handler(BaseHTTPRequestHandler):
         if rows is not None:
             page = rows[start - 1:start - 1 + size]
         else:
-            for i in range(start - 1, min(total, start - 1 + size)):
+            for k in range(start - 1, min(total, start - 1 + size)):
+                i = lo + k
                 page.append(("s", {"id": "e%d" % i, "member": 7, "kind": "image",
                                    "fingerprints": {"pdq": synthetic_hash(i, 64),
                                                     "md5": synthetic_hash(i, 32)}},
-                             api.synthetic_t0))
+                             api.synthetic_t0 + i // 1000))
         images, videos = [], []
         for _, r, t in page:
             kind = r.get("kind", "image")

@@ -665,3 +665,18 @@ def test_hma_exchange_routes_answer_from_the_exchanges(tmp_path, standin):
         assert st == 404 and r == {"message": "Exchange 'nope' not found"}
     finally:
         stop(proc)
+
+
+def test_thousands_of_records_in_one_write(tmp_path, standin):
+    """A write of more records than the batch first has room for (its array
+    grows, and moves, while the records are taken): every item whole."""
+    control(standin, "load", api="tcap", synthetic=5000)
+    control(standin, "page_size", api="tcap", size=1000)
+    db, name = add(tmp_path, standin, "tcap")
+    r = fetch(db)
+    assert r.returncode == 0, r.stderr
+    got = items(db, "TCAP")
+    assert len(got) == 5000
+    r = run("export", "--db", db, "--bank", "TCAP", "--format", "csv")
+    assert all(line.split(",")[1] == "100" for line in r.stdout.splitlines()[1:])
+    verify(db)

@@ -241,6 +241,8 @@ bench-run: build
 	@$(PYTHON) bench/bench_serve.py $(BUILD)
 	@echo
 	@$(PYTHON) bench/bench_cluster.py $(BUILD)
+	@echo
+	@$(PYTHON) bench/bench_exchange.py $(BUILD)
 
 soak: deps
 	@$(MAKE) --no-print-directory soak-run

@@ -15,7 +15,8 @@
  *     a video, or when not 0; hashes empty for an item known by its MD5
  *     alone).  Metadata is written as it is stored, byte for byte.
  *     pdqm_import_jsonl() restores all of it, and exporting the restored
- *     store gives the same bytes.  (An item's number, HMA's id for it, is
+ *     store gives the same bytes.  (Exchanges, a store's settings rather
+ *     than its content, are not in it: exchange/exchange.h.)  (An item's number, HMA's id for it, is
  *     the store's own: a store imported into numbers its items anew.)
  *   - CSV (PDQM_EXPORT_CSV), for partners and `pdqmatch index --hash-list`:
  *     hash,quality,content_id,timestamp,bank,metadata,sha256,md5,kind, one

@@ -16,6 +16,9 @@
 /* ------------------------------------------------------------------ */
 /* HTTP (http.c)                                                        */
 
+struct xrequest;
+struct xresponse;
+
 typedef struct xhttp {
     double timeout;            /* seconds a try */
     size_t max_bytes;          /* of a body */
@@ -26,6 +29,9 @@ typedef struct xhttp {
     void (*on_retry)(void *arg, const char *url, long code, double wait);
     void *arg;
     uint64_t requests, retries;   /* counted */
+    /* Tests only (the fuzz target): answers in place of the network. */
+    pdqm_status (*canned)(void *arg, const struct xrequest *q, struct xresponse *out);
+    void *canned_arg;
 } xhttp;
 
 typedef struct xrequest {

@@ -597,7 +597,7 @@ pdqm_status pdqm_exchange_fetch(const pdqm_writer *w, const char *name,
 
     json_t *creds = NULL, *cp = NULL;
     xhttp http = { o->timeout, o->max_page_bytes, o->max_retries, o->retry_base, o->max_wait,
-                   o->ca_file, o->stop, on_retry, &r, 0, 0 };
+                   o->ca_file, o->stop, on_retry, &r, 0, 0, NULL, NULL };
     const xclient *client = client_of(r.config.type);
     char base[1024];
     snprintf(base, sizeof base, "%s",
@@ -720,7 +720,10 @@ pdqm_status pdqm_exchange_fetch(const pdqm_writer *w, const char *name,
             free(status);
         }
     }
-    if (st == PDQM_OK && w->cluster == NULL)
+    /* What was stored, even before a failure, is indexed now (lookups
+     * scan it meanwhile); a node of a cluster does it when its log is
+     * quiet. */
+    if (w->cluster == NULL)
         (void)pdqm_store_index_pending(w->store, NULL, NULL);
     if (st == PDQM_OK)
         say(&r, PDQM_XLOG_INFO, "fetch done: %llu pages, %llu records: %llu added, %llu "

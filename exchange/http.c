@@ -140,6 +140,12 @@ static int retryable(long code)
 pdqm_status xhttp_request(xhttp *h, const xrequest *q, xresponse *out, pdqm_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (h->canned) {
+        pdqm_status st = h->canned(h->canned_arg, q, out);
+        if (st == PDQM_OK && (out->code < 200 || out->code > 299))
+            return pdqm_error_set(err, PDQM_ERR_INVALID, "HTTP %ld", out->code);
+        return st;
+    }
     pthread_once(&curl_once, curl_init);
     if (curl_init_status != CURLE_OK)
         return pdqm_error_set(err, PDQM_ERR_INTERNAL, "libcurl did not start: %s",

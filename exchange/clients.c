@@ -17,13 +17,21 @@ const char *xcred(xctx *x, const char *key)
     return xjson_str(x->credentials, key);
 }
 
+int64_t xnum_to_int(double v, int64_t dflt)
+{
+    /* (A double out of int64_t's range has no conversion: undefined.) */
+    if (!(v > -9.2e18 && v < 9.2e18))
+        return dflt;
+    return (int64_t)v;
+}
+
 int64_t xjson_int(const json_t *o, const char *key, int64_t dflt)
 {
     json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
     if (json_is_integer(v))
         return (int64_t)json_integer_value(v);
     if (json_is_real(v))
-        return (int64_t)json_real_value(v);
+        return xnum_to_int(json_real_value(v), dflt);
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end;

@@ -158,6 +158,8 @@ extern const xclient xclient_ncmec, xclient_stopncii, xclient_threatexchange, xc
  * credentials; a JSON checkpoint's number or string; URL building. */
 const char *xcred(xctx *x, const char *key);
 int64_t xjson_int(const json_t *o, const char *key, int64_t dflt);
+/* A JSON number (a double) as a whole number, dflt when out of range. */
+int64_t xnum_to_int(double v, int64_t dflt);
 const char *xjson_str(const json_t *o, const char *key);
 /* A JSON value of an answer as text for provenance: a string or a number
  * as a string, NULL otherwise. */

@@ -404,9 +404,10 @@ static int64_t window_estimate(const char *next, uint64_t on_page)
     if (s == NULL || m == NULL)
         return -1;
     long long start = strtoll(s + 6, NULL, 10), max = strtoll(m + 4, NULL, 10);
-    if (max < start)
+    if (start < 0 || max < start)
         return -1;
-    return (int64_t)(max - start) + (int64_t)on_page;
+    int64_t n = (int64_t)(max - start);     /* (no overflow: both >= 0) */
+    return n > INT64_MAX - (int64_t)on_page ? INT64_MAX : n + (int64_t)on_page;
 }
 
 static pdqm_status ncmec_next(xctx *x, xpage *p, pdqm_error *err)

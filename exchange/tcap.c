@@ -110,7 +110,7 @@ static void read_record(xpage *p, json_t *e)
     r->deleted = json_is_true(del);
     json_t *up = json_object_get(e, "updated_on");
     if (json_is_number(up))
-        r->updated = (int64_t)json_number_value(up);
+        r->updated = xnum_to_int(json_number_value(up), 0);
     else if (json_is_string(up))
         r->updated = xparse_time(json_string_value(up)) > 0 ? xparse_time(json_string_value(up))
                                                             : xjson_int(e, "updated_on", 0);

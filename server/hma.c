@@ -275,7 +275,7 @@ static json_t *checkpoint_ts(const pdqm_exchange_info *x)
                 v = json_integer(json_integer_value(json_object_get(cp, keys[i])));
         const char *after = json_string_value(json_object_get(cp, "after"));
         if (v == NULL && after)
-            v = json_integer(atoll(after));      /* TCAP: "{epoch},{id}" */
+            v = json_integer(strtoll(after, NULL, 10));   /* TCAP: "{epoch},{id}" */
     }
     json_decref(cp);
     return v ? v : json_null();
@@ -316,7 +316,8 @@ static enum MHD_Result exchange_reply(pdqm_server *s, struct MHD_Connection *c, 
                                                 ? x.config.base_url
                                                 : pdqm_exchange_default_url(x.config.type)));
         if (j && x.config.type == PDQM_EXCHANGE_THREATEXCHANGE)
-            json_object_set_new(j, "privacy_group", json_integer(atoll(x.config.privacy_group)));
+            json_object_set_new(j, "privacy_group",
+                                json_integer(strtoll(x.config.privacy_group, NULL, 10)));
     }
     free(x.checkpoint);
     return reply_json(c, MHD_HTTP_OK, j);

@@ -29,7 +29,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make pkg-config \
 	libvips-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libnats-dev nats-server \
-	libcurl4-openssl-dev libexpat1-dev \
+	libcurl4-openssl-dev libexpat1-dev libjpeg62-turbo-dev \
 	python3 python3-pytest python3-requests ffmpeg curl openssl
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
@@ -72,7 +72,16 @@ fuzz-deps: deps
 # ---------------------------------------------------------------------------
 # Build (run through `make build` once the packages are installed).
 
-PKGS := vips libavformat libavcodec libswscale libavutil lmdb libmicrohttpd jansson libnats libcurl expat
+PKGS := vips libavformat libavcodec libswscale libavutil lmdb libmicrohttpd jansson libnats libcurl expat \
+	libjpeg
+# What the pdqmatch binary links.  libvips, FFmpeg, libcurl, libmicrohttpd
+# and libnats (about 160 shared libraries with theirs) are loaded the first
+# time a command needs them (hashing/dynlib.h), by the sonames read here off
+# the libraries their headers belong to: MACRO:pkg-config package:library.
+LINKED_PKGS := lmdb jansson expat libjpeg
+LAZY_LIBS := VIPS:vips:vips AVFORMAT:libavformat:avformat AVCODEC:libavcodec:avcodec \
+	SWSCALE:libswscale:swscale AVUTIL:libavutil:avutil CURL:libcurl:curl \
+	MHD:libmicrohttpd:microhttpd NATS:libnats:nats
 CC := gcc
 # -ffp-contract=off: PDQ must round every float product and sum on its own
 # to stay bit-exact with the reference (see hashing/pdq.c).
@@ -81,8 +90,14 @@ CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -ffp-contract=off -pthread \
 LDFLAGS := -pthread $(SAN_FLAGS)
 
 ifneq ($(filter build test-run unit e2e bench-run fuzz-build fuzz-run soak-run,$(MAKECMDGOALS)),)
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+SONAME_FLAGS := $(shell for l in $(LAZY_LIBS); do \
+	m=$${l%%:*}; r=$${l#*:}; p=$${r%%:*}; n=$${r#*:}; \
+	s=$$(readelf -d "$$(pkg-config --variable=libdir $$p)/lib$$n.so" | \
+		sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'); \
+	echo "'-DPDQM_SONAME_$$m=\"$$s\"'"; done)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)) $(SONAME_FLAGS)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
+LINKED_LIBS := $(shell pkg-config --libs $(LINKED_PKGS)) -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 endif
 
@@ -117,7 +132,7 @@ $(LIB): $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BIN): $(TOOL_OBJS) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(LIB) $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(LIB) $(LINKED_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <nats/nats.h>
+
+#include "nats_lazy.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -188,6 +190,9 @@ pdqm_status pdqm_cluster_open(const pdqm_cluster_options *o, pdqm_cluster **out,
     if (!stream_name_ok(stream) || (o->mirror && !stream_name_ok(o->mirror)))
         return pdqm_error_set(err, PDQM_ERR_INVALID,
                               "a stream name is 1 to 64 letters, digits, '_' or '-'");
+    pdqm_status loaded = pdqm_nats_load(err);
+    if (loaded != PDQM_OK)
+        return loaded;
     if (o->mirror && strcmp(o->mirror, stream) == 0)
         return pdqm_error_set(err, PDQM_ERR_INVALID, "the mirror must be another stream");
     /* The servers, split. */

@@ -10,6 +10,8 @@
 #include "exchange_int.h"
 
 #include <curl/curl.h>
+
+#include "../fetch/curl_lazy.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +148,9 @@ pdqm_status xhttp_request(xhttp *h, const xrequest *q, xresponse *out, pdqm_erro
             return pdqm_error_set(err, PDQM_ERR_INVALID, "HTTP %ld", out->code);
         return st;
     }
+    pdqm_status loaded = pdqm_curl_load(err);
+    if (loaded != PDQM_OK)
+        return loaded;
     pthread_once(&curl_once, curl_init);
     if (curl_init_status != CURLE_OK)
         return pdqm_error_set(err, PDQM_ERR_INTERNAL, "libcurl did not start: %s",

@@ -12,6 +12,8 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+
+#include "curl_lazy.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -152,6 +154,9 @@ void pdqm_fetcher_free(pdqm_fetcher *f)
 pdqm_status pdqm_fetcher_new(const pdqm_fetch_options *o, pdqm_fetcher **out, pdqm_error *err)
 {
     *out = NULL;
+    pdqm_status loaded = pdqm_curl_load(err);
+    if (loaded != PDQM_OK)
+        return loaded;
     pthread_once(&curl_once, curl_init);
     if (curl_init_status != CURLE_OK)
         return pdqm_error_set(err, PDQM_ERR_INTERNAL, "libcurl did not start: %s",

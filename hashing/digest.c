@@ -7,6 +7,8 @@
 #include <libavutil/mem.h>
 #include <libavutil/sha.h>
 
+#include "av_lazy.h"
+
 static void to_hex(const uint8_t *bytes, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -21,6 +23,9 @@ pdqm_status pdqm_digest(const void *data, size_t len, pdqm_digests *out,
                         pdqm_error *err)
 {
     uint8_t sha[32], md5[16];
+    pdqm_status st = pdqm_av_load(err);
+    if (st != PDQM_OK)
+        return st;
     struct AVSHA *ctx = av_sha_alloc();
     if (ctx == NULL || av_sha_init(ctx, 256) != 0) {
         av_free(ctx);

@@ -10,12 +10,15 @@
 #include "image.h"
 
 #include "clock.h"
+#include "image_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <vips/vips.h>
+
+#include "vips_lazy.h"
 
 /* Rows asked of libvips at a time. */
 #define STRIP_ROWS 16
@@ -118,7 +121,7 @@ static int started;
 
 static void start_vips(void)
 {
-    if (VIPS_INIT("pdqmatch") != 0) {
+    if (pdqm_vips_load(NULL) != PDQM_OK || VIPS_INIT("pdqmatch") != 0) {
         init_failed = 1;
         return;
     }
@@ -143,8 +146,12 @@ static void start_vips(void)
 pdqm_status pdqm_image_init(pdqm_error *err)
 {
     pthread_once(&init_once, start_vips);
-    if (init_failed)
-        return pdqm_error_set(err, PDQM_ERR_INTERNAL, "libvips failed to start");
+    if (init_failed) {
+        /* The loader's reason when libvips is not there at all. */
+        pdqm_status st = pdqm_vips_load(err);
+        return st != PDQM_OK ? st
+                             : pdqm_error_set(err, PDQM_ERR_INTERNAL, "libvips failed to start");
+    }
     return PDQM_OK;
 }
 
@@ -278,15 +285,12 @@ static int row_is_grey(const uint8_t *p, int n)
     return 1;
 }
 
-/* Stream the rows of img (1 or 3 uchar bands, or 4 for CMYK) and copy the
- * pre-shrink's samples into a new buffer.  With collapse_grey, an image
- * whose every pixel is grey becomes one channel.  Fills img_out->pixels. */
-static pdqm_status sample_pixels(VipsImage *img, int collapse_grey, double began,
-                                 double max_seconds, pdqm_image *img_out, pdqm_error *err)
+pdqm_status pdqm_image_sample(int width, int height, int in_bands, pdqm_rows_fn read_rows,
+                              void *arg, int collapse_grey, double began, double max_seconds,
+                              pdqm_image *img_out, pdqm_error *err)
 {
-    const int width = img->Xsize, height = img->Ysize;
-    const int cmyk = img->Bands == 4;
-    const int bands = cmyk ? 3 : img->Bands;
+    const int cmyk = in_bands == 4;
+    const int bands = cmyk ? 3 : in_bands;
     int out_w, out_h;
     pdqm_pdq_preshrink_dims(width, height, &out_w, &out_h);
     const int shrink = (out_w != width || out_h != height);
@@ -294,9 +298,8 @@ static pdqm_status sample_pixels(VipsImage *img, int collapse_grey, double began
     uint8_t *buf = malloc((size_t)out_w * out_h * bands);
     int *col_src = malloc(sizeof(int) * (size_t)out_w);
     uint8_t *rgb_row = cmyk ? malloc((size_t)width * 3) : NULL;
-    VipsRegion *region = vips_region_new(img);
     pdqm_status st = PDQM_OK;
-    if (!buf || !col_src || !region || (cmyk && !rgb_row)) {
+    if (!buf || !col_src || (cmyk && !rgb_row)) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory decoding image");
         goto cleanup;
     }
@@ -306,19 +309,18 @@ static pdqm_status sample_pixels(VipsImage *img, int collapse_grey, double began
     int grey = collapse_grey && bands == 3;
     int next_out = 0;   /* next output row to fill */
     for (int y0 = 0; y0 < height; y0 += STRIP_ROWS) {
-        VipsRect strip = { 0, y0, width, VIPS_MIN(STRIP_ROWS, height - y0) };
+        const int n = height - y0 < STRIP_ROWS ? height - y0 : STRIP_ROWS;
         if (pdqm_monotonic_seconds() - began > max_seconds) {
             st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %g seconds",
                                 max_seconds);
             goto cleanup;
         }
-        if (vips_region_prepare(region, &strip)) {
-            st = vips_failure(err, PDQM_ERR_DECODE, "corrupt or truncated",
-                              img_out->format);
+        const uint8_t *first;
+        size_t stride;
+        if ((st = read_rows(arg, y0, n, &first, &stride, err)) != PDQM_OK)
             goto cleanup;
-        }
-        for (int y = y0; y < y0 + strip.height; y++) {
-            const uint8_t *row = (const uint8_t *)VIPS_REGION_ADDR(region, 0, y);
+        for (int y = y0; y < y0 + n; y++) {
+            const uint8_t *row = first + (size_t)(y - y0) * stride;
             if (cmyk) {
                 cmyk_row_to_rgb(row, width, rgb_row);
                 row = rgb_row;
@@ -363,9 +365,25 @@ cleanup:
     free(buf);
     free(col_src);
     free(rgb_row);
-    if (region)
-        g_object_unref(region);
     return st;
+}
+
+/* Rows of a libvips image, a strip at a time, for pdqm_image_sample(). */
+typedef struct vips_rows {
+    VipsRegion *region;
+    const char *format;
+} vips_rows;
+
+static pdqm_status vips_read_rows(void *arg, int y0, int n, const uint8_t **first,
+                                  size_t *stride, pdqm_error *err)
+{
+    vips_rows *r = arg;
+    VipsRect strip = { 0, y0, r->region->im->Xsize, n };
+    if (vips_region_prepare(r->region, &strip))
+        return vips_failure(err, PDQM_ERR_DECODE, "corrupt or truncated", r->format);
+    *first = (const uint8_t *)VIPS_REGION_ADDR(r->region, 0, y0);
+    *stride = VIPS_REGION_LSKIP(r->region);
+    return PDQM_OK;
 }
 
 pdqm_status pdqm_image_decode(const void *data, size_t len,
@@ -385,6 +403,19 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
         return pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
                               "%zu bytes is over the limit of %zu bytes",
                               len, limits->max_bytes);
+    /* A plain JPEG needs no libvips (nor its 100 libraries at start-up):
+     * libjpeg gives the very pixels libvips' loader would. */
+    pdqm_status st;
+    if (pdqm_jpeg_decode(data, len, limits, began, out, &st, err))
+        return st;
+    return pdqm_image_decode_vips(data, len, limits, began, out, err);
+}
+
+pdqm_status pdqm_image_decode_vips(const void *data, size_t len,
+                                   const pdqm_image_limits *limits, double began,
+                                   pdqm_image **out, pdqm_error *err)
+{
+    *out = NULL;
     pdqm_status st = pdqm_image_init(err);
     if (st != PDQM_OK)
         return st;
@@ -453,8 +484,14 @@ pdqm_status pdqm_image_decode(const void *data, size_t len,
     /* The reference reads PPM/PGM itself, channels as stored; every other
      * format reaches it through ImageMagick, which writes all-grey images
      * as one-channel PGM. */
-    st = sample_pixels(ready, strcmp(format, "ppm") != 0, began, limits->max_seconds, img,
-                       err);
+    vips_rows rows = { vips_region_new(ready), format };
+    if (rows.region == NULL) {
+        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory decoding image");
+        goto cleanup;
+    }
+    st = pdqm_image_sample(ready->Xsize, ready->Ysize, ready->Bands, vips_read_rows, &rows,
+                           strcmp(format, "ppm") != 0, began, limits->max_seconds, img, err);
+    g_object_unref(rows.region);
     if (st == PDQM_OK) {
         *out = img;
         img = NULL;

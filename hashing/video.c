@@ -24,6 +24,8 @@
 #include <libavutil/log.h>
 #include <libswscale/swscale.h>
 
+#include "av_lazy.h"
+
 #include "pdq.h"
 
 #define IO_BUFFER 65536
@@ -109,7 +111,7 @@ static pdqm_status av_failure(pdqm_error *err, pdqm_status status, const char *w
 
 int pdqm_video_probe(const void *data, size_t len)
 {
-    if (len == 0)
+    if (len == 0 || pdqm_av_load(NULL) != PDQM_OK)
         return 0;
     pthread_once(&log_once, silence_ffmpeg);
     /* av_probe_input_format wants AVPROBE_PADDING_SIZE zero bytes after. */
@@ -359,6 +361,9 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
                               PDQM_VIDEO_MAX_BURST);
     if (burst == 0)
         burst = 1;
+    pdqm_status loaded = pdqm_av_load(err);
+    if (loaded != PDQM_OK)
+        return loaded;
     pthread_once(&log_once, silence_ffmpeg);
 
     pdqm_status st = PDQM_OK;

@@ -950,6 +950,9 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
         pdqm_server_options_default(&defaults);
         o = &defaults;
     }
+    pdqm_status loaded = pdqm_mhd_load(err);
+    if (loaded != PDQM_OK)
+        return loaded;
     const char *colon = strrchr(o->listen, ':');
     char host[64];
     if (colon == NULL || (size_t)(colon - o->listen) >= sizeof host)

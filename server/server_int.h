@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <microhttpd.h>
 
+#include "mhd_lazy.h"
+
 #include "auth.h"
 #include "keyring.h"
 #include "metrics.h"

@@ -249,12 +249,7 @@ int cmd_hash(int argc, char **argv)
     if (optind >= argc)
         return cli_usage_error("hash", "no FILE given");
 
-    pdqm_error err;
-    if (pdqm_image_init(&err) != PDQM_OK) {
-        cli_error("%s", pdqm_error_message(&err));
-        return 1;
-    }
-
+    /* libvips (and FFmpeg) start on the first file that needs them. */
     pool *workers = pool_start((int)threads, work, done, &p);
     if (workers == NULL) {
         cli_error("cannot start a worker thread");

@@ -728,10 +728,6 @@ int cmd_index(int argc, char **argv)
     }
     r.total_files = files.n;
     if (files.n > 0) {
-        if (pdqm_image_init(&err) != PDQM_OK) {
-            cli_error("%s", pdqm_error_message(&err));
-            return 2;
-        }
         pool *workers = pool_start((int)threads, file_work, file_done, &r);
         if (workers == NULL) {
             cli_error("cannot start a worker thread");

@@ -289,9 +289,7 @@ static int add_argument(lookup_run *r, const char *arg)
         free(data);
         return rc;
     }
-    pdqm_status st = pdqm_image_init(&err);
-    if (st == PDQM_OK)
-        st = pdqm_hash_image_bytes(data, len, NULL, r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0, &ih, &err);
+    pdqm_status st = pdqm_hash_image_bytes(data, len, NULL, r->dihedral ? PDQM_MEDIA_DIHEDRAL : 0, &ih, &err);
     free(data);
     if (st != PDQM_OK) {
         cli_error("%s: %s", arg, pdqm_error_message(&err));

@@ -5,6 +5,12 @@
 #include "testutil.h"
 
 #include "../../hashing/image.h"
+#include "../../hashing/clock.h"
+#include "../../hashing/image_int.h"
+
+#include <dirent.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include <vips/vips.h>
 
@@ -297,6 +303,77 @@ static void test_more_formats(void **state)
     round_trip(".heic", 0);
 }
 
+/* Every JPEG under tests/data: libjpeg's path (pdqm_image_decode) and
+ * libvips' give the same outcome, and the same pixels when they decode.
+ * Cut copies of a few too, where libjpeg warns and hands over. */
+static int jpeg_paths_agree(const char *name, const uint8_t *bytes, size_t n)
+{
+    if (n == 0)
+        return 0;   /* refused before either decoder sees it */
+    pdqm_image *fast = NULL, *slow = NULL;
+    pdqm_error e1, e2;
+    pdqm_image_limits limits;
+    pdqm_image_limits_default(&limits);
+    pdqm_status s1 = pdqm_image_decode(bytes, n, &limits, &fast, &e1);
+    pdqm_status s2 = pdqm_image_decode_vips(bytes, n, &limits, pdqm_monotonic_seconds(), &slow,
+                                            &e2);
+    if (s1 != s2)
+        fail_msg("%s: %s by libjpeg, %s by libvips", name, pdqm_strerror(s1), pdqm_strerror(s2));
+    if (s1 == PDQM_OK) {
+        if (!same_pixels(fast, slow) || fast->width != slow->width ||
+            fast->height != slow->height || strcmp(fast->format, slow->format) != 0)
+            fail_msg("%s: libjpeg and libvips give other pixels", name);
+    } else if (strcmp(e1.message, e2.message) != 0) {
+        fail_msg("%s: '%s' against libvips' '%s'", name, e1.message, e2.message);
+    }
+    pdqm_image_free(fast);
+    pdqm_image_free(slow);
+    return s1 == PDQM_OK;
+}
+
+static void walk_jpegs(const char *dir, int *decoded)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            walk_jpegs(path, decoded);
+            continue;
+        }
+        const char *dot = strrchr(e->d_name, '.');
+        if (dot == NULL || (strcasecmp(dot, ".jpg") != 0 && strcasecmp(dot, ".jpeg") != 0))
+            continue;
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        uint8_t *bytes = malloc((size_t)st.st_size + 1);
+        assert_non_null(bytes);
+        assert_int_equal(fread(bytes, 1, (size_t)st.st_size, f), (size_t)st.st_size);
+        fclose(f);
+        *decoded += jpeg_paths_agree(path, bytes, (size_t)st.st_size);
+        if (st.st_size > 64)
+            for (int cut = 1; cut < 4; cut++)
+                jpeg_paths_agree(path, bytes, (size_t)st.st_size * (size_t)cut / 4);
+        free(bytes);
+    }
+    closedir(d);
+}
+
+static void test_jpeg_without_libvips_gives_libvips_pixels(void **state)
+{
+    (void)state;
+    const char *root = getenv("PDQM_TEST_DATA");
+    int decoded = 0;
+    walk_jpegs(root ? root : "tests/data", &decoded);
+    assert_true(decoded >= 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_truncated_pnm),
         cmocka_unit_test(test_every_prefix_of_a_file_fails_cleanly),
+        cmocka_unit_test(test_jpeg_without_libvips_gives_libvips_pixels),
     };
     int failed = cmocka_run_group_tests_name("image", tests, NULL, NULL);
     pdqm_image_shutdown();

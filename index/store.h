@@ -62,6 +62,12 @@ typedef struct pdqm_store pdqm_store;
 
 #define PDQM_STORE_CREATE   0x1u  /* create the store when the path is absent */
 #define PDQM_STORE_READONLY 0x2u  /* open for lookups only */
+#define PDQM_STORE_ONESHOT  0x4u  /* a short-lived handle (a command): lookups
+                                     read the store's pages directly and never
+                                     build the in-memory copies a long-lived
+                                     one keeps (the hash arena, the postings),
+                                     which cost more to make than a few
+                                     thousand lookups save */
 
 /* Open the store at path (PDQM_STORE_DEFAULT_PATH when NULL) into *out.
  * Without PDQM_STORE_CREATE a missing store is PDQM_ERR_NOT_FOUND.

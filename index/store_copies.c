@@ -350,7 +350,7 @@ void store_pindex_free(pdqm_store *s)
 
 /* The two structures are made with the handle (their memory comes later,
  * as they fill), so lookups need no lock to find them. */
-pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err)
+pdqm_status store_caches_init(pdqm_store *s, int oneshot, pdqm_error *err)
 {
     s->copies.pcache = calloc(1, sizeof *s->copies.pcache);
     s->copies.pindex = calloc(1, sizeof *s->copies.pindex);
@@ -363,6 +363,12 @@ pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err)
     }
     pthread_rwlock_init(&s->copies.pcache->lock, NULL);
     pthread_rwlock_init(&s->copies.pindex->lock, NULL);
+    if (oneshot) {
+        /* PDQM_STORE_ONESHOT: lookups read the pages, as when neither copy
+         * can be had. */
+        s->copies.arena_cap = 1;
+        s->copies.pcache->disabled = 1;
+    }
     return PDQM_OK;
 }
 

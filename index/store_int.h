@@ -359,7 +359,7 @@ uint32_t store_pass_window(const meta_vals *m);
 
 /* Make and free the in-memory postings copy and pending index
  * (store_copies.c). */
-pdqm_status store_caches_init(pdqm_store *s, pdqm_error *err);
+pdqm_status store_caches_init(pdqm_store *s, int oneshot, pdqm_error *err);
 void store_pcache_free(pdqm_store *s);
 void store_pindex_free(pdqm_store *s);
 

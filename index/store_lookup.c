@@ -15,6 +15,12 @@
  * ahead.  Ids are never reused: the copy gives back the memory of ranges
  * whose content is all deleted.
  *
+ * Probes read the postings copy when the handle keeps one, else LMDB: a
+ * lookup of one query descends the B-tree for each of its keys; a lookup
+ * of a batch of queries without the copy first reads every key the batch
+ * probes in one forward walk of the cursor (most keys then sit on the page
+ * the cursor is on), and its queries take their runs from that.
+ *
  * Hashes added deferred and not yet indexed, and searches beyond r = 64 or
  * with too many probes to pay, are answered by scanning records instead.
  */
@@ -32,6 +38,9 @@
 
 /* Above this many probes a query scans every record instead. */
 #define MAX_PROBES 16384
+/* From this many queries, a lookup without the postings copy reads the
+ * batch's keys in one walk (batch_read()). */
+#define BATCH_MIN 16
 
 /* ------------------------------------------------------------------ */
 /* Flip masks: every 16-bit mask of popcount <= 4, by popcount          */
@@ -98,6 +107,12 @@ typedef struct search {
     uint32_t *keys;                  /* probe keys, room for r_max's probes */
     hits *out;
     int disabled_too;                /* PDQM_LOOKUP_DISABLED */
+    /* The runs of every key a batch probes (batch_read()), or NULL: the
+     * keys as NKEYS bits, the set bits before each 64-bit word, and the
+     * run of each set key in key order (in the map: valid for txn). */
+    uint64_t *batch_keys;
+    uint32_t *batch_rank;
+    struct run *batch_runs;
 } search;
 
 static int compare_u32(const void *a, const void *b)
@@ -244,25 +259,24 @@ static int compare_hit_id(const void *pa, const void *pb)
     return (a->id > b->id) - (a->id < b->id);
 }
 
-static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
+/* Keys probed per slot at the search's radius; 0 when its queries scan
+ * the records instead. */
+static size_t probes_per_slot(const search *se)
 {
-    const uint64_t *q = query->w;
-    const size_t first_hit = se->out->n;
     int flips = se->r_max / SLOTS;
     size_t per_slot = flips <= 4 ? (size_t)flip_count[flips + 1] : 65536;
-    int rc = 0;
+    return se->r_max > 64 || per_slot * SLOTS > MAX_PROBES ? 0 : per_slot;
+}
 
-    if (se->r_max > 64 || per_slot * SLOTS > MAX_PROBES) {
-        rc = scan(se, qi, q, 0, se->rv.n_entries);
-        goto dedup;
-    }
-
-    /* Probe keys, sorted so the cursor walks the tree forward (and cost
-     * the copy nothing measurable).  A key is slot << 16 | value, so the
-     * slots' keys come in order already: each slot's few keys (17 at the
-     * default distance) are sorted among themselves, by insertion, which
-     * costs a fraction of a qsort of them all (measured: qsort and its
-     * comparisons were 8 % of a lookup served over HTTP). */
+/* The probe keys of q into se->keys; returns how many.  Sorted so the
+ * cursor walks the tree forward (and cost the copy nothing measurable).
+ * A key is slot << 16 | value, so the slots' keys come in order already:
+ * each slot's few keys (17 at the default distance) are sorted among
+ * themselves, by insertion, which costs a fraction of a qsort of them all
+ * (measured: qsort and its comparisons were 8 % of a lookup served over
+ * HTTP). */
+static size_t probe_keys(search *se, const uint64_t q[4], size_t per_slot)
+{
     size_t nk = 0;
     for (int slot = 0; slot < SLOTS; slot++) {
         uint32_t base = slot_key(q, slot);
@@ -282,6 +296,62 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
         }
         nk += per_slot;
     }
+    return nk;
+}
+
+/* For a batch of queries probing LMDB: mark every key they probe, then
+ * read each key's run in key order, one cursor walking forward, so that
+ * most keys are found on the page the cursor is on (LMDB searches that
+ * page first) instead of by a descent from the root each.  Returns 0, or
+ * an LMDB error; with ENOMEM the queries probe one by one instead. */
+static int batch_read(search *se, const pdqm_hash256 *queries, size_t n, size_t per_slot)
+{
+    const size_t words = NKEYS / 64;
+    se->batch_keys = calloc(words, sizeof *se->batch_keys);
+    se->batch_rank = malloc(words * sizeof *se->batch_rank);
+    if (se->batch_keys == NULL || se->batch_rank == NULL)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t nk = probe_keys(se, queries[i].w, per_slot);
+        for (size_t k = 0; k < nk; k++)
+            se->batch_keys[se->keys[k] / 64] |= (uint64_t)1 << (se->keys[k] % 64);
+    }
+    uint32_t total = 0;
+    for (size_t w = 0; w < words; w++) {
+        se->batch_rank[w] = total;
+        total += (uint32_t)__builtin_popcountll(se->batch_keys[w]);
+    }
+    se->batch_runs = malloc(((size_t)total + 1) * sizeof *se->batch_runs);
+    if (se->batch_runs == NULL)
+        return ENOMEM;
+    uint32_t at = 0;
+    for (size_t w = 0; w < words; w++)
+        for (uint64_t bits = se->batch_keys[w]; bits; bits &= bits - 1) {
+            uint32_t key = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+            MDB_val k = { 4, &key }, v;
+            int rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET_KEY);
+            if (rc == MDB_NOTFOUND)
+                se->batch_runs[at++] = (run){ NULL, 0 };
+            else if (rc != 0)
+                return rc;
+            else
+                se->batch_runs[at++] = (run){ v.mv_data, (uint32_t)(v.mv_size / 4) };
+        }
+    return 0;
+}
+
+static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
+{
+    const uint64_t *q = query->w;
+    const size_t first_hit = se->out->n;
+    const size_t per_slot = probes_per_slot(se);
+    int rc = 0;
+
+    if (per_slot == 0) {
+        rc = scan(se, qi, q, 0, se->rv.n_entries);
+        goto dedup;
+    }
+    size_t nk = probe_keys(se, q, per_slot);
 
     /* Every candidate run first, then verify, prefetching across runs.
      * Pointers into the map stay valid for the transaction. */
@@ -298,6 +368,14 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
                 __builtin_prefetch(pc->ids + from);
                 se->runs[nruns++] = (run){ (const uint8_t *)(pc->ids + from), to - from };
             }
+            continue;
+        }
+        if (se->batch_runs) {
+            const uint64_t word = se->batch_keys[key / 64];
+            const uint64_t below = word & (((uint64_t)1 << (key % 64)) - 1);
+            const run *x = &se->batch_runs[se->batch_rank[key / 64] + (uint32_t)__builtin_popcountll(below)];
+            if (x->n > 0)
+                se->runs[nruns++] = *x;
             continue;
         }
         MDB_val k = { 4, &key }, v;
@@ -612,6 +690,15 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
                 pi = NULL;
         }
         se.pi = pi;
+        size_t per_slot = probes_per_slot(&se);
+        if (!cached && per_slot > 0 && n >= BATCH_MIN) {
+            rc = batch_read(&se, queries, n, per_slot);
+            if (rc == ENOMEM) {   /* then one by one */
+                free(se.batch_runs);
+                se.batch_runs = NULL;
+                rc = 0;
+            }
+        }
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = search_one(&se, (uint32_t)i, &queries[i]);
         if (pi)
@@ -654,6 +741,9 @@ done:
     free(se.keys);
     free(se.runs);
     free(se.flat);
+    free(se.batch_keys);
+    free(se.batch_rank);
+    free(se.batch_runs);
     free(h.v);
     free(parts);
     return st;

@@ -163,7 +163,7 @@ pdqm_status pdqm_store_open(const char *path, unsigned flags,
     pthread_cond_init(&s->tx.queue_done, NULL);
     pthread_mutex_init(&s->copies.cache_lock, NULL);
 
-    pdqm_status st = store_caches_init(s, err);
+    pdqm_status st = store_caches_init(s, (flags & PDQM_STORE_ONESHOT) != 0, err);
     if (st != PDQM_OK)
         goto fail;
     int rc = mdb_env_create(&s->env);

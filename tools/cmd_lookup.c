@@ -426,7 +426,8 @@ int cmd_lookup(int argc, char **argv)
     r.opts.n_banks = n_banks;
 
     pdqm_error err;
-    if (pdqm_store_open(db, PDQM_STORE_READONLY, &r.store, &err) != PDQM_OK) {
+    if (pdqm_store_open(db, PDQM_STORE_READONLY | PDQM_STORE_ONESHOT, &r.store, &err) !=
+        PDQM_OK) {
         cli_error("%s", pdqm_error_message(&err));
         cli_free_list(banks, n_banks);
         return 2;

@@ -2633,6 +2633,51 @@ static void test_hash_copy_gives_back(void **state)
     free(v);
 }
 
+/* A one-shot handle (the lookup command's) keeps no copies: the first
+ * lookup of a handle copied every hash of the store (32 MB at 1M hashes)
+ * however few lookups followed.  Its lookups, one by one and in a batch
+ * (which reads the batch's keys in one walk), equal the copying handle's. */
+static void test_oneshot_handle_keeps_no_copies(void **state)
+{
+    fixture *f = *state;
+    enum { N = 20000, Q = 100 };
+    rng r = {29};
+    assert_ok(pdqm_store_bank_create(f->store, "o", 31, PDQM_BANK_BLOCK, &err));
+    pdqm_stored_hash *v = malloc(N * sizeof *v);
+    pdqm_hash256 *q = malloc(Q * sizeof *q);
+    assert_non_null(v);
+    assert_non_null(q);
+    for (size_t i = 0; i < N; i++)
+        v[i] = sh(rand_hash(&r), 80, (double)i);
+    pdqm_add a = {"o", "all", NULL, NULL, NULL, PDQM_CONTENT_VIDEO, v, N, 0};
+    assert_ok(pdqm_store_add(f->store, &a, 1, NULL, &err));
+    for (size_t i = 0; i < Q; i++)
+        q[i] = i % 2 ? rand_hash(&r) : flip(&r, v[i * 97].hash, (int)(i % 31));
+    pdqm_matches want = lookup(f->store, q, Q, 31, NULL, 0);
+    assert_true(stats(f->store).hash_copy_bytes > 0);
+    assert_true(want.count >= Q / 2);
+
+    pdqm_store *one;
+    assert_ok(pdqm_store_open(f->path, PDQM_STORE_READONLY | PDQM_STORE_ONESHOT, &one, &err));
+    pdqm_matches got = lookup(one, q, Q, 31, NULL, 0);   /* a batch */
+    assert_int_equal(got.count, want.count);
+    for (size_t i = 0; i < got.count; i++) {
+        assert_int_equal(got.items[i].query, want.items[i].query);
+        assert_int_equal(got.items[i].entry, want.items[i].entry);
+        assert_int_equal(got.items[i].distance, want.items[i].distance);
+    }
+    pdqm_matches_free(&got);
+    size_t one_by_one = 0;
+    for (size_t i = 0; i < Q; i++)
+        one_by_one += count_matches(one, q[i], 31);
+    assert_int_equal(one_by_one, want.count);
+    assert_int_equal(stats(one).hash_copy_bytes, 0);
+    pdqm_store_close(one);
+    pdqm_matches_free(&want);
+    free(v);
+    free(q);
+}
+
 /* The pass window is a quarter of the live hashes, not of the ids handed
  * out: a store that adds and deletes keeps its window (and the memory of
  * its pending index).  A store from before the window was kept falls back
@@ -2786,6 +2831,7 @@ int main(void)
         T(test_walk),
         T(test_stats_and_verify),
         T(test_hash_copy_gives_back),
+        T(test_oneshot_handle_keeps_no_copies),
     T(test_pass_window_follows_live),
     T(test_compact),
     };

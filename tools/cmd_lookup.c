@@ -5,7 +5,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,25 +136,67 @@ static void print_results(lookup_run *r, size_t from, const pdqm_policy_result *
     }
 }
 
-/* Look up and print every query gathered so far, then forget them. */
+/* One store lookup of queries [from, to), on a thread of its own. */
+typedef struct batch {
+    lookup_run *r;
+    size_t from, to;
+    pdqm_policy_result res;
+    pdqm_status st;
+    pdqm_error err;
+    pthread_t thread;
+    int started;
+} batch;
+
+static void *run_batch(void *arg)
+{
+    batch *b = arg;
+    pdqm_query qs[QUERY_BATCH];
+    for (size_t i = b->from; i < b->to; i++)
+        qs[i - b->from] = (pdqm_query){ b->r->q[i].hash, (size_t)b->r->q[i].n,
+                                        b->r->q[i].quality };
+    b->st = pdqm_policy_lookup(b->r->store, qs, b->to - b->from, &b->r->opts, &b->res, &b->err);
+    return NULL;
+}
+
+/* Look up and print every query gathered so far, then forget them: a
+ * batch of QUERY_BATCH a core at a time, printed in order. */
 static int run_queries(lookup_run *r)
 {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t ways = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores;
     size_t from = 0;
-    while (from < r->n_q) {
-        size_t to = from + QUERY_BATCH < r->n_q ? from + QUERY_BATCH : r->n_q;
-        pdqm_query qs[QUERY_BATCH];
-        for (size_t i = from; i < to; i++)
-            qs[i - from] = (pdqm_query){ r->q[i].hash, (size_t)r->q[i].n, r->q[i].quality };
-        pdqm_policy_result res;
-        pdqm_error err;
-        if (pdqm_policy_lookup(r->store, qs, to - from, &r->opts, &res, &err) != PDQM_OK) {
-            cli_error("%s", pdqm_error_message(&err));
-            return -1;
+    int failed = 0;
+    while (from < r->n_q && !failed) {
+        batch b[8];
+        size_t nb = 0;
+        for (; nb < ways && from < r->n_q; nb++) {
+            size_t to = from + QUERY_BATCH < r->n_q ? from + QUERY_BATCH : r->n_q;
+            b[nb] = (batch){ .r = r, .from = from, .to = to };
+            from = to;
         }
-        print_results(r, from, &res);
-        pdqm_policy_result_free(&res);
-        from = to;
+        for (size_t k = 1; k < nb; k++)
+            b[k].started = pthread_create(&b[k].thread, NULL, run_batch, &b[k]) == 0;
+        run_batch(&b[0]);
+        for (size_t k = 1; k < nb; k++) {
+            if (b[k].started)
+                pthread_join(b[k].thread, NULL);
+            else
+                run_batch(&b[k]);
+        }
+        for (size_t k = 0; k < nb; k++) {
+            if (b[k].st != PDQM_OK) {
+                if (!failed)
+                    cli_error("%s", pdqm_error_message(&b[k].err));
+                failed = 1;
+                continue;
+            }
+            if (!failed)
+                print_results(r, b[k].from, &b[k].res);
+            pdqm_policy_result_free(&b[k].res);
+        }
     }
+    if (failed)
+        return -1;
     for (size_t i = 0; i < r->n_q; i++)
         free(r->q[i].label);
     r->n_q = 0;

@@ -336,6 +336,502 @@ static void hasher_finish(hasher *h)
     h->running = 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Decoding: every frame, or only what the sampled frames need          */
+
+/* One decoding of a video: the demuxer, the decoder, the packets read
+ * ahead, and where the frames go. */
+typedef struct decode_run {
+    AVFormatContext *fmt;
+    int vi;                      /* the video stream */
+    const AVCodec *codec;
+    AVCodecContext *dec;
+    mem_reader *reader;
+    const pdqm_video_limits *limits;
+    pdqm_video_info *info;
+    hasher *h;
+    AVFrame *frame, *rgb;
+    double fps;
+    uint32_t frame_mod;          /* a sample every frame_mod frames ... */
+    uint32_t per_sample;         /* ... of this many */
+    uint32_t resume;             /* frames below this index were handed over */
+    struct SwsContext *sws;      /* set by the first frame hashed */
+    int sws_w, sws_h, sws_fmt;
+    /* The packets of the video stream read ahead (decode order), and
+     * av_read_frame()'s status after the last of them. */
+    AVPacket **pkts;
+    size_t n_pkts, cap_pkts, next_pkt, pkt_bytes;
+    int stored_all;              /* every packet is in pkts */
+    int end_rc;
+} decode_run;
+
+static void packets_free(decode_run *r)
+{
+    for (size_t i = 0; i < r->n_pkts; i++)
+        av_packet_free(&r->pkts[i]);
+    free(r->pkts);
+    r->pkts = NULL;
+    r->n_pkts = r->cap_pkts = r->next_pkt = 0;
+}
+
+/* A decoder for the stream, threaded on every core, by frame and by slice
+ * where the codec can: FFmpeg's decoders give the same pixels however
+ * they are threaded (vPDQ itself uses slices only). */
+static pdqm_status open_decoder(decode_run *r, const AVCodecParameters *par, pdqm_error *err)
+{
+    avcodec_free_context(&r->dec);
+    r->dec = avcodec_alloc_context3(r->codec);
+    if (r->dec == NULL || avcodec_parameters_to_context(r->dec, par) < 0)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a decoder");
+    r->dec->thread_count = 0;
+    r->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    int rc = avcodec_open2(r->dec, r->codec, NULL);
+    if (rc < 0)
+        return av_failure(err, PDQM_ERR_DECODE, "cannot start the video decoder", rc);
+    return PDQM_OK;
+}
+
+static int is_selected(const decode_run *r, uint32_t index)
+{
+    return index % r->frame_mod < r->per_sample;
+}
+
+/* The decoder's frame number index: count it against the limits and, when
+ * it is sampled, hand it to the hashing side.  *stop is set when the
+ * hashing side has stopped (fn asked to, or hashing failed). */
+static pdqm_status take_frame(decode_run *r, const AVFrame *frame, uint32_t index, int *stop,
+                              pdqm_error *err)
+{
+    const pdqm_video_limits *limits = r->limits;
+    pdqm_video_info *info = r->info;
+    *stop = 0;
+    if (hasher_stopped(r->h)) {
+        *stop = 1;
+        return PDQM_OK;
+    }
+    info->frames_decoded = index + 1;
+    info->duration = (index + 1) / r->fps;
+    if (index >= limits->max_frames)
+        return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "more than %u frames", limits->max_frames);
+    if (info->duration > limits->max_seconds)
+        return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "more than %.0f seconds of video",
+                              limits->max_seconds);
+    if (pdqm_monotonic_seconds() > r->reader->deadline)
+        return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
+                              limits->max_wall_seconds);
+    if (!is_selected(r, index) || index < r->resume)
+        return PDQM_OK;
+    /* One scaler, set by the first frame; the reference never changes it,
+     * and a mid-stream change of size or format would have swscale read
+     * outside the frame. */
+    if (r->sws == NULL) {
+        r->sws_w = frame->width;
+        r->sws_h = frame->height;
+        r->sws_fmt = frame->format;
+        if ((uint64_t)r->sws_w * (uint64_t)r->sws_h > limits->max_pixels || r->sws_w <= 0 ||
+            r->sws_h <= 0)
+            return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d", r->sws_w,
+                                  r->sws_h);
+        r->sws = sws_getContext(r->sws_w, r->sws_h, (enum AVPixelFormat)r->sws_fmt, r->sws_w,
+                                r->sws_h, AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL, NULL);
+        r->rgb->width = r->sws_w;
+        r->rgb->height = r->sws_h;
+        r->rgb->format = AV_PIX_FMT_RGB24;
+        r->h->sws = r->sws;   /* before the first frame is handed over */
+        info->width = r->sws_w;
+        info->height = r->sws_h;
+        if (r->sws == NULL || av_frame_get_buffer(r->rgb, 0) < 0)
+            return pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", r->sws_w,
+                                  r->sws_h);
+    } else if (frame->width != r->sws_w || frame->height != r->sws_h ||
+               frame->format != r->sws_fmt) {
+        return pdqm_error_set(err, PDQM_ERR_UNSUPPORTED,
+                              "the frame size changes mid-stream (%dx%d to %dx%d)", r->sws_w,
+                              r->sws_h, frame->width, frame->height);
+    }
+    if (hasher_push(r->h, frame, index) != 0)
+        *stop = 1;
+    r->resume = index + 1;
+    return PDQM_OK;
+}
+
+/* The next packet of the video stream into pkt: the ones read ahead
+ * first, then the demuxer's.  0, or av_read_frame()'s status. */
+static int next_packet(decode_run *r, AVPacket *pkt)
+{
+    if (r->next_pkt < r->n_pkts)
+        return av_packet_ref(pkt, r->pkts[r->next_pkt++]);
+    if (r->stored_all)
+        return r->end_rc;
+    for (;;) {
+        int rc = av_read_frame(r->fmt, pkt);
+        if (rc < 0 || pkt->stream_index == r->vi)
+            return rc;
+        av_packet_unref(pkt);
+    }
+}
+
+static pdqm_status read_failure(decode_run *r, int rc, pdqm_error *err)
+{
+    if (rc == AVERROR_EXIT)
+        return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
+                              r->limits->max_wall_seconds);
+    return av_failure(err, PDQM_ERR_DECODE, "truncated or corrupt video", rc);
+}
+
+/* Decode every frame, in order, numbering them as they come. */
+static pdqm_status decode_all(decode_run *r, pdqm_error *err)
+{
+    AVPacket *pkt = av_packet_alloc();
+    if (pkt == NULL)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a video");
+    r->next_pkt = 0;
+    pdqm_status st = PDQM_OK;
+    int eof = 0, rc = 0, stop = 0;
+    uint32_t index = 0;
+    while (st == PDQM_OK && !stop) {
+        if (!eof) {
+            rc = next_packet(r, pkt);
+            if (rc == AVERROR_EOF) {
+                eof = 1;
+                rc = avcodec_send_packet(r->dec, NULL);   /* drain */
+            } else if (rc < 0) {
+                st = read_failure(r, rc, err);
+                break;
+            } else {
+                rc = avcodec_send_packet(r->dec, pkt);
+                av_packet_unref(pkt);
+            }
+            if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) {
+                st = av_failure(err, PDQM_ERR_DECODE, "corrupt or truncated video data", rc);
+                break;
+            }
+        }
+        /* Every frame the decoder has ready. */
+        for (;;) {
+            rc = avcodec_receive_frame(r->dec, r->frame);
+            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+                break;
+            if (rc < 0) {
+                st = av_failure(err, PDQM_ERR_DECODE, "corrupt or truncated video data", rc);
+                break;
+            }
+            st = take_frame(r, r->frame, index, &stop, err);
+            av_frame_unref(r->frame);
+            index++;
+            if (st != PDQM_OK || stop)
+                break;
+        }
+        if (eof && rc == AVERROR_EOF)
+            break;
+    }
+    av_packet_free(&pkt);
+    return st;
+}
+
+/* Read the video stream's packets ahead, up to the end, while they stay
+ * within the limits (frames) and the input's size (a container may point
+ * many packets at the same bytes).  Returns 1 when every packet was read
+ * and the stream ended cleanly. */
+static int read_ahead(decode_run *r, size_t input_len)
+{
+    for (;;) {
+        AVPacket *pkt = av_packet_alloc();
+        if (pkt == NULL)
+            return 0;
+        int rc = av_read_frame(r->fmt, pkt);
+        if (rc < 0) {
+            av_packet_free(&pkt);
+            r->end_rc = rc;
+            r->stored_all = 1;
+            return rc == AVERROR_EOF;
+        }
+        if (pkt->stream_index != r->vi) {
+            av_packet_free(&pkt);
+            continue;
+        }
+        if (r->n_pkts == r->cap_pkts) {
+            size_t cap = r->cap_pkts ? 2 * r->cap_pkts : 256;
+            AVPacket **grown = realloc(r->pkts, cap * sizeof *grown);
+            if (grown == NULL) {
+                av_packet_free(&pkt);
+                return 0;
+            }
+            r->pkts = grown;
+            r->cap_pkts = cap;
+        }
+        r->pkts[r->n_pkts++] = pkt;
+        r->pkt_bytes += (size_t)pkt->size;
+        /* Past a limit: the decoding of every frame says which. */
+        if (r->n_pkts > r->limits->max_frames || r->n_pkts / r->fps > r->limits->max_seconds ||
+            r->pkt_bytes > input_len + ((size_t)1 << 20))
+            return 0;
+    }
+}
+
+/* Does the keyframe packet start a closed group of pictures, one that no
+ * frame after it refers across?  Known for the codecs whose key frames
+ * say so: an H.264 IDR picture, an HEVC IDR picture, a VP8, VP9 or AV1
+ * key frame (each resets every reference). */
+static int nal_length_size(const AVCodecParameters *par, int hevc)
+{
+    const uint8_t *x = par->extradata;
+    if (x == NULL || x[0] != 1)
+        return 0;   /* Annex B: start codes */
+    if (!hevc)
+        return par->extradata_size >= 7 ? (x[4] & 3) + 1 : -1;
+    return par->extradata_size >= 23 ? (x[21] & 3) + 1 : -1;
+}
+
+static int is_idr(const AVCodecParameters *par, const AVPacket *pkt)
+{
+    const int hevc = par->codec_id == AV_CODEC_ID_HEVC;
+    const int len_size = nal_length_size(par, hevc);
+    const uint8_t *p = pkt->data, *end = pkt->data + pkt->size;
+    if (len_size < 0 || p == NULL)
+        return 0;
+    while (p < end) {
+        size_t n;
+        if (len_size > 0) {
+            if (end - p < len_size)
+                return 0;
+            n = 0;
+            for (int i = 0; i < len_size; i++)
+                n = n << 8 | *p++;
+            if (n == 0 || n > (size_t)(end - p))
+                return 0;
+        } else {
+            /* Annex B: the NAL unit after the next start code. */
+            while (end - p >= 3 && !(p[0] == 0 && p[1] == 0 && p[2] == 1))
+                p++;
+            if (end - p < 4)
+                return 0;
+            p += 3;
+            const uint8_t *q = p;
+            while (end - q >= 3 && !(q[0] == 0 && q[1] == 0 && (q[2] == 1 || q[2] == 0)))
+                q++;
+            n = end - q >= 3 ? (size_t)(q - p) : (size_t)(end - p);
+        }
+        int type = hevc ? (p[0] >> 1) & 0x3f : p[0] & 0x1f;
+        if (hevc ? type == 19 || type == 20 : type == 5)
+            return 1;
+        /* A coded slice that is not IDR: this picture is not one. */
+        if (hevc ? type <= 21 : type >= 1 && type <= 5)
+            return 0;
+        p += n;
+    }
+    return 0;
+}
+
+static int closes_gop(const AVCodecParameters *par, const AVPacket *pkt)
+{
+    if (!(pkt->flags & AV_PKT_FLAG_KEY))
+        return 0;
+    switch (par->codec_id) {
+    case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_HEVC:
+        return is_idr(par, pkt);
+    case AV_CODEC_ID_VP8:
+    case AV_CODEC_ID_VP9:
+    case AV_CODEC_ID_AV1:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+typedef struct planned {
+    int64_t pts;
+    uint32_t pos;     /* in decode order */
+} planned;
+
+static int by_pts(const void *a, const void *b)
+{
+    const planned *x = a, *y = b;
+    return (x->pts > y->pts) - (x->pts < y->pts);
+}
+
+enum { SKIP = 0, SEND_NONREF = 1, SEND = 2 };
+
+/* The frame number of a decoded frame, by its timestamp among the
+ * packets' (sorted), or -1. */
+static int64_t rank_of(const planned *sorted, size_t n, int64_t pts)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sorted[mid].pts < pts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && sorted[lo].pts == pts ? (int64_t)lo : -1;
+}
+
+/* Hand the frames the decoder has ready over, checking each is the one
+ * the plan expects.  Returns 0, 1 when the plan does not hold (decode
+ * everything instead), 2 when done (stopped or failed: *st). */
+static int drain_frames(decode_run *r, const planned *sorted, int64_t *last_rank,
+                        uint32_t *handed, uint32_t *outputs, pdqm_status *st, pdqm_error *err)
+{
+    for (;;) {
+        int rc = avcodec_receive_frame(r->dec, r->frame);
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+            return 0;
+        if (rc < 0)
+            return 1;
+        int64_t rank = r->frame->pts == AV_NOPTS_VALUE
+                           ? -1 : rank_of(sorted, r->n_pkts, r->frame->pts);
+        if (rank <= *last_rank || (r->frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+            av_frame_unref(r->frame);
+            return 1;
+        }
+        *last_rank = rank;
+        (*outputs)++;
+        int stop;
+        *handed += is_selected(r, (uint32_t)rank) && (uint32_t)rank >= r->resume;
+        *st = take_frame(r, r->frame, (uint32_t)rank, &stop, err);
+        av_frame_unref(r->frame);
+        if (*st != PDQM_OK || stop)
+            return 2;
+    }
+}
+
+/* Decode only what the sampled frames need, when the stream allows it to
+ * be known: every packet read ahead, each with its own timestamp.  A
+ * frame's number is then its timestamp's rank, and a packet is
+ *   - sent, when its frame is sampled;
+ *   - sent with the decoder told to drop it unless other frames refer to
+ *     it (AVDISCARD_NONREF), when it lies between the key frame before a
+ *     sampled frame and that frame;
+ *   - skipped, from the last sampled frame of a group of pictures to the
+ *     next key frame that closes it (the decoder is drained and reset
+ *     there, as after a seek).
+ * Every frame that comes out must be the next by number, and every
+ * sampled frame sent must come out; when not, this returns 0 and the
+ * caller decodes everything (frames handed over already are not again).
+ * Returns 1 when the decoding is done, *st its outcome. */
+static int decode_sampled(decode_run *r, pdqm_status *st, pdqm_error *err)
+{
+    if (!read_ahead(r, r->reader->len) || r->n_pkts == 0)
+        return 0;
+    const AVCodecParameters *par = r->fmt->streams[r->vi]->codecpar;
+    const size_t n = r->n_pkts;
+    planned *sorted = malloc(n * sizeof *sorted);
+    uint8_t *action = calloc(n, 1);
+    int64_t *rank = malloc(n * sizeof *rank);
+    int done = 0;
+    if (sorted == NULL || action == NULL || rank == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (r->pkts[i]->pts == AV_NOPTS_VALUE)
+            goto out;
+        sorted[i] = (planned){ r->pkts[i]->pts, (uint32_t)i };
+    }
+    qsort(sorted, n, sizeof *sorted, by_pts);
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && sorted[k].pts == sorted[k - 1].pts)
+            goto out;   /* two frames at one time: their order is the decoder's */
+        rank[sorted[k].pos] = (int64_t)k;
+    }
+    if (!(r->pkts[0]->flags & AV_PKT_FLAG_KEY))
+        goto out;
+
+    /* Groups of pictures from back to front: a group is sent up to its
+     * last sampled frame, or to its end when the next group is sent and
+     * does not start closed.  shown_before[i]: the largest frame number
+     * among the packets before i. */
+    int64_t *shown_before = malloc(n * sizeof *shown_before);
+    if (shown_before == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        shown_before[i] = i == 0 ? -1 : rank[i - 1] > shown_before[i - 1] ? rank[i - 1]
+                                                                          : shown_before[i - 1];
+    int next_needs_us = 0;
+    size_t group_end = n;
+    int64_t last = -1, first_shown = INT64_MAX;
+    for (size_t g = n; g-- > 0;) {
+        if (is_selected(r, (uint32_t)rank[g]) && last < 0)
+            last = (int64_t)g;
+        if (!(r->pkts[g]->flags & AV_PKT_FLAG_KEY) && g > 0) {
+            if (rank[g] < first_shown)
+                first_shown = rank[g];
+            continue;
+        }
+        /* [g, group_end) is a group; last is its last sampled packet. */
+        if (next_needs_us)
+            last = (int64_t)group_end - 1;
+        for (int64_t i = (int64_t)g; i <= last; i++)
+            action[i] = is_selected(r, (uint32_t)rank[i]) ? SEND : SEND_NONREF;
+        /* Does the group need the one before it?  Unless it starts
+         * closed: no frame of it shown before its key frame, none before
+         * it shown after. */
+        int closed = closes_gop(par, r->pkts[g]) && first_shown > rank[g] &&
+                     shown_before[g] < rank[g];
+        next_needs_us = last >= 0 && !closed;
+        group_end = g;
+        last = -1;
+        first_shown = INT64_MAX;
+    }
+    free(shown_before);
+
+    int64_t last_rank = -1;
+    uint32_t sent_sampled = 0, handed = 0, outputs = 0;
+    int gap = 0, rc;
+    *st = PDQM_OK;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && action[i] == SKIP) {
+            gap = 1;
+            continue;
+        }
+        if (gap || i == n) {
+            /* Drain what was sent before the gap (or at the end). */
+            if (avcodec_send_packet(r->dec, NULL) < 0)
+                goto out;
+            int d = drain_frames(r, sorted, &last_rank, &handed, &outputs, st, err);
+            if (d == 2) {
+                done = 1;
+                goto out;
+            }
+            if (d == 1)
+                goto out;
+            if (i == n)
+                break;
+            avcodec_flush_buffers(r->dec);
+            gap = 0;
+        }
+        r->dec->skip_frame = action[i] == SEND ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+        sent_sampled += action[i] == SEND && (uint32_t)rank[i] >= r->resume;
+        rc = avcodec_send_packet(r->dec, r->pkts[i]);
+        if (rc < 0 && rc != AVERROR(EAGAIN))
+            goto out;
+        int d = drain_frames(r, sorted, &last_rank, &handed, &outputs, st, err);
+        if (d == 2) {
+            done = 1;
+            goto out;
+        }
+        if (d == 1)
+            goto out;
+    }
+    if (handed != sent_sampled)
+        goto out;   /* a sampled frame went missing */
+    /* Every frame was counted, decoded or not. */
+    r->info->frames_skipped = (uint32_t)n - outputs;
+    r->info->frames_decoded = (uint32_t)n;
+    r->info->duration = n / r->fps;
+    done = 1;
+out:
+    free(sorted);
+    free(action);
+    free(rank);
+    if (!done) {
+        /* Decode everything, from a fresh decoder. */
+        avcodec_free_context(&r->dec);
+        *st = PDQM_OK;
+    }
+    return done;
+}
+
 pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limits *limits,
                             double interval, unsigned burst, unsigned flags, pdqm_video_fn fn,
                             void *arg, pdqm_video_info *info, pdqm_error *err)
@@ -370,11 +866,10 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     mem_reader reader = { data, len, 0, pdqm_monotonic_seconds() + limits->max_wall_seconds };
     AVFormatContext *fmt = NULL;
     AVIOContext *io = NULL;
-    AVCodecContext *dec = NULL;
-    struct SwsContext *sws = NULL;
     AVPacket *pkt = av_packet_alloc();
     AVFrame *frame = av_frame_alloc(), *rgb = av_frame_alloc();
     hasher h = { .flags = flags, .fn = fn, .arg = arg, .info = info, .st = PDQM_OK };
+    decode_run run = { .end_rc = AVERROR_EOF };
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.changed, NULL);
     uint8_t *io_buf = av_malloc(IO_BUFFER);
@@ -464,20 +959,9 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
         goto cleanup;
     }
     info->codec = codec->name;
-    dec = avcodec_alloc_context3(codec);
-    if (dec == NULL || avcodec_parameters_to_context(dec, par) < 0) {
-        st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a decoder");
+    run.codec = codec;
+    if ((st = open_decoder(&run, par, err)) != PDQM_OK)
         goto cleanup;
-    }
-    /* Threads on every core, by frame and by slice where the codec can:
-     * FFmpeg's decoders give the same pixels however they are threaded
-     * (vPDQ itself uses slices only). */
-    dec->thread_count = 0;
-    dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
-    if ((rc = avcodec_open2(dec, codec, NULL)) < 0) {
-        st = av_failure(err, PDQM_ERR_DECODE, "cannot start the video decoder", rc);
-        goto cleanup;
-    }
 
     /* Every frame_mod-th frame: trunc(interval * fps) in vPDQ's float. */
     uint32_t frame_mod = 1;
@@ -488,111 +972,35 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     /* A sample is its first frame and the burst - 1 after it (all of
      * them when it is as long as the step). */
     const int grouped = burst > 1 && frame_mod > 1;
-    const float fps_f = (float)fps;
-    int sws_w = 0, sws_h = 0, sws_fmt = -1;
     h.rgb = rgb;
     h.grouped = grouped;
     h.frame_mod = frame_mod;
-    h.fps_f = fps_f;
+    h.fps_f = (float)fps;
+    run.fmt = fmt;
+    run.vi = vi;
+    run.reader = &reader;
+    run.limits = limits;
+    run.info = info;
+    run.h = &h;
+    run.frame = frame;
+    run.rgb = rgb;
+    run.fps = fps;
+    run.frame_mod = frame_mod;
+    run.per_sample = grouped ? burst : 1;
     /* Without a thread, the frames are hashed here, as they come. */
     h.running = pthread_create(&h.thread, NULL, hasher_main, &h) == 0;
-    int eof = 0;
-    uint32_t index = 0;
-    while (st == PDQM_OK) {
-        if (!eof) {
-            rc = av_read_frame(fmt, pkt);
-            if (rc == AVERROR_EOF) {
-                eof = 1;
-                rc = avcodec_send_packet(dec, NULL);   /* drain */
-            } else if (rc < 0) {
-                if (rc == AVERROR_EXIT)
-                    st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
-                                        limits->max_wall_seconds);
-                else
-                    st = av_failure(err, PDQM_ERR_DECODE, "truncated or corrupt video", rc);
-                break;
-            } else if (pkt->stream_index != vi) {
-                av_packet_unref(pkt);
-                continue;
-            } else {
-                rc = avcodec_send_packet(dec, pkt);
-                av_packet_unref(pkt);
-            }
-            if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) {
-                st = av_failure(err, PDQM_ERR_DECODE, "corrupt or truncated video data", rc);
-                break;
-            }
-        }
-        /* Every frame the decoder has ready. */
-        for (;;) {
-            rc = avcodec_receive_frame(dec, frame);
-            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
-                break;
-            if (rc < 0) {
-                st = av_failure(err, PDQM_ERR_DECODE, "corrupt or truncated video data", rc);
-                break;
-            }
-            if (hasher_stopped(&h)) {   /* fn asked to stop, or hashing failed */
-                av_frame_unref(frame);
-                goto finish;
-            }
-            info->frames_decoded = index + 1;
-            info->duration = (index + 1) / fps;
-            if (index >= limits->max_frames) {
-                st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "more than %u frames",
-                                    limits->max_frames);
-            } else if (info->duration > limits->max_seconds) {
-                st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE,
-                                    "more than %.0f seconds of video", limits->max_seconds);
-            } else if (pdqm_monotonic_seconds() > reader.deadline) {
-                st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
-                                    limits->max_wall_seconds);
-            } else if (index % frame_mod < (grouped ? burst : 1)) {
-                /* One scaler, set by the first frame; the reference never
-                 * changes it, and a mid-stream change of size or format
-                 * would have swscale read outside the frame. */
-                if (sws == NULL) {
-                    sws_w = frame->width;
-                    sws_h = frame->height;
-                    sws_fmt = frame->format;
-                    if ((uint64_t)sws_w * (uint64_t)sws_h > limits->max_pixels || sws_w <= 0 ||
-                        sws_h <= 0) {
-                        st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d",
-                                            sws_w, sws_h);
-                    } else {
-                        sws = sws_getContext(sws_w, sws_h, (enum AVPixelFormat)sws_fmt, sws_w, sws_h,
-                                             AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL, NULL);
-                        rgb->width = sws_w;
-                        rgb->height = sws_h;
-                        rgb->format = AV_PIX_FMT_RGB24;
-                        h.sws = sws;   /* before the first frame is handed over */
-                        if (sws == NULL || av_frame_get_buffer(rgb, 0) < 0)
-                            st = pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames",
-                                                sws_w, sws_h);
-                        info->width = sws_w;
-                        info->height = sws_h;
-                    }
-                } else if (frame->width != sws_w || frame->height != sws_h ||
-                           frame->format != sws_fmt) {
-                    st = pdqm_error_set(err, PDQM_ERR_UNSUPPORTED,
-                                        "the frame size changes mid-stream (%dx%d to %dx%d)",
-                                        sws_w, sws_h, frame->width, frame->height);
-                }
-                if (st == PDQM_OK) {
-                    if (hasher_push(&h, frame, index) != 0) {
-                        av_frame_unref(frame);
-                        goto finish;   /* fn asked to stop, or hashing failed */
-                    }
-                }
-            }
-            av_frame_unref(frame);
-            index++;
-            if (st != PDQM_OK)
-                break;
-        }
-        if (eof && rc == AVERROR_EOF)
-            break;
+    if (run.per_sample < frame_mod && !(flags & PDQM_VIDEO_DECODE_ALL) &&
+        decode_sampled(&run, &st, err))
+        goto finish;
+    /* Every frame decoded (the packets read ahead first, if any); frames
+     * the sampled decoding handed over already are not again. */
+    if (run.dec == NULL) {
+        st = open_decoder(&run, par, err);
+        if (st != PDQM_OK)
+            goto finish;
     }
+    st = decode_all(&run, err);
+
 finish:
     hasher_finish(&h);
     if (h.st != PDQM_OK) {   /* an earlier frame's failure goes first */
@@ -607,8 +1015,9 @@ cleanup:
     hasher_finish(&h);
     pthread_cond_destroy(&h.changed);
     pthread_mutex_destroy(&h.mu);
-    sws_freeContext(sws);
-    avcodec_free_context(&dec);
+    sws_freeContext(run.sws);
+    avcodec_free_context(&run.dec);
+    packets_free(&run);
     if (fmt)
         avformat_close_input(&fmt);
     if (io) {

@@ -69,8 +69,10 @@ typedef struct pdqm_video_info {
     int height;
     double fps;                /* average frame rate */
     double duration;           /* seconds: frames decoded / fps */
-    uint32_t frames_decoded;
+    uint32_t frames_decoded;    /* frames counted, up to where decoding went */
     uint32_t frames_hashed;
+    uint32_t frames_skipped;    /* of those, frames a sampled decoding did not
+                                   decode: no sampled frame needed them */
     const char *codec;         /* FFmpeg's short name: static storage */
 } pdqm_video_info;
 
@@ -83,6 +85,9 @@ typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
 /* Flags for pdqm_video_hash(). */
 #define PDQM_VIDEO_DIHEDRAL 0x1u   /* fill each frame's dihedral */
 #define PDQM_VIDEO_BARS     0x2u   /* find bars, and hash inside them */
+#define PDQM_VIDEO_DECODE_ALL 0x4u /* when sampling, decode every frame all the
+                                      same (the hashes are the same: for tests
+                                      and benchmarks of the faster way) */
 
 /* Hash the video in len bytes at data, one sample every `interval` seconds
  * (0: every frame), calling fn for each frame hashed.  A sample is one

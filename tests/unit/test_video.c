@@ -308,12 +308,102 @@ static void test_sniffing(void **state)
     }
 }
 
+/* Sampled hashing decodes only what the sampled frames need (non-reference
+ * frames dropped, groups of pictures cut after their last sampled frame):
+ * the frames handed over, their numbers, samples and timestamps must be
+ * exactly those of decoding every frame, on the sample videos and on the
+ * stress videos (tests/data/vpdq/stress: B-frame pyramids, open GOPs, VFR,
+ * 29.97 fps, HEVC, VP9 alt-refs, MPEG-4 in AVI, MPEG-TS). */
+static int append_sampled(void *arg, const pdqm_video_frame *f)
+{
+    text *t = arg;
+    append_line(arg, f);
+    char extra[32];
+    int n = snprintf(extra, sizeof extra, "s%u\n", f->sample);
+    t->buf = realloc(t->buf, t->len + (size_t)n + 1);
+    memcpy(t->buf + t->len, extra, (size_t)n + 1);
+    t->len += (size_t)n;
+    t->cap = t->len + 1;
+    return 0;
+}
+
+static text sampled_text(const uint8_t *bytes, size_t n, double interval, unsigned burst,
+                         unsigned flags, pdqm_video_info *info)
+{
+    text t = { NULL, 0, 0 };
+    pdqm_error err;
+    if (pdqm_video_hash(bytes, n, NULL, interval, burst, flags, append_sampled, &t, info,
+                        &err) != PDQM_OK)
+        fail_msg("%s", err.message);
+    return t;
+}
+
+static void check_sampling(const char *rel, size_t n_runs, uint32_t *skipped)
+{
+    static const struct { double interval; unsigned burst; } runs[] = {
+        { 1.0, 1 }, { 0.5, 1 }, { 1.0, 3 }, { 2.0, 1 }, { 3.0, 1 }, { 0.1, 1 },
+    };
+    size_t n;
+    uint8_t *bytes = read_data(rel, &n);
+    for (size_t k = 0; k < n_runs && k < sizeof runs / sizeof runs[0]; k++) {
+        pdqm_video_info all_info, info;
+        text all = sampled_text(bytes, n, runs[k].interval, runs[k].burst,
+                                PDQM_VIDEO_DECODE_ALL, &all_info);
+        text some = sampled_text(bytes, n, runs[k].interval, runs[k].burst, 0, &info);
+        if (all.len == 0 || some.len != all.len || memcmp(some.buf, all.buf, all.len) != 0)
+            fail_msg("%s, every %.1f s x %u: sampled decoding gives other frames:\n%.*s\n"
+                     "against\n%.*s", rel, runs[k].interval, runs[k].burst,
+                     (int)(some.len < 2000 ? some.len : 2000), some.buf ? some.buf : "",
+                     (int)(all.len < 2000 ? all.len : 2000), all.buf);
+        assert_int_equal(info.frames_decoded, all_info.frames_decoded);
+        assert_int_equal(info.frames_hashed, all_info.frames_hashed);
+        assert_int_equal(info.width, all_info.width);
+        assert_true(info.duration == all_info.duration);
+        assert_int_equal(all_info.frames_skipped, 0);
+        *skipped += info.frames_skipped;
+        free(all.buf);
+        free(some.buf);
+    }
+    free(bytes);
+}
+
+static void test_sampled_decoding_gives_every_frame_decodings_frames(void **state)
+{
+    (void)state;
+    char rel[256];
+    /* Four of the samples (every frame of all is checked above), three
+     * ways each; the small stress videos six ways. */
+    static const char *const samples[] = {
+        "chair-22-sd-grey-bar", "doorknob-hd-no-bar", "pattern-hd-no-bar",
+        "test-padded-dimensions",
+    };
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        uint32_t skipped = 0;
+        snprintf(rel, sizeof rel, "vpdq/videos/%s.mp4", samples[i]);
+        check_sampling(rel, 3, &skipped);
+        /* x264's closed GOPs with B-frames: most frames need no decoding. */
+        if (skipped == 0)
+            fail_msg("%s: sampled decoding decoded every frame", rel);
+    }
+    static const char *const stress[] = {
+        "bframes-pyramid.mp4", "open-gop.mp4", "vfr.mp4", "ntsc-29.97.mp4", "hevc.mp4",
+        "vp9-altref.webm", "mpeg4-bframes.avi", "ts-open-gop.ts",
+    };
+    for (size_t i = 0; i < sizeof stress / sizeof stress[0]; i++) {
+        uint32_t skipped = 0;
+        snprintf(rel, sizeof rel, "vpdq/stress/%s", stress[i]);
+        check_sampling(rel, 6, &skipped);
+        print_message("%s: %u frames not decoded in 6 runs\n", stress[i], skipped);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_frame_byte_identical),
         cmocka_unit_test(test_upstream_regression_rule),
         cmocka_unit_test(test_frame_selection),
+        cmocka_unit_test(test_sampled_decoding_gives_every_frame_decodings_frames),
         cmocka_unit_test(test_bad_videos),
         cmocka_unit_test(test_callback_stops_the_decoder),
         cmocka_unit_test(test_every_prefix_fails_cleanly),

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -668,33 +669,227 @@ static int64_t rank_of(const planned *sorted, size_t n, int64_t pts)
     return lo < n && sorted[lo].pts == pts ? (int64_t)lo : -1;
 }
 
-/* Hand the frames the decoder has ready over, checking each is the one
- * the plan expects.  Returns 0, 1 when the plan does not hold (decode
- * everything instead), 2 when done (stopped or failed: *st). */
-static int drain_frames(decode_run *r, const planned *sorted, int64_t *last_rank,
-                        uint32_t *handed, uint32_t *outputs, pdqm_status *st, pdqm_error *err)
+/* ------------------------------------------------------------------ */
+/* Decoding the sent packets: segment by segment, on every core         */
+
+/* A run of packets sent without a gap: it starts at a key frame that
+ * closes its group of pictures (or the first packet), so it decodes alone,
+ * and its frames' numbers lie between the segments' before and after it.
+ * Its sampled frames wait here until they are handed over in order. */
+typedef struct segment {
+    size_t first, end;           /* packets [first, end) */
+    AVFrame **frames;            /* sampled frames that came out, in order */
+    uint32_t *ranks;
+    size_t n_frames;
+    uint32_t outputs;            /* frames that came out */
+    int state;                   /* 0 waiting, 1 decoded, 2 the plan failed,
+                                    3 too slow (the wall-time limit) */
+} segment;
+
+typedef struct segment_run {
+    decode_run *r;
+    const AVCodecParameters *par;
+    const planned *sorted;
+    const int64_t *rank;
+    const uint8_t *action;
+    segment *seg;
+    size_t n_seg;
+    int threads_each;            /* the decoders' own threads */
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    size_t next;                 /* the next segment to take */
+    size_t delivered;            /* segments handed over */
+    size_t window;               /* at most this many ahead of delivered */
+    int stop;
+} segment_run;
+
+static void segment_clear(segment *sg)
 {
-    for (;;) {
-        int rc = avcodec_receive_frame(r->dec, r->frame);
-        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
-            return 0;
-        if (rc < 0)
-            return 1;
-        int64_t rank = r->frame->pts == AV_NOPTS_VALUE
-                           ? -1 : rank_of(sorted, r->n_pkts, r->frame->pts);
-        if (rank <= *last_rank || (r->frame->flags & AV_FRAME_FLAG_CORRUPT)) {
-            av_frame_unref(r->frame);
-            return 1;
-        }
-        *last_rank = rank;
-        (*outputs)++;
-        int stop;
-        *handed += is_selected(r, (uint32_t)rank) && (uint32_t)rank >= r->resume;
-        *st = take_frame(r, r->frame, (uint32_t)rank, &stop, err);
-        av_frame_unref(r->frame);
-        if (*st != PDQM_OK || stop)
+    for (size_t i = 0; i < sg->n_frames; i++)
+        av_frame_free(&sg->frames[i]);
+    free(sg->frames);
+    free(sg->ranks);
+    sg->frames = NULL;
+    sg->ranks = NULL;
+    sg->n_frames = 0;
+}
+
+/* Decode one segment with dec (reset first); keep its sampled frames. */
+static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVFrame *frame)
+{
+    decode_run *r = sr->r;
+    avcodec_flush_buffers(dec);
+    size_t cap = 0;
+    for (size_t i = sg->first; i < sg->end; i++)
+        cap += sr->action[i] == SEND;
+    sg->frames = calloc(cap + 1, sizeof *sg->frames);
+    sg->ranks = calloc(cap + 1, sizeof *sg->ranks);
+    if (sg->frames == NULL || sg->ranks == NULL)
+        return 2;
+    int64_t last_rank = -1;
+    uint32_t sent_sampled = 0;
+    for (size_t i = sg->first; i <= sg->end; i++) {
+        if (i < sg->end) {
+            if (pdqm_monotonic_seconds() > r->reader->deadline)
+                return 3;
+            dec->skip_frame = sr->action[i] == SEND ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+            sent_sampled += sr->action[i] == SEND;
+            int rc = avcodec_send_packet(dec, r->pkts[i]);
+            if (rc < 0 && rc != AVERROR(EAGAIN))
+                return 2;
+        } else if (avcodec_send_packet(dec, NULL) < 0) {   /* drain */
             return 2;
+        }
+        for (;;) {
+            int rc = avcodec_receive_frame(dec, frame);
+            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+                break;
+            if (rc < 0)
+                return 2;
+            int64_t rank = frame->pts == AV_NOPTS_VALUE
+                               ? -1 : rank_of(sr->sorted, r->n_pkts, frame->pts);
+            int bad = rank <= last_rank || (frame->flags & AV_FRAME_FLAG_CORRUPT);
+            if (!bad && is_selected(r, (uint32_t)rank)) {
+                if (sg->n_frames == cap) {
+                    bad = 1;   /* more sampled frames than were sent */
+                } else {
+                    AVFrame *kept = av_frame_alloc();
+                    if (kept == NULL) {
+                        bad = 1;
+                    } else {
+                        av_frame_move_ref(kept, frame);
+                        sg->ranks[sg->n_frames] = (uint32_t)rank;
+                        sg->frames[sg->n_frames++] = kept;
+                    }
+                }
+            }
+            av_frame_unref(frame);
+            if (bad)
+                return 2;
+            last_rank = rank;
+            sg->outputs++;
+        }
     }
+    /* Every sampled frame sent must have come out. */
+    return sg->n_frames == sent_sampled ? 1 : 2;
+}
+
+static void *segment_worker(void *arg)
+{
+    segment_run *sr = arg;
+    AVCodecContext *dec = avcodec_alloc_context3(sr->r->codec);
+    AVFrame *frame = av_frame_alloc();
+    int ok = dec != NULL && frame != NULL && avcodec_parameters_to_context(dec, sr->par) >= 0;
+    if (ok) {
+        dec->thread_count = sr->threads_each;
+        dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+        ok = avcodec_open2(dec, sr->r->codec, NULL) >= 0;
+    }
+    pthread_mutex_lock(&sr->mu);
+    for (;;) {
+        while (!sr->stop && sr->next < sr->n_seg && sr->next >= sr->delivered + sr->window)
+            pthread_cond_wait(&sr->changed, &sr->mu);
+        if (sr->stop || sr->next >= sr->n_seg)
+            break;
+        segment *sg = &sr->seg[sr->next++];
+        pthread_mutex_unlock(&sr->mu);
+        int state = ok ? decode_segment(sr, sg, dec, frame) : 2;
+        pthread_mutex_lock(&sr->mu);
+        sg->state = state;
+        pthread_cond_broadcast(&sr->changed);
+    }
+    pthread_mutex_unlock(&sr->mu);
+    av_frame_free(&frame);
+    avcodec_free_context(&dec);
+    return NULL;
+}
+
+/* Decode the planned packets, a segment a worker and a worker a core, and
+ * hand the sampled frames over in order.  Returns 0 when the plan did not
+ * hold (the caller decodes everything), 1 when done (*st). */
+static int decode_segments(decode_run *r, const AVCodecParameters *par, const planned *sorted,
+                           const int64_t *rank, const uint8_t *action, pdqm_status *st,
+                           pdqm_error *err)
+{
+    const size_t n = r->n_pkts;
+    segment_run sr = { .r = r, .par = par, .sorted = sorted, .rank = rank, .action = action };
+    for (size_t i = 0; i < n; i++)
+        sr.n_seg += action[i] != SKIP && (i == 0 || action[i - 1] == SKIP);
+    sr.seg = calloc(sr.n_seg + 1, sizeof *sr.seg);
+    if (sr.seg == NULL)
+        return 0;
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (action[i] != SKIP) {
+            if (i == 0 || action[i - 1] == SKIP)
+                sr.seg[k++].first = i;
+            sr.seg[k - 1].end = i + 1;
+        }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t workers = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores;
+    if (workers > sr.n_seg)
+        workers = sr.n_seg;
+    /* One segment: the decoder's own threads; several: a thread each. */
+    sr.threads_each = workers > 1 ? 1 : 0;
+    sr.window = 2 * workers;
+    pthread_mutex_init(&sr.mu, NULL);
+    pthread_cond_init(&sr.changed, NULL);
+    pthread_t threads[8];
+    size_t started = 0;
+    for (; started < workers; started++)
+        if (pthread_create(&threads[started], NULL, segment_worker, &sr) != 0)
+            break;
+    int done = 0;
+    uint32_t outputs = 0;
+    *st = PDQM_OK;
+    if (started == 0)
+        segment_worker(&sr);   /* no thread: all of it here */
+    for (size_t k = 0; k < sr.n_seg; k++) {
+        segment *sg = &sr.seg[k];
+        pthread_mutex_lock(&sr.mu);
+        while (sg->state == 0)
+            pthread_cond_wait(&sr.changed, &sr.mu);
+        pthread_mutex_unlock(&sr.mu);
+        if (sg->state == 3) {
+            *st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
+                                 r->limits->max_wall_seconds);
+            done = 1;
+            break;
+        }
+        if (sg->state != 1)
+            break;   /* the plan did not hold: decode everything */
+        outputs += sg->outputs;
+        int stop = 0;
+        for (size_t i = 0; i < sg->n_frames && *st == PDQM_OK && !stop; i++)
+            *st = take_frame(r, sg->frames[i], sg->ranks[i], &stop, err);
+        segment_clear(sg);
+        if (*st != PDQM_OK || stop) {
+            done = 1;
+            break;
+        }
+        pthread_mutex_lock(&sr.mu);
+        sr.delivered = k + 1;
+        pthread_cond_broadcast(&sr.changed);
+        pthread_mutex_unlock(&sr.mu);
+        if (k + 1 == sr.n_seg) {
+            /* Every frame was counted, decoded or not. */
+            r->info->frames_skipped = (uint32_t)n - outputs;
+            r->info->frames_decoded = (uint32_t)n;
+            r->info->duration = n / r->fps;
+            done = 1;
+        }
+    }
+    pthread_mutex_lock(&sr.mu);
+    sr.stop = 1;
+    pthread_cond_broadcast(&sr.changed);
+    pthread_mutex_unlock(&sr.mu);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    for (size_t k = 0; k < sr.n_seg; k++)
+        segment_clear(&sr.seg[k]);
+    free(sr.seg);
+    pthread_mutex_destroy(&sr.mu);
+    pthread_cond_destroy(&sr.changed);
+    return done;
 }
 
 /* Decode only what the sampled frames need, when the stream allows it to
@@ -775,51 +970,7 @@ static int decode_sampled(decode_run *r, pdqm_status *st, pdqm_error *err)
     }
     free(shown_before);
 
-    int64_t last_rank = -1;
-    uint32_t sent_sampled = 0, handed = 0, outputs = 0;
-    int gap = 0, rc;
-    *st = PDQM_OK;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && action[i] == SKIP) {
-            gap = 1;
-            continue;
-        }
-        if (gap || i == n) {
-            /* Drain what was sent before the gap (or at the end). */
-            if (avcodec_send_packet(r->dec, NULL) < 0)
-                goto out;
-            int d = drain_frames(r, sorted, &last_rank, &handed, &outputs, st, err);
-            if (d == 2) {
-                done = 1;
-                goto out;
-            }
-            if (d == 1)
-                goto out;
-            if (i == n)
-                break;
-            avcodec_flush_buffers(r->dec);
-            gap = 0;
-        }
-        r->dec->skip_frame = action[i] == SEND ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
-        sent_sampled += action[i] == SEND && (uint32_t)rank[i] >= r->resume;
-        rc = avcodec_send_packet(r->dec, r->pkts[i]);
-        if (rc < 0 && rc != AVERROR(EAGAIN))
-            goto out;
-        int d = drain_frames(r, sorted, &last_rank, &handed, &outputs, st, err);
-        if (d == 2) {
-            done = 1;
-            goto out;
-        }
-        if (d == 1)
-            goto out;
-    }
-    if (handed != sent_sampled)
-        goto out;   /* a sampled frame went missing */
-    /* Every frame was counted, decoded or not. */
-    r->info->frames_skipped = (uint32_t)n - outputs;
-    r->info->frames_decoded = (uint32_t)n;
-    r->info->duration = n / r->fps;
-    done = 1;
+    done = decode_segments(r, par, sorted, rank, action, st, err);
 out:
     free(sorted);
     free(action);

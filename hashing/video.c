@@ -181,14 +181,67 @@ typedef struct job {
     uint32_t index;
 } job;
 
-typedef struct hasher {
-    /* Set before the first job, read-only after. */
-    struct SwsContext *sws;
-    AVFrame *rgb;
+/* How frames are hashed and numbered: set before the first frame,
+ * read-only after. */
+typedef struct hash_params {
     unsigned flags;
     int grouped;
     uint32_t frame_mod;
     float fps_f;
+} hash_params;
+
+/* A frame converted and hashed, as fn is handed it, with the size and
+ * format it was decoded in.  vf.dihedral points into the struct itself. */
+typedef struct hashed {
+    pdqm_video_frame vf;
+    pdqm_hash256 dihedral[PDQM_DIHEDRAL_COUNT];
+    int w, h, fmt;
+    pdqm_status st;              /* not PDQM_OK: the hashing failed */
+} hashed;
+
+/* Convert frame (number index) to RGB with sws into rgb, and hash it into
+ * *out. */
+static pdqm_status hash_frame(const hash_params *p, struct SwsContext *sws, AVFrame *rgb,
+                              const AVFrame *frame, uint32_t index, hashed *out,
+                              pdqm_error *err)
+{
+    out->w = frame->width;
+    out->h = frame->height;
+    out->fmt = frame->format;
+    sws_scale(sws, (const uint8_t *const *)frame->data, frame->linesize, 0, rgb->height,
+              rgb->data, rgb->linesize);
+    pdqm_pixels px = { rgb->data[0], rgb->width, rgb->height, 3, (size_t)rgb->linesize[0] };
+    pdqm_pdq pdq;
+    unsigned pdq_flags = PDQM_PDQ_NO_PRESHRINK;
+    if (p->flags & PDQM_VIDEO_DIHEDRAL)
+        pdq_flags |= PDQM_PDQ_DIHEDRAL;
+    out->st = pdqm_pdq_hash(&px, pdq_flags, &pdq, err);
+    if (out->st != PDQM_OK)
+        return out->st;
+    out->vf = (pdqm_video_frame){
+        .frame = index,
+        .sample = p->grouped ? index / p->frame_mod + 1 : 0,
+        .timestamp = (double)((float)index / p->fps_f),
+        .hash = pdq.hash,
+        .quality = pdq.quality,
+    };
+    if (p->flags & PDQM_VIDEO_DIHEDRAL) {
+        memcpy(out->dihedral, pdq.dihedral, sizeof out->dihedral);
+        out->vf.dihedral = out->dihedral;
+    }
+    pdqm_rect in;
+    if ((p->flags & PDQM_VIDEO_BARS) && pdqm_find_bars(&px, &in)) {
+        out->vf.barred = 1;
+        out->st = hash_cuts(&px, &in, &pdq, &out->vf, err);
+    }
+    return out->st;
+}
+
+typedef struct hasher {
+    /* Set before the first job, read-only after. */
+    struct SwsContext *sws;
+    AVFrame *rgb;
+    hash_params p;
     pdqm_video_fn fn;
     void *arg;
     pdqm_video_info *info;    /* frames_hashed: the hashing side's only */
@@ -211,34 +264,12 @@ typedef struct hasher {
 static int hash_one(hasher *h, const AVFrame *frame, uint32_t index, pdqm_status *st,
                     pdqm_error *err)
 {
-    sws_scale(h->sws, (const uint8_t *const *)frame->data, frame->linesize, 0, h->rgb->height,
-              h->rgb->data, h->rgb->linesize);
-    pdqm_pixels px = { h->rgb->data[0], h->rgb->width, h->rgb->height, 3,
-                       (size_t)h->rgb->linesize[0] };
-    pdqm_pdq pdq;
-    unsigned pdq_flags = PDQM_PDQ_NO_PRESHRINK;
-    if (h->flags & PDQM_VIDEO_DIHEDRAL)
-        pdq_flags |= PDQM_PDQ_DIHEDRAL;
-    *st = pdqm_pdq_hash(&px, pdq_flags, &pdq, err);
+    hashed x;
+    *st = hash_frame(&h->p, h->sws, h->rgb, frame, index, &x, err);
     if (*st != PDQM_OK)
         return -1;
-    pdqm_video_frame vf = {
-        .frame = index,
-        .sample = h->grouped ? index / h->frame_mod + 1 : 0,
-        .timestamp = (double)((float)index / h->fps_f),
-        .hash = pdq.hash,
-        .quality = pdq.quality,
-        .dihedral = (h->flags & PDQM_VIDEO_DIHEDRAL) ? pdq.dihedral : NULL,
-    };
-    pdqm_rect in;
-    if ((h->flags & PDQM_VIDEO_BARS) && pdqm_find_bars(&px, &in)) {
-        vf.barred = 1;
-        *st = hash_cuts(&px, &in, &pdq, &vf, err);
-        if (*st != PDQM_OK)
-            return -1;
-    }
     h->info->frames_hashed++;
-    return h->fn(h->arg, &vf) != 0 ? 1 : 0;
+    return h->fn(h->arg, &x.vf) != 0 ? 1 : 0;
 }
 
 /* Record the outcome of a frame (h->mu held when the thread runs): the
@@ -356,7 +387,8 @@ typedef struct decode_run {
     uint32_t frame_mod;          /* a sample every frame_mod frames ... */
     uint32_t per_sample;         /* ... of this many */
     uint32_t resume;             /* frames below this index were handed over */
-    struct SwsContext *sws;      /* set by the first frame hashed */
+    struct SwsContext *sws;      /* the hashing side's, made for its first frame */
+    int shaped;                  /* the first frame hashed set: */
     int sws_w, sws_h, sws_fmt;
     /* The packets of the video stream read ahead (decode order), and
      * av_read_frame()'s status after the last of them. */
@@ -397,19 +429,11 @@ static int is_selected(const decode_run *r, uint32_t index)
     return index % r->frame_mod < r->per_sample;
 }
 
-/* The decoder's frame number index: count it against the limits and, when
- * it is sampled, hand it to the hashing side.  *stop is set when the
- * hashing side has stopped (fn asked to, or hashing failed). */
-static pdqm_status take_frame(decode_run *r, const AVFrame *frame, uint32_t index, int *stop,
-                              pdqm_error *err)
+/* Count the decoder's frame number index against the limits. */
+static pdqm_status count_frame(decode_run *r, uint32_t index, pdqm_error *err)
 {
     const pdqm_video_limits *limits = r->limits;
     pdqm_video_info *info = r->info;
-    *stop = 0;
-    if (hasher_stopped(r->h)) {
-        *stop = 1;
-        return PDQM_OK;
-    }
     info->frames_decoded = index + 1;
     info->duration = (index + 1) / r->fps;
     if (index >= limits->max_frames)
@@ -420,35 +444,60 @@ static pdqm_status take_frame(decode_run *r, const AVFrame *frame, uint32_t inde
     if (pdqm_monotonic_seconds() > r->reader->deadline)
         return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
                               limits->max_wall_seconds);
-    if (!is_selected(r, index) || index < r->resume)
+    return PDQM_OK;
+}
+
+/* The size and format of a frame to hash: the first one hashed sets them
+ * (within the limits), and no later one may differ.  The reference never
+ * changes its scaler, and a mid-stream change of size or format would have
+ * swscale read outside the frame. */
+static pdqm_status frame_shape(decode_run *r, int w, int h, int fmt, pdqm_error *err)
+{
+    if (!r->shaped) {
+        if ((uint64_t)w * (uint64_t)h > r->limits->max_pixels || w <= 0 || h <= 0)
+            return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d", w, h);
+        r->sws_w = w;
+        r->sws_h = h;
+        r->sws_fmt = fmt;
+        r->info->width = w;
+        r->info->height = h;
+        r->shaped = 1;
+    } else if (w != r->sws_w || h != r->sws_h || fmt != r->sws_fmt) {
+        return pdqm_error_set(err, PDQM_ERR_UNSUPPORTED,
+                              "the frame size changes mid-stream (%dx%d to %dx%d)", r->sws_w,
+                              r->sws_h, w, h);
+    }
+    return PDQM_OK;
+}
+
+/* The decoder's frame number index: count it against the limits and, when
+ * it is sampled, hand it to the hashing side.  *stop is set when the
+ * hashing side has stopped (fn asked to, or hashing failed). */
+static pdqm_status take_frame(decode_run *r, const AVFrame *frame, uint32_t index, int *stop,
+                              pdqm_error *err)
+{
+    *stop = 0;
+    if (hasher_stopped(r->h)) {
+        *stop = 1;
         return PDQM_OK;
-    /* One scaler, set by the first frame; the reference never changes it,
-     * and a mid-stream change of size or format would have swscale read
-     * outside the frame. */
+    }
+    pdqm_status st = count_frame(r, index, err);
+    if (st != PDQM_OK || !is_selected(r, index) || index < r->resume)
+        return st;
+    st = frame_shape(r, frame->width, frame->height, frame->format, err);
+    if (st != PDQM_OK)
+        return st;
+    /* One scaler for the hashing side, made for the first frame. */
     if (r->sws == NULL) {
-        r->sws_w = frame->width;
-        r->sws_h = frame->height;
-        r->sws_fmt = frame->format;
-        if ((uint64_t)r->sws_w * (uint64_t)r->sws_h > limits->max_pixels || r->sws_w <= 0 ||
-            r->sws_h <= 0)
-            return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d", r->sws_w,
-                                  r->sws_h);
         r->sws = sws_getContext(r->sws_w, r->sws_h, (enum AVPixelFormat)r->sws_fmt, r->sws_w,
                                 r->sws_h, AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL, NULL);
         r->rgb->width = r->sws_w;
         r->rgb->height = r->sws_h;
         r->rgb->format = AV_PIX_FMT_RGB24;
         r->h->sws = r->sws;   /* before the first frame is handed over */
-        info->width = r->sws_w;
-        info->height = r->sws_h;
         if (r->sws == NULL || av_frame_get_buffer(r->rgb, 0) < 0)
             return pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", r->sws_w,
                                   r->sws_h);
-    } else if (frame->width != r->sws_w || frame->height != r->sws_h ||
-               frame->format != r->sws_fmt) {
-        return pdqm_error_set(err, PDQM_ERR_UNSUPPORTED,
-                              "the frame size changes mid-stream (%dx%d to %dx%d)", r->sws_w,
-                              r->sws_h, frame->width, frame->height);
     }
     if (hasher_push(r->h, frame, index) != 0)
         *stop = 1;
@@ -672,22 +721,31 @@ static int64_t rank_of(const planned *sorted, size_t n, int64_t pts)
 /* ------------------------------------------------------------------ */
 /* Decoding the sent packets: segment by segment, on every core         */
 
+/* Hashed frames a segment holds for the caller to hand over, at most: a
+ * segment's worker waits when it is that far ahead of the caller (a
+ * segment ahead of the one handed over waits for it: its ring holds all
+ * of its frames unless it has more than this; 2 MB). */
+enum { RING_MAX = 4096 };
+
 /* A run of packets sent without a gap: it starts at a key frame that
  * closes its group of pictures (or the first packet), so it decodes alone,
  * and its frames' numbers lie between the segments' before and after it.
- * Its sampled frames wait here until they are handed over in order. */
+ * Its worker decodes it and converts and hashes its sampled frames; the
+ * caller hands them to fn in order, through a ring of slots. */
 typedef struct segment {
     size_t first, end;           /* packets [first, end) */
-    AVFrame **frames;            /* sampled frames that came out, in order */
-    uint32_t *ranks;
-    size_t n_frames;
-    uint32_t outputs;            /* frames that came out */
-    int state;                   /* 0 waiting, 1 decoded, 2 the plan failed,
+    hashed *ring;                /* set by the worker that takes it */
+    uint32_t ring_n;             /* its slots */
+    uint32_t written, read;      /* frames put in the ring, taken out */
+    uint32_t outputs;            /* frames that came out of the decoder */
+    pdqm_error err;              /* of a hashed frame whose st is not OK */
+    int state;                   /* 0 running, 1 decoded, 2 the plan failed,
                                     3 too slow (the wall-time limit) */
 } segment;
 
 typedef struct segment_run {
     decode_run *r;
+    const hash_params *p;
     const AVCodecParameters *par;
     const planned *sorted;
     const int64_t *rank;
@@ -703,75 +761,145 @@ typedef struct segment_run {
     int stop;
 } segment_run;
 
-static void segment_clear(segment *sg)
+/* A worker's scaler and RGB frame, remade when a frame's size or format
+ * differs from the last one's. */
+typedef struct worker_scaler {
+    struct SwsContext *sws;
+    AVFrame *rgb;
+    int w, h, fmt;
+} worker_scaler;
+
+static int scaler_fit(worker_scaler *ws, const AVFrame *frame)
 {
-    for (size_t i = 0; i < sg->n_frames; i++)
-        av_frame_free(&sg->frames[i]);
-    free(sg->frames);
-    free(sg->ranks);
-    sg->frames = NULL;
-    sg->ranks = NULL;
-    sg->n_frames = 0;
+    if (ws->sws != NULL && frame->width == ws->w && frame->height == ws->h &&
+        frame->format == ws->fmt)
+        return 0;
+    sws_freeContext(ws->sws);
+    av_frame_unref(ws->rgb);
+    ws->w = frame->width;
+    ws->h = frame->height;
+    ws->fmt = frame->format;
+    ws->sws = sws_getContext(ws->w, ws->h, (enum AVPixelFormat)ws->fmt, ws->w, ws->h,
+                             AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL, NULL);
+    ws->rgb->width = ws->w;
+    ws->rgb->height = ws->h;
+    ws->rgb->format = AV_PIX_FMT_RGB24;
+    if (ws->sws == NULL || av_frame_get_buffer(ws->rgb, 0) < 0) {
+        sws_freeContext(ws->sws);
+        ws->sws = NULL;
+        return -1;
+    }
+    return 0;
 }
 
-/* Decode one segment with dec (reset first); keep its sampled frames. */
-static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVFrame *frame)
+/* Convert and hash a sampled frame into the segment's next slot, waiting
+ * for room.  0, or -1 when the run stops. */
+static int put_frame(segment_run *sr, segment *sg, worker_scaler *ws, const AVFrame *frame,
+                     uint32_t index)
+{
+    pthread_mutex_lock(&sr->mu);
+    while (!sr->stop && sg->written - sg->read == sg->ring_n)
+        pthread_cond_wait(&sr->changed, &sr->mu);
+    int stop = sr->stop;
+    pthread_mutex_unlock(&sr->mu);
+    if (stop)
+        return -1;
+    /* The caller reads only slots below written: this one is ours. */
+    hashed *x = &sg->ring[sg->written % sg->ring_n];
+    x->w = frame->width;
+    x->h = frame->height;
+    x->fmt = frame->format;
+    if ((uint64_t)x->w * (uint64_t)x->h > sr->r->limits->max_pixels || x->w <= 0 || x->h <= 0)
+        x->st = pdqm_error_set(&sg->err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d", x->w,
+                               x->h);
+    else if (scaler_fit(ws, frame) != 0)
+        x->st = pdqm_error_set(&sg->err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", x->w,
+                               x->h);
+    else
+        hash_frame(sr->p, ws->sws, ws->rgb, frame, index, x, &sg->err);
+    pthread_mutex_lock(&sr->mu);
+    sg->written++;
+    pthread_cond_broadcast(&sr->changed);
+    pthread_mutex_unlock(&sr->mu);
+    return 0;
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return (*x > *y) - (*x < *y);
+}
+
+/* Decode one segment with dec (reset first), hashing its sampled frames
+ * as they come.  Every frame must come out in order and every sampled
+ * frame sent must come out, the next one expected each time: else the
+ * plan failed (2), found before a frame after the gap is handed over. */
+static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVFrame *frame,
+                          worker_scaler *ws)
 {
     decode_run *r = sr->r;
     avcodec_flush_buffers(dec);
-    size_t cap = 0;
+    size_t n_send = 0;
     for (size_t i = sg->first; i < sg->end; i++)
-        cap += sr->action[i] == SEND;
-    sg->frames = calloc(cap + 1, sizeof *sg->frames);
-    sg->ranks = calloc(cap + 1, sizeof *sg->ranks);
-    if (sg->frames == NULL || sg->ranks == NULL)
+        n_send += sr->action[i] == SEND;
+    sg->ring_n = n_send == 0 ? 1 : n_send < RING_MAX ? (uint32_t)n_send : RING_MAX;
+    sg->ring = calloc(sg->ring_n, sizeof *sg->ring);
+    int64_t *sent = malloc((n_send + 1) * sizeof *sent);   /* their numbers, in order */
+    if (sg->ring == NULL || sent == NULL) {
+        free(sent);
         return 2;
+    }
+    n_send = 0;
+    for (size_t i = sg->first; i < sg->end; i++)
+        if (sr->action[i] == SEND)
+            sent[n_send++] = sr->rank[i];
+    qsort(sent, n_send, sizeof *sent, by_rank);
+    size_t expected = 0;
     int64_t last_rank = -1;
-    uint32_t sent_sampled = 0;
-    for (size_t i = sg->first; i <= sg->end; i++) {
+    int state = 0;
+    for (size_t i = sg->first; i <= sg->end && state == 0; i++) {
         if (i < sg->end) {
-            if (pdqm_monotonic_seconds() > r->reader->deadline)
-                return 3;
+            if (pdqm_monotonic_seconds() > r->reader->deadline) {
+                state = 3;
+                break;
+            }
             dec->skip_frame = sr->action[i] == SEND ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
-            sent_sampled += sr->action[i] == SEND;
             int rc = avcodec_send_packet(dec, r->pkts[i]);
             if (rc < 0 && rc != AVERROR(EAGAIN))
-                return 2;
+                state = 2;
         } else if (avcodec_send_packet(dec, NULL) < 0) {   /* drain */
-            return 2;
+            state = 2;
         }
-        for (;;) {
+        while (state == 0) {
             int rc = avcodec_receive_frame(dec, frame);
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
                 break;
-            if (rc < 0)
-                return 2;
+            if (rc < 0) {
+                state = 2;
+                break;
+            }
             int64_t rank = frame->pts == AV_NOPTS_VALUE
                                ? -1 : rank_of(sr->sorted, r->n_pkts, frame->pts);
-            int bad = rank <= last_rank || (frame->flags & AV_FRAME_FLAG_CORRUPT);
-            if (!bad && is_selected(r, (uint32_t)rank)) {
-                if (sg->n_frames == cap) {
-                    bad = 1;   /* more sampled frames than were sent */
-                } else {
-                    AVFrame *kept = av_frame_alloc();
-                    if (kept == NULL) {
-                        bad = 1;
-                    } else {
-                        av_frame_move_ref(kept, frame);
-                        sg->ranks[sg->n_frames] = (uint32_t)rank;
-                        sg->frames[sg->n_frames++] = kept;
-                    }
-                }
+            if (rank <= last_rank || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+                state = 2;
+            } else if (is_selected(r, (uint32_t)rank)) {
+                if (expected == n_send || sent[expected] != rank)
+                    state = 2;   /* a sampled frame sent did not come out */
+                else if (put_frame(sr, sg, ws, frame, (uint32_t)rank) != 0)
+                    state = 2;   /* the run stopped */
+                else if (sg->ring[(sg->written - 1) % sg->ring_n].st != PDQM_OK)
+                    state = 1;   /* the caller reports it */
+                expected++;
             }
             av_frame_unref(frame);
-            if (bad)
-                return 2;
             last_rank = rank;
             sg->outputs++;
         }
     }
-    /* Every sampled frame sent must have come out. */
-    return sg->n_frames == sent_sampled ? 1 : 2;
+    free(sent);
+    if (state == 0)
+        state = expected == n_send ? 1 : 2;
+    return state;
 }
 
 static void *segment_worker(void *arg)
@@ -779,7 +907,9 @@ static void *segment_worker(void *arg)
     segment_run *sr = arg;
     AVCodecContext *dec = avcodec_alloc_context3(sr->r->codec);
     AVFrame *frame = av_frame_alloc();
-    int ok = dec != NULL && frame != NULL && avcodec_parameters_to_context(dec, sr->par) >= 0;
+    worker_scaler ws = { .rgb = av_frame_alloc() };
+    int ok = dec != NULL && frame != NULL && ws.rgb != NULL &&
+             avcodec_parameters_to_context(dec, sr->par) >= 0;
     if (ok) {
         dec->thread_count = sr->threads_each;
         dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
@@ -793,34 +923,68 @@ static void *segment_worker(void *arg)
             break;
         segment *sg = &sr->seg[sr->next++];
         pthread_mutex_unlock(&sr->mu);
-        int state = ok ? decode_segment(sr, sg, dec, frame) : 2;
+        int state = ok ? decode_segment(sr, sg, dec, frame, &ws) : 2;
         pthread_mutex_lock(&sr->mu);
         sg->state = state;
         pthread_cond_broadcast(&sr->changed);
     }
     pthread_mutex_unlock(&sr->mu);
+    sws_freeContext(ws.sws);
+    av_frame_free(&ws.rgb);
     av_frame_free(&frame);
     avcodec_free_context(&dec);
     return NULL;
 }
 
-/* Decode the planned packets, a segment a worker and a worker a core, and
- * hand the sampled frames over in order.  Returns 0 when the plan did not
- * hold (the caller decodes everything), 1 when done (*st). */
-static int decode_segments(decode_run *r, const AVCodecParameters *par, const planned *sorted,
-                           const int64_t *rank, const uint8_t *action, pdqm_status *st,
+/* Hand one hashed frame of a segment to fn, as take_frame() and the
+ * hashing side would have.  *stop: fn asked to stop. */
+static pdqm_status deliver(decode_run *r, segment *sg, const hashed *x, int *stop,
                            pdqm_error *err)
 {
+    uint32_t index = x->vf.frame;
+    *stop = 0;
+    pdqm_status st = count_frame(r, index, err);
+    if (st == PDQM_OK)
+        st = frame_shape(r, x->w, x->h, x->fmt, err);
+    if (st == PDQM_OK && x->st != PDQM_OK) {
+        st = x->st;
+        if (err != NULL)
+            *err = sg->err;
+    }
+    if (st != PDQM_OK)
+        return st;
+    r->resume = index + 1;
+    r->info->frames_hashed++;
+    if (r->h->fn(r->h->arg, &x->vf) != 0) {
+        *stop = 1;
+        pthread_mutex_lock(&r->h->mu);
+        r->h->stopped = 1;
+        pthread_mutex_unlock(&r->h->mu);
+    }
+    return PDQM_OK;
+}
+
+/* Decode the planned packets, a segment a worker and a worker a core, and
+ * hand the hashed frames over in order.  cut marks the packets a segment
+ * starts at although the one before is sent: key frames that close their
+ * group of pictures.  Returns 0 when the plan did not hold (the caller
+ * decodes everything from the first frame not handed over), 1 when done
+ * (*st). */
+static int decode_segments(decode_run *r, const AVCodecParameters *par, const planned *sorted,
+                           const int64_t *rank, const uint8_t *action, const uint8_t *cut,
+                           pdqm_status *st, pdqm_error *err)
+{
     const size_t n = r->n_pkts;
-    segment_run sr = { .r = r, .par = par, .sorted = sorted, .rank = rank, .action = action };
+    segment_run sr = { .r = r, .p = &r->h->p, .par = par, .sorted = sorted, .rank = rank,
+                       .action = action };
     for (size_t i = 0; i < n; i++)
-        sr.n_seg += action[i] != SKIP && (i == 0 || action[i - 1] == SKIP);
+        sr.n_seg += action[i] != SKIP && (i == 0 || action[i - 1] == SKIP || cut[i]);
     sr.seg = calloc(sr.n_seg + 1, sizeof *sr.seg);
     if (sr.seg == NULL)
         return 0;
     for (size_t i = 0, k = 0; i < n; i++)
         if (action[i] != SKIP) {
-            if (i == 0 || action[i - 1] == SKIP)
+            if (i == 0 || action[i - 1] == SKIP || cut[i])
                 sr.seg[k++].first = i;
             sr.seg[k - 1].end = i + 1;
         }
@@ -841,14 +1005,30 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
     int done = 0;
     uint32_t outputs = 0;
     *st = PDQM_OK;
-    if (started == 0)
-        segment_worker(&sr);   /* no thread: all of it here */
-    for (size_t k = 0; k < sr.n_seg; k++) {
+    /* Without a worker (no thread could start), decode everything here. */
+    for (size_t k = 0; k < sr.n_seg && started > 0 && !done; k++) {
         segment *sg = &sr.seg[k];
-        pthread_mutex_lock(&sr.mu);
-        while (sg->state == 0)
-            pthread_cond_wait(&sr.changed, &sr.mu);
-        pthread_mutex_unlock(&sr.mu);
+        for (;;) {
+            pthread_mutex_lock(&sr.mu);
+            while (sg->read == sg->written && sg->state == 0)
+                pthread_cond_wait(&sr.changed, &sr.mu);
+            int have = sg->read < sg->written;
+            pthread_mutex_unlock(&sr.mu);
+            if (!have)
+                break;   /* the segment ended: its state says how */
+            int stop = 0;
+            *st = deliver(r, sg, &sg->ring[sg->read % sg->ring_n], &stop, err);
+            pthread_mutex_lock(&sr.mu);
+            sg->read++;
+            pthread_cond_broadcast(&sr.changed);
+            pthread_mutex_unlock(&sr.mu);
+            if (*st != PDQM_OK || stop) {
+                done = 1;
+                break;
+            }
+        }
+        if (done)
+            break;
         if (sg->state == 3) {
             *st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
                                  r->limits->max_wall_seconds);
@@ -856,16 +1036,10 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
             break;
         }
         if (sg->state != 1)
-            break;   /* the plan did not hold: decode everything */
+            break;   /* the plan did not hold: decode the rest */
         outputs += sg->outputs;
-        int stop = 0;
-        for (size_t i = 0; i < sg->n_frames && *st == PDQM_OK && !stop; i++)
-            *st = take_frame(r, sg->frames[i], sg->ranks[i], &stop, err);
-        segment_clear(sg);
-        if (*st != PDQM_OK || stop) {
-            done = 1;
-            break;
-        }
+        free(sg->ring);
+        sg->ring = NULL;
         pthread_mutex_lock(&sr.mu);
         sr.delivered = k + 1;
         pthread_cond_broadcast(&sr.changed);
@@ -875,6 +1049,7 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
             r->info->frames_skipped = (uint32_t)n - outputs;
             r->info->frames_decoded = (uint32_t)n;
             r->info->duration = n / r->fps;
+            r->info->segments = (uint32_t)sr.n_seg;
             done = 1;
         }
     }
@@ -885,7 +1060,7 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
     for (size_t t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
     for (size_t k = 0; k < sr.n_seg; k++)
-        segment_clear(&sr.seg[k]);
+        free(sr.seg[k].ring);
     free(sr.seg);
     pthread_mutex_destroy(&sr.mu);
     pthread_cond_destroy(&sr.changed);
@@ -905,6 +1080,9 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
  * Every frame that comes out must be the next by number, and every
  * sampled frame sent must come out; when not, this returns 0 and the
  * caller decodes everything (frames handed over already are not again).
+ * Every frame sampled (no interval), every packet is sent.  The sent
+ * packets are decoded in segments cut at the gaps and at the key frames
+ * that close their groups, on every core (decode_segments()).
  * Returns 1 when the decoding is done, *st its outcome. */
 static int decode_sampled(decode_run *r, pdqm_status *st, pdqm_error *err)
 {
@@ -913,10 +1091,10 @@ static int decode_sampled(decode_run *r, pdqm_status *st, pdqm_error *err)
     const AVCodecParameters *par = r->fmt->streams[r->vi]->codecpar;
     const size_t n = r->n_pkts;
     planned *sorted = malloc(n * sizeof *sorted);
-    uint8_t *action = calloc(n, 1);
+    uint8_t *action = calloc(n, 1), *cut = calloc(n, 1);
     int64_t *rank = malloc(n * sizeof *rank);
     int done = 0;
-    if (sorted == NULL || action == NULL || rank == NULL)
+    if (sorted == NULL || action == NULL || cut == NULL || rank == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
         if (r->pkts[i]->pts == AV_NOPTS_VALUE)
@@ -964,16 +1142,18 @@ static int decode_sampled(decode_run *r, pdqm_status *st, pdqm_error *err)
         int closed = closes_gop(par, r->pkts[g]) && first_shown > rank[g] &&
                      shown_before[g] < rank[g];
         next_needs_us = last >= 0 && !closed;
+        cut[g] = (uint8_t)closed;
         group_end = g;
         last = -1;
         first_shown = INT64_MAX;
     }
     free(shown_before);
 
-    done = decode_segments(r, par, sorted, rank, action, st, err);
+    done = decode_segments(r, par, sorted, rank, action, cut, st, err);
 out:
     free(sorted);
     free(action);
+    free(cut);
     free(rank);
     if (!done) {
         /* Decode everything, from a fresh decoder. */
@@ -1019,7 +1199,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     AVIOContext *io = NULL;
     AVPacket *pkt = av_packet_alloc();
     AVFrame *frame = av_frame_alloc(), *rgb = av_frame_alloc();
-    hasher h = { .flags = flags, .fn = fn, .arg = arg, .info = info, .st = PDQM_OK };
+    hasher h = { .fn = fn, .arg = arg, .info = info, .st = PDQM_OK };
     decode_run run = { .end_rc = AVERROR_EOF };
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.changed, NULL);
@@ -1124,9 +1304,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
      * them when it is as long as the step). */
     const int grouped = burst > 1 && frame_mod > 1;
     h.rgb = rgb;
-    h.grouped = grouped;
-    h.frame_mod = frame_mod;
-    h.fps_f = (float)fps;
+    h.p = (hash_params){ flags, grouped, frame_mod, (float)fps };
     run.fmt = fmt;
     run.vi = vi;
     run.reader = &reader;
@@ -1140,8 +1318,7 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     run.per_sample = grouped ? burst : 1;
     /* Without a thread, the frames are hashed here, as they come. */
     h.running = pthread_create(&h.thread, NULL, hasher_main, &h) == 0;
-    if (run.per_sample < frame_mod && !(flags & PDQM_VIDEO_DECODE_ALL) &&
-        decode_sampled(&run, &st, err))
+    if (!(flags & PDQM_VIDEO_DECODE_ALL) && decode_sampled(&run, &st, err))
         goto finish;
     /* Every frame decoded (the packets read ahead first, if any); frames
      * the sampled decoding handed over already are not again. */

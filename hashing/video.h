@@ -73,10 +73,13 @@ typedef struct pdqm_video_info {
     uint32_t frames_hashed;
     uint32_t frames_skipped;    /* of those, frames a sampled decoding did not
                                    decode: no sampled frame needed them */
+    uint32_t segments;         /* runs of packets decoded apart, on every core
+                                  (cut at gaps and at key frames that close
+                                  their groups); 0: decoded in one pass */
     const char *codec;         /* FFmpeg's short name: static storage */
 } pdqm_video_info;
 
-/* Called for each hashed frame, in order, from one thread that is not
+/* Called for each hashed frame, in order, from one thread at a time, not
  * always the caller's (frames are hashed beside the decoder), and never
  * after pdqm_video_hash() returns; return 0 to go on, anything else to
  * stop (pdqm_video_hash() then returns PDQM_OK with what was done). */
@@ -85,7 +88,7 @@ typedef int (*pdqm_video_fn)(void *arg, const pdqm_video_frame *frame);
 /* Flags for pdqm_video_hash(). */
 #define PDQM_VIDEO_DIHEDRAL 0x1u   /* fill each frame's dihedral */
 #define PDQM_VIDEO_BARS     0x2u   /* find bars, and hash inside them */
-#define PDQM_VIDEO_DECODE_ALL 0x4u /* when sampling, decode every frame all the
+#define PDQM_VIDEO_DECODE_ALL 0x4u /* decode every frame, in one pass, all the
                                       same (the hashes are the same: for tests
                                       and benchmarks of the faster way) */
 

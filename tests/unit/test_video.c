@@ -397,6 +397,78 @@ static void test_sampled_decoding_gives_every_frame_decodings_frames(void **stat
     }
 }
 
+/* Every frame (no interval) is decoded in segments too, cut at the key
+ * frames that close their groups of pictures, a worker a core, each
+ * worker hashing its own frames: the frames handed over, with their
+ * dihedral hashes and the hashes inside their bars, must be decode-all's
+ * (chair-22 has 12 closed groups, open-gop.mp4 none). */
+static void append_str(text *t, const char *s)
+{
+    size_t n = strlen(s);
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->cap + n + 1) * 2;
+        t->buf = realloc(t->buf, t->cap);
+        assert_non_null(t->buf);
+    }
+    memcpy(t->buf + t->len, s, n + 1);
+    t->len += n;
+}
+
+static int append_all(void *arg, const pdqm_video_frame *f)
+{
+    text *t = arg;
+    char hex[PDQM_HASH_HEX_LEN + 1], line[128];
+    append_line(arg, f);
+    for (int k = 0; f->dihedral != NULL && k < PDQM_DIHEDRAL_COUNT; k++) {
+        pdqm_hash256_to_hex(&f->dihedral[k], hex);
+        snprintf(line, sizeof line, " d%d %s\n", k, hex);
+        append_str(t, line);
+    }
+    for (int k = 0; f->barred && k < PDQM_CUTS; k++) {
+        pdqm_hash256_to_hex(&f->inner[k], hex);
+        snprintf(line, sizeof line, " cut%d %s %d\n", k, hex, f->inner_quality[k]);
+        append_str(t, line);
+    }
+    return 0;
+}
+
+static void test_every_frame_in_segments_gives_decode_alls_frames(void **state)
+{
+    (void)state;
+    static const struct { const char *rel; uint32_t segments; } cases[] = {
+        { "vpdq/videos/chair-22-sd-sepia-bar.mp4", 12 },
+        { "vpdq/videos/pattern-hd-no-bar.mp4", 4 },
+        { "vpdq/stress/open-gop.mp4", 1 },
+        { "vpdq/stress/vp9-altref.webm", 0 },
+    };
+    const unsigned flags = PDQM_VIDEO_DIHEDRAL | PDQM_VIDEO_BARS;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n;
+        uint8_t *bytes = read_data(cases[i].rel, &n);
+        pdqm_video_info all_info, info;
+        pdqm_error err;
+        text all = { NULL, 0, 0 }, seg = { NULL, 0, 0 };
+        if (pdqm_video_hash(bytes, n, NULL, 0, 1, flags | PDQM_VIDEO_DECODE_ALL, append_all,
+                            &all, &all_info, &err) != PDQM_OK ||
+            pdqm_video_hash(bytes, n, NULL, 0, 1, flags, append_all, &seg, &info, &err) !=
+                PDQM_OK)
+            fail_msg("%s: %s", cases[i].rel, err.message);
+        if (all.len == 0 || seg.len != all.len || memcmp(seg.buf, all.buf, all.len) != 0)
+            fail_msg("%s: every frame in segments gives other frames", cases[i].rel);
+        assert_int_equal(all_info.segments, 0);
+        if (cases[i].segments > 0 && info.segments != cases[i].segments)
+            fail_msg("%s: %u segments, not %u", cases[i].rel, info.segments,
+                     cases[i].segments);
+        assert_int_equal(info.frames_hashed, all_info.frames_hashed);
+        assert_int_equal(info.frames_decoded, all_info.frames_decoded);
+        assert_int_equal(info.frames_skipped, 0);
+        assert_true(info.duration == all_info.duration);
+        free(all.buf);
+        free(seg.buf);
+        free(bytes);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_upstream_regression_rule),
         cmocka_unit_test(test_frame_selection),
         cmocka_unit_test(test_sampled_decoding_gives_every_frame_decodings_frames),
+        cmocka_unit_test(test_every_frame_in_segments_gives_decode_alls_frames),
         cmocka_unit_test(test_bad_videos),
         cmocka_unit_test(test_callback_stops_the_decoder),
         cmocka_unit_test(test_every_prefix_fails_cleanly),

@@ -197,6 +197,8 @@ typedef struct hashed {
     pdqm_hash256 dihedral[PDQM_DIHEDRAL_COUNT];
     int w, h, fmt;
     pdqm_status st;              /* not PDQM_OK: the hashing failed */
+    AVFrame *frame;              /* not NULL: frame number vf.frame, for the
+                                    caller to hash (decode_segments()) */
 } hashed;
 
 /* Convert frame (number index) to RGB with sws into rgb, and hash it into
@@ -726,6 +728,8 @@ static int64_t rank_of(const planned *sorted, size_t n, int64_t pts)
  * segment ahead of the one handed over waits for it: its ring holds all
  * of its frames unless it has more than this; 2 MB). */
 enum { RING_MAX = 4096 };
+/* With one worker, decoded frames waiting for the caller to hash them. */
+enum { RING_FRAMES = 4 };
 
 /* A run of packets sent without a gap: it starts at a key frame that
  * closes its group of pictures (or the first packet), so it decodes alone,
@@ -753,6 +757,7 @@ typedef struct segment_run {
     segment *seg;
     size_t n_seg;
     int threads_each;            /* the decoders' own threads */
+    int caller_hashes;           /* one worker: the caller hashes its frames */
     pthread_mutex_t mu;
     pthread_cond_t changed;
     size_t next;                 /* the next segment to take */
@@ -792,8 +797,10 @@ static int scaler_fit(worker_scaler *ws, const AVFrame *frame)
     return 0;
 }
 
-/* Convert and hash a sampled frame into the segment's next slot, waiting
- * for room.  0, or -1 when the run stops. */
+/* Convert and hash a sampled frame into the segment's next slot (or with
+ * one worker, put a reference to it there), waiting for room.  0; 1 when
+ * the slot holds a failure (the caller reports it); -1 when the run
+ * stops. */
 static int put_frame(segment_run *sr, segment *sg, worker_scaler *ws, const AVFrame *frame,
                      uint32_t index)
 {
@@ -809,7 +816,14 @@ static int put_frame(segment_run *sr, segment *sg, worker_scaler *ws, const AVFr
     x->w = frame->width;
     x->h = frame->height;
     x->fmt = frame->format;
-    if ((uint64_t)x->w * (uint64_t)x->h > sr->r->limits->max_pixels || x->w <= 0 || x->h <= 0)
+    x->st = PDQM_OK;
+    if (sr->caller_hashes) {
+        x->vf.frame = index;
+        x->frame = av_frame_clone(frame);
+        if (x->frame == NULL)
+            x->st = pdqm_error_set(&sg->err, PDQM_ERR_NOMEM, "out of memory for a video frame");
+    } else if ((uint64_t)x->w * (uint64_t)x->h > sr->r->limits->max_pixels || x->w <= 0 ||
+               x->h <= 0)
         x->st = pdqm_error_set(&sg->err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d", x->w,
                                x->h);
     else if (scaler_fit(ws, frame) != 0)
@@ -817,11 +831,20 @@ static int put_frame(segment_run *sr, segment *sg, worker_scaler *ws, const AVFr
                                x->h);
     else
         hash_frame(sr->p, ws->sws, ws->rgb, frame, index, x, &sg->err);
+    int failed = x->st != PDQM_OK;   /* the slot is the caller's once written */
     pthread_mutex_lock(&sr->mu);
     sg->written++;
     pthread_cond_broadcast(&sr->changed);
     pthread_mutex_unlock(&sr->mu);
-    return 0;
+    return failed;
+}
+
+static void segment_free(segment *sg)
+{
+    for (uint32_t i = 0; sg->ring != NULL && i < sg->ring_n; i++)
+        av_frame_free(&sg->ring[i].frame);
+    free(sg->ring);
+    sg->ring = NULL;
 }
 
 static int by_rank(const void *a, const void *b)
@@ -842,7 +865,8 @@ static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVF
     size_t n_send = 0;
     for (size_t i = sg->first; i < sg->end; i++)
         n_send += sr->action[i] == SEND;
-    sg->ring_n = n_send == 0 ? 1 : n_send < RING_MAX ? (uint32_t)n_send : RING_MAX;
+    const size_t most = sr->caller_hashes ? RING_FRAMES : RING_MAX;
+    sg->ring_n = n_send == 0 ? 1 : n_send < most ? (uint32_t)n_send : (uint32_t)most;
     sg->ring = calloc(sg->ring_n, sizeof *sg->ring);
     int64_t *sent = malloc((n_send + 1) * sizeof *sent);   /* their numbers, in order */
     if (sg->ring == NULL || sent == NULL) {
@@ -885,10 +909,12 @@ static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVF
             } else if (is_selected(r, (uint32_t)rank)) {
                 if (expected == n_send || sent[expected] != rank)
                     state = 2;   /* a sampled frame sent did not come out */
-                else if (put_frame(sr, sg, ws, frame, (uint32_t)rank) != 0)
-                    state = 2;   /* the run stopped */
-                else if (sg->ring[(sg->written - 1) % sg->ring_n].st != PDQM_OK)
-                    state = 1;   /* the caller reports it */
+                else
+                    switch (put_frame(sr, sg, ws, frame, (uint32_t)rank)) {
+                    case 1: state = 1; break;    /* the caller reports it */
+                    case -1: state = 2; break;   /* the run stopped */
+                    default: break;
+                    }
                 expected++;
             }
             av_frame_unref(frame);
@@ -937,8 +963,9 @@ static void *segment_worker(void *arg)
 }
 
 /* Hand one hashed frame of a segment to fn, as take_frame() and the
- * hashing side would have.  *stop: fn asked to stop. */
-static pdqm_status deliver(decode_run *r, segment *sg, const hashed *x, int *stop,
+ * hashing side would have; a frame left to the caller is hashed here,
+ * with ws.  *stop: fn asked to stop. */
+static pdqm_status deliver(decode_run *r, segment *sg, hashed *x, worker_scaler *ws, int *stop,
                            pdqm_error *err)
 {
     uint32_t index = x->vf.frame;
@@ -946,6 +973,15 @@ static pdqm_status deliver(decode_run *r, segment *sg, const hashed *x, int *sto
     pdqm_status st = count_frame(r, index, err);
     if (st == PDQM_OK)
         st = frame_shape(r, x->w, x->h, x->fmt, err);
+    if (st == PDQM_OK && x->st == PDQM_OK && x->frame != NULL) {
+        if (scaler_fit(ws, x->frame) != 0)
+            st = pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", x->w, x->h);
+        else
+            st = hash_frame(&r->h->p, ws->sws, ws->rgb, x->frame, index, x, err);
+        av_frame_free(&x->frame);
+        if (st != PDQM_OK)
+            return st;
+    }
     if (st == PDQM_OK && x->st != PDQM_OK) {
         st = x->st;
         if (err != NULL)
@@ -992,8 +1028,15 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
     size_t workers = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores;
     if (workers > sr.n_seg)
         workers = sr.n_seg;
-    /* One segment: the decoder's own threads; several: a thread each. */
+    /* One worker: the decoder's own threads, and the frames hashed here
+     * beside it; several: a thread each, hashing its own. */
     sr.threads_each = workers > 1 ? 1 : 0;
+    sr.caller_hashes = workers == 1;
+    worker_scaler ws = { .rgb = av_frame_alloc() };
+    if (ws.rgb == NULL) {
+        free(sr.seg);
+        return 0;
+    }
     sr.window = 2 * workers;
     pthread_mutex_init(&sr.mu, NULL);
     pthread_cond_init(&sr.changed, NULL);
@@ -1017,7 +1060,7 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
             if (!have)
                 break;   /* the segment ended: its state says how */
             int stop = 0;
-            *st = deliver(r, sg, &sg->ring[sg->read % sg->ring_n], &stop, err);
+            *st = deliver(r, sg, &sg->ring[sg->read % sg->ring_n], &ws, &stop, err);
             pthread_mutex_lock(&sr.mu);
             sg->read++;
             pthread_cond_broadcast(&sr.changed);
@@ -1038,8 +1081,7 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
         if (sg->state != 1)
             break;   /* the plan did not hold: decode the rest */
         outputs += sg->outputs;
-        free(sg->ring);
-        sg->ring = NULL;
+        segment_free(sg);
         pthread_mutex_lock(&sr.mu);
         sr.delivered = k + 1;
         pthread_cond_broadcast(&sr.changed);
@@ -1060,8 +1102,10 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
     for (size_t t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
     for (size_t k = 0; k < sr.n_seg; k++)
-        free(sr.seg[k].ring);
+        segment_free(&sr.seg[k]);
     free(sr.seg);
+    sws_freeContext(ws.sws);
+    av_frame_free(&ws.rgb);
     pthread_mutex_destroy(&sr.mu);
     pthread_cond_destroy(&sr.changed);
     return done;

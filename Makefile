@@ -33,7 +33,13 @@ DEB_PACKAGES := gcc make pkg-config \
 	python3 python3-pytest python3-requests ffmpeg curl openssl
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
-BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss wrk
+BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss wrk \
+	g++ cmake imagemagick libavdevice-dev libavfilter-dev
+# A checkout of facebook/ThreatExchange: `make bench REFERENCE_SRC=DIR` builds
+# Meta's reference tools from it (bench/build_reference.sh) to time beside
+# pdqmatch; without it the start-up table quotes bench/reference-timing.txt
+# unless they were built before.
+REFERENCE_SRC ?=
 # What `make fuzz` adds: clang with libFuzzer.
 FUZZ_PACKAGES := clang libfuzzer-14-dev
 # Corpus sizes of the index table (bench/bench_index.py --sizes).
@@ -243,6 +249,9 @@ bench: bench-deps
 	@$(MAKE) --no-print-directory bench-run
 
 bench-run: build
+	@if [ -n "$(REFERENCE_SRC)" ]; then bench/build_reference.sh "$(REFERENCE_SRC)"; fi
+	@$(PYTHON) bench/bench_startup.py $(BUILD)
+	@echo
 	@$(PYTHON) bench/bench.py $(BUILD)
 	@echo
 	@$(PYTHON) bench/bench_video.py $(BUILD)

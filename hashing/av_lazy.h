@@ -47,7 +47,6 @@
     X(av_frame_free) \
     X(av_frame_get_buffer) \
     X(av_frame_unref) \
-    X(av_frame_move_ref) \
     X(av_free) \
     X(av_freep) \
     X(av_log_set_callback) \
@@ -127,8 +126,6 @@ pdqm_status pdqm_av_load(pdqm_error *err);
 #define av_frame_get_buffer (*pdqm_av.av_frame_get_buffer)
 #undef av_frame_unref
 #define av_frame_unref (*pdqm_av.av_frame_unref)
-#undef av_frame_move_ref
-#define av_frame_move_ref (*pdqm_av.av_frame_move_ref)
 #undef av_free
 #define av_free (*pdqm_av.av_free)
 #undef av_freep

@@ -201,16 +201,58 @@ typedef struct hashed {
                                     caller to hash (decode_segments()) */
 } hashed;
 
-/* Convert frame (number index) to RGB with sws into rgb, and hash it into
- * *out. */
-static pdqm_status hash_frame(const hash_params *p, struct SwsContext *sws, AVFrame *rgb,
-                              const AVFrame *frame, uint32_t index, hashed *out,
-                              pdqm_error *err)
+/* A scaler to RGB and its frame, made for a frame's size and format and
+ * remade when a frame's differ (the hashing side's is made once: every
+ * frame it gets has the first one's, see frame_shape()). */
+typedef struct scaler {
+    struct SwsContext *sws;
+    AVFrame *rgb;
+    int w, h, fmt;
+} scaler;
+
+static int scaler_fit(scaler *sc, const AVFrame *frame)
 {
-    out->w = frame->width;
-    out->h = frame->height;
-    out->fmt = frame->format;
-    sws_scale(sws, (const uint8_t *const *)frame->data, frame->linesize, 0, rgb->height,
+    if (sc->sws != NULL && frame->width == sc->w && frame->height == sc->h &&
+        frame->format == sc->fmt)
+        return 0;
+    sws_freeContext(sc->sws);
+    av_frame_unref(sc->rgb);
+    sc->w = frame->width;
+    sc->h = frame->height;
+    sc->fmt = frame->format;
+    sc->sws = sws_getContext(sc->w, sc->h, (enum AVPixelFormat)sc->fmt, sc->w, sc->h,
+                             AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL, NULL);
+    sc->rgb->width = sc->w;
+    sc->rgb->height = sc->h;
+    sc->rgb->format = AV_PIX_FMT_RGB24;
+    if (sc->sws == NULL || av_frame_get_buffer(sc->rgb, 0) < 0) {
+        sws_freeContext(sc->sws);
+        sc->sws = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void scaler_free(scaler *sc)
+{
+    sws_freeContext(sc->sws);
+    sc->sws = NULL;
+    av_frame_free(&sc->rgb);
+}
+
+/* A frame over the pixel limit, or of no size. */
+static int too_large(const pdqm_video_limits *limits, int w, int h)
+{
+    return (uint64_t)w * (uint64_t)h > limits->max_pixels || w <= 0 || h <= 0;
+}
+
+/* Convert frame (number index) to RGB with sc, fitted to it, and hash it
+ * into *out. */
+static pdqm_status hash_frame(const hash_params *p, const scaler *sc, const AVFrame *frame,
+                              uint32_t index, hashed *out, pdqm_error *err)
+{
+    const AVFrame *rgb = sc->rgb;
+    sws_scale(sc->sws, (const uint8_t *const *)frame->data, frame->linesize, 0, rgb->height,
               rgb->data, rgb->linesize);
     pdqm_pixels px = { rgb->data[0], rgb->width, rgb->height, 3, (size_t)rgb->linesize[0] };
     pdqm_pdq pdq;
@@ -241,8 +283,7 @@ static pdqm_status hash_frame(const hash_params *p, struct SwsContext *sws, AVFr
 
 typedef struct hasher {
     /* Set before the first job, read-only after. */
-    struct SwsContext *sws;
-    AVFrame *rgb;
+    scaler sc;
     hash_params p;
     pdqm_video_fn fn;
     void *arg;
@@ -256,7 +297,8 @@ typedef struct hasher {
     int stopped;              /* fn asked to stop, or hashing failed */
     pdqm_status st;           /* the hashing side's failure */
     pdqm_error err;
-    int running;              /* the thread was started */
+    int started;              /* the thread was tried, at the first job */
+    int running;              /* the thread runs */
     pthread_t thread;
 } hasher;
 
@@ -267,7 +309,7 @@ static int hash_one(hasher *h, const AVFrame *frame, uint32_t index, pdqm_status
                     pdqm_error *err)
 {
     hashed x;
-    *st = hash_frame(&h->p, h->sws, h->rgb, frame, index, &x, err);
+    *st = hash_frame(&h->p, &h->sc, frame, index, &x, err);
     if (*st != PDQM_OK)
         return -1;
     h->info->frames_hashed++;
@@ -315,12 +357,17 @@ static void *hasher_main(void *arg)
 }
 
 /* Hand a frame to the hashing side (a new reference to it; on the
- * caller's thread when no thread could be started).  Returns 0, or
- * nonzero once the hashing side has stopped. */
+ * caller's thread when no thread could be started).  The thread starts
+ * with the first frame: a video decoded in segments never needs it.
+ * Returns 0, or nonzero once the hashing side has stopped. */
 static int hasher_push(hasher *h, const AVFrame *frame, uint32_t index)
 {
     pdqm_status st = PDQM_OK;
     pdqm_error err;
+    if (!h->started) {
+        h->started = 1;
+        h->running = pthread_create(&h->thread, NULL, hasher_main, h) == 0;
+    }
     if (!h->running) {
         if (!h->stopped)
             hasher_record(h, hash_one(h, frame, index, &st, &err), st, &err);
@@ -384,12 +431,11 @@ typedef struct decode_run {
     const pdqm_video_limits *limits;
     pdqm_video_info *info;
     hasher *h;
-    AVFrame *frame, *rgb;
+    AVFrame *frame;
     double fps;
     uint32_t frame_mod;          /* a sample every frame_mod frames ... */
     uint32_t per_sample;         /* ... of this many */
     uint32_t resume;             /* frames below this index were handed over */
-    struct SwsContext *sws;      /* the hashing side's, made for its first frame */
     int shaped;                  /* the first frame hashed set: */
     int sws_w, sws_h, sws_fmt;
     /* The packets of the video stream read ahead (decode order), and
@@ -456,7 +502,7 @@ static pdqm_status count_frame(decode_run *r, uint32_t index, pdqm_error *err)
 static pdqm_status frame_shape(decode_run *r, int w, int h, int fmt, pdqm_error *err)
 {
     if (!r->shaped) {
-        if ((uint64_t)w * (uint64_t)h > r->limits->max_pixels || w <= 0 || h <= 0)
+        if (too_large(r->limits, w, h))
             return pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d", w, h);
         r->sws_w = w;
         r->sws_h = h;
@@ -489,18 +535,11 @@ static pdqm_status take_frame(decode_run *r, const AVFrame *frame, uint32_t inde
     st = frame_shape(r, frame->width, frame->height, frame->format, err);
     if (st != PDQM_OK)
         return st;
-    /* One scaler for the hashing side, made for the first frame. */
-    if (r->sws == NULL) {
-        r->sws = sws_getContext(r->sws_w, r->sws_h, (enum AVPixelFormat)r->sws_fmt, r->sws_w,
-                                r->sws_h, AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL, NULL);
-        r->rgb->width = r->sws_w;
-        r->rgb->height = r->sws_h;
-        r->rgb->format = AV_PIX_FMT_RGB24;
-        r->h->sws = r->sws;   /* before the first frame is handed over */
-        if (r->sws == NULL || av_frame_get_buffer(r->rgb, 0) < 0)
-            return pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", r->sws_w,
-                                  r->sws_h);
-    }
+    /* The hashing side's scaler, made for the first frame before it is
+     * handed over (frame_shape() keeps every later one the same). */
+    if (scaler_fit(&r->h->sc, frame) != 0)
+        return pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", r->sws_w,
+                              r->sws_h);
     if (hasher_push(r->h, frame, index) != 0)
         *stop = 1;
     r->resume = index + 1;
@@ -743,13 +782,18 @@ typedef struct segment {
     uint32_t written, read;      /* frames put in the ring, taken out */
     uint32_t outputs;            /* frames that came out of the decoder */
     pdqm_error err;              /* of a hashed frame whose st is not OK */
-    int state;                   /* 0 running, 1 decoded, 2 the plan failed,
-                                    3 too slow (the wall-time limit) */
+    int state;                   /* SEG_* */
 } segment;
+
+enum {
+    SEG_RUNNING = 0,
+    SEG_DONE,                    /* decoded (or a frame's failure is in the ring) */
+    SEG_REPLAN,                  /* the plan did not hold, or the run stopped */
+    SEG_SLOW,                    /* past the wall-time limit */
+};
 
 typedef struct segment_run {
     decode_run *r;
-    const hash_params *p;
     const AVCodecParameters *par;
     const planned *sorted;
     const int64_t *rank;
@@ -766,42 +810,11 @@ typedef struct segment_run {
     int stop;
 } segment_run;
 
-/* A worker's scaler and RGB frame, remade when a frame's size or format
- * differs from the last one's. */
-typedef struct worker_scaler {
-    struct SwsContext *sws;
-    AVFrame *rgb;
-    int w, h, fmt;
-} worker_scaler;
-
-static int scaler_fit(worker_scaler *ws, const AVFrame *frame)
-{
-    if (ws->sws != NULL && frame->width == ws->w && frame->height == ws->h &&
-        frame->format == ws->fmt)
-        return 0;
-    sws_freeContext(ws->sws);
-    av_frame_unref(ws->rgb);
-    ws->w = frame->width;
-    ws->h = frame->height;
-    ws->fmt = frame->format;
-    ws->sws = sws_getContext(ws->w, ws->h, (enum AVPixelFormat)ws->fmt, ws->w, ws->h,
-                             AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL, NULL);
-    ws->rgb->width = ws->w;
-    ws->rgb->height = ws->h;
-    ws->rgb->format = AV_PIX_FMT_RGB24;
-    if (ws->sws == NULL || av_frame_get_buffer(ws->rgb, 0) < 0) {
-        sws_freeContext(ws->sws);
-        ws->sws = NULL;
-        return -1;
-    }
-    return 0;
-}
-
 /* Convert and hash a sampled frame into the segment's next slot (or with
  * one worker, put a reference to it there), waiting for room.  0; 1 when
  * the slot holds a failure (the caller reports it); -1 when the run
  * stops. */
-static int put_frame(segment_run *sr, segment *sg, worker_scaler *ws, const AVFrame *frame,
+static int put_frame(segment_run *sr, segment *sg, scaler *sc, const AVFrame *frame,
                      uint32_t index)
 {
     pthread_mutex_lock(&sr->mu);
@@ -822,15 +835,16 @@ static int put_frame(segment_run *sr, segment *sg, worker_scaler *ws, const AVFr
         x->frame = av_frame_clone(frame);
         if (x->frame == NULL)
             x->st = pdqm_error_set(&sg->err, PDQM_ERR_NOMEM, "out of memory for a video frame");
-    } else if ((uint64_t)x->w * (uint64_t)x->h > sr->r->limits->max_pixels || x->w <= 0 ||
-               x->h <= 0)
+    } else if (too_large(sr->r->limits, x->w, x->h)) {
+        /* Not for a scaler; the caller's frame_shape() says why. */
         x->st = pdqm_error_set(&sg->err, PDQM_ERR_TOO_LARGE, "decoded frames of %dx%d", x->w,
                                x->h);
-    else if (scaler_fit(ws, frame) != 0)
+    } else if (scaler_fit(sc, frame) != 0) {
         x->st = pdqm_error_set(&sg->err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", x->w,
                                x->h);
-    else
-        hash_frame(sr->p, ws->sws, ws->rgb, frame, index, x, &sg->err);
+    } else {
+        hash_frame(&sr->r->h->p, sc, frame, index, x, &sg->err);
+    }
     int failed = x->st != PDQM_OK;   /* the slot is the caller's once written */
     pthread_mutex_lock(&sr->mu);
     sg->written++;
@@ -858,7 +872,7 @@ static int by_rank(const void *a, const void *b)
  * frame sent must come out, the next one expected each time: else the
  * plan failed (2), found before a frame after the gap is handed over. */
 static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVFrame *frame,
-                          worker_scaler *ws)
+                          scaler *sc)
 {
     decode_run *r = sr->r;
     avcodec_flush_buffers(dec);
@@ -871,7 +885,7 @@ static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVF
     int64_t *sent = malloc((n_send + 1) * sizeof *sent);   /* their numbers, in order */
     if (sg->ring == NULL || sent == NULL) {
         free(sent);
-        return 2;
+        return SEG_REPLAN;
     }
     n_send = 0;
     for (size_t i = sg->first; i < sg->end; i++)
@@ -880,39 +894,39 @@ static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVF
     qsort(sent, n_send, sizeof *sent, by_rank);
     size_t expected = 0;
     int64_t last_rank = -1;
-    int state = 0;
-    for (size_t i = sg->first; i <= sg->end && state == 0; i++) {
+    int state = SEG_RUNNING;
+    for (size_t i = sg->first; i <= sg->end && state == SEG_RUNNING; i++) {
         if (i < sg->end) {
             if (pdqm_monotonic_seconds() > r->reader->deadline) {
-                state = 3;
+                state = SEG_SLOW;
                 break;
             }
             dec->skip_frame = sr->action[i] == SEND ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
             int rc = avcodec_send_packet(dec, r->pkts[i]);
             if (rc < 0 && rc != AVERROR(EAGAIN))
-                state = 2;
+                state = SEG_REPLAN;
         } else if (avcodec_send_packet(dec, NULL) < 0) {   /* drain */
-            state = 2;
+            state = SEG_REPLAN;
         }
-        while (state == 0) {
+        while (state == SEG_RUNNING) {
             int rc = avcodec_receive_frame(dec, frame);
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
                 break;
             if (rc < 0) {
-                state = 2;
+                state = SEG_REPLAN;
                 break;
             }
             int64_t rank = frame->pts == AV_NOPTS_VALUE
                                ? -1 : rank_of(sr->sorted, r->n_pkts, frame->pts);
             if (rank <= last_rank || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
-                state = 2;
+                state = SEG_REPLAN;
             } else if (is_selected(r, (uint32_t)rank)) {
                 if (expected == n_send || sent[expected] != rank)
-                    state = 2;   /* a sampled frame sent did not come out */
+                    state = SEG_REPLAN;   /* a sampled frame sent did not come out */
                 else
-                    switch (put_frame(sr, sg, ws, frame, (uint32_t)rank)) {
-                    case 1: state = 1; break;    /* the caller reports it */
-                    case -1: state = 2; break;   /* the run stopped */
+                    switch (put_frame(sr, sg, sc, frame, (uint32_t)rank)) {
+                    case 1: state = SEG_DONE; break;     /* the caller reports it */
+                    case -1: state = SEG_REPLAN; break;  /* the run stopped */
                     default: break;
                     }
                 expected++;
@@ -923,8 +937,8 @@ static int decode_segment(segment_run *sr, segment *sg, AVCodecContext *dec, AVF
         }
     }
     free(sent);
-    if (state == 0)
-        state = expected == n_send ? 1 : 2;
+    if (state == SEG_RUNNING)
+        state = expected == n_send ? SEG_DONE : SEG_REPLAN;
     return state;
 }
 
@@ -933,8 +947,8 @@ static void *segment_worker(void *arg)
     segment_run *sr = arg;
     AVCodecContext *dec = avcodec_alloc_context3(sr->r->codec);
     AVFrame *frame = av_frame_alloc();
-    worker_scaler ws = { .rgb = av_frame_alloc() };
-    int ok = dec != NULL && frame != NULL && ws.rgb != NULL &&
+    scaler sc = { .rgb = av_frame_alloc() };
+    int ok = dec != NULL && frame != NULL && sc.rgb != NULL &&
              avcodec_parameters_to_context(dec, sr->par) >= 0;
     if (ok) {
         dec->thread_count = sr->threads_each;
@@ -949,14 +963,13 @@ static void *segment_worker(void *arg)
             break;
         segment *sg = &sr->seg[sr->next++];
         pthread_mutex_unlock(&sr->mu);
-        int state = ok ? decode_segment(sr, sg, dec, frame, &ws) : 2;
+        int state = ok ? decode_segment(sr, sg, dec, frame, &sc) : SEG_REPLAN;
         pthread_mutex_lock(&sr->mu);
         sg->state = state;
         pthread_cond_broadcast(&sr->changed);
     }
     pthread_mutex_unlock(&sr->mu);
-    sws_freeContext(ws.sws);
-    av_frame_free(&ws.rgb);
+    scaler_free(&sc);
     av_frame_free(&frame);
     avcodec_free_context(&dec);
     return NULL;
@@ -965,7 +978,7 @@ static void *segment_worker(void *arg)
 /* Hand one hashed frame of a segment to fn, as take_frame() and the
  * hashing side would have; a frame left to the caller is hashed here,
  * with ws.  *stop: fn asked to stop. */
-static pdqm_status deliver(decode_run *r, segment *sg, hashed *x, worker_scaler *ws, int *stop,
+static pdqm_status deliver(decode_run *r, segment *sg, hashed *x, scaler *sc, int *stop,
                            pdqm_error *err)
 {
     uint32_t index = x->vf.frame;
@@ -974,10 +987,10 @@ static pdqm_status deliver(decode_run *r, segment *sg, hashed *x, worker_scaler 
     if (st == PDQM_OK)
         st = frame_shape(r, x->w, x->h, x->fmt, err);
     if (st == PDQM_OK && x->st == PDQM_OK && x->frame != NULL) {
-        if (scaler_fit(ws, x->frame) != 0)
+        if (scaler_fit(sc, x->frame) != 0)
             st = pdqm_error_set(err, PDQM_ERR_NOMEM, "cannot convert %dx%d frames", x->w, x->h);
         else
-            st = hash_frame(&r->h->p, ws->sws, ws->rgb, x->frame, index, x, err);
+            st = hash_frame(&r->h->p, sc, x->frame, index, x, err);
         av_frame_free(&x->frame);
         if (st != PDQM_OK)
             return st;
@@ -1011,8 +1024,7 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
                            pdqm_status *st, pdqm_error *err)
 {
     const size_t n = r->n_pkts;
-    segment_run sr = { .r = r, .p = &r->h->p, .par = par, .sorted = sorted, .rank = rank,
-                       .action = action };
+    segment_run sr = { .r = r, .par = par, .sorted = sorted, .rank = rank, .action = action };
     for (size_t i = 0; i < n; i++)
         sr.n_seg += action[i] != SKIP && (i == 0 || action[i - 1] == SKIP || cut[i]);
     sr.seg = calloc(sr.n_seg + 1, sizeof *sr.seg);
@@ -1032,11 +1044,6 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
      * beside it; several: a thread each, hashing its own. */
     sr.threads_each = workers > 1 ? 1 : 0;
     sr.caller_hashes = workers == 1;
-    worker_scaler ws = { .rgb = av_frame_alloc() };
-    if (ws.rgb == NULL) {
-        free(sr.seg);
-        return 0;
-    }
     sr.window = 2 * workers;
     pthread_mutex_init(&sr.mu, NULL);
     pthread_cond_init(&sr.changed, NULL);
@@ -1048,19 +1055,20 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
     int done = 0;
     uint32_t outputs = 0;
     *st = PDQM_OK;
-    /* Without a worker (no thread could start), decode everything here. */
+    /* Without a worker (no thread could start), the caller decodes
+     * everything (done stays 0). */
     for (size_t k = 0; k < sr.n_seg && started > 0 && !done; k++) {
         segment *sg = &sr.seg[k];
         for (;;) {
             pthread_mutex_lock(&sr.mu);
-            while (sg->read == sg->written && sg->state == 0)
+            while (sg->read == sg->written && sg->state == SEG_RUNNING)
                 pthread_cond_wait(&sr.changed, &sr.mu);
             int have = sg->read < sg->written;
             pthread_mutex_unlock(&sr.mu);
             if (!have)
                 break;   /* the segment ended: its state says how */
             int stop = 0;
-            *st = deliver(r, sg, &sg->ring[sg->read % sg->ring_n], &ws, &stop, err);
+            *st = deliver(r, sg, &sg->ring[sg->read % sg->ring_n], &r->h->sc, &stop, err);
             pthread_mutex_lock(&sr.mu);
             sg->read++;
             pthread_cond_broadcast(&sr.changed);
@@ -1072,13 +1080,13 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
         }
         if (done)
             break;
-        if (sg->state == 3) {
+        if (sg->state == SEG_SLOW) {
             *st = pdqm_error_set(err, PDQM_ERR_TOO_LARGE, "decoding took over %.0f seconds",
                                  r->limits->max_wall_seconds);
             done = 1;
             break;
         }
-        if (sg->state != 1)
+        if (sg->state != SEG_DONE)
             break;   /* the plan did not hold: decode the rest */
         outputs += sg->outputs;
         segment_free(sg);
@@ -1104,8 +1112,6 @@ static int decode_segments(decode_run *r, const AVCodecParameters *par, const pl
     for (size_t k = 0; k < sr.n_seg; k++)
         segment_free(&sr.seg[k]);
     free(sr.seg);
-    sws_freeContext(ws.sws);
-    av_frame_free(&ws.rgb);
     pthread_mutex_destroy(&sr.mu);
     pthread_cond_destroy(&sr.changed);
     return done;
@@ -1242,14 +1248,15 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     AVFormatContext *fmt = NULL;
     AVIOContext *io = NULL;
     AVPacket *pkt = av_packet_alloc();
-    AVFrame *frame = av_frame_alloc(), *rgb = av_frame_alloc();
-    hasher h = { .fn = fn, .arg = arg, .info = info, .st = PDQM_OK };
+    AVFrame *frame = av_frame_alloc();
+    hasher h = { .sc = { .rgb = av_frame_alloc() }, .fn = fn, .arg = arg, .info = info,
+                 .st = PDQM_OK };
     decode_run run = { .end_rc = AVERROR_EOF };
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.changed, NULL);
     uint8_t *io_buf = av_malloc(IO_BUFFER);
     fmt = avformat_alloc_context();
-    if (!pkt || !frame || !rgb || !io_buf || !fmt) {
+    if (!pkt || !frame || !h.sc.rgb || !io_buf || !fmt) {
         st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a video");
         goto cleanup;
     }
@@ -1347,7 +1354,6 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     /* A sample is its first frame and the burst - 1 after it (all of
      * them when it is as long as the step). */
     const int grouped = burst > 1 && frame_mod > 1;
-    h.rgb = rgb;
     h.p = (hash_params){ flags, grouped, frame_mod, (float)fps };
     run.fmt = fmt;
     run.vi = vi;
@@ -1356,12 +1362,9 @@ pdqm_status pdqm_video_hash(const void *data, size_t len, const pdqm_video_limit
     run.info = info;
     run.h = &h;
     run.frame = frame;
-    run.rgb = rgb;
     run.fps = fps;
     run.frame_mod = frame_mod;
     run.per_sample = grouped ? burst : 1;
-    /* Without a thread, the frames are hashed here, as they come. */
-    h.running = pthread_create(&h.thread, NULL, hasher_main, &h) == 0;
     if (!(flags & PDQM_VIDEO_DECODE_ALL) && decode_sampled(&run, &st, err))
         goto finish;
     /* Every frame decoded (the packets read ahead first, if any); frames
@@ -1387,7 +1390,7 @@ cleanup:
     hasher_finish(&h);
     pthread_cond_destroy(&h.changed);
     pthread_mutex_destroy(&h.mu);
-    sws_freeContext(run.sws);
+    scaler_free(&h.sc);
     avcodec_free_context(&run.dec);
     packets_free(&run);
     if (fmt)
@@ -1399,6 +1402,5 @@ cleanup:
     av_free(io_buf);
     av_packet_free(&pkt);
     av_frame_free(&frame);
-    av_frame_free(&rgb);
     return st;
 }

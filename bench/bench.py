@@ -32,12 +32,19 @@ def public_images():
     return [line.split("\t")[0] for line in lines]
 
 
-def hyperfine(commands, runs=10, warmup=2):
-    """Median seconds of each shell command, run from IMAGES."""
+def hyperfine(commands, runs=10, warmup=2, cwd=IMAGES, env=None, no_shell=False,
+              failing=False):
+    """Median seconds of each command, run from cwd: shell command lines,
+    or with no_shell argv lists run without a shell (hyperfine -N);
+    failing: the commands exit non-zero on purpose (a usage message)."""
+    if no_shell:
+        commands = [" ".join(map(str, c)) for c in commands]
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         p = subprocess.run(["hyperfine", "--style", "none", "--warmup", str(warmup),
-                            "--runs", str(runs), "--export-json", out.name, *commands],
-                           cwd=IMAGES, capture_output=True, text=True)
+                            "--runs", str(runs), "--export-json", out.name]
+                           + (["-N"] if no_shell else []) + (["-i"] if failing else [])
+                           + list(commands),
+                           cwd=cwd, env=env, capture_output=True, text=True)
         if p.returncode != 0:
             sys.exit(f"bench: hyperfine failed:\n{p.stderr}")
         results = json.load(open(out.name))["results"]

@@ -18,7 +18,6 @@ one process <= 0.1 ms a query.
 usage: bench/bench_startup.py BUILD_DIR [--data DIR]
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+import bench  # noqa: E402  (hyperfine, the public images)
 import bench_index  # noqa: E402  (the corpus generator's cache)
 
 IMAGES = ROOT / "tests" / "data" / "pdq" / "images"
@@ -48,16 +48,9 @@ QUOTED = {"usage": 0.0244, "one-jpeg": 0.0099, "49-images": 2.63,
 
 
 def hyperfine(cmds, runs=10, warmup=2, env=None, failing=False):
-    """Median seconds of each command (a list of argv lists); failing: the
-    commands exit non-zero on purpose (a usage message)."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        args = ["hyperfine", "-N", "--style", "none", "--warmup", str(warmup), "--runs",
-                str(runs), "--export-json", out.name] + (["-i"] if failing else [])
-        args += [" ".join(map(str, c)) for c in cmds]
-        p = subprocess.run(args, capture_output=True, text=True, env=env)
-        if p.returncode != 0:
-            sys.exit(f"bench_startup: hyperfine failed:\n{p.stderr}")
-        return [r["median"] for r in json.load(open(out.name))["results"]]
+    """Median seconds of each command (a list of argv lists), no shell."""
+    return bench.hyperfine(cmds, runs, warmup, cwd=ROOT, env=env, no_shell=True,
+                           failing=failing)
 
 
 def output(cmd, env=None):
@@ -102,9 +95,7 @@ def main():
     row("hash one 34x42 JPEG, one process", ours, theirs, "<= 15 ms", not live)
 
     # The 49 public images, one process each way.
-    files = [line.split("\t")[0] for line in
-             (ROOT / "tests/data/pdq/public-pdq.tsv").read_text().splitlines()[1:]]
-    paths = [IMAGES / f for f in files]
+    paths = [IMAGES / f for f in bench.public_images()]
     (ours,) = hyperfine([[pdqm, "hash", *paths]], runs=5, warmup=1)
     theirs = (hyperfine([[hasher, *paths]], runs=3, warmup=1, env=REF_ENV)[0] if live
               else QUOTED["49-images"])

@@ -39,14 +39,15 @@
 #include "../hashing/hash256.h"
 
 #define PDQM_STORE_DEFAULT_PATH "pdqmatch.db"
-#define PDQM_STORE_SCHEMA_VERSION 4   /* 2: hex content ids stored as 32 bytes;
+#define PDQM_STORE_SCHEMA_VERSION 5   /* 2: hex content ids stored as 32 bytes;
                                          3: an id that is its item's first hash
                                          in hex stored nowhere; 4: content may be
                                          disabled and carry a note, banks an
                                          enabled ratio, items be named by their
-                                         number or hold no hash.  Stores of 1 to
-                                         3 are read, and marked 4 when opened
-                                         for writing */
+                                         number or hold no hash; 5: entries may
+                                         be posted in the wide layout.  Stores of
+                                         1 to 4 are read, and marked 5 when
+                                         opened for writing */
 
 #define PDQM_BANK_NAME_MAX 64          /* bytes, without the terminator */
 #define PDQM_CONTENT_ID_MAX 500        /* bytes (LMDB keys are at most 511) */
@@ -588,6 +589,9 @@ typedef struct pdqm_store_stats {
                                  deleted ranges gave back */
     int schema;
     int64_t newest_added;     /* unix seconds the last item was added (0: none) */
+    int64_t wide_from;        /* entries from here on are posted in the wide
+                                 layout, chosen once the store holds 16M
+                                 hashes (index/README.md); -1: none */
 } pdqm_store_stats;
 
 /* Whether writes may be tried: 0 for a read-only handle, and while the
@@ -603,7 +607,8 @@ pdqm_status pdqm_store_stats_get(pdqm_store *store, pdqm_store_stats *stats,
                                  pdqm_error *err);
 
 /* Check the store's invariants: every posting names a live hash whose slot
- * value it is, every live hash is posted in all 16 slots, every content
+ * value (and, wide, suffix) it is, every live hash is posted in every slot
+ * of its layout (16 narrow, 11 wide), every content
  * record and its digests agree, the bank counts add up.  Returns
  * PDQM_ERR_STORE with the first problem found in *err; *problems (when not
  * NULL) counts them all. */

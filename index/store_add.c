@@ -103,6 +103,43 @@ static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m, pdqm_error
 typedef struct index_args {
     uint64_t indexed;
 } index_args;
+
+/* The size of store from which new entries are posted wide (see
+ * store_int.h): 16M live hashes, where the narrow layout's candidates
+ * (about 66,000 a query) start to cost more than the wide layout's
+ * probes.  PDQM_WIDE_AT (a count of hashes) sets another, for tests and
+ * for measuring. */
+#define WIDE_AT ((uint64_t)16 << 20)
+
+static uint64_t wide_at(void)
+{
+    const char *v = getenv("PDQM_WIDE_AT");
+    if (v && *v) {
+        char *end;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (*end == '\0')
+            return n;
+    }
+    return WIDE_AT;
+}
+
+/* Entries from `first` on are about to be posted, in a store that will
+ * hold its live hashes and `adding` more: once that reaches wide_at(),
+ * they and every later entry are posted wide (m->wide_from; kept). */
+static int choose_layout(pdqm_store *s, MDB_txn *txn, meta_vals *m, uint64_t adding,
+                         uint32_t first, pdqm_error *err)
+{
+    if (m->wide_from != WIDE_NONE)
+        return 0;
+    bank_table t;
+    if (store_bank_table(s, txn, &t, err) != PDQM_OK)
+        return -1;
+    uint64_t live = t.hashes + adding;
+    store_bank_table_free(&t);
+    if (live >= wide_at())
+        m->wide_from = first;
+    return 0;
+}
 static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err);
 
 /* An add of a batch, in the order of its key in cindex. */
@@ -315,8 +352,11 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     }
     rc = 0;
 
-    /* 2. The new items, in the batch's order. */
+    /* 2. The new items, in the batch's order, posted in the layout of a
+     * store of the live hashes it will hold. */
     const uint32_t first_new = m.next_entry;
+    if (!a->deferred && (rc = choose_layout(s, txn, &m, total, first_new, err)) != 0)
+        goto done;
     size_t n_recs = 0, n_pairs = 0;
     int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < a->n; i++) {
@@ -439,9 +479,14 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             r->bank = (uint16_t)bank->id;
             r->quality = (uint8_t)ad->hashes[k].quality;
             r->reserved = 0;
-            if (!a->deferred)
-                for (int slot = 0; slot < SLOTS; slot++)
-                    pairs[n_pairs++] = (uint64_t)slot_key(r->hash, slot) << 32 | (first + k);
+            if (!a->deferred) {
+                uint32_t keys[SLOTS];
+                uint8_t suffixes[SLOTS];
+                uint32_t id = first + (uint32_t)k;
+                int nk = entry_keys(r->hash, id >= m.wide_from, keys, suffixes);
+                for (int slot = 0; slot < nk; slot++)
+                    pairs[n_pairs++] = POSTING(keys[slot], id, suffixes[slot]);
+            }
         }
         if (ad->n_hashes == 0) {
             /* An item with no hash still takes an entry (its number), so
@@ -645,7 +690,7 @@ pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
 static int rebuild_postings(pdqm_store *s, MDB_txn *txn, const uint32_t *end,
                             const uint32_t *ids)
 {
-    const size_t nkeys = (size_t)SLOTS << 16;
+    const size_t nkeys = (size_t)SLOTS << 16;   /* narrow keys only: see the caller */
     MDB_stat st;
     int rc = mdb_stat(txn, s->db.postings, &st);
     if (rc != 0)
@@ -733,9 +778,35 @@ done:
     return rc;
 }
 
-/* Read the live records of [from, to) once, then build their postings:
- * counted per key first, so each key's ids come out ascending with no
- * sort. */
+/* The postings a pass holds in memory at once: 64M, 320 MiB of ids and
+ * suffixes.  A pass with more (a bulk load of tens of millions) builds
+ * them a range of keys at a time, reading the pending records again for
+ * each range, so its memory does not grow with the load. */
+#define PASS_CHUNK ((size_t)64 << 20)
+
+/* The keys of live pending entry id, through the record cache. */
+typedef struct pass_reader {
+    pdqm_store *s;
+    MDB_txn *txn;
+    MDB_val block;
+    uint32_t block_no;
+} pass_reader;
+
+static int pass_keys(pass_reader *r, uint32_t id, uint32_t wide_from, uint32_t keys[SLOTS],
+                     uint8_t suffixes[SLOTS], int *nk)
+{
+    record rr;
+    int rc = store_read_record(r->s, r->txn, id, &rr, &r->block_no, &r->block);
+    if (rc == 0)
+        *nk = entry_keys(rr.hash, id >= wide_from, keys, suffixes);
+    return rc;
+}
+
+/* Index the live entries of [from, to): count the postings of each key,
+ * then, a range of keys at a time (all of them, unless the load is over
+ * PASS_CHUNK postings), place each key's ids in ascending order with no
+ * sort, and write the keys in order: appended past the last key stored,
+ * merged into the others. */
 static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
 {
     index_args *a = arg;
@@ -744,13 +815,14 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     if (rc != 0 || m.pending_to <= m.pending_from)
         return rc;
     const uint32_t from = m.pending_from, to = m.pending_to;
-    const size_t nkeys = (size_t)SLOTS << 16;
-    uint32_t *start = calloc(nkeys + 1, sizeof *start);
+    /* (The pending hashes are counted in their banks already.) */
+    if ((rc = choose_layout(s, txn, &m, 0, from, err)) != 0)
+        return rc;
+    uint32_t *count = calloc((size_t)NKEYS_ALL + 1, sizeof *count);
     uint8_t *live = calloc((to - from) / 8 + 1, 1);
-    uint32_t *live_ids = malloc((size_t)(to - from) * sizeof *live_ids);
-    uint64_t (*live_hashes)[4] = malloc((size_t)(to - from) * sizeof *live_hashes);
     uint32_t *ids = NULL;
-    if (!start || !live || !live_ids || !live_hashes) {
+    uint8_t *suffixes = NULL;
+    if (!count || !live) {
         rc = ENOMEM;
         goto done;
     }
@@ -775,56 +847,110 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             goto done;
         rc = 0;
     }
-    /* Their hashes, and how many postings each key gets. */
-    size_t n_live = 0;
-    MDB_val blockv = { 0, NULL };
-    uint32_t block_no = UINT32_MAX;
+#define LIVE(id) (live[((id) - from) / 8] & (1u << (((id) - from) % 8)))
+    /* How many postings each key gets. */
+    pass_reader rd = { s, txn, { 0, NULL }, UINT32_MAX };
+    size_t n_live = 0, n_postings = 0;
     for (uint32_t id = from; id < to; id++) {
-        if (!(live[(id - from) / 8] & (1u << ((id - from) % 8))))
+        if (!LIVE(id))
             continue;
-        record rr;
-        if ((rc = store_read_record(s, txn, id, &rr, &block_no, &blockv)) != 0)
+        uint32_t keys[SLOTS];
+        uint8_t sx[SLOTS];
+        int nk;
+        if ((rc = pass_keys(&rd, id, m.wide_from, keys, sx, &nk)) != 0)
             goto done;
-        live_ids[n_live] = id;
-        memcpy(live_hashes[n_live++], rr.hash, sizeof rr.hash);
-        for (int slot = 0; slot < SLOTS; slot++)
-            start[slot_key(rr.hash, slot) + 1]++;
+        for (int k = 0; k < nk; k++)
+            count[keys[k]]++;
+        n_live++;
+        n_postings += (size_t)nk;
     }
-    for (size_t k = 0; k < nkeys; k++)
-        start[k + 1] += start[k];
-    ids = malloc((n_live ? n_live : 1) * SLOTS * sizeof *ids);
-    if (ids == NULL) {
+    size_t cap = n_postings < PASS_CHUNK ? n_postings : PASS_CHUNK;
+    ids = malloc((cap ? cap : 1) * sizeof *ids);
+    suffixes = malloc(cap ? cap : 1);
+    if (!ids || !suffixes) {
         rc = ENOMEM;
         goto done;
     }
-    /* Place the ids, in ascending order within each key. */
-    for (size_t i = 0; i < n_live; i++)
-        for (int slot = 0; slot < SLOTS; slot++)
-            ids[start[slot_key(live_hashes[i], slot)]++] = live_ids[i];
-    /* start[k] now holds the end of key k; its beginning is start[k-1]. */
-    if (n_live * SLOTS >= nkeys / 2) {
-        rc = rebuild_postings(s, txn, start, ids);
-        if (rc == 0)
-            goto indexed;
-        if (rc != MDB_NOTFOUND)
-            goto done;
-    }
     postings_writer w;
-    if ((rc = store_writer_open(&w, s, txn)) != 0) {
+    int writer_open = 0;
+    for (uint32_t k0 = 0; k0 < NKEYS_ALL && rc == 0;) {
+        /* Keys k0 .. k1-1: as many as fit (one key at least), their ends
+         * in count[] from here on. */
+        size_t total = 0;
+        uint32_t k1 = k0;
+        while (k1 < NKEYS_ALL && (k1 == k0 || total + count[k1] <= cap))
+            total += count[k1++];
+        if (total == 0) {
+            k0 = k1;
+            continue;
+        }
+        if (total > cap) {   /* one key over the chunk: make room */
+            uint32_t *gi = realloc(ids, total * sizeof *ids);
+            if (gi)
+                ids = gi;
+            uint8_t *gs = realloc(suffixes, total);
+            if (gs)
+                suffixes = gs;
+            if (!gi || !gs) {
+                rc = ENOMEM;
+                break;
+            }
+            cap = total;
+        }
+        size_t at = 0;
+        for (uint32_t k = k0; k < k1; k++) {   /* count[k]: where key k begins */
+            size_t c = count[k];
+            count[k] = (uint32_t)at;
+            at += c;
+        }
+        rd.block_no = UINT32_MAX;   /* the writes may have moved pages */
+        for (uint32_t id = from; id < to && rc == 0; id++) {
+            if (!LIVE(id))
+                continue;
+            uint32_t keys[SLOTS];
+            uint8_t sx[SLOTS];
+            int nk;
+            if ((rc = pass_keys(&rd, id, m.wide_from, keys, sx, &nk)) != 0)
+                break;
+            for (int k = 0; k < nk; k++)
+                if (keys[k] >= k0 && keys[k] < k1) {
+                    uint32_t pos = count[keys[k]]++;
+                    ids[pos] = id;
+                    suffixes[pos] = sx[k];
+                }
+        }
+        if (rc != 0)
+            break;
+        /* count[k] now holds where key k ends. */
+        if (k0 == 0 && k1 == NKEYS_ALL && m.wide_from == WIDE_NONE &&
+            n_live * SLOTS >= ((size_t)SLOTS << 16) / 2) {
+            /* The whole pass at once, every key narrow: see rebuild_postings. */
+            rc = rebuild_postings(s, txn, count, ids);
+            if (rc == 0)
+                break;
+            if (rc != MDB_NOTFOUND)
+                goto done;
+            rc = 0;
+        }
+        if (!writer_open) {
+            writer_open = 1;
+            if ((rc = store_writer_open(&w, s, txn)) != 0)
+                break;
+        }
+        uint32_t begin = 0;
+        for (uint32_t k = k0; k < k1 && rc == 0; k++) {
+            uint32_t end = count[k];
+            if (end > begin)
+                rc = store_writer_add(&w, k, ids + begin, suffixes + begin, end - begin);
+            begin = end;
+        }
+        k0 = k1;
+    }
+#undef LIVE
+    if (writer_open)
         store_writer_close(&w);
-        goto done;
-    }
-    uint32_t begin = 0;
-    for (size_t k = 0; k < nkeys && rc == 0; k++) {
-        uint32_t end = start[k];
-        if (end > begin)
-            rc = store_writer_add(&w, (uint32_t)k, ids + begin, end - begin);
-        begin = end;
-    }
-    store_writer_close(&w);
     if (rc != 0)
         goto done;
-indexed:
     m.pending_from = m.pending_to = 0;
     if ((rc = set_pass_window(s, txn, &m, err)) != 0)
         goto done;
@@ -832,11 +958,10 @@ indexed:
     a->indexed = n_live;
 
 done:
-    free(start);
+    free(count);
     free(live);
-    free(live_ids);
-    free(live_hashes);
     free(ids);
+    free(suffixes);
     return rc;
 }
 

@@ -41,6 +41,7 @@ static pdqm_status do_stats(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     out->entries_ever = m.next_entry;
     out->pending = m.pending_to - m.pending_from;
     out->pending_limit = store_pass_window(&m);
+    out->wide_from = m.wide_from == WIDE_NONE ? -1 : (int64_t)m.wide_from;
     MDB_envinfo info;
     MDB_stat es;
     mdb_env_info(s->env, &info);
@@ -228,11 +229,13 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint32_t key32, id, prev = 0;
         memcpy(&key32, k.mv_data, 4);
-        if (v.mv_size == 0 || v.mv_size % 4 != 0) {
-            problem(a, "posting %08x: an array of %zu bytes", key32, v.mv_size);
+        const int wide = key_is_wide(key32);
+        size_t n = k.mv_size == 4 ? posting_count(key32, v.mv_size) : 0;
+        if (key32 >= NKEYS_ALL || n == 0 || n == (size_t)-1) {
+            problem(a, "posting %08x: a value of %zu bytes", key32, v.mv_size);
             continue;
         }
-        for (size_t i = 0; i < v.mv_size / 4; i++) {
+        for (size_t i = 0; i < n; i++) {
             memcpy(&id, (const uint8_t *)v.mv_data + 4 * i, 4);
             if (i > 0 && id <= prev)
                 problem(a, "posting %08x: ids out of order at %u", key32, id);
@@ -241,9 +244,22 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
                 problem(a, "posting %08x -> entry %u, which is not live", key32, id);
                 continue;
             }
+            if ((id >= m.wide_from) != wide) {
+                problem(a, "posting %08x -> entry %u, which is posted %s", key32, id,
+                        wide ? "narrow (below wide_from)" : "wide (from wide_from on)");
+                continue;
+            }
             record r;
-            if (verify_record(s, txn, blocks, id, &r) != 0 ||
-                slot_key(r.hash, (int)(key32 >> 16)) != key32)
+            uint32_t want;
+            uint8_t suffix = 0;
+            int ok = verify_record(s, txn, blocks, id, &r) == 0;
+            if (ok) {
+                int slot = (int)((key32 - (wide ? WIDE_KEY0 : 0)) >> 16);
+                want = wide ? wide_key(r.hash, slot, &suffix) : slot_key(r.hash, slot);
+                ok = want == key32 &&
+                     (!wide || ((const uint8_t *)v.mv_data)[4 * n + i] == suffix);
+            }
+            if (!ok)
                 problem(a, "posting %08x -> entry %u, whose hash has another value there",
                         key32, id);
             else if (posted[id] < 255)
@@ -255,14 +271,16 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
     if (rc != MDB_NOTFOUND && rc != 0)
         goto lmdb_fail;
 
-    /* 2b. Every live, indexed entry is posted in all 16 slots.  A posting
-     * counted above is in its slot's key (the key names the slot) and ids
-     * within a key ascend strictly, so 16 means one in each slot. */
+    /* 2b. Every live, indexed entry is posted in every slot of its layout.
+     * A posting counted above is in its slot's key (the key names the
+     * slot) and ids within a key ascend strictly, so 16 (narrow) or 11
+     * (wide) means one in each slot. */
     for (uint32_t id = 0; id < m.next_entry; id++) {
         if (!(live[id / 8] & (1u << (id % 8))) || (id >= m.pending_from && id < m.pending_to))
             continue;
-        if (posted[id] != SLOTS)
-            problem(a, "entry %u: posted in %u of its %d slots", id, posted[id], SLOTS);
+        int slots = id >= m.wide_from ? WIDE_SLOTS : SLOTS;
+        if (posted[id] != slots)
+            problem(a, "entry %u: posted in %u of its %d slots", id, posted[id], slots);
     }
 
     /* 3. Bank counts. */

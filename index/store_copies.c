@@ -236,6 +236,10 @@ static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint32_t key;
         memcpy(&key, k.mv_data, 4);
+        if (key_is_wide(key)) {   /* wide keys (the last) are probed in LMDB */
+            rc = MDB_NOTFOUND;
+            break;
+        }
         if (key >= NKEYS || v.mv_size % 4) {
             rc = MDB_CORRUPTED;
             break;
@@ -278,6 +282,8 @@ static int pcache_catch_up(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint3
         for (size_t i = 0; i < v.mv_size / 4; i++) {
             uint32_t key;
             memcpy(&key, p + 4 * i, 4);
+            if (key_is_wide(key) && key < NKEYS_ALL)
+                continue;   /* not in the copy */
             if (key >= NKEYS)
                 return MDB_CORRUPTED;
             uint64_t bit = (uint64_t)1 << (key % 64);

@@ -58,8 +58,11 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
             break;
         }
         block_read(blockv.mv_data, block_count(blockv.mv_size), e % RECORDS_PER_BLOCK, &rr);
-        for (int slot = 0; slot < SLOTS && rc == 0; slot++) {
-            rc = store_writer_remove(&w, slot_key(rr.hash, slot), e);
+        uint32_t keys[SLOTS];
+        uint8_t suffixes[SLOTS];
+        int nk = entry_keys(rr.hash, e >= m.wide_from, keys, suffixes);
+        for (int slot = 0; slot < nk && rc == 0; slot++) {
+            rc = store_writer_remove(&w, keys[slot], e);
             /* writer_remove may have moved pages: fetch the block again. */
             block_no = UINT32_MAX;
         }

@@ -25,7 +25,10 @@
  *   md5       16 raw bytes + u32 bank id (big-endian) -> u32 number
  *   postings  u32 slot << 16 | slot value -> a packed, ascending array of
  *             u32 entry ids (one value a key, read whole by one lookup:
- *             14 bytes of LMDB overhead a key, against 30 for duplicates)
+ *             14 bytes of LMDB overhead a key, against 30 for duplicates);
+ *             wide keys hold the ids and then a suffix byte each (see
+ *             "The two multi-index layouts" below); meta "wide_from"
+ *             (absent: none) is the first entry posted wide
  *   records   u32 block -> RECORDS_PER_BLOCK records (see block_read): the
  *             contiguous, id-indexed array lookups verify against
  *   pchanges  u32 postings generation -> the u32 posting keys that
@@ -42,7 +45,8 @@
  *     unreachable.  So a full records block never moves in the map, which
  *     is what lets lookups cache a pointer to it;
  *   - every live entry outside [pending_from, pending_to) has one posting
- *     in each of the 16 slots; entries inside that range (a bulk load not
+ *     in each slot of its layout (16 narrow below wide_from, 11 wide from
+ *     it on); entries inside that range (a bulk load not
  *     yet indexed) are found by scanning their records.
  */
 #ifndef PDQM_STORE_INT_H
@@ -191,6 +195,8 @@ typedef struct meta_vals {
                                 set from the live hashes by each pass and
                                 large add; 0 in a store from before it
                                 (see store_pass_window) */
+    uint32_t wide_from;      /* entries from here on are posted wide;
+                                WIDE_NONE (meta absent): none are */
 } meta_vals;
 
 /* The handle, in parts: each part belongs to one layer, the only code that
@@ -399,6 +405,90 @@ void store_bank_table_free(bank_table *t);
 static inline uint32_t slot_key(const uint64_t w[4], int k)
 {
     return ((uint32_t)k << 16) | (uint32_t)((w[k >> 2] >> (16 * (k & 3))) & 0xffff);
+}
+
+/* The two multi-index layouts of the postings (index/README.md, "Layouts").
+ *
+ * Narrow: 16 slots of 16 bits; key slot << 16 | value; a value is the
+ * ascending u32 ids posted there.  Its candidates grow as N x 272 / 65,536
+ * a query at r <= 31, which is few up to some ten million hashes.
+ *
+ * Wide: 11 slots, three of 24 bits and eight of 23 (bits 0-71, then
+ * 72-255 by 23), so that a stored hash within r of the query is within
+ * r / 11 bits of it in at least one of them.  Key (SLOTS + slot) << 16 |
+ * the slot's low 16 bits; the rest of the slot (8 or 7 bits, its suffix)
+ * is kept beside each id: a value of n postings is n ascending u32 ids,
+ * then their n suffix bytes.  A probe reads a key and keeps the ids whose
+ * suffix is within the bits the probe has left: at 100M hashes, about
+ * 1,400 probes and 30,000 candidates at r = 31, against 415,000.
+ *
+ * Entries from meta "wide_from" on are posted wide, those below narrow:
+ * the layout is chosen by the size of the store when entries are indexed
+ * (store_layout_for), and a store that grows changes layout for its new
+ * entries with no rebuild. */
+#define WIDE_SLOTS 11
+#define WIDE_KEY0 ((uint32_t)SLOTS << 16)               /* the first wide key */
+#define NKEYS_ALL ((uint32_t)(SLOTS + WIDE_SLOTS) << 16)  /* keys of both layouts */
+#define WIDE_NONE UINT32_MAX                            /* wide_from: no wide entry */
+
+static inline int key_is_wide(uint32_t key)
+{
+    return key >= WIDE_KEY0;
+}
+
+/* Slot k's first bit and width in the wide layout. */
+static inline unsigned wide_start(int k)
+{
+    return k < 3 ? 24u * (unsigned)k : 72u + 23u * (unsigned)(k - 3);
+}
+
+static inline unsigned wide_width(int k)
+{
+    return k < 3 ? 24u : 23u;
+}
+
+/* Bits [start, start + width) of a hash (width <= 32), bit i being bit
+ * i % 64 of w[i / 64], as slot_key takes them. */
+static inline uint32_t hash_bits(const uint64_t w[4], unsigned start, unsigned width)
+{
+    unsigned i = start >> 6, off = start & 63;
+    uint64_t v = w[i] >> off;
+    if (off + width > 64)
+        v |= w[i + 1] << (64 - off);
+    return (uint32_t)(v & (((uint64_t)1 << width) - 1));
+}
+
+/* The key of wide slot k of a hash, and its suffix in *suffix. */
+static inline uint32_t wide_key(const uint64_t w[4], int k, uint8_t *suffix)
+{
+    uint32_t v = hash_bits(w, wide_start(k), wide_width(k));
+    *suffix = (uint8_t)(v >> 16);
+    return WIDE_KEY0 + ((uint32_t)k << 16) + (v & 0xffff);
+}
+
+/* The keys (and, wide, the suffixes) an entry is posted under in its
+ * layout; returns how many (SLOTS or WIDE_SLOTS). */
+static inline int entry_keys(const uint64_t w[4], int wide, uint32_t keys[SLOTS],
+                             uint8_t suffixes[SLOTS])
+{
+    if (wide) {
+        for (int k = 0; k < WIDE_SLOTS; k++)
+            keys[k] = wide_key(w, k, &suffixes[k]);
+        return WIDE_SLOTS;
+    }
+    for (int k = 0; k < SLOTS; k++) {
+        keys[k] = slot_key(w, k);
+        suffixes[k] = 0;
+    }
+    return SLOTS;
+}
+
+/* The postings in a value of `size` bytes under key; (size_t)-1 when the
+ * size cannot be one of that key's values. */
+static inline size_t posting_count(uint32_t key, size_t size)
+{
+    size_t unit = key_is_wide(key) ? 5 : 4;
+    return size % unit ? (size_t)-1 : size / unit;
 }
 
 /* A content record, decoded from its LMDB value; the pointers point into

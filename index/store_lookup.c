@@ -105,6 +105,8 @@ typedef struct search {
     const pending_index *pi;         /* usable index of pending entries, or NULL */
     int r_max;
     uint32_t *keys;                  /* probe keys, room for r_max's probes */
+    uint32_t *wide;                  /* wide probes: key << 8 | bits left */
+    int narrow, wide_too;            /* which layouts hold indexed entries */
     hits *out;
     int disabled_too;                /* PDQM_LOOKUP_DISABLED */
     /* The runs of every key a batch probes (batch_read()), or NULL: the
@@ -139,28 +141,57 @@ typedef struct run {
     uint32_t n;
 } run;
 
-POPCNT_CLONES
-static int verify(search *se, uint32_t qi, const uint64_t q[4], const run *runs, size_t nruns)
+/* Room for n candidate ids in se->flat. */
+static int flat_room(search *se, size_t n)
 {
-    /* Copy the runs into one array first: the lookahead is then a plain
-     * index, which measured faster than walking the runs twice. */
-    size_t n = 0;
-    for (size_t r = 0; r < nruns; r++)
-        n += runs[r].n;
-    if (n > se->flat_cap) {
-        size_t cap = n * 2;
-        uint32_t *grown = realloc(se->flat, cap * sizeof *grown);
-        if (grown == NULL)
-            return ENOMEM;
-        se->flat = grown;
-        se->flat_cap = cap;
+    if (n <= se->flat_cap)
+        return 0;
+    size_t cap = n * 2;
+    uint32_t *grown = realloc(se->flat, cap * sizeof *grown);
+    if (grown == NULL)
+        return ENOMEM;
+    se->flat = grown;
+    se->flat_cap = cap;
+    return 0;
+}
+
+/* Append to out the ids of a wide value of n postings (ids, then their
+ * suffixes) whose suffix is within `left` bits of qs; returns how many.
+ * Eight suffixes at a time: each byte's popcount, then its top bit set
+ * where the popcount is over `left`. */
+static size_t filter_suffixes(const uint8_t *v, uint32_t n, uint8_t qs, int left,
+                              uint32_t *out)
+{
+    size_t o = 0, i = 0;
+    if (left >= 8) {
+        memcpy(out, v, (size_t)n * 4);
+        return n;
     }
-    uint32_t *ids = se->flat;
-    size_t o = 0;
-    for (size_t r = 0; r < nruns; r++) {
-        memcpy(ids + o, runs[r].ids, (size_t)runs[r].n * 4);
-        o += runs[r].n;
+    const uint8_t *suffix = v + 4 * (size_t)n;
+    const uint64_t ones = 0x0101010101010101ull, tops = 0x8080808080808080ull;
+    const uint64_t q8 = ones * qs, bias = ones * (uint64_t)(0x7f - left);
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, suffix + i, 8);
+        x ^= q8;
+        x = x - ((x >> 1) & 0x5555555555555555ull);
+        x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+        x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+        for (uint64_t ok = ~(x + bias) & tops; ok; ok &= ok - 1)
+            memcpy(&out[o++], v + 4 * (i + (size_t)(__builtin_ctzll(ok) >> 3)), 4);
     }
+    for (; i < n; i++)
+        if (__builtin_popcount((unsigned)(suffix[i] ^ qs)) <= left)
+            memcpy(&out[o++], v + 4 * i, 4);
+    return o;
+}
+
+/* Verify the n candidate ids in se->flat against the query; push the
+ * matches. */
+POPCNT_CLONES
+static int verify(search *se, uint32_t qi, const uint64_t q[4], size_t n)
+{
+    const uint32_t *ids = se->flat;
     enum { AHEAD = 192 };
     for (size_t i = 0; i < n && i < AHEAD; i++)
         __builtin_prefetch(hash_at(&se->rv, ids[i]));
@@ -259,13 +290,77 @@ static int compare_hit_id(const void *pa, const void *pb)
     return (a->id > b->id) - (a->id < b->id);
 }
 
-/* Keys probed per slot at the search's radius; 0 when its queries scan
- * the records instead. */
-static size_t probes_per_slot(const search *se)
+/* Keys probed per narrow slot at the search's radius (0: more than the
+ * masks go to). */
+static size_t narrow_per_slot(const search *se)
 {
     int flips = se->r_max / SLOTS;
-    size_t per_slot = flips <= 4 ? (size_t)flip_count[flips + 1] : 65536;
-    return se->r_max > 64 || per_slot * SLOTS > MAX_PROBES ? 0 : per_slot;
+    return flips <= 4 ? (size_t)flip_count[flips + 1] : 0;
+}
+
+/* The bits wide slot k is probed within at radius r, or -1 when it is not
+ * probed: with r = 11 r' + a, slots 0 .. a within r', the others within
+ * r' - 1 (a hash within r of the query cannot be further than that in all
+ * of them: that would make (a + 1)(r' + 1) + (10 - a) r' = r + 1 bits). */
+static int wide_radius(int r, int k)
+{
+    return k <= r % WIDE_SLOTS ? r / WIDE_SLOTS : r / WIDE_SLOTS - 1;
+}
+
+/* Wide probes a query makes at radius r (0: more than the masks go to). */
+static size_t wide_probes(int r)
+{
+    size_t n = 0;
+    for (int k = 0; k < WIDE_SLOTS; k++) {
+        int rho = wide_radius(r, k);
+        if (rho > 4)
+            return 0;
+        if (rho >= 0)
+            n += (size_t)flip_count[rho + 1];
+    }
+    return n;
+}
+
+/* The probes of a query of the search's layouts (narrow, wide or both),
+ * or 0 when its queries scan the records instead. */
+static size_t probes_per_query(const search *se)
+{
+    size_t n = 0;
+    if (se->narrow) {
+        size_t per_slot = narrow_per_slot(se);
+        if (per_slot == 0)
+            return 0;
+        n += per_slot * SLOTS;
+    }
+    if (se->wide_too) {
+        size_t w = wide_probes(se->r_max);
+        if (w == 0)
+            return 0;
+        n += w;
+    }
+    return se->r_max > 64 || n > MAX_PROBES ? 0 : n;
+}
+
+/* The wide probes of q into se->wide (key << 8 | bits its suffix may
+ * differ by), each slot's in key order; returns how many. */
+static size_t wide_keys(search *se, const uint64_t q[4])
+{
+    size_t nw = 0;
+    for (int k = 0; k < WIDE_SLOTS; k++) {
+        int rho = wide_radius(se->r_max, k);
+        if (rho < 0)
+            continue;
+        uint8_t qs;
+        uint32_t base = wide_key(q, k, &qs);
+        uint32_t *seg = se->wide + nw;
+        size_t n = (size_t)flip_count[rho + 1];
+        for (size_t m = 0; m < n; m++)
+            seg[m] = (base ^ flip_masks[m]) << 8 |
+                     (uint32_t)(rho - __builtin_popcount(flip_masks[m]));
+        qsort(seg, n, sizeof *seg, compare_u32);
+        nw += n;
+    }
+    return nw;
 }
 
 /* The probe keys of q into se->keys; returns how many.  Sorted so the
@@ -299,6 +394,17 @@ static size_t probe_keys(search *se, const uint64_t q[4], size_t per_slot)
     return nk;
 }
 
+/* The run of key in a value read from LMDB; MDB_CORRUPTED when the value
+ * cannot be one of that key's. */
+static int run_of(uint32_t key, const MDB_val *v, run *out)
+{
+    size_t n = posting_count(key, v->mv_size);
+    if (n == (size_t)-1 || n > UINT32_MAX)
+        return MDB_CORRUPTED;
+    *out = (run){ v->mv_data, (uint32_t)n };
+    return 0;
+}
+
 /* For a batch of queries probing LMDB: mark every key they probe, then
  * read each key's run in key order, one cursor walking forward, so that
  * most keys are found on the page the cursor is on (LMDB searches that
@@ -306,15 +412,20 @@ static size_t probe_keys(search *se, const uint64_t q[4], size_t per_slot)
  * an LMDB error; with ENOMEM the queries probe one by one instead. */
 static int batch_read(search *se, const pdqm_hash256 *queries, size_t n, size_t per_slot)
 {
-    const size_t words = NKEYS / 64;
+    const size_t words = NKEYS_ALL / 64;
     se->batch_keys = calloc(words, sizeof *se->batch_keys);
     se->batch_rank = malloc(words * sizeof *se->batch_rank);
     if (se->batch_keys == NULL || se->batch_rank == NULL)
         return ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        size_t nk = probe_keys(se, queries[i].w, per_slot);
+        size_t nk = se->narrow ? probe_keys(se, queries[i].w, per_slot) : 0;
         for (size_t k = 0; k < nk; k++)
             se->batch_keys[se->keys[k] / 64] |= (uint64_t)1 << (se->keys[k] % 64);
+        size_t nw = se->wide_too ? wide_keys(se, queries[i].w) : 0;
+        for (size_t k = 0; k < nw; k++) {
+            uint32_t key = se->wide[k] >> 8;
+            se->batch_keys[key / 64] |= (uint64_t)1 << (key % 64);
+        }
     }
     uint32_t total = 0;
     for (size_t w = 0; w < words; w++) {
@@ -332,61 +443,97 @@ static int batch_read(search *se, const pdqm_hash256 *queries, size_t n, size_t 
             int rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET_KEY);
             if (rc == MDB_NOTFOUND)
                 se->batch_runs[at++] = (run){ NULL, 0 };
-            else if (rc != 0)
+            else if (rc != 0 || (rc = run_of(key, &v, &se->batch_runs[at++])) != 0)
                 return rc;
-            else
-                se->batch_runs[at++] = (run){ v.mv_data, (uint32_t)(v.mv_size / 4) };
         }
     return 0;
+}
+
+/* The run of one probe key: from the postings copy, the batch's runs, or
+ * LMDB.  0 (n 0 when nothing is posted there), or an LMDB error. */
+static int probe_run(search *se, uint32_t key, run *out)
+{
+    const postings_cache *pc = se->pc;
+    out->n = 0;
+    if (pc && !key_is_wide(key) && !(pc->stale[key / 64] & ((uint64_t)1 << (key % 64)))) {
+        uint32_t from = pc->offsets[key], to = pc->offsets[key + 1];
+        if (to > from) {
+            __builtin_prefetch(pc->ids + from);
+            *out = (run){ (const uint8_t *)(pc->ids + from), to - from };
+        }
+        return 0;
+    }
+    if (se->batch_runs) {
+        const uint64_t word = se->batch_keys[key / 64];
+        const uint64_t below = word & (((uint64_t)1 << (key % 64)) - 1);
+        *out = se->batch_runs[se->batch_rank[key / 64] + (uint32_t)__builtin_popcountll(below)];
+        return 0;
+    }
+    MDB_val k = { 4, &key }, v;
+    int rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc != 0 ? rc : run_of(key, &v, out);
 }
 
 static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
 {
     const uint64_t *q = query->w;
     const size_t first_hit = se->out->n;
-    const size_t per_slot = probes_per_slot(se);
     int rc = 0;
 
-    if (per_slot == 0) {
+    if (probes_per_query(se) == 0) {
         rc = scan(se, qi, q, 0, se->rv.n_entries);
         goto dedup;
     }
-    size_t nk = probe_keys(se, q, per_slot);
+    /* The narrow keys, for the narrow postings and for the pending index. */
+    const size_t per_slot = narrow_per_slot(se);
+    size_t nk = se->narrow || se->pi ? probe_keys(se, q, per_slot) : 0;
 
-    /* Every candidate run first, then verify, prefetching across runs.
+    /* Every candidate first, then verify, prefetching across them.
      * Pointers into the map stay valid for the transaction. */
-    size_t nruns = 0;
-    if (se->pc)
-        for (size_t i = 0; i < nk; i++)   /* the copy's offsets, in flight together */
-            __builtin_prefetch(&se->pc->offsets[se->keys[i]]);
-    for (size_t i = 0; i < nk; i++) {
-        uint32_t key = se->keys[i];
-        const postings_cache *pc = se->pc;
-        if (pc && !(pc->stale[key / 64] & ((uint64_t)1 << (key % 64)))) {
-            uint32_t from = pc->offsets[key], to = pc->offsets[key + 1];
-            if (to > from) {
-                __builtin_prefetch(pc->ids + from);
-                se->runs[nruns++] = (run){ (const uint8_t *)(pc->ids + from), to - from };
+    size_t nruns = 0, total = 0;
+    if (se->narrow) {
+        if (se->pc)
+            for (size_t i = 0; i < nk; i++)   /* the copy's offsets, in flight together */
+                __builtin_prefetch(&se->pc->offsets[se->keys[i]]);
+        for (size_t i = 0; i < nk; i++) {
+            run x;
+            if ((rc = probe_run(se, se->keys[i], &x)) != 0)
+                return rc;
+            if (x.n > 0) {
+                se->runs[nruns++] = x;
+                total += x.n;
             }
-            continue;
         }
-        if (se->batch_runs) {
-            const uint64_t word = se->batch_keys[key / 64];
-            const uint64_t below = word & (((uint64_t)1 << (key % 64)) - 1);
-            const run *x = &se->batch_runs[se->batch_rank[key / 64] + (uint32_t)__builtin_popcountll(below)];
-            if (x->n > 0)
-                se->runs[nruns++] = *x;
-            continue;
-        }
-        MDB_val k = { 4, &key }, v;
-        rc = mdb_cursor_get(se->cur, &k, &v, MDB_SET_KEY);
-        if (rc == MDB_NOTFOUND)
-            continue;
-        if (rc != 0)
-            return rc;
-        se->runs[nruns++] = (run){ v.mv_data, (uint32_t)(v.mv_size / 4) };
     }
-    rc = verify(se, qi, q, se->runs, nruns);
+    if ((rc = flat_room(se, total)) != 0)
+        return rc;
+    size_t n = 0;
+    for (size_t r = 0; r < nruns; r++) {
+        memcpy(se->flat + n, se->runs[r].ids, (size_t)se->runs[r].n * 4);
+        n += se->runs[r].n;
+    }
+    if (se->wide_too) {
+        /* Each wide key's ids whose suffix is close enough. */
+        size_t nw = wide_keys(se, q);
+        uint8_t qs[WIDE_SLOTS];
+        for (int k = 0; k < WIDE_SLOTS; k++)
+            (void)wide_key(q, k, &qs[k]);
+        for (size_t i = 0; i < nw; i++) {
+            uint32_t key = se->wide[i] >> 8;
+            run x;
+            if ((rc = probe_run(se, key, &x)) != 0)
+                return rc;
+            if (x.n == 0)
+                continue;
+            if ((rc = flat_room(se, n + x.n)) != 0)
+                return rc;
+            n += filter_suffixes(x.ids, x.n, qs[(key - WIDE_KEY0) >> 16], (int)(se->wide[i] & 0xff),
+                                 se->flat + n);
+        }
+    }
+    rc = verify(se, qi, q, n);
     if (rc != 0)
         return rc;
     /* Deferred entries, not in the postings yet. */
@@ -662,15 +809,18 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
     }
 
     if (se.r_max >= 0 && se.meta.next_entry > 0) {
-        /* Room for the probes of the widest radius (272 at r = 31). */
+        /* Which layouts hold indexed entries, and room for the probes of
+         * the widest radius (272 narrow and 1,387 wide at r = 31). */
         pthread_once(&masks_once, build_masks);
+        se.narrow = se.meta.wide_from > 0;
+        se.wide_too = se.meta.wide_from < se.meta.next_entry;
+        size_t probes = probes_per_query(&se);
         int flips = se.r_max / SLOTS;
-        size_t probes = flips <= 4 ? (size_t)flip_count[flips + 1] * SLOTS : 1;
-        if (probes > MAX_PROBES)
-            probes = 1;   /* a scan: no probes */
-        se.keys = malloc(probes * sizeof *se.keys);
-        se.runs = malloc(probes * sizeof *se.runs);
-        if (!se.keys || !se.runs) {
+        size_t narrow = flips <= 4 ? (size_t)flip_count[flips + 1] * SLOTS : 1;
+        se.keys = malloc(narrow * sizeof *se.keys);
+        se.runs = malloc(narrow * sizeof *se.runs);
+        se.wide = malloc((probes ? probes : 1) * sizeof *se.wide);
+        if (!se.keys || !se.runs || !se.wide) {
             st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
             goto done;
         }
@@ -682,7 +832,7 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
          * often, or for a batch of queries; scanned by a one-off lookup. */
         pending_index *pi = NULL;
         uint32_t pending = se.meta.pending_to - se.meta.pending_from;
-        if (probes > 1 && pending >= PINDEX_MIN &&
+        if (probes > 0 && narrow > 1 && pending >= PINDEX_MIN &&
             (atomic_load_explicit(&pc->lookups, memory_order_relaxed) >= PCACHE_AFTER ||
              n >= 16)) {
             pi = s->copies.pindex;
@@ -690,9 +840,8 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
                 pi = NULL;
         }
         se.pi = pi;
-        size_t per_slot = probes_per_slot(&se);
-        if (!cached && per_slot > 0 && n >= BATCH_MIN) {
-            rc = batch_read(&se, queries, n, per_slot);
+        if (!cached && probes > 0 && n >= BATCH_MIN) {
+            rc = batch_read(&se, queries, n, narrow_per_slot(&se));
             if (rc == ENOMEM) {   /* then one by one */
                 free(se.batch_runs);
                 se.batch_runs = NULL;
@@ -740,6 +889,7 @@ done:
     free(radius);
     free(se.keys);
     free(se.runs);
+    free(se.wide);
     free(se.flat);
     free(se.batch_keys);
     free(se.batch_rank);

@@ -48,6 +48,7 @@ void store_writer_close(postings_writer *w)
     free(w->scratch);
 }
 
+/* Room for n postings (ids and suffixes) in the scratch value. */
 static int writer_room(postings_writer *w, size_t n)
 {
     if (n <= w->cap)
@@ -55,7 +56,7 @@ static int writer_room(postings_writer *w, size_t n)
     size_t cap = w->cap ? w->cap : 1024;
     while (cap < n)
         cap *= 2;
-    uint32_t *grown = realloc(w->scratch, cap * sizeof *grown);
+    uint8_t *grown = realloc(w->scratch, cap * 5);
     if (grown == NULL)
         return ENOMEM;
     w->scratch = grown;
@@ -63,47 +64,68 @@ static int writer_room(postings_writer *w, size_t n)
     return 0;
 }
 
-/* Add n ascending ids to key.  Keys past the last one stored are appended,
- * which fills LMDB's pages; others are merged into their array. */
-int store_writer_add(postings_writer *w, uint32_t key, const uint32_t *ids, size_t n)
+static uint32_t id_at(const uint8_t *ids, size_t i)
 {
-    MDB_val k = { 4, &key }, v;
-    store_touch(w->s, key);
-    if (!w->have_last || key > w->last_key) {
-        v.mv_size = n * 4;
-        v.mv_data = (void *)ids;
-        return mdb_put(w->txn, w->s->db.postings, &k, &v, MDB_APPEND);
-    }
-    int rc = mdb_get(w->txn, w->s->db.postings, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        MDB_val nv = { n * 4, (void *)ids };
-        return mdb_put(w->txn, w->s->db.postings, &k, &nv, 0);
-    }
-    if (rc != 0)
-        return rc;
-    size_t m = v.mv_size / 4;
-    if ((rc = writer_room(w, m + n)) != 0)
-        return rc;
-    const uint32_t *old = v.mv_data;
-    /* Usually every new id is larger (ids grow): a plain append. */
-    size_t i = 0, j = 0, o = 0;
-    while (i < m && j < n) {
-        uint32_t a, b;
-        memcpy(&a, old + i, 4);
-        b = ids[j];
-        if (a < b) { w->scratch[o++] = a; i++; }
-        else if (b < a) { w->scratch[o++] = b; j++; }
-        else { w->scratch[o++] = a; i++; j++; }
-    }
-    for (; i < m; i++)
-        memcpy(&w->scratch[o++], old + i, 4);
-    for (; j < n; j++)
-        w->scratch[o++] = ids[j];
-    MDB_val nv = { o * 4, w->scratch };
-    return mdb_put(w->txn, w->s->db.postings, &k, &nv, 0);
+    uint32_t x;
+    memcpy(&x, ids + 4 * i, 4);
+    return x;
 }
 
-/* Remove id from key's array; MDB_CORRUPTED when it is not there. */
+/* Add n ascending ids (and, under a wide key, their suffixes) to key.
+ * Keys past the last one stored are appended, which fills LMDB's pages;
+ * others are merged into their value. */
+int store_writer_add(postings_writer *w, uint32_t key, const uint32_t *ids,
+                     const uint8_t *suffixes, size_t n)
+{
+    MDB_val k = { 4, &key }, v;
+    const int wide = key_is_wide(key);
+    store_touch(w->s, key);
+    int rc = 0;
+    size_t m = 0;
+    if (w->have_last && key <= w->last_key) {
+        rc = mdb_get(w->txn, w->s->db.postings, &k, &v);
+        if (rc == 0 && ((m = posting_count(key, v.mv_size)) == (size_t)-1 || m == 0))
+            rc = MDB_CORRUPTED;
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    if (m == 0 && !wide) {
+        MDB_val nv = { n * 4, (void *)ids };
+        return mdb_put(w->txn, w->s->db.postings, &k, &nv,
+                       !w->have_last || key > w->last_key ? MDB_APPEND : 0);
+    }
+    if ((rc = writer_room(w, m + n)) != 0)
+        return rc;
+    const uint8_t *old = m ? v.mv_data : NULL;
+    uint8_t *out_ids = w->scratch, *out_suf = w->scratch + 4 * (m + n);
+    /* Usually every new id is larger (ids grow): a plain append. */
+    size_t i = 0, j = 0, o = 0;
+    while (i < m || j < n) {
+        uint32_t a = i < m ? id_at(old, i) : UINT32_MAX;
+        int take_old = i < m && (j == n || a <= ids[j]);
+        if (take_old) {
+            memcpy(out_ids + 4 * o, &a, 4);
+            if (wide)
+                out_suf[o] = old[4 * m + i];
+            if (j < n && a == ids[j])
+                j++;
+            i++;
+        } else {
+            memcpy(out_ids + 4 * o, &ids[j], 4);
+            if (wide)
+                out_suf[o] = suffixes[j];
+            j++;
+        }
+        o++;
+    }
+    if (wide && o < m + n)
+        memmove(out_ids + 4 * o, out_suf, o);   /* suffixes right after the ids */
+    MDB_val nv = { o * (wide ? 5 : 4), w->scratch };
+    return mdb_put(w->txn, w->s->db.postings, &k, &nv,
+                   m == 0 && (!w->have_last || key > w->last_key) ? MDB_APPEND : 0);
+}
+
+/* Remove id from key's value; MDB_CORRUPTED when it is not there. */
 int store_writer_remove(postings_writer *w, uint32_t key, uint32_t id)
 {
     MDB_val k = { 4, &key }, v;
@@ -111,33 +133,39 @@ int store_writer_remove(postings_writer *w, uint32_t key, uint32_t id)
     int rc = mdb_get(w->txn, w->s->db.postings, &k, &v);
     if (rc != 0)
         return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-    size_t m = v.mv_size / 4, lo = 0, hi = m;
+    const int wide = key_is_wide(key);
+    size_t m = posting_count(key, v.mv_size), lo = 0, hi = m;
+    if (m == (size_t)-1)
+        return MDB_CORRUPTED;
     const uint8_t *old = v.mv_data;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        uint32_t x;
-        memcpy(&x, old + 4 * mid, 4);
-        if (x < id)
+        if (id_at(old, mid) < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    uint32_t at = 0;
-    if (lo < m)
-        memcpy(&at, old + 4 * lo, 4);
-    if (lo == m || at != id)
+    if (lo == m || id_at(old, lo) != id)
         return MDB_CORRUPTED;
     if (m == 1)
         return mdb_del(w->txn, w->s->db.postings, &k, NULL);
     if ((rc = writer_room(w, m - 1)) != 0)
         return rc;
-    memcpy(w->scratch, old, 4 * lo);
-    memcpy(w->scratch + lo, old + 4 * (lo + 1), 4 * (m - lo - 1));
-    MDB_val nv = { (m - 1) * 4, w->scratch };
+    uint8_t *out = w->scratch;
+    memcpy(out, old, 4 * lo);
+    memcpy(out + 4 * lo, old + 4 * (lo + 1), 4 * (m - lo - 1));
+    if (wide) {
+        const uint8_t *suf = old + 4 * m;
+        uint8_t *osuf = out + 4 * (m - 1);
+        memcpy(osuf, suf, lo);
+        memcpy(osuf + lo, suf + lo + 1, m - lo - 1);
+    }
+    MDB_val nv = { (m - 1) * (wide ? 5 : 4), out };
     return mdb_put(w->txn, w->s->db.postings, &k, &nv, 0);
 }
 
-/* Put (key << 32 | id) pairs, sorted here, into the postings. */
+/* Put postings, each POSTING(key, id, suffix), sorted here, into the
+ * postings. */
 int store_put_postings(pdqm_store *s, MDB_txn *txn, uint64_t *pairs, size_t n)
 {
     if (n == 0)
@@ -146,19 +174,22 @@ int store_put_postings(pdqm_store *s, MDB_txn *txn, uint64_t *pairs, size_t n)
     postings_writer w;
     int rc = store_writer_open(&w, s, txn);
     uint32_t *ids = rc == 0 ? malloc(n * sizeof *ids) : NULL;
-    if (rc == 0 && ids == NULL)
+    uint8_t *suffixes = rc == 0 ? malloc(n) : NULL;
+    if (rc == 0 && (ids == NULL || suffixes == NULL))
         rc = ENOMEM;
     for (size_t i = 0; i < n && rc == 0;) {
-        uint32_t key = (uint32_t)(pairs[i] >> 32);
+        uint32_t key = POSTING_KEY(pairs[i]);
         size_t j = i;
-        while (j < n && (uint32_t)(pairs[j] >> 32) == key) {
-            ids[j - i] = (uint32_t)pairs[j];
+        while (j < n && POSTING_KEY(pairs[j]) == key) {
+            ids[j - i] = POSTING_ID(pairs[j]);
+            suffixes[j - i] = POSTING_SUFFIX(pairs[j]);
             j++;
         }
-        rc = store_writer_add(&w, key, ids, j - i);
+        rc = store_writer_add(&w, key, ids, suffixes, j - i);
         i = j;
     }
     free(ids);
+    free(suffixes);
     store_writer_close(&w);
     return rc;
 }

@@ -553,7 +553,17 @@ int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
         (rc = store_meta_get(s, txn, "pgen", &m->pgen)) ||
         (rc = store_meta_get(s, txn, "pass_window", &m->pass_window)))
         return rc;
-    return 0;
+    MDB_val k = { 9, "wide_from" }, v;
+    rc = mdb_get(txn, s->db.meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        m->wide_from = WIDE_NONE;
+        return 0;
+    }
+    if (rc == 0 && v.mv_size != 4)
+        rc = MDB_CORRUPTED;
+    if (rc == 0)
+        memcpy(&m->wide_from, v.mv_data, 4);
+    return rc;
 }
 
 int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
@@ -563,7 +573,8 @@ int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
         (rc = store_meta_put(s, txn, "next_bank", m->next_bank)) ||
         (rc = store_meta_put(s, txn, "pending_from", m->pending_from)) ||
         (rc = store_meta_put(s, txn, "pending_to", m->pending_to)) ||
-        (m->pass_window && (rc = store_meta_put(s, txn, "pass_window", m->pass_window))))
+        (m->pass_window && (rc = store_meta_put(s, txn, "pass_window", m->pass_window))) ||
+        (m->wide_from != WIDE_NONE && (rc = store_meta_put(s, txn, "wide_from", m->wide_from))))
         return rc;
     return 0;
 }

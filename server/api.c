@@ -240,7 +240,7 @@ static enum MHD_Result get_stats(pdqm_server *s, struct MHD_Connection *c, reque
     if (rc != PDQM_OK)
         return reply_status(c, rc, &err);
     return reply_json(c, MHD_HTTP_OK,
-                      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}",
+                      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I}",
                                 "banks", (json_int_t)st.banks, "contents", (json_int_t)st.contents,
                                 "hashes", (json_int_t)st.hashes, "pending", (json_int_t)st.pending,
                                 "pending_limit", (json_int_t)st.pending_limit,
@@ -248,7 +248,7 @@ static enum MHD_Result get_stats(pdqm_server *s, struct MHD_Connection *c, reque
                                 "used_bytes", (json_int_t)st.used_bytes,
                                 "map_bytes", (json_int_t)st.map_bytes,
                                 "hash_copy_bytes", (json_int_t)st.hash_copy_bytes,
-                                "schema", st.schema));
+                                "schema", st.schema, "wide_from", (json_int_t)st.wide_from));
 }
 
 /* ------------------------------------------------------------------ */

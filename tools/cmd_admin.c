@@ -154,7 +154,7 @@ int cmd_stats(int argc, char **argv)
     pdqm_store_close(s);
     double per_hash = st.hashes ? (double)st.file_bytes / st.hashes : 0;
     if (o.json) {
-        json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:i}",
+        json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:i,s:I}",
                               "db", o.db, "banks", (json_int_t)st.banks,
                               "contents", (json_int_t)st.contents,
                               "hashes", (json_int_t)st.hashes,
@@ -163,7 +163,8 @@ int cmd_stats(int argc, char **argv)
                               "file_bytes", (json_int_t)st.file_bytes,
                               "used_bytes", (json_int_t)st.used_bytes,
                               "map_bytes", (json_int_t)st.map_bytes,
-                              "bytes_per_hash", per_hash, "schema", st.schema);
+                              "bytes_per_hash", per_hash, "schema", st.schema,
+                              "wide_from", (json_int_t)st.wide_from);
         json_dumpf(j, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(j);
@@ -175,6 +176,10 @@ int cmd_stats(int argc, char **argv)
         if (st.pending)
             printf("pending:    %llu (added, not yet indexed; indexed at %llu)\n",
                    (unsigned long long)st.pending, (unsigned long long)st.pending_limit);
+        if (st.wide_from == 0)
+            printf("layout:     wide\n");
+        else if (st.wide_from > 0)
+            printf("layout:     narrow below entry %lld, wide from it\n", (long long)st.wide_from);
         printf("file size:  %llu bytes (%.1f a hash)\n", (unsigned long long)st.file_bytes, per_hash);
         printf("pages used: %llu bytes\n", (unsigned long long)st.used_bytes);
     }

@@ -178,14 +178,14 @@ def test_store_of_another_schema_version(tmp_path):
     # The schema record: LMDB stores key "schema" then its 4-byte value,
     # on the live page and perhaps on older copies of it: change them all.
     data = db.read_bytes()
-    assert data.count(b"schema\x04\x00\x00\x00") >= 1
-    data = data.replace(b"schema\x04\x00\x00\x00", b"schema\x63\x00\x00\x00")
+    assert data.count(b"schema\x05\x00\x00\x00") >= 1
+    data = data.replace(b"schema\x05\x00\x00\x00", b"schema\x63\x00\x00\x00")
     db.write_bytes(data)
     for cmd in (["stats"], ["lookup", "0" * 64], ["verify"]):
         p = run(*cmd, "--db", db)
         assert p.returncode == 2
         assert p.stderr == (f"pdqmatch: {db} has store schema version 99; this "
-                            "pdqmatch reads versions 1 to 4\n")
+                            "pdqmatch reads versions 1 to 5\n")
     p = run("index", "--db", db, "--bank", "b", SAMPLES / "bridge.jpg")
     assert p.returncode == 2
     assert data == db.read_bytes()                 # untouched

@@ -163,6 +163,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
+    unsetenv("PDQM_WIDE_AT");   /* the layout by size, whatever a test before set */
     snprintf(f->dir, sizeof f->dir, "/tmp/pdqm-test-store-XXXXXX");
     if (mkdtemp(f->dir) == NULL) {
         free(f);
@@ -559,7 +560,7 @@ static void ex_index_pending(pdqm_store *s, uint64_t pending_live)
  * must equal the brute force.  Deferred: the adds go through
  * pdqm_store_add_deferred() and lookups are also checked with hashes
  * pending (found by scanning) and after indexing them. */
-static void ex_run(pdqm_store *s, bool deferred)
+static void ex_run_radii(pdqm_store *s, bool deferred, const ex_radius *radii, size_t n_radii)
 {
     rng r = {deferred ? 20240602u : 20240601u};
     assert_ok(pdqm_store_bank_create(s, "b", PDQM_DEFAULT_THRESHOLD, PDQM_BANK_BLOCK, &err));
@@ -647,7 +648,7 @@ static void ex_run(pdqm_store *s, bool deferred)
         ex_check(s, c, EX_CONTENTS, q, EX_QUERIES, ex_some_radii, COUNT(ex_some_radii));
     }
     ex_add_range(s, c, which, nmore, 50, deferred);
-    ex_check(s, c, EX_CONTENTS, q, EX_QUERIES, ex_all_radii, COUNT(ex_all_radii));
+    ex_check(s, c, EX_CONTENTS, q, EX_QUERIES, radii, n_radii);
     if (deferred) {   /* indexed and pending mixed, then all indexed */
         assert_true(stats(s).pending > 0);
         ex_index_pending(s, 0);
@@ -659,6 +660,11 @@ static void ex_run(pdqm_store *s, bool deferred)
     free(which);
     free(pool);
     free(c);
+}
+
+static void ex_run(pdqm_store *s, bool deferred)
+{
+    ex_run_radii(s, deferred, ex_all_radii, COUNT(ex_all_radii));
 }
 
 static void test_exact_lookups(void **state)
@@ -740,6 +746,147 @@ static void test_exact_slot_boundaries(void **state)
     };
     ex_check(s, c, N, q, 5 * BASES, radii, COUNT(radii));
     free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* 1b. The wide layout, and a store that changes layout as it grows      */
+
+/* Every radius from 0 to 64 (60 queries each), and beyond. */
+static ex_radius every_radius[68];
+
+static size_t every_radius_list(void)
+{
+    size_t n = 0;
+    for (int r = 0; r <= 64; r++)
+        every_radius[n++] = (ex_radius){r, 60};
+    every_radius[n++] = (ex_radius){65, 30};
+    every_radius[n++] = (ex_radius){100, 10};
+    every_radius[n++] = (ex_radius){256, 2};
+    return n;
+}
+
+/* PDQM_WIDE_AT: the live hashes from which new entries are posted wide. */
+static void wide_at(const char *hashes)
+{
+    if (hashes)
+        setenv("PDQM_WIDE_AT", hashes, 1);
+    else
+        unsetenv("PDQM_WIDE_AT");
+}
+
+/* Every entry wide: lookups equal the brute force at every radius 0-64,
+ * through adds, deletes, re-adds, and deferred adds with passes. */
+static void test_wide_layout_exact_at_radii_0_to_64(void **state)
+{
+    fixture *f = *state;
+    wide_at("0");
+    ex_run_radii(f->store, false, every_radius, every_radius_list());
+    assert_int_equal(stats(f->store).wide_from, 0);
+    wide_at(NULL);
+}
+
+static void test_wide_layout_exact_deferred(void **state)
+{
+    fixture *f = *state;
+    wide_at("0");
+    ex_run_radii(f->store, true, every_radius, every_radius_list());
+    assert_int_equal(stats(f->store).wide_from, 0);
+    wide_at(NULL);
+}
+
+/* The narrow layout at every radius too (the other tests take a few). */
+static void test_narrow_layout_exact_at_radii_0_to_64(void **state)
+{
+    fixture *f = *state;
+    wide_at(NULL);
+    ex_run_radii(f->store, false, every_radius, every_radius_list());
+    assert_int_equal(stats(f->store).wide_from, -1);
+}
+
+/* A store that grows past the size of the wide layout in the middle of
+ * its adds: the entries before stay narrow, the later ones are wide,
+ * lookups probe both and equal the brute force at every radius, deletes
+ * reach both, and verify checks each entry in its own layout. */
+static void test_layout_changes_as_the_store_grows(void **state)
+{
+    fixture *f = *state;
+    wide_at("12000");   /* crossed by the fifth of eight batches of 2,500 */
+    ex_run_radii(f->store, false, every_radius, every_radius_list());
+    pdqm_store_stats st = stats(f->store);
+    assert_true(st.wide_from > 0 && st.wide_from < (int64_t)st.entries_ever);
+    wide_at(NULL);
+
+    /* Reopened, with no PDQM_WIDE_AT: the store keeps its layouts. */
+    pdqm_store_close(f->store);
+    assert_ok(pdqm_store_open(f->path, 0, &f->store, &err));
+    assert_int_equal(stats(f->store).wide_from, st.wide_from);
+    assert_verified(f->store);
+}
+
+/* The wide layout's worst cases: bits flipped evenly across its 11 slots
+ * (in the 16 bits of a key and in the suffix alike), so that no slot is
+ * closer than r / 11, or only some are. */
+static pdqm_hash256 flip_wide_slots(rng *r, pdqm_hash256 h, const int per_slot[11])
+{
+    for (int k = 0; k < 11; k++) {
+        int start = k < 3 ? 24 * k : 72 + 23 * (k - 3), width = k < 3 ? 24 : 23;
+        uint32_t mask = 0;
+        for (int done = 0; done < per_slot[k];) {
+            uint32_t bit = 1u << rng_below(r, (uint32_t)width);
+            if (!(mask & bit)) {
+                mask |= bit;
+                done++;
+            }
+        }
+        for (int b = 0; b < width; b++)
+            if (mask & (1u << b))
+                h.w[(start + b) / 64] ^= (uint64_t)1 << ((start + b) % 64);
+    }
+    return h;
+}
+
+static void test_wide_slot_boundaries(void **state)
+{
+    fixture *f = *state;
+    pdqm_store *s = f->store;
+    wide_at("0");
+    rng r = {47};
+    enum { BASES = 8, FILL = 500, N = 6 * BASES * 3 + FILL };
+    assert_ok(pdqm_store_bank_create(s, "b", 31, PDQM_BANK_BLOCK, &err));
+    ex_content *c = calloc(N, sizeof *c);
+    pdqm_hash256 q[6 * BASES];
+    assert_non_null(c);
+    size_t n = 0;
+    for (int k = 0; k <= 5; k++)
+        for (int b = 0; b < BASES; b++) {
+            pdqm_hash256 base = rand_hash(&r);
+            q[k * BASES + b] = base;
+            int even[11], uneven[11], near[11];
+            int low = (int)rng_below(&r, 11);
+            for (int j = 0; j < 11; j++) {
+                even[j] = k;                                 /* 11k */
+                uneven[j] = j == low ? k : k + 1;            /* 11k + 10 */
+                near[j] = j == low ? (k > 0 ? k - 1 : 0) : k;   /* 11k - 1 */
+            }
+            c[n++].h[0] = sh(flip_wide_slots(&r, base, even), 50, 0);
+            c[n++].h[0] = sh(flip_wide_slots(&r, base, uneven), 50, 0);
+            c[n++].h[0] = sh(flip_wide_slots(&r, base, near), 50, 0);
+        }
+    while (n < N)
+        c[n++].h[0] = sh(rand_hash(&r), 50, 0);
+    uint32_t which[N];
+    for (uint32_t i = 0; i < N; i++) {
+        c[i].n = 1;
+        c[i].number = UINT32_MAX;
+        memset(c[i].entry, 0xff, sizeof c[i].entry);
+        which[i] = i;
+    }
+    ex_add_range(s, c, which, N, 100, false);
+    assert_ok(pdqm_store_index_pending(s, NULL, &err));   /* (small adds wait for a pass) */
+    assert_int_equal(stats(s).wide_from, 0);
+    ex_check(s, c, N, q, 6 * BASES, every_radius, every_radius_list());
+    free(c);
+    wide_at(NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2807,6 +2954,11 @@ int main(void)
         T(test_exact_lookups),
         T(test_exact_lookups_deferred),
         T(test_exact_slot_boundaries),
+        T(test_wide_layout_exact_at_radii_0_to_64),
+        T(test_wide_layout_exact_deferred),
+        T(test_narrow_layout_exact_at_radii_0_to_64),
+        T(test_layout_changes_as_the_store_grows),
+        T(test_wide_slot_boundaries),
         T(test_bank_create_update),
         T(test_finding_14_status_without_error_buffer),
         T(test_finding_14_second_writer_between_pass_and_add),

@@ -218,7 +218,7 @@ static int name_by_number(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t n
         if (n_named && bsearch(key, named, n_named, sizeof *named, compare_u64))
             continue;
         uint32_t other;
-        int rc = store_content_find_key(s, txn, *key, bank, id, (size_t)len, &other, NULL);
+        int rc = store_content_find_key(s, txn, NULL, *key, bank, id, (size_t)len, &other, NULL);
         if (rc == MDB_NOTFOUND)
             return 0;
         if (rc != 0)
@@ -249,6 +249,10 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             (rc = store_meta_read(s, txn, &m)) != 0)
             return rc;
     }
+    /* The pending items are found by name through the handle's table, not
+     * cindex: make it agree with this transaction. */
+    if ((rc = store_pnames_sync(s, txn, &m)) != 0)
+        return rc;
 
     /* The banks this batch touches, with their running counts. */
     size_t nb = 0, nb_cap = 0;
@@ -341,7 +345,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         if (st[i].leader != i)
             continue;
         uint32_t existing;
-        rc = store_content_find_key(s, txn, order[k].key, banks[st[i].bank].rec.id,
+        rc = store_content_find_key(s, txn, &m, order[k].key, banks[st[i].bank].rec.id,
                                     ad->content_id, strlen(ad->content_id), &existing, NULL);
         if (rc == 0) {
             st[i].stored = 1;
@@ -408,7 +412,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
             uint64_t key;
             if ((rc = name_by_number(s, txn, bank->id, number, named_keys, n_order, by_number,
                                      &key)) != 0 ||
-                (rc = store_content_index_put(s, txn, key, number)) != 0)
+                (!a->deferred && (rc = store_content_index_put(s, txn, key, number)) != 0))
                 goto done;
             content_id = by_number;
         }
@@ -505,10 +509,11 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     if ((rc = store_cnum_writer_end(s, txn, &cw)) != 0)
         goto done;
 
-    /* 3. Their entries in cindex, in its order, and in their banks' lists
-     * (the batch's order is theirs). */
+    /* 3. Their entries in cindex, in its order (deferred items get theirs
+     * from the pass that indexes them: store_copies.c says why), and in
+     * their banks' lists (the batch's order is theirs). */
     for (size_t k = 0; k < n_order; k++)
-        if (st[order[k].i].link &&
+        if (st[order[k].i].link && !a->deferred &&
             (rc = store_content_index_put(s, txn, order[k].key, st[order[k].i].number)) != 0)
             goto done;
     numbers = malloc((a->n ? a->n : 1) * sizeof *numbers);
@@ -778,11 +783,85 @@ done:
     return rc;
 }
 
+static int compare_u64_asc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Put the cindex entries of a pass's items (each its key's top 32 bits,
+ * then its number): sorted in place by bucket (the key's top 16 bits, an
+ * American flag sort), then within each, and put a bucket at a time. */
+static int put_cindex(pdqm_store *s, MDB_txn *txn, uint64_t *items, size_t n)
+{
+    if (n == 0)
+        return 0;
+    enum { BUCKETS = 65536 };
+    size_t *start = calloc(BUCKETS + 1, sizeof *start), *next = malloc(BUCKETS * sizeof *next);
+    uint8_t *scratch = NULL;
+    int rc = 0;
+    if (!start || !next) {
+        rc = ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        start[(items[i] >> 48) + 1]++;
+    size_t widest = 0;
+    for (size_t b = 0; b < BUCKETS; b++) {
+        if (start[b + 1] > widest)
+            widest = start[b + 1];
+        start[b + 1] += start[b];
+        next[b] = start[b];
+    }
+    for (size_t b = 0; b < BUCKETS; b++)
+        while (next[b] < start[b + 1]) {
+            uint64_t v = items[next[b]];
+            size_t home = (size_t)(v >> 48);
+            if (home == b) {
+                next[b]++;
+                continue;
+            }
+            items[next[b]] = items[next[home]];
+            items[next[home]++] = v;
+        }
+    scratch = malloc(widest * 6 + 6);
+    if (scratch == NULL) {
+        rc = ENOMEM;
+        goto out;
+    }
+    for (size_t b = 0; b < BUCKETS && rc == 0; b++) {
+        size_t m = start[b + 1] - start[b];
+        if (m == 0)
+            continue;
+        qsort(items + start[b], m, sizeof *items, compare_u64_asc);
+        rc = store_cindex_put_bucket(s, txn, (uint32_t)b, items + start[b], m, scratch);
+    }
+out:
+    free(start);
+    free(next);
+    free(scratch);
+    return rc;
+}
+
 /* The postings a pass holds in memory at once: 64M, 320 MiB of ids and
- * suffixes.  A pass with more (a bulk load of tens of millions) builds
- * them a range of keys at a time, reading the pending records again for
- * each range, so its memory does not grow with the load. */
+ * suffixes.  A pass with more (a bulk load of millions) builds them a
+ * slot at a time, a range of keys at a time, reading the pending records
+ * again for each, so its memory does not grow with the load. */
 #define PASS_CHUNK ((size_t)64 << 20)
+
+/* PASS_CHUNK, or PDQM_PASS_CHUNK (postings; for tests, which take the
+ * paths of large loads with small ones). */
+static size_t pass_chunk(void)
+{
+    const char *v = getenv("PDQM_PASS_CHUNK");
+    if (v && *v) {
+        char *end;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (*end == '\0' && n > 0)
+            return (size_t)n;
+    }
+    return PASS_CHUNK;
+}
 
 /* The keys of live pending entry id, through the record cache. */
 typedef struct pass_reader {
@@ -822,12 +901,15 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     uint8_t *live = calloc((to - from) / 8 + 1, 1);
     uint32_t *ids = NULL;
     uint8_t *suffixes = NULL;
+    uint64_t *items = NULL;
     if (!count || !live) {
         rc = ENOMEM;
         goto done;
     }
 
-    /* Which pending entries are live (their content item still exists). */
+    /* Which pending entries are live (their content item still exists),
+     * and the cindex entries of their items. */
+    size_t n_items = 0, cap_items = 0;
     {
         cnum_iter it;
         uint32_t number;
@@ -835,122 +917,194 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         for (rc = store_cnum_from(s, txn, &it, from, &number, &cv); rc == 0 && number < to;
              rc = store_cnum_next(&it, &number, &cv)) {
             content_view c;
-            if (store_content_decode(number, &cv, &c) != 0) {
-                rc = MDB_CORRUPTED;
+            if ((rc = store_content_read(s, txn, number, &cv, &c)) != 0)
                 break;
-            }
             for (uint64_t id = number; id < (uint64_t)number + c.head.n_hashes && id < to; id++)
                 live[(id - from) / 8] |= (uint8_t)(1u << ((id - from) % 8));
+            if (n_items == cap_items) {
+                cap_items = cap_items ? cap_items * 2 : 4096;
+                uint64_t *grown = realloc(items, cap_items * sizeof *items);
+                if (grown == NULL) {
+                    rc = ENOMEM;
+                    break;
+                }
+                items = grown;
+            }
+            uint64_t key = store_content_key(c.head.bank, c.content_id, c.head.id_len);
+            items[n_items++] = (key & ~(uint64_t)0xffffffffu) | number;
         }
         store_cnum_end(&it);
         if (rc != 0 && rc != MDB_NOTFOUND)
             goto done;
         rc = 0;
     }
-#define LIVE(id) (live[((id) - from) / 8] & (1u << (((id) - from) % 8)))
-    /* How many postings each key gets. */
-    pass_reader rd = { s, txn, { 0, NULL }, UINT32_MAX };
-    size_t n_live = 0, n_postings = 0;
-    for (uint32_t id = from; id < to; id++) {
-        if (!LIVE(id))
-            continue;
-        uint32_t keys[SLOTS];
-        uint8_t sx[SLOTS];
-        int nk;
-        if ((rc = pass_keys(&rd, id, m.wide_from, keys, sx, &nk)) != 0)
-            goto done;
-        for (int k = 0; k < nk; k++)
-            count[keys[k]]++;
-        n_live++;
-        n_postings += (size_t)nk;
-    }
-    size_t cap = n_postings < PASS_CHUNK ? n_postings : PASS_CHUNK;
-    ids = malloc((cap ? cap : 1) * sizeof *ids);
-    suffixes = malloc(cap ? cap : 1);
-    if (!ids || !suffixes) {
-        rc = ENOMEM;
+    if ((rc = put_cindex(s, txn, items, n_items)) != 0)
         goto done;
-    }
+    free(items);
+    items = NULL;
+    store_pnames_reset(s);   /* cindex has them now */
+#define LIVE(id) (live[((id) - from) / 8] & (1u << (((id) - from) % 8)))
+    pass_reader rd = { s, txn, { 0, NULL }, UINT32_MAX };
+    size_t n_live = 0;
+    for (uint32_t id = from; id < to; id++)
+        n_live += LIVE(id) ? 1 : 0;
     postings_writer w;
     int writer_open = 0;
-    for (uint32_t k0 = 0; k0 < NKEYS_ALL && rc == 0;) {
-        /* Keys k0 .. k1-1: as many as fit (one key at least), their ends
-         * in count[] from here on. */
-        size_t total = 0;
-        uint32_t k1 = k0;
-        while (k1 < NKEYS_ALL && (k1 == k0 || total + count[k1] <= cap))
-            total += count[k1++];
-        if (total == 0) {
-            k0 = k1;
-            continue;
-        }
-        if (total > cap) {   /* one key over the chunk: make room */
-            uint32_t *gi = realloc(ids, total * sizeof *ids);
-            if (gi)
-                ids = gi;
-            uint8_t *gs = realloc(suffixes, total);
-            if (gs)
-                suffixes = gs;
-            if (!gi || !gs) {
-                rc = ENOMEM;
-                break;
-            }
-            cap = total;
-        }
-        size_t at = 0;
-        for (uint32_t k = k0; k < k1; k++) {   /* count[k]: where key k begins */
-            size_t c = count[k];
-            count[k] = (uint32_t)at;
-            at += c;
-        }
-        rd.block_no = UINT32_MAX;   /* the writes may have moved pages */
-        for (uint32_t id = from; id < to && rc == 0; id++) {
+    const size_t chunk = pass_chunk();
+    if (m.wide_from == WIDE_NONE && n_live * SLOTS <= chunk) {
+        /* A narrow store's pass (the service's, or a load of up to 4M):
+         * every key at once.  How many postings each key gets, then each
+         * key's ids placed in ascending order with no sort. */
+        for (uint32_t id = from; id < to; id++) {
             if (!LIVE(id))
                 continue;
             uint32_t keys[SLOTS];
             uint8_t sx[SLOTS];
             int nk;
             if ((rc = pass_keys(&rd, id, m.wide_from, keys, sx, &nk)) != 0)
-                break;
+                goto done;
             for (int k = 0; k < nk; k++)
-                if (keys[k] >= k0 && keys[k] < k1) {
-                    uint32_t pos = count[keys[k]]++;
-                    ids[pos] = id;
-                    suffixes[pos] = sx[k];
-                }
+                count[keys[k] + 1]++;
         }
-        if (rc != 0)
-            break;
-        /* count[k] now holds where key k ends. */
-        if (k0 == 0 && k1 == NKEYS_ALL && m.wide_from == WIDE_NONE &&
-            n_live * SLOTS >= ((size_t)SLOTS << 16) / 2) {
-            /* The whole pass at once, every key narrow: see rebuild_postings. */
+        for (size_t k = 0; k < NKEYS_ALL; k++)
+            count[k + 1] += count[k];
+        ids = malloc((n_live ? n_live : 1) * SLOTS * sizeof *ids);
+        if (ids == NULL) {
+            rc = ENOMEM;
+            goto done;
+        }
+        rd.block_no = UINT32_MAX;
+        for (uint32_t id = from; id < to; id++) {
+            if (!LIVE(id))
+                continue;
+            uint32_t keys[SLOTS];
+            uint8_t sx[SLOTS];
+            int nk;
+            if ((rc = pass_keys(&rd, id, m.wide_from, keys, sx, &nk)) != 0)
+                goto done;
+            for (int k = 0; k < nk; k++)
+                ids[count[keys[k]]++] = id;
+        }
+        /* count[k] now holds where key k ends, count[k-1] where it begins. */
+        if (n_live * SLOTS >= ((size_t)SLOTS << 16) / 2) {
             rc = rebuild_postings(s, txn, count, ids);
             if (rc == 0)
-                break;
+                goto indexed;
             if (rc != MDB_NOTFOUND)
                 goto done;
             rc = 0;
         }
-        if (!writer_open) {
-            writer_open = 1;
-            if ((rc = store_writer_open(&w, s, txn)) != 0)
-                break;
+        if ((rc = store_writer_open(&w, s, txn)) != 0) {
+            store_writer_close(&w);
+            goto done;
         }
+        writer_open = 1;
         uint32_t begin = 0;
-        for (uint32_t k = k0; k < k1 && rc == 0; k++) {
+        for (uint32_t k = 0; k < ((uint32_t)SLOTS << 16) && rc == 0; k++) {
             uint32_t end = count[k];
             if (end > begin)
-                rc = store_writer_add(&w, k, ids + begin, suffixes + begin, end - begin);
+                rc = store_writer_add(&w, k, ids + begin, NULL, end - begin);
             begin = end;
         }
-        k0 = k1;
+    } else {
+        /* Slot by slot: each slot's keys counted (its 65,536 counts stay in
+         * the cache), then placed a range of keys at a time, at most
+         * PASS_CHUNK postings in memory, reading the records again for
+         * each: the memory of a load of 100M is that of 64M postings. */
+        size_t cap = n_live < chunk ? n_live : chunk;
+        ids = malloc((cap ? cap : 1) * sizeof *ids);
+        suffixes = malloc(cap ? cap : 1);
+        if (!ids || !suffixes) {
+            rc = ENOMEM;
+            goto done;
+        }
+        if ((rc = store_writer_open(&w, s, txn)) != 0) {
+            store_writer_close(&w);
+            goto done;
+        }
+        writer_open = 1;
+        const uint32_t wide_lo = m.wide_from < from ? from : m.wide_from < to ? m.wide_from : to;
+        for (int part = 0; part < SLOTS + WIDE_SLOTS && rc == 0; part++) {
+            const int wide = part >= SLOTS, slot = wide ? part - SLOTS : part;
+            const uint32_t lo = wide ? wide_lo : from, hi = wide ? to : wide_lo;
+            const uint32_t kb = (uint32_t)part << 16;
+            uint32_t *cnt = count + kb;   /* this slot's 65,536 counts */
+            if (lo >= hi)
+                continue;
+#define SLOT_KEY(h, sx) (wide ? wide_key((h), slot, (sx)) : (*(sx) = 0, slot_key((h), slot)))
+            rd.block_no = UINT32_MAX;   /* the writes may have moved pages */
+            for (uint32_t id = lo; id < hi && rc == 0; id++) {
+                if (!LIVE(id))
+                    continue;
+                record rr;
+                uint8_t sx;
+                if ((rc = store_read_record(s, txn, id, &rr, &rd.block_no, &rd.block)) == 0)
+                    cnt[SLOT_KEY(rr.hash, &sx) - kb]++;
+            }
+            for (uint32_t a = 0; a < 65536 && rc == 0;) {
+                /* Keys a .. b-1 of the slot: as many as fit, one at least. */
+                size_t total = 0;
+                uint32_t b = a;
+                while (b < 65536 && (b == a || total + cnt[b] <= cap))
+                    total += cnt[b++];
+                if (total == 0) {
+                    a = b;
+                    continue;
+                }
+                if (total > cap) {   /* one key over the chunk: make room */
+                    uint32_t *gi = realloc(ids, total * sizeof *ids);
+                    if (gi)
+                        ids = gi;
+                    uint8_t *gs = realloc(suffixes, total);
+                    if (gs)
+                        suffixes = gs;
+                    if (!gi || !gs) {
+                        rc = ENOMEM;
+                        break;
+                    }
+                    cap = total;
+                }
+                size_t at = 0;
+                for (uint32_t k = a; k < b; k++) {   /* cnt[k]: where key k begins */
+                    size_t c = cnt[k];
+                    cnt[k] = (uint32_t)at;
+                    at += c;
+                }
+                rd.block_no = UINT32_MAX;
+                for (uint32_t id = lo; id < hi && rc == 0; id++) {
+                    if (!LIVE(id))
+                        continue;
+                    record rr;
+                    uint8_t sx;
+                    if ((rc = store_read_record(s, txn, id, &rr, &rd.block_no, &rd.block)) != 0)
+                        break;
+                    uint32_t k = SLOT_KEY(rr.hash, &sx) - kb;
+                    if (k >= a && k < b) {
+                        uint32_t pos = cnt[k]++;
+                        ids[pos] = id;
+                        suffixes[pos] = sx;
+                    }
+                }
+#undef SLOT_KEY
+                /* cnt[k] now holds where key k ends. */
+                uint32_t begin = 0;
+                for (uint32_t k = a; k < b && rc == 0; k++) {
+                    uint32_t end = cnt[k];
+                    if (end > begin)
+                        rc = store_writer_add(&w, kb + k, ids + begin, suffixes + begin,
+                                              end - begin);
+                    begin = end;
+                }
+                a = b;
+            }
+        }
     }
-#undef LIVE
     if (writer_open)
         store_writer_close(&w);
     if (rc != 0)
         goto done;
+indexed:
+#undef LIVE
     m.pending_from = m.pending_to = 0;
     if ((rc = set_pass_window(s, txn, &m, err)) != 0)
         goto done;
@@ -962,6 +1116,7 @@ done:
     free(live);
     free(ids);
     free(suffixes);
+    free(items);
     return rc;
 }
 

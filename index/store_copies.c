@@ -171,16 +171,25 @@ int store_cache_fill(pdqm_store *s, MDB_txn *txn, uint32_t full, uint32_t next_e
 /* ------------------------------------------------------------------ */
 /* The in-memory copy of the postings                                   */
 
-/* A long-lived handle (a server, a benchmark) probes a copy of the
- * postings in memory: offsets and ids in two arrays, a probe two loads,
- * where LMDB's B-tree costs a dozen dependent cache misses.  The copy is
- * of one postings generation; keys that later transactions changed are
- * marked stale (from pchanges, see store_int.h) and probed in LMDB; when
- * too many are stale, or the log does not reach back, the copy is made
- * anew.  A handle builds it only after PCACHE_AFTER lookups, so a one-shot
- * command never pays for it, and only up to PCACHE_MAX_IDS postings.  Its
- * memory (64 bytes a hash) is reserved once, on transparent huge pages,
- * and committed only as it is written. */
+/* A long-lived handle (a server, a benchmark) probes a directory of the
+ * postings in memory, a key's place one load away, where LMDB's B-tree
+ * costs a dozen dependent cache misses.  Values of up to half a page
+ * (narrow keys, and wide ones of small stores) are copied, PCACHE_MAX_BYTES
+ * at most (16M narrow hashes); larger ones, which LMDB keeps on overflow
+ * pages of their own, are pointed to in the map: an overflow page moves
+ * only when its value is written again, which marks the key stale, or
+ * when the map moves, which changes the epoch.  So at 100M hashes the
+ * directory is 28 MB and probes are memory accesses.  The copy is of one
+ * postings generation; keys that later transactions changed are marked
+ * stale (from pchanges, see store_int.h) and probed in LMDB; when too
+ * many are stale, or the log does not reach back, the copy is made anew.
+ * A handle builds it only after PCACHE_AFTER lookups, so a one-shot
+ * command never pays for it.  Its memory is reserved once, on
+ * transparent huge pages, and committed only as it is written. */
+
+/* A value at least this large is on overflow pages (LMDB puts a node of
+ * over about half a page there). */
+#define OVERFLOW_BYTES 2048
 
 void store_pcache_free(pdqm_store *s)
 {
@@ -188,10 +197,10 @@ void store_pcache_free(pdqm_store *s)
     if (c == NULL)
         return;
     pthread_rwlock_destroy(&c->lock);
-    if (c->offsets)
-        munmap(c->offsets, ((size_t)NKEYS + 1) * sizeof *c->offsets);
-    if (c->ids)
-        munmap(c->ids, PCACHE_MAX_IDS * sizeof *c->ids);
+    if (c->dir)
+        munmap(c->dir, (size_t)NKEYS_ALL * sizeof *c->dir);
+    if (c->bytes)
+        munmap(c->bytes, PCACHE_MAX_BYTES);
     free(c->stale);
     free(c);
     s->copies.pcache = NULL;
@@ -211,17 +220,26 @@ static void *reserve(size_t bytes)
     return p;
 }
 
-/* Copy every posting of txn's snapshot.  Called with the lock exclusive. */
+/* The map's epoch now (the caller holds resize_lock, shared at least). */
+static uint32_t map_epoch(pdqm_store *s)
+{
+    pthread_mutex_lock(&s->copies.cache_lock);
+    uint32_t e = s->copies.map_epoch;
+    pthread_mutex_unlock(&s->copies.cache_lock);
+    return e;
+}
+
+/* Place every key of txn's snapshot.  Called with the lock exclusive. */
 static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t gen)
 {
     c->valid = 0;
-    if (c->offsets == NULL)
-        c->offsets = reserve(((size_t)NKEYS + 1) * sizeof *c->offsets);
-    if (c->ids == NULL)
-        c->ids = reserve(PCACHE_MAX_IDS * sizeof *c->ids);
+    if (c->dir == NULL)
+        c->dir = reserve((size_t)NKEYS_ALL * sizeof *c->dir);
+    if (c->bytes == NULL)
+        c->bytes = reserve(PCACHE_MAX_BYTES);
     if (c->stale == NULL)
-        c->stale = malloc(NKEYS / 8);
-    if (c->offsets == NULL || c->ids == NULL || c->stale == NULL) {
+        c->stale = malloc(NKEYS_ALL / 8);
+    if (c->dir == NULL || c->bytes == NULL || c->stale == NULL) {
         c->disabled = 1;
         return ENOMEM;
     }
@@ -229,39 +247,41 @@ static int pcache_build(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_t
     int rc = mdb_cursor_open(txn, s->db.postings, &cur);
     if (rc != 0)
         return rc;
-    size_t n = 0;
+    size_t used = 0;
     uint32_t next_key = 0;
     MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint32_t key;
         memcpy(&key, k.mv_data, 4);
-        if (key_is_wide(key)) {   /* wide keys (the last) are probed in LMDB */
-            rc = MDB_NOTFOUND;
-            break;
-        }
-        if (key >= NKEYS || v.mv_size % 4) {
+        size_t n = posting_count(key, v.mv_size);
+        if (k.mv_size != 4 || key >= NKEYS_ALL || key < next_key || n == (size_t)-1 ||
+            n >= PREF_LMDB) {
             rc = MDB_CORRUPTED;
             break;
         }
-        while (next_key <= key)
-            c->offsets[next_key++] = (uint32_t)n;
-        size_t m = v.mv_size / 4;
-        if (n + m > PCACHE_MAX_IDS) {
-            c->disabled = 1;   /* too large to keep: LMDB it is */
-            break;
+        while (next_key < key)
+            c->dir[next_key++] = (postings_ref){ NULL, 0 };
+        if (v.mv_size >= OVERFLOW_BYTES) {
+            c->dir[key] = (postings_ref){ v.mv_data, (uint32_t)n };
+        } else if (used + v.mv_size <= PCACHE_MAX_BYTES) {
+            memcpy(c->bytes + used, v.mv_data, v.mv_size);
+            c->dir[key] = (postings_ref){ c->bytes + used, (uint32_t)n };
+            used += (v.mv_size + 3) & ~(size_t)3;   /* ids stay aligned */
+        } else {
+            c->dir[key] = (postings_ref){ NULL, PREF_LMDB };
         }
-        memcpy(c->ids + n, v.mv_data, v.mv_size);
-        n += m;
+        next_key = key + 1;
     }
     mdb_cursor_close(cur);
-    if (c->disabled || rc != MDB_NOTFOUND)
-        return rc == MDB_NOTFOUND ? 0 : rc;
-    while (next_key <= NKEYS)
-        c->offsets[next_key++] = (uint32_t)n;
-    memset(c->stale, 0, NKEYS / 8);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    while (next_key < NKEYS_ALL)
+        c->dir[next_key++] = (postings_ref){ NULL, 0 };
+    memset(c->stale, 0, NKEYS_ALL / 8);
     c->n_stale = 0;
     c->gen = c->seen = gen;
+    c->epoch = map_epoch(s);
     c->valid = 1;
     return 0;
 }
@@ -282,9 +302,7 @@ static int pcache_catch_up(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint3
         for (size_t i = 0; i < v.mv_size / 4; i++) {
             uint32_t key;
             memcpy(&key, p + 4 * i, 4);
-            if (key_is_wide(key) && key < NKEYS_ALL)
-                continue;   /* not in the copy */
-            if (key >= NKEYS)
+            if (key >= NKEYS_ALL)
                 return MDB_CORRUPTED;
             uint64_t bit = (uint64_t)1 << (key % 64);
             if (!(c->stale[key / 64] & bit)) {
@@ -304,16 +322,19 @@ int store_pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_
 {
     if (c->disabled)
         return 0;
+    const uint32_t epoch = map_epoch(s);
     pthread_rwlock_rdlock(&c->lock);
-    if (c->valid && c->gen <= gen && gen <= c->seen)
+    if (c->valid && c->gen <= gen && gen <= c->seen && c->epoch == epoch)
         return 1;
     pthread_rwlock_unlock(&c->lock);
 
     pthread_rwlock_wrlock(&c->lock);
     int rc = 0;
+    if (c->valid && c->epoch != epoch)
+        c->valid = 0;   /* the map moved: its pointers are gone */
     if (c->valid && gen > c->seen) {
         rc = pcache_catch_up(s, txn, c, gen);
-        if (rc != 0 || c->n_stale > NKEYS / 8)
+        if (rc != 0 || c->n_stale > NKEYS_ALL / 8)
             c->valid = 0;
     }
     if (!c->valid && !c->disabled &&
@@ -323,7 +344,7 @@ int store_pcache_acquire(pdqm_store *s, MDB_txn *txn, postings_cache *c, uint32_
     pthread_rwlock_unlock(&c->lock);
 
     pthread_rwlock_rdlock(&c->lock);
-    if (c->valid && c->gen <= gen && gen <= c->seen)
+    if (c->valid && c->gen <= gen && gen <= c->seen && c->epoch == epoch)
         return 1;
     pthread_rwlock_unlock(&c->lock);
     return 0;
@@ -354,21 +375,25 @@ void store_pindex_free(pdqm_store *s)
     s->copies.pindex = NULL;
 }
 
-/* The two structures are made with the handle (their memory comes later,
- * as they fill), so lookups need no lock to find them. */
+/* The three structures are made with the handle (their memory comes
+ * later, as they fill), so lookups need no lock to find them. */
 pdqm_status store_caches_init(pdqm_store *s, int oneshot, pdqm_error *err)
 {
     s->copies.pcache = calloc(1, sizeof *s->copies.pcache);
     s->copies.pindex = calloc(1, sizeof *s->copies.pindex);
-    if (s->copies.pcache == NULL || s->copies.pindex == NULL) {
+    s->copies.pnames = calloc(1, sizeof *s->copies.pnames);
+    if (s->copies.pcache == NULL || s->copies.pindex == NULL || s->copies.pnames == NULL) {
         free(s->copies.pcache);
         free(s->copies.pindex);
+        free(s->copies.pnames);
         s->copies.pcache = NULL;
         s->copies.pindex = NULL;
+        s->copies.pnames = NULL;
         return pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory opening a store");
     }
     pthread_rwlock_init(&s->copies.pcache->lock, NULL);
     pthread_rwlock_init(&s->copies.pindex->lock, NULL);
+    pthread_mutex_init(&s->copies.pnames->lock, NULL);
     if (oneshot) {
         /* PDQM_STORE_ONESHOT: lookups read the pages, as when neither copy
          * can be had. */
@@ -438,4 +463,225 @@ int store_pindex_acquire(pending_index *p, const record_view *rv, uint32_t from,
         return 1;
     pthread_rwlock_unlock(&p->lock);
     return 0;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* The names of pending items                                           */
+
+/* Items added deferred have no entry in cindex until a pass indexes them
+ * (store_add.c): cindex is keyed by a hash of (bank, id), so a bulk load
+ * inserting its entries batch by batch would rewrite most of its pages
+ * every batch (at 30M items, 300 MB written a batch of 100,000), where a
+ * pass writes them once, in order.  Meanwhile a lookup by name finds
+ * pending items through this table: the top 32 bits of their keys and
+ * their numbers, 8 bytes a slot, at most 80 % full (about 11 bytes a
+ * pending item: 1 GiB for a bulk load of 100M, 12 MiB for the service's
+ * passes of up to 1M).  A slot is a candidate, confirmed by reading the
+ * item in the caller's transaction, so an item the table holds and the
+ * transaction does not (deleted, newer, or written by a transaction that
+ * failed) is never found.  The table follows the pending range: it reads
+ * the items added since it last looked, and starts anew when the range
+ * does. */
+
+#define PNAMES_MIN 1024
+
+/* The first slot to try for a key (or a slot's value): by its top 32
+ * bits, which are all a slot keeps of it. */
+static size_t pnames_at(uint64_t key, size_t cap)
+{
+    return (size_t)(((key >> 32) * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+static int pnames_insert(pending_names *p, uint64_t key, uint32_t number)
+{
+    if ((p->n + 1) * 5 > p->cap * 4) {
+        size_t cap = p->cap ? p->cap * 2 : PNAMES_MIN;
+        uint64_t *grown = calloc(cap, sizeof *grown);
+        if (grown == NULL)
+            return ENOMEM;
+        for (size_t i = 0; i < p->cap; i++)
+            if (p->slot[i]) {
+                size_t j = pnames_at(p->slot[i], cap);
+                while (grown[j])
+                    j = (j + 1) & (cap - 1);
+                grown[j] = p->slot[i];
+            }
+        free(p->slot);
+        p->slot = grown;
+        p->cap = cap;
+    }
+    uint64_t v = (key & ~(uint64_t)0xffffffffu) | ((uint64_t)number + 1);
+    size_t j = pnames_at(v, p->cap);
+    while (p->slot[j])
+        j = (j + 1) & (p->cap - 1);
+    p->slot[j] = v;
+    p->n++;
+    return 0;
+}
+
+static void pnames_clear(pending_names *p, uint32_t from)
+{
+    if (p->cap > PNAMES_MIN * 64) {   /* a bulk load's table: give it back */
+        free(p->slot);
+        p->slot = NULL;
+        p->cap = 0;
+    } else if (p->slot) {
+        memset(p->slot, 0, p->cap * sizeof *p->slot);
+    }
+    p->n = 0;
+    p->from = p->upto = from;
+}
+
+/* Add the items numbered upto .. to-1 that txn holds.  Called locked. */
+static int pnames_catch_up(pdqm_store *s, MDB_txn *txn, pending_names *p, uint32_t to)
+{
+    if (p->upto >= to)
+        return 0;
+    cnum_iter it;
+    uint32_t number;
+    MDB_val v;
+    int rc;
+    for (rc = store_cnum_from(s, txn, &it, p->upto, &number, &v); rc == 0 && number < to;
+         rc = store_cnum_next(&it, &number, &v)) {
+        content_view c;
+        if ((rc = store_content_read(s, txn, number, &v, &c)) != 0)
+            break;
+        if ((rc = pnames_insert(p, store_content_key(c.head.bank, c.content_id, c.head.id_len),
+                                number)) != 0)
+            break;
+    }
+    store_cnum_end(&it);
+    if (rc == MDB_NOTFOUND || (rc == 0 && number >= to)) {
+        p->upto = to;
+        return 0;
+    }
+    pnames_clear(p, p->from);   /* half read: start again next time */
+    return rc;
+}
+
+int store_pnames_sync(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
+{
+    pending_names *p = s->copies.pnames;
+    if (p == NULL)
+        return 0;
+    (void)txn;
+    pthread_mutex_lock(&p->lock);
+    if (m->pending_to <= m->pending_from || p->from != m->pending_from || p->upto > m->pending_to)
+        pnames_clear(p, m->pending_to > m->pending_from ? m->pending_from : 0);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+void store_pnames_reset(pdqm_store *s)
+{
+    pending_names *p = s->copies.pnames;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    pnames_clear(p, 0);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void store_pnames_free(pdqm_store *s)
+{
+    pending_names *p = s->copies.pnames;
+    if (p == NULL)
+        return;
+    pthread_mutex_destroy(&p->lock);
+    free(p->slot);
+    free(p);
+    s->copies.pnames = NULL;
+}
+
+/* Is (bank, id) the item numbered `number` in txn? */
+static int is_item(pdqm_store *s, MDB_txn *txn, uint32_t number, uint32_t bank, const char *id,
+                   size_t len, MDB_val *value)
+{
+    MDB_val v;
+    content_view c;
+    int rc = store_cnum_get(s, txn, number, &v);
+    if (rc == 0)
+        rc = store_content_read(s, txn, number, &v, &c);
+    if (rc != 0)
+        return rc;
+    if (c.head.bank != bank || c.head.id_len != len || memcmp(c.content_id, id, len) != 0)
+        return MDB_NOTFOUND;
+    if (value)
+        *value = v;
+    return 0;
+}
+
+int store_content_find_key(pdqm_store *s, MDB_txn *txn, const meta_vals *m, uint64_t key,
+                           uint32_t bank, const char *id, size_t len, uint32_t *number,
+                           MDB_val *value)
+{
+    int rc = store_cindex_find(s, txn, key, bank, id, len, number, value);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    meta_vals own;
+    if (m == NULL) {
+        if ((rc = store_meta_read(s, txn, &own)) != 0)
+            return rc;
+        m = &own;
+    }
+    if (m->pending_to <= m->pending_from)
+        return MDB_NOTFOUND;
+    pending_names *p = s->copies.pnames;
+    pthread_mutex_lock(&p->lock);
+    if (p->from == m->pending_from || p->upto == p->from) {
+        if (p->from != m->pending_from)
+            pnames_clear(p, m->pending_from);
+        rc = pnames_catch_up(s, txn, p, m->pending_to);
+        if (rc == 0 && p->upto >= m->pending_to) {
+            rc = MDB_NOTFOUND;
+            uint64_t top = key & ~(uint64_t)0xffffffffu;
+            for (size_t j = p->cap ? pnames_at(key, p->cap) : 0; p->cap && p->slot[j];
+                 j = (j + 1) & (p->cap - 1)) {
+                uint64_t v = p->slot[j];
+                uint32_t n = (uint32_t)v - 1;
+                if ((v & ~(uint64_t)0xffffffffu) != top || n < m->pending_from ||
+                    n >= m->pending_to)
+                    continue;
+                rc = is_item(s, txn, n, bank, id, len, value);
+                if (rc == 0)
+                    *number = n;
+                if (rc != MDB_NOTFOUND)
+                    break;
+            }
+            pthread_mutex_unlock(&p->lock);
+            return rc;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    /* The table follows another pending range (this snapshot is older than
+     * a pass), or could not be read: the pending items one by one. */
+    cnum_iter it;
+    uint32_t n;
+    MDB_val v;
+    int found = 0;
+    for (rc = store_cnum_from(s, txn, &it, m->pending_from, &n, &v); rc == 0 && n < m->pending_to;
+         rc = store_cnum_next(&it, &n, &v)) {
+        content_view c;
+        if ((rc = store_content_read(s, txn, n, &v, &c)) != 0)
+            break;
+        if (c.head.bank == bank && c.head.id_len == len && memcmp(c.content_id, id, len) == 0) {
+            *number = n;
+            if (value)
+                *value = v;
+            found = 1;
+            break;
+        }
+    }
+    store_cnum_end(&it);
+    if (found)
+        return 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? MDB_NOTFOUND : rc;
+}
+
+int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t *number, MDB_val *value)
+{
+    return store_content_find_key(s, txn, NULL, store_content_key(bank, id, len), bank, id, len,
+                                  number, value);
 }

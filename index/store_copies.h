@@ -59,19 +59,29 @@ static inline __attribute__((always_inline)) int hash_distance(const void *store
 }
 
 /* The postings copy (store_copies.c says how it is kept). */
-#define NKEYS ((uint32_t)SLOTS << 16)
+#define NKEYS ((uint32_t)SLOTS << 16)      /* narrow keys */
 #define PCACHE_AFTER 64
-#define PCACHE_MAX_IDS ((size_t)256 << 20)  /* 1 GiB of ids: 16M hashes */
+#define PCACHE_MAX_BYTES ((size_t)1 << 30)  /* copied values: 16M narrow hashes */
+
+/* Where a key's postings are: n postings at p (ids, then under a wide key
+ * the suffixes), in the copy or in the map; p NULL: none (n 0), or not
+ * kept (n PREF_LMDB: probe LMDB). */
+#define PREF_LMDB UINT32_MAX
+typedef struct postings_ref {
+    const uint8_t *p;
+    uint32_t n;
+} postings_ref;
 
 typedef struct postings_cache {
     pthread_rwlock_t lock;   /* shared while probing, exclusive to change */
     int valid;
-    int disabled;            /* the postings are over PCACHE_MAX_IDS */
+    int disabled;            /* its memory could not be had */
     uint32_t gen;            /* the generation copied */
     uint32_t seen;           /* stale marks cover changes up to here */
-    uint32_t *offsets;       /* NKEYS + 1 */
-    uint32_t *ids;
-    uint64_t *stale;         /* NKEYS bits */
+    uint32_t epoch;          /* the map's (store_copies_part.map_epoch) */
+    postings_ref *dir;       /* NKEYS_ALL */
+    uint8_t *bytes;          /* the values copied, PCACHE_MAX_BYTES */
+    uint64_t *stale;         /* NKEYS_ALL bits */
     size_t n_stale;
     atomic_ulong lookups;    /* lookups made through this handle */
 } postings_cache;
@@ -82,10 +92,20 @@ typedef struct postings_cache {
 typedef struct pending_index {
     pthread_rwlock_t lock;   /* shared while probing, exclusive to change */
     uint32_t from, upto;     /* entries from .. upto-1 are indexed */
-    uint32_t *head;          /* NKEYS */
+    uint32_t *head;          /* NKEYS (narrow keys) */
     uint32_t *next;          /* a node each */
     size_t cap;              /* entries next has room for */
 } pending_index;
+
+/* The (bank, content id) keys of the pending items (store_copies.c):
+ * slot[i] is an item's key's top 32 bits << 32 | its number + 1 (0:
+ * empty), open addressing over a power of two of slots. */
+typedef struct pending_names {
+    pthread_mutex_t lock;
+    uint32_t from, upto;     /* items numbered from .. upto-1 are in */
+    uint64_t *slot;
+    size_t cap, n;
+} pending_names;
 
 /* Bring the copy of the full records blocks (and the arena) up to the
  * snapshot txn sees; fills *rv.  0 or an LMDB code. */

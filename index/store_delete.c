@@ -71,7 +71,8 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
     if (rc != 0)
         return rc;
 
-    if ((rc = store_content_unlink(s, txn, h.bank, id, h.id_len, number)) != 0)
+    if ((rc = store_content_unlink(s, txn, h.bank, id, h.id_len, number,
+                                   number >= m.pending_from && number < m.pending_to)) != 0)
         return rc;
     if ((rc = store_cnum_del(s, txn, number)) != 0)
         return rc;

@@ -242,6 +242,7 @@ typedef struct store_copies_part {
      * pending entries (store_copies.h). */
     struct postings_cache *pcache;
     struct pending_index *pindex;
+    struct pending_names *pnames;   /* the pending items' names */
 
     /* Pointers to full records blocks, valid until the map moves. */
     pthread_mutex_t cache_lock;
@@ -263,6 +264,9 @@ typedef struct store_copies_part {
     uint8_t *arena_gone;         /* a byte a chunk: 1 once given back */
     uint32_t arena_chunks_seen;  /* chunks the last trim looked at */
     uint64_t arena_dead_seen;    /* deleted ids the last trim knew of */
+    /* Counts the times the map moved (store_cache_clear): pointers into
+     * it kept across transactions hold for one epoch. */
+    uint32_t map_epoch;
 } store_copies_part;
 
 /* Open and close (store_open.c) own the environment and put the parts
@@ -368,6 +372,29 @@ uint32_t store_pass_window(const meta_vals *m);
 pdqm_status store_caches_init(pdqm_store *s, int oneshot, pdqm_error *err);
 void store_pcache_free(pdqm_store *s);
 void store_pindex_free(pdqm_store *s);
+
+/* Find the number of content (bank, id) in txn, among the items cindex
+ * holds and the pending ones (added deferred: cindex holds them once a
+ * pass indexes them), which a handle keeps a table of in memory: 0 with
+ * *number (and, when value is not NULL, its record), MDB_NOTFOUND, or an
+ * LMDB error.  m: txn's meta values, or NULL to read them.  The _key form
+ * takes the key already computed (store_content_key).  In a write
+ * transaction, store_pnames_sync first (store_copies.c). */
+int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
+                       size_t len, uint32_t *number, MDB_val *value);
+int store_content_find_key(pdqm_store *s, MDB_txn *txn, const meta_vals *m, uint64_t key,
+                           uint32_t bank, const char *id, size_t len, uint32_t *number,
+                           MDB_val *value);
+
+/* Make the table of pending names agree with write transaction txn, whose
+ * meta values m are: an aborted write may have left it items that txn
+ * does not hold. */
+int store_pnames_sync(pdqm_store *s, MDB_txn *txn, const meta_vals *m);
+
+/* Forget the table (an indexing pass put the pending items in cindex), and
+ * free it with the handle. */
+void store_pnames_reset(pdqm_store *s);
+void store_pnames_free(pdqm_store *s);
 
 /* Bytes of hashes the arena holds now (store_copies.c). */
 uint64_t store_arena_bytes(pdqm_store *s);
@@ -574,19 +601,24 @@ int store_content_read(pdqm_store *s, MDB_txn *txn, uint32_t number, const MDB_v
 int store_content_of_entry(pdqm_store *s, MDB_txn *txn, uint32_t id, uint32_t *number,
                            MDB_val *rec);
 
-/* Find the number of content (bank, id) in txn: 0 with *number (and, when
- * value is not NULL, its record), MDB_NOTFOUND, or an LMDB error. */
-int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                       size_t len, uint32_t *number, MDB_val *value);
-
 /* The key of (bank, id) in cindex.  Keys in ascending order of their top
  * 32 bits are in cindex's order: a batch that finds and indexes its items
  * in that order walks the index's pages once, not at random. */
 uint64_t store_content_key(uint32_t bank, const char *id, size_t len);
 
-/* store_content_find with the key already computed. */
-int store_content_find_key(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t bank,
-                           const char *id, size_t len, uint32_t *number, MDB_val *value);
+/* Find the number of content (bank, id), whose key is `key`, among the
+ * items cindex holds (all but the pending ones: store_content_find, in
+ * store_copies.c, looks for those too): 0 with *number (and, when value
+ * is not NULL, its record), MDB_NOTFOUND, or an LMDB error. */
+int store_cindex_find(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t bank,
+                      const char *id, size_t len, uint32_t *number, MDB_val *value);
+
+/* Put the cindex entries of n items into bucket (their keys' top 16
+ * bits): entries[i] is an item's key, its low 32 bits replaced by its
+ * number, ascending; scratch has room for 6 n bytes.  Appended when they
+ * all sort after the bucket's last entry. */
+int store_cindex_put_bucket(pdqm_store *s, MDB_txn *txn, uint32_t bucket, const uint64_t *entries,
+                            size_t n, uint8_t *scratch);
 
 /* A bank's content numbers, ascending, in a new array (free()). */
 int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **out, size_t *count);
@@ -597,9 +629,10 @@ int store_bank_numbers(pdqm_store *s, MDB_txn *txn, uint32_t bank, uint32_t **ou
 int store_content_index_put(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t number);
 int store_bank_list_append(pdqm_store *s, MDB_txn *txn, uint32_t bank,
                            const uint32_t *numbers, size_t n);
-/* Remove a content item from both. */
+/* Remove a content item from both; a pending one (pending: 1) has no
+ * entry in cindex yet. */
 int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                         size_t len, uint32_t number);
+                         size_t len, uint32_t number, int pending);
 
 /* Delete one content item (by number) inside a write transaction: its
  * postings, digests and records of it; adjusts the bank counts in *bank. */

@@ -106,6 +106,8 @@ typedef struct search {
     int r_max;
     uint32_t *keys;                  /* probe keys, room for r_max's probes */
     uint32_t *wide;                  /* wide probes: key << 8 | bits left */
+    struct run *wruns;               /* the wide probes that found postings */
+    uint32_t *wleft;                 /* and their key << 8 | bits left */
     int narrow, wide_too;            /* which layouts hold indexed entries */
     hits *out;
     int disabled_too;                /* PDQM_LOOKUP_DISABLED */
@@ -455,12 +457,9 @@ static int probe_run(search *se, uint32_t key, run *out)
 {
     const postings_cache *pc = se->pc;
     out->n = 0;
-    if (pc && !key_is_wide(key) && !(pc->stale[key / 64] & ((uint64_t)1 << (key % 64)))) {
-        uint32_t from = pc->offsets[key], to = pc->offsets[key + 1];
-        if (to > from) {
-            __builtin_prefetch(pc->ids + from);
-            *out = (run){ (const uint8_t *)(pc->ids + from), to - from };
-        }
+    if (pc && !(pc->stale[key / 64] & ((uint64_t)1 << (key % 64))) &&
+        (pc->dir[key].p != NULL || pc->dir[key].n == 0)) {
+        *out = (run){ pc->dir[key].p, pc->dir[key].n };
         return 0;
     }
     if (se->batch_runs) {
@@ -495,8 +494,8 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
     size_t nruns = 0, total = 0;
     if (se->narrow) {
         if (se->pc)
-            for (size_t i = 0; i < nk; i++)   /* the copy's offsets, in flight together */
-                __builtin_prefetch(&se->pc->offsets[se->keys[i]]);
+            for (size_t i = 0; i < nk; i++)   /* the directory's entries, in flight together */
+                __builtin_prefetch(&se->pc->dir[se->keys[i]]);
         for (size_t i = 0; i < nk; i++) {
             run x;
             if ((rc = probe_run(se, se->keys[i], &x)) != 0)
@@ -515,22 +514,37 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
         n += se->runs[r].n;
     }
     if (se->wide_too) {
-        /* Each wide key's ids whose suffix is close enough. */
+        /* Each wide key's ids whose suffix is close enough: the keys' runs
+         * first, then their suffixes read a few keys ahead. */
         size_t nw = wide_keys(se, q);
+        if (se->pc)
+            for (size_t i = 0; i < nw; i++)
+                __builtin_prefetch(&se->pc->dir[se->wide[i] >> 8]);
+        size_t nwr = 0, wtotal = 0;
+        for (size_t i = 0; i < nw; i++) {
+            run x;
+            if ((rc = probe_run(se, se->wide[i] >> 8, &x)) != 0)
+                return rc;
+            if (x.n > 0) {
+                se->wruns[nwr] = x;
+                se->wleft[nwr++] = se->wide[i];
+                wtotal += x.n;
+            }
+        }
+        if ((rc = flat_room(se, n + wtotal)) != 0)
+            return rc;
         uint8_t qs[WIDE_SLOTS];
         for (int k = 0; k < WIDE_SLOTS; k++)
             (void)wide_key(q, k, &qs[k]);
-        for (size_t i = 0; i < nw; i++) {
-            uint32_t key = se->wide[i] >> 8;
-            run x;
-            if ((rc = probe_run(se, key, &x)) != 0)
-                return rc;
-            if (x.n == 0)
-                continue;
-            if ((rc = flat_room(se, n + x.n)) != 0)
-                return rc;
-            n += filter_suffixes(x.ids, x.n, qs[(key - WIDE_KEY0) >> 16], (int)(se->wide[i] & 0xff),
-                                 se->flat + n);
+        enum { WAHEAD = 8 };
+        for (size_t i = 0; i < nwr && i < WAHEAD; i++)
+            __builtin_prefetch(se->wruns[i].ids + 4 * (size_t)se->wruns[i].n);
+        for (size_t i = 0; i < nwr; i++) {
+            if (i + WAHEAD < nwr)
+                __builtin_prefetch(se->wruns[i + WAHEAD].ids + 4 * (size_t)se->wruns[i + WAHEAD].n);
+            uint32_t key = se->wleft[i] >> 8;
+            n += filter_suffixes(se->wruns[i].ids, se->wruns[i].n, qs[(key - WIDE_KEY0) >> 16],
+                                 (int)(se->wleft[i] & 0xff), se->flat + n);
         }
     }
     rc = verify(se, qi, q, n);
@@ -820,7 +834,9 @@ pdqm_status pdqm_store_lookup(pdqm_store *s, const pdqm_hash256 *queries, size_t
         se.keys = malloc(narrow * sizeof *se.keys);
         se.runs = malloc(narrow * sizeof *se.runs);
         se.wide = malloc((probes ? probes : 1) * sizeof *se.wide);
-        if (!se.keys || !se.runs || !se.wide) {
+        se.wruns = malloc((probes ? probes : 1) * sizeof *se.wruns);
+        se.wleft = malloc((probes ? probes : 1) * sizeof *se.wleft);
+        if (!se.keys || !se.runs || !se.wide || !se.wruns || !se.wleft) {
             st = pdqm_error_set(err, PDQM_ERR_NOMEM, "out of memory for a lookup");
             goto done;
         }
@@ -890,6 +906,8 @@ done:
     free(se.keys);
     free(se.runs);
     free(se.wide);
+    free(se.wruns);
+    free(se.wleft);
     free(se.flat);
     free(se.batch_keys);
     free(se.batch_rank);

@@ -221,6 +221,7 @@ void pdqm_store_close(pdqm_store *s)
     pthread_mutex_destroy(&s->copies.cache_lock);
     store_pcache_free(s);
     store_pindex_free(s);
+    store_pnames_free(s);
     free(s->tx.touched);
     free(s->path);
     free(s);

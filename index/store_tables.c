@@ -386,15 +386,8 @@ static uint32_t cindex_entry(uint64_t key, uint32_t number, uint8_t dup[6])
     return (uint32_t)(key >> 48);
 }
 
-int store_content_find(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                       size_t len, uint32_t *number, MDB_val *value)
-{
-    return store_content_find_key(s, txn, store_content_key(bank, id, len), bank, id, len,
-                                  number, value);
-}
-
-int store_content_find_key(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t bank,
-                           const char *id, size_t len, uint32_t *number, MDB_val *value)
+int store_cindex_find(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t bank,
+                      const char *id, size_t len, uint32_t *number, MDB_val *value)
 {
     uint8_t want[6];
     uint32_t bucket = cindex_entry(key, 0, want);
@@ -429,6 +422,40 @@ int store_content_find_key(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t b
     return rc;
 }
 
+int store_cindex_put_bucket(pdqm_store *s, MDB_txn *txn, uint32_t bucket, const uint64_t *entries,
+                            size_t n, uint8_t *scratch)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = entries[i] & ~(uint64_t)0xffffffffu;
+        (void)cindex_entry(key, (uint32_t)entries[i], scratch + 6 * i);
+    }
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->db.cindex, &cur);
+    if (rc != 0)
+        return rc;
+    /* Appended when every new entry sorts after the bucket's last. */
+    MDB_val k = { 4, &bucket }, d;
+    unsigned flags = MDB_MULTIPLE;
+    rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND) {
+        flags |= MDB_APPENDDUP;
+        rc = 0;
+    } else if (rc == 0 && (rc = mdb_cursor_get(cur, &k, &d, MDB_LAST_DUP)) == 0 &&
+               d.mv_size == 6 && memcmp(d.mv_data, scratch, 6) < 0) {
+        flags |= MDB_APPENDDUP;
+    }
+    if (rc == 0) {
+        MDB_val kk = { 4, &bucket }, dd[2] = { { 6, scratch }, { n, NULL } };
+        rc = mdb_cursor_put(cur, &kk, dd, flags);
+        if (rc == 0 && dd[1].mv_size != n)
+            rc = EIO;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 int store_content_index_put(pdqm_store *s, MDB_txn *txn, uint64_t key, uint32_t number)
 {
     uint8_t dup[6];
@@ -456,12 +483,14 @@ int store_bank_list_append(pdqm_store *s, MDB_txn *txn, uint32_t bank,
 }
 
 int store_content_unlink(pdqm_store *s, MDB_txn *txn, uint32_t bank, const char *id,
-                         size_t len, uint32_t number)
+                         size_t len, uint32_t number, int pending)
 {
     uint8_t dup[6];
     uint32_t bucket = cindex_entry(store_content_key(bank, id, len), number, dup);
     MDB_val k = { 4, &bucket }, d = { 6, dup };
     int rc = mdb_del(txn, s->db.cindex, &k, &d);
+    if (rc == MDB_NOTFOUND && pending)
+        rc = 0;   /* not in cindex until a pass indexes it */
     if (rc != 0)
         return rc;
     MDB_val bk = { 4, &bank }, bd = { 4, &number };

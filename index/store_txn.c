@@ -61,6 +61,7 @@ void store_cache_clear(pdqm_store *s)
 {
     pthread_mutex_lock(&s->copies.cache_lock);
     s->copies.cache_blocks = 0;
+    s->copies.map_epoch++;
     pthread_mutex_unlock(&s->copies.cache_lock);
 }
 

@@ -164,6 +164,7 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     unsetenv("PDQM_WIDE_AT");   /* the layout by size, whatever a test before set */
+    unsetenv("PDQM_PASS_CHUNK");
     snprintf(f->dir, sizeof f->dir, "/tmp/pdqm-test-store-XXXXXX");
     if (mkdtemp(f->dir) == NULL) {
         free(f);
@@ -792,6 +793,29 @@ static void test_wide_layout_exact_deferred(void **state)
     ex_run_radii(f->store, true, every_radius, every_radius_list());
     assert_int_equal(stats(f->store).wide_from, 0);
     wide_at(NULL);
+}
+
+/* A pass over more postings than it holds at once (a bulk load of
+ * millions) builds them slot by slot, a range of keys at a time: made to
+ * here with ranges of 3,000 postings, in both layouts. */
+static void test_pass_in_key_ranges(void **state)
+{
+    fixture *f = *state;
+    setenv("PDQM_PASS_CHUNK", "3000", 1);
+    ex_run(f->store, true);
+    assert_int_equal(stats(f->store).wide_from, -1);
+    unsetenv("PDQM_PASS_CHUNK");
+}
+
+static void test_pass_in_key_ranges_wide(void **state)
+{
+    fixture *f = *state;
+    setenv("PDQM_PASS_CHUNK", "3000", 1);
+    wide_at("0");
+    ex_run(f->store, true);
+    assert_int_equal(stats(f->store).wide_from, 0);
+    wide_at(NULL);
+    unsetenv("PDQM_PASS_CHUNK");
 }
 
 /* The narrow layout at every radius too (the other tests take a few). */
@@ -2956,6 +2980,8 @@ int main(void)
         T(test_exact_slot_boundaries),
         T(test_wide_layout_exact_at_radii_0_to_64),
         T(test_wide_layout_exact_deferred),
+        T(test_pass_in_key_ranges),
+        T(test_pass_in_key_ranges_wide),
         T(test_narrow_layout_exact_at_radii_0_to_64),
         T(test_layout_changes_as_the_store_grows),
         T(test_wide_slot_boundaries),

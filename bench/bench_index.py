@@ -199,11 +199,15 @@ def bench_pdqmatch(res, n, prefix, truth, build, work, add_test):
     res["import_s"], res["import_max_rss_bytes"] = time_v(report.read_text())
     res["file_bytes"] = store.stat().st_size
     res["bytes_per_hash"] = res["file_bytes"] / n
+    stats = json.loads(run([pdqmatch, "stats", "--db", store, "--json"], timeout=600).stdout)
+    res["wide_from"] = stats.get("wide_from", -1)
     log(f"pdqmatch n={n}: imported in {res['import_s']:.1f} s, "
         f"{res['bytes_per_hash']:.0f} B/hash; timing lookups")
     pairs = work / f"n{n}.pairs.tsv"
-    res["lookup"] = json_line(run([lookup_bin, "lookup", store, f"{prefix}.q.hex", pairs,
-                                   RADIUS], timeout=1800).stdout)
+    res["lookup"] = json_line(run(["/usr/bin/time", "-v", "-o", report, lookup_bin, "lookup",
+                                   store, f"{prefix}.q.hex", pairs, RADIUS],
+                                  timeout=1800).stdout)
+    _, res["lookup_max_rss_bytes"] = time_v(report.read_text())
     distinct = distinct_hashes(prefix)
     if res["lookup"]["hashes"] != distinct:
         raise Failed(f"the store holds {res['lookup']['hashes']} hashes, not the corpus's "
@@ -226,7 +230,24 @@ def bench_pdqmatch(res, n, prefix, truth, build, work, add_test):
 # ---------------------------------------------------------------------------
 # FAISS
 
+# Memory FAISS takes a hash, as measured at 10M (results.json): an index
+# that would not fit in the memory available is not built.
+FAISS_BYTES = {"flat": 32, "mih": 276}
+
+
+def mem_available():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def bench_faiss(res, n, prefix, gt_path, index):
+    need, have = FAISS_BYTES[index] * n, mem_available()
+    if need > 0.8 * have:
+        raise Failed(f"not run: it needs about {mb(need)} of memory, "
+                     f"{mb(have)} is available")
     log(f"faiss {index} n={n}: build and {GEN['nq']} range searches")
     res.update(json_line(run([sys.executable, HERE / "faiss_bench.py", prefix, index,
                          "--gt", gt_path, "--radius", RADIUS], timeout=3600).stdout))
@@ -274,10 +295,13 @@ def table(sizes, results, load):
                          "", ""))
         else:
             lk = pq["lookup"]
-            rows.append(("pdqmatch store (LMDB, 16x16 MIH)", count(n), ms(lk["p50_ms"]),
+            layout = ("16x16 MIH" if pq.get("wide_from", -1) < 0 else
+                      "11x23 MIH + suffixes" if pq["wide_from"] == 0 else "16x16, then 11x23")
+            rows.append((f"pdqmatch store (LMDB, {layout})", count(n), ms(lk["p50_ms"]),
                          ms(lk["p99_ms"]),
                          f"{secs(pq['import_s'])}, max RSS {mb(pq['import_max_rss_bytes'])}",
-                         f"{pq['bytes_per_hash']:.0f} B/hash ({mb(pq['file_bytes'])} file)",
+                         f"{pq['bytes_per_hash']:.0f} B/hash ({mb(pq['file_bytes'])} file); "
+                         f"lookup process max RSS {mb(pq.get('lookup_max_rss_bytes', 0))}",
                          recall(pq), "1.0x"))
         for key, label in (("flat", "FAISS IndexBinaryFlat"),
                            ("mih", "FAISS IndexBinaryMultiHash 16x16 nflip 1")):

@@ -94,6 +94,7 @@ typedef struct add_args {
     int deferred;
     uint32_t pending_after;   /* out: entries pending once committed */
     uint32_t window_after;    /* out: the pass window once committed */
+    uint32_t entries_before, entries_after;   /* out: next_entry before and after */
 } add_args;
 
 /* The pass window, set by large adds and by passes (below, with the adds
@@ -319,18 +320,32 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         order[n_order].i = (uint32_t)i;
         order[n_order].key = store_content_key(banks[j].rec.id, ad->content_id,
                                                strlen(ad->content_id));
-        named_keys[n_order] = order[n_order].key;
         n_order++;
     }
     if ((rc = sort_add_keys(order, n_order)) != 0)
         goto done;
-    qsort(named_keys, n_order, sizeof *named_keys, compare_u64);
+    /* The keys in full order: sorted by their top 32 bits already, so an
+     * insertion sort only mends the rare ties. */
+    for (size_t k = 0; k < n_order; k++) {
+        uint64_t x = order[k].key;
+        size_t j = k;
+        for (; j > 0 && named_keys[j - 1] > x; j--)
+            named_keys[j] = named_keys[j - 1];
+        named_keys[j] = x;
+    }
 
     /* 1. Which ids the store holds, and which the batch repeats (an id's
      * adds are next to each other in this order, the first one first). */
+    enum { AHEAD = 16 };
     for (size_t k = 0, run = 0; k < n_order; k++) {
         uint32_t i = order[k].i;
         const pdqm_add *ad = &a->adds[i];
+        if (k + AHEAD < n_order) {
+            /* Names and table slots a few items on, in flight meanwhile. */
+            __builtin_prefetch(a->adds[order[k + AHEAD].i].content_id);
+            if (m.pending_to > m.pending_from)
+                store_pnames_prefetch(s, order[k + AHEAD].key);
+        }
         if (k == 0 || order[k].key >> 32 != order[k - 1].key >> 32)
             run = k;
         st[i].leader = i;
@@ -545,10 +560,26 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     for (size_t j = 0; j < nb; j++)
         if ((rc = store_bank_put(s, txn, banks[j].name, &banks[j].rec)) != 0)
             goto done;
+    if (a->deferred && n_recs > 0) {
+        /* The new pending names, to the handle's table, in key order. */
+        size_t n_named = 0, n_linked = 0;
+        for (size_t i = 0; i < a->n; i++)
+            n_linked += st[i].link;
+        for (size_t k = 0; k < n_order; k++)
+            if (st[order[k].i].link) {
+                named_keys[n_named] = order[k].key;
+                numbers[n_named++] = st[order[k].i].number;
+            }
+        if (n_named == n_linked)   /* (else some are named by number: read later) */
+            store_pnames_added(s, m.pending_from, first_new, m.next_entry, named_keys, numbers,
+                               n_named);
+    }
     if (!a->deferred && (rc = set_pass_window(s, txn, &m, err)) != 0)
         goto done;
     rc = store_meta_write(s, txn, &m);
     ((add_args *)arg)->pending_after = m.pending_to - m.pending_from;
+    ((add_args *)arg)->entries_before = first_new;
+    ((add_args *)arg)->entries_after = m.next_entry;
     ((add_args *)arg)->window_after = store_pass_window(&m);
 
 done:
@@ -579,7 +610,7 @@ int store_add_in(pdqm_store *s, MDB_txn *txn, const pdqm_add *adds, size_t n,
                  pdqm_add_outcome *outcomes, uint32_t *numbers, int deferred,
                  uint32_t *pending_after, uint32_t *window_after, pdqm_error *err)
 {
-    add_args a = { adds, n, outcomes, numbers, deferred, 0, 0 };
+    add_args a = { adds, n, outcomes, numbers, deferred, 0, 0, 0, 0 };
     int rc = n ? do_add(s, txn, &a, err) : 0;
     *pending_after = a.pending_after;
     *window_after = a.window_after;
@@ -596,8 +627,12 @@ static pdqm_status add_common(pdqm_store *store, const pdqm_add *adds, size_t n,
         return st0;
     if (n == 0)
         return PDQM_OK;
-    add_args a = { adds, n, outcomes, NULL, deferred, 0, 0 };
+    add_args a = { adds, n, outcomes, NULL, deferred, 0, 0, 0, 0 };
     pdqm_status st = store_write(store, do_add, &a, "cannot add to the store", err);
+    /* A bulk load maps every page it writes as it goes: let go of them
+     * every 4M entries (store_release_map). */
+    if (st == PDQM_OK && deferred && a.entries_before >> 22 != a.entries_after >> 22)
+        store_release_map(store);
     if (pending_after)
         *pending_after = a.pending_after;
     if (window_after)
@@ -843,11 +878,15 @@ out:
     return rc;
 }
 
-/* The postings a pass holds in memory at once: 64M, 320 MiB of ids and
+/* The postings a pass holds in memory at once: 128M, 640 MiB of ids and
  * suffixes.  A pass with more (a bulk load of millions) builds them a
  * slot at a time, a range of keys at a time, reading the pending records
  * again for each, so its memory does not grow with the load. */
-#define PASS_CHUNK ((size_t)64 << 20)
+#define PASS_CHUNK ((size_t)128 << 20)
+
+/* A pass of this many entries lets go of the pages it read as it goes
+ * (store_release_map). */
+#define RELEASE_FROM ((uint32_t)1 << 22)
 
 /* PASS_CHUNK, or PDQM_PASS_CHUNK (postings; for tests, which take the
  * paths of large loads with small ones). */
@@ -943,6 +982,8 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     free(items);
     items = NULL;
     store_pnames_reset(s);   /* cindex has them now */
+    if (to - from >= RELEASE_FROM)
+        store_release_map(s);
 #define LIVE(id) (live[((id) - from) / 8] & (1u << (((id) - from) % 8)))
     pass_reader rd = { s, txn, { 0, NULL }, UINT32_MAX };
     size_t n_live = 0;
@@ -1007,10 +1048,11 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             begin = end;
         }
     } else {
-        /* Slot by slot: each slot's keys counted (its 65,536 counts stay in
-         * the cache), then placed a range of keys at a time, at most
-         * PASS_CHUNK postings in memory, reading the records again for
-         * each: the memory of a load of 100M is that of 64M postings. */
+        /* Slot by slot: every slot's keys counted in one reading of the
+         * records, then each slot's ids placed a range of keys at a time,
+         * at most PASS_CHUNK postings in memory, reading the records again
+         * for each range (once a slot, up to 128M hashes): the memory of
+         * a load of 100M is that of its largest slot. */
         size_t cap = n_live < chunk ? n_live : chunk;
         ids = malloc((cap ? cap : 1) * sizeof *ids);
         suffixes = malloc(cap ? cap : 1);
@@ -1024,6 +1066,44 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         }
         writer_open = 1;
         const uint32_t wide_lo = m.wide_from < from ? from : m.wide_from < to ? m.wide_from : to;
+        /* Each live entry of [lo, hi) with its hash h, a records block at a
+         * time (the blocks are read in place, one lookup each). */
+#define EACH_LIVE(lo, hi, BODY)                                                        \
+        for (uint32_t b_ = (lo) / RECORDS_PER_BLOCK; rc == 0 && (lo) < (hi) &&          \
+                                                     b_ <= ((hi) - 1) / RECORDS_PER_BLOCK; b_++) { \
+            MDB_val bk_ = { 4, &b_ }, bv_;                                             \
+            if ((rc = mdb_get(txn, s->db.records, &bk_, &bv_)) != 0)                   \
+                break;                                                                 \
+            uint32_t n_ = block_count(bv_.mv_size), base_ = b_ * RECORDS_PER_BLOCK;    \
+            uint32_t i0_ = (lo) > base_ ? (lo) - base_ : 0;                            \
+            uint32_t i1_ = (hi) - base_ < RECORDS_PER_BLOCK ? (hi) - base_             \
+                                                            : RECORDS_PER_BLOCK;       \
+            if (n_ < i1_) {   /* (block_count: 0 when malformed) */                   \
+                rc = MDB_CORRUPTED;                                                    \
+                break;                                                                 \
+            }                                                                          \
+            for (uint32_t i_ = i0_; i_ < i1_; i_++) {                                  \
+                const uint32_t id = base_ + i_;                                        \
+                if (!LIVE(id))                                                         \
+                    continue;                                                          \
+                uint64_t h[4];                                                         \
+                memcpy(h, block_hash(bv_.mv_data, i_), 32);                            \
+                BODY                                                                   \
+            }                                                                          \
+        }
+        EACH_LIVE(from, wide_lo, {
+            for (int k = 0; k < SLOTS; k++)
+                count[slot_key(h, k)]++;
+        })
+        EACH_LIVE(wide_lo, to, {
+            uint8_t sx;
+            for (int k = 0; k < WIDE_SLOTS; k++)
+                count[wide_key(h, k, &sx)]++;
+        })
+        if (rc != 0)
+            goto done;
+        if (to - from >= RELEASE_FROM)
+            store_release_map(s);
         for (int part = 0; part < SLOTS + WIDE_SLOTS && rc == 0; part++) {
             const int wide = part >= SLOTS, slot = wide ? part - SLOTS : part;
             const uint32_t lo = wide ? wide_lo : from, hi = wide ? to : wide_lo;
@@ -1031,16 +1111,6 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             uint32_t *cnt = count + kb;   /* this slot's 65,536 counts */
             if (lo >= hi)
                 continue;
-#define SLOT_KEY(h, sx) (wide ? wide_key((h), slot, (sx)) : (*(sx) = 0, slot_key((h), slot)))
-            rd.block_no = UINT32_MAX;   /* the writes may have moved pages */
-            for (uint32_t id = lo; id < hi && rc == 0; id++) {
-                if (!LIVE(id))
-                    continue;
-                record rr;
-                uint8_t sx;
-                if ((rc = store_read_record(s, txn, id, &rr, &rd.block_no, &rd.block)) == 0)
-                    cnt[SLOT_KEY(rr.hash, &sx) - kb]++;
-            }
             for (uint32_t a = 0; a < 65536 && rc == 0;) {
                 /* Keys a .. b-1 of the slot: as many as fit, one at least. */
                 size_t total = 0;
@@ -1070,22 +1140,17 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
                     cnt[k] = (uint32_t)at;
                     at += c;
                 }
-                rd.block_no = UINT32_MAX;
-                for (uint32_t id = lo; id < hi && rc == 0; id++) {
-                    if (!LIVE(id))
-                        continue;
-                    record rr;
-                    uint8_t sx;
-                    if ((rc = store_read_record(s, txn, id, &rr, &rd.block_no, &rd.block)) != 0)
-                        break;
-                    uint32_t k = SLOT_KEY(rr.hash, &sx) - kb;
+                EACH_LIVE(lo, hi, {
+                    uint8_t sx = 0;
+                    uint32_t k = (wide ? wide_key(h, slot, &sx) : slot_key(h, slot)) - kb;
                     if (k >= a && k < b) {
                         uint32_t pos = cnt[k]++;
                         ids[pos] = id;
                         suffixes[pos] = sx;
                     }
-                }
-#undef SLOT_KEY
+                })
+                if (rc != 0)
+                    break;
                 /* cnt[k] now holds where key k ends. */
                 uint32_t begin = 0;
                 for (uint32_t k = a; k < b && rc == 0; k++) {
@@ -1097,7 +1162,10 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
                 }
                 a = b;
             }
+            if (hi - lo >= RELEASE_FROM)
+                store_release_map(s);   /* the records this slot read */
         }
+#undef EACH_LIVE
     }
     if (writer_open)
         store_writer_close(&w);

@@ -486,18 +486,21 @@ int store_pindex_acquire(pending_index *p, const record_view *rv, uint32_t from,
 
 #define PNAMES_MIN 1024
 
-/* The first slot to try for a key (or a slot's value): by its top 32
- * bits, which are all a slot keeps of it. */
+/* The first slot to try for a key (or a slot's value): its top bits (a
+ * key is a hash already), so that slots are in the order of keys, and a
+ * batch looking up its names in cindex's order reads the table in one
+ * sweep, not at random. */
 static size_t pnames_at(uint64_t key, size_t cap)
 {
-    return (size_t)(((key >> 32) * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+    return (size_t)((key >> 32) * (uint64_t)cap >> 32);
 }
 
 static int pnames_insert(pending_names *p, uint64_t key, uint32_t number)
 {
     if ((p->n + 1) * 5 > p->cap * 4) {
+        /* (On huge pages: a bulk load's table is a GiB probed at random.) */
         size_t cap = p->cap ? p->cap * 2 : PNAMES_MIN;
-        uint64_t *grown = calloc(cap, sizeof *grown);
+        uint64_t *grown = reserve(cap * sizeof *grown);
         if (grown == NULL)
             return ENOMEM;
         for (size_t i = 0; i < p->cap; i++)
@@ -507,9 +510,10 @@ static int pnames_insert(pending_names *p, uint64_t key, uint32_t number)
                     j = (j + 1) & (cap - 1);
                 grown[j] = p->slot[i];
             }
-        free(p->slot);
-        p->slot = grown;
-        p->cap = cap;
+        if (p->slot)
+            munmap(p->slot, p->cap * sizeof *p->slot);
+        __atomic_store_n(&p->slot, grown, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->cap, cap, __ATOMIC_RELAXED);
     }
     uint64_t v = (key & ~(uint64_t)0xffffffffu) | ((uint64_t)number + 1);
     size_t j = pnames_at(v, p->cap);
@@ -523,9 +527,9 @@ static int pnames_insert(pending_names *p, uint64_t key, uint32_t number)
 static void pnames_clear(pending_names *p, uint32_t from)
 {
     if (p->cap > PNAMES_MIN * 64) {   /* a bulk load's table: give it back */
-        free(p->slot);
-        p->slot = NULL;
-        p->cap = 0;
+        munmap(p->slot, p->cap * sizeof *p->slot);
+        __atomic_store_n(&p->slot, NULL, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->cap, 0, __ATOMIC_RELAXED);
     } else if (p->slot) {
         memset(p->slot, 0, p->cap * sizeof *p->slot);
     }
@@ -573,6 +577,45 @@ int store_pnames_sync(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
     return 0;
 }
 
+void store_pnames_prefetch(pdqm_store *s, uint64_t key)
+{
+    pending_names *p = s->copies.pnames;
+    if (p == NULL)
+        return;
+    /* Unlocked: a slot array being replaced is only a wasted prefetch. */
+    uint64_t *slot = __atomic_load_n(&p->slot, __ATOMIC_RELAXED);
+    size_t cap = __atomic_load_n(&p->cap, __ATOMIC_RELAXED);
+    if (slot && cap)
+        __builtin_prefetch(slot + pnames_at(key, cap));
+}
+
+void store_pnames_added(pdqm_store *s, uint32_t pending_from, uint32_t first, uint32_t end,
+                        const uint64_t *keys, const uint32_t *numbers, size_t n)
+{
+    pending_names *p = s->copies.pnames;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->n == 0 && p->from == p->upto)
+        p->from = p->upto = pending_from;
+    if (p->from == pending_from && p->upto == first) {
+        size_t i = 0;
+        enum { AHEAD = 16 };
+        for (; i < n; i++) {
+            /* (A table that grows meanwhile only wastes these.) */
+            if (i + AHEAD < n && p->cap)
+                __builtin_prefetch(p->slot + pnames_at(keys[i + AHEAD], p->cap), 1);
+            if (pnames_insert(p, keys[i], numbers[i]) != 0)
+                break;
+        }
+        if (i == n)
+            p->upto = end;
+        else
+            pnames_clear(p, pending_from);   /* out of memory: read them later */
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 void store_pnames_reset(pdqm_store *s)
 {
     pending_names *p = s->copies.pnames;
@@ -589,7 +632,8 @@ void store_pnames_free(pdqm_store *s)
     if (p == NULL)
         return;
     pthread_mutex_destroy(&p->lock);
-    free(p->slot);
+    if (p->slot)
+        munmap(p->slot, p->cap * sizeof *p->slot);
     free(p);
     s->copies.pnames = NULL;
 }

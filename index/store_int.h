@@ -391,6 +391,18 @@ int store_content_find_key(pdqm_store *s, MDB_txn *txn, const meta_vals *m, uint
  * does not hold. */
 int store_pnames_sync(pdqm_store *s, MDB_txn *txn, const meta_vals *m);
 
+/* A deferred add in write transaction txn added the items numbered
+ * first .. end-1 (the pending range then starting at pending_from): n of
+ * them named by keys[i], numbered numbers[i], and no other.  The table
+ * takes them at once when it had read up to first (else it reads them
+ * when next asked); a transaction that then fails leaves them in it, which
+ * the next store_pnames_sync sees. */
+void store_pnames_added(pdqm_store *s, uint32_t pending_from, uint32_t first, uint32_t end,
+                        const uint64_t *keys, const uint32_t *numbers, size_t n);
+
+/* Start loading the table's slot for key, for a find soon after. */
+void store_pnames_prefetch(pdqm_store *s, uint64_t key);
+
 /* Forget the table (an indexing pass put the pending items in cindex), and
  * free it with the handle. */
 void store_pnames_reset(pdqm_store *s);
@@ -642,6 +654,13 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
 /* Grow the map (double it) after MDB_MAP_FULL; no transaction may be open
  * in this thread. */
 pdqm_status store_grow_map(pdqm_store *s, pdqm_error *err);
+
+/* Let go of this process's mapping of the store's pages: they stay in the
+ * kernel's page cache, and a later read maps them again (a minor fault).
+ * A bulk load and its pass read and write gigabytes through the map once;
+ * without this, every page they touch counts in the process's resident
+ * set until it ends.  Pointers into the map stay valid. */
+void store_release_map(pdqm_store *s);
 
 /* Forget cached block pointers (the map moved). Caller holds resize_lock
  * exclusively. */

@@ -161,6 +161,16 @@ static int flat_room(search *se, size_t n)
  * suffixes) whose suffix is within `left` bits of qs; returns how many.
  * Eight suffixes at a time: each byte's popcount, then its top bit set
  * where the popcount is over `left`. */
+static const uint8_t popcount8[256] = {
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+    B6(0), B6(1), B6(1), B6(2)
+#undef B2
+#undef B4
+#undef B6
+};
+
 static size_t filter_suffixes(const uint8_t *v, uint32_t n, uint8_t qs, int left,
                               uint32_t *out)
 {
@@ -172,6 +182,9 @@ static size_t filter_suffixes(const uint8_t *v, uint32_t n, uint8_t qs, int left
     const uint8_t *suffix = v + 4 * (size_t)n;
     const uint64_t ones = 0x0101010101010101ull, tops = 0x8080808080808080ull;
     const uint64_t q8 = ones * qs, bias = ones * (uint64_t)(0x7f - left);
+    /* First the places of the ids that pass, their loads started (at 100M
+     * hashes a key's ids span 6 KB, and those that pass are a few cache
+     * lines apart: loaded one by one, each would wait for memory). */
     for (; i + 8 <= n; i += 8) {
         uint64_t x;
         memcpy(&x, suffix + i, 8);
@@ -179,12 +192,18 @@ static size_t filter_suffixes(const uint8_t *v, uint32_t n, uint8_t qs, int left
         x = x - ((x >> 1) & 0x5555555555555555ull);
         x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
         x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-        for (uint64_t ok = ~(x + bias) & tops; ok; ok &= ok - 1)
-            memcpy(&out[o++], v + 4 * (i + (size_t)(__builtin_ctzll(ok) >> 3)), 4);
+        for (uint64_t ok = ~(x + bias) & tops; ok; ok &= ok - 1) {
+            uint32_t at = (uint32_t)(i + (size_t)(__builtin_ctzll(ok) >> 3));
+            __builtin_prefetch(v + 4 * (size_t)at);
+            out[o++] = at;
+        }
     }
     for (; i < n; i++)
-        if (__builtin_popcount((unsigned)(suffix[i] ^ qs)) <= left)
-            memcpy(&out[o++], v + 4 * i, 4);
+        if (popcount8[suffix[i] ^ qs] <= left)
+            out[o++] = (uint32_t)i;
+    /* Then the ids. */
+    for (size_t j = 0; j < o; j++)
+        memcpy(&out[j], v + 4 * (size_t)out[j], 4);
     return o;
 }
 

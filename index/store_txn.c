@@ -4,8 +4,11 @@
  * changed posting keys that long-lived handles catch up from.  The locks
  * are described in index/README.md.
  */
-#define _POSIX_C_SOURCE 200809L
+/* MADV_DONTNEED: Linux and the BSDs. */
+#define _DEFAULT_SOURCE
 #include "store_int.h"
+
+#include <sys/mman.h>
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -63,6 +66,17 @@ void store_cache_clear(pdqm_store *s)
     s->copies.cache_blocks = 0;
     s->copies.map_epoch++;
     pthread_mutex_unlock(&s->copies.cache_lock);
+}
+
+void store_release_map(pdqm_store *s)
+{
+#ifdef MADV_DONTNEED
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0 && info.me_mapaddr != NULL)
+        (void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+#else
+    (void)s;
+#endif
 }
 
 void store_touch_all(pdqm_store *s)

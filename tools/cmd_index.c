@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli.h"
 #include "pool.h"
@@ -620,6 +623,13 @@ static int index_list(run *r, const char *name)
 
 int cmd_index(int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* A load's batches allocate and free the same tens of megabytes each
+     * time: keep them in the heap, rather than have each mapped anew and
+     * zeroed by the kernel (17 % of a 100M load's time). */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
     run r;
     memset(&r, 0, sizeof r);
     pdqm_image_limits_default(&r.limits);

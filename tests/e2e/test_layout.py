@@ -97,7 +97,7 @@ def test_kill_9_during_the_layout_change(tmp_path):
             for q in queries}
     for r in range(0, 65):
         p = run("lookup", "--db", db, "--max-distance", str(r), "--json", *queries)
-        assert p.returncode == 0, p.stderr
+        assert p.returncode in (0, 1), p.stderr      # 1: no match
         got = set()
         for line in p.stdout.splitlines():
             o = json.loads(line)

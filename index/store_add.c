@@ -941,14 +941,16 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     uint32_t *ids = NULL;
     uint8_t *suffixes = NULL;
     uint64_t *items = NULL;
-    if (!count || !live) {
+    size_t items_bytes = 0;   /* taken from the table of pending names: its size */
+    uint8_t *is_item = calloc((to - from) / 8 + 1, 1);
+    if (!count || !live || !is_item) {
         rc = ENOMEM;
         goto done;
     }
 
     /* Which pending entries are live (their content item still exists),
-     * and the cindex entries of their items. */
-    size_t n_items = 0, cap_items = 0;
+     * and which numbers are items. */
+    size_t n_items = 0;
     {
         cnum_iter it;
         uint32_t number;
@@ -956,31 +958,68 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         for (rc = store_cnum_from(s, txn, &it, from, &number, &cv); rc == 0 && number < to;
              rc = store_cnum_next(&it, &number, &cv)) {
             content_view c;
-            if ((rc = store_content_read(s, txn, number, &cv, &c)) != 0)
+            if (store_content_decode(number, &cv, &c) != 0) {
+                rc = MDB_CORRUPTED;
                 break;
+            }
             for (uint64_t id = number; id < (uint64_t)number + c.head.n_hashes && id < to; id++)
                 live[(id - from) / 8] |= (uint8_t)(1u << ((id - from) % 8));
-            if (n_items == cap_items) {
-                cap_items = cap_items ? cap_items * 2 : 4096;
-                uint64_t *grown = realloc(items, cap_items * sizeof *items);
-                if (grown == NULL) {
-                    rc = ENOMEM;
-                    break;
-                }
-                items = grown;
-            }
-            uint64_t key = store_content_key(c.head.bank, c.content_id, c.head.id_len);
-            items[n_items++] = (key & ~(uint64_t)0xffffffffu) | number;
+            is_item[(number - from) / 8] |= (uint8_t)(1u << ((number - from) % 8));
+            n_items++;
         }
         store_cnum_end(&it);
         if (rc != 0 && rc != MDB_NOTFOUND)
             goto done;
         rc = 0;
     }
-    if ((rc = put_cindex(s, txn, items, n_items)) != 0)
+    /* Their cindex entries: the table of pending names has them when it
+     * holds the whole range (a load, or the service's adds through this
+     * handle), else from their records. */
+    size_t n_taken = 0;
+    items = store_pnames_take(s, from, to, &n_taken, &items_bytes);
+    if (items) {
+        size_t o = 0;
+        for (size_t i = 0; i < n_taken; i++) {
+            uint32_t number = (uint32_t)items[i];
+            if (is_item[(number - from) / 8] & (1u << ((number - from) % 8)))
+                items[o++] = items[i];
+        }
+        n_taken = o;
+    }
+    if (items == NULL || n_taken != n_items) {
+        store_pnames_free_taken(items, items_bytes);
+        items_bytes = n_items * sizeof *items;
+        items = malloc(items_bytes ? items_bytes : 1);
+        if (items == NULL) {
+            rc = ENOMEM;
+            goto done;
+        }
+        items_bytes = 0;   /* (malloc'd, not taken) */
+        n_taken = 0;
+        cnum_iter it;
+        uint32_t number;
+        MDB_val cv;
+        for (rc = store_cnum_from(s, txn, &it, from, &number, &cv);
+             rc == 0 && number < to && n_taken < n_items; rc = store_cnum_next(&it, &number, &cv)) {
+            content_view c;
+            if ((rc = store_content_read(s, txn, number, &cv, &c)) != 0)
+                break;
+            uint64_t key = store_content_key(c.head.bank, c.content_id, c.head.id_len);
+            items[n_taken++] = (key & ~(uint64_t)0xffffffffu) | number;
+        }
+        store_cnum_end(&it);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            goto done;
+        rc = 0;
+    }
+    if ((rc = put_cindex(s, txn, items, n_taken)) != 0)
         goto done;
-    free(items);
+    if (items_bytes)
+        store_pnames_free_taken(items, items_bytes);
+    else
+        free(items);
     items = NULL;
+    items_bytes = 0;
     store_pnames_reset(s);   /* cindex has them now */
     if (to - from >= RELEASE_FROM)
         store_release_map(s);
@@ -1184,7 +1223,11 @@ done:
     free(live);
     free(ids);
     free(suffixes);
-    free(items);
+    if (items_bytes)
+        store_pnames_free_taken(items, items_bytes);
+    else
+        free(items);
+    free(is_item);
     return rc;
 }
 

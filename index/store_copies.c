@@ -616,6 +616,43 @@ void store_pnames_added(pdqm_store *s, uint32_t pending_from, uint32_t first, ui
     pthread_mutex_unlock(&p->lock);
 }
 
+uint64_t *store_pnames_take(pdqm_store *s, uint32_t from, uint32_t to, size_t *n,
+                            size_t *bytes)
+{
+    pending_names *p = s->copies.pnames;
+    *n = 0;
+    *bytes = 0;
+    if (p == NULL)
+        return NULL;
+    pthread_mutex_lock(&p->lock);
+    uint64_t *out = NULL;
+    if (p->slot && p->from == from && p->upto >= to) {
+        out = p->slot;
+        *bytes = p->cap * sizeof *p->slot;
+        size_t o = 0;
+        for (size_t i = 0; i < p->cap; i++) {
+            uint64_t v = out[i];
+            if (v == 0)
+                continue;
+            uint32_t number = (uint32_t)v - 1;
+            if (number >= from && number < to)
+                out[o++] = (v & ~(uint64_t)0xffffffffu) | number;
+        }
+        *n = o;
+        __atomic_store_n(&p->slot, NULL, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->cap, 0, __ATOMIC_RELAXED);
+    }
+    pnames_clear(p, 0);
+    pthread_mutex_unlock(&p->lock);
+    return out;
+}
+
+void store_pnames_free_taken(uint64_t *v, size_t bytes)
+{
+    if (v)
+        munmap(v, bytes);
+}
+
 void store_pnames_reset(pdqm_store *s)
 {
     pending_names *p = s->copies.pnames;

@@ -403,6 +403,15 @@ void store_pnames_added(pdqm_store *s, uint32_t pending_from, uint32_t first, ui
 /* Start loading the table's slot for key, for a find soon after. */
 void store_pnames_prefetch(pdqm_store *s, uint64_t key);
 
+/* For the pass that indexes the pending items [from, to): when the table
+ * holds them all, its memory, turned into each item's key's top 32 bits
+ * << 32 | its number (*n of them, in about their keys' order; items since
+ * deleted among them), to free with store_pnames_free_taken(v, *bytes);
+ * else NULL.  The table is empty after. */
+uint64_t *store_pnames_take(pdqm_store *s, uint32_t from, uint32_t to, size_t *n,
+                            size_t *bytes);
+void store_pnames_free_taken(uint64_t *v, size_t bytes);
+
 /* Forget the table (an indexing pass put the pending items in cindex), and
  * free it with the handle. */
 void store_pnames_reset(pdqm_store *s);

@@ -9,6 +9,8 @@
 #include "store_int.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -70,10 +72,27 @@ void store_cache_clear(pdqm_store *s)
 
 void store_release_map(pdqm_store *s)
 {
-#ifdef MADV_DONTNEED
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) == 0 && info.me_mapaddr != NULL)
-        (void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    /* LMDB does not say where its map is (mdb_env_info only for a fixed
+     * map): the process's mappings of the store's file do. */
+    int fd;
+    struct stat st;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+        return;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long from, to, off, ino;
+        unsigned maj, min;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &from, &to, perms, &off, &maj, &min,
+                   &ino) == 7 &&
+            ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev && perms[3] == 's')
+            (void)madvise((void *)from, to - from, MADV_DONTNEED);
+    }
+    fclose(f);
 #else
     (void)s;
 #endif

@@ -2141,6 +2141,67 @@ static void test_verify_finds_damage(void **state)
     expect_damage(f, 2, want);
 }
 
+/* verify checks the wide layout too: a wide posting whose suffix is not
+ * its hash's, one missing, and a narrow one left in a store posted wide. */
+static void test_verify_finds_damage_wide(void **state)
+{
+    fixture *f = *state;
+    rng r = {92};
+    wide_at("0");
+    assert_ok(pdqm_store_bank_create(f->store, "v", 31, PDQM_BANK_BLOCK, &err));
+    pdqm_stored_hash hs[50];
+    pdqm_add adds[50];
+    char ids[50][8];
+    for (int i = 0; i < 50; i++) {
+        hs[i] = sh(rand_hash(&r), 100, 0);
+        snprintf(ids[i], sizeof ids[i], "c%d", i);
+        adds[i] = (pdqm_add){"v", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
+    }
+    assert_ok(pdqm_store_add(f->store, adds, 50, NULL, &err));
+    assert_ok(pdqm_store_index_pending(f->store, NULL, &err));
+    assert_int_equal(stats(f->store).wide_from, 0);
+    assert_verified(f->store);
+    pdqm_store_close(f->store);
+    f->store = NULL;
+    wide_at(NULL);
+
+    /* 1. The first wide key's first suffix changed: ids, then suffixes. */
+    raw_table rp;
+    raw_open(&rp, f->path, "postings", MDB_INTEGERKEY);
+    MDB_cursor *c;
+    uint32_t key = 16u << 16;
+    MDB_val k = { 4, &key }, v;
+    assert_int_equal(mdb_cursor_open(rp.txn, rp.dbi, &c), 0);
+    assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), 0);
+    memcpy(&key, k.mv_data, 4);
+    size_t n = v.mv_size / 5;
+    assert_true(v.mv_size % 5 == 0 && n >= 1 && n <= 64);
+    uint8_t val[64 * 5];
+    memcpy(val, v.mv_data, v.mv_size);
+    mdb_cursor_close(c);
+    uint32_t first;
+    memcpy(&first, val, 4);
+    val[4 * n] ^= 0x01;
+    MDB_val nk = { 4, &key }, nv = { n * 5, val };
+    assert_int_equal(mdb_put(rp.txn, rp.dbi, &nk, &nv, 0), 0);
+    raw_close(&rp);
+    char want[160];
+    snprintf(want, sizeof want, "posting %08x -> entry %u, whose hash has another value there",
+             key, first);
+    /* (and the entry is then posted in 10 of its 11 slots) */
+    expect_damage(f, 2, want);
+
+    /* 2. A narrow posting of a wide entry. */
+    raw_open(&rp, f->path, "postings", MDB_INTEGERKEY);
+    uint32_t nkey = 3u << 16, one = first;
+    MDB_val k2 = { 4, &nkey }, v2 = { 4, &one };
+    assert_int_equal(mdb_put(rp.txn, rp.dbi, &k2, &v2, 0), 0);
+    raw_close(&rp);
+    snprintf(want, sizeof want, "posting %08x -> entry %u, which is posted wide (from wide_from on)",
+             nkey, first);
+    expect_damage(f, 3, want);
+}
+
 /* One handle shared by a writer thread and reader threads: every lookup
  * sees whole batches (each adds the hash h to 4 items at once), never
  * fewer than before.  Threads only record; the main thread asserts. */
@@ -3003,6 +3064,7 @@ int main(void)
         T(test_schema_mismatch),
         T(test_hash_named_ids),
         T(test_verify_finds_damage),
+        T(test_verify_finds_damage_wide),
         T(test_threads),
         T(test_group_commit),
         T(test_pending_index),

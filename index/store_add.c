@@ -825,55 +825,74 @@ static int compare_u64_asc(const void *a, const void *b)
 }
 
 /* Put the cindex entries of a pass's items (each its key's top 32 bits,
- * then its number): sorted in place by bucket (the key's top 16 bits, an
- * American flag sort), then within each, and put a bucket at a time. */
+ * then its number), sorted here, a bucket (the key's top 16 bits) at a
+ * time.  Items taken from the table of pending names come nearly in order
+ * (its slots are in the order of keys): an insertion sort mends them in
+ * one sweep.  Others (read from their records, in number order) are
+ * sorted by bucket in place (an American flag sort), then within each. */
 static int put_cindex(pdqm_store *s, MDB_txn *txn, uint64_t *items, size_t n)
 {
     if (n == 0)
         return 0;
-    enum { BUCKETS = 65536 };
-    size_t *start = calloc(BUCKETS + 1, sizeof *start), *next = malloc(BUCKETS * sizeof *next);
-    uint8_t *scratch = NULL;
-    int rc = 0;
-    if (!start || !next) {
-        rc = ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        start[(items[i] >> 48) + 1]++;
-    size_t widest = 0;
-    for (size_t b = 0; b < BUCKETS; b++) {
-        if (start[b + 1] > widest)
-            widest = start[b + 1];
-        start[b + 1] += start[b];
-        next[b] = start[b];
-    }
-    for (size_t b = 0; b < BUCKETS; b++)
-        while (next[b] < start[b + 1]) {
-            uint64_t v = items[next[b]];
-            size_t home = (size_t)(v >> 48);
-            if (home == b) {
-                next[b]++;
-                continue;
-            }
-            items[next[b]] = items[next[home]];
-            items[next[home]++] = v;
+    size_t descents = 0;
+    for (size_t i = 1; i < n; i++)
+        descents += items[i] < items[i - 1];
+    if (descents <= n / 16) {
+        for (size_t i = 1; i < n; i++) {
+            uint64_t x = items[i];
+            size_t j = i;
+            for (; j > 0 && items[j - 1] > x; j--)
+                items[j] = items[j - 1];
+            items[j] = x;
         }
-    scratch = malloc(widest * 6 + 6);
-    if (scratch == NULL) {
-        rc = ENOMEM;
-        goto out;
+    } else {
+        enum { BUCKETS = 65536 };
+        size_t *start = calloc(BUCKETS + 1, sizeof *start), *next = malloc(BUCKETS * sizeof *next);
+        if (!start || !next) {
+            free(start);
+            free(next);
+            return ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+            start[(items[i] >> 48) + 1]++;
+        for (size_t b = 0; b < BUCKETS; b++) {
+            start[b + 1] += start[b];
+            next[b] = start[b];
+        }
+        for (size_t b = 0; b < BUCKETS; b++)
+            while (next[b] < start[b + 1]) {
+                uint64_t v = items[next[b]];
+                size_t home = (size_t)(v >> 48);
+                if (home == b) {
+                    next[b]++;
+                    continue;
+                }
+                items[next[b]] = items[next[home]];
+                items[next[home]++] = v;
+            }
+        for (size_t b = 0; b < BUCKETS; b++)
+            if (start[b + 1] > start[b])
+                qsort(items + start[b], start[b + 1] - start[b], sizeof *items, compare_u64_asc);
+        free(start);
+        free(next);
     }
-    for (size_t b = 0; b < BUCKETS && rc == 0; b++) {
-        size_t m = start[b + 1] - start[b];
-        if (m == 0)
-            continue;
-        qsort(items + start[b], m, sizeof *items, compare_u64_asc);
-        rc = store_cindex_put_bucket(s, txn, (uint32_t)b, items + start[b], m, scratch);
+    size_t widest = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && items[j] >> 48 == items[i] >> 48; j++)
+            ;
+        if (j - i > widest)
+            widest = j - i;
     }
-out:
-    free(start);
-    free(next);
+    uint8_t *scratch = malloc(widest * 6 + 6);
+    if (scratch == NULL)
+        return ENOMEM;
+    int rc = 0;
+    for (size_t i = 0, j; i < n && rc == 0; i = j) {
+        for (j = i + 1; j < n && items[j] >> 48 == items[i] >> 48; j++)
+            ;
+        rc = store_cindex_put_bucket(s, txn, (uint32_t)(items[i] >> 48), items + i, j - i,
+                                     scratch);
+    }
     free(scratch);
     return rc;
 }

@@ -2504,6 +2504,78 @@ static void pi_add(pdqm_store *s, const pdqm_hash256 *h, size_t from, size_t to,
     free(ids);
 }
 
+/* Items added deferred are not in cindex until a pass: each handle finds
+ * them by name through its own table of pending names.  Two handles on one
+ * file (as two processes) add, find, re-add (an item already there is not
+ * added twice, whichever handle added it), delete and add again; the pass
+ * of one puts every name in cindex; verify holds throughout. */
+static void test_pending_names_across_handles(void **state)
+{
+    fixture *f = *state;
+    pdqm_store *a = f->store, *b;
+    assert_ok(pdqm_store_open(f->path, 0, &b, &err));
+    assert_ok(pdqm_store_bank_create(a, "p", 31, PDQM_BANK_BLOCK, &err));
+    rng r = {93};
+    enum { N = 3000 };
+    pdqm_stored_hash *hs = malloc(N * sizeof *hs);
+    pdqm_add *adds = malloc(N * sizeof *adds);
+    pdqm_add_outcome *out = malloc(N * sizeof *out);
+    char (*ids)[16] = malloc(N * sizeof *ids);
+    assert_true(hs && adds && out && ids);
+    for (int i = 0; i < N; i++) {
+        hs[i] = sh(rand_hash(&r), 100, 0);
+        snprintf(ids[i], sizeof ids[i], "n%d", i);
+        adds[i] = (pdqm_add){"p", ids[i], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &hs[i], 1, 0};
+    }
+    /* a adds the first third, b the second; each finds the other's. */
+    assert_ok(pdqm_store_add_deferred(a, adds, N / 3, out, &err));
+    assert_ok(pdqm_store_add_deferred(b, adds + N / 3, N / 3, out, &err));
+    pdqm_content_info info;
+    for (int i = 0; i < 2 * N / 3; i += 97) {
+        assert_ok(pdqm_store_content_get(i % 2 ? a : b, "p", ids[i], &info, &err));
+        pdqm_content_info_clear(&info);
+    }
+    assert_status(pdqm_store_content_get(a, "p", ids[N - 1], &info, &err), PDQM_ERR_NOT_FOUND);
+    /* Both halves again through a: nothing new; then the rest. */
+    assert_ok(pdqm_store_add_deferred(a, adds, 2 * N / 3, out, &err));
+    for (int i = 0; i < 2 * N / 3; i++)
+        assert_int_equal(out[i], PDQM_ADD_EXISTS);
+    assert_ok(pdqm_store_add_deferred(b, adds + 2 * N / 3, N - 2 * N / 3, out, &err));
+    assert_int_equal(out[0], PDQM_ADDED);
+    assert_int_equal(stats(a).pending, N);
+    /* Deleted while pending, then added again (another hash): found once. */
+    assert_ok(pdqm_store_delete(b, "p", ids[5], &err));
+    assert_status(pdqm_store_content_get(a, "p", ids[5], &info, &err), PDQM_ERR_NOT_FOUND);
+    pdqm_stored_hash again = sh(rand_hash(&r), 90, 0);
+    pdqm_add readd = {"p", ids[5], NULL, NULL, NULL, PDQM_CONTENT_HASHES, &again, 1, 0};
+    assert_ok(pdqm_store_add_deferred(a, &readd, 1, out, &err));
+    assert_int_equal(out[0], PDQM_ADDED);
+    assert_ok(pdqm_store_add_deferred(b, &readd, 1, out, &err));
+    assert_int_equal(out[0], PDQM_ADD_EXISTS);
+    assert_verified(a);
+    /* b's pass: every name in cindex; a finds them there. */
+    uint64_t indexed = 0;
+    assert_ok(pdqm_store_index_pending(b, &indexed, &err));
+    assert_int_equal(indexed, N);
+    assert_int_equal(stats(a).pending, 0);
+    for (int i = 0; i < N; i += 31) {
+        assert_ok(pdqm_store_content_get(a, "p", ids[i], &info, &err));
+        if (i == 5)
+            assert_int_equal(info.n_hashes, 1);
+        pdqm_content_info_clear(&info);
+    }
+    assert_ok(pdqm_store_add_deferred(a, adds, N, out, &err));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(out[i], PDQM_ADD_EXISTS);
+    assert_verified(a);
+    assert_verified(b);
+    pdqm_store_close(b);
+    free(hs);
+    free(adds);
+    free(out);
+    free(ids);
+}
+
 static void test_pending_index(void **state)
 {
     fixture *f = *state;
@@ -3068,6 +3140,7 @@ int main(void)
         T(test_threads),
         T(test_group_commit),
         T(test_pending_index),
+        T(test_pending_names_across_handles),
         T(test_walk),
         T(test_stats_and_verify),
         T(test_hash_copy_gives_back),

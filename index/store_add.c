@@ -252,8 +252,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
     }
     /* The pending items are found by name through the handle's table, not
      * cindex: make it agree with this transaction. */
-    if ((rc = store_pnames_sync(s, txn, &m)) != 0)
-        return rc;
+    store_pnames_sync(s, &m);
 
     /* The banks this batch touches, with their running counts. */
     size_t nb = 0, nb_cap = 0;
@@ -326,13 +325,9 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
         goto done;
     /* The keys in full order: sorted by their top 32 bits already, so an
      * insertion sort only mends the rare ties. */
-    for (size_t k = 0; k < n_order; k++) {
-        uint64_t x = order[k].key;
-        size_t j = k;
-        for (; j > 0 && named_keys[j - 1] > x; j--)
-            named_keys[j] = named_keys[j - 1];
-        named_keys[j] = x;
-    }
+    for (size_t k = 0; k < n_order; k++)
+        named_keys[k] = order[k].key;
+    sort_nearly_u64(named_keys, n_order);
 
     /* 1. Which ids the store holds, and which the batch repeats (an id's
      * adds are next to each other in this order, the first one first). */
@@ -838,13 +833,7 @@ static int put_cindex(pdqm_store *s, MDB_txn *txn, uint64_t *items, size_t n)
     for (size_t i = 1; i < n; i++)
         descents += items[i] < items[i - 1];
     if (descents <= n / 16) {
-        for (size_t i = 1; i < n; i++) {
-            uint64_t x = items[i];
-            size_t j = i;
-            for (; j > 0 && items[j - 1] > x; j--)
-                items[j] = items[j - 1];
-            items[j] = x;
-        }
+        sort_nearly_u64(items, n);
     } else {
         enum { BUCKETS = 65536 };
         size_t *start = calloc(BUCKETS + 1, sizeof *start), *next = malloc(BUCKETS * sizeof *next);
@@ -919,24 +908,6 @@ static size_t pass_chunk(void)
             return (size_t)n;
     }
     return PASS_CHUNK;
-}
-
-/* The keys of live pending entry id, through the record cache. */
-typedef struct pass_reader {
-    pdqm_store *s;
-    MDB_txn *txn;
-    MDB_val block;
-    uint32_t block_no;
-} pass_reader;
-
-static int pass_keys(pass_reader *r, uint32_t id, uint32_t wide_from, uint32_t keys[SLOTS],
-                     uint8_t suffixes[SLOTS], int *nk)
-{
-    record rr;
-    int rc = store_read_record(r->s, r->txn, id, &rr, &r->block_no, &r->block);
-    if (rc == 0)
-        *nk = entry_keys(rr.hash, id >= wide_from, keys, suffixes);
-    return rc;
 }
 
 /* Index the live entries of [from, to): count the postings of each key,
@@ -1043,7 +1014,31 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     if (to - from >= RELEASE_FROM)
         store_release_map(s);
 #define LIVE(id) (live[((id) - from) / 8] & (1u << (((id) - from) % 8)))
-    pass_reader rd = { s, txn, { 0, NULL }, UINT32_MAX };
+    /* Each live entry of [lo, hi) with its hash h, a records block at a
+     * time (the blocks are read in place, one lookup each). */
+#define EACH_LIVE(lo, hi, BODY)                                                        \
+    for (uint32_t b_ = (lo) / RECORDS_PER_BLOCK; rc == 0 && (lo) < (hi) &&          \
+                                                 b_ <= ((hi) - 1) / RECORDS_PER_BLOCK; b_++) { \
+        MDB_val bk_ = { 4, &b_ }, bv_;                                             \
+        if ((rc = mdb_get(txn, s->db.records, &bk_, &bv_)) != 0)                   \
+            break;                                                                 \
+        uint32_t n_ = block_count(bv_.mv_size), base_ = b_ * RECORDS_PER_BLOCK;    \
+        uint32_t i0_ = (lo) > base_ ? (lo) - base_ : 0;                            \
+        uint32_t i1_ = (hi) - base_ < RECORDS_PER_BLOCK ? (hi) - base_             \
+                                                        : RECORDS_PER_BLOCK;       \
+        if (n_ < i1_) {   /* (block_count: 0 when malformed) */                   \
+            rc = MDB_CORRUPTED;                                                    \
+            break;                                                                 \
+        }                                                                          \
+        for (uint32_t i_ = i0_; i_ < i1_; i_++) {                                  \
+            const uint32_t id = base_ + i_;                                        \
+            if (!LIVE(id))                                                         \
+                continue;                                                          \
+            uint64_t h[4];                                                         \
+            memcpy(h, block_hash(bv_.mv_data, i_), 32);                            \
+            BODY                                                                   \
+        }                                                                          \
+    }
     size_t n_live = 0;
     for (uint32_t id = from; id < to; id++)
         n_live += LIVE(id) ? 1 : 0;
@@ -1054,17 +1049,12 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         /* A narrow store's pass (the service's, or a load of up to 4M):
          * every key at once.  How many postings each key gets, then each
          * key's ids placed in ascending order with no sort. */
-        for (uint32_t id = from; id < to; id++) {
-            if (!LIVE(id))
-                continue;
-            uint32_t keys[SLOTS];
-            uint8_t sx[SLOTS];
-            int nk;
-            if ((rc = pass_keys(&rd, id, m.wide_from, keys, sx, &nk)) != 0)
-                goto done;
-            for (int k = 0; k < nk; k++)
-                count[keys[k] + 1]++;
-        }
+        EACH_LIVE(from, to, {
+            for (int k = 0; k < SLOTS; k++)
+                count[slot_key(h, k) + 1]++;
+        })
+        if (rc != 0)
+            goto done;
         for (size_t k = 0; k < NKEYS_ALL; k++)
             count[k + 1] += count[k];
         ids = malloc((n_live ? n_live : 1) * SLOTS * sizeof *ids);
@@ -1072,18 +1062,12 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             rc = ENOMEM;
             goto done;
         }
-        rd.block_no = UINT32_MAX;
-        for (uint32_t id = from; id < to; id++) {
-            if (!LIVE(id))
-                continue;
-            uint32_t keys[SLOTS];
-            uint8_t sx[SLOTS];
-            int nk;
-            if ((rc = pass_keys(&rd, id, m.wide_from, keys, sx, &nk)) != 0)
-                goto done;
-            for (int k = 0; k < nk; k++)
-                ids[count[keys[k]]++] = id;
-        }
+        EACH_LIVE(from, to, {
+            for (int k = 0; k < SLOTS; k++)
+                ids[count[slot_key(h, k)]++] = id;
+        })
+        if (rc != 0)
+            goto done;
         /* count[k] now holds where key k ends, count[k-1] where it begins. */
         if (n_live * SLOTS >= ((size_t)SLOTS << 16) / 2) {
             rc = rebuild_postings(s, txn, count, ids);
@@ -1124,31 +1108,6 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
         }
         writer_open = 1;
         const uint32_t wide_lo = m.wide_from < from ? from : m.wide_from < to ? m.wide_from : to;
-        /* Each live entry of [lo, hi) with its hash h, a records block at a
-         * time (the blocks are read in place, one lookup each). */
-#define EACH_LIVE(lo, hi, BODY)                                                        \
-        for (uint32_t b_ = (lo) / RECORDS_PER_BLOCK; rc == 0 && (lo) < (hi) &&          \
-                                                     b_ <= ((hi) - 1) / RECORDS_PER_BLOCK; b_++) { \
-            MDB_val bk_ = { 4, &b_ }, bv_;                                             \
-            if ((rc = mdb_get(txn, s->db.records, &bk_, &bv_)) != 0)                   \
-                break;                                                                 \
-            uint32_t n_ = block_count(bv_.mv_size), base_ = b_ * RECORDS_PER_BLOCK;    \
-            uint32_t i0_ = (lo) > base_ ? (lo) - base_ : 0;                            \
-            uint32_t i1_ = (hi) - base_ < RECORDS_PER_BLOCK ? (hi) - base_             \
-                                                            : RECORDS_PER_BLOCK;       \
-            if (n_ < i1_) {   /* (block_count: 0 when malformed) */                   \
-                rc = MDB_CORRUPTED;                                                    \
-                break;                                                                 \
-            }                                                                          \
-            for (uint32_t i_ = i0_; i_ < i1_; i_++) {                                  \
-                const uint32_t id = base_ + i_;                                        \
-                if (!LIVE(id))                                                         \
-                    continue;                                                          \
-                uint64_t h[4];                                                         \
-                memcpy(h, block_hash(bv_.mv_data, i_), 32);                            \
-                BODY                                                                   \
-            }                                                                          \
-        }
         EACH_LIVE(from, wide_lo, {
             for (int k = 0; k < SLOTS; k++)
                 count[slot_key(h, k)]++;
@@ -1223,13 +1182,13 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
             if (hi - lo >= RELEASE_FROM)
                 store_release_map(s);   /* the records this slot read */
         }
-#undef EACH_LIVE
     }
     if (writer_open)
         store_writer_close(&w);
     if (rc != 0)
         goto done;
 indexed:
+#undef EACH_LIVE
 #undef LIVE
     m.pending_from = m.pending_to = 0;
     if ((rc = set_pass_window(s, txn, &m, err)) != 0)

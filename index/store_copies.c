@@ -564,17 +564,15 @@ static int pnames_catch_up(pdqm_store *s, MDB_txn *txn, pending_names *p, uint32
     return rc;
 }
 
-int store_pnames_sync(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
+void store_pnames_sync(pdqm_store *s, const meta_vals *m)
 {
     pending_names *p = s->copies.pnames;
     if (p == NULL)
-        return 0;
-    (void)txn;
+        return;
     pthread_mutex_lock(&p->lock);
     if (m->pending_to <= m->pending_from || p->from != m->pending_from || p->upto > m->pending_to)
         pnames_clear(p, m->pending_to > m->pending_from ? m->pending_from : 0);
     pthread_mutex_unlock(&p->lock);
-    return 0;
 }
 
 void store_pnames_prefetch(pdqm_store *s, uint64_t key)

@@ -386,10 +386,10 @@ int store_content_find_key(pdqm_store *s, MDB_txn *txn, const meta_vals *m, uint
                            uint32_t bank, const char *id, size_t len, uint32_t *number,
                            MDB_val *value);
 
-/* Make the table of pending names agree with write transaction txn, whose
- * meta values m are: an aborted write may have left it items that txn
- * does not hold. */
-int store_pnames_sync(pdqm_store *s, MDB_txn *txn, const meta_vals *m);
+/* Make the table of pending names agree with the write transaction whose
+ * meta values m are: an aborted write may have left it items that the
+ * transaction does not hold. */
+void store_pnames_sync(pdqm_store *s, const meta_vals *m);
 
 /* A deferred add in write transaction txn added the items numbered
  * first .. end-1 (the pending range then starting at pending_from): n of
@@ -674,6 +674,19 @@ void store_release_map(pdqm_store *s);
 /* Forget cached block pointers (the map moved). Caller holds resize_lock
  * exclusively. */
 void store_cache_clear(pdqm_store *s);
+
+/* Sort an array that is nearly in order already (each value a few places
+ * from its own): an insertion sort, one sweep and a few moves. */
+static inline void sort_nearly_u64(uint64_t *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint64_t x = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
 
 /* A 32-bit number big-endian, as keys sort. */
 static inline void put_be32(uint8_t *p, uint32_t v)

@@ -108,6 +108,7 @@ typedef struct search {
     uint32_t *wide;                  /* wide probes: key << 8 | bits left */
     struct run *wruns;               /* the wide probes that found postings */
     uint32_t *wleft;                 /* and their key << 8 | bits left */
+    uint8_t qs[WIDE_SLOTS];          /* the query's wide suffixes (wide_keys) */
     int narrow, wide_too;            /* which layouts hold indexed entries */
     hits *out;
     int disabled_too;                /* PDQM_LOOKUP_DISABLED */
@@ -371,8 +372,7 @@ static size_t wide_keys(search *se, const uint64_t q[4])
         int rho = wide_radius(se->r_max, k);
         if (rho < 0)
             continue;
-        uint8_t qs;
-        uint32_t base = wide_key(q, k, &qs);
+        uint32_t base = wide_key(q, k, &se->qs[k]);
         uint32_t *seg = se->wide + nw;
         size_t n = (size_t)flip_count[rho + 1];
         for (size_t m = 0; m < n; m++)
@@ -552,9 +552,6 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
         }
         if ((rc = flat_room(se, n + wtotal)) != 0)
             return rc;
-        uint8_t qs[WIDE_SLOTS];
-        for (int k = 0; k < WIDE_SLOTS; k++)
-            (void)wide_key(q, k, &qs[k]);
         enum { WAHEAD = 8 };
         for (size_t i = 0; i < nwr && i < WAHEAD; i++)
             __builtin_prefetch(se->wruns[i].ids + 4 * (size_t)se->wruns[i].n);
@@ -562,7 +559,7 @@ static int search_one(search *se, uint32_t qi, const pdqm_hash256 *query)
             if (i + WAHEAD < nwr)
                 __builtin_prefetch(se->wruns[i + WAHEAD].ids + 4 * (size_t)se->wruns[i + WAHEAD].n);
             uint32_t key = se->wleft[i] >> 8;
-            n += filter_suffixes(se->wruns[i].ids, se->wruns[i].n, qs[(key - WIDE_KEY0) >> 16],
+            n += filter_suffixes(se->wruns[i].ids, se->wruns[i].n, se->qs[(key - WIDE_KEY0) >> 16],
                                  (int)(se->wleft[i] & 0xff), se->flat + n);
         }
     }

@@ -683,7 +683,7 @@ static void test_exact_lookups_deferred(void **state)
 /* h with per_slot[j] distinct bits flipped in slot j, the bits
  * 16j..16j+15 (slot j of store.h's 16 slots of 16 bits, taken as the
  * hash's 16-bit words). */
-static pdqm_hash256 flip_slots(rng *r, pdqm_hash256 h, const int per_slot[16])
+static pdqm_hash256 flip_slots(rng *r, pdqm_hash256 h, const int *per_slot)
 {
     for (int j = 0; j < 16; j++) {
         uint16_t mask = 0;
@@ -704,35 +704,42 @@ static pdqm_hash256 flip_slots(rng *r, pdqm_hash256 h, const int per_slot[16])
  * slot) or only one is (d = 16k + 15: k + 1 in fifteen slots, k in one).
  * Random flips almost never do that.  Every radius near a slot boundary
  * must still equal the brute force. */
-static void test_exact_slot_boundaries(void **state)
+typedef pdqm_hash256 (*slot_flipper)(rng *r, pdqm_hash256 h, const int *per_slot);
+
+/* The boundary cases of a layout of n_slots slots (flip puts per_slot[j]
+ * distinct bits in slot j), for k = 0 .. k_max bits a slot: `bases` queries
+ * for each k, each with three stored hashes (k in every slot; k + 1 in
+ * all but one; k - 1 in one), among FILL random ones; indexed, then
+ * checked at radii against the brute force. */
+static void boundary_run(pdqm_store *s, uint64_t seed, int n_slots, int k_max, int bases,
+                         slot_flipper flip, const ex_radius *radii, size_t n_radii)
 {
-    fixture *f = *state;
-    pdqm_store *s = f->store;
-    rng r = {46};
-    enum { BASES = 10, FILL = 500, N = 5 * BASES * 3 + FILL };
+    rng r = {seed};
+    enum { FILL = 500 };
+    const size_t nq = (size_t)(k_max + 1) * (size_t)bases, N = nq * 3 + FILL;
     assert_ok(pdqm_store_bank_create(s, "b", 31, PDQM_BANK_BLOCK, &err));
     ex_content *c = calloc(N, sizeof *c);
-    pdqm_hash256 q[5 * BASES];
-    assert_non_null(c);
+    pdqm_hash256 *q = calloc(nq, sizeof *q);
+    uint32_t *which = calloc(N, sizeof *which);
+    assert_true(c && q && which);
     size_t n = 0;
-    for (int k = 0; k <= 4; k++)
-        for (int b = 0; b < BASES; b++) {
+    for (int k = 0; k <= k_max; k++)
+        for (int b = 0; b < bases; b++) {
             pdqm_hash256 base = rand_hash(&r);
-            q[k * BASES + b] = base;
+            q[(size_t)k * (size_t)bases + (size_t)b] = base;
             int even[16], uneven[16], near[16];
-            int low = (int)rng_below(&r, 16);
-            for (int j = 0; j < 16; j++) {
+            int low = (int)rng_below(&r, (uint32_t)n_slots);
+            for (int j = 0; j < n_slots; j++) {
                 even[j] = k;
                 uneven[j] = j == low ? k : k + 1;
-                near[j] = j == low ? (k > 0 ? k - 1 : 0) : k;   /* 16k - 1 */
+                near[j] = j == low ? (k > 0 ? k - 1 : 0) : k;   /* n_slots k - 1 */
             }
-            c[n++].h[0] = sh(flip_slots(&r, base, even), 50, 0);
-            c[n++].h[0] = sh(flip_slots(&r, base, uneven), 50, 0);
-            c[n++].h[0] = sh(flip_slots(&r, base, near), 50, 0);
+            c[n++].h[0] = sh(flip(&r, base, even), 50, 0);
+            c[n++].h[0] = sh(flip(&r, base, uneven), 50, 0);
+            c[n++].h[0] = sh(flip(&r, base, near), 50, 0);
         }
     while (n < N)
         c[n++].h[0] = sh(rand_hash(&r), 50, 0);
-    uint32_t which[N];
     for (uint32_t i = 0; i < N; i++) {
         c[i].n = 1;
         c[i].number = UINT32_MAX;
@@ -740,13 +747,23 @@ static void test_exact_slot_boundaries(void **state)
         which[i] = i;
     }
     ex_add_range(s, c, which, N, 100, false);
+    assert_ok(pdqm_store_index_pending(s, NULL, &err));   /* (small adds wait for a pass) */
+    ex_check(s, c, N, q, nq, radii, n_radii);
+    free(c);
+    free(q);
+    free(which);
+}
+
+static void test_exact_slot_boundaries(void **state)
+{
+    fixture *f = *state;
     static const ex_radius radii[] = {
         {0, 50}, {1, 50}, {14, 50}, {15, 50}, {16, 50}, {17, 50}, {30, 50},
         {31, 50}, {32, 50}, {33, 50}, {46, 50}, {47, 50}, {48, 50}, {49, 50},
         {62, 50}, {63, 50}, {64, 50}, {65, 50}, {79, 50}, {80, 50},
     };
-    ex_check(s, c, N, q, 5 * BASES, radii, COUNT(radii));
-    free(c);
+    boundary_run(f->store, 46, 16, 4, 10, flip_slots, radii, COUNT(radii));
+    assert_int_equal(stats(f->store).wide_from, -1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -850,7 +867,7 @@ static void test_layout_changes_as_the_store_grows(void **state)
 /* The wide layout's worst cases: bits flipped evenly across its 11 slots
  * (in the 16 bits of a key and in the suffix alike), so that no slot is
  * closer than r / 11, or only some are. */
-static pdqm_hash256 flip_wide_slots(rng *r, pdqm_hash256 h, const int per_slot[11])
+static pdqm_hash256 flip_wide_slots(rng *r, pdqm_hash256 h, const int *per_slot)
 {
     for (int k = 0; k < 11; k++) {
         int start = k < 3 ? 24 * k : 72 + 23 * (k - 3), width = k < 3 ? 24 : 23;
@@ -872,44 +889,9 @@ static pdqm_hash256 flip_wide_slots(rng *r, pdqm_hash256 h, const int per_slot[1
 static void test_wide_slot_boundaries(void **state)
 {
     fixture *f = *state;
-    pdqm_store *s = f->store;
     wide_at("0");
-    rng r = {47};
-    enum { BASES = 8, FILL = 500, N = 6 * BASES * 3 + FILL };
-    assert_ok(pdqm_store_bank_create(s, "b", 31, PDQM_BANK_BLOCK, &err));
-    ex_content *c = calloc(N, sizeof *c);
-    pdqm_hash256 q[6 * BASES];
-    assert_non_null(c);
-    size_t n = 0;
-    for (int k = 0; k <= 5; k++)
-        for (int b = 0; b < BASES; b++) {
-            pdqm_hash256 base = rand_hash(&r);
-            q[k * BASES + b] = base;
-            int even[11], uneven[11], near[11];
-            int low = (int)rng_below(&r, 11);
-            for (int j = 0; j < 11; j++) {
-                even[j] = k;                                 /* 11k */
-                uneven[j] = j == low ? k : k + 1;            /* 11k + 10 */
-                near[j] = j == low ? (k > 0 ? k - 1 : 0) : k;   /* 11k - 1 */
-            }
-            c[n++].h[0] = sh(flip_wide_slots(&r, base, even), 50, 0);
-            c[n++].h[0] = sh(flip_wide_slots(&r, base, uneven), 50, 0);
-            c[n++].h[0] = sh(flip_wide_slots(&r, base, near), 50, 0);
-        }
-    while (n < N)
-        c[n++].h[0] = sh(rand_hash(&r), 50, 0);
-    uint32_t which[N];
-    for (uint32_t i = 0; i < N; i++) {
-        c[i].n = 1;
-        c[i].number = UINT32_MAX;
-        memset(c[i].entry, 0xff, sizeof c[i].entry);
-        which[i] = i;
-    }
-    ex_add_range(s, c, which, N, 100, false);
-    assert_ok(pdqm_store_index_pending(s, NULL, &err));   /* (small adds wait for a pass) */
-    assert_int_equal(stats(s).wide_from, 0);
-    ex_check(s, c, N, q, 6 * BASES, every_radius, every_radius_list());
-    free(c);
+    boundary_run(f->store, 47, 11, 5, 8, flip_wide_slots, every_radius, every_radius_list());
+    assert_int_equal(stats(f->store).wide_from, 0);
     wide_at(NULL);
 }
 

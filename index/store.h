@@ -251,9 +251,17 @@ pdqm_status pdqm_store_add_deferred(pdqm_store *store, const pdqm_add *adds,
 
 /* Index every hash added with pdqm_store_add_deferred() so far; a no-op
  * when there is none (and on a read-only handle).  *indexed (when not NULL)
- * tells how many, 0 on failure.  One write transaction. */
+ * tells how many.  One write transaction, or, in a large store (4M
+ * entries indexed) with at most 4M pending, a pass in steps, each its own
+ * transaction of about 40 ms, so that other writers come between them
+ * (index/README.md, "Passes in steps"); a failure leaves the steps taken,
+ * and the next pass goes on from there. */
 pdqm_status pdqm_store_index_pending(pdqm_store *store, uint64_t *indexed,
                                      pdqm_error *err);
+
+/* One step of that: the whole pass when it does not go in steps.  *left
+ * (when not NULL) is 1 while a pass in steps is under way still. */
+pdqm_status pdqm_store_index_step(pdqm_store *store, int *left, pdqm_error *err);
 
 /* Delete one content item and its hashes, in one write transaction;
  * lookups stop finding them at once.  PDQM_ERR_NOT_FOUND when the bank or

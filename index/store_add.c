@@ -103,6 +103,8 @@ static int set_pass_window(pdqm_store *s, MDB_txn *txn, meta_vals *m, pdqm_error
 
 typedef struct index_args {
     uint64_t indexed;
+    int step;                 /* in: a step at most of a pass in steps (see below) */
+    int left;                 /* out: a pass in steps is under way still */
 } index_args;
 
 /* The size of store from which new entries are posted wide (see
@@ -566,7 +568,7 @@ static int do_add(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
                 numbers[n_named++] = st[order[k].i].number;
             }
         if (n_named == n_linked)   /* (else some are named by number: read later) */
-            store_pnames_added(s, m.pending_from, first_new, m.next_entry, named_keys, numbers,
+            store_pnames_added(s, names_from(&m), first_new, m.next_entry, named_keys, numbers,
                                n_named);
     }
     if (!a->deferred && (rc = set_pass_window(s, txn, &m, err)) != 0)
@@ -693,7 +695,7 @@ pdqm_status pdqm_store_add(pdqm_store *store, const pdqm_add *adds, size_t n,
         /* The add has committed whatever happens next; a failed indexing
          * pass loses nothing and is tried again by the next add. */
         if (st == PDQM_OK && pending >= window)
-            (void)pdqm_store_index_pending(store, NULL, NULL);
+            store_pass_due(store);
         return st;
     }
     /* A large batch indexes at once (what is pending first, in the same
@@ -886,6 +888,88 @@ static int put_cindex(pdqm_store *s, MDB_txn *txn, uint64_t *items, size_t n)
     return rc;
 }
 
+/* Which entries of [from, to) are live (their content item still
+ * exists): bits in live; and, unless is_item is NULL, which numbers are
+ * items (bits in is_item), and how many. */
+static int window_live(pdqm_store *s, MDB_txn *txn, uint32_t from, uint32_t to, uint8_t *live,
+                       uint8_t *is_item, size_t *n_items_out)
+{
+    size_t n_items = 0;
+    cnum_iter it;
+    uint32_t number;
+    MDB_val cv;
+    int rc;
+    for (rc = store_cnum_from(s, txn, &it, from, &number, &cv); rc == 0 && number < to;
+         rc = store_cnum_next(&it, &number, &cv)) {
+        content_view c;
+        if (store_content_decode(number, &cv, &c) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        for (uint64_t id = number; id < (uint64_t)number + c.head.n_hashes && id < to; id++)
+            live[(id - from) / 8] |= (uint8_t)(1u << ((id - from) % 8));
+        if (is_item)
+            is_item[(number - from) / 8] |= (uint8_t)(1u << ((number - from) % 8));
+        n_items++;
+    }
+    store_cnum_end(&it);
+    if (n_items_out)
+        *n_items_out = n_items;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Put the items of [from, to) (is_item, n_items of them) in cindex: their
+ * keys from the handle's table of pending names when it holds the whole
+ * range (a load, or the service's adds through this handle), else from
+ * their records.  The table is emptied: cindex has them now. */
+static int window_names(pdqm_store *s, MDB_txn *txn, uint32_t from, uint32_t to,
+                        const uint8_t *is_item, size_t n_items)
+{
+    int rc = 0;
+    size_t n_taken = 0, items_bytes = 0;   /* (taken from the table: its size) */
+    uint64_t *items = store_pnames_take(s, from, to, &n_taken, &items_bytes);
+    if (items) {
+        size_t o = 0;
+        for (size_t i = 0; i < n_taken; i++) {
+            uint32_t number = (uint32_t)items[i];
+            if (is_item[(number - from) / 8] & (1u << ((number - from) % 8)))
+                items[o++] = items[i];
+        }
+        n_taken = o;
+    }
+    if (items == NULL || n_taken != n_items) {
+        store_pnames_free_taken(items, items_bytes);
+        items_bytes = 0;   /* (malloc'd, not taken) */
+        items = malloc(n_items ? n_items * sizeof *items : 1);
+        if (items == NULL)
+            return ENOMEM;
+        n_taken = 0;
+        cnum_iter it;
+        uint32_t number;
+        MDB_val cv;
+        for (rc = store_cnum_from(s, txn, &it, from, &number, &cv);
+             rc == 0 && number < to && n_taken < n_items; rc = store_cnum_next(&it, &number, &cv)) {
+            content_view c;
+            if ((rc = store_content_read(s, txn, number, &cv, &c)) != 0)
+                break;
+            uint64_t key = store_content_key(c.head.bank, c.content_id, c.head.id_len);
+            items[n_taken++] = (key & ~(uint64_t)0xffffffffu) | number;
+        }
+        store_cnum_end(&it);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = put_cindex(s, txn, items, n_taken);
+    if (items_bytes)
+        store_pnames_free_taken(items, items_bytes);
+    else
+        free(items);
+    if (rc == 0)
+        store_pnames_reset(s);
+    return rc;
+}
+
 /* The postings a pass holds in memory at once: 128M, 640 MiB of ids and
  * suffixes.  A pass with more (a bulk load of millions) builds them a
  * slot at a time, a range of keys at a time, reading the pending records
@@ -915,9 +999,8 @@ static size_t pass_chunk(void)
  * PASS_CHUNK postings), place each key's ids in ascending order with no
  * sort, and write the keys in order: appended past the last key stored,
  * merged into the others. */
-static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+static int index_whole(pdqm_store *s, MDB_txn *txn, index_args *a, pdqm_error *err)
 {
-    index_args *a = arg;
     meta_vals m;
     int rc = store_meta_read(s, txn, &m);
     if (rc != 0 || m.pending_to <= m.pending_from)
@@ -930,87 +1013,16 @@ static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *
     uint8_t *live = calloc((to - from) / 8 + 1, 1);
     uint32_t *ids = NULL;
     uint8_t *suffixes = NULL;
-    uint64_t *items = NULL;
-    size_t items_bytes = 0;   /* taken from the table of pending names: its size */
     uint8_t *is_item = calloc((to - from) / 8 + 1, 1);
     if (!count || !live || !is_item) {
         rc = ENOMEM;
         goto done;
     }
 
-    /* Which pending entries are live (their content item still exists),
-     * and which numbers are items. */
     size_t n_items = 0;
-    {
-        cnum_iter it;
-        uint32_t number;
-        MDB_val cv;
-        for (rc = store_cnum_from(s, txn, &it, from, &number, &cv); rc == 0 && number < to;
-             rc = store_cnum_next(&it, &number, &cv)) {
-            content_view c;
-            if (store_content_decode(number, &cv, &c) != 0) {
-                rc = MDB_CORRUPTED;
-                break;
-            }
-            for (uint64_t id = number; id < (uint64_t)number + c.head.n_hashes && id < to; id++)
-                live[(id - from) / 8] |= (uint8_t)(1u << ((id - from) % 8));
-            is_item[(number - from) / 8] |= (uint8_t)(1u << ((number - from) % 8));
-            n_items++;
-        }
-        store_cnum_end(&it);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            goto done;
-        rc = 0;
-    }
-    /* Their cindex entries: the table of pending names has them when it
-     * holds the whole range (a load, or the service's adds through this
-     * handle), else from their records. */
-    size_t n_taken = 0;
-    items = store_pnames_take(s, from, to, &n_taken, &items_bytes);
-    if (items) {
-        size_t o = 0;
-        for (size_t i = 0; i < n_taken; i++) {
-            uint32_t number = (uint32_t)items[i];
-            if (is_item[(number - from) / 8] & (1u << ((number - from) % 8)))
-                items[o++] = items[i];
-        }
-        n_taken = o;
-    }
-    if (items == NULL || n_taken != n_items) {
-        store_pnames_free_taken(items, items_bytes);
-        items_bytes = n_items * sizeof *items;
-        items = malloc(items_bytes ? items_bytes : 1);
-        if (items == NULL) {
-            rc = ENOMEM;
-            goto done;
-        }
-        items_bytes = 0;   /* (malloc'd, not taken) */
-        n_taken = 0;
-        cnum_iter it;
-        uint32_t number;
-        MDB_val cv;
-        for (rc = store_cnum_from(s, txn, &it, from, &number, &cv);
-             rc == 0 && number < to && n_taken < n_items; rc = store_cnum_next(&it, &number, &cv)) {
-            content_view c;
-            if ((rc = store_content_read(s, txn, number, &cv, &c)) != 0)
-                break;
-            uint64_t key = store_content_key(c.head.bank, c.content_id, c.head.id_len);
-            items[n_taken++] = (key & ~(uint64_t)0xffffffffu) | number;
-        }
-        store_cnum_end(&it);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            goto done;
-        rc = 0;
-    }
-    if ((rc = put_cindex(s, txn, items, n_taken)) != 0)
+    if ((rc = window_live(s, txn, from, to, live, is_item, &n_items)) != 0 ||
+        (rc = window_names(s, txn, from, to, is_item, n_items)) != 0)
         goto done;
-    if (items_bytes)
-        store_pnames_free_taken(items, items_bytes);
-    else
-        free(items);
-    items = NULL;
-    items_bytes = 0;
-    store_pnames_reset(s);   /* cindex has them now */
     if (to - from >= RELEASE_FROM)
         store_release_map(s);
 #define LIVE(id) (live[((id) - from) / 8] & (1u << (((id) - from) % 8)))
@@ -1194,19 +1206,289 @@ indexed:
     if ((rc = set_pass_window(s, txn, &m, err)) != 0)
         goto done;
     rc = store_meta_write(s, txn, &m);
-    a->indexed = n_live;
+    a->indexed += n_live;
 
 done:
     free(count);
     free(live);
     free(ids);
     free(suffixes);
-    if (items_bytes)
-        store_pnames_free_taken(items, items_bytes);
-    else
-        free(items);
     free(is_item);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Passes in steps                                                      */
+
+/* In a large store, a pass of the adds a service gathered rewrites most
+ * postings whatever it indexes (at 100M hashes, 5.5 GB in about 15 s): as
+ * one transaction it would hold every other writer that long.  So once
+ * STEP_FROM entries are indexed, a pass of at most STEP_WINDOW entries
+ * goes in steps, each its own transaction of about STEP_MS.  The first
+ * puts the items' names in cindex, copies the window's postings into
+ * memory key by key (5 bytes a posting: 55 MB for 1M wide entries), and
+ * posts the first keys; each step after posts the next keys, in order
+ * (meta pass_to, pass_key).  Between steps the store is whole: lookups
+ * find the window's entries by scanning them as pending (those found in
+ * the postings too are kept once), deletes take them out of the keys
+ * posted so far (and count, so that the copy learns which live), adds go
+ * past the window.  A small add that brings the pass takes its first step;
+ * a thread of the handle takes the others, resting as long as each took,
+ * so that other writers get half the time.  A pass left half done (the
+ * process ended) goes on at the next pass.  PDQM_STEP_FROM (entries) and
+ * PDQM_STEP_KEYS (keys a step, instead of the time) for tests. */
+#define STEP_FROM ((uint64_t)4 << 20)
+#define STEP_WINDOW ((uint32_t)4 << 20)
+#define STEP_MS 40.0
+
+static uint64_t env_count(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    if (v && *v) {
+        char *end;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (*end == '\0')
+            return n;
+    }
+    return dflt;
+}
+
+static int in_steps(const meta_vals *m)
+{
+    return m->pending_from >= env_count("PDQM_STEP_FROM", STEP_FROM) &&
+           m->pending_to - m->pending_from <= STEP_WINDOW;
+}
+
+static double mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void pass_copy_free(store_pass_part *p)
+{
+    free(p->start);
+    free(p->ids);
+    free(p->suffixes);
+    free(p->live);
+    p->start = p->ids = NULL;
+    p->suffixes = p->live = NULL;
+}
+
+/* The hash of entry id in h, through *blk (records block *b_no, read again
+ * when id is in another). */
+static int entry_hash(pdqm_store *s, MDB_txn *txn, uint32_t id, MDB_val *blk, uint32_t *b_no,
+                      uint64_t h[4])
+{
+    uint32_t b = id / RECORDS_PER_BLOCK;
+    if (b != *b_no) {
+        MDB_val k = { 4, &b };
+        int rc = mdb_get(txn, s->db.records, &k, blk);
+        if (rc != 0)
+            return rc;
+        *b_no = b;
+    }
+    if (block_count(blk->mv_size) <= id % RECORDS_PER_BLOCK)
+        return MDB_CORRUPTED;
+    memcpy(h, block_hash(blk->mv_data, id % RECORDS_PER_BLOCK), 32);
+    return 0;
+}
+
+/* The copy of the window's postings (every entry's: which live is a bit
+ * beside), made at the first step this handle takes, and its liveness
+ * read again after deletes. */
+static int pass_copy(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
+{
+    store_pass_part *p = &s->pass;
+    const uint32_t from = m->pending_from, to = m->pass_to;
+    if (p->start && (p->from != from || p->to != to || p->wide_from != m->wide_from))
+        pass_copy_free(p);
+    if (p->start && p->deletes == m->pass_deletes)
+        return 0;
+    const size_t bytes = (size_t)(to - from) / 8 + 1;
+    if (p->live == NULL && (p->live = malloc(bytes)) == NULL)
+        return ENOMEM;
+    memset(p->live, 0, bytes);
+    int rc = window_live(s, txn, from, to, p->live, NULL, NULL);
+    if (rc != 0) {
+        pass_copy_free(p);
+        return rc;
+    }
+    p->deletes = m->pass_deletes;
+    p->n_live = 0;
+    for (size_t i = 0; i < bytes; i++)
+        p->n_live += (uint64_t)__builtin_popcount(p->live[i]);
+    if (p->start)
+        return 0;   /* only which live has changed */
+
+    p->from = from;
+    p->to = to;
+    p->wide_from = m->wide_from;
+    const uint32_t wide_lo = m->wide_from < from ? from : m->wide_from < to ? m->wide_from : to;
+    const size_t total = (size_t)(wide_lo - from) * SLOTS + (size_t)(to - wide_lo) * WIDE_SLOTS;
+    p->start = calloc((size_t)NKEYS_ALL + 1, sizeof *p->start);
+    p->ids = malloc(total ? total * sizeof *p->ids : 1);
+    p->suffixes = malloc(total ? total : 1);
+    if (!p->start || !p->ids || !p->suffixes) {
+        pass_copy_free(p);
+        return ENOMEM;
+    }
+    /* Count each key's postings, then place them (ids ascending, as the
+     * window is read in order); start[k] then holds where key k ends. */
+    for (int walk = 0; walk < 2 && rc == 0; walk++) {
+        MDB_val blk = { 0, NULL };
+        uint32_t b_no = UINT32_MAX;
+        for (uint32_t id = from; id < to && rc == 0; id++) {
+            uint64_t h[4];
+            uint32_t keys[SLOTS];
+            uint8_t sx[SLOTS];
+            if ((rc = entry_hash(s, txn, id, &blk, &b_no, h)) != 0)
+                break;
+            int nk = entry_keys(h, id >= m->wide_from, keys, sx);
+            for (int k = 0; k < nk; k++) {
+                if (walk == 0) {
+                    p->start[keys[k] + 1]++;
+                } else {
+                    uint32_t at = p->start[keys[k]]++;
+                    p->ids[at] = id;
+                    p->suffixes[at] = sx[k];
+                }
+            }
+        }
+        if (walk == 0)
+            for (size_t k = 0; k < NKEYS_ALL; k++)
+                p->start[k + 1] += p->start[k];
+    }
+    if (rc != 0) {
+        pass_copy_free(p);
+        return rc;
+    }
+    memmove(p->start + 1, p->start, (size_t)NKEYS_ALL * sizeof *p->start);
+    p->start[0] = 0;
+    return 0;
+}
+
+/* Begin a pass in steps over what is pending: the layout, the items'
+ * names in cindex. */
+static int pass_begin(pdqm_store *s, MDB_txn *txn, meta_vals *m, pdqm_error *err)
+{
+    const uint32_t from = m->pending_from, to = m->pending_to;
+    int rc = choose_layout(s, txn, m, 0, from, err);
+    if (rc != 0)
+        return rc;
+    const size_t bytes = (size_t)(to - from) / 8 + 1;
+    uint8_t *live = calloc(bytes, 1), *is_item = calloc(bytes, 1);
+    size_t n_items = 0;
+    rc = !live || !is_item ? ENOMEM : window_live(s, txn, from, to, live, is_item, &n_items);
+    if (rc == 0)
+        rc = window_names(s, txn, from, to, is_item, n_items);
+    free(live);
+    free(is_item);
+    if (rc != 0)
+        return rc;
+    m->pass_to = to;
+    m->pass_key = 0;
+    m->pass_deletes = 0;
+    return 0;
+}
+
+/* Post the window's live entries under the keys from pass_key on: for
+ * about STEP_MS when budgeted, else to the end; at the end the window is
+ * indexed. */
+static int pass_step(pdqm_store *s, MDB_txn *txn, meta_vals *m, int budgeted, index_args *a,
+                     pdqm_error *err)
+{
+    int rc = pass_copy(s, txn, m);
+    if (rc != 0)
+        return rc;
+    store_pass_part *p = &s->pass;
+    postings_writer w;
+    if ((rc = store_writer_open(&w, s, txn)) != 0) {
+        store_writer_close(&w);
+        return rc;
+    }
+    const uint64_t keys_each = env_count("PDQM_STEP_KEYS", 0);
+    const double t0 = mono_ms();
+    uint32_t *ids = NULL;
+    uint8_t *sx = NULL;
+    size_t cap = 0;
+    uint32_t k = m->pass_key;
+    for (uint64_t done = 0; k < NKEYS_ALL && rc == 0; k++, done++) {
+        if (budgeted && done > 0 &&
+            (keys_each ? done >= keys_each : done % 256 == 0 && mono_ms() - t0 >= STEP_MS))
+            break;
+        const uint32_t b = p->start[k], e = p->start[k + 1];
+        if (e - b > cap) {
+            uint32_t *gi = realloc(ids, (e - b) * sizeof *ids);
+            if (gi)
+                ids = gi;
+            uint8_t *gs = realloc(sx, e - b);
+            if (gs)
+                sx = gs;
+            if (!gi || !gs) {
+                rc = ENOMEM;
+                break;
+            }
+            cap = e - b;
+        }
+        size_t n = 0;
+        for (uint32_t i = b; i < e; i++) {
+            const uint32_t at = p->ids[i] - p->from;
+            if (p->live[at / 8] & (1u << (at % 8))) {
+                ids[n] = p->ids[i];
+                sx[n++] = p->suffixes[i];
+            }
+        }
+        if (n > 0)
+            rc = store_writer_add(&w, k, ids, sx, n);
+    }
+    store_writer_close(&w);
+    free(ids);
+    free(sx);
+    if (rc != 0)
+        return rc;
+    m->pass_key = k;
+    if (k == NKEYS_ALL) {
+        a->indexed += p->n_live;
+        m->pending_from = m->pass_to;
+        if (m->pending_from == m->pending_to)
+            m->pending_from = m->pending_to = 0;
+        m->pass_to = m->pass_key = m->pass_deletes = 0;
+        pass_copy_free(p);
+        if ((rc = set_pass_window(s, txn, m, err)) != 0)
+            return rc;
+    }
+    return store_meta_write(s, txn, m);
+}
+
+/* Index what is pending: a step of a pass in steps (a->step), or all of
+ * it, whole or in steps in this one transaction. */
+static int do_index_pending(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error *err)
+{
+    index_args *a = arg;
+    a->indexed = 0;
+    a->left = 0;
+    for (;;) {
+        meta_vals m;
+        int rc = store_meta_read(s, txn, &m);
+        if (rc != 0)
+            return rc;
+        if (m.pass_to == 0) {
+            if (m.pending_to <= m.pending_from)
+                return 0;
+            if (!in_steps(&m))
+                return index_whole(s, txn, a, err);
+            if ((rc = pass_begin(s, txn, &m, err)) != 0)
+                return rc;
+        }
+        if ((rc = pass_step(s, txn, &m, a->step, a, err)) != 0)
+            return rc;
+        if (a->step) {
+            a->left = m.pass_to != 0;
+            return 0;
+        }
+    }
 }
 
 pdqm_status pdqm_store_index_pending(pdqm_store *store, uint64_t *indexed,
@@ -1216,9 +1498,98 @@ pdqm_status pdqm_store_index_pending(pdqm_store *store, uint64_t *indexed,
         *indexed = 0;
     if (store->read_only)
         return PDQM_OK;
-    index_args a = { 0 };
-    pdqm_status st = store_write(store, do_index_pending, &a, "cannot index the store", err);
-    if (indexed)
-        *indexed = a.indexed;
+    /* Step by step, each its own transaction: other writers come between. */
+    index_args a = { 0, 1, 0 };
+    pdqm_status st;
+    do {
+        st = store_write(store, do_index_pending, &a, "cannot index the store", err);
+        if (st == PDQM_OK && indexed)
+            *indexed += a.indexed;
+    } while (st == PDQM_OK && a.left);
     return st;
+}
+
+pdqm_status pdqm_store_index_step(pdqm_store *store, int *left, pdqm_error *err)
+{
+    if (left)
+        *left = 0;
+    if (store->read_only)
+        return PDQM_OK;
+    index_args a = { 0, 1, 0 };
+    pdqm_status st = store_write(store, do_index_pending, &a, "cannot index the store", err);
+    if (st == PDQM_OK && left)
+        *left = a.left;
+    return st;
+}
+
+static void *pass_main(void *arg)
+{
+    pdqm_store *s = arg;
+    store_pass_part *p = &s->pass;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        const int stop = p->stop;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        index_args a = { 0, 1, 0 };
+        pdqm_error e;
+        const double t0 = mono_ms();
+        if (store_write(s, do_index_pending, &a, "cannot index the store", &e) != PDQM_OK ||
+            !a.left)
+            break;   /* (failed: the next small add tries again) */
+        /* Rest as long as the step took. */
+        const double rest = mono_ms() - t0;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        long long ns = until.tv_nsec + (long long)(rest * 1e6);
+        until.tv_sec += (time_t)(ns / 1000000000);
+        until.tv_nsec = (long)(ns % 1000000000);
+        pthread_mutex_lock(&p->lock);
+        while (!p->stop && pthread_cond_timedwait(&p->wake, &p->lock, &until) != ETIMEDOUT)
+            ;
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->running = 0;
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+void store_pass_due(pdqm_store *s)
+{
+    store_pass_part *p = &s->pass;
+    pthread_mutex_lock(&p->lock);
+    const int running = p->running;
+    pthread_mutex_unlock(&p->lock);
+    if (running || s->read_only)
+        return;   /* the thread takes the next step */
+    index_args a = { 0, 1, 0 };
+    pdqm_error e;
+    if (store_write(s, do_index_pending, &a, "cannot index the store", &e) != PDQM_OK ||
+        !a.left)
+        return;   /* (a failed pass loses nothing: tried again by the next add) */
+    pthread_mutex_lock(&p->lock);
+    if (!p->running && !p->stop) {
+        if (p->started)
+            pthread_join(p->thread, NULL);   /* (it has ended) */
+        p->started = 0;
+        if (pthread_create(&p->thread, NULL, pass_main, s) == 0)
+            p->started = p->running = 1;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void store_pass_stop(pdqm_store *s)
+{
+    store_pass_part *p = &s->pass;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->wake);
+    const int started = p->started;
+    p->started = 0;
+    pthread_mutex_unlock(&p->lock);
+    if (started)
+        pthread_join(p->thread, NULL);
+    pass_copy_free(p);
 }

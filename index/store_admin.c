@@ -249,6 +249,11 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
                         wide ? "narrow (below wide_from)" : "wide (from wide_from on)");
                 continue;
             }
+            if (!entry_posted(&m, id, key32)) {
+                problem(a, "posting %08x -> entry %u, which is pending (not posted there)",
+                        key32, id);
+                continue;
+            }
             record r;
             uint32_t want;
             uint8_t suffix = 0;
@@ -276,9 +281,22 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
      * slot) and ids within a key ascend strictly, so 16 (narrow) or 11
      * (wide) means one in each slot. */
     for (uint32_t id = 0; id < m.next_entry; id++) {
-        if (!(live[id / 8] & (1u << (id % 8))) || (id >= m.pending_from && id < m.pending_to))
+        if (!(live[id / 8] & (1u << (id % 8))))
             continue;
         int slots = id >= m.wide_from ? WIDE_SLOTS : SLOTS;
+        if (id >= m.pending_from && id < m.pending_to) {
+            /* Pending: posted under none of its keys, or (a pass in steps
+             * under way) under those below pass_key. */
+            slots = 0;
+            record r;
+            uint32_t keys[SLOTS];
+            uint8_t sx[SLOTS];
+            if (m.pass_to && id < m.pass_to && verify_record(s, txn, blocks, id, &r) == 0) {
+                int nk = entry_keys(r.hash, id >= m.wide_from, keys, sx);
+                for (int j = 0; j < nk; j++)
+                    slots += keys[j] < m.pass_key;
+            }
+        }
         if (posted[id] != slots)
             problem(a, "entry %u: posted in %u of its %d slots", id, posted[id], slots);
     }
@@ -293,6 +311,10 @@ static pdqm_status do_verify(pdqm_store *s, MDB_txn *txn, void *arg, pdqm_error 
     if (m.pending_from > m.pending_to || m.pending_to > m.next_entry)
         problem(a, "pending range %u..%u is outside the %u entries", m.pending_from,
                 m.pending_to, m.next_entry);
+    if (m.pass_to && (m.pass_to <= m.pending_from || m.pass_to > m.pending_to ||
+                      m.pass_key > NKEYS_ALL))
+        problem(a, "a pass in steps to entry %u at key %u, outside the pending range %u..%u",
+                m.pass_to, m.pass_key, m.pending_from, m.pending_to);
     goto done;
 
 lmdb_fail:

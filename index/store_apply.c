@@ -208,7 +208,7 @@ pdqm_status pdqm_store_apply_ops(pdqm_store *store, const pdqm_op *ops, size_t n
     apply_args a = { &en, 1, 1, 0 };
     pdqm_status st = store_write(store, do_apply, &a, "cannot write to the store", err);
     if (st == PDQM_OK && a.pass_due)
-        (void)pdqm_store_index_pending(store, NULL, NULL);
+        store_pass_due(store);
     return st;
 }
 
@@ -228,7 +228,7 @@ pdqm_status pdqm_store_apply(pdqm_store *store, pdqm_log_entry *entries, size_t 
     /* The batch has committed whatever happens next; a failed pass loses
      * nothing and is tried again by the next small add. */
     if (st == PDQM_OK && a.pass_due)
-        (void)pdqm_store_index_pending(store, NULL, NULL);
+        store_pass_due(store);
     return st;
 }
 

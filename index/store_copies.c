@@ -569,9 +569,10 @@ void store_pnames_sync(pdqm_store *s, const meta_vals *m)
     pending_names *p = s->copies.pnames;
     if (p == NULL)
         return;
+    const uint32_t from = names_from(m);
     pthread_mutex_lock(&p->lock);
-    if (m->pending_to <= m->pending_from || p->from != m->pending_from || p->upto > m->pending_to)
-        pnames_clear(p, m->pending_to > m->pending_from ? m->pending_from : 0);
+    if (m->pending_to <= from || p->from != from || p->upto > m->pending_to)
+        pnames_clear(p, m->pending_to > from ? from : 0);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -704,13 +705,14 @@ int store_content_find_key(pdqm_store *s, MDB_txn *txn, const meta_vals *m, uint
             return rc;
         m = &own;
     }
-    if (m->pending_to <= m->pending_from)
+    const uint32_t from = names_from(m);
+    if (m->pending_to <= from)
         return MDB_NOTFOUND;
     pending_names *p = s->copies.pnames;
     pthread_mutex_lock(&p->lock);
-    if (p->from == m->pending_from || p->upto == p->from) {
-        if (p->from != m->pending_from)
-            pnames_clear(p, m->pending_from);
+    if (p->from == from || p->upto == p->from) {
+        if (p->from != from)
+            pnames_clear(p, from);
         rc = pnames_catch_up(s, txn, p, m->pending_to);
         if (rc == 0 && p->upto >= m->pending_to) {
             rc = MDB_NOTFOUND;
@@ -719,7 +721,7 @@ int store_content_find_key(pdqm_store *s, MDB_txn *txn, const meta_vals *m, uint
                  j = (j + 1) & (p->cap - 1)) {
                 uint64_t v = p->slot[j];
                 uint32_t n = (uint32_t)v - 1;
-                if ((v & ~(uint64_t)0xffffffffu) != top || n < m->pending_from ||
+                if ((v & ~(uint64_t)0xffffffffu) != top || n < from ||
                     n >= m->pending_to)
                     continue;
                 rc = is_item(s, txn, n, bank, id, len, value);
@@ -739,7 +741,7 @@ int store_content_find_key(pdqm_store *s, MDB_txn *txn, const meta_vals *m, uint
     uint32_t n;
     MDB_val v;
     int found = 0;
-    for (rc = store_cnum_from(s, txn, &it, m->pending_from, &n, &v); rc == 0 && n < m->pending_to;
+    for (rc = store_cnum_from(s, txn, &it, from, &n, &v); rc == 0 && n < m->pending_to;
          rc = store_cnum_next(&it, &n, &v)) {
         content_view c;
         if ((rc = store_content_read(s, txn, n, &v, &c)) != 0)

@@ -27,7 +27,7 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
     if (h.id_len > PDQM_CONTENT_ID_MAX)
         return MDB_CORRUPTED;
     memcpy(id, c->content_id, h.id_len);
-    uint8_t sha[32], md5[16];
+    uint8_t sha[32] = { 0 }, md5[16] = { 0 };
     const int has_sha = c->sha256 != NULL, has_md5 = c->md5 != NULL;
     if (has_sha)
         memcpy(sha, c->sha256, 32);
@@ -43,8 +43,8 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
     MDB_val blockv = { 0, NULL };
     uint32_t block_no = UINT32_MAX;
     for (uint32_t e = h.first_entry; e < h.first_entry + h.n_hashes && rc == 0; e++) {
-        if (e >= m.pending_from && e < m.pending_to)
-            continue;
+        if (e >= m.pending_from && e < m.pending_to && !(m.pass_to && e < m.pass_to))
+            continue;   /* pending, none of its keys posted */
         uint32_t b = e / RECORDS_PER_BLOCK;
         if (b != block_no) {
             MDB_val k = { 4, &b };
@@ -62,6 +62,8 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         uint8_t suffixes[SLOTS];
         int nk = entry_keys(rr.hash, e >= m.wide_from, keys, suffixes);
         for (int slot = 0; slot < nk && rc == 0; slot++) {
+            if (!entry_posted(&m, e, keys[slot]))
+                continue;
             rc = store_writer_remove(&w, keys[slot], e);
             /* writer_remove may have moved pages: fetch the block again. */
             block_no = UINT32_MAX;
@@ -72,9 +74,14 @@ int store_delete_content(pdqm_store *s, MDB_txn *txn, uint32_t number,
         return rc;
 
     if ((rc = store_content_unlink(s, txn, h.bank, id, h.id_len, number,
-                                   number >= m.pending_from && number < m.pending_to)) != 0)
+                                   number >= names_from(&m) && number < m.pending_to)) != 0)
         return rc;
     if ((rc = store_cnum_del(s, txn, number)) != 0)
+        return rc;
+    /* A pass in steps indexing this item has a stale copy of what lives. */
+    if (m.pass_to && h.first_entry < m.pass_to &&
+        (uint64_t)h.first_entry + h.n_hashes > m.pending_from &&
+        (rc = store_meta_put(s, txn, "pass_deletes", m.pass_deletes + 1)) != 0)
         return rc;
     uint8_t dk[36];
     if (has_sha) {

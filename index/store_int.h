@@ -47,7 +47,10 @@
  *   - every live entry outside [pending_from, pending_to) has one posting
  *     in each slot of its layout (16 narrow below wide_from, 11 wide from
  *     it on); entries inside that range (a bulk load not
- *     yet indexed) are found by scanning their records.
+ *     yet indexed) are found by scanning their records, and the part of
+ *     them a pass in steps is indexing (meta "pass_to", "pass_key",
+ *     "pass_deletes": see meta_vals) is posted under the keys below
+ *     pass_key too (entry_posted).
  */
 #ifndef PDQM_STORE_INT_H
 #define PDQM_STORE_INT_H
@@ -197,7 +200,32 @@ typedef struct meta_vals {
                                 (see store_pass_window) */
     uint32_t wide_from;      /* entries from here on are posted wide;
                                 WIDE_NONE (meta absent): none are */
+    /* A pass in steps under way (store_add.c), or 0 (meta absent): it
+     * indexes the entries [pending_from, pass_to), has posted them under
+     * the keys below pass_key, and has put the items below pass_to in
+     * cindex; pass_deletes counts the deletes of its items since it
+     * began (its copy of which entries live is stale when this moves). */
+    uint32_t pass_to;
+    uint32_t pass_key;
+    uint32_t pass_deletes;
 } meta_vals;
+
+/* The first item whose name is not in cindex yet: the handle's table of
+ * pending names (store_copies.c) holds the items from here on. */
+static inline uint32_t names_from(const meta_vals *m)
+{
+    return m->pass_to ? m->pass_to : m->pending_from;
+}
+
+/* Is entry id posted under key?  (Given that the key is one of its
+ * layout's: every key of an indexed entry, the keys below pass_key of an
+ * entry a pass in steps is indexing, none of another pending one.) */
+static inline int entry_posted(const meta_vals *m, uint32_t id, uint32_t key)
+{
+    if (id < m->pending_from || id >= m->pending_to)
+        return 1;
+    return m->pass_to && id < m->pass_to && key < m->pass_key;
+}
 
 /* The handle, in parts: each part belongs to one layer, the only code that
  * writes it (the others read it through that layer's functions, or, for
@@ -269,6 +297,34 @@ typedef struct store_copies_part {
     uint32_t map_epoch;
 } store_copies_part;
 
+/* Passes in steps (store_add.c).  The postings of the entries a pass is
+ * indexing, by key, kept between its steps (touched only in write
+ * transactions, so under write_lock); and the thread that takes the steps
+ * after the first, which a small add's own transaction takes (under
+ * lock). */
+typedef struct store_pass_part {
+    uint32_t *start;        /* NKEYS_ALL + 1: where each key's ids begin in ids */
+    uint32_t *ids;          /* the window's postings, key by key, ids ascending */
+    uint8_t *suffixes;      /* beside them (wide keys) */
+    uint8_t *live;          /* a bit an entry of the window */
+    uint32_t from, to, wide_from, deletes;
+    uint64_t n_live;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    int started;            /* thread is to be joined */
+    int running, stop;
+} store_pass_part;
+
+/* A small add brought the pending hashes to the pass window: the pass
+ * now, or its first step (the next in the background), unless the
+ * handle's thread is taking them already. */
+void store_pass_due(pdqm_store *s);
+
+/* Stop the pass thread (a pass left half done goes on at the next small
+ * add, or any pass) and free the pass's copy.  Close calls it. */
+void store_pass_stop(pdqm_store *s);
+
 /* Open and close (store_open.c) own the environment and put the parts
  * together. */
 struct pdqm_store {
@@ -278,6 +334,7 @@ struct pdqm_store {
     store_dbs db;
     store_tx tx;
     store_copies_part copies;
+    store_pass_part pass;
 };
 
 /* LMDB result to our status, with context. */

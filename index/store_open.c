@@ -162,6 +162,8 @@ pdqm_status pdqm_store_open(const char *path, unsigned flags,
     pthread_mutex_init(&s->tx.queue_lock, NULL);
     pthread_cond_init(&s->tx.queue_done, NULL);
     pthread_mutex_init(&s->copies.cache_lock, NULL);
+    pthread_mutex_init(&s->pass.lock, NULL);
+    pthread_cond_init(&s->pass.wake, NULL);
 
     pdqm_status st = store_caches_init(s, (flags & PDQM_STORE_ONESHOT) != 0, err);
     if (st != PDQM_OK)
@@ -207,6 +209,7 @@ void pdqm_store_close(pdqm_store *s)
 {
     if (s == NULL)
         return;
+    store_pass_stop(s);   /* (its thread writes: before the environment goes) */
     if (s->env)
         mdb_env_close(s->env);
     for (int i = 0; i < CACHE_DIR; i++)
@@ -219,6 +222,8 @@ void pdqm_store_close(pdqm_store *s)
     pthread_mutex_destroy(&s->tx.queue_lock);
     pthread_cond_destroy(&s->tx.queue_done);
     pthread_mutex_destroy(&s->copies.cache_lock);
+    pthread_mutex_destroy(&s->pass.lock);
+    pthread_cond_destroy(&s->pass.wake);
     store_pcache_free(s);
     store_pindex_free(s);
     store_pnames_free(s);

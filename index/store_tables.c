@@ -580,7 +580,10 @@ int store_meta_read(pdqm_store *s, MDB_txn *txn, meta_vals *m)
         (rc = store_meta_get(s, txn, "pending_from", &m->pending_from)) ||
         (rc = store_meta_get(s, txn, "pending_to", &m->pending_to)) ||
         (rc = store_meta_get(s, txn, "pgen", &m->pgen)) ||
-        (rc = store_meta_get(s, txn, "pass_window", &m->pass_window)))
+        (rc = store_meta_get(s, txn, "pass_window", &m->pass_window)) ||
+        (rc = store_meta_get(s, txn, "pass_to", &m->pass_to)) ||
+        (rc = store_meta_get(s, txn, "pass_key", &m->pass_key)) ||
+        (rc = store_meta_get(s, txn, "pass_deletes", &m->pass_deletes)))
         return rc;
     MDB_val k = { 9, "wide_from" }, v;
     rc = mdb_get(txn, s->db.meta, &k, &v);
@@ -605,6 +608,20 @@ int store_meta_write(pdqm_store *s, MDB_txn *txn, const meta_vals *m)
         (m->pass_window && (rc = store_meta_put(s, txn, "pass_window", m->pass_window))) ||
         (m->wide_from != WIDE_NONE && (rc = store_meta_put(s, txn, "wide_from", m->wide_from))))
         return rc;
+    /* A pass in steps: absent once it ends. */
+    static const char *const pass_names[] = { "pass_to", "pass_key", "pass_deletes" };
+    const uint32_t pass_vals[] = { m->pass_to, m->pass_key, m->pass_deletes };
+    for (int i = 0; i < 3; i++) {
+        if (m->pass_to) {
+            rc = store_meta_put(s, txn, pass_names[i], pass_vals[i]);
+        } else {
+            MDB_val k = { strlen(pass_names[i]), (void *)pass_names[i] };
+            rc = mdb_del(txn, s->db.meta, &k, NULL);
+            rc = rc == MDB_NOTFOUND ? 0 : rc;
+        }
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 

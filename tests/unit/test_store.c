@@ -165,6 +165,8 @@ static int setup(void **state)
         return -1;
     unsetenv("PDQM_WIDE_AT");   /* the layout by size, whatever a test before set */
     unsetenv("PDQM_PASS_CHUNK");
+    unsetenv("PDQM_STEP_FROM");
+    unsetenv("PDQM_STEP_KEYS");
     snprintf(f->dir, sizeof f->dir, "/tmp/pdqm-test-store-XXXXXX");
     if (mkdtemp(f->dir) == NULL) {
         free(f);
@@ -833,6 +835,90 @@ static void test_pass_in_key_ranges_wide(void **state)
     assert_int_equal(stats(f->store).wide_from, 0);
     wide_at(NULL);
     unsetenv("PDQM_PASS_CHUNK");
+}
+
+/* A service's pass in a large store goes in steps, each its own
+ * transaction (made to here: from the first indexed entry on, 150,000
+ * keys a step, of the 1.77M of both layouts: the wide keys from the
+ * eighth step on).  After each step lookups equal the brute force and
+ * verify passes; meanwhile items of the window and older ones are deleted
+ * (three times: before and after the handle changes, and among the wide
+ * keys), more are added past the window (pending
+ * still when it ends), and the handle is closed halfway: the next one
+ * goes on where it stopped. */
+static void steps_run(fixture *f, const char *wide)
+{
+    setenv("PDQM_STEP_FROM", "1", 1);
+    setenv("PDQM_STEP_KEYS", "150000", 1);
+    wide_at(wide);
+    enum { N0 = 6000, N1 = 4000, N2 = 300, N = N0 + N1 + N2, NQ = 120 };
+    rng r = {20261207u};
+    ex_content *c = calloc(N, sizeof *c);
+    uint32_t *which = malloc(N * sizeof *which);
+    assert_true(c && which);
+    for (uint32_t i = 0; i < N; i++) {
+        /* A third near-duplicates of earlier ones, indexed or pending. */
+        pdqm_hash256 h = i > 100 && i % 3 == 0
+                             ? flip(&r, c[rng_below(&r, i)].h[0].hash, (int)rng_below(&r, 33))
+                             : rand_hash(&r);
+        ex_fill_content(&r, &c[i], h);
+        which[i] = i;
+    }
+    pdqm_hash256 q[NQ];
+    for (int i = 0; i < NQ; i++)
+        q[i] = i % 2 ? rand_hash(&r)
+                     : flip(&r, c[rng_below(&r, N)].h[0].hash, (int)rng_below(&r, 40));
+    assert_ok(pdqm_store_bank_create(f->store, "b", PDQM_DEFAULT_THRESHOLD, PDQM_BANK_BLOCK,
+                                     &err));
+    ex_add_range(f->store, c, which, N0, 2000, false);
+    ex_add_range(f->store, c, which + N0, N1, 500, true);
+    assert_int_equal(stats(f->store).pending >= N1, true);
+
+    int left = 1, steps = 0;
+    char id[16];
+    while (left) {
+        assert_ok(pdqm_store_index_step(f->store, &left, &err));
+        steps++;
+        if (steps == 2 || steps == 5 || steps == 9) {   /* of the window, and older */
+            for (uint32_t i = (uint32_t)steps; i < N0 + N1; i += 97) {
+                snprintf(id, sizeof id, "c%u", i);
+                assert_ok(pdqm_store_delete(f->store, "b", id, &err));
+                c[i].live = false;
+            }
+        }
+        if (steps == 3)   /* past the window */
+            ex_add_range(f->store, c, which + N0 + N1, N2, 100, true);
+        if (steps == 4) {   /* another handle goes on */
+            pdqm_store_close(f->store);
+            assert_ok(pdqm_store_open(f->path, 0, &f->store, &err));
+        }
+        ex_check(f->store, c, steps >= 3 ? N : N0 + N1, q, NQ, ex_some_radii,
+                 COUNT(ex_some_radii));
+        assert_verified(f->store);
+    }
+    assert_true(steps >= 8);
+    /* The adds past the window are pending still; a pass indexes them. */
+    uint64_t past = 0;
+    for (uint32_t i = N0 + N1; i < N; i++)
+        past += (uint64_t)c[i].n;
+    assert_int_equal(stats(f->store).pending, past);
+    ex_index_pending(f->store, past);
+    ex_check(f->store, c, N, q, NQ, ex_all_radii, COUNT(ex_all_radii));
+    free(which);
+    free(c);
+    wide_at(NULL);
+}
+
+static void test_pass_in_steps(void **state)
+{
+    steps_run(*state, NULL);
+    assert_int_equal(stats(((fixture *)*state)->store).wide_from, -1);
+}
+
+static void test_pass_in_steps_wide(void **state)
+{
+    steps_run(*state, "0");
+    assert_int_equal(stats(((fixture *)*state)->store).wide_from, 0);
 }
 
 /* The narrow layout at every radius too (the other tests take a few). */
@@ -3097,6 +3183,8 @@ int main(void)
         T(test_wide_layout_exact_deferred),
         T(test_pass_in_key_ranges),
         T(test_pass_in_key_ranges_wide),
+        T(test_pass_in_steps),
+        T(test_pass_in_steps_wide),
         T(test_narrow_layout_exact_at_radii_0_to_64),
         T(test_layout_changes_as_the_store_grows),
         T(test_wide_slot_boundaries),

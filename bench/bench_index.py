@@ -225,6 +225,159 @@ def bench_pdqmatch(res, n, prefix, truth, build, work, add_test):
             for p in (copy, Path(f"{copy}-lock")):
                 p.unlink(missing_ok=True)
         log(f"pdqmatch n={n}: {res['add']['adds_per_s']:.0f} adds/s")
+    res["serve"] = {}
+    try:
+        bench_server(res["serve"], n, store, prefix, build, work)
+    except Failed as e:
+        log(f"pdqmatch n={n}: serve: FAILED: {e}")
+        res["serve"]["error"] = str(e)
+
+
+# ---------------------------------------------------------------------------
+# A server on the store
+
+# wrk (a public HTTP load tool) against `pdqmatch serve` on the same store:
+# GET /v1/lookup of the query hashes on SERVE_CONNS connections (one in
+# flight a core: more would only queue), alone, then while another wrk
+# adds single hashes at ADD_RATE a second, then while `pdqmatch index`
+# adds PASS_HASHES more from another process (in a store this large, its
+# pass goes in steps).
+SERVE_CONNS, SERVE_SECONDS, ADD_RATE, PASS_HASHES = 2, 20, 1000, 20000
+
+SERVE_LOOKUP_LUA = r"""
+local requests = {}
+init = function(args)
+  for line in io.lines("%(queries)s") do
+    requests[#requests + 1] = wrk.format("GET", "/v1/lookup?hash=" .. line)
+  end
+end
+local i = 0
+request = function()
+  i = i %% #requests + 1
+  return requests[i]
+end
+"""
+
+# One single add a request, paced to %(rate)d a second (delay() before
+# each: the clock through LuaJIT's FFI), uniformly random hashes.
+SERVE_ADD_LUA = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } pdqm_ts;
+int clock_gettime(int clk, pdqm_ts *ts);
+]]
+local ts = ffi.new("pdqm_ts")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local start, n, counter = nil, 0, 0
+local tag = tostring(os.time())
+delay = function()
+  local t = now_ms()
+  if not start then start = t end
+  n = n + 1
+  local due = start + n * 1000 / %(rate)d
+  if due > t then return math.floor(due - t) end
+  return 0
+end
+request = function()
+  counter = counter + 1
+  local r = math.random
+  local h = string.format("%%08x%%08x%%08x%%08x%%08x%%08x%%08x%%08x",
+    r(0, 0xffffffff), r(0, 0xffffffff), r(0, 0xffffffff), r(0, 0xffffffff),
+    r(0, 0xffffffff), r(0, 0xffffffff), r(0, 0xffffffff), r(0, 0xffffffff))
+  return wrk.format("POST", "/v1/banks/load/hashes", {["Content-Type"] = "application/json"},
+    '{"items":[{"hash":"' .. h .. '","content_id":"w' .. tag .. '-' .. counter .. '"}]}')
+end
+"""
+
+
+def wrk_run(url, script, seconds, conns, threads=1):
+    """wrk's requests/s, p50 and p99 (ms) and errors, with its script."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+        lua = f.name
+    try:
+        out = run(["wrk", "-t", threads, "-c", conns, "-d", f"{seconds}s", "--latency",
+                   "-s", lua, url], timeout=seconds + 120).stdout
+    finally:
+        os.unlink(lua)
+    def lat(label):
+        m = re.search(label + r"\s+([\d.]+)(us|ms|s)\b", out)
+        v = float(m.group(1))
+        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": lat("50%"), "p99_ms": lat("99%"),
+            "errors": (int(bad.group(1)) if bad else 0) + (1 if sock else 0)}
+
+
+def bench_server(res, n, store, prefix, build, work):
+    pdqmatch = build / "pdqmatch"
+    run([pdqmatch, "banks", "create", "load", "--db", store], timeout=600)
+    queries = work / "serve-q.hex"
+    queries.write_text("\n".join(Path(f"{prefix}.q.hex").read_text().split()) + "\n")
+    serve_log = work / "serve.log"
+    serve_log.unlink(missing_ok=True)
+    proc = subprocess.Popen([str(pdqmatch), "serve", "--db", str(store), "--listen",
+                             "127.0.0.1:0", "--log-file", str(serve_log)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        port, end = None, time.time() + 600
+        while port is None and time.time() < end:
+            time.sleep(0.2)
+            if proc.poll() is not None:
+                raise Failed("pdqmatch serve ended: " + proc.stderr.read()[-500:])
+            m = re.search(r"listen=127\.0\.0\.1:(\d+)",
+                          serve_log.read_text() if serve_log.exists() else "")
+            port = m and m.group(1)
+        if port is None:
+            raise Failed("pdqmatch serve did not start")
+        url = f"http://127.0.0.1:{port}"
+        look = SERVE_LOOKUP_LUA % {"queries": queries}
+        # Warm: the lookup copies fill from the page cache (about 10 GB at
+        # 100M), a second a 3M hashes.
+        warm = max(5, n // 3_000_000)
+        log(f"pdqmatch n={n}: serve: {warm} s of lookups to warm, then {SERVE_SECONDS} s each "
+            f"alone, with {ADD_RATE} adds/s, and beside `pdqmatch index` of {PASS_HASHES}")
+        wrk_run(url, look, warm, 8, 2)
+        res["alone"] = wrk_run(url, look, SERVE_SECONDS, SERVE_CONNS)
+        adder = {}
+        def adds():
+            adder.update(wrk_run(url, SERVE_ADD_LUA % {"rate": ADD_RATE}, SERVE_SECONDS + 2, 16))
+        import threading
+        t = threading.Thread(target=adds)
+        t.start()
+        time.sleep(1)
+        res["with_adds"] = wrk_run(url, look, SERVE_SECONDS, SERVE_CONNS)
+        t.join()
+        if not adder:
+            raise Failed("the adds' wrk failed")
+        res["adds"] = adder
+        # Another process adds a list: its pass goes in steps, lookups go on.
+        extra = work / "serve-extra.hex"
+        rng = np.random.default_rng(n)
+        extra.write_text("".join("%064x\n" % int.from_bytes(rng.bytes(32), "big")
+                                 for _ in range(PASS_HASHES)))
+        t0 = time.time()
+        cli = subprocess.Popen([str(pdqmatch), "index", "--db", str(store), "--bank", "load",
+                                "--hash-list", str(extra)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        res["beside_index"] = wrk_run(url, look, SERVE_SECONDS, SERVE_CONNS)
+        if cli.wait(timeout=3600) != 0:
+            raise Failed("pdqmatch index beside the server: " + cli.stderr.read()[-500:])
+        res["index_s"] = time.time() - t0
+        for line in open(f"/proc/{proc.pid}/status"):
+            if line.startswith("VmHWM:"):
+                res["max_rss_bytes"] = int(line.split()[1]) * 1024
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=600)
+    log(f"pdqmatch n={n}: serve p99 {res['alone']['p99_ms']:.2f} ms alone, "
+        f"{res['with_adds']['p99_ms']:.2f} ms with {res['adds']['rps']:.0f} adds/s")
 
 
 # ---------------------------------------------------------------------------
@@ -319,6 +472,26 @@ def table(sizes, results, load):
                          f"{mb(m['memory_bytes'])} RAM" if "memory_bytes" in m else "",
                          "exact", f"{m['p50_ms'] / base:.1f}x" if base else ""))
     for n in sizes:
+        sv = results[n]["pdqmatch"].get("serve", {})
+        if "alone" not in sv:
+            continue
+        look = lambda r: f"{r['rps']:.0f} lookups/s" + (f", {r['errors']} errors" if r["errors"] else "")
+        rows.append((f"pdqmatch serve, GET /v1/lookup (wrk -c{SERVE_CONNS})", count(n),
+                     ms(sv["alone"]["p50_ms"]), ms(sv["alone"]["p99_ms"]), look(sv["alone"]),
+                     f"server max RSS {mb(sv.get('max_rss_bytes', 0))}", "", ""))
+        if "with_adds" in sv:
+            ad = sv["adds"]
+            rows.append((f"  while taking {ADD_RATE} single adds/s", count(n),
+                         ms(sv["with_adds"]["p50_ms"]), ms(sv["with_adds"]["p99_ms"]),
+                         look(sv["with_adds"]),
+                         f"adds: {ad['rps']:.0f}/s, p50 {ms(ad['p50_ms'])}, p99 {ms(ad['p99_ms'])}"
+                         + (f", {ad['errors']} errors" if ad["errors"] else ""), "", ""))
+        if "beside_index" in sv:
+            rows.append((f"  beside `pdqmatch index` of {PASS_HASHES:,} more (pass in steps)",
+                         count(n), ms(sv["beside_index"]["p50_ms"]),
+                         ms(sv["beside_index"]["p99_ms"]), look(sv["beside_index"]),
+                         f"the index took {secs(sv['index_s'])}", "", ""))
+    for n in sizes:
         add = results[n]["pdqmatch"].get("add")
         if add:
             rows.append(("pdqmatch single add, 1 transaction each", f"{count(n)} + {add['adds']}",
@@ -341,7 +514,11 @@ file / N; single adds go into a copy of the {count(sizes[0])} store.  FAISS as D
 ships it (python3-faiss, baseline x86-64), built on one thread; memory is the
 RSS growth of building.  Meta: the index benchmark kit's anchors for Meta's
 MIH256, measured on the same kind of 2-core machine.  Last column: a method's
-p50 divided by pdqmatch's.""".lstrip("\n"))
+p50 divided by pdqmatch's.
+pdqmatch serve: wrk -t1 -c{SERVE_CONNS} GET /v1/lookup of the same queries, {SERVE_SECONDS} s a row
+after a warm-up, on the store just measured (access log on, to a file);
+goal at 100M: p99 <= 10 ms while taking {ADD_RATE} single adds/s (a second wrk,
+paced, 16 connections, one hash a POST).  The load tools share the 2 cores.""".lstrip("\n"))
     notes = []
     for n in sizes:
         for key in ("pdqmatch", "flat", "mih"):

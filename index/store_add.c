@@ -13,6 +13,7 @@
 #include "store_postings.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1224,7 +1225,9 @@ done:
  * postings whatever it indexes (at 100M hashes, 5.5 GB in about 15 s): as
  * one transaction it would hold every other writer that long.  So once
  * STEP_FROM entries are indexed, a pass of at most STEP_WINDOW entries
- * goes in steps, each its own transaction of about STEP_MS.  The first
+ * goes in steps, each its own transaction of about STEP_MS or STEP_BYTES
+ * of postings rewritten, whichever comes first (its commit writes them to
+ * disk: the bytes bound the time other writers wait for it).  The first
  * puts the items' names in cindex, copies the window's postings into
  * memory key by key (5 bytes a posting: 55 MB for 1M wide entries), and
  * posts the first keys; each step after posts the next keys, in order
@@ -1240,6 +1243,7 @@ done:
 #define STEP_FROM ((uint64_t)4 << 20)
 #define STEP_WINDOW ((uint32_t)4 << 20)
 #define STEP_MS 40.0
+#define STEP_BYTES ((uint64_t)8 << 20)
 
 static uint64_t env_count(const char *name, uint64_t dflt)
 {
@@ -1410,13 +1414,19 @@ static int pass_step(pdqm_store *s, MDB_txn *txn, meta_vals *m, int budgeted, in
     }
     const uint64_t keys_each = env_count("PDQM_STEP_KEYS", 0);
     const double t0 = mono_ms();
+    /* The bytes a key's value holds, about: what merging into it rewrites. */
+    const uint64_t narrow_n = m->pending_from < m->wide_from ? m->pending_from : m->wide_from;
+    const uint64_t wide_n = m->pending_from > m->wide_from ? m->pending_from - m->wide_from : 0;
+    const uint64_t narrow_bytes = narrow_n * 4 / 65536 + 16, wide_bytes = wide_n * 5 / 65536 + 16;
+    uint64_t bytes = 0;
     uint32_t *ids = NULL;
     uint8_t *sx = NULL;
     size_t cap = 0;
     uint32_t k = m->pass_key;
     for (uint64_t done = 0; k < NKEYS_ALL && rc == 0; k++, done++) {
         if (budgeted && done > 0 &&
-            (keys_each ? done >= keys_each : done % 256 == 0 && mono_ms() - t0 >= STEP_MS))
+            (keys_each ? done >= keys_each
+                       : bytes >= STEP_BYTES || (done % 256 == 0 && mono_ms() - t0 >= STEP_MS)))
             break;
         const uint32_t b = p->start[k], e = p->start[k + 1];
         if (e - b > cap) {
@@ -1440,8 +1450,10 @@ static int pass_step(pdqm_store *s, MDB_txn *txn, meta_vals *m, int budgeted, in
                 sx[n++] = p->suffixes[i];
             }
         }
-        if (n > 0)
+        if (n > 0) {
             rc = store_writer_add(&w, k, ids, sx, n);
+            bytes += key_is_wide(k) ? wide_bytes : narrow_bytes;
+        }
     }
     store_writer_close(&w);
     free(ids);
@@ -1498,15 +1510,22 @@ pdqm_status pdqm_store_index_pending(pdqm_store *store, uint64_t *indexed,
         *indexed = 0;
     if (store->read_only)
         return PDQM_OK;
-    /* Step by step, each its own transaction: other writers come between. */
+    /* Step by step, each its own transaction, resting after each as long
+     * as it took: other writers (this process's or another's: LMDB's lock
+     * is not fair) come between. */
     index_args a = { 0, 1, 0 };
     pdqm_status st;
-    do {
+    for (;;) {
+        const double t0 = mono_ms();
         st = store_write(store, do_index_pending, &a, "cannot index the store", err);
         if (st == PDQM_OK && indexed)
             *indexed += a.indexed;
-    } while (st == PDQM_OK && a.left);
-    return st;
+        if (st != PDQM_OK || !a.left)
+            return st;
+        const double rest = mono_ms() - t0;
+        struct timespec ts = { (time_t)(rest / 1e3), (long)(fmod(rest, 1e3) * 1e6) };
+        nanosleep(&ts, NULL);
+    }
 }
 
 pdqm_status pdqm_store_index_step(pdqm_store *store, int *left, pdqm_error *err)

@@ -243,10 +243,6 @@ def bench_pdqmatch(res, n, prefix, truth, build, work, add_test):
 # adds PASS_HASHES more from another process (in a store this large, its
 # pass goes in steps).
 SERVE_CONNS, SERVE_SECONDS, ADD_RATE, PASS_HASHES = 2, 20, 1000, 20000
-# Request threads: an add waiting for the writer (another process's pass
-# step) holds its thread, and with the default of one a core the lookups
-# queued behind two such adds waited up to 2 s at 100M.
-SERVE_THREADS = 8
 
 SERVE_LOOKUP_LUA = r"""
 local requests = {}
@@ -328,8 +324,7 @@ def bench_server(res, n, store, prefix, build, work):
     serve_log = work / "serve.log"
     serve_log.unlink(missing_ok=True)
     proc = subprocess.Popen([str(pdqmatch), "serve", "--db", str(store), "--listen",
-                             "127.0.0.1:0", "--threads", str(SERVE_THREADS),
-                             "--log-file", str(serve_log)],
+                             "127.0.0.1:0", "--log-file", str(serve_log)],
                             stderr=subprocess.PIPE, text=True)
     try:
         port, end = None, time.time() + 600
@@ -521,8 +516,8 @@ ships it (python3-faiss, baseline x86-64), built on one thread; memory is the
 RSS growth of building.  Meta: the index benchmark kit's anchors for Meta's
 MIH256, measured on the same kind of 2-core machine.  Last column: a method's
 p50 divided by pdqmatch's.
-pdqmatch serve --threads {SERVE_THREADS}: wrk -t1 -c{SERVE_CONNS} GET /v1/lookup of the same queries,
-{SERVE_SECONDS} s a row after a warm-up, on the store just measured (access log on);
+pdqmatch serve: wrk -t1 -c{SERVE_CONNS} GET /v1/lookup of the same queries, {SERVE_SECONDS} s a row
+after a warm-up, on the store just measured (access log on, to a file);
 goal at 100M: p99 <= 10 ms while taking {ADD_RATE} single adds/s (a second wrk,
 paced, 16 connections, one hash a POST).  The load tools share the 2 cores.""".lstrip("\n"))
     notes = []

@@ -67,14 +67,15 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
     }
     pdqm_error err;
     pdqm_status st;
-    double start = pdqm_monotonic_seconds();
     h->kind = pdqm_media_sniff(rq->body, rq->size);
+    if (h->kind == PDQM_MEDIA_IMAGE && rq->size > s->image_limits.max_bytes) {
+        *result = reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                              "an image is at most %zu bytes", s->image_limits.max_bytes);
+        return 0;
+    }
+    pdqm_media_enter(s);
+    double start = pdqm_monotonic_seconds();
     if (h->kind == PDQM_MEDIA_IMAGE) {
-        if (rq->size > s->image_limits.max_bytes) {
-            *result = reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                                  "an image is at most %zu bytes", s->image_limits.max_bytes);
-            return 0;
-        }
         st = pdqm_hash_image_bytes(rq->body, rq->size, &s->image_limits,
                                    flags | PDQM_MEDIA_DIGESTS,
                                    &h->image, &err);
@@ -89,6 +90,7 @@ static int hash_body(pdqm_server *s, struct MHD_Connection *c, request *rq, unsi
         }
     }
     pdqm_metrics_hashing(s->metrics, pdqm_monotonic_seconds() - start);
+    pdqm_media_leave(s);
     if (st != PDQM_OK) {
         *result = reply_status(c, st, &err);
         return 0;

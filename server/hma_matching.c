@@ -644,8 +644,10 @@ int hma_hash_media(pdqm_server *s, struct MHD_Connection *c, const uint8_t *data
             return 0;
         }
         pdqm_image_hash ih;
+        pdqm_media_enter(s);
         pdqm_status st = pdqm_hash_image_bytes(data, size, &s->image_limits,
                                                sha256 ? PDQM_MEDIA_DIGESTS : 0, &ih, &err);
+        pdqm_media_leave(s);
         if (st != PDQM_OK) {
             json_decref(out);
             *result = reply_status(c, st, &err);
@@ -677,8 +679,10 @@ int hma_hash_media(pdqm_server *s, struct MHD_Connection *c, const uint8_t *data
         if (want[PDQM_HMA_VPDQ]) {
             /* vPDQ's frames: one a second, as its hasher picks them. */
             pdqm_video_hashes v;
+            pdqm_media_enter(s);
             pdqm_status st = pdqm_hash_video_bytes(data, size, &s->video_limits, 1.0, 1, 0, &v,
                                                    &err);
+            pdqm_media_leave(s);
             if (st != PDQM_OK) {
                 json_decref(out);
                 *result = reply_status(c, st, &err);

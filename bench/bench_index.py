@@ -18,6 +18,11 @@ of them planted near a stored hash, half random).
             recall is measured against it (pdqmatch's must be 1.0).
   Meta      MIH256 from Meta's reference tools, quoted from the index
             benchmark kit's anchors (not run here).
+  serve     `pdqmatch serve` on the same store, with wrk (a public HTTP
+            load tool): GET /v1/lookup of the same queries on 2
+            connections, alone, while a second wrk adds 1,000 single
+            hashes a second (paced), and while `pdqmatch index` adds 20,000
+            more from another process (a pass in steps in a large store).
 
 Data are generated once into the cache directory and reused while their
 manifest matches.  Progress goes to stderr, the table to stdout, the raw

@@ -1053,13 +1053,12 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     s->video_limits = o->video_limits;
     s->max_media_body = o->image_limits.max_bytes > o->video_limits.max_bytes
                             ? o->image_limits.max_bytes : o->video_limits.max_bytes;
-    /* Four request threads a core: a request waiting for the store's
-     * writer (a group commit's fsync, another process's pass step) holds
-     * its thread, and with one a core two such waits stalled every lookup
-     * (at 100M hashes, lookups queued behind adds waited up to 2 s; with
-     * four a core their p99 stayed under 10 ms).  Lookups only share the
-     * cores; media decoding takes a turn, one a core (pdqm_media_enter). */
-    unsigned threads = o->threads ? o->threads : 4 * s->media_max;
+    /* One request thread a core (more would time-slice the lookups, which
+     * are CPU work: at 1M hashes, four a core doubled the p99 under load).
+     * A request waiting for the store's writer holds its thread meanwhile
+     * (bench/README.md, "The server at 100M").  Media decoding takes a
+     * turn, one a core, whatever --threads says (pdqm_media_enter). */
+    unsigned threads = o->threads ? o->threads : s->media_max;
     struct MHD_OptionItem tls[] = {
         { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem },
         { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem },

@@ -64,10 +64,9 @@ struct pdqm_server {
     pdqm_fetcher *fetcher;       /* borrowed: URL fetching (HMA's url=); NULL: off */
     struct pdqm_exchange_scheduler *scheduler;   /* borrowed: the exchanges' fetcher;
                                                     NULL: off */
-    /* Decoding and hashing media, at most media_max at once (one a core):
-     * the request threads are more than the cores (a request waiting for
-     * the store's writer holds its thread), the decoders' memory and CPU
-     * are not. */
+    /* Decoding and hashing media, at most media_max at once (one a core),
+     * however many request threads --threads makes: the decoders' memory
+     * and CPU do not grow with them. */
     pthread_mutex_t media_lock;
     pthread_cond_t media_free;
     unsigned media_busy, media_max;

@@ -132,7 +132,7 @@ int cmd_serve(int argc, char **argv)
           "store is an error: a mistyped path must not serve an empty store)", 0, NULL, 0, NULL },
         { "listen", CLI_TEXT, "HOST:PORT", &o.listen, 0, 0, 0, "where to listen", 1, NULL, 0, NULL },
         { "threads", CLI_COUNT, "N", &o.threads, sizeof o.threads, 1, 256,
-          "request threads (default: four per core; media are decoded one per core at a time)", 0, NULL, 0, NULL },
+          "request threads (default: one per core; media are decoded one per core at a time)", 0, NULL, 0, NULL },
         { "api-keys", CLI_TEXT, "FILE", &keys_path, 0, 0, 0,
           "lines 'KEY ROLE [NAME]'; requests then send 'Authorization: Bearer\n"
           "KEY'.  Roles: read (hash, lookup), write (also add and delete\n"

@@ -25,8 +25,10 @@
     X(MHD_post_process) \
     X(MHD_queue_response) \
     X(MHD_quiesce_daemon) \
+    X(MHD_resume_connection) \
     X(MHD_start_daemon) \
-    X(MHD_stop_daemon)
+    X(MHD_stop_daemon) \
+    X(MHD_suspend_connection)
 
 typedef struct pdqm_mhd_table {
     PDQM_MHD_FUNCTIONS(PDQM_DYNLIB_FIELD)
@@ -70,6 +72,10 @@ pdqm_status pdqm_mhd_load(pdqm_error *err);
 #define MHD_start_daemon (*pdqm_mhd.MHD_start_daemon)
 #undef MHD_stop_daemon
 #define MHD_stop_daemon (*pdqm_mhd.MHD_stop_daemon)
+#undef MHD_suspend_connection
+#define MHD_suspend_connection (*pdqm_mhd.MHD_suspend_connection)
+#undef MHD_resume_connection
+#define MHD_resume_connection (*pdqm_mhd.MHD_resume_connection)
 #endif
 
 #endif

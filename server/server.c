@@ -68,6 +68,9 @@ json_t *pdqm_with_seq(json_t *j, uint64_t seq)
  * reply's status and size go in its access record). */
 static _Thread_local unsigned replied_status;
 static _Thread_local request *current;
+/* In a thread of the write pool: the request whose reply is kept for its
+ * request thread to queue (libmicrohttpd queues replies only there). */
+static _Thread_local request *capturing;
 
 /* Queue body (malloc'd, consumed) with its type and, when header is not
  * NULL, one more header. */
@@ -90,6 +93,11 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
         current->bytes_out = len;
         if (current->id[0])
             MHD_add_response_header(r, "X-Request-Id", current->id);
+    }
+    if (capturing) {
+        capturing->reply = r;
+        capturing->reply_status = status;
+        return MHD_YES;
     }
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
@@ -830,10 +838,117 @@ static void request_count(pdqm_server *s, request *rq)
                  PDQM_LOG_S("effect", "writes go on"));
 }
 
+/* ------------------------------------------------------------------ */
+/* The write pool                                                       */
+
+/* A request that writes may wait for the store's writer: a group commit's
+ * fsync, another process's write, a step of a pass in a large store.
+ * Run in a request thread, it would hold that thread meanwhile, and every
+ * connection the thread serves (lookups too) would wait with it; with one
+ * request thread a core, two such writes stalled every lookup.  So writes
+ * run in a pool of threads of their own: the request thread suspends the
+ * connection and goes on with the others; the pool runs the route, keeps
+ * its reply, and resumes the connection; the request thread then queues
+ * the reply.  Stopping closes the pool first (writes then run in the
+ * request thread), after the writes queued have run. */
+#define POOL_PER_CORE 4
+
+static void *pool_main(void *arg)
+{
+    pdqm_server *s = arg;
+    pthread_mutex_lock(&s->pool_lock);
+    for (;;) {
+        while (s->pool_head == NULL && !s->pool_closed)
+            pthread_cond_wait(&s->pool_more, &s->pool_lock);
+        request *rq = s->pool_head;
+        if (rq == NULL)
+            break;   /* closed, and nothing left */
+        s->pool_head = rq->next_job;
+        if (s->pool_head == NULL)
+            s->pool_tail = NULL;
+        s->pool_busy++;
+        pthread_mutex_unlock(&s->pool_lock);
+
+        current = capturing = rq;
+        rq->pool_result = rq->route->fn(s, rq->conn, rq);
+        current = capturing = NULL;
+        rq->pooled = 2;
+        MHD_resume_connection(rq->conn);
+
+        pthread_mutex_lock(&s->pool_lock);
+        s->pool_busy--;
+        if (s->pool_head == NULL && s->pool_busy == 0)
+            pthread_cond_broadcast(&s->pool_idle);
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    return NULL;
+}
+
+/* Hand rq to the pool, its connection suspended: 1, or 0 when the pool is
+ * closed (or was never started): run it here. */
+static int pool_push(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pool_closed || s->pool_n == 0) {
+        pthread_mutex_unlock(&s->pool_lock);
+        return 0;
+    }
+    rq->conn = c;
+    rq->pooled = 1;
+    rq->next_job = NULL;
+    MHD_suspend_connection(c);
+    if (s->pool_tail)
+        s->pool_tail->next_job = rq;
+    else
+        s->pool_head = rq;
+    s->pool_tail = rq;
+    pthread_cond_signal(&s->pool_more);
+    pthread_mutex_unlock(&s->pool_lock);
+    return 1;
+}
+
+static void pool_start(pdqm_server *s, unsigned n)
+{
+    s->pool_threads = calloc(n, sizeof *s->pool_threads);
+    for (unsigned i = 0; s->pool_threads && i < n; i++) {
+        if (pthread_create(&s->pool_threads[i], NULL, pool_main, s) != 0)
+            break;
+        s->pool_n++;
+    }
+}
+
+/* Run what is queued, then end the pool's threads. */
+static void pool_stop(pdqm_server *s)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    s->pool_closed = 1;
+    pthread_cond_broadcast(&s->pool_more);
+    while (s->pool_head != NULL || s->pool_busy > 0)
+        pthread_cond_wait(&s->pool_idle, &s->pool_lock);
+    pthread_mutex_unlock(&s->pool_lock);
+    for (unsigned i = 0; i < s->pool_n; i++)
+        pthread_join(s->pool_threads[i], NULL);
+    s->pool_n = 0;
+}
+
 /* A later call of a request: a piece of its body, or its end. */
 static enum MHD_Result handle_more(pdqm_server *s, struct MHD_Connection *c, request *rq,
                                    const char *upload_data, size_t *upload_data_size)
 {
+    if (rq->pooled == 2) {   /* the pool ran it: its reply */
+        enum MHD_Result r = rq->pool_result;
+        if (rq->reply) {
+            r = MHD_queue_response(c, rq->reply_status, rq->reply);
+            MHD_destroy_response(rq->reply);
+            rq->reply = NULL;
+        }
+        rq->pooled = 3;
+        replied_status = rq->reply_status;
+        request_count(s, rq);
+        return r;
+    }
+    if (rq->pooled)
+        return MHD_YES;   /* (a call while suspended: none is made) */
     if (*upload_data_size != 0) {
         rq->bytes_in += *upload_data_size;
         if (pdqm_monotonic_seconds() - rq->start > s->timeout) {
@@ -900,6 +1015,8 @@ static enum MHD_Result handle_more(pdqm_server *s, struct MHD_Connection *c, req
             return r;
         }
     }
+    if (rq->route->role >= PDQM_ROLE_WRITE && pool_push(s, c, rq))
+        return MHD_YES;   /* resumed once the pool has run it */
     enum MHD_Result r = rq->route->fn(s, c, rq);
     request_count(s, rq);
     return r;
@@ -940,6 +1057,11 @@ static void server_free(pdqm_server *s)
     pthread_mutex_destroy(&s->keys_lock);
     pthread_mutex_destroy(&s->media_lock);
     pthread_cond_destroy(&s->media_free);
+    pool_stop(s);
+    free(s->pool_threads);
+    pthread_mutex_destroy(&s->pool_lock);
+    pthread_cond_destroy(&s->pool_more);
+    pthread_cond_destroy(&s->pool_idle);
     free(s);
 }
 
@@ -1005,6 +1127,9 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     pthread_mutex_init(&s->keys_lock, NULL);
     pthread_mutex_init(&s->media_lock, NULL);
     pthread_cond_init(&s->media_free, NULL);
+    pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_cond_init(&s->pool_more, NULL);
+    pthread_cond_init(&s->pool_idle, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->media_max = cores > 0 ? (unsigned)cores : 1;
     if (o->keys && (s->keyring = pdqm_keyring_new(o->keys, NULL)) == NULL) {
@@ -1054,10 +1179,10 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     s->max_media_body = o->image_limits.max_bytes > o->video_limits.max_bytes
                             ? o->image_limits.max_bytes : o->video_limits.max_bytes;
     /* One request thread a core (more would time-slice the lookups, which
-     * are CPU work: at 1M hashes, four a core doubled the p99 under load).
-     * A request waiting for the store's writer holds its thread meanwhile
-     * (bench/README.md, "The server at 100M").  Media decoding takes a
-     * turn, one a core, whatever --threads says (pdqm_media_enter). */
+     * are CPU work: at 1M hashes, four a core doubled the p99 under load);
+     * writes run in the write pool, so that none holds a request thread
+     * while it waits for the store's writer.  Media decoding takes a turn,
+     * one a core, whatever --threads says (pdqm_media_enter). */
     unsigned threads = o->threads ? o->threads : s->media_max;
     struct MHD_OptionItem tls[] = {
         { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem },
@@ -1066,7 +1191,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     };
     int use_tls = o->tls_cert_pem != NULL && o->tls_key_pem != NULL;
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-                                 (use_tls ? MHD_USE_TLS : 0), 0,
+                                 MHD_ALLOW_SUSPEND_RESUME | (use_tls ? MHD_USE_TLS : 0), 0,
                                  NULL, NULL, handle, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -1092,6 +1217,7 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : (unsigned)port;
+    pool_start(s, POOL_PER_CORE * s->media_max);   /* (none started: writes run here) */
     *out = s;
     return PDQM_OK;
 }
@@ -1110,6 +1236,7 @@ void pdqm_server_stop(pdqm_server *s)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    pool_stop(s);   /* (no connection stays suspended) */
     MHD_stop_daemon(s->daemon);
     server_free(s);
 }

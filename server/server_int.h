@@ -70,6 +70,15 @@ struct pdqm_server {
     pthread_mutex_t media_lock;
     pthread_cond_t media_free;
     unsigned media_busy, media_max;
+    /* The write pool: requests that write run in its threads, their
+     * connections suspended meanwhile, so that one waiting for the store's
+     * writer holds no request thread (server.c, "The write pool"). */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_more, pool_idle;
+    struct request *pool_head, *pool_tail;
+    pthread_t *pool_threads;
+    unsigned pool_n, pool_busy;
+    int pool_closed;          /* stopping: writes run in the request thread */
 };
 
 /* Wait for, and give back, a turn to decode and hash media. */
@@ -108,6 +117,14 @@ typedef struct request {
     unsigned status;         /* of the reply, 0 before one */
     size_t bytes_in, bytes_out;   /* body bytes received, and sent */
     long long matches;       /* store matches of the lookups it ran; -1: none */
+    /* A write, run by the write pool while its connection is suspended
+     * (server.c, "The write pool"): */
+    struct MHD_Connection *conn;
+    struct request *next_job;
+    int pooled;              /* 1: handed to the pool; 2: its reply is ready */
+    struct MHD_Response *reply;   /* the reply the pool made, to queue */
+    unsigned reply_status;
+    enum MHD_Result pool_result;
 } request;
 
 typedef enum MHD_Result (*route_fn)(pdqm_server *s, struct MHD_Connection *c, request *rq);

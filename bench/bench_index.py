@@ -347,12 +347,18 @@ def bench_server(res, n, store, prefix, build, work):
             raise Failed("pdqmatch serve did not start")
         url = f"http://127.0.0.1:{port}"
         look = SERVE_LOOKUP_LUA % {"queries": queries}
-        # Warm: the lookup copies fill from the page cache (about 10 GB at
-        # 100M), a second a 3M hashes.
-        warm = max(5, n // 3_000_000)
-        log(f"pdqmatch n={n}: serve: {warm} s of lookups to warm, then {SERVE_SECONDS} s each "
-            f"alone, with {ADD_RATE} adds/s, and beside `pdqmatch index` of {PASS_HASHES}")
-        wrk_run(url, look, warm, 8, 2)
+        # Warm: the lookup copies fill, and the store's pages come into the
+        # page cache (about 10 GB at 100M, read at random the first time):
+        # 5 s slices of lookups until one is no faster than the one before.
+        log(f"pdqmatch n={n}: serve: lookups to warm, then {SERVE_SECONDS} s each alone, "
+            f"with {ADD_RATE} adds/s, and beside `pdqmatch index` of {PASS_HASHES}")
+        rates = [0.0]
+        while len(rates) < 60:
+            rates.append(wrk_run(url, look, 5, 8, 2)["rps"])
+            if rates[-1] < rates[-2] * 1.05:
+                break
+        log(f"pdqmatch n={n}: serve: warm after {5 * (len(rates) - 1)} s "
+            f"({rates[-1]:.0f} lookups/s on 8 connections)")
         res["alone"] = wrk_run(url, look, SERVE_SECONDS, SERVE_CONNS)
         adder = {}
         def adds():

@@ -1234,9 +1234,14 @@ void pdqm_server_stop(pdqm_server *s)
     /* Stop accepting first; MHD_stop_daemon then lets the requests in
      * flight finish. */
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
     pool_stop(s);   /* (no connection stays suspended) */
     MHD_stop_daemon(s->daemon);
+    /* The listening socket is closed only now: libmicrohttpd's threads take
+     * it out of their epoll sets some time after the quiesce, and one that
+     * found it closed aborted the process ("Failed to remove listen FD from
+     * epoll set"; with suspend and resume, the quiesce hands the socket
+     * back in this mode). */
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
     server_free(s);
 }

@@ -37,7 +37,10 @@
 #define STALL_MAX 60.0
 #define OUTCOME_KEEP 60.0
 #define MAX_SERVERS 16
-#define ENSURE_SECONDS 15.0       /* finding or making the stream at start */
+#define ENSURE_SECONDS 60.0       /* finding or making the stream at start (a NATS
+                                     cluster just started under load took over 15 s
+                                     to have peers for the replicas: JetStream error
+                                     10005 in a CI run under ASan) */
 
 typedef struct kept_outcome {
     pdqm_cluster_outcome o;

@@ -30,7 +30,10 @@ DEB_PACKAGES := gcc make pkg-config \
 	libvips-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libnats-dev nats-server \
 	libcurl4-openssl-dev libexpat1-dev libjpeg62-turbo-dev \
-	python3 python3-pytest python3-requests ffmpeg curl openssl
+	python3 python3-pytest python3-requests ffmpeg curl openssl \
+	chromium chromium-driver python3-selenium
+# (chromium, chromium-driver and python3-selenium: the web console's tests
+# drive a headless browser, tests/e2e/test_console.py.)
 # What `make bench` adds: public timing tools, the libvips command line, and
 # for the index table GNU time, numpy and FAISS.
 BENCH_PACKAGES := hyperfine libvips-tools time python3-numpy python3-faiss wrk \
@@ -111,7 +114,11 @@ LIB_SRCS := $(wildcard hashing/*.c index/*.c core/*.c cluster/*.c fetch/*.c exch
 TOOL_SRCS := $(wildcard tools/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The web console's files go into the binary as they are (.incbin).
+LIB_ASM := server/console_assets.S
+CONSOLE_FILES := $(wildcard server/console/*)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -124,6 +131,13 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "AS $<"
+	@$(CC) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/server/console_assets.o: $(CONSOLE_FILES)
 
 # The PDQ core is the hot loop: let the compiler vectorise it fully.  This
 # changes no result: every vectorised loop keeps each sum's own order.
@@ -193,7 +207,7 @@ FUZZ_CFLAGS := -std=c11 -Wall -Wextra -Werror -O1 -g -ffp-contract=off -pthread 
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ)/%)
-FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o) $(LIB_ASM:%.S=$(FUZZ)/obj/%.o)
 
 FUZZ_JOBS ?= $(shell nproc)
 
@@ -207,6 +221,13 @@ $(FUZZ)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC(fuzz) $<"
 	@clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(FUZZ)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "AS(fuzz) $<"
+	@clang -c $< -o $@
+
+$(FUZZ)/obj/server/console_assets.o: $(CONSOLE_FILES)
 
 $(FUZZ)/libpdqmatch.a: $(FUZZ_LIB_OBJS)
 	@rm -f $@
@@ -292,7 +313,9 @@ demo: deps
 	@echo
 	@grep '^run curl' samples/demo-curl.sh | sed -e 's/^run /  /' -e 's|"$$U|"http://$(DEMO_LISTEN)|'
 	@echo
-	@exec $(BIN) serve --db $(DEMO_DB) --create --listen $(DEMO_LISTEN)
+	@echo "== Or open the web console: http://$(DEMO_LISTEN)/console/"
+	@echo
+	@exec $(BIN) serve --db $(DEMO_DB) --create --listen $(DEMO_LISTEN) --console
 
 clean:
 	rm -rf build build-san

@@ -814,12 +814,28 @@ static enum MHD_Result get_content_list(pdqm_server *s, struct MHD_Connection *c
 
 /* ------------------------------------------------------------------ */
 
+/* Who the caller is: whether keys are checked, the key's name and role.
+ * Without keys (a loopback server) every caller may do everything. */
+static enum MHD_Result get_whoami(pdqm_server *s, struct MHD_Connection *c, request *rq)
+{
+    static const char *const names[] = { "none", "read", "write", "admin" };
+    int auth = s->keyring != NULL;
+    pdqm_role role = auth ? rq->role : PDQM_ROLE_ADMIN;
+    return reply_json(c, MHD_HTTP_OK,
+                      json_pack("{s:b,s:o,s:s}", "auth", auth, "key",
+                                auth && rq->key_name[0] ? json_string(rq->key_name)
+                                                        : json_null(),
+                                "role", names[role <= PDQM_ROLE_ADMIN ? role : 0]));
+}
+
 const struct route pdqm_routes[] = {
     { "GET", "/healthz", get_healthz, 0, PDQM_ROLE_NONE, "Liveness", 0 },
     { "GET", "/readyz", get_readyz, 0, PDQM_ROLE_NONE, "The store is open and readable", 0 },
     { "GET", "/metrics", get_metrics, 0, PDQM_ROLE_READ, "Prometheus metrics", 0 },
     { "GET", "/openapi.json", get_openapi, 0, PDQM_ROLE_NONE, "This document", 0 },
     { "GET", "/v1/stats", get_stats, 0, PDQM_ROLE_READ, "Store statistics", 0 },
+    { "GET", "/v1/whoami", get_whoami, 0, PDQM_ROLE_READ,
+      "Whether keys are checked, and the caller's key name and role", 0 },
     { "GET", "/v1/lookup", get_lookup, 0, PDQM_ROLE_READ,
       "Look up one hash (?hash=HEX&max_distance=N&banks=a,b)", 0 },
     { "POST", "/v1/lookup", post_lookup, 1, PDQM_ROLE_READ,

@@ -49,6 +49,7 @@ void pdqm_server_options_default(pdqm_server_options *o)
     o->max_lag = 1;
     o->min_seq_wait = 5;
     o->hma = 0;
+    o->console = 0;
     o->fetcher = NULL;
     o->scheduler = NULL;
 }
@@ -72,22 +73,16 @@ static _Thread_local request *current;
  * request thread to queue (libmicrohttpd queues replies only there). */
 static _Thread_local request *capturing;
 
-/* Queue body (malloc'd, consumed) with its type and, when header is not
- * NULL, one more header. */
-static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body,
-                                 const char *content_type, const char *header,
-                                 const char *value)
+/* Queue r (consumed) with status: add the headers every reply carries,
+ * note the status and size for the access record, and in a thread of the
+ * write pool keep it for the request thread instead. */
+static enum MHD_Result queue_reply(struct MHD_Connection *c, unsigned status,
+                                   struct MHD_Response *r, size_t len)
 {
     replied_status = status;
-    size_t len = strlen(body);
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", content_type);
-    if (header)
-        MHD_add_response_header(r, header, value);
+    /* A browser never guesses another type than the one sent (a JSON body
+     * holding stored text is never read as HTML). */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (current) {
         current->status = status;
         current->bytes_out = len;
@@ -102,6 +97,39 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
+}
+
+/* Queue body (malloc'd, consumed) with its type and, when header is not
+ * NULL, one more header. */
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body,
+                                 const char *content_type, const char *header,
+                                 const char *value)
+{
+    size_t len = strlen(body);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", content_type);
+    /* An API reply opened in a browser runs nothing and is framed nowhere. */
+    MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; "
+                                                          "frame-ancestors 'none'");
+    if (header)
+        MHD_add_response_header(r, header, value);
+    return queue_reply(c, status, r, len);
+}
+
+enum MHD_Result reply_static(struct MHD_Connection *c, unsigned status, const void *body,
+                             size_t len, const char *const *headers)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    for (size_t i = 0; headers[i]; i += 2)
+        MHD_add_response_header(r, headers[i], headers[i + 1]);
+    return queue_reply(c, status, r, len);
 }
 
 /* Reply with body (malloc'd, consumed). */
@@ -734,6 +762,7 @@ static enum MHD_Result request_begin(pdqm_server *s, struct MHD_Connection *c, c
         }
         if (role == PDQM_ROLE_NONE)
             return reply_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown API key");
+        rq->role = role;
         if (role < rq->route->role)
             return reply_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
                                "%s %s needs the %s role", method, url,
@@ -1141,13 +1170,16 @@ pdqm_status pdqm_server_start(pdqm_store *store, const pdqm_server_options *o,
     clock_gettime(CLOCK_REALTIME, &now);
     s->id_seed = (uint64_t)now.tv_sec * 1000000007ull ^ (uint64_t)now.tv_nsec ^
                  (uint64_t)getpid() << 40;
-    /* One table of routes: pdqmatch's, then HMA's when asked for. */
-    size_t n_routes = pdqm_n_routes + (o->hma ? pdqm_hma_n_routes : 0);
+    /* One table of routes: pdqmatch's, then HMA's and the console's when
+     * asked for. */
+    size_t n_hma = o->hma ? pdqm_hma_n_routes : 0;
+    size_t n_console = o->console ? pdqm_console_n_routes : 0;
+    size_t n_routes = pdqm_n_routes + n_hma + n_console;
     struct route *routes = calloc(n_routes, sizeof *routes);
     if (routes) {
         memcpy(routes, pdqm_routes, pdqm_n_routes * sizeof *routes);
-        if (o->hma)
-            memcpy(routes + pdqm_n_routes, pdqm_hma_routes, pdqm_hma_n_routes * sizeof *routes);
+        memcpy(routes + pdqm_n_routes, pdqm_hma_routes, n_hma * sizeof *routes);
+        memcpy(routes + pdqm_n_routes + n_hma, pdqm_console_routes, n_console * sizeof *routes);
     }
     s->routes = routes;
     s->n_routes = routes ? n_routes : 0;

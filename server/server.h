@@ -47,6 +47,8 @@ typedef struct pdqm_server_options {
     double min_seq_wait;         /* seconds a read waits for X-Pdqmatch-Min-Seq
                                     (default 5) */
     int hma;                     /* also answer HMA's API (server/hma.c) */
+    int console;                 /* also serve the web console at /console/
+                                    (server/console.c) */
     pdqm_fetcher *fetcher;       /* borrowed; fetches HMA's url= (NULL: off) */
     struct pdqm_exchange_scheduler *scheduler;   /* borrowed; the exchanges' background
                                                     fetcher (POST /v1/exchanges/N/fetch

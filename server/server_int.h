@@ -114,6 +114,7 @@ typedef struct request {
     char id[REQUEST_ID_MAX + 1];      /* X-Request-Id, sent back in every reply */
     char method[16];
     char key_name[PDQM_KEY_NAME_MAX + 1];   /* the API key's name, "" when none */
+    pdqm_role role;          /* the key's role (PDQM_ROLE_NONE: no key checked) */
     unsigned status;         /* of the reply, 0 before one */
     size_t bytes_in, bytes_out;   /* body bytes received, and sent */
     long long matches;       /* store matches of the lookups it ran; -1: none */
@@ -142,6 +143,9 @@ struct route {
 
 extern const struct route pdqm_routes[];
 extern const size_t pdqm_n_routes;
+/* The web console's routes (console.c), served with --console. */
+extern const struct route pdqm_console_routes[];
+extern const size_t pdqm_console_n_routes;
 /* HMA's routes (hma.c), served with --hma. */
 extern const struct route pdqm_hma_routes[];
 extern const size_t pdqm_hma_n_routes;
@@ -179,6 +183,10 @@ void pdqm_route_path(const struct route *r, char *out, size_t size);
 enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, char *body,
                            const char *content_type);
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+/* Reply with len bytes at body (not copied: they must outlive the reply,
+ * as fixed text does) and headers: name, value, ..., NULL. */
+enum MHD_Result reply_static(struct MHD_Connection *c, unsigned status, const void *body,
+                             size_t len, const char *const *headers);
 /* reply_json() with the stored texts of raw spliced in (jsonraw.h); raw is
  * cleared. */
 struct pdqm_json_raw;

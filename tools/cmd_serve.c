@@ -27,7 +27,8 @@ static const char usage[] =
     "                      [--max-duration S] [--max-frames N] [--max-time S]\n"
     "                      [--max-image-time S] [--max-body-memory N]\n"
     "                      [--log-level L] [--log-format text|json] [--log-file PATH]\n"
-    "                      [--hma] [--fetch-allow-hosts H1,H2,...] [--fetch-max-bytes N]\n"
+    "                      [--hma] [--console]\n"
+    "                      [--fetch-allow-hosts H1,H2,...] [--fetch-max-bytes N]\n"
     "                      [--fetch-timeout S] [--fetch-interval S]\n"
     "                      [--nats URL[,URL...] [--stream NAME] [--mirror NAME]\n"
     "                       [--stream-replicas N]\n"
@@ -189,6 +190,9 @@ int cmd_serve(int argc, char **argv)
         { .name = "hma", .type = CLI_FLAG, .target = &o.hma,
           .help = "also answer the HTTP API of Meta's Hasher-Matcher-Actioner (HMA\n"
                   "1.1.7: /m/, /c/, /h/, /status) on the same store and keys" },
+        { .name = "console", .type = CLI_FLAG, .target = &o.console,
+          .help = "also serve the web console for analysts at /console/ (it calls\n"
+                  "this API with the analyst's key and role)" },
         { .name = "fetch-allow-hosts", .type = CLI_TEXT, .value = "H1,H2,...",
           .target = &fo.allow_hosts,
           .help = "HMA's url= fetches media from these hosts only (a name and its\n"
@@ -336,6 +340,7 @@ int cmd_serve(int argc, char **argv)
              PDQM_LOG_S("cluster", co.urls ? co.urls : "off"),
              PDQM_LOG_S("stream", co.urls ? co.stream : "-"),
              PDQM_LOG_S("hma", o.hma ? "on" : "off"),
+             PDQM_LOG_S("console", o.console ? "on" : "off"),
              PDQM_LOG_S("fetch_allow_hosts", fo.allow_hosts ? fo.allow_hosts : "-"),
              PDQM_LOG_I("fetch_interval_s", (long long)fetch_interval),
              PDQM_LOG_S("listen", listen));

@@ -9,7 +9,7 @@ BRIDGE = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
 # Every route the service promises, as the README documents them.
 ROUTES = {
     ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/openapi.json"),
-    ("get", "/v1/stats"), ("get", "/v1/lookup"), ("post", "/v1/lookup"), ("post", "/v1/hash"),
+    ("get", "/v1/stats"), ("get", "/v1/whoami"), ("get", "/v1/lookup"), ("post", "/v1/lookup"), ("post", "/v1/hash"),
     ("post", "/v1/lookup/media"), ("get", "/v1/banks"), ("post", "/v1/banks"),
     ("get", "/v1/banks/{name}"), ("patch", "/v1/banks/{name}"), ("delete", "/v1/banks/{name}"),
     ("post", "/v1/banks/{name}/hashes"), ("post", "/v1/banks/{name}/media"),

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException, TimeoutException
 from selenium.webdriver.chrome.options import Options
@@ -30,6 +31,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from exchange_standin import CREDENTIALS, start as start_standin
 from helpers import BIN, DATA, ROOT, drain, ffmpeg, log_text, random_hashes, run
+from natsrig import Nats, Node, ready, wait_applied
 
 SAMPLES = ROOT / "samples"
 VIDEO = SAMPLES / "videos" / "chair-orig-22-sd-bar.mp4"
@@ -501,6 +503,36 @@ def test_console_pages_through_2500_items(console, browser):
     wait(d, lambda: css(d, ".pageinfo")[0].text == "items 1–500", what="500 a page")
     assert len(css(d, "table.items tbody tr")) == 500
     assert js_errors(d) == []
+
+
+def test_console_service_page_of_a_cluster_node(browser, tmp_path):
+    """A node of a cluster (one NATS server): the service page shows the
+    sequence it applied, the log's last and the lag."""
+    d = browser
+    nats = Nats(tmp_path, n=1)
+    node = None
+    try:
+        node = Node(tmp_path / "n.db", nats.urls, "--console")
+        assert requests.post(node.url + "/v1/banks", json={"name": "c"}, timeout=10).status_code == 201
+        r = requests.post(node.url + "/v1/banks/c/hashes", timeout=10,
+                          json={"items": [{"hash": random_hashes(1, 3)[0], "content_id": "x"}]})
+        assert r.status_code == 200, r.text
+        wait_applied([node], r.json()["seq"])
+        seq = ready(node)["last_seq"]
+        d.get(node.url + "/console/#/service")
+        page_done(d, "service")
+        facts = dict(zip([e.text for e in css(d, ".facts dt")],
+                         [e.text for e in css(d, ".facts dd")]))
+        assert facts["Cluster: applied"] == "{:,}".format(seq), facts
+        assert facts["Cluster: last in the log"] == "{:,}".format(seq)
+        assert facts["Cluster: behind"].startswith("0 entries")
+        assert facts["Cluster: connected"] == "yes" and facts["Writable"] == "yes"
+        shot(d, "service-cluster")
+        assert js_errors(d) == []
+    finally:
+        if node:
+            node.stop()
+        nats.stop()
 
 
 # -- roles ----------------------------------------------------------------

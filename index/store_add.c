@@ -115,16 +115,23 @@ typedef struct index_args {
  * for measuring. */
 #define WIDE_AT ((uint64_t)16 << 20)
 
-static uint64_t wide_at(void)
+/* A count from the environment variable name (for tests and measuring),
+ * or dflt when it is unset or not a number. */
+static uint64_t env_count(const char *name, uint64_t dflt)
 {
-    const char *v = getenv("PDQM_WIDE_AT");
+    const char *v = getenv(name);
     if (v && *v) {
         char *end;
         unsigned long long n = strtoull(v, &end, 10);
         if (*end == '\0')
             return n;
     }
-    return WIDE_AT;
+    return dflt;
+}
+
+static uint64_t wide_at(void)
+{
+    return env_count("PDQM_WIDE_AT", WIDE_AT);
 }
 
 /* Entries from `first` on are about to be posted, in a store that will
@@ -985,14 +992,8 @@ static int window_names(pdqm_store *s, MDB_txn *txn, uint32_t from, uint32_t to,
  * paths of large loads with small ones). */
 static size_t pass_chunk(void)
 {
-    const char *v = getenv("PDQM_PASS_CHUNK");
-    if (v && *v) {
-        char *end;
-        unsigned long long n = strtoull(v, &end, 10);
-        if (*end == '\0' && n > 0)
-            return (size_t)n;
-    }
-    return PASS_CHUNK;
+    uint64_t n = env_count("PDQM_PASS_CHUNK", PASS_CHUNK);
+    return n > 0 ? (size_t)n : PASS_CHUNK;
 }
 
 /* Index the live entries of [from, to): count the postings of each key,
@@ -1244,18 +1245,6 @@ done:
 #define STEP_WINDOW ((uint32_t)4 << 20)
 #define STEP_MS 40.0
 #define STEP_BYTES ((uint64_t)8 << 20)
-
-static uint64_t env_count(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    if (v && *v) {
-        char *end;
-        unsigned long long n = strtoull(v, &end, 10);
-        if (*end == '\0')
-            return n;
-    }
-    return dflt;
-}
 
 static int in_steps(const meta_vals *m)
 {

@@ -20,6 +20,7 @@ Fixtures (tests/data):
 import contextlib
 import csv
 import os
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -140,6 +141,43 @@ def log_text(proc, timeout=30):
     if proc.poll() is not None:
         proc.log_thread.join(timeout)
     return "".join(proc.log_lines)
+
+
+def start_server(*args, env=None):
+    """Start `pdqmatch serve ARGS` (a --listen of 127.0.0.1:0 among them)
+    and read its standard error up to the start record, which says where it
+    listens (a record may come before it: an exchange's fetch starting);
+    then drain the rest.  Returns (proc, "http://127.0.0.1:PORT")."""
+    import re
+    proc = subprocess.Popen([BIN, "serve", *map(str, args)], stderr=subprocess.PIPE,
+                            text=True, env=env)
+    lines = []
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("the server did not start: " + "".join(lines))
+        lines.append(line)
+        m = re.search(r"listen=127\.0\.0\.1:(\d+)$", line.strip())
+        if m:
+            break
+    drain(proc)
+    return proc, "http://127.0.0.1:" + m.group(1)
+
+
+def stop_server(proc):
+    """A clean stop (SIGTERM), so that a sanitizer build reports any leak as
+    a failing exit status; killed if it does not end within a minute."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=60) == 0, log_text(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @contextlib.contextmanager

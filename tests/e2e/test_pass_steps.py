@@ -11,13 +11,10 @@ next small add, goes on where the pass stopped (that add, past the pass's
 window, waits for the next pass)."""
 import json
 import os
-import re
-import signal
-import subprocess
 import time
 import urllib.request
 
-from helpers import BIN, drain, flip, log_text, random_hashes, run
+from helpers import flip, random_hashes, run, start_server, stop_server
 
 BASE = 8000        # indexed by `pdqmatch index`
 BATCH = 1000       # a small add (at most 1,024 hashes)
@@ -28,18 +25,7 @@ def env_steps():
 
 
 def start(db):
-    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
-                            stderr=subprocess.PIPE, text=True, env=env_steps())
-    line = proc.stderr.readline()
-    drain(proc)
-    m = re.search(r"listen=127\.0\.0\.1:(\d+)$", line.strip())
-    assert m, line
-    return proc, f"http://127.0.0.1:{m.group(1)}"
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0, log_text(proc)
+    return start_server("--db", db, "--listen", "127.0.0.1:0", env=env_steps())
 
 
 def call(url, path, body=None):
@@ -108,7 +94,7 @@ def test_pass_in_steps_while_serving(tmp_path):
             stored.update({f"i{b * BATCH + i}": h
                            for i, h in enumerate(more[b * BATCH:(b + 1) * BATCH])})
     finally:
-        stop(proc)
+        stop_server(proc)
     p = run("verify", "--db", db)
     assert p.returncode == 0, p.stdout + p.stderr
     left = json.loads(run("stats", "--db", db, "--json").stdout)["pending"]
@@ -127,6 +113,6 @@ def test_pass_in_steps_while_serving(tmp_path):
             time.sleep(0.05)
         check_lookups(url, queries, stored)
     finally:
-        stop(proc)
+        stop_server(proc)
     p = run("verify", "--db", db)
     assert p.returncode == 0, p.stdout + p.stderr

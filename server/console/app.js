@@ -145,13 +145,16 @@
   }
   field.n = 0;
 
+  // Run fn with button disabled meanwhile (one at a time); a failure is said.
+  async function busy(button, fn) {
+    button.disabled = true;
+    try { await fn(); } catch (e) { say(e.message, true); } finally { button.disabled = false; }
+  }
+
   // A button whose action runs once at a time and says how it went.
   function action(label, fn, props) {
     const b = el('button', Object.assign({ type: 'button' }, props), label);
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      try { await fn(); } catch (e) { say(e.message, true); } finally { b.disabled = false; }
-    });
+    b.addEventListener('click', () => busy(b, fn));
     return b;
   }
 
@@ -296,9 +299,7 @@
       const body = { threshold: Number(threshold.value), kind: kind.value,
         enabled_ratio: Number(ratio.value) };
       if (name) body.name = name.value;
-      const b = form.querySelector('button[type=submit]');
-      b.disabled = true;
-      try { await onSubmit(body); } catch (err) { say(err.message, true); } finally { b.disabled = false; }
+      await busy(form.querySelector('button[type=submit]'), () => onSubmit(body));
     });
     return form;
   }
@@ -410,17 +411,12 @@
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
         if (!files.files.length) { say('Pick a file first', true); return; }
-        const btn = form.querySelector('button[type=submit]');
-        btn.disabled = true;
-        try {
+        await busy(form.querySelector('button[type=submit]'), async () => {
           await uploadTo(b.name, Array.from(files.files), id, list);
+          files.value = '';
           say('Upload done');
           await content.load();
-        } catch (err) {
-          say(err.message, true);
-        } finally {
-          btn.disabled = false;
-        }
+        });
       });
       parts.push(el('section', { class: 'card', 'data-needs': 'write' },
         el('h2', null, 'Add media'), form, list));

@@ -9,14 +9,12 @@ import http.client
 import json
 import os
 import re
-import signal
-import subprocess
+import shutil
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import requests
@@ -30,7 +28,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from exchange_standin import CREDENTIALS, start as start_standin
-from helpers import BIN, DATA, ROOT, drain, ffmpeg, log_text, random_hashes, run
+from helpers import DATA, ROOT, ffmpeg, random_hashes, run, start_server, stop_server
 from natsrig import Nats, Node, ready, wait_applied
 
 SAMPLES = ROOT / "samples"
@@ -71,34 +69,8 @@ def serve(db, tmp_path, *extra, keys=True):
         path = tmp_path / "keys"
         path.write_text("".join("%s %s %s-key\n" % (k, role, role) for role, k in KEYS.items()))
         os.chmod(path, 0o600)
-        extra = ("--api-keys", str(path)) + extra
-    proc = subprocess.Popen([BIN, "serve", "--db", str(db), "--create", "--listen", "127.0.0.1:0",
-                             *extra],
-                            stderr=subprocess.PIPE, text=True)
-    # The start record says where it listens (the exchange's fetcher may
-    # log before it).
-    lines = []
-    m = None
-    while m is None:
-        line = proc.stderr.readline()
-        if not line:
-            proc.kill()
-            proc.wait()
-            raise AssertionError("the server did not start: " + "".join(lines))
-        lines.append(line)
-        m = re.search(r"listen=127\.0\.0\.1:(\d+)$", line.strip())
-    drain(proc)
-    return proc, "http://127.0.0.1:%s" % m.group(1)
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        assert proc.wait(timeout=60) == 0, log_text(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        extra = ("--api-keys", path) + extra
+    return start_server("--db", db, "--create", "--listen", "127.0.0.1:0", *extra)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +99,7 @@ def console(tmp_path_factory, standin):
     assert r.returncode == 0, r.stderr
     proc, url = serve(db, tmp, "--console", "--fetch-interval", "3600")
     yield url
-    stop(proc)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +117,7 @@ def browser():
     d.set_script_timeout(30)
     yield d
     d.quit()
-    subprocess.run(["rm", "-rf", profile])
+    shutil.rmtree(profile, ignore_errors=True)
 
 
 def wait(d, cond, timeout=30, what="the page"):
@@ -223,8 +195,11 @@ def js_errors(d):
     """The browser's console errors since the last call (a script error in
     the console itself fails the test)."""
     return [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE" and
-            # Before sign-in the console asks who it is and hears 401.
-            not re.search(r"/v1/whoami - Failed to load resource: .* 401", e["message"])]
+            # Refusals the console shows: before sign-in it asks who it is
+            # and hears 401; the test's file that is not media gets 415.
+            not re.search(r"(/v1/whoami - Failed to load resource: .* 401|"
+                          r"/v1/(lookup|banks/known)/media\?.* - Failed to load resource: "
+                          r".* 415)", e["message"])]
 
 
 def fraction(d, bar):
@@ -280,7 +255,7 @@ def test_console_files_and_headers(console, tmp_path):
         st, _, _ = call("GET", url + "/console/")
         assert st == 404
     finally:
-        stop(proc)
+        stop_server(proc)
 
 
 def test_console_without_keys_needs_no_sign_in(browser, tmp_path):
@@ -298,7 +273,7 @@ def test_console_without_keys_needs_no_sign_in(browser, tmp_path):
         assert [e.get_attribute("data-needs") for e in css(d, "[data-needs]")] == ["admin"]
         assert js_errors(d) == []
     finally:
-        stop(proc)
+        stop_server(proc)
 
 
 # -- an analyst's day ---------------------------------------------------------
@@ -345,6 +320,17 @@ def test_console_analyst_flow(console, browser, tmp_path):
     outcomes = {li.text.split(":")[0]: li.get_attribute("data-outcome")
                 for li in css(d, ".uploads li")}
     assert outcomes == {f.name: "added" for f in files}, outcomes
+    # One that is not media is refused with the server's reason; nothing
+    # is stored.
+    bad = DATA / "bad" / "text.jpg"
+    st, _, body = call("POST", console + "/v1/banks/known/media?content_id=text.jpg",
+                       bad.read_bytes(), key=KEYS["write"], ctype="image/jpeg")
+    assert st == 415, body
+    d.find_element(By.CSS_SELECTOR, "[data-needs=write] input[type=file]").send_keys(str(bad))
+    d.find_element(By.CSS_SELECTOR, "[data-needs=write] button[type=submit]").click()
+    wait(d, lambda: [(li.text, li.get_attribute("data-outcome")) for li in css(d, ".uploads li")]
+         == [("text.jpg: %s (415)" % json.loads(body)["error"]["message"], "error")],
+         what="the refused upload")
     go(d, console, "#/bank/known", "bank")
     ids = [a.text for a in css(d, "table.items td:first-child a")]
     assert sorted(ids) == sorted(f.name for f in files)
@@ -407,6 +393,15 @@ def test_console_analyst_flow(console, browser, tmp_path):
     a, b = fraction(d, kn[longest])
     assert abs(a - 8 / kn_d) < 0.04 and abs(b - 14 / kn_d) < 0.06, (a, b)
     shot(d, "lookup-video")
+
+    # A file that is not media: the server's own error, word for word.
+    bad = DATA / "bad" / "text.jpg"
+    st, _, body = call("POST", console + "/v1/lookup/media?dihedral=1", bad.read_bytes(),
+                       key=KEYS["read"], ctype="image/jpeg")
+    assert st == 415, body
+    want = "text.jpg: %s (415)" % json.loads(body)["error"]["message"]
+    d.find_element(By.CSS_SELECTOR, ".drop input[type=file]").send_keys(str(bad))
+    wait(d, lambda: [e.text for e in css(d, ".results .problem")] == [want], what=want)
 
     # By hash: the bridge's own hash is found at distance 0.
     r = run("hash", SAMPLES / "bridge.jpg")
